@@ -1,0 +1,15 @@
+//! Calls: the per-call state machine, the runner that drives it, and the
+//! registry of live calls.
+//!
+//! [`CallSession`] decides; it is pure and synchronous. [`run_call`] owns
+//! the legs and executes what the session decides. [`CallRegistry`] admits
+//! calls up to a limit and tells them when the server shuts down.
+
+pub mod messages;
+mod registry;
+mod runner;
+mod session;
+
+pub use registry::{CallPermit, CallRegistry};
+pub use runner::{CallServices, run_call};
+pub use session::{CallSession, Command, Input, SessionPolicy, ToolDone};

@@ -1,0 +1,614 @@
+//! Script tests: a list of inputs, and the commands each must produce.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::call::messages::MediaFormat;
+
+fn sid() -> StreamSid {
+    StreamSid::parse("MZ00000000000000000000000000000001").unwrap()
+}
+
+fn item(id: &str) -> ItemId {
+    ItemId::parse(id).unwrap()
+}
+
+fn resp(id: &str) -> ResponseId {
+    ResponseId::parse(id).unwrap()
+}
+
+fn call(id: &str) -> ToolCallId {
+    ToolCallId::parse(id).unwrap()
+}
+
+fn audio(bytes: u32) -> AudioChunk {
+    AudioChunk::new(Bytes::from(vec![b'A'; 4]), bytes)
+}
+
+fn info() -> CallInfo {
+    CallInfo {
+        stream_sid: sid(),
+        call_sid: None,
+        media_format: MediaFormat::mulaw_8k_mono(),
+        custom_parameters: vec![],
+    }
+}
+
+fn media(ts: u64) -> Input {
+    Input::Phone(PhoneEvent::Media {
+        timestamp_ms: ts,
+        audio: audio(160),
+    })
+}
+
+fn delta(item_id: &str, bytes: u32) -> Input {
+    Input::Model(ModelEvent::AudioDelta {
+        response_id: Some(resp("resp_1")),
+        item_id: item(item_id),
+        audio: audio(bytes),
+    })
+}
+
+fn speech_started() -> Input {
+    Input::Model(ModelEvent::SpeechStarted {
+        audio_start_ms: 0,
+        item_id: None,
+    })
+}
+
+fn function_call(id: &str, name: &str) -> Input {
+    Input::Model(ModelEvent::FunctionCall {
+        call_id: call(id),
+        name: name.into(),
+        arguments: "{}".into(),
+    })
+}
+
+fn tool_done(id: &str, output: &str, learned: Vec<KnownEntity>) -> Input {
+    Input::Tool(ToolDone {
+        call_id: call(id),
+        name: "search_entity".into(),
+        arguments: "{}".into(),
+        outcome: ToolOutcome {
+            output: output.into(),
+            is_error: output.contains("error"),
+            learned,
+        },
+        latency: Duration::from_millis(12),
+    })
+}
+
+fn created(id: &str) -> Input {
+    Input::Model(ModelEvent::ResponseCreated {
+        response_id: resp(id),
+    })
+}
+
+fn done(id: &str, status: ResponseStatus) -> Input {
+    Input::Model(ModelEvent::ResponseDone {
+        response_id: resp(id),
+        status,
+    })
+}
+
+/// Runs a session through inputs, keeping the commands of the last step.
+struct Script {
+    session: CallSession,
+}
+
+impl Script {
+    fn new(policy: SessionPolicy) -> Self {
+        Self {
+            session: CallSession::new(policy),
+        }
+    }
+
+    /// A call that has started and whose model is open.
+    fn live(policy: SessionPolicy) -> Self {
+        let mut script = Self::new(policy);
+        script.step(Input::Phone(PhoneEvent::Connected));
+        script.step(Input::Phone(PhoneEvent::Start(info())));
+        script.step(Input::ModelOpened);
+        script
+    }
+
+    fn step(&mut self, input: Input) -> Vec<Command> {
+        let mut out = Vec::new();
+        self.session.on(input, &mut out);
+        out
+    }
+
+    fn steps(&mut self, inputs: impl IntoIterator<Item = Input>) -> Vec<Command> {
+        let mut out = Vec::new();
+        for input in inputs {
+            self.session.on(input, &mut out);
+        }
+        out
+    }
+}
+
+fn no_greeting() -> SessionPolicy {
+    SessionPolicy {
+        greet: false,
+        ..SessionPolicy::default()
+    }
+}
+
+fn model_cmds(commands: &[Command]) -> Vec<ModelCommand> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Model(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn start_opens_the_model_and_tells_observers() {
+    let mut s = Script::new(SessionPolicy::default());
+    assert_eq!(s.step(Input::Phone(PhoneEvent::Connected)), vec![]);
+    let out = s.step(Input::Phone(PhoneEvent::Start(info())));
+    assert_eq!(
+        out,
+        vec![
+            Command::Emit(CallEvent::Started { call_sid: None }),
+            Command::OpenModel(info()),
+        ]
+    );
+    assert!(s.session.started());
+    assert_eq!(s.session.stream_sid(), Some(&sid()));
+    // A second start is ignored.
+    assert_eq!(s.step(Input::Phone(PhoneEvent::Start(info()))), vec![]);
+}
+
+#[test]
+fn audio_before_the_model_is_open_is_buffered_then_flushed_in_order() {
+    let policy = SessionPolicy {
+        max_buffered_frames: 2,
+        ..SessionPolicy::default()
+    };
+    let mut s = Script::new(policy);
+    assert_eq!(s.step(media(0)), vec![], "before start: dropped");
+    s.step(Input::Phone(PhoneEvent::Start(info())));
+    let first = AudioChunk::new(Bytes::from_static(b"one"), 160);
+    let second = AudioChunk::new(Bytes::from_static(b"two"), 160);
+    let third = AudioChunk::new(Bytes::from_static(b"three"), 160);
+    for (ts, chunk) in [(20, &first), (40, &second), (60, &third)] {
+        let out = s.step(Input::Phone(PhoneEvent::Media {
+            timestamp_ms: ts,
+            audio: chunk.clone(),
+        }));
+        assert_eq!(out, vec![]);
+    }
+    let out = s.step(Input::ModelOpened);
+    assert_eq!(
+        out,
+        vec![
+            Command::Model(ModelCommand::AppendAudio(second)),
+            Command::Model(ModelCommand::AppendAudio(third)),
+        ]
+    );
+    assert_eq!(s.session.dropped_frames(), 2);
+    let out = s.step(media(80));
+    assert_eq!(out, vec![Command::Model(ModelCommand::AppendAudio(audio(160)))]);
+}
+
+#[test]
+fn greeting_is_asked_for_exactly_once_after_tools_are_confirmed() {
+    let mut s = Script::live(SessionPolicy::default());
+    assert_eq!(s.step(Input::Model(ModelEvent::SessionCreated)), vec![]);
+    assert_eq!(
+        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 0 })),
+        vec![],
+        "no greeting until the session holds its tools"
+    );
+    assert_eq!(
+        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })),
+        vec![Command::Model(ModelCommand::CreateResponse)]
+    );
+    assert_eq!(s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })), vec![]);
+    s.steps([created("resp_g"), done("resp_g", ResponseStatus::Completed)]);
+    assert_eq!(s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })), vec![]);
+}
+
+#[test]
+fn greeting_can_be_turned_off() {
+    let mut s = Script::live(no_greeting());
+    assert_eq!(s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })), vec![]);
+}
+
+#[test]
+fn each_audio_delta_is_played_then_marked() {
+    let mut s = Script::live(no_greeting());
+    let out = s.steps([delta("item_a", 800), delta("item_a", 400)]);
+    assert_eq!(
+        out,
+        vec![
+            Command::Phone(PhoneCommand::Media(audio(800))),
+            Command::Phone(PhoneCommand::Mark(MarkName::new(0))),
+            Command::Phone(PhoneCommand::Media(audio(400))),
+            Command::Phone(PhoneCommand::Mark(MarkName::new(1))),
+        ]
+    );
+    assert!(s.session.assistant_audible());
+    s.step(Input::Phone(PhoneEvent::Mark(MarkName::new(1))));
+    assert!(!s.session.assistant_audible(), "an echo covers earlier marks");
+}
+
+#[test]
+fn barge_in_while_playing_clears_and_truncates_at_elapsed_time() {
+    let mut s = Script::live(no_greeting());
+    s.steps([media(1000), created("resp_1"), delta("item_a", 8000), delta("item_a", 8000)]);
+    let out = s.steps([media(1300), speech_started()]);
+    assert_eq!(
+        out,
+        vec![
+            Command::Model(ModelCommand::AppendAudio(audio(160))),
+            Command::Phone(PhoneCommand::Clear),
+            Command::Model(ModelCommand::Truncate {
+                item_id: item("item_a"),
+                audio_end_ms: 300,
+            }),
+            Command::Emit(CallEvent::BargeIn {
+                item_id: item("item_a"),
+                audio_end: AudioMs::new(300),
+            }),
+        ]
+    );
+    assert!(!s.session.assistant_audible());
+}
+
+#[test]
+fn barge_in_truncation_never_passes_the_audio_sent() {
+    let mut s = Script::live(no_greeting());
+    s.steps([media(0), delta("item_a", 800)]); // 100 ms of audio
+    let out = s.steps([media(5000), speech_started()]);
+    assert!(out.contains(&Command::Model(ModelCommand::Truncate {
+        item_id: item("item_a"),
+        audio_end_ms: 100,
+    })));
+}
+
+#[test]
+fn barge_in_uses_mark_echoes_when_it_has_them() {
+    let mut s = Script::live(no_greeting());
+    // Playback starts at 0 but Twilio only begins playing later: the mark
+    // echo is the better witness of what was heard.
+    s.steps([media(0), delta("item_a", 1600), delta("item_a", 1600), delta("item_a", 1600)]);
+    s.steps([media(900), Input::Phone(PhoneEvent::Mark(MarkName::new(0)))]);
+    let out = s.steps([media(950), speech_started()]);
+    assert!(out.contains(&Command::Model(ModelCommand::Truncate {
+        item_id: item("item_a"),
+        audio_end_ms: 250, // 200 ms heard at the echo, plus 50 ms since
+    })));
+}
+
+#[test]
+fn barge_in_after_playback_finished_does_nothing() {
+    let mut s = Script::live(no_greeting());
+    s.steps([delta("item_a", 800), delta("item_a", 800)]);
+    s.step(Input::Phone(PhoneEvent::Mark(MarkName::new(1))));
+    assert_eq!(s.step(speech_started()), vec![]);
+}
+
+#[test]
+fn barge_in_with_no_assistant_audio_does_nothing() {
+    let mut s = Script::live(no_greeting());
+    s.step(created("resp_1"));
+    assert_eq!(s.step(speech_started()), vec![]);
+}
+
+#[test]
+fn barge_in_cancels_only_when_the_server_does_not_and_only_once() {
+    let policy = SessionPolicy {
+        server_interrupts: false,
+        greet: false,
+        ..SessionPolicy::default()
+    };
+    let mut s = Script::live(policy);
+    s.steps([created("resp_1"), delta("item_a", 800)]);
+    let out = s.step(speech_started());
+    assert_eq!(
+        model_cmds(&out),
+        vec![
+            ModelCommand::Truncate {
+                item_id: item("item_a"),
+                audio_end_ms: 0
+            },
+            ModelCommand::CancelResponse,
+        ]
+    );
+    // More audio of another item in the same (cancelled) response.
+    s.step(delta("item_b", 800));
+    let out = s.step(speech_started());
+    assert!(!model_cmds(&out).contains(&ModelCommand::CancelResponse));
+}
+
+#[test]
+fn barge_in_without_active_response_does_not_cancel() {
+    let policy = SessionPolicy {
+        server_interrupts: false,
+        greet: false,
+        ..SessionPolicy::default()
+    };
+    let mut s = Script::live(policy);
+    s.steps([created("resp_1"), delta("item_a", 800), done("resp_1", ResponseStatus::Completed)]);
+    let out = s.step(speech_started());
+    assert_eq!(
+        model_cmds(&out),
+        vec![ModelCommand::Truncate {
+            item_id: item("item_a"),
+            audio_end_ms: 0
+        }]
+    );
+}
+
+#[test]
+fn late_audio_of_a_truncated_item_is_not_played() {
+    let mut s = Script::live(no_greeting());
+    s.steps([created("resp_1"), delta("item_a", 800), speech_started()]);
+    assert_eq!(s.step(delta("item_a", 800)), vec![]);
+    // The next item plays.
+    let out = s.step(delta("item_b", 800));
+    assert_eq!(out.len(), 2);
+}
+
+#[test]
+fn echoes_of_cleared_marks_are_ignored() {
+    let mut s = Script::live(no_greeting());
+    s.steps([delta("item_a", 800), speech_started()]);
+    assert_eq!(s.step(Input::Phone(PhoneEvent::Mark(MarkName::new(0)))), vec![]);
+    assert_eq!(s.step(Input::Phone(PhoneEvent::ForeignMark)), vec![]);
+    s.step(delta("item_b", 800));
+    assert!(s.session.assistant_audible());
+}
+
+#[test]
+fn a_tool_call_runs_and_its_result_is_answered_then_spoken() {
+    let mut s = Script::live(no_greeting());
+    s.step(created("resp_1"));
+    let out = s.step(function_call("call_1", "search_entity"));
+    let [Command::RunTool(invocation)] = out.as_slice() else {
+        panic!("expected one tool run, got {out:?}");
+    };
+    assert_eq!(invocation.call_id, call("call_1"));
+    assert_eq!(&*invocation.name, "search_entity");
+    // Announced again by output_item.done: not run twice.
+    assert_eq!(s.step(function_call("call_1", "search_entity")), vec![]);
+    assert_eq!(s.step(done("resp_1", ResponseStatus::Completed)), vec![]);
+    let out = s.step(tool_done("call_1", r#"{"name":"The Matrix"}"#, vec![]));
+    assert_eq!(
+        model_cmds(&out),
+        vec![
+            ModelCommand::ToolOutput {
+                call_id: call("call_1"),
+                output: r#"{"name":"The Matrix"}"#.into(),
+            },
+            ModelCommand::CreateResponse,
+        ]
+    );
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::Emit(CallEvent::ToolCalled { is_error: false, .. })
+    )));
+}
+
+#[test]
+fn response_create_waits_for_the_active_response_to_end() {
+    let mut s = Script::live(no_greeting());
+    s.steps([created("resp_1"), function_call("call_1", "search_entity")]);
+    let out = s.step(tool_done("call_1", "{}", vec![]));
+    assert_eq!(
+        model_cmds(&out),
+        vec![ModelCommand::ToolOutput {
+            call_id: call("call_1"),
+            output: "{}".into()
+        }],
+        "no response.create while resp_1 is active"
+    );
+    let out = s.step(done("resp_1", ResponseStatus::Completed));
+    assert_eq!(model_cmds(&out), vec![ModelCommand::CreateResponse]);
+    // Until the model confirms it, no second create.
+    s.step(function_call("call_2", "search_entity"));
+    let out = s.step(tool_done("call_2", "{}", vec![]));
+    assert!(!model_cmds(&out).contains(&ModelCommand::CreateResponse));
+    s.step(created("resp_2"));
+    let out = s.step(done("resp_2", ResponseStatus::Completed));
+    assert_eq!(model_cmds(&out), vec![ModelCommand::CreateResponse]);
+}
+
+#[test]
+fn a_response_created_meanwhile_satisfies_the_pending_create() {
+    let mut s = Script::live(no_greeting());
+    s.steps([created("resp_1"), function_call("call_1", "search_entity")]);
+    s.step(tool_done("call_1", "{}", vec![]));
+    s.step(done("resp_1", ResponseStatus::Completed));
+    // Our create was sent; the server's own VAD response comes first.
+    s.step(created("resp_vad"));
+    let out = s.step(done("resp_vad", ResponseStatus::Completed));
+    assert_eq!(model_cmds(&out), vec![], "nothing is owed any more");
+}
+
+#[test]
+fn several_tool_calls_are_all_answered_before_one_response_create() {
+    let mut s = Script::live(no_greeting());
+    s.step(created("resp_1"));
+    let out = s.steps([
+        function_call("call_1", "search_entity"),
+        function_call("call_2", "search_entity"),
+        done("resp_1", ResponseStatus::Completed),
+    ]);
+    assert_eq!(out.iter().filter(|c| matches!(c, Command::RunTool(_))).count(), 2);
+    let out = s.step(tool_done("call_2", "{}", vec![]));
+    assert!(!model_cmds(&out).contains(&ModelCommand::CreateResponse));
+    let out = s.step(tool_done("call_1", "{}", vec![]));
+    assert_eq!(
+        model_cmds(&out),
+        vec![
+            ModelCommand::ToolOutput {
+                call_id: call("call_1"),
+                output: "{}".into()
+            },
+            ModelCommand::CreateResponse
+        ]
+    );
+    // A stray result for an unknown call changes nothing.
+    assert_eq!(s.step(tool_done("call_9", "{}", vec![])), vec![]);
+}
+
+#[test]
+fn error_results_are_answered_like_any_other() {
+    let mut s = Script::live(no_greeting());
+    s.step(function_call("call_1", "nope"));
+    let out = s.step(tool_done("call_1", r#"{"error":"Unknown tool"}"#, vec![]));
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::Emit(CallEvent::ToolCalled { is_error: true, .. })
+    )));
+    assert!(model_cmds(&out).contains(&ModelCommand::CreateResponse));
+}
+
+#[test]
+fn entities_found_are_offered_to_later_tool_runs() {
+    let mut s = Script::live(no_greeting());
+    s.step(function_call("call_1", "search_entity"));
+    let matrix = KnownEntity {
+        id: crate::types::EntityId::parse("F00D").unwrap(),
+        name: "The Matrix".into(),
+        kind: "urn:entity:movie".into(),
+    };
+    s.step(tool_done("call_1", "{}", vec![matrix.clone()]));
+    assert_eq!(s.session.known_entities(), std::slice::from_ref(&matrix));
+    let out = s.step(function_call("call_2", "get_recommendation"));
+    let [Command::RunTool(invocation)] = out.as_slice() else {
+        panic!("expected a tool run");
+    };
+    assert_eq!(&*invocation.known, std::slice::from_ref(&matrix));
+}
+
+#[test]
+fn barge_in_mid_tool_call_waits_for_the_caller_to_finish() {
+    let mut s = Script::live(no_greeting());
+    s.steps([created("resp_1"), function_call("call_1", "search_entity")]);
+    s.steps([speech_started(), done("resp_1", ResponseStatus::Cancelled)]);
+    let out = s.step(tool_done("call_1", "{}", vec![]));
+    assert_eq!(
+        model_cmds(&out),
+        vec![ModelCommand::ToolOutput {
+            call_id: call("call_1"),
+            output: "{}".into()
+        }],
+        "the output is added, but no response while the caller talks"
+    );
+    s.step(Input::Model(ModelEvent::SpeechStopped { audio_end_ms: 0 }));
+    // The server's VAD answers the caller's turn; that response sees the output.
+    s.step(created("resp_2"));
+    assert_eq!(model_cmds(&s.step(done("resp_2", ResponseStatus::Completed))), vec![]);
+}
+
+#[test]
+fn active_response_error_releases_a_requested_response() {
+    let mut s = Script::live(SessionPolicy::default());
+    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 1 }));
+    let out = s.step(Input::Model(ModelEvent::Error {
+        code: Some("conversation_already_has_active_response".into()),
+        message: "busy".into(),
+    }));
+    assert!(matches!(out.as_slice(), [Command::Emit(CallEvent::Error { .. })]));
+    s.step(function_call("call_1", "x"));
+    let out = s.step(tool_done("call_1", "{}", vec![]));
+    assert!(model_cmds(&out).contains(&ModelCommand::CreateResponse));
+}
+
+#[test]
+fn model_errors_are_reported_with_their_code() {
+    let mut s = Script::live(no_greeting());
+    let out = s.step(Input::Model(ModelEvent::Error {
+        code: None,
+        message: "oops".into(),
+    }));
+    assert_eq!(
+        out,
+        vec![Command::Emit(CallEvent::Error {
+            message: "model error: oops".into()
+        })]
+    );
+}
+
+#[test]
+fn dtmf_is_reported() {
+    let mut s = Script::live(no_greeting());
+    assert_eq!(
+        s.step(Input::Phone(PhoneEvent::Dtmf('5'))),
+        vec![Command::Emit(CallEvent::Dtmf { digit: '5' })]
+    );
+}
+
+fn ends_with(mut s: Script, input: Input, reason: EndReason) {
+    let out = s.step(input);
+    assert_eq!(
+        out,
+        vec![
+            Command::Emit(CallEvent::Ended { reason }),
+            Command::End(reason)
+        ]
+    );
+    assert!(s.session.ended());
+    assert_eq!(s.step(media(10)), vec![], "an ended call ignores everything");
+    assert_eq!(s.step(Input::Shutdown), vec![]);
+}
+
+#[test]
+fn every_end_reason_ends_the_call_once() {
+    ends_with(Script::live(no_greeting()), Input::Phone(PhoneEvent::Stop), EndReason::PhoneStopped);
+    ends_with(Script::live(no_greeting()), Input::PhoneClosed, EndReason::PhoneClosed);
+    ends_with(Script::live(no_greeting()), Input::ModelClosed, EndReason::ModelClosed);
+    ends_with(Script::live(no_greeting()), Input::Shutdown, EndReason::Shutdown);
+    let mut connecting = Script::new(no_greeting());
+    connecting.step(Input::Phone(PhoneEvent::Start(info())));
+    ends_with(connecting, Input::ModelFailed, EndReason::ModelUnavailable);
+}
+
+#[test]
+fn a_call_that_never_starts_ends_without_observers() {
+    let mut s = Script::new(no_greeting());
+    assert_eq!(
+        s.step(Input::StartTimeout),
+        vec![Command::End(EndReason::NeverStarted)]
+    );
+    let mut s = Script::new(no_greeting());
+    assert_eq!(
+        s.step(Input::PhoneClosed),
+        vec![Command::End(EndReason::NeverStarted)]
+    );
+    // After start, the start timer means nothing.
+    let mut s = Script::live(no_greeting());
+    assert_eq!(s.step(Input::StartTimeout), vec![]);
+}
+
+#[test]
+fn pending_tool_results_are_dropped_when_the_call_ends() {
+    let mut s = Script::live(no_greeting());
+    s.steps([function_call("call_1", "search_entity"), Input::Phone(PhoneEvent::Stop)]);
+    assert_eq!(s.step(tool_done("call_1", "{}", vec![])), vec![]);
+}
+
+#[test]
+fn unsupported_media_format_ends_the_call_with_an_explanation() {
+    let mut s = Script::new(no_greeting());
+    let mut wrong = info();
+    wrong.media_format = MediaFormat {
+        encoding: "audio/l16".into(),
+        sample_rate: 16000,
+        channels: 1,
+    };
+    let out = s.step(Input::Phone(PhoneEvent::Start(wrong)));
+    assert_eq!(out.len(), 4, "{out:?}");
+    assert!(matches!(&out[1], Command::Emit(CallEvent::Error { message }) if message.contains("audio/l16/16000")));
+    assert_eq!(out[3], Command::End(EndReason::UnsupportedMediaFormat));
+    let _ = Arc::new(());
+}

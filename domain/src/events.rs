@@ -1,0 +1,130 @@
+//! What observers hear about calls: one closed enum, [`CallEvent`].
+//!
+//! Events are produced by the call runner and handed to the
+//! [`EventSink`](crate::ports::EventSink) port. They must be cheap to clone:
+//! a dashboard may fan one event out to many clients.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::types::{AudioMs, CallSid, ItemId, RawFrame, StreamSid};
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// Twilio sent `stop`: the caller hung up or the stream ended.
+    PhoneStopped,
+    /// The phone socket closed without `stop`.
+    PhoneClosed,
+    /// The model socket closed.
+    ModelClosed,
+    /// The model could not be reached.
+    ModelUnavailable,
+    /// The stream's audio was not μ-law at 8 kHz mono.
+    UnsupportedMediaFormat,
+    /// The phone leg never sent `start`.
+    NeverStarted,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl EndReason {
+    /// A short, stable name for logs and observers.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PhoneStopped => "phone_stopped",
+            Self::PhoneClosed => "phone_closed",
+            Self::ModelClosed => "model_closed",
+            Self::ModelUnavailable => "model_unavailable",
+            Self::UnsupportedMediaFormat => "unsupported_media_format",
+            Self::NeverStarted => "never_started",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing that happened in a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// The phone leg sent `start`.
+    Started {
+        /// Twilio's call id.
+        call_sid: Option<CallSid>,
+    },
+    /// An event from the model, exactly as it sent it.
+    Model {
+        /// Whether it carries output audio (most of the bytes; observers
+        /// usually skip these).
+        audio: bool,
+        /// The event as received.
+        raw: RawFrame,
+    },
+    /// A tool ran.
+    ToolCalled {
+        /// The tool's name.
+        name: Arc<str>,
+        /// The arguments as the model sent them.
+        arguments: Arc<str>,
+        /// The result as sent back to the model.
+        result: Arc<str>,
+        /// Whether the result is an error result.
+        is_error: bool,
+        /// How long it took.
+        latency: Duration,
+    },
+    /// The caller spoke over the assistant.
+    BargeIn {
+        /// The assistant item cut short.
+        item_id: ItemId,
+        /// How much of it the caller heard.
+        audio_end: AudioMs,
+    },
+    /// The caller pressed a key.
+    Dtmf {
+        /// The key.
+        digit: char,
+    },
+    /// Something went wrong that did not end the call.
+    Error {
+        /// What happened.
+        message: Arc<str>,
+    },
+    /// The call is over.
+    Ended {
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+impl CallEvent {
+    /// The event's name in the dashboard's envelope form.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Started { .. } => "call.started",
+            Self::Model { .. } => "model.event",
+            Self::ToolCalled { .. } => "tool.called",
+            Self::BargeIn { .. } => "barge_in",
+            Self::Dtmf { .. } => "dtmf",
+            Self::Error { .. } => "error",
+            Self::Ended { .. } => "call.ended",
+        }
+    }
+}
+
+/// A [`CallEvent`] with the call it belongs to and when it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallEventRecord {
+    /// The call (its stream id).
+    pub call: StreamSid,
+    /// Wall-clock time of the event.
+    pub at: SystemTime,
+    /// What happened.
+    pub event: CallEvent,
+}

@@ -1,0 +1,291 @@
+//! The tools the model may call, and the executor that runs them.
+//!
+//! The call runner only knows the [`ToolExecutor`] seam. [`Toolbox`] is the
+//! executor used in production: it finds the tool by name, parses the
+//! arguments and turns every failure into an error result the model can
+//! speak about. A failing tool never ends a call.
+
+pub mod taste;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::types::{EntityId, ToolCallId};
+
+/// A tool's description for the model: name, purpose, JSON Schema of its
+/// arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    /// The name the model calls it by.
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub parameters: Value,
+}
+
+/// An entity found by a search in this call; only these may be used as
+/// recommendation inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownEntity {
+    /// Its id.
+    pub id: EntityId,
+    /// Its name.
+    pub name: String,
+    /// Its type URN.
+    pub kind: String,
+}
+
+/// One tool invocation by the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolInvocation {
+    /// The invocation id.
+    pub call_id: ToolCallId,
+    /// The tool's name.
+    pub name: Arc<str>,
+    /// The arguments, as JSON text (possibly invalid).
+    pub arguments: Arc<str>,
+    /// The entities searched in this call so far.
+    pub known: Arc<[KnownEntity]>,
+}
+
+/// What a tool produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutcome {
+    /// The result as JSON text, encoded once.
+    pub output: Arc<str>,
+    /// Whether this is an error result.
+    pub is_error: bool,
+    /// Entities this call should remember.
+    pub learned: Vec<KnownEntity>,
+}
+
+impl ToolOutcome {
+    /// A successful result.
+    pub fn ok(value: &Value, learned: Vec<KnownEntity>) -> Self {
+        Self {
+            output: value.to_string().into(),
+            is_error: false,
+            learned,
+        }
+    }
+
+    /// An error result: `{"error": message}` plus any extra fields.
+    pub fn error(message: impl Into<String>, extra: Option<Value>) -> Self {
+        let mut value = json!({ "error": message.into() });
+        if let (Some(Value::Object(extra)), Value::Object(map)) = (extra, &mut value) {
+            map.extend(extra);
+        }
+        Self {
+            output: value.to_string().into(),
+            is_error: true,
+            learned: Vec::new(),
+        }
+    }
+}
+
+/// Runs tool invocations.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ToolExecutor: Send + Sync {
+    /// The tools offered to the model.
+    fn specs(&self) -> Vec<ToolSpec>;
+
+    /// Runs one invocation. Never fails: failures are error results.
+    async fn execute(&self, invocation: ToolInvocation) -> ToolOutcome;
+}
+
+/// What a tool run needs besides its arguments.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    /// The entities searched in this call so far.
+    pub known: Arc<[KnownEntity]>,
+}
+
+/// A tool failure, phrased for the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolFailure {
+    /// What went wrong.
+    pub message: String,
+    /// Extra fields (a suggestion, the valid values…).
+    pub details: Option<Value>,
+}
+
+impl ToolFailure {
+    /// A failure with a message only.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// Adds extra fields.
+    #[must_use]
+    pub fn with(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+}
+
+/// A tool's successful output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSuccess {
+    /// The result object.
+    pub value: Value,
+    /// Entities to remember for this call.
+    pub learned: Vec<KnownEntity>,
+}
+
+/// One tool.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Tool: Send + Sync {
+    /// Its description for the model.
+    fn spec(&self) -> ToolSpec;
+
+    /// Runs it on parsed arguments (always a JSON object).
+    ///
+    /// # Errors
+    /// A [`ToolFailure`] the model can speak about.
+    async fn run(
+        &self,
+        arguments: serde_json::Map<String, Value>,
+        context: &ToolContext,
+    ) -> Result<ToolSuccess, ToolFailure>;
+}
+
+/// The production [`ToolExecutor`]: a set of named tools.
+#[derive(Clone, Default)]
+pub struct Toolbox {
+    tools: HashMap<String, Arc<dyn Tool>>,
+    order: Vec<String>,
+}
+
+impl std::fmt::Debug for Toolbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Toolbox").field("tools", &self.order).finish()
+    }
+}
+
+impl Toolbox {
+    /// An empty toolbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tool; a later tool with the same name replaces an earlier one.
+    #[must_use]
+    pub fn with(mut self, tool: Arc<dyn Tool>) -> Self {
+        let name = tool.spec().name;
+        if !self.tools.contains_key(&name) {
+            self.order.push(name.clone());
+        }
+        self.tools.insert(name, tool);
+        self
+    }
+}
+
+#[async_trait]
+impl ToolExecutor for Toolbox {
+    fn specs(&self) -> Vec<ToolSpec> {
+        self.order.iter().map(|name| self.tools[name].spec()).collect()
+    }
+
+    async fn execute(&self, invocation: ToolInvocation) -> ToolOutcome {
+        let Some(tool) = self.tools.get(&*invocation.name) else {
+            return ToolOutcome::error(
+                format!("Unknown tool \"{}\"", invocation.name),
+                Some(json!({ "available_tools": self.order })),
+            );
+        };
+        let arguments = match serde_json::from_str::<Value>(&invocation.arguments) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => {
+                return ToolOutcome::error("Arguments must be a JSON object", None);
+            }
+            Err(err) => {
+                return ToolOutcome::error(format!("Arguments are not valid JSON: {err}"), None);
+            }
+        };
+        let context = ToolContext {
+            known: invocation.known.clone(),
+        };
+        match tool.run(arguments, &context).await {
+            Ok(success) => ToolOutcome::ok(&success.value, success.learned),
+            Err(failure) => ToolOutcome::error(failure.message, failure.details),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation(name: &str, arguments: &str) -> ToolInvocation {
+        ToolInvocation {
+            call_id: ToolCallId::parse("call_1").unwrap(),
+            name: name.into(),
+            arguments: arguments.into(),
+            known: Arc::from(Vec::new()),
+        }
+    }
+
+    fn echo_tool() -> MockTool {
+        let mut tool = MockTool::new();
+        tool.expect_spec().returning(|| ToolSpec {
+            name: "echo".into(),
+            description: "Echoes".into(),
+            parameters: json!({"type": "object"}),
+        });
+        tool
+    }
+
+    #[tokio::test]
+    async fn unknown_tool_gives_an_error_result_listing_the_tools() {
+        let toolbox = Toolbox::new().with(Arc::new(echo_tool()));
+        let outcome = toolbox.execute(invocation("nope", "{}")).await;
+        assert!(outcome.is_error);
+        let value: Value = serde_json::from_str(&outcome.output).unwrap();
+        assert_eq!(value["error"], "Unknown tool \"nope\"");
+        assert_eq!(value["available_tools"], json!(["echo"]));
+    }
+
+    #[tokio::test]
+    async fn bad_json_and_non_objects_give_error_results() {
+        let toolbox = Toolbox::new().with(Arc::new(echo_tool()));
+        let outcome = toolbox.execute(invocation("echo", "{not json")).await;
+        assert!(outcome.is_error);
+        assert!(outcome.output.contains("Arguments are not valid JSON"));
+        let outcome = toolbox.execute(invocation("echo", "[1]")).await;
+        assert!(outcome.is_error);
+        assert!(outcome.output.contains("must be a JSON object"));
+    }
+
+    #[tokio::test]
+    async fn tool_success_and_failure_are_encoded_once() {
+        let mut tool = echo_tool();
+        tool.expect_run().times(2).returning(|args, _| {
+            if args.contains_key("fail") {
+                Err(ToolFailure::new("it failed").with(json!({"suggestion": "try again"})))
+            } else {
+                Ok(ToolSuccess {
+                    value: json!({"echo": args}),
+                    learned: vec![],
+                })
+            }
+        });
+        let toolbox = Toolbox::new().with(Arc::new(tool));
+        let outcome = toolbox.execute(invocation("echo", r#"{"a":1}"#)).await;
+        assert!(!outcome.is_error);
+        assert_eq!(&*outcome.output, r#"{"echo":{"a":1}}"#);
+        let outcome = toolbox.execute(invocation("echo", r#"{"fail":true}"#)).await;
+        assert!(outcome.is_error);
+        let value: Value = serde_json::from_str(&outcome.output).unwrap();
+        assert_eq!(value, json!({"error": "it failed", "suggestion": "try again"}));
+        assert_eq!(toolbox.specs().len(), 1);
+    }
+}

@@ -1,0 +1,129 @@
+//! The taste graph's vocabulary: entities, queries and errors.
+//!
+//! These are what the [`TasteGraph`](crate::ports::TasteGraph) port speaks;
+//! the Qloo adapter maps them to and from its query strings and JSON.
+
+use crate::types::EntityId;
+
+/// A tag on an entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tag {
+    /// The tag id, e.g. `urn:tag:genre:music:psychedelic`.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+}
+
+/// How strongly a result relates to one of the input entities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// The input entity.
+    pub entity_id: EntityId,
+    /// Normalised score, 0 to 1.
+    pub score: f64,
+}
+
+/// An entity in the taste graph: a film, artist, place, locality…
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Entity {
+    /// Its id.
+    pub id: Option<EntityId>,
+    /// Its name.
+    pub name: String,
+    /// Its type URN, e.g. `urn:entity:movie`.
+    pub kind: String,
+    /// Popularity percentile, 0 to 1.
+    pub popularity: Option<f64>,
+    /// Affinity to the query's signals, 0 to 1.
+    pub affinity: Option<f64>,
+    /// Distance from the query's location, in metres.
+    pub distance_m: Option<f64>,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// A short description.
+    pub description: Option<String>,
+    /// Street address (places).
+    pub address: Option<String>,
+    /// Disambiguation text (year and director, or address).
+    pub disambiguation: Option<String>,
+    /// Per-input explanations.
+    pub explainability: Vec<Explanation>,
+}
+
+/// A search by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// The words searched for.
+    pub text: String,
+    /// Entity type URNs to restrict to (empty: any).
+    pub types: Vec<String>,
+    /// How many results.
+    pub take: u32,
+}
+
+/// How insights results are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    /// By affinity to the signals.
+    Affinity,
+    /// By distance from the location filter.
+    Distance,
+}
+
+/// A recommendation query.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InsightsQuery {
+    /// The type of entity wanted (`filter.type`).
+    pub filter_type: String,
+    /// Entities whose fans' tastes drive the results.
+    pub interest_entities: Vec<EntityId>,
+    /// Tags that drive the results.
+    pub interest_tags: Vec<String>,
+    /// A locality by name (`filter.location.query`).
+    pub location_query: Option<String>,
+    /// A locality id or WKT shape (`filter.location`).
+    pub location: Option<String>,
+    /// Radius around the location, in metres.
+    pub radius_m: Option<u32>,
+    /// Tags results must carry.
+    pub tags: Vec<String>,
+    /// Brands the places must reference.
+    pub references_brand: Vec<String>,
+    /// Entities to leave out.
+    pub exclude_entities: Vec<EntityId>,
+    /// How many results.
+    pub take: u32,
+    /// The order.
+    pub sort_by: Option<SortBy>,
+    /// Whether to ask for per-result explanations.
+    pub explainability: bool,
+}
+
+/// Why the taste graph could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TasteError {
+    /// It did not answer in time.
+    #[error("the taste graph timed out")]
+    Timeout,
+    /// Too many requests, even after retrying.
+    #[error("the taste graph is rate limiting us")]
+    RateLimited,
+    /// The key was refused.
+    #[error("the taste graph refused our key")]
+    Unauthorized,
+    /// This kind of request is not allowed for our key.
+    #[error("the taste graph does not allow this request")]
+    Forbidden,
+    /// The request was rejected as malformed.
+    #[error("the taste graph rejected the request: {0}")]
+    BadRequest(String),
+    /// The service failed.
+    #[error("the taste graph failed with status {0}")]
+    Upstream(u16),
+    /// The answer could not be understood.
+    #[error("the taste graph sent an answer we could not read: {0}")]
+    BadResponse(String),
+    /// The service could not be reached.
+    #[error("the taste graph could not be reached: {0}")]
+    Unreachable(String),
+}
