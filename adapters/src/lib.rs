@@ -1,1 +1,18 @@
-pub fn x(){}
+//! QlooPhone's adapters: the technologies behind the domain's ports.
+//!
+//! - [`http`]: the warp routes (health, TwiML, tools, WebSocket upgrades).
+//! - [`twilio`]: the phone leg over Twilio Media Streams.
+//! - [`openai`]: the voice-model leg over the OpenAI Realtime API.
+//! - [`qloo`]: the taste graph over Qloo's HTTP API.
+//! - [`dashboard`]: `/logs` observers.
+//!
+//! Wire types live here and never cross into the domain: each adapter
+//! decodes its peer's frames into domain types and encodes commands back.
+
+pub mod audio;
+pub mod dashboard;
+pub mod http;
+pub mod openai;
+pub mod qloo;
+pub mod time;
+pub mod twilio;

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use crate::tools::ToolSpec;
-use crate::types::{AudioChunk, CallSid, ItemId, MarkName, RawFrame, ResponseId, StreamSid, ToolCallId};
+use crate::types::{
+    AudioChunk, CallSid, ItemId, MarkName, RawFrame, ResponseId, StreamSid, ToolCallId,
+};
 
 /// The audio format the phone leg announced.
 #[derive(Debug, Clone, PartialEq, Eq)]

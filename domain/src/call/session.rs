@@ -28,6 +28,10 @@ pub struct SessionPolicy {
     pub max_buffered_frames: usize,
     /// Whether to greet the caller first.
     pub greet: bool,
+    /// How many tools the session is configured with. The greeting waits
+    /// until the model confirms a session holding them (any, when some
+    /// were offered), so the first answer can already use them.
+    pub tools_offered: usize,
 }
 
 impl Default for SessionPolicy {
@@ -36,6 +40,7 @@ impl Default for SessionPolicy {
             server_interrupts: true,
             max_buffered_frames: 100,
             greet: true,
+            tools_offered: 1,
         }
     }
 }
@@ -323,7 +328,7 @@ impl CallSession {
         match event {
             ModelEvent::SessionCreated | ModelEvent::Other => {}
             ModelEvent::SessionUpdated { tools } => {
-                if self.policy.greet && !self.greeted && tools > 0 {
+                if self.policy.greet && !self.greeted && tools >= self.policy.tools_offered.min(1) {
                     self.greeted = true;
                     self.needs_response = true;
                     self.maybe_create_response(out);
@@ -347,7 +352,10 @@ impl CallSession {
                     cancelled: false,
                 };
             }
-            ModelEvent::ResponseDone { response_id, status } => {
+            ModelEvent::ResponseDone {
+                response_id,
+                status,
+            } => {
                 let ours = match &self.response {
                     Response::Active { id, .. } => *id == response_id,
                     Response::Requested => true,
@@ -361,9 +369,7 @@ impl CallSession {
                 }
                 self.maybe_create_response(out);
             }
-            ModelEvent::AudioDelta {
-                item_id, audio, ..
-            } => self.play(item_id, audio, out),
+            ModelEvent::AudioDelta { item_id, audio, .. } => self.play(item_id, audio, out),
             ModelEvent::FunctionCall {
                 call_id,
                 name,

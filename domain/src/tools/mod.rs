@@ -167,7 +167,9 @@ pub struct Toolbox {
 
 impl std::fmt::Debug for Toolbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Toolbox").field("tools", &self.order).finish()
+        f.debug_struct("Toolbox")
+            .field("tools", &self.order)
+            .finish()
     }
 }
 
@@ -192,7 +194,10 @@ impl Toolbox {
 #[async_trait]
 impl ToolExecutor for Toolbox {
     fn specs(&self) -> Vec<ToolSpec> {
-        self.order.iter().map(|name| self.tools[name].spec()).collect()
+        self.order
+            .iter()
+            .map(|name| self.tools[name].spec())
+            .collect()
     }
 
     async fn execute(&self, invocation: ToolInvocation) -> ToolOutcome {
@@ -282,10 +287,15 @@ mod tests {
         let outcome = toolbox.execute(invocation("echo", r#"{"a":1}"#)).await;
         assert!(!outcome.is_error);
         assert_eq!(&*outcome.output, r#"{"echo":{"a":1}}"#);
-        let outcome = toolbox.execute(invocation("echo", r#"{"fail":true}"#)).await;
+        let outcome = toolbox
+            .execute(invocation("echo", r#"{"fail":true}"#))
+            .await;
         assert!(outcome.is_error);
         let value: Value = serde_json::from_str(&outcome.output).unwrap();
-        assert_eq!(value, json!({"error": "it failed", "suggestion": "try again"}));
+        assert_eq!(
+            value,
+            json!({"error": "it failed", "suggestion": "try again"})
+        );
         assert_eq!(toolbox.specs().len(), 1);
     }
 }

@@ -1,1 +1,382 @@
+//! The runner over fake legs and mockall doubles of the ports.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::call::CallRegistry;
+use crate::call::messages::{
+    MediaFormat, ModelCommand, PhoneCommand, PhoneEvent, ResponseStatus, TurnDetection,
+};
+use crate::ports::{LegError, MockClock, MockEventSink, MockRealtimeModel};
+use crate::tools::{MockToolExecutor, ToolOutcome};
+use crate::types::{AudioChunk, ResponseId, StreamSid, ToolCallId};
+
+struct FakePhone {
+    events: mpsc::UnboundedReceiver<PhoneEvent>,
+    sent: Arc<Mutex<Vec<PhoneCommand>>>,
+    closed: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl AudioInbound for FakePhone {
+    async fn recv(&mut self) -> Option<PhoneEvent> {
+        self.events.recv().await
+    }
+    async fn send(&mut self, command: PhoneCommand) -> Result<(), LegError> {
+        self.sent.lock().unwrap().push(command);
+        Ok(())
+    }
+    async fn close(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+}
+
+struct FakeModel {
+    events: mpsc::UnboundedReceiver<ModelFrame>,
+    sent: Arc<Mutex<Vec<ModelCommand>>>,
+    closed: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl ModelSession for FakeModel {
+    async fn recv(&mut self) -> Option<ModelFrame> {
+        self.events.recv().await
+    }
+    async fn send(&mut self, command: ModelCommand) -> Result<(), LegError> {
+        self.sent.lock().unwrap().push(command);
+        Ok(())
+    }
+    async fn close(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+}
+
+struct Harness {
+    phone_in: mpsc::UnboundedSender<PhoneEvent>,
+    phone_out: Arc<Mutex<Vec<PhoneCommand>>>,
+    phone_closed: Arc<AtomicBool>,
+    model_in: Option<mpsc::UnboundedSender<ModelFrame>>,
+    model_out: Arc<Mutex<Vec<ModelCommand>>>,
+    model_closed: Arc<AtomicBool>,
+}
+
+fn sid() -> StreamSid {
+    StreamSid::parse("MZ1").unwrap()
+}
+
+fn start() -> PhoneEvent {
+    PhoneEvent::Start(CallInfo {
+        stream_sid: sid(),
+        call_sid: None,
+        media_format: MediaFormat::mulaw_8k_mono(),
+        custom_parameters: vec![],
+    })
+}
+
+fn setup() -> Arc<SessionSetup> {
+    Arc::new(SessionSetup {
+        instructions: "test".into(),
+        voice: "marin".into(),
+        turn_detection: TurnDetection::default(),
+        noise_reduction: None,
+        transcription_model: "x".into(),
+        tools: vec![],
+    })
+}
+
+fn clock() -> Arc<MockClock> {
+    let mut clock = MockClock::new();
+    clock.expect_now().returning(std::time::SystemTime::now);
+    Arc::new(clock)
+}
+
+/// A model double whose `open` hands out one fake session.
+fn model_opening_once(harness: &mut Harness) -> MockRealtimeModel {
+    let (tx, rx) = mpsc::unbounded_channel();
+    harness.model_in = Some(tx);
+    let session = FakeModel {
+        events: rx,
+        sent: harness.model_out.clone(),
+        closed: harness.model_closed.clone(),
+    };
+    let session = Mutex::new(Some(session));
+    let mut model = MockRealtimeModel::new();
+    model
+        .expect_open()
+        .withf(|call, setup| call.stream_sid.as_str() == "MZ1" && setup.voice == "marin")
+        .times(1)
+        .returning(move |_, _| Ok(Box::new(session.lock().unwrap().take().unwrap())));
+    model
+}
+
+fn harness() -> (Harness, FakePhone) {
+    let (phone_in, events) = mpsc::unbounded_channel();
+    let phone_out = Arc::new(Mutex::new(Vec::new()));
+    let phone_closed = Arc::new(AtomicBool::new(false));
+    let phone = FakePhone {
+        events,
+        sent: phone_out.clone(),
+        closed: phone_closed.clone(),
+    };
+    (
+        Harness {
+            phone_in,
+            phone_out,
+            phone_closed,
+            model_in: None,
+            model_out: Arc::new(Mutex::new(Vec::new())),
+            model_closed: Arc::new(AtomicBool::new(false)),
+        },
+        phone,
+    )
+}
+
+fn services(
+    model: MockRealtimeModel,
+    tools: MockToolExecutor,
+    sink: MockEventSink,
+) -> CallServices {
+    CallServices {
+        model: Arc::new(model),
+        tools: Arc::new(tools),
+        sink: Arc::new(sink),
+        clock: clock(),
+        setup: setup(),
+        policy: SessionPolicy {
+            greet: false,
+            ..SessionPolicy::default()
+        },
+        connect_timeout: Duration::from_secs(5),
+        start_timeout: Duration::from_secs(10),
+    }
+}
+
+fn quiet_sink() -> MockEventSink {
+    let mut sink = MockEventSink::new();
+    sink.expect_emit().returning(|_| ());
+    sink
+}
+
+fn frame(event: ModelEvent) -> ModelFrame {
+    ModelFrame::bare(event)
+}
+
+#[tokio::test]
+async fn a_call_relays_audio_runs_a_tool_and_ends_on_stop() {
+    let (mut h, phone) = harness();
+    let model = model_opening_once(&mut h);
+    let mut tools = MockToolExecutor::new();
+    tools
+        .expect_execute()
+        .withf(|invocation| &*invocation.name == "search_entity")
+        .times(1)
+        .returning(|_| ToolOutcome::ok(&serde_json::json!({"name": "The Matrix"}), vec![]));
+    let mut sink = MockEventSink::new();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    sink.expect_emit().returning(move |record| {
+        assert_eq!(record.call, sid());
+        seen.lock().unwrap().push(record.event.name());
+    });
+    let registry = CallRegistry::new(10);
+    let permit = registry.try_admit().unwrap();
+    let services = services(model, tools, sink);
+    let call = tokio::spawn({
+        let registry = registry.clone();
+        async move { run_call(phone, &services, permit, registry.shutdown_signal()).await }
+    });
+
+    h.phone_in.send(PhoneEvent::Connected).unwrap();
+    h.phone_in.send(start()).unwrap();
+    let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
+    h.phone_in
+        .send(PhoneEvent::Media {
+            timestamp_ms: 20,
+            audio: audio.clone(),
+        })
+        .unwrap();
+    let model_in = h.model_in.clone().unwrap();
+    let wait = || tokio::time::sleep(Duration::from_millis(20));
+    wait().await;
+    assert!(
+        registry.contains(&sid()),
+        "registered by stream id once started"
+    );
+    model_in
+        .send(frame(ModelEvent::ResponseCreated {
+            response_id: ResponseId::parse("resp_1").unwrap(),
+        }))
+        .unwrap();
+    model_in
+        .send(frame(ModelEvent::FunctionCall {
+            call_id: ToolCallId::parse("call_1").unwrap(),
+            name: "search_entity".into(),
+            arguments: r#"{"query":"The Matrix"}"#.into(),
+        }))
+        .unwrap();
+    model_in
+        .send(frame(ModelEvent::ResponseDone {
+            response_id: ResponseId::parse("resp_1").unwrap(),
+            status: ResponseStatus::Completed,
+        }))
+        .unwrap();
+    wait().await;
+    h.phone_in.send(PhoneEvent::Stop).unwrap();
+    let reason = call.await.unwrap();
+    assert_eq!(reason, EndReason::PhoneStopped);
+    let sent = h.model_out.lock().unwrap().clone();
+    assert_eq!(sent[0], ModelCommand::AppendAudio(audio));
+    assert!(
+        matches!(&sent[1], ModelCommand::ToolOutput { output, .. } if output.contains("The Matrix"))
+    );
+    assert_eq!(sent[2], ModelCommand::CreateResponse);
+    assert!(h.phone_closed.load(Ordering::SeqCst));
+    assert!(h.model_closed.load(Ordering::SeqCst));
+    assert_eq!(registry.active(), 0);
+    assert!(!registry.contains(&sid()));
+    let events = events.lock().unwrap().clone();
+    assert_eq!(events.first(), Some(&"call.started"));
+    assert!(events.contains(&"tool.called"));
+    assert!(events.contains(&"model.event"));
+    assert_eq!(events.last(), Some(&"call.ended"));
+    assert!(h.phone_out.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_model_that_cannot_be_reached_ends_the_call() {
+    let (h, phone) = harness();
+    let mut model = MockRealtimeModel::new();
+    model
+        .expect_open()
+        .times(1)
+        .returning(|_, _| Err(ModelError::Connect("refused".into())));
+    let registry = CallRegistry::new(1);
+    let services = services(model, MockToolExecutor::new(), quiet_sink());
+    h.phone_in.send(start()).unwrap();
+    let reason = run_call(
+        phone,
+        &services,
+        registry.try_admit().unwrap(),
+        registry.shutdown_signal(),
+    )
+    .await;
+    assert_eq!(reason, EndReason::ModelUnavailable);
+    assert!(h.phone_closed.load(Ordering::SeqCst));
+}
+
+/// A model whose connection attempt never completes.
+struct HangingModel;
+
+#[async_trait]
+impl RealtimeModel for HangingModel {
+    async fn open(
+        &self,
+        _call: &CallInfo,
+        _setup: &SessionSetup,
+    ) -> Result<Box<dyn ModelSession>, ModelError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_model_that_hangs_while_connecting_times_out() {
+    let (h, phone) = harness();
+    let registry = CallRegistry::new(1);
+    let mut services = services(
+        MockRealtimeModel::new(),
+        MockToolExecutor::new(),
+        quiet_sink(),
+    );
+    services.model = Arc::new(HangingModel);
+    h.phone_in.send(start()).unwrap();
+    let started = tokio::time::Instant::now();
+    let reason = run_call(
+        phone,
+        &services,
+        registry.try_admit().unwrap(),
+        registry.shutdown_signal(),
+    )
+    .await;
+    assert_eq!(reason, EndReason::ModelUnavailable);
+    assert_eq!(
+        started.elapsed(),
+        services.connect_timeout,
+        "gave up at the connect timeout"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_phone_that_never_starts_is_hung_up_on() {
+    let (h, phone) = harness();
+    let registry = CallRegistry::new(1);
+    let services = services(
+        MockRealtimeModel::new(),
+        MockToolExecutor::new(),
+        MockEventSink::new(),
+    );
+    h.phone_in.send(PhoneEvent::Connected).unwrap();
+    let reason = run_call(
+        phone,
+        &services,
+        registry.try_admit().unwrap(),
+        registry.shutdown_signal(),
+    )
+    .await;
+    assert_eq!(reason, EndReason::NeverStarted);
+    assert!(h.phone_closed.load(Ordering::SeqCst));
+    drop(h.phone_in);
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_live_call_and_frees_its_place() {
+    let (mut h, phone) = harness();
+    let model = model_opening_once(&mut h);
+    let registry = CallRegistry::new(1);
+    let services = services(model, MockToolExecutor::new(), quiet_sink());
+    let permit = registry.try_admit().unwrap();
+    let signal = registry.shutdown_signal();
+    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    h.phone_in.send(start()).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    registry.shut_down();
+    assert_eq!(call.await.unwrap(), EndReason::Shutdown);
+    assert!(h.model_closed.load(Ordering::SeqCst));
+    registry.drained().await;
+}
+
+#[tokio::test]
+async fn the_model_closing_ends_the_call() {
+    let (mut h, phone) = harness();
+    let model = model_opening_once(&mut h);
+    let registry = CallRegistry::new(1);
+    let services = services(model, MockToolExecutor::new(), quiet_sink());
+    let permit = registry.try_admit().unwrap();
+    let signal = registry.shutdown_signal();
+    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    h.phone_in.send(start()).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    h.model_in.take();
+    assert_eq!(call.await.unwrap(), EndReason::ModelClosed);
+    assert!(h.phone_closed.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn a_call_admitted_during_shutdown_ends_at_once() {
+    let (_h, phone) = harness();
+    let registry = CallRegistry::new(1);
+    let permit = registry.try_admit().unwrap();
+    registry.shut_down();
+    let services = services(
+        MockRealtimeModel::new(),
+        MockToolExecutor::new(),
+        MockEventSink::new(),
+    );
+    let reason = run_call(phone, &services, permit, registry.shutdown_signal()).await;
+    assert_eq!(reason, EndReason::Shutdown);
+}

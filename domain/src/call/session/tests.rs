@@ -194,7 +194,10 @@ fn audio_before_the_model_is_open_is_buffered_then_flushed_in_order() {
     );
     assert_eq!(s.session.dropped_frames(), 2);
     let out = s.step(media(80));
-    assert_eq!(out, vec![Command::Model(ModelCommand::AppendAudio(audio(160)))]);
+    assert_eq!(
+        out,
+        vec![Command::Model(ModelCommand::AppendAudio(audio(160)))]
+    );
 }
 
 #[test]
@@ -210,15 +213,37 @@ fn greeting_is_asked_for_exactly_once_after_tools_are_confirmed() {
         s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })),
         vec![Command::Model(ModelCommand::CreateResponse)]
     );
-    assert_eq!(s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })), vec![]);
+    assert_eq!(
+        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })),
+        vec![]
+    );
     s.steps([created("resp_g"), done("resp_g", ResponseStatus::Completed)]);
-    assert_eq!(s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })), vec![]);
+    assert_eq!(
+        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })),
+        vec![]
+    );
+}
+
+#[test]
+fn without_tools_the_first_session_update_is_enough_to_greet() {
+    let policy = SessionPolicy {
+        tools_offered: 0,
+        ..SessionPolicy::default()
+    };
+    let mut s = Script::live(policy);
+    assert_eq!(
+        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 0 })),
+        vec![Command::Model(ModelCommand::CreateResponse)]
+    );
 }
 
 #[test]
 fn greeting_can_be_turned_off() {
     let mut s = Script::live(no_greeting());
-    assert_eq!(s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })), vec![]);
+    assert_eq!(
+        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })),
+        vec![]
+    );
 }
 
 #[test]
@@ -236,13 +261,21 @@ fn each_audio_delta_is_played_then_marked() {
     );
     assert!(s.session.assistant_audible());
     s.step(Input::Phone(PhoneEvent::Mark(MarkName::new(1))));
-    assert!(!s.session.assistant_audible(), "an echo covers earlier marks");
+    assert!(
+        !s.session.assistant_audible(),
+        "an echo covers earlier marks"
+    );
 }
 
 #[test]
 fn barge_in_while_playing_clears_and_truncates_at_elapsed_time() {
     let mut s = Script::live(no_greeting());
-    s.steps([media(1000), created("resp_1"), delta("item_a", 8000), delta("item_a", 8000)]);
+    s.steps([
+        media(1000),
+        created("resp_1"),
+        delta("item_a", 8000),
+        delta("item_a", 8000),
+    ]);
     let out = s.steps([media(1300), speech_started()]);
     assert_eq!(
         out,
@@ -278,7 +311,12 @@ fn barge_in_uses_mark_echoes_when_it_has_them() {
     let mut s = Script::live(no_greeting());
     // Playback starts at 0 but Twilio only begins playing later: the mark
     // echo is the better witness of what was heard.
-    s.steps([media(0), delta("item_a", 1600), delta("item_a", 1600), delta("item_a", 1600)]);
+    s.steps([
+        media(0),
+        delta("item_a", 1600),
+        delta("item_a", 1600),
+        delta("item_a", 1600),
+    ]);
     s.steps([media(900), Input::Phone(PhoneEvent::Mark(MarkName::new(0)))]);
     let out = s.steps([media(950), speech_started()]);
     assert!(out.contains(&Command::Model(ModelCommand::Truncate {
@@ -336,7 +374,11 @@ fn barge_in_without_active_response_does_not_cancel() {
         ..SessionPolicy::default()
     };
     let mut s = Script::live(policy);
-    s.steps([created("resp_1"), delta("item_a", 800), done("resp_1", ResponseStatus::Completed)]);
+    s.steps([
+        created("resp_1"),
+        delta("item_a", 800),
+        done("resp_1", ResponseStatus::Completed),
+    ]);
     let out = s.step(speech_started());
     assert_eq!(
         model_cmds(&out),
@@ -361,7 +403,10 @@ fn late_audio_of_a_truncated_item_is_not_played() {
 fn echoes_of_cleared_marks_are_ignored() {
     let mut s = Script::live(no_greeting());
     s.steps([delta("item_a", 800), speech_started()]);
-    assert_eq!(s.step(Input::Phone(PhoneEvent::Mark(MarkName::new(0)))), vec![]);
+    assert_eq!(
+        s.step(Input::Phone(PhoneEvent::Mark(MarkName::new(0)))),
+        vec![]
+    );
     assert_eq!(s.step(Input::Phone(PhoneEvent::ForeignMark)), vec![]);
     s.step(delta("item_b", 800));
     assert!(s.session.assistant_audible());
@@ -393,7 +438,10 @@ fn a_tool_call_runs_and_its_result_is_answered_then_spoken() {
     );
     assert!(out.iter().any(|c| matches!(
         c,
-        Command::Emit(CallEvent::ToolCalled { is_error: false, .. })
+        Command::Emit(CallEvent::ToolCalled {
+            is_error: false,
+            ..
+        })
     )));
 }
 
@@ -442,7 +490,12 @@ fn several_tool_calls_are_all_answered_before_one_response_create() {
         function_call("call_2", "search_entity"),
         done("resp_1", ResponseStatus::Completed),
     ]);
-    assert_eq!(out.iter().filter(|c| matches!(c, Command::RunTool(_))).count(), 2);
+    assert_eq!(
+        out.iter()
+            .filter(|c| matches!(c, Command::RunTool(_)))
+            .count(),
+        2
+    );
     let out = s.step(tool_done("call_2", "{}", vec![]));
     assert!(!model_cmds(&out).contains(&ModelCommand::CreateResponse));
     let out = s.step(tool_done("call_1", "{}", vec![]));
@@ -507,7 +560,10 @@ fn barge_in_mid_tool_call_waits_for_the_caller_to_finish() {
     s.step(Input::Model(ModelEvent::SpeechStopped { audio_end_ms: 0 }));
     // The server's VAD answers the caller's turn; that response sees the output.
     s.step(created("resp_2"));
-    assert_eq!(model_cmds(&s.step(done("resp_2", ResponseStatus::Completed))), vec![]);
+    assert_eq!(
+        model_cmds(&s.step(done("resp_2", ResponseStatus::Completed))),
+        vec![]
+    );
 }
 
 #[test]
@@ -518,7 +574,10 @@ fn active_response_error_releases_a_requested_response() {
         code: Some("conversation_already_has_active_response".into()),
         message: "busy".into(),
     }));
-    assert!(matches!(out.as_slice(), [Command::Emit(CallEvent::Error { .. })]));
+    assert!(matches!(
+        out.as_slice(),
+        [Command::Emit(CallEvent::Error { .. })]
+    ));
     s.step(function_call("call_1", "x"));
     let out = s.step(tool_done("call_1", "{}", vec![]));
     assert!(model_cmds(&out).contains(&ModelCommand::CreateResponse));
@@ -558,16 +617,36 @@ fn ends_with(mut s: Script, input: Input, reason: EndReason) {
         ]
     );
     assert!(s.session.ended());
-    assert_eq!(s.step(media(10)), vec![], "an ended call ignores everything");
+    assert_eq!(
+        s.step(media(10)),
+        vec![],
+        "an ended call ignores everything"
+    );
     assert_eq!(s.step(Input::Shutdown), vec![]);
 }
 
 #[test]
 fn every_end_reason_ends_the_call_once() {
-    ends_with(Script::live(no_greeting()), Input::Phone(PhoneEvent::Stop), EndReason::PhoneStopped);
-    ends_with(Script::live(no_greeting()), Input::PhoneClosed, EndReason::PhoneClosed);
-    ends_with(Script::live(no_greeting()), Input::ModelClosed, EndReason::ModelClosed);
-    ends_with(Script::live(no_greeting()), Input::Shutdown, EndReason::Shutdown);
+    ends_with(
+        Script::live(no_greeting()),
+        Input::Phone(PhoneEvent::Stop),
+        EndReason::PhoneStopped,
+    );
+    ends_with(
+        Script::live(no_greeting()),
+        Input::PhoneClosed,
+        EndReason::PhoneClosed,
+    );
+    ends_with(
+        Script::live(no_greeting()),
+        Input::ModelClosed,
+        EndReason::ModelClosed,
+    );
+    ends_with(
+        Script::live(no_greeting()),
+        Input::Shutdown,
+        EndReason::Shutdown,
+    );
     let mut connecting = Script::new(no_greeting());
     connecting.step(Input::Phone(PhoneEvent::Start(info())));
     ends_with(connecting, Input::ModelFailed, EndReason::ModelUnavailable);
@@ -593,7 +672,10 @@ fn a_call_that_never_starts_ends_without_observers() {
 #[test]
 fn pending_tool_results_are_dropped_when_the_call_ends() {
     let mut s = Script::live(no_greeting());
-    s.steps([function_call("call_1", "search_entity"), Input::Phone(PhoneEvent::Stop)]);
+    s.steps([
+        function_call("call_1", "search_entity"),
+        Input::Phone(PhoneEvent::Stop),
+    ]);
     assert_eq!(s.step(tool_done("call_1", "{}", vec![])), vec![]);
 }
 
@@ -608,7 +690,9 @@ fn unsupported_media_format_ends_the_call_with_an_explanation() {
     };
     let out = s.step(Input::Phone(PhoneEvent::Start(wrong)));
     assert_eq!(out.len(), 4, "{out:?}");
-    assert!(matches!(&out[1], Command::Emit(CallEvent::Error { message }) if message.contains("audio/l16/16000")));
+    assert!(
+        matches!(&out[1], Command::Emit(CallEvent::Error { message }) if message.contains("audio/l16/16000"))
+    );
     assert_eq!(out[3], Command::End(EndReason::UnsupportedMediaFormat));
     let _ = Arc::new(());
 }

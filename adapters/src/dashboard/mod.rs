@@ -1,0 +1,241 @@
+//! `/logs`: live call events for monitoring dashboards.
+//!
+//! [`DashboardHub`] is the [`EventSink`]: calls hand it events and return at
+//! once (a broadcast channel; a full channel overwrites the oldest event).
+//! Each `/logs` client has its own task reading the channel; a client that
+//! falls behind skips ahead and is told, one that stops reading is dropped.
+//! Frames from dashboards are read and discarded, never forwarded to calls.
+//!
+//! Two forms:
+//! - raw (default): the model's events as it sent them, which the original
+//!   monitor renders. It knows only the beta names of two GA events, so each
+//!   `conversation.item.added` is followed by a copy typed
+//!   `conversation.item.created`, and each
+//!   `response.output_audio_transcript.delta` by a copy typed
+//!   `response.audio_transcript.delta`.
+//! - envelope (`?format=envelope`): `{"call","at","event"}` for model events
+//!   and the server's own (`call.started`, `call.ended`, `tool.called`,
+//!   `barge_in`, `dtmf`, `error`).
+//!
+//! Audio deltas are most of the bytes and are left out unless `?audio=1`.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use qloophone_domain::ports::{Clock, EventSink};
+use qloophone_domain::{CallEvent, CallEventRecord};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use warp::ws::{Message, WebSocket};
+
+use crate::time::rfc3339;
+
+/// How long one write to a dashboard may take before it is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The fan-out point for call events.
+#[derive(Debug, Clone)]
+pub struct DashboardHub {
+    events: broadcast::Sender<CallEventRecord>,
+}
+
+impl DashboardHub {
+    /// A hub keeping up to `buffer` events for slow clients.
+    pub fn new(buffer: usize) -> Self {
+        let (events, _) = broadcast::channel(buffer.max(1));
+        Self { events }
+    }
+
+    /// A receiver of every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<CallEventRecord> {
+        self.events.subscribe()
+    }
+
+    /// Dashboards connected now.
+    pub fn clients(&self) -> usize {
+        self.events.receiver_count()
+    }
+}
+
+impl EventSink for DashboardHub {
+    fn emit(&self, record: CallEventRecord) {
+        // No receivers is not an error: nobody is watching.
+        let _ = self.events.send(record);
+    }
+}
+
+/// Options of one `/logs` client, from its query string.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub struct LogsOptions {
+    /// `format=envelope`
+    #[serde(default, deserialize_with = "envelope")]
+    pub format: Format,
+    /// `audio=1`
+    #[serde(default, deserialize_with = "flag")]
+    pub audio: bool,
+}
+
+/// The form events are sent in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// The model's events, as the original monitor expects.
+    #[default]
+    Raw,
+    /// Every event, wrapped with its call and time.
+    Envelope,
+}
+
+fn envelope<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Format, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    Ok(if text.eq_ignore_ascii_case("envelope") {
+        Format::Envelope
+    } else {
+        Format::Raw
+    })
+}
+
+fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    Ok(matches!(text.as_str(), "1" | "true" | "yes" | "on"))
+}
+
+/// Serves one dashboard until it goes away.
+pub async fn serve_client(
+    mut socket: WebSocket,
+    mut events: broadcast::Receiver<CallEventRecord>,
+    options: LogsOptions,
+    clock: &dyn Clock,
+) {
+    let hello = json!({"type": "connection.established", "timestamp": rfc3339(clock.now())});
+    if send(&mut socket, hello.to_string()).await.is_err() {
+        return;
+    }
+    let mut frames = Vec::with_capacity(2);
+    loop {
+        tokio::select! {
+            incoming = socket.next() => match incoming {
+                Some(Ok(message)) if message.is_close() => break,
+                Some(Ok(_)) => {} // dashboards do not steer calls
+                Some(Err(_)) | None => break,
+            },
+            event = events.recv() => match event {
+                Ok(record) => {
+                    render(&record, options, &mut frames);
+                    for frame in frames.drain(..) {
+                        if send(&mut socket, frame).await.is_err() {
+                            tracing::info!("dropping a dashboard that stopped reading");
+                            return;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    tracing::debug!(skipped, "dashboard fell behind");
+                    let notice = json!({"type": "connection.lagged", "skipped": skipped});
+                    if send(&mut socket, notice.to_string()).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+        }
+    }
+    let _ = socket.close().await;
+}
+
+async fn send(socket: &mut WebSocket, text: String) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::text(text))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// The frames a client with `options` gets for `record`.
+pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<String>) {
+    if let CallEvent::Model { audio, raw } = &record.event {
+        if *audio && !options.audio {
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(raw.bytes()) else {
+            return;
+        };
+        match options.format {
+            Format::Raw => {
+                out.push(text.to_owned());
+                if let Some(copy) = beta_copy(text) {
+                    out.push(copy);
+                }
+            }
+            Format::Envelope => out.push(format!(
+                r#"{{"call":{},"at":"{}","event":{text}}}"#,
+                quoted(record.call.as_str()),
+                rfc3339(record.at)
+            )),
+        }
+        return;
+    }
+    if options.format == Format::Raw {
+        return;
+    }
+    let event = match &record.event {
+        CallEvent::Model { .. } => return,
+        CallEvent::Started { call_sid } => json!({
+            "type": "call.started",
+            "call_sid": call_sid.as_ref().map(|sid| sid.as_str()),
+        }),
+        CallEvent::ToolCalled {
+            name,
+            arguments,
+            result,
+            is_error,
+            latency,
+        } => json!({
+            "type": "tool.called",
+            "name": &**name,
+            "arguments": as_json(arguments),
+            "result": as_json(result),
+            "is_error": is_error,
+            "latency_ms": latency.as_secs_f64() * 1000.0,
+        }),
+        CallEvent::BargeIn { item_id, audio_end } => json!({
+            "type": "barge_in",
+            "item_id": item_id.as_str(),
+            "audio_end_ms": audio_end.get(),
+        }),
+        CallEvent::Dtmf { digit } => json!({"type": "dtmf", "digit": digit.to_string()}),
+        CallEvent::Error { message } => json!({"type": "error", "message": &**message}),
+        CallEvent::Ended { reason } => json!({"type": "call.ended", "reason": reason.as_str()}),
+    };
+    out.push(
+        json!({"call": record.call.as_str(), "at": rfc3339(record.at), "event": event}).to_string(),
+    );
+}
+
+/// The beta-named copy the original monitor needs, if this event has one.
+fn beta_copy(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    let kind = serde_json::from_str::<Kind<'_>>(text).ok()?.kind;
+    let beta = match kind.as_ref() {
+        "conversation.item.added" => "conversation.item.created",
+        "response.output_audio_transcript.delta" => "response.audio_transcript.delta",
+        _ => return None,
+    };
+    let mut value: Value = serde_json::from_str(text).ok()?;
+    value["type"] = Value::from(beta);
+    Some(value.to_string())
+}
+
+fn as_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::from(text))
+}
+
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).expect("strings always encode")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,300 @@
+//! OpenAI Realtime GA events (`protocols.md` §2).
+//!
+//! Server events are read through one flat struct in a single pass; the
+//! audio of `response.output_audio.delta` is borrowed from the frame.
+//! Legacy beta names are tolerated when decoding and never sent.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use qloophone_domain::call::messages::{
+    ModelCommand, ModelEvent, ResponseStatus, SessionSetup, TurnDetectionKind,
+};
+use qloophone_domain::{ItemId, ResponseId, ToolCallId};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Value, json};
+
+use crate::audio::{PayloadError, chunk_from_base64, optional_borrowed};
+
+/// Why a server event was not understood.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON, or fields of the wrong type.
+    #[error("malformed event: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A known event without a field it needs.
+    #[error("{event} without {field}")]
+    Missing {
+        /// The event.
+        event: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// A bad identifier.
+    #[error("bad identifier: {0}")]
+    Id(#[from] qloophone_domain::IdError),
+    /// A bad audio payload.
+    #[error("bad audio delta: {0}")]
+    Payload(#[from] PayloadError),
+}
+
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "optional_borrowed")]
+    delta: Option<Cow<'a, str>>,
+    #[serde(default)]
+    item_id: Option<String>,
+    #[serde(default)]
+    response_id: Option<String>,
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+    #[serde(default)]
+    audio_start_ms: Option<u64>,
+    #[serde(default)]
+    audio_end_ms: Option<u64>,
+    #[serde(default)]
+    response: Option<Response>,
+    #[serde(default)]
+    session: Option<Session>,
+    #[serde(default)]
+    item: Option<Item>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize)]
+struct Response {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Session {
+    #[serde(default)]
+    tools: Option<Vec<IgnoredAny>>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Decodes one server event. `frame` is the frame's buffer; audio shares it.
+///
+/// # Errors
+/// [`DecodeError`] for events that are malformed or miss what they need.
+pub fn decode(frame: &Bytes) -> Result<ModelEvent, DecodeError> {
+    let event: Event<'_> = serde_json::from_slice(frame)?;
+    let missing = |event, field| DecodeError::Missing { event, field };
+    Ok(match event.kind.as_ref() {
+        "session.created" => ModelEvent::SessionCreated,
+        "session.updated" => ModelEvent::SessionUpdated {
+            tools: event
+                .session
+                .and_then(|session| session.tools)
+                .map_or(0, |tools| tools.len()),
+        },
+        "input_audio_buffer.speech_started" => ModelEvent::SpeechStarted {
+            audio_start_ms: event.audio_start_ms.unwrap_or(0),
+            item_id: event.item_id.as_deref().map(ItemId::parse).transpose()?,
+        },
+        "input_audio_buffer.speech_stopped" => ModelEvent::SpeechStopped {
+            audio_end_ms: event.audio_end_ms.unwrap_or(0),
+        },
+        "response.created" => ModelEvent::ResponseCreated {
+            response_id: response_id(event.response.as_ref())
+                .ok_or(missing("response.created", "response.id"))??,
+        },
+        "response.done" => {
+            let status = match event.response.as_ref().and_then(|r| r.status.as_deref()) {
+                Some("completed") => ResponseStatus::Completed,
+                Some("cancelled") => ResponseStatus::Cancelled,
+                Some("failed") => ResponseStatus::Failed,
+                Some("incomplete") => ResponseStatus::Incomplete,
+                _ => ResponseStatus::Other,
+            };
+            ModelEvent::ResponseDone {
+                response_id: response_id(event.response.as_ref())
+                    .ok_or(missing("response.done", "response.id"))??,
+                status,
+            }
+        }
+        "response.output_audio.delta" | "response.audio.delta" => {
+            let delta = event.delta.ok_or(missing("audio delta", "delta"))?;
+            ModelEvent::AudioDelta {
+                response_id: event
+                    .response_id
+                    .as_deref()
+                    .map(ResponseId::parse)
+                    .transpose()?,
+                item_id: ItemId::parse(
+                    event
+                        .item_id
+                        .as_deref()
+                        .ok_or(missing("audio delta", "item_id"))?,
+                )?,
+                audio: chunk_from_base64(frame, delta)?,
+            }
+        }
+        "response.function_call_arguments.done" => match (event.call_id, event.name) {
+            (Some(call_id), Some(name)) => ModelEvent::FunctionCall {
+                call_id: ToolCallId::parse(&call_id)?,
+                name: name.into(),
+                arguments: event.arguments.unwrap_or_default().into(),
+            },
+            // Without the name, wait for response.output_item.done.
+            _ => ModelEvent::Other,
+        },
+        "response.output_item.done" => match event.item {
+            Some(Item {
+                kind: Some(kind),
+                call_id: Some(call_id),
+                name: Some(name),
+                arguments,
+            }) if kind == "function_call" => ModelEvent::FunctionCall {
+                call_id: ToolCallId::parse(&call_id)?,
+                name: name.into(),
+                arguments: arguments.unwrap_or_default().into(),
+            },
+            _ => ModelEvent::Other,
+        },
+        "error" => {
+            let body = event.error;
+            ModelEvent::Error {
+                code: body.as_ref().and_then(|b| b.code.clone()),
+                message: body
+                    .and_then(|b| b.message)
+                    .unwrap_or_else(|| "no message".to_owned()),
+            }
+        }
+        _ => ModelEvent::Other,
+    })
+}
+
+fn response_id(
+    response: Option<&Response>,
+) -> Option<Result<ResponseId, qloophone_domain::IdError>> {
+    response
+        .and_then(|r| r.id.as_deref())
+        .map(ResponseId::parse)
+}
+
+/// The `session.update` that configures a call's model session.
+pub fn session_update(setup: &SessionSetup) -> String {
+    let detection = &setup.turn_detection;
+    let turn_detection = match detection.kind {
+        TurnDetectionKind::ServerVad => json!({
+            "type": "server_vad",
+            "threshold": detection.threshold,
+            "prefix_padding_ms": detection.prefix_padding_ms,
+            "silence_duration_ms": detection.silence_duration_ms,
+            "create_response": true,
+            "interrupt_response": detection.interrupt_response,
+        }),
+        TurnDetectionKind::SemanticVad => json!({
+            "type": "semantic_vad",
+            "eagerness": detection.eagerness,
+            "create_response": true,
+            "interrupt_response": detection.interrupt_response,
+        }),
+    };
+    let mut input = json!({
+        "format": {"type": "audio/pcmu"},
+        "turn_detection": turn_detection,
+        "transcription": {"model": setup.transcription_model},
+    });
+    if let Some(kind) = &setup.noise_reduction {
+        input["noise_reduction"] = json!({ "type": kind });
+    }
+    let tools: Vec<Value> = setup
+        .tools
+        .iter()
+        .map(|tool| {
+            json!({
+                "type": "function",
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": tool.parameters,
+            })
+        })
+        .collect();
+    json!({
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "output_modalities": ["audio"],
+            "instructions": setup.instructions,
+            "audio": {
+                "input": input,
+                "output": {"format": {"type": "audio/pcmu"}, "voice": setup.voice},
+            },
+            "tools": tools,
+            "tool_choice": "auto",
+        }
+    })
+    .to_string()
+}
+
+/// The client event for `command`.
+pub fn encode(command: &ModelCommand) -> String {
+    match command {
+        ModelCommand::AppendAudio(audio) => {
+            const HEAD: &str = r#"{"type":"input_audio_buffer.append","audio":""#;
+            let payload = audio.encoded();
+            let mut out = String::with_capacity(HEAD.len() + payload.len() + 2);
+            out.push_str(HEAD);
+            // Checked base64 on the way in: nothing to escape.
+            out.push_str(std::str::from_utf8(payload).unwrap_or_default());
+            out.push_str("\"}");
+            out
+        }
+        ModelCommand::CreateResponse => r#"{"type":"response.create"}"#.to_owned(),
+        ModelCommand::CancelResponse => r#"{"type":"response.cancel"}"#.to_owned(),
+        ModelCommand::Truncate {
+            item_id,
+            audio_end_ms,
+        } => json!({
+            "type": "conversation.item.truncate",
+            "item_id": item_id.as_str(),
+            "content_index": 0,
+            "audio_end_ms": audio_end_ms,
+        })
+        .to_string(),
+        ModelCommand::ToolOutput { call_id, output } => json!({
+            "type": "conversation.item.create",
+            "item": {
+                "type": "function_call_output",
+                "call_id": call_id.as_str(),
+                "output": &**output,
+            }
+        })
+        .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

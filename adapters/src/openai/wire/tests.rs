@@ -1,0 +1,272 @@
+use bytes::Bytes;
+use qloophone_domain::AudioChunk;
+use qloophone_domain::call::messages::TurnDetection;
+use qloophone_domain::tools::ToolSpec;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn ev(value: Value) -> ModelEvent {
+    decode(&Bytes::from(value.to_string())).unwrap()
+}
+
+#[test]
+fn decodes_the_events_the_call_acts_on() {
+    assert_eq!(
+        ev(json!({"type":"session.created","session":{}})),
+        ModelEvent::SessionCreated
+    );
+    assert_eq!(
+        ev(
+            json!({"type":"session.updated","session":{"tools":[{"type":"function"},{"type":"function"}]}})
+        ),
+        ModelEvent::SessionUpdated { tools: 2 }
+    );
+    assert_eq!(
+        ev(
+            json!({"type":"input_audio_buffer.speech_started","audio_start_ms":1234,"item_id":"item_U1"})
+        ),
+        ModelEvent::SpeechStarted {
+            audio_start_ms: 1234,
+            item_id: Some(ItemId::parse("item_U1").unwrap())
+        }
+    );
+    assert_eq!(
+        ev(
+            json!({"type":"input_audio_buffer.speech_stopped","audio_end_ms":2000,"item_id":"item_U1"})
+        ),
+        ModelEvent::SpeechStopped { audio_end_ms: 2000 }
+    );
+    assert_eq!(
+        ev(json!({"type":"response.created","response":{"id":"resp_1","status":"in_progress"}})),
+        ModelEvent::ResponseCreated {
+            response_id: ResponseId::parse("resp_1").unwrap()
+        }
+    );
+    for (status, expected) in [
+        ("completed", ResponseStatus::Completed),
+        ("cancelled", ResponseStatus::Cancelled),
+        ("failed", ResponseStatus::Failed),
+        ("incomplete", ResponseStatus::Incomplete),
+        ("weird", ResponseStatus::Other),
+    ] {
+        assert_eq!(
+            ev(json!({"type":"response.done","response":{"id":"resp_1","status":status}})),
+            ModelEvent::ResponseDone {
+                response_id: ResponseId::parse("resp_1").unwrap(),
+                status: expected
+            }
+        );
+    }
+    assert_eq!(
+        ev(
+            json!({"type":"error","error":{"type":"invalid_request_error","code":"x","message":"bad"}})
+        ),
+        ModelEvent::Error {
+            code: Some("x".into()),
+            message: "bad".into()
+        }
+    );
+    assert_eq!(ev(json!({"type":"rate_limits.updated"})), ModelEvent::Other);
+}
+
+#[test]
+fn audio_deltas_under_either_name_share_the_frame() {
+    for name in ["response.output_audio.delta", "response.audio.delta"] {
+        let frame = Bytes::from(
+            json!({"type":name,"response_id":"resp_1","item_id":"item_A","output_index":0,"content_index":0,"delta":"//79/Q=="})
+                .to_string(),
+        );
+        let ModelEvent::AudioDelta {
+            item_id,
+            audio,
+            response_id,
+        } = decode(&frame).unwrap()
+        else {
+            panic!("audio delta");
+        };
+        assert_eq!(item_id.as_str(), "item_A");
+        assert_eq!(response_id.unwrap().as_str(), "resp_1");
+        assert_eq!(audio.byte_len(), 4);
+        let start = audio.encoded().as_ptr() as usize - frame.as_ptr() as usize;
+        assert!(start < frame.len(), "the payload is a slice of the frame");
+    }
+}
+
+#[test]
+fn function_calls_come_from_either_announcement() {
+    let expected = ModelEvent::FunctionCall {
+        call_id: ToolCallId::parse("call_1").unwrap(),
+        name: "search_entity".into(),
+        arguments: r#"{"query":"Khruangbin"}"#.into(),
+    };
+    assert_eq!(
+        ev(
+            json!({"type":"response.function_call_arguments.done","call_id":"call_1","name":"search_entity","arguments":"{\"query\":\"Khruangbin\"}","item_id":"item_F"})
+        ),
+        expected
+    );
+    assert_eq!(
+        ev(
+            json!({"type":"response.output_item.done","item":{"id":"item_F","type":"function_call","call_id":"call_1","name":"search_entity","arguments":"{\"query\":\"Khruangbin\"}","status":"completed"}})
+        ),
+        expected
+    );
+    assert_eq!(
+        ev(
+            json!({"type":"response.function_call_arguments.done","call_id":"call_1","arguments":"{}"})
+        ),
+        ModelEvent::Other,
+        "without a name, wait for the item"
+    );
+    assert_eq!(
+        ev(json!({"type":"response.output_item.done","item":{"type":"message","id":"item_M"}})),
+        ModelEvent::Other
+    );
+}
+
+#[test]
+fn malformed_events_are_errors() {
+    for (text, expected) in [
+        ("{", "malformed event"),
+        (r#"{"no_type":1}"#, "malformed event"),
+        (
+            r#"{"type":"response.created"}"#,
+            "response.created without response.id",
+        ),
+        (
+            r#"{"type":"response.output_audio.delta","item_id":"i"}"#,
+            "audio delta without delta",
+        ),
+        (
+            r#"{"type":"response.output_audio.delta","delta":"AAAA"}"#,
+            "audio delta without item_id",
+        ),
+        (
+            r#"{"type":"response.output_audio.delta","item_id":"i","delta":"A"}"#,
+            "bad audio delta",
+        ),
+        (
+            r#"{"type":"input_audio_buffer.speech_started","item_id":""}"#,
+            "bad identifier",
+        ),
+    ] {
+        let err = decode(&Bytes::from(text)).expect_err(text).to_string();
+        assert!(err.contains(expected), "{text}: {err}");
+    }
+}
+
+#[test]
+fn session_update_is_the_ga_shape() {
+    let setup = SessionSetup {
+        instructions: "Be nice".into(),
+        voice: "marin".into(),
+        turn_detection: TurnDetection::default(),
+        noise_reduction: Some("near_field".into()),
+        transcription_model: "gpt-4o-mini-transcribe".into(),
+        tools: vec![ToolSpec {
+            name: "search_entity".into(),
+            description: "Find".into(),
+            parameters: json!({"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}),
+        }],
+    };
+    let value: Value = serde_json::from_str(&session_update(&setup)).unwrap();
+    assert_eq!(value["type"], "session.update");
+    let session = &value["session"];
+    assert_eq!(session["type"], "realtime");
+    assert_eq!(session["output_modalities"], json!(["audio"]));
+    assert_eq!(
+        session["audio"]["input"]["format"],
+        json!({"type":"audio/pcmu"})
+    );
+    assert_eq!(
+        session["audio"]["output"]["format"],
+        json!({"type":"audio/pcmu"})
+    );
+    assert_eq!(session["audio"]["output"]["voice"], "marin");
+    assert_eq!(
+        session["audio"]["input"]["turn_detection"]["type"],
+        "server_vad"
+    );
+    assert_eq!(
+        session["audio"]["input"]["turn_detection"]["silence_duration_ms"],
+        500
+    );
+    assert_eq!(
+        session["audio"]["input"]["noise_reduction"]["type"],
+        "near_field"
+    );
+    assert_eq!(
+        session["audio"]["input"]["transcription"]["model"],
+        "gpt-4o-mini-transcribe"
+    );
+    assert_eq!(session["tools"][0]["type"], "function");
+    assert_eq!(session["tools"][0]["name"], "search_entity");
+    assert_eq!(
+        session["tools"][0]["parameters"]["required"],
+        json!(["query"])
+    );
+    assert!(
+        session.get("temperature").is_none(),
+        "GA has no temperature"
+    );
+    assert!(
+        value.to_string().find("g711_ulaw").is_none(),
+        "no beta fields"
+    );
+
+    let semantic = SessionSetup {
+        turn_detection: TurnDetection {
+            kind: TurnDetectionKind::SemanticVad,
+            eagerness: "high".into(),
+            ..TurnDetection::default()
+        },
+        noise_reduction: None,
+        ..setup
+    };
+    let value: Value = serde_json::from_str(&session_update(&semantic)).unwrap();
+    let detection = &value["session"]["audio"]["input"]["turn_detection"];
+    assert_eq!(detection["type"], "semantic_vad");
+    assert_eq!(detection["eagerness"], "high");
+    assert!(
+        value["session"]["audio"]["input"]
+            .get("noise_reduction")
+            .is_none()
+    );
+}
+
+#[test]
+fn commands_encode_to_client_events() {
+    let check = |command: ModelCommand, expected: Value| {
+        assert_eq!(
+            serde_json::from_str::<Value>(&encode(&command)).unwrap(),
+            expected
+        );
+    };
+    check(
+        ModelCommand::AppendAudio(AudioChunk::new(Bytes::from_static(b"//79"), 3)),
+        json!({"type":"input_audio_buffer.append","audio":"//79"}),
+    );
+    check(
+        ModelCommand::CreateResponse,
+        json!({"type":"response.create"}),
+    );
+    check(
+        ModelCommand::CancelResponse,
+        json!({"type":"response.cancel"}),
+    );
+    check(
+        ModelCommand::Truncate {
+            item_id: ItemId::parse("item_A").unwrap(),
+            audio_end_ms: 1840,
+        },
+        json!({"type":"conversation.item.truncate","item_id":"item_A","content_index":0,"audio_end_ms":1840}),
+    );
+    check(
+        ModelCommand::ToolOutput {
+            call_id: ToolCallId::parse("call_1").unwrap(),
+            output: r#"{"name":"Khruangbin"}"#.into(),
+        },
+        json!({"type":"conversation.item.create","item":{"type":"function_call_output","call_id":"call_1","output":"{\"name\":\"Khruangbin\"}"}}),
+    );
+}

@@ -1,0 +1,260 @@
+//! Twilio Media Streams frames (`protocols.md` §1.3–1.4).
+//!
+//! Decoding is lenient: numbers may come as strings or numbers, unknown
+//! events and unknown fields are tolerated. One flat struct reads every
+//! frame in a single pass, borrowing the audio payload from the frame.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use qloophone_domain::call::messages::{CallInfo, MediaFormat, PhoneCommand, PhoneEvent};
+use qloophone_domain::{CallSid, MarkName, StreamSid};
+use serde::{Deserialize, Deserializer};
+
+use crate::audio::{PayloadError, chunk_from_base64, optional_borrowed};
+
+/// Why a frame was not understood.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON, or fields of the wrong type.
+    #[error("malformed frame: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A known event without a field it needs.
+    #[error("{event} frame without {field}")]
+    Missing {
+        /// The event.
+        event: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// A bad identifier.
+    #[error("bad identifier: {0}")]
+    Id(#[from] qloophone_domain::IdError),
+    /// A bad audio payload.
+    #[error("bad media payload: {0}")]
+    Payload(#[from] PayloadError),
+}
+
+/// A decoded frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inbound {
+    /// A frame the call acts on.
+    Event(PhoneEvent),
+    /// An event this version does not know (counted, ignored).
+    Unknown(String),
+}
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(rename = "streamSid", default)]
+    stream_sid: Option<String>,
+    #[serde(borrow, default)]
+    media: Option<Media<'a>>,
+    #[serde(default)]
+    start: Option<Start>,
+    #[serde(borrow, default)]
+    mark: Option<Mark<'a>>,
+    #[serde(default)]
+    dtmf: Option<Dtmf>,
+}
+
+#[derive(Deserialize)]
+struct Media<'a> {
+    #[serde(borrow)]
+    payload: Cow<'a, str>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    timestamp: Option<u64>,
+    #[serde(borrow, default, deserialize_with = "optional_borrowed")]
+    track: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Start {
+    #[serde(default)]
+    stream_sid: Option<String>,
+    #[serde(default)]
+    call_sid: Option<String>,
+    #[serde(default)]
+    custom_parameters: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    media_format: Option<Format>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Format {
+    encoding: String,
+    #[serde(deserialize_with = "lenient_u32")]
+    sample_rate: u32,
+    #[serde(deserialize_with = "lenient_u32")]
+    channels: u32,
+}
+
+#[derive(Deserialize)]
+struct Mark<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Dtmf {
+    digit: String,
+}
+
+/// Twilio sends numbers as strings (`"timestamp":"5"`); accept both.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Lenient<'a> {
+    Number(u64),
+    Text(&'a str),
+    Owned(String),
+}
+
+fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let value = Option::<Lenient<'de>>::deserialize(deserializer)?;
+    value
+        .map(|value| match value {
+            Lenient::Number(n) => Ok(n),
+            Lenient::Text(text) => text.trim().parse().map_err(serde::de::Error::custom),
+            Lenient::Owned(text) => text.trim().parse().map_err(serde::de::Error::custom),
+        })
+        .transpose()
+}
+
+fn lenient_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let value = lenient_u64(deserializer)?.ok_or_else(|| serde::de::Error::custom("missing"))?;
+    u32::try_from(value).map_err(serde::de::Error::custom)
+}
+
+/// Decodes one text frame. `frame` is the frame's buffer; the audio
+/// payload shares it.
+///
+/// # Errors
+/// [`DecodeError`] for frames that are malformed or miss what they need.
+pub fn decode(frame: &Bytes) -> Result<Inbound, DecodeError> {
+    let parsed: Frame<'_> = serde_json::from_slice(frame)?;
+    let event = match parsed.event.as_ref() {
+        "connected" => PhoneEvent::Connected,
+        "start" => {
+            let start = parsed.start.ok_or(DecodeError::Missing {
+                event: "start",
+                field: "start",
+            })?;
+            let stream = start
+                .stream_sid
+                .or(parsed.stream_sid)
+                .ok_or(DecodeError::Missing {
+                    event: "start",
+                    field: "streamSid",
+                })?;
+            let media_format = start
+                .media_format
+                .map_or_else(MediaFormat::mulaw_8k_mono, |f| MediaFormat {
+                    encoding: f.encoding,
+                    sample_rate: f.sample_rate,
+                    channels: f.channels,
+                });
+            let custom_parameters = start
+                .custom_parameters
+                .into_iter()
+                .map(|(key, value)| match value {
+                    serde_json::Value::String(text) => (key, text),
+                    other => (key, other.to_string()),
+                })
+                .collect();
+            PhoneEvent::Start(CallInfo {
+                stream_sid: StreamSid::parse(&stream)?,
+                call_sid: start.call_sid.as_deref().map(CallSid::parse).transpose()?,
+                media_format,
+                custom_parameters,
+            })
+        }
+        "media" => {
+            let media = parsed.media.ok_or(DecodeError::Missing {
+                event: "media",
+                field: "media",
+            })?;
+            if media
+                .track
+                .as_deref()
+                .is_some_and(|track| track == "outbound")
+            {
+                return Ok(Inbound::Unknown("media.outbound".to_owned()));
+            }
+            PhoneEvent::Media {
+                timestamp_ms: media.timestamp.unwrap_or(0),
+                audio: chunk_from_base64(frame, media.payload)?,
+            }
+        }
+        "mark" => {
+            let mark = parsed.mark.ok_or(DecodeError::Missing {
+                event: "mark",
+                field: "mark.name",
+            })?;
+            MarkName::parse(&mark.name).map_or(PhoneEvent::ForeignMark, PhoneEvent::Mark)
+        }
+        "dtmf" => {
+            let digit = parsed
+                .dtmf
+                .and_then(|dtmf| dtmf.digit.chars().next())
+                .ok_or(DecodeError::Missing {
+                    event: "dtmf",
+                    field: "dtmf.digit",
+                })?;
+            PhoneEvent::Dtmf(digit)
+        }
+        "stop" => PhoneEvent::Stop,
+        other => return Ok(Inbound::Unknown(other.to_owned())),
+    };
+    Ok(Inbound::Event(event))
+}
+
+/// Encodes commands for one stream. Holds the stream id, JSON-escaped once.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    stream_sid: String,
+}
+
+impl Encoder {
+    /// An encoder for `stream`.
+    pub fn new(stream: &StreamSid) -> Self {
+        let quoted = serde_json::to_string(stream.as_str()).expect("strings always encode");
+        Self { stream_sid: quoted }
+    }
+
+    /// The frame for `command`.
+    pub fn encode(&self, command: &PhoneCommand) -> String {
+        match command {
+            PhoneCommand::Media(audio) => {
+                let payload = audio.encoded();
+                let mut out = String::with_capacity(payload.len() + self.stream_sid.len() + 56);
+                out.push_str(r#"{"event":"media","streamSid":"#);
+                out.push_str(&self.stream_sid);
+                out.push_str(r#","media":{"payload":""#);
+                // Checked base64 on the way in: nothing to escape.
+                out.push_str(std::str::from_utf8(payload).unwrap_or_default());
+                out.push_str("\"}}");
+                out
+            }
+            PhoneCommand::Mark(name) => {
+                let mut out = String::with_capacity(self.stream_sid.len() + 56);
+                let _ = write!(
+                    out,
+                    r#"{{"event":"mark","streamSid":{},"mark":{{"name":"{name}"}}}}"#,
+                    self.stream_sid
+                );
+                out
+            }
+            PhoneCommand::Clear => {
+                format!(r#"{{"event":"clear","streamSid":{}}}"#, self.stream_sid)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

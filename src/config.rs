@@ -1,0 +1,587 @@
+//! Configuration: built-in defaults, then `qloophone.toml`, then `.env`,
+//! then the environment (later layers win).
+//!
+//! The original service's variable names work as written (`OPENAI_API_KEY`,
+//! `QLOO_API_KEY`, `QLOO_API_URL`, `PORT`, `PUBLIC_URL`, …); every setting
+//! also has a TOML key and a `QLOOPHONE_<SECTION>__<KEY>` variable. Bad
+//! values fail here, at start-up, with the setting's name.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The default TOML file, read from the working directory when present.
+pub const DEFAULT_CONFIG_FILE: &str = "qloophone.toml";
+/// The `.env` file, read from the working directory when present.
+pub const DOTENV_FILE: &str = ".env";
+
+/// The original service's variable names and the settings they set.
+const ALIASES: &[(&str, &str)] = &[
+    ("OPENAI_API_KEY", "openai.api_key"),
+    ("OPENAI_REALTIME_URL", "openai.realtime_url"),
+    ("OPENAI_MODEL", "openai.model"),
+    ("OPENAI_VOICE", "openai.voice"),
+    ("QLOO_API_KEY", "qloo.api_key"),
+    ("QLOO_API_URL", "qloo.api_url"),
+    ("TWILIO_AUTH_TOKEN", "twilio.auth_token"),
+    ("PORT", "server.port"),
+    ("PUBLIC_URL", "server.public_url"),
+    ("LOG_FORMAT", "telemetry.log_format"),
+];
+const PREFIX: &str = "QLOOPHONE_";
+
+/// A secret: never printed, never serialized.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    /// Environment values are parsed loosely, so a token of digits arrives
+    /// as a number: take any scalar as text.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a secret string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret::new(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
+                Ok(Secret::new(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secret, E> {
+                Ok(Secret::new(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Secret, E> {
+                Ok(Secret::new(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Secret, E> {
+                Ok(Secret::new(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines with timestamps.
+    #[default]
+    Pretty,
+    /// One JSON object a line.
+    Json,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP server.
+    pub server: ServerSettings,
+    /// The OpenAI Realtime model.
+    pub openai: OpenAiSettings,
+    /// The Qloo taste graph.
+    pub qloo: QlooSettings,
+    /// Twilio.
+    pub twilio: TwilioSettings,
+    /// Logging.
+    pub telemetry: TelemetrySettings,
+    /// Limits.
+    pub limits: LimitSettings,
+    /// The `/logs` dashboards.
+    pub dashboard: DashboardSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub host: IpAddr,
+    /// Port to listen on (`PORT`).
+    pub port: u16,
+    /// The URL Twilio reaches this server at (`PUBLIC_URL`).
+    pub public_url: String,
+    /// How long calls may take to finish on shutdown, in seconds.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([0, 0, 0, 0]),
+            port: 8081,
+            public_url: "http://localhost:8081".to_owned(),
+            drain_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[openai.turn_detection]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnDetectionSettings {
+    /// `server_vad` or `semantic_vad`.
+    #[serde(rename = "type")]
+    pub kind: TurnDetectionType,
+    /// Server VAD threshold, 0 to 1.
+    pub threshold: f32,
+    /// Audio kept before speech, in ms.
+    pub prefix_padding_ms: u32,
+    /// Silence that ends a turn, in ms.
+    pub silence_duration_ms: u32,
+    /// Semantic VAD eagerness.
+    pub eagerness: String,
+    /// Whether the model stops talking by itself when the caller speaks.
+    pub interrupt_response: bool,
+}
+
+/// Turn detectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnDetectionType {
+    /// By audio energy.
+    #[default]
+    ServerVad,
+    /// By meaning.
+    SemanticVad,
+}
+
+impl Default for TurnDetectionSettings {
+    fn default() -> Self {
+        Self {
+            kind: TurnDetectionType::ServerVad,
+            threshold: 0.5,
+            prefix_padding_ms: 300,
+            silence_duration_ms: 500,
+            eagerness: "auto".to_owned(),
+            interrupt_response: true,
+        }
+    }
+}
+
+/// `[openai]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenAiSettings {
+    /// `OPENAI_API_KEY`.
+    pub api_key: Option<Secret>,
+    /// `OPENAI_REALTIME_URL`.
+    pub realtime_url: String,
+    /// `OPENAI_MODEL`.
+    pub model: String,
+    /// `OPENAI_VOICE`.
+    pub voice: String,
+    /// Input transcription model.
+    pub transcription_model: String,
+    /// Noise reduction: `near_field`, `far_field`, or empty for none.
+    pub noise_reduction: String,
+    /// How long connecting may take, in ms.
+    pub connect_timeout_ms: u64,
+    /// Turn detection.
+    pub turn_detection: TurnDetectionSettings,
+}
+
+impl Default for OpenAiSettings {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            realtime_url: "wss://api.openai.com/v1/realtime".to_owned(),
+            model: "gpt-realtime".to_owned(),
+            voice: "marin".to_owned(),
+            transcription_model: "gpt-4o-mini-transcribe".to_owned(),
+            noise_reduction: "near_field".to_owned(),
+            connect_timeout_ms: 5000,
+            turn_detection: TurnDetectionSettings::default(),
+        }
+    }
+}
+
+/// `[qloo]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QlooSettings {
+    /// `QLOO_API_KEY`.
+    pub api_key: Option<Secret>,
+    /// `QLOO_API_URL`.
+    pub api_url: String,
+    /// Timeout of `/search`, in ms.
+    pub search_timeout_ms: u64,
+    /// Timeout of `/v2/insights`, in ms.
+    pub insights_timeout_ms: u64,
+}
+
+impl Default for QlooSettings {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            api_url: "https://hackathon.api.qloo.com".to_owned(),
+            search_timeout_ms: 2500,
+            insights_timeout_ms: 3000,
+        }
+    }
+}
+
+/// `[twilio]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwilioSettings {
+    /// `TWILIO_AUTH_TOKEN`.
+    pub auth_token: Option<Secret>,
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// `LOG_FORMAT`: `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// Log filter when `RUST_LOG` is not set.
+    pub filter: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Pretty,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Calls at once; past it, callers hear "busy".
+    pub max_calls: usize,
+    /// How long Twilio may take to send `start`, in ms.
+    pub start_timeout_ms: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_calls: 1000,
+            start_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[dashboard]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// Events a slow dashboard may fall behind by before it skips ahead.
+    pub buffer: usize,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        Self { buffer: 4096 }
+    }
+}
+
+/// Whether the server talks to the real services or to the simulators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Simulated model and taste graph on loopback.
+    Sandbox,
+    /// The real OpenAI and Qloo.
+    Live,
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value could not be read or had the wrong type.
+    #[error("configuration error: {}", describe(.0))]
+    Load(#[from] Box<figment::Error>),
+    /// A value was read but makes no sense.
+    #[error("configuration error: {setting} {problem}")]
+    Invalid {
+        /// The setting, as a TOML key and its variable.
+        setting: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An explicitly named config file is missing.
+    #[error("configuration error: the config file {0} does not exist")]
+    MissingFile(PathBuf),
+    /// Exactly one of the two API keys is set.
+    #[error(
+        "configuration error: {present} is set but {missing} is not. Set both for live mode, or neither to run the sandbox"
+    )]
+    HalfConfigured {
+        /// The key that is set.
+        present: &'static str,
+        /// The key that is missing.
+        missing: &'static str,
+    },
+}
+
+impl Config {
+    /// The layered sources: defaults, TOML file, `.env`, environment.
+    ///
+    /// `file` names the TOML file; without it `qloophone.toml` is read if
+    /// present. `.env` is read from the working directory if present.
+    pub fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let toml = match file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => Toml::file_exact(path),
+            None => Toml::file_exact(DEFAULT_CONFIG_FILE),
+        };
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if file.is_some() || Path::new(DEFAULT_CONFIG_FILE).exists() {
+            figment = figment.merge(toml);
+        }
+        let aliases: Vec<&str> = ALIASES.iter().map(|(var, _)| *var).collect();
+        Ok(figment
+            .merge(DotEnv::read(Path::new(DOTENV_FILE)))
+            .merge(
+                Env::raw()
+                    .only(&aliases)
+                    .map(|var| alias(var.as_str()).expect("filtered by only()").into()),
+            )
+            .merge(Env::prefixed(PREFIX).split("__")))
+    }
+
+    /// Loads and checks the configuration.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the setting and what is wrong with it.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(&Self::figment(file)?)
+    }
+
+    /// Extracts and checks a configuration from any figment.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the setting and what is wrong with it.
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let config: Self = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_url(
+            "server.public_url (PUBLIC_URL)",
+            &self.server.public_url,
+            &["http", "https"],
+        )?;
+        check_url(
+            "openai.realtime_url (OPENAI_REALTIME_URL)",
+            &self.openai.realtime_url,
+            &["ws", "wss"],
+        )?;
+        check_url(
+            "qloo.api_url (QLOO_API_URL)",
+            &self.qloo.api_url,
+            &["http", "https"],
+        )?;
+        let invalid = |setting, problem: &str| ConfigError::Invalid {
+            setting,
+            problem: problem.to_owned(),
+        };
+        if self.openai.model.trim().is_empty() {
+            return Err(invalid("openai.model (OPENAI_MODEL)", "must not be empty"));
+        }
+        if self.openai.voice.trim().is_empty() {
+            return Err(invalid("openai.voice (OPENAI_VOICE)", "must not be empty"));
+        }
+        if !(0.0..=1.0).contains(&self.openai.turn_detection.threshold) {
+            return Err(invalid(
+                "openai.turn_detection.threshold",
+                "must be between 0 and 1",
+            ));
+        }
+        if !["", "near_field", "far_field"].contains(&self.openai.noise_reduction.as_str()) {
+            return Err(invalid(
+                "openai.noise_reduction",
+                "must be near_field, far_field or empty",
+            ));
+        }
+        if self.limits.max_calls == 0 {
+            return Err(invalid("limits.max_calls", "must be at least 1"));
+        }
+        if self.dashboard.buffer == 0 {
+            return Err(invalid("dashboard.buffer", "must be at least 1"));
+        }
+        for (setting, value) in [
+            ("openai.connect_timeout_ms", self.openai.connect_timeout_ms),
+            ("qloo.search_timeout_ms", self.qloo.search_timeout_ms),
+            ("qloo.insights_timeout_ms", self.qloo.insights_timeout_ms),
+            ("limits.start_timeout_ms", self.limits.start_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "must be more than 0"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sandbox or live, from the API keys (or forced to the sandbox).
+    ///
+    /// # Errors
+    /// [`ConfigError::HalfConfigured`] when only one key is set and the
+    /// sandbox is not forced.
+    pub fn mode(&self, force_sandbox: bool) -> Result<Mode, ConfigError> {
+        if force_sandbox {
+            return Ok(Mode::Sandbox);
+        }
+        let set = |key: &Option<Secret>| key.as_ref().is_some_and(|k| !k.expose().is_empty());
+        match (set(&self.openai.api_key), set(&self.qloo.api_key)) {
+            (false, false) => Ok(Mode::Sandbox),
+            (true, true) => Ok(Mode::Live),
+            (true, false) => Err(ConfigError::HalfConfigured {
+                present: "OPENAI_API_KEY",
+                missing: "QLOO_API_KEY",
+            }),
+            (false, true) => Err(ConfigError::HalfConfigured {
+                present: "QLOO_API_KEY",
+                missing: "OPENAI_API_KEY",
+            }),
+        }
+    }
+}
+
+fn check_url(setting: &'static str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    let problem = match url::Url::parse(value) {
+        Err(err) => Some(format!(
+            "is not a valid URL ({err}): expected something like {}://example.com",
+            schemes[schemes.len() - 1]
+        )),
+        Ok(url) if !schemes.contains(&url.scheme()) => Some(format!(
+            "has the scheme {:?}; expected {}",
+            url.scheme(),
+            schemes.join(" or ")
+        )),
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => Some("has no host".to_owned()),
+        Ok(_) => None,
+    };
+    match problem {
+        Some(problem) => Err(ConfigError::Invalid {
+            setting,
+            problem: format!("{problem} (got {value:?})"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Names each failing setting by its key and, where it has one, its
+/// original variable name, then says where the value came from.
+fn describe(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|error| {
+            let key = error.path.join(".").to_ascii_lowercase();
+            let setting = match ALIASES.iter().find(|(_, path)| *path == key) {
+                Some((var, _)) => format!("{key} ({var})"),
+                None if key.is_empty() => "the configuration".to_owned(),
+                None => key,
+            };
+            let source = error
+                .metadata
+                .as_ref()
+                .map(|metadata| format!(" (from {})", metadata.name))
+                .unwrap_or_default();
+            format!("{setting}: {}{source}", error.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn alias(var: &str) -> Option<&'static str> {
+    ALIASES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(var))
+        .map(|(_, key)| *key)
+}
+
+/// The `.env` file as a provider: the same names as the environment.
+struct DotEnv {
+    path: PathBuf,
+    values: Vec<(String, Value)>,
+}
+
+impl DotEnv {
+    /// Reads `path` if it exists; a missing file provides nothing.
+    fn read(path: &Path) -> Self {
+        let mut values = Vec::new();
+        if let Ok(entries) = dotenvy::from_path_iter(path) {
+            for (var, value) in entries.flatten() {
+                let key = if let Some(key) = alias(&var) {
+                    key.to_owned()
+                } else if let Some(rest) = var.strip_prefix(PREFIX) {
+                    rest.to_ascii_lowercase().replace("__", ".")
+                } else {
+                    continue;
+                };
+                let value = Value::from_str(&value).unwrap_or_else(|never| match never {});
+                values.push((key, value));
+            }
+        }
+        Self {
+            path: path.to_owned(),
+            values,
+        }
+    }
+}
+
+impl Provider for DotEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("{} file", self.path.display()))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut figment = Figment::new();
+        for (key, value) in &self.values {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        figment.data()
+    }
+}
+
+#[cfg(test)]
+mod tests;

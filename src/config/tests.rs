@@ -1,0 +1,274 @@
+//! Config tests: every layer, every alias, every mode, bad values.
+
+// figment::Jail's closures return figment::Error, which is large; not ours to change.
+#![allow(clippy::result_large_err)]
+
+use figment::Jail;
+
+use super::*;
+
+fn load(jail: &mut Jail) -> Result<Config, ConfigError> {
+    let _ = jail;
+    Config::load(None)
+}
+
+fn error_text(jail: &mut Jail) -> String {
+    load(jail).expect_err("should be refused").to_string()
+}
+
+#[test]
+fn defaults_match_the_original_service() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        let config = load(jail).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.server.port, 8081);
+        assert_eq!(config.server.public_url, "http://localhost:8081");
+        assert_eq!(config.qloo.api_url, "https://hackathon.api.qloo.com");
+        assert_eq!(
+            config.openai.realtime_url,
+            "wss://api.openai.com/v1/realtime"
+        );
+        assert_eq!(config.openai.model, "gpt-realtime");
+        assert_eq!(config.limits.max_calls, 1000);
+        assert_eq!(config.telemetry.log_format, LogFormat::Pretty);
+        assert_eq!(config.mode(false).unwrap(), Mode::Sandbox);
+        Ok(())
+    });
+}
+
+#[test]
+fn layers_apply_in_order_toml_then_dotenv_then_environment() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file(
+            "qloophone.toml",
+            r#"
+            [server]
+            port = 9000
+            public_url = "https://from-toml.example"
+            [openai]
+            voice = "cedar"
+            model = "from-toml"
+            [limits]
+            max_calls = 7
+            "#,
+        )?;
+        let config = load(jail).unwrap();
+        assert_eq!(config.server.port, 9000);
+        assert_eq!(config.openai.voice, "cedar");
+        assert_eq!(config.limits.max_calls, 7);
+
+        jail.create_file(
+            ".env",
+            "PORT=9100\nOPENAI_MODEL=from-dotenv\nQLOOPHONE_LIMITS__MAX_CALLS=8\nUNRELATED=1\n",
+        )?;
+        let config = load(jail).unwrap();
+        assert_eq!(config.server.port, 9100, ".env beats the TOML file");
+        assert_eq!(config.openai.model, "from-dotenv");
+        assert_eq!(config.limits.max_calls, 8);
+        assert_eq!(
+            config.openai.voice, "cedar",
+            "untouched keys keep the TOML value"
+        );
+
+        jail.set_env("PORT", "9200");
+        jail.set_env("QLOOPHONE_LIMITS__MAX_CALLS", "9");
+        let config = load(jail).unwrap();
+        assert_eq!(config.server.port, 9200, "the environment beats .env");
+        assert_eq!(config.limits.max_calls, 9);
+        assert_eq!(config.openai.model, "from-dotenv");
+        Ok(())
+    });
+}
+
+#[test]
+fn prefixed_variables_reach_nested_settings() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("QLOOPHONE_OPENAI__TURN_DETECTION__THRESHOLD", "0.7");
+        jail.set_env("QLOOPHONE_OPENAI__TURN_DETECTION__TYPE", "semantic_vad");
+        jail.set_env("QLOOPHONE_QLOO__SEARCH_TIMEOUT_MS", "1200");
+        jail.set_env("QLOOPHONE_SERVER__HOST", "127.0.0.1");
+        let config = load(jail).unwrap();
+        assert!((config.openai.turn_detection.threshold - 0.7).abs() < 1e-6);
+        assert_eq!(
+            config.openai.turn_detection.kind,
+            TurnDetectionType::SemanticVad
+        );
+        assert_eq!(config.qloo.search_timeout_ms, 1200);
+        assert_eq!(config.server.host, IpAddr::from([127, 0, 0, 1]));
+        Ok(())
+    });
+}
+
+#[test]
+fn every_original_variable_name_sets_its_setting() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        for (var, value) in [
+            ("OPENAI_API_KEY", "sk-test"),
+            ("OPENAI_REALTIME_URL", "ws://127.0.0.1:9/v1/realtime"),
+            ("OPENAI_MODEL", "gpt-realtime-mini"),
+            ("OPENAI_VOICE", "ash"),
+            ("QLOO_API_KEY", "qk-test"),
+            ("QLOO_API_URL", "http://127.0.0.1:10"),
+            ("TWILIO_AUTH_TOKEN", "12345"),
+            ("PORT", "8099"),
+            ("PUBLIC_URL", "https://abc.ngrok.app"),
+            ("LOG_FORMAT", "json"),
+        ] {
+            jail.set_env(var, value);
+        }
+        let config = load(jail).unwrap();
+        assert_eq!(config.openai.api_key, Some(Secret::new("sk-test")));
+        assert_eq!(config.openai.realtime_url, "ws://127.0.0.1:9/v1/realtime");
+        assert_eq!(config.openai.model, "gpt-realtime-mini");
+        assert_eq!(config.openai.voice, "ash");
+        assert_eq!(config.qloo.api_key, Some(Secret::new("qk-test")));
+        assert_eq!(config.qloo.api_url, "http://127.0.0.1:10");
+        assert_eq!(
+            config.twilio.auth_token,
+            Some(Secret::new("12345")),
+            "a token of digits stays text"
+        );
+        assert_eq!(config.server.port, 8099);
+        assert_eq!(config.server.public_url, "https://abc.ngrok.app");
+        assert_eq!(config.telemetry.log_format, LogFormat::Json);
+        assert_eq!(config.mode(false).unwrap(), Mode::Live);
+        Ok(())
+    });
+}
+
+#[test]
+fn an_explicit_config_file_is_read_and_must_exist() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file("custom.toml", "[server]\nport = 7001\n")?;
+        jail.create_file("qloophone.toml", "[server]\nport = 7002\n")?;
+        let config = Config::load(Some(Path::new("custom.toml"))).unwrap();
+        assert_eq!(config.server.port, 7001);
+        let err = Config::load(Some(Path::new("absent.toml"))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration error: the config file absent.toml does not exist"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn modes_follow_the_keys() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        assert_eq!(load(jail).unwrap().mode(false).unwrap(), Mode::Sandbox);
+
+        jail.set_env("OPENAI_API_KEY", "sk-1");
+        let config = load(jail).unwrap();
+        let err = config.mode(false).unwrap_err().to_string();
+        assert!(
+            err.contains("OPENAI_API_KEY is set but QLOO_API_KEY is not"),
+            "{err}"
+        );
+        assert_eq!(
+            config.mode(true).unwrap(),
+            Mode::Sandbox,
+            "--sandbox forces it"
+        );
+
+        jail.set_env("OPENAI_API_KEY", "");
+        jail.set_env("QLOO_API_KEY", "q-1");
+        let err = load(jail).unwrap().mode(false).unwrap_err().to_string();
+        assert!(
+            err.contains("QLOO_API_KEY is set but OPENAI_API_KEY is not"),
+            "{err}"
+        );
+
+        jail.set_env("OPENAI_API_KEY", "sk-1");
+        assert_eq!(load(jail).unwrap().mode(false).unwrap(), Mode::Live);
+        assert_eq!(load(jail).unwrap().mode(true).unwrap(), Mode::Sandbox);
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_values_are_refused_with_the_setting_named() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("PUBLIC_URL", "abc.ngrok.app");
+        let err = error_text(jail);
+        assert!(
+            err.contains("server.public_url (PUBLIC_URL) is not a valid URL"),
+            "{err}"
+        );
+
+        jail.set_env("PUBLIC_URL", "ftp://abc.ngrok.app");
+        let err = error_text(jail);
+        assert!(
+            err.contains("has the scheme \"ftp\"; expected http or https"),
+            "{err}"
+        );
+        jail.set_env("PUBLIC_URL", "https://abc.ngrok.app");
+
+        jail.set_env("PORT", "70000");
+        let err = error_text(jail);
+        assert!(err.contains("server.port (PORT): invalid value"), "{err}");
+        jail.set_env("PORT", "8081");
+
+        jail.set_env("LOG_FORMAT", "xml");
+        let err = error_text(jail);
+        assert!(
+            err.contains("telemetry.log_format (LOG_FORMAT): unknown variant"),
+            "{err}"
+        );
+        jail.set_env("LOG_FORMAT", "pretty");
+
+        jail.set_env("OPENAI_REALTIME_URL", "https://api.openai.com/v1/realtime");
+        let err = error_text(jail);
+        assert!(
+            err.contains("openai.realtime_url") && err.contains("ws or wss"),
+            "{err}"
+        );
+        jail.set_env("OPENAI_REALTIME_URL", "wss://api.openai.com/v1/realtime");
+
+        jail.set_env("QLOOPHONE_OPENAI__TURN_DETECTION__THRESHOLD", "2");
+        assert!(error_text(jail).contains("threshold must be between 0 and 1"));
+        jail.set_env("QLOOPHONE_OPENAI__TURN_DETECTION__THRESHOLD", "0.5");
+
+        jail.set_env("QLOOPHONE_LIMITS__MAX_CALLS", "0");
+        assert!(error_text(jail).contains("limits.max_calls must be at least 1"));
+        jail.set_env("QLOOPHONE_LIMITS__MAX_CALLS", "10");
+
+        jail.set_env("QLOOPHONE_QLOO__SEARCH_TIMEOUT_MS", "0");
+        assert!(error_text(jail).contains("qloo.search_timeout_ms must be more than 0"));
+        jail.set_env("QLOOPHONE_QLOO__SEARCH_TIMEOUT_MS", "100");
+
+        jail.set_env("QLOOPHONE_OPENAI__NOISE_REDUCTION", "loud");
+        assert!(error_text(jail).contains("openai.noise_reduction"));
+        jail.set_env("QLOOPHONE_OPENAI__NOISE_REDUCTION", "far_field");
+
+        jail.create_file("qloophone.toml", "[server]\nportt = 1\n")?;
+        let err = error_text(jail);
+        assert!(err.contains("portt"), "unknown keys are named: {err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn secrets_never_print() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("OPENAI_API_KEY", "sk-very-secret");
+        jail.set_env("QLOO_API_KEY", "qloo-very-secret");
+        jail.set_env("TWILIO_AUTH_TOKEN", "twilio-very-secret");
+        let config = load(jail).unwrap();
+        let debug = format!("{config:?}");
+        let json = serde_json::to_string(&config).unwrap();
+        for text in [&debug, &json] {
+            assert!(!text.contains("very-secret"), "{text}");
+            assert!(text.contains("***"));
+        }
+        assert_eq!(config.openai.api_key.unwrap().expose(), "sk-very-secret");
+        Ok(())
+    });
+}

@@ -1,0 +1,400 @@
+//! A simulated Twilio caller: the other end of `/call`.
+//!
+//! It sends what Twilio sends (`connected`, `start`, a `media` frame every
+//! 20 ms, `dtmf`, `stop`) and plays what it receives the way Twilio does:
+//! audio is queued and played in real time (or faster, with `speed`), each
+//! `mark` is echoed once the audio before it has played, and `clear` drops
+//! the queue and echoes the marks in it at once. It records what it heard.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::audio::{self, FRAME_BYTES};
+
+/// One thing the caller does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum Step {
+    /// Talk for `ms` milliseconds.
+    Speak {
+        /// How long.
+        ms: u64,
+    },
+    /// Stay silent for `ms` milliseconds.
+    Silence {
+        /// How long.
+        ms: u64,
+    },
+    /// Stay silent until the assistant has spoken and finished, or `max_ms`.
+    WaitForAnswer {
+        /// The longest wait.
+        max_ms: u64,
+    },
+    /// Stay silent until assistant audio starts playing, or `max_ms`.
+    WaitForAudio {
+        /// The longest wait.
+        max_ms: u64,
+    },
+    /// Press a key.
+    Dtmf {
+        /// The key.
+        digit: char,
+    },
+    /// Hang up: `stop`, then close.
+    Hangup,
+    /// Drop the connection without `stop`.
+    Drop,
+}
+
+/// How to call.
+#[derive(Debug, Clone)]
+pub struct CallerOptions {
+    /// The `/call` WebSocket URL.
+    pub url: String,
+    /// This caller's tag in its audio (see [`audio::tag`]).
+    pub tag: u16,
+    /// Playback and sending speed relative to real time.
+    pub speed: f64,
+    /// The stream id to announce.
+    pub stream_sid: String,
+    /// The media format to announce: encoding, rate, channels.
+    pub media_format: (String, u32, u32),
+    /// `<Parameter>` values to announce in `start`.
+    pub parameters: Vec<(String, String)>,
+}
+
+impl CallerOptions {
+    /// A caller for `url` with a stream id made from `tag`.
+    pub fn new(url: impl Into<String>, tag: u16) -> Self {
+        Self {
+            url: url.into(),
+            tag,
+            speed: 1.0,
+            stream_sid: format!("MZ{tag:032x}"),
+            media_format: ("audio/x-mulaw".to_owned(), 8000, 1),
+            parameters: Vec::new(),
+        }
+    }
+}
+
+/// What the caller experienced.
+#[derive(Debug, Clone, Default)]
+pub struct CallReport {
+    /// Audio frames received.
+    pub media_received: usize,
+    /// Audio bytes received.
+    pub bytes_received: usize,
+    /// Audio bytes played before hang-up or clear.
+    pub bytes_heard: usize,
+    /// The audio that played, in order.
+    pub heard: Vec<u8>,
+    /// Tags found in received audio.
+    pub tags_heard: BTreeSet<u16>,
+    /// Marks received, and marks echoed.
+    pub marks_received: usize,
+    /// Marks echoed back.
+    pub marks_echoed: usize,
+    /// `clear` events received.
+    pub clears: usize,
+    /// Audio bytes dropped by `clear`.
+    pub bytes_cleared: usize,
+    /// Frames received that were not valid Twilio frames.
+    pub bad_frames: usize,
+    /// Whether the server closed the socket first.
+    pub closed_by_server: bool,
+    /// Playback position (ms of audio heard) when each `clear` came.
+    pub clear_positions_ms: Vec<u64>,
+}
+
+/// Why a call could not be placed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallerError {
+    /// The WebSocket could not be opened.
+    #[error("could not connect to {url}: {source}")]
+    Connect {
+        /// Where.
+        url: String,
+        /// Why.
+        #[source]
+        source: Box<tokio_tungstenite::tungstenite::Error>,
+    },
+    /// The connection failed mid-call.
+    #[error("the call's socket failed: {0}")]
+    Socket(#[from] Box<tokio_tungstenite::tungstenite::Error>),
+}
+
+enum Queued {
+    Audio(Vec<u8>),
+    Mark(String),
+}
+
+struct Phone {
+    options: CallerOptions,
+    sequence: u64,
+    chunk: u64,
+    voice_offset: usize,
+    queue: VecDeque<Queued>,
+    report: CallReport,
+    heard_anything: bool,
+    quiet_frames: u64,
+}
+
+impl Phone {
+    fn frame(&mut self, event: &str, body: Value) -> Message {
+        self.sequence += 1;
+        let mut frame = json!({"event": event, "sequenceNumber": self.sequence.to_string(), "streamSid": self.options.stream_sid});
+        if let (Value::Object(map), Value::Object(extra)) = (&mut frame, body) {
+            map.extend(extra);
+        }
+        Message::text(frame.to_string())
+    }
+
+    fn media(&mut self, speaking: bool) -> Message {
+        let mut bytes = if speaking {
+            let bytes = audio::voice(FRAME_BYTES, self.voice_offset, 210.0, 0.4);
+            self.voice_offset += FRAME_BYTES;
+            bytes
+        } else {
+            audio::silence(FRAME_BYTES)
+        };
+        audio::tag(&mut bytes, self.options.tag);
+        let timestamp = self.chunk * 20;
+        self.chunk += 1;
+        let payload = audio::encode(&bytes);
+        self.frame(
+            "media",
+            json!({"media": {"track": "inbound", "chunk": self.chunk.to_string(), "timestamp": timestamp.to_string(), "payload": payload}}),
+        )
+    }
+
+    /// Plays 20 ms of queued audio; returns the marks reached.
+    fn play(&mut self) -> Vec<String> {
+        let mut budget = FRAME_BYTES;
+        let mut echoes = Vec::new();
+        while let Some(front) = self.queue.front_mut() {
+            match front {
+                Queued::Mark(_) => {
+                    if let Some(Queued::Mark(name)) = self.queue.pop_front() {
+                        echoes.push(name);
+                    }
+                }
+                Queued::Audio(bytes) => {
+                    if budget == 0 {
+                        break;
+                    }
+                    let take = budget.min(bytes.len());
+                    self.report.heard.extend(bytes.drain(..take));
+                    self.report.bytes_heard += take;
+                    budget -= take;
+                    if bytes.is_empty() {
+                        self.queue.pop_front();
+                    }
+                }
+            }
+        }
+        if budget < FRAME_BYTES {
+            self.heard_anything = true;
+            self.quiet_frames = 0;
+        } else {
+            self.quiet_frames += 1;
+        }
+        echoes
+    }
+
+    fn audio_queued(&self) -> bool {
+        self.queue.iter().any(|q| matches!(q, Queued::Audio(_)))
+    }
+
+    /// Handles a server frame; returns marks to echo now (after a clear).
+    fn receive(&mut self, text: &str) -> Vec<String> {
+        let Ok(frame) = serde_json::from_str::<Value>(text) else {
+            self.report.bad_frames += 1;
+            return Vec::new();
+        };
+        if frame["streamSid"] != self.options.stream_sid.as_str() {
+            self.report.bad_frames += 1;
+        }
+        match frame["event"].as_str() {
+            Some("media") => {
+                let Some(Ok(bytes)) = frame["media"]["payload"].as_str().map(audio::decode) else {
+                    self.report.bad_frames += 1;
+                    return Vec::new();
+                };
+                self.report.media_received += 1;
+                self.report.bytes_received += bytes.len();
+                self.report.tags_heard.extend(audio::read_tag(&bytes));
+                self.queue.push_back(Queued::Audio(bytes));
+            }
+            Some("mark") => match frame["mark"]["name"].as_str() {
+                Some(name) => {
+                    self.report.marks_received += 1;
+                    self.queue.push_back(Queued::Mark(name.to_owned()));
+                }
+                None => self.report.bad_frames += 1,
+            },
+            Some("clear") => {
+                self.report.clears += 1;
+                self.report
+                    .clear_positions_ms
+                    .push(self.report.bytes_heard as u64 / 8);
+                let mut echoes = Vec::new();
+                for queued in self.queue.drain(..) {
+                    match queued {
+                        Queued::Audio(bytes) => self.report.bytes_cleared += bytes.len(),
+                        Queued::Mark(name) => echoes.push(name),
+                    }
+                }
+                return echoes;
+            }
+            _ => self.report.bad_frames += 1,
+        }
+        Vec::new()
+    }
+}
+
+/// Places a call and plays `steps`; hangs up at the end if no step did.
+///
+/// # Errors
+/// [`CallerError`] when the socket cannot be opened or fails.
+pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallReport, CallerError> {
+    let (socket, _) = tokio_tungstenite::connect_async(options.url.as_str())
+        .await
+        .map_err(|source| CallerError::Connect {
+            url: options.url.clone(),
+            source: Box::new(source),
+        })?;
+    let (mut sink, mut stream) = socket.split();
+    let frame_period = Duration::from_secs_f64(0.020 / options.speed.max(0.01));
+    let mut phone = Phone {
+        options,
+        sequence: 0,
+        chunk: 0,
+        voice_offset: 0,
+        queue: VecDeque::new(),
+        report: CallReport::default(),
+        heard_anything: false,
+        quiet_frames: 0,
+    };
+    let boxed = |err| CallerError::Socket(Box::new(err));
+
+    sink.send(Message::text(
+        json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}).to_string(),
+    ))
+    .await
+    .map_err(boxed)?;
+    let (encoding, rate, channels) = phone.options.media_format.clone();
+    let parameters: serde_json::Map<String, Value> = phone
+        .options
+        .parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+        .collect();
+    let start = phone.frame(
+        "start",
+        json!({"start": {
+            "accountSid": "AC00000000000000000000000000000000",
+            "streamSid": phone.options.stream_sid,
+            "callSid": format!("CA{:032x}", phone.options.tag),
+            "tracks": ["inbound"],
+            "customParameters": parameters,
+            "mediaFormat": {"encoding": encoding, "sampleRate": rate, "channels": channels},
+        }}),
+    );
+    sink.send(start).await.map_err(boxed)?;
+
+    let mut ticker = tokio::time::interval(frame_period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut steps: VecDeque<Step> = steps.iter().cloned().collect();
+    let mut current: Option<(Step, u64)> = None; // the step and frames spent on it
+    let mut hung_up = false;
+
+    'call: loop {
+        tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    for name in phone.receive(text.as_str()) {
+                        let echo = phone.frame("mark", json!({"mark": {"name": name}}));
+                        sink.send(echo).await.map_err(boxed)?;
+                        phone.report.marks_echoed += 1;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None => {
+                    phone.report.closed_by_server = true;
+                    break 'call;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Err(boxed(err)),
+            },
+            _ = ticker.tick() => {
+                for name in phone.play() {
+                    let echo = phone.frame("mark", json!({"mark": {"name": name}}));
+                    sink.send(echo).await.map_err(boxed)?;
+                    phone.report.marks_echoed += 1;
+                }
+                // Advance through instant steps, then send this frame.
+                loop {
+                    let (step, spent) = match current.take() {
+                        Some(current) => current,
+                        None => match steps.pop_front() {
+                            Some(step) => (step, 0),
+                            None => (Step::Hangup, 0),
+                        },
+                    };
+                    let spent_ms = spent * 20;
+                    let speaking = match step {
+                        Step::Speak { ms } if spent_ms < ms => true,
+                        Step::Silence { ms } if spent_ms < ms => false,
+                        Step::WaitForAnswer { max_ms }
+                            if spent_ms < max_ms
+                                && !(phone.heard_anything && !phone.audio_queued() && phone.quiet_frames >= 15) => false,
+                        Step::WaitForAudio { max_ms } if spent_ms < max_ms && !phone.heard_anything => false,
+                        Step::Speak { .. } | Step::Silence { .. } | Step::WaitForAnswer { .. } | Step::WaitForAudio { .. } => {
+                            if matches!(step, Step::WaitForAnswer { .. }) {
+                                phone.heard_anything = false;
+                            }
+                            continue;
+                        }
+                        Step::Dtmf { digit } => {
+                            let frame = phone.frame("dtmf", json!({"dtmf": {"track": "inbound_track", "digit": digit.to_string()}}));
+                            sink.send(frame).await.map_err(boxed)?;
+                            continue;
+                        }
+                        Step::Hangup => {
+                            let stop = phone.frame("stop", json!({"stop": {"accountSid": "AC00000000000000000000000000000000", "callSid": "CA0"}}));
+                            sink.send(stop).await.map_err(boxed)?;
+                            let _ = sink.send(Message::Close(None)).await;
+                            hung_up = true;
+                            break 'call;
+                        }
+                        Step::Drop => {
+                            drop(sink);
+                            drop(stream);
+                            return Ok(phone.report);
+                        }
+                    };
+                    current = Some((step, spent + 1));
+                    let media = phone.media(speaking);
+                    sink.send(media).await.map_err(boxed)?;
+                    break;
+                }
+            }
+        }
+    }
+    if hung_up {
+        // Let the server close its side; note if it says anything else.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(message)) = stream.next().await {
+                if message.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    Ok(phone.report)
+}

@@ -1,0 +1,142 @@
+//! What the simulated model does in a call: its greeting and its turns.
+//!
+//! A script is data (it deserializes from TOML or JSON). Turn N answers the
+//! caller's Nth utterance: what the model "heard", the tools it calls, and
+//! what it says. `{tool_output}` in an answer is replaced by a short summary
+//! of the tool results it was given.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One scripted tool call.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ScriptedCall {
+    /// The tool.
+    pub name: String,
+    /// Its arguments (sent as JSON text).
+    #[serde(default = "empty_object")]
+    pub arguments: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+/// The model's answer to one caller utterance.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct Turn {
+    /// What the caller said, as the model's transcription reports it.
+    pub heard: String,
+    /// Tools to call first (all in one response).
+    #[serde(default)]
+    pub tool_calls: Vec<ScriptedCall>,
+    /// What the model says (after the tools answered).
+    #[serde(default)]
+    pub answer: String,
+}
+
+/// The whole script of one call.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ModelScript {
+    /// Said when asked for a response before the caller spoke.
+    #[serde(default = "default_greeting")]
+    pub greeting: String,
+    /// The turns, in order.
+    #[serde(default)]
+    pub turns: Vec<Turn>,
+    /// Said when the caller speaks past the last turn.
+    #[serde(default = "default_fallback")]
+    pub fallback: String,
+}
+
+fn default_greeting() -> String {
+    "Hi, this is QlooPhone! Tell me a couple of things you love.".to_owned()
+}
+
+fn default_fallback() -> String {
+    "Sorry, could you say that again?".to_owned()
+}
+
+impl Default for ModelScript {
+    fn default() -> Self {
+        Self {
+            greeting: default_greeting(),
+            turns: Vec::new(),
+            fallback: default_fallback(),
+        }
+    }
+}
+
+/// A spoken summary of tool outputs (JSON texts), for `{tool_output}`.
+pub fn summarize(outputs: &[String]) -> String {
+    let parts: Vec<String> = outputs
+        .iter()
+        .map(|text| match serde_json::from_str::<Value>(text) {
+            Ok(value) => summarize_value(&value),
+            Err(_) => text.clone(),
+        })
+        .filter(|part| !part.is_empty())
+        .collect();
+    parts.join("; ")
+}
+
+fn summarize_value(value: &Value) -> String {
+    if let Some(error) = value.get("error").and_then(Value::as_str) {
+        return format!("that lookup failed ({error})");
+    }
+    for key in ["recommendations", "venues"] {
+        if let Some(items) = value.get(key).and_then(Value::as_array) {
+            let names: Vec<&str> = items
+                .iter()
+                .filter_map(|item| item.get("name").and_then(Value::as_str))
+                .collect();
+            return names.join(", ");
+        }
+    }
+    value
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_read_from_toml_with_defaults() {
+        let script: ModelScript = toml::from_str(
+            r#"
+            [[turns]]
+            heard = "I love The Matrix"
+            answer = "Found {tool_output}"
+            [[turns.tool_calls]]
+            name = "search_entity"
+            arguments = { query = "The Matrix" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(script.turns.len(), 1);
+        assert_eq!(
+            script.turns[0].tool_calls[0].arguments["query"],
+            "The Matrix"
+        );
+        assert_eq!(script.greeting, default_greeting());
+    }
+
+    #[test]
+    fn summaries_name_what_the_tools_found() {
+        let outputs = vec![
+            r#"{"name":"The Matrix","entity_id":"X"}"#.to_owned(),
+            r#"{"recommendations":[{"name":"Inception"},{"name":"Dark City"}]}"#.to_owned(),
+            r#"{"error":"No results found"}"#.to_owned(),
+            "not json".to_owned(),
+            "{}".to_owned(),
+        ];
+        assert_eq!(
+            summarize(&outputs),
+            "The Matrix; Inception, Dark City; that lookup failed (No results found); not json"
+        );
+    }
+}

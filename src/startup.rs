@@ -1,0 +1,243 @@
+//! Wiring: builds the adapters from the configuration, starts the sandbox
+//! peers when there are no keys, and runs the server until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use qloophone_adapters::dashboard::DashboardHub;
+use qloophone_adapters::http::{self, AppState, NoCache};
+use qloophone_adapters::openai::{OpenAiRealtime, RealtimeSettings};
+use qloophone_domain::call::messages::{TurnDetection, TurnDetectionKind};
+use qloophone_domain::call::{CallRegistry, CallServices, SessionPolicy};
+use qloophone_domain::policy;
+use qloophone_domain::ports::{Clock, EventSink, SystemClock};
+use qloophone_domain::tools::{ToolExecutor, Toolbox};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Mode, TurnDetectionType};
+use crate::sim::realtime::{RealtimeOptions, RealtimeSim};
+
+/// The API key the sandbox's simulated model accepts.
+pub const SANDBOX_KEY: &str = "sandbox-key";
+
+/// Largest model event accepted (audio deltas are a few KiB).
+const MAX_MODEL_EVENT: usize = 4 * 1024 * 1024;
+
+/// Options that only tests and the sandbox change.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    /// How the sandbox's simulated model behaves.
+    pub realtime: Option<RealtimeOptions>,
+    /// The tools offered to the model, instead of the real ones.
+    pub tools: Option<Arc<dyn ToolExecutor>>,
+}
+
+/// The simulated peers of sandbox mode.
+#[derive(Debug)]
+pub struct Sandbox {
+    /// The simulated Realtime model.
+    pub realtime: RealtimeSim,
+}
+
+/// A server ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    sandbox: Option<Sandbox>,
+    drain_timeout: Duration,
+}
+
+impl Application {
+    /// Binds the configured address and builds everything.
+    ///
+    /// # Errors
+    /// When the port cannot be bound or an adapter cannot be built.
+    pub async fn build(config: &Config, mode: Mode) -> anyhow::Result<Self> {
+        let address = SocketAddr::new(config.server.host, config.server.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("could not listen on {address}"))?;
+        Self::build_with(listener, config, mode, Overrides::default()).await
+    }
+
+    /// Builds everything around an already bound listener.
+    ///
+    /// # Errors
+    /// When an adapter cannot be built.
+    pub async fn build_with(
+        listener: TcpListener,
+        config: &Config,
+        mode: Mode,
+        overrides: Overrides,
+    ) -> anyhow::Result<Self> {
+        let addr = listener.local_addr()?;
+        let (realtime_url, openai_key, sandbox) = match mode {
+            Mode::Live => (
+                config.openai.realtime_url.clone(),
+                config
+                    .openai
+                    .api_key
+                    .as_ref()
+                    .map(|key| key.expose().to_owned())
+                    .unwrap_or_default(),
+                None,
+            ),
+            Mode::Sandbox => {
+                let options = overrides.realtime.unwrap_or_else(|| RealtimeOptions {
+                    api_key: Some(SANDBOX_KEY.to_owned()),
+                    ..RealtimeOptions::default()
+                });
+                let realtime =
+                    RealtimeSim::spawn(TcpListener::bind("127.0.0.1:0").await?, options)?;
+                (
+                    realtime.url(),
+                    SANDBOX_KEY.to_owned(),
+                    Some(Sandbox { realtime }),
+                )
+            }
+        };
+        let model = OpenAiRealtime::new(RealtimeSettings {
+            url: realtime_url,
+            model: config.openai.model.clone(),
+            api_key: openai_key,
+            max_message_bytes: MAX_MODEL_EVENT,
+        })
+        .context("openai.realtime_url")?;
+
+        let tools: Arc<dyn ToolExecutor> =
+            overrides.tools.unwrap_or_else(|| Arc::new(Toolbox::new()));
+        let specs = tools.specs();
+        let openai = &config.openai;
+        let detection = &openai.turn_detection;
+        let turn_detection = TurnDetection {
+            kind: match detection.kind {
+                TurnDetectionType::ServerVad => TurnDetectionKind::ServerVad,
+                TurnDetectionType::SemanticVad => TurnDetectionKind::SemanticVad,
+            },
+            threshold: detection.threshold,
+            prefix_padding_ms: detection.prefix_padding_ms,
+            silence_duration_ms: detection.silence_duration_ms,
+            eagerness: detection.eagerness.clone(),
+            interrupt_response: detection.interrupt_response,
+        };
+        let session_policy = SessionPolicy {
+            server_interrupts: detection.interrupt_response,
+            tools_offered: specs.len(),
+            ..SessionPolicy::default()
+        };
+        let setup = policy::session_setup(
+            &openai.voice,
+            turn_detection,
+            Some(openai.noise_reduction.clone()).filter(|kind| !kind.is_empty()),
+            &openai.transcription_model,
+            specs,
+        );
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let dashboard = DashboardHub::new(config.dashboard.buffer);
+        let sink: Arc<dyn EventSink> = Arc::new(dashboard.clone());
+        let services = CallServices {
+            model: Arc::new(model),
+            tools,
+            sink,
+            clock: clock.clone(),
+            setup: Arc::new(setup),
+            policy: session_policy,
+            connect_timeout: Duration::from_millis(openai.connect_timeout_ms),
+            start_timeout: Duration::from_millis(config.limits.start_timeout_ms),
+        };
+        let public_url = url::Url::parse(&config.server.public_url).context("server.public_url")?;
+        let state = Arc::new(AppState {
+            public_url,
+            version: env!("CARGO_PKG_VERSION"),
+            registry: CallRegistry::new(config.limits.max_calls),
+            services,
+            dashboard,
+            cache: Arc::new(NoCache),
+            clock,
+        });
+        Ok(Self {
+            listener,
+            addr,
+            state,
+            sandbox,
+            drain_timeout: Duration::from_secs(config.server.drain_timeout_secs),
+        })
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Live calls.
+    pub fn registry(&self) -> CallRegistry {
+        self.state.registry.clone()
+    }
+
+    /// The dashboard hub.
+    pub fn dashboard(&self) -> DashboardHub {
+        self.state.dashboard.clone()
+    }
+
+    /// The sandbox peers, in sandbox mode.
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// Serves until `shutdown` completes, then ends the calls and waits up
+    /// to the drain timeout for them to finish.
+    ///
+    /// warp's graceful shutdown does not wait for upgraded WebSockets, so
+    /// the calls are told through the registry and awaited here.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let registry = self.state.registry.clone();
+        let signal_registry = registry.clone();
+        let routes = http::routes(self.state.clone());
+        warp::serve(routes)
+            .incoming(self.listener)
+            .graceful(async move {
+                shutdown.await;
+                tracing::info!(calls = signal_registry.active(), "shutting down");
+                signal_registry.shut_down();
+            })
+            .run()
+            .await;
+        if tokio::time::timeout(self.drain_timeout, registry.drained())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                calls = registry.active(),
+                "calls still running after the drain timeout"
+            );
+        }
+        drop(self.sandbox);
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

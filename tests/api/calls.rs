@@ -1,0 +1,386 @@
+//! Whole calls through the server, with the simulated caller and model.
+
+use qloophone::sim::caller::Step;
+use qloophone::sim::script::{ModelScript, ScriptedCall, Turn};
+use serde_json::{Value, json};
+
+use crate::helpers::{AppOptions, spawn_app_with, wait_until};
+
+fn matrix_script() -> ModelScript {
+    ModelScript {
+        greeting: "Hi, this is QlooPhone! What do you love?".into(),
+        turns: vec![Turn {
+            heard: "I love The Matrix".into(),
+            tool_calls: vec![ScriptedCall {
+                name: "search_entity".into(),
+                arguments: json!({"query": "The Matrix"}),
+            }],
+            answer: "Great pick, I found {tool_output}.".into(),
+        }],
+        ..ModelScript::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_call_greets_searches_answers_and_hangs_up() {
+    let app = spawn_app_with(AppOptions {
+        script: matrix_script(),
+        ..AppOptions::default()
+    })
+    .await;
+    let report = app
+        .call(
+            1,
+            &[
+                Step::WaitForAnswer { max_ms: 10_000 },
+                Step::Speak { ms: 800 },
+                Step::WaitForAnswer { max_ms: 10_000 },
+                Step::Hangup,
+            ],
+        )
+        .await;
+    app.idle().await;
+    let sessions = app.model.sessions();
+    assert_eq!(sessions.len(), 1);
+    let session = &sessions[0];
+    assert_eq!(session.model.as_deref(), Some("gpt-realtime"));
+    let kinds: Vec<&str> = session
+        .events
+        .iter()
+        .filter(|e| e["type"] != "input_audio_buffer.append")
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "session.update",
+            "response.create",
+            "conversation.item.create",
+            "response.create"
+        ],
+        "greeting once, one tool output, one response for it"
+    );
+    let output = &session.of_type("conversation.item.create")[0]["item"];
+    assert_eq!(output["type"], "function_call_output");
+    let result: Value = serde_json::from_str(output["output"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        result["name"], "The Matrix",
+        "encoded once: the output parses to an object"
+    );
+    assert!(session.audio_in > 0);
+    // Caller heard the greeting and the answer, each with marks echoed.
+    assert!(report.bytes_heard > 0);
+    assert!(report.marks_received > 0);
+    assert_eq!(report.marks_received, report.marks_echoed);
+    assert_eq!(report.clears, 0);
+    assert_eq!(report.bad_frames, 0);
+    assert!(report.closed_by_server || report.bytes_heard > 0);
+    app.stop().await;
+}
+
+fn long_greeting() -> ModelScript {
+    ModelScript {
+        greeting: "Hi there, this is QlooPhone, the friend who always knows what to suggest next. \
+                   Tell me two things you love, a film and a band maybe, and I will find the perfect \
+                   thing that bridges them both for you tonight."
+            .into(),
+        ..ModelScript::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_clears_the_caller_and_truncates_at_what_was_heard() {
+    let app = spawn_app_with(AppOptions {
+        script: long_greeting(),
+        ..AppOptions::default()
+    })
+    .await;
+    let report = app
+        .call(
+            2,
+            &[
+                Step::WaitForAudio { max_ms: 10_000 },
+                Step::Silence { ms: 1000 },
+                Step::Speak { ms: 400 },
+                Step::Hangup,
+            ],
+        )
+        .await;
+    app.idle().await;
+    assert_eq!(report.clears, 1, "{report:?}");
+    let heard_at_clear = report.clear_positions_ms[0];
+    assert_eq!(
+        report.bytes_heard as u64,
+        heard_at_clear * 8,
+        "nothing more is heard after the clear"
+    );
+    let session = &app.model.sessions()[0];
+    let truncates = session.of_type("conversation.item.truncate");
+    assert_eq!(truncates.len(), 1);
+    let truncate = truncates[0];
+    assert_eq!(truncate["content_index"], 0);
+    let end = truncate["audio_end_ms"].as_u64().unwrap();
+    assert!(
+        end.abs_diff(heard_at_clear) <= 300,
+        "truncated at {end} ms, caller had heard {heard_at_clear} ms"
+    );
+    assert!(
+        end >= 800,
+        "about a second of greeting was heard, truncated at {end}"
+    );
+    assert!(
+        session.of_type("response.cancel").is_empty(),
+        "the server's VAD cancels by itself"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_dropping_mid_call_ends_the_call() {
+    let app = spawn_app_with(AppOptions {
+        script: long_greeting(),
+        ..AppOptions::default()
+    })
+    .await;
+    let caller = app.caller(3);
+    let call = tokio::spawn(async move {
+        qloophone::sim::caller::place_call(
+            caller,
+            &[
+                Step::WaitForAudio { max_ms: 10_000 },
+                Step::Silence { ms: 60_000 },
+            ],
+        )
+        .await
+        .unwrap()
+    });
+    wait_until("the greeting to start", || {
+        app.model
+            .sessions()
+            .first()
+            .is_some_and(|s| !s.of_type("response.create").is_empty())
+    })
+    .await;
+    app.model.drop_all();
+    let report = call.await.unwrap();
+    assert!(
+        report.closed_by_server,
+        "the phone leg is closed when the model goes"
+    );
+    app.idle().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_vanishing_without_stop_ends_the_call() {
+    let app = spawn_app_with(AppOptions::default()).await;
+    let report = app
+        .call(4, &[Step::WaitForAnswer { max_ms: 10_000 }, Step::Drop])
+        .await;
+    assert!(report.bytes_heard > 0);
+    app.idle().await;
+    assert!(app.model.sessions()[0].closed);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_calls_keep_their_audio_apart() {
+    let app = spawn_app_with(AppOptions::default()).await;
+    let mut calls = Vec::new();
+    for tag in 0..50u16 {
+        let caller = app.caller(tag);
+        calls.push(tokio::spawn(async move {
+            let report = qloophone::sim::caller::place_call(
+                caller,
+                &[
+                    Step::WaitForAnswer { max_ms: 20_000 },
+                    Step::Speak { ms: 200 },
+                    Step::Hangup,
+                ],
+            )
+            .await
+            .unwrap();
+            (tag, report)
+        }));
+    }
+    let mut heard_by = std::collections::BTreeMap::new();
+    for call in calls {
+        let (tag, report) = call.await.unwrap();
+        assert_eq!(
+            report.tags_heard.len(),
+            1,
+            "caller {tag} heard {:?}",
+            report.tags_heard
+        );
+        assert_eq!(report.bad_frames, 0);
+        heard_by.insert(tag, *report.tags_heard.first().unwrap());
+    }
+    app.idle().await;
+    let sessions = app.model.sessions();
+    assert_eq!(sessions.len(), 50);
+    for session in &sessions {
+        assert_eq!(
+            session.tags_in.len(),
+            1,
+            "session {} got audio from {:?}",
+            session.id,
+            session.tags_in
+        );
+        let caller = *session.tags_in.first().unwrap();
+        let session_tag = u16::try_from(session.id).unwrap();
+        assert_eq!(
+            heard_by[&caller], session_tag,
+            "caller {caller} must hear the session its audio went to"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_audio_formats_are_refused_before_the_model_is_called() {
+    let app = spawn_app_with(AppOptions::default()).await;
+    let mut caller = app.caller(5);
+    caller.media_format = ("audio/x-l16".into(), 16000, 1);
+    let report = qloophone::sim::caller::place_call(caller, &[Step::Silence { ms: 10_000 }])
+        .await
+        .unwrap();
+    assert!(report.closed_by_server);
+    app.idle().await;
+    assert!(app.model.sessions().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_call_limit_callers_hear_busy_and_streams_are_refused() {
+    let mut config = qloophone::config::Config::default();
+    config.limits.max_calls = 1;
+    let app = spawn_app_with(AppOptions {
+        config,
+        ..AppOptions::default()
+    })
+    .await;
+    let caller = app.caller(6);
+    let first = tokio::spawn(async move {
+        qloophone::sim::caller::place_call(caller, &[Step::Silence { ms: 2_000 }, Step::Hangup])
+            .await
+            .unwrap()
+    });
+    wait_until("the first call", || app.registry.active() == 1).await;
+    let body = app
+        .http
+        .post(app.url("/twiml"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("<Say>") && body.contains("busy") && !body.contains("<Stream"),
+        "{body}"
+    );
+    let err = tokio_tungstenite::connect_async(app.ws_url("/call"))
+        .await
+        .unwrap_err();
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 503),
+        other => panic!("unexpected {other}"),
+    }
+    first.await.unwrap();
+    app.idle().await;
+    let body = app
+        .http
+        .post(app.url("/twiml"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("<Stream"), "a line is free again");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_are_ignored_and_the_call_goes_on() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let app = spawn_app_with(AppOptions::default()).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url("/call"))
+        .await
+        .unwrap();
+    let silence = qloophone::sim::audio::encode(&[0xFF; 160]);
+    for frame in [
+        Message::text("not json"),
+        Message::text(r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#),
+        Message::binary(vec![1u8, 2, 3]),
+        Message::text(
+            r#"{"event":"start","start":{"streamSid":"MZabc","callSid":"CA1","mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"MZabc"}"#,
+        ),
+        Message::text(r#"{"event":"media","media":{"payload":"@@@@"}}"#),
+        Message::text(r#"{"event":"surprise"}"#),
+        Message::text(format!(
+            r#"{{"event":"media","streamSid":"MZabc","media":{{"timestamp":20,"payload":"{silence}"}}}}"#
+        )),
+        Message::text(
+            r#"{"event":"media","streamSid":"MZabc","media":{"timestamp":"40","payload":"/w=="}}"#,
+        ),
+    ] {
+        socket.send(frame).await.unwrap();
+    }
+    wait_until("audio to reach the model", || {
+        app.model
+            .sessions()
+            .first()
+            .is_some_and(|s| s.audio_in >= 161)
+    })
+    .await;
+    socket
+        .send(Message::text(
+            r#"{"event":"stop","streamSid":"MZabc","stop":{}}"#,
+        ))
+        .await
+        .unwrap();
+    // The server closes its side after stop.
+    while let Some(Ok(message)) = socket.next().await {
+        if message.is_close() {
+            break;
+        }
+    }
+    app.idle().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_return_to_their_idle_level_after_calls() {
+    let app = spawn_app_with(AppOptions {
+        script: matrix_script(),
+        ..AppOptions::default()
+    })
+    .await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let idle_tasks = metrics.num_alive_tasks();
+    let mut calls = Vec::new();
+    for tag in 0..5u16 {
+        let caller = app.caller(tag);
+        calls.push(tokio::spawn(qloophone::sim::caller::place_call(
+            caller,
+            &[
+                Step::WaitForAnswer { max_ms: 10_000 },
+                Step::Speak { ms: 600 },
+                Step::WaitForAnswer { max_ms: 10_000 },
+                Step::Hangup,
+            ],
+        )));
+    }
+    wait_until("calls to run", || app.registry.active() > 0).await;
+    assert!(metrics.num_alive_tasks() > idle_tasks);
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    app.idle().await;
+    wait_until("tasks to end", || metrics.num_alive_tasks() <= idle_tasks).await;
+    assert_eq!(app.registry.streams(), vec![]);
+    app.stop().await;
+}

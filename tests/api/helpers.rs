@@ -1,0 +1,188 @@
+//! `spawn_app()`: the server on port 0, with handles to its peers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use qloophone::config::{Config, Mode};
+use qloophone::sim::caller::{CallReport, CallerOptions, Step, place_call};
+use qloophone::sim::realtime::{RealtimeOptions, Recorder};
+use qloophone::sim::script::ModelScript;
+use qloophone::startup::{Application, Overrides, SANDBOX_KEY};
+use qloophone_domain::call::CallRegistry;
+use qloophone_domain::tools::{ToolExecutor, ToolInvocation, ToolOutcome, ToolSpec};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server.
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub registry: CallRegistry,
+    pub model: Recorder,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// How to build the app under test.
+pub struct AppOptions {
+    pub script: ModelScript,
+    pub pace: f64,
+    pub ms_per_char: u64,
+    pub config: Config,
+    pub tools: Option<Arc<dyn ToolExecutor>>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            script: ModelScript::default(),
+            pace: 4.0,
+            ms_per_char: 20,
+            config: Config::default(),
+            tools: Some(Arc::new(EchoTools)),
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let overrides = Overrides {
+        realtime: Some(RealtimeOptions {
+            script: Arc::new(options.script),
+            pace: options.pace,
+            ms_per_char: options.ms_per_char,
+            api_key: Some(SANDBOX_KEY.to_owned()),
+            seed: 11,
+        }),
+        tools: options.tools,
+    };
+    let mut config = options.config;
+    config.server.drain_timeout_secs = 5;
+    let app = Application::build_with(listener, &config, Mode::Sandbox, overrides)
+        .await
+        .unwrap();
+    let addr = app.addr();
+    let registry = app.registry();
+    let model = app.sandbox().unwrap().realtime.recorder().clone();
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        registry,
+        model,
+        http: reqwest::Client::new(),
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// A caller that plays at the same pace as the model speaks.
+    pub fn caller(&self, tag: u16) -> CallerOptions {
+        let mut options = CallerOptions::new(self.ws_url("/call"), tag);
+        options.speed = 4.0;
+        options
+    }
+
+    pub async fn call(&self, tag: u16, steps: &[Step]) -> CallReport {
+        place_call(self.caller(tag), steps)
+            .await
+            .expect("call placed")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// Waits until every call has ended and every model session closed.
+    pub async fn idle(&self) {
+        wait_until("calls to end", || {
+            self.registry.active() == 0 && self.model.open_sessions() == 0
+        })
+        .await;
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("server stops")
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Polls `condition` for up to 10 s; fails the test if it never holds.
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Tools for pipeline tests: `search_entity` finds whatever was asked for;
+/// `slow_tool` takes a second; anything else is unknown.
+pub struct EchoTools;
+
+#[async_trait]
+impl ToolExecutor for EchoTools {
+    fn specs(&self) -> Vec<ToolSpec> {
+        vec![ToolSpec {
+            name: "search_entity".into(),
+            description: "Finds an entity by name.".into(),
+            parameters: json!({"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}),
+        }]
+    }
+
+    async fn execute(&self, invocation: ToolInvocation) -> ToolOutcome {
+        match &*invocation.name {
+            "search_entity" => {
+                let args: Value = serde_json::from_str(&invocation.arguments).unwrap_or_default();
+                let query = args["query"].as_str().unwrap_or("nothing");
+                ToolOutcome::ok(
+                    &json!({"entity_id": "E1", "name": query, "type": "urn:entity:movie"}),
+                    vec![],
+                )
+            }
+            "slow_tool" => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                ToolOutcome::ok(&json!({"name": "slow"}), vec![])
+            }
+            other => ToolOutcome::error(format!("Unknown tool \"{other}\""), None),
+        }
+    }
+}

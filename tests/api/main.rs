@@ -1,0 +1,7 @@
+//! Integration tests over real sockets: the server on port 0 with the
+//! simulated model and caller.
+
+mod calls;
+mod helpers;
+mod logs;
+mod routes;

@@ -1,0 +1,162 @@
+//! The HTTP surface.
+
+use futures_util::StreamExt;
+use qloophone::config::Config;
+use serde_json::Value;
+
+use crate::helpers::{AppOptions, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn health_reports_healthy_with_time_and_version() {
+    let app = spawn_app().await;
+    let (status, body) = app.get_json("/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "healthy");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    let timestamp = body["timestamp"].as_str().unwrap();
+    assert!(humantime_like(timestamp), "{timestamp}");
+    app.stop().await;
+}
+
+fn humantime_like(text: &str) -> bool {
+    text.len() == 24 && text.ends_with('Z') && text.as_bytes()[10] == b'T'
+}
+
+#[tokio::test]
+async fn cache_stats_start_at_zero() {
+    let app = spawn_app().await;
+    let (status, body) = app.get_json("/cache-stats").await;
+    assert_eq!(status, 200);
+    for key in ["size", "hits", "misses", "evictions"] {
+        assert_eq!(body[key], 0, "{key}");
+    }
+    assert_eq!(body["hitRate"], 0.0);
+    assert!(body["timestamp"].is_string());
+}
+
+#[tokio::test]
+async fn twiml_answers_get_and_post_with_a_stream_to_call() {
+    let app = spawn_app().await;
+    for request in [
+        app.http.get(app.url("/twiml")),
+        app.http
+            .post(app.url("/twiml"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("CallSid=CA123&From=%2B15551234567&To=%2B15557654321"),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/xml");
+        let body = response.text().await.unwrap();
+        assert_eq!(
+            body,
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="ws://localhost:8081/call"></Stream></Connect></Response>"#
+        );
+    }
+}
+
+#[tokio::test]
+async fn twiml_uses_wss_for_an_https_public_url() {
+    let mut config = Config::default();
+    config.server.public_url = "https://abc.ngrok.app/".into();
+    let app = spawn_app_with(AppOptions {
+        config,
+        ..AppOptions::default()
+    })
+    .await;
+    let body = app
+        .http
+        .post(app.url("/twiml"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains(r#"<Stream url="wss://abc.ngrok.app/call">"#),
+        "{body}"
+    );
+    assert!(
+        !body.contains("/call?"),
+        "no query string in the stream URL"
+    );
+    let (_, public) = app.get_json("/public-url").await;
+    assert_eq!(public["publicUrl"], "https://abc.ngrok.app");
+}
+
+#[tokio::test]
+async fn twiml_refuses_oversized_webhook_bodies() {
+    let app = spawn_app().await;
+    let response = app
+        .http
+        .post(app.url("/twiml"))
+        .body("x".repeat(100 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "request body too large");
+}
+
+#[tokio::test]
+async fn tools_lists_the_schemas_given_to_the_model() {
+    let app = spawn_app().await;
+    let (status, body) = app.get_json("/tools").await;
+    assert_eq!(status, 200);
+    let tools = body.as_array().unwrap();
+    assert_eq!(tools.len(), 1);
+    assert_eq!(tools[0]["type"], "function");
+    assert_eq!(tools[0]["name"], "search_entity");
+    assert_eq!(tools[0]["parameters"]["required"][0], "query");
+}
+
+#[tokio::test]
+async fn public_url_and_sessions_report_their_values() {
+    let app = spawn_app().await;
+    let (_, body) = app.get_json("/public-url").await;
+    assert_eq!(body["publicUrl"], "http://localhost:8081");
+    let (_, body) = app.get_json("/test/sessions").await;
+    assert_eq!(body["activeSessions"], 0);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let app = spawn_app().await;
+    let (status, body) = app.get_json("/nope").await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not found")));
+    let response = app.http.delete(app.url("/health")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "method not allowed");
+    let (status, body) = app.get_json("/call").await;
+    assert_eq!(status, 400, "a plain GET on /call is not an upgrade");
+    assert_eq!(body["error"], "expected a WebSocket upgrade");
+}
+
+#[tokio::test]
+async fn websocket_upgrades_on_other_paths_are_refused_with_404() {
+    let app = spawn_app().await;
+    let err = tokio_tungstenite::connect_async(app.ws_url("/other"))
+        .await
+        .expect_err("no WebSocket here");
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), 404);
+        }
+        other => panic!("unexpected error {other}"),
+    }
+}
+
+#[tokio::test]
+async fn logs_greets_each_dashboard() {
+    let app = spawn_app().await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url("/logs"))
+        .await
+        .unwrap();
+    let first = socket.next().await.unwrap().unwrap();
+    let event: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    assert_eq!(event["type"], "connection.established");
+    assert!(event["timestamp"].is_string());
+}
