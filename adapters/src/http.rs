@@ -296,6 +296,3 @@ async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
     };
     Ok(error_reply(status, message))
 }
-
-#[cfg(test)]
-mod tests;

@@ -4,7 +4,7 @@ use qloophone::sim::caller::Step;
 use qloophone::sim::script::{ModelScript, ScriptedCall, Turn};
 use serde_json::{Value, json};
 
-use crate::helpers::{AppOptions, spawn_app_with, wait_until};
+use crate::helpers::{AppOptions, dashboard, read_until, spawn_app_with, wait_until};
 
 fn matrix_script() -> ModelScript {
     ModelScript {
@@ -95,18 +95,29 @@ async fn barge_in_clears_the_caller_and_truncates_at_what_was_heard() {
         ..AppOptions::default()
     })
     .await;
+    let mut observer = dashboard(&app, "?format=envelope").await;
     let report = app
         .call(
             2,
             &[
                 Step::WaitForAudio { max_ms: 10_000 },
                 Step::Silence { ms: 1000 },
+                Step::Dtmf { digit: '7' },
                 Step::Speak { ms: 400 },
                 Step::Hangup,
             ],
         )
         .await;
     app.idle().await;
+    let events = read_until(&mut observer, |e| e["event"]["type"] == "call.ended").await;
+    let server_event = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e["event"]["type"] == kind)
+            .map(|e| e["event"].clone())
+    };
+    let barge_in = server_event("barge_in").expect("observers hear the barge-in");
+    assert_eq!(server_event("dtmf").unwrap()["digit"], "7");
     assert_eq!(report.clears, 1, "{report:?}");
     let heard_at_clear = report.clear_positions_ms[0];
     assert_eq!(
@@ -128,6 +139,8 @@ async fn barge_in_clears_the_caller_and_truncates_at_what_was_heard() {
         end >= 800,
         "about a second of greeting was heard, truncated at {end}"
     );
+    assert_eq!(barge_in["audio_end_ms"], end);
+    assert_eq!(barge_in["item_id"], truncate["item_id"]);
     assert!(
         session.of_type("response.cancel").is_empty(),
         "the server's VAD cancels by itself"

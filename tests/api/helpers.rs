@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use qloophone::config::{Config, Mode};
 use qloophone::sim::caller::{CallReport, CallerOptions, Step, place_call};
 use qloophone::sim::realtime::{RealtimeOptions, Recorder};
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
 
 /// A running server.
 pub struct TestApp {
@@ -185,4 +187,44 @@ impl ToolExecutor for EchoTools {
             other => ToolOutcome::error(format!("Unknown tool \"{other}\""), None),
         }
     }
+}
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn dashboard(app: &TestApp, query: &str) -> Socket {
+    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url(&format!("/logs{query}")))
+        .await
+        .unwrap();
+    let hello = next_json(&mut socket).await.unwrap();
+    assert_eq!(hello["type"], "connection.established");
+    socket
+}
+
+pub async fn next_json(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .ok()??
+            .ok()?;
+        if let Message::Text(text) = message {
+            return Some(serde_json::from_str(text.as_str()).unwrap());
+        }
+    }
+}
+
+/// Reads events until one matches `last`.
+pub async fn read_until(socket: &mut Socket, last: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut events = Vec::new();
+    while let Some(event) = next_json(socket).await {
+        let done = last(&event);
+        events.push(event);
+        if done {
+            return events;
+        }
+    }
+    panic!(
+        "the dashboard stream ended early after {} events",
+        events.len()
+    );
 }

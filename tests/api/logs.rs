@@ -1,17 +1,12 @@
 //! `/logs`: what dashboards see while calls run.
 
-use std::time::Duration;
-
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use qloophone::sim::caller::Step;
 use qloophone::sim::script::{ModelScript, ScriptedCall, Turn};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{AppOptions, TestApp, spawn_app_with};
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use crate::helpers::{AppOptions, TestApp, dashboard, next_json, read_until, spawn_app_with};
 
 fn script() -> ModelScript {
     ModelScript {
@@ -26,43 +21,6 @@ fn script() -> ModelScript {
         }],
         ..ModelScript::default()
     }
-}
-
-async fn dashboard(app: &TestApp, query: &str) -> Socket {
-    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url(&format!("/logs{query}")))
-        .await
-        .unwrap();
-    let hello = next_json(&mut socket).await.unwrap();
-    assert_eq!(hello["type"], "connection.established");
-    socket
-}
-
-async fn next_json(socket: &mut Socket) -> Option<Value> {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .ok()??
-            .ok()?;
-        if let Message::Text(text) = message {
-            return Some(serde_json::from_str(text.as_str()).unwrap());
-        }
-    }
-}
-
-/// Reads events until one matches `last`.
-async fn read_until(socket: &mut Socket, last: impl Fn(&Value) -> bool) -> Vec<Value> {
-    let mut events = Vec::new();
-    while let Some(event) = next_json(socket).await {
-        let done = last(&event);
-        events.push(event);
-        if done {
-            return events;
-        }
-    }
-    panic!(
-        "the dashboard stream ended early after {} events",
-        events.len()
-    );
 }
 
 async fn one_call(app: &TestApp, tag: u16) {

@@ -1,1 +1,187 @@
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+use qloophone_domain::ports::SystemClock;
+use qloophone_domain::{AudioMs, CallSid, EndReason, ItemId, RawFrame, StreamSid};
+use serde_json::Value;
+use warp::Filter;
+
+use super::*;
+
+fn record(event: CallEvent) -> CallEventRecord {
+    CallEventRecord {
+        call: StreamSid::parse("MZ1").unwrap(),
+        at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_738_231_200_000),
+        event,
+    }
+}
+
+fn model(text: &str, audio: bool) -> CallEventRecord {
+    record(CallEvent::Model {
+        audio,
+        raw: RawFrame::new(Bytes::from(text.to_owned())),
+    })
+}
+
+fn rendered(record: &CallEventRecord, options: LogsOptions) -> Vec<Value> {
+    let mut out = Vec::new();
+    render(record, options, &mut out);
+    out.iter()
+        .map(|text| serde_json::from_str(text).unwrap())
+        .collect()
+}
+
+const RAW: LogsOptions = LogsOptions {
+    format: Format::Raw,
+    audio: false,
+};
+const ENVELOPE: LogsOptions = LogsOptions {
+    format: Format::Envelope,
+    audio: false,
+};
+
+#[test]
+fn raw_form_adds_the_beta_copies_the_monitor_reads() {
+    let added = model(
+        r#"{"type":"conversation.item.added","item":{"id":"i1"}}"#,
+        false,
+    );
+    let out = rendered(&added, RAW);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1]["type"], "conversation.item.created");
+    assert_eq!(out[1]["item"]["id"], "i1");
+    let delta = model(
+        r#"{"type":"response.output_audio_transcript.delta","delta":"hi","output_index":0}"#,
+        false,
+    );
+    let out = rendered(&delta, RAW);
+    assert_eq!(out[1]["type"], "response.audio_transcript.delta");
+    assert_eq!(out[1]["delta"], "hi");
+    let done = model(r#"{"type":"conversation.item.done","item":{}}"#, false);
+    assert_eq!(rendered(&done, RAW).len(), 1, "never renamed");
+}
+
+#[test]
+fn audio_is_left_out_unless_asked_for() {
+    let audio = model(
+        r#"{"type":"response.output_audio.delta","delta":"AAAA"}"#,
+        true,
+    );
+    assert!(rendered(&audio, RAW).is_empty());
+    assert!(rendered(&audio, ENVELOPE).is_empty());
+    let with_audio = LogsOptions {
+        format: Format::Raw,
+        audio: true,
+    };
+    assert_eq!(rendered(&audio, with_audio).len(), 1);
+}
+
+#[test]
+fn server_events_appear_only_in_the_envelope_form() {
+    let started = record(CallEvent::Started {
+        call_sid: Some(CallSid::parse("CA1").unwrap()),
+    });
+    assert!(rendered(&started, RAW).is_empty());
+    let out = rendered(&started, ENVELOPE);
+    assert_eq!(out[0]["call"], "MZ1");
+    assert_eq!(out[0]["at"], "2025-01-30T10:00:00.000Z");
+    assert_eq!(out[0]["event"]["type"], "call.started");
+    assert_eq!(out[0]["event"]["call_sid"], "CA1");
+
+    let cases = [
+        (
+            CallEvent::ToolCalled {
+                name: "search_entity".into(),
+                arguments: r#"{"query":"x"}"#.into(),
+                result: "not json".into(),
+                is_error: true,
+                latency: Duration::from_millis(250),
+            },
+            r#"{"arguments":{"query":"x"},"is_error":true,"latency_ms":250.0,"name":"search_entity","result":"not json","type":"tool.called"}"#,
+        ),
+        (
+            CallEvent::BargeIn {
+                item_id: ItemId::parse("item_1").unwrap(),
+                audio_end: AudioMs::new(1840),
+            },
+            r#"{"audio_end_ms":1840,"item_id":"item_1","type":"barge_in"}"#,
+        ),
+        (
+            CallEvent::Dtmf { digit: '#' },
+            r##"{"digit":"#","type":"dtmf"}"##,
+        ),
+        (
+            CallEvent::Error {
+                message: "oops".into(),
+            },
+            r#"{"message":"oops","type":"error"}"#,
+        ),
+        (
+            CallEvent::Ended {
+                reason: EndReason::ModelClosed,
+            },
+            r#"{"reason":"model_closed","type":"call.ended"}"#,
+        ),
+    ];
+    for (event, expected) in cases {
+        let out = rendered(&record(event), ENVELOPE);
+        assert_eq!(out[0]["event"].to_string(), expected);
+    }
+    let enveloped = rendered(&model(r#"{"type":"session.created"}"#, false), ENVELOPE);
+    assert_eq!(enveloped[0]["event"]["type"], "session.created");
+    assert_eq!(enveloped[0]["call"], "MZ1");
+}
+
+#[tokio::test]
+async fn query_options_are_read_leniently() {
+    async fn parse(query: &str) -> LogsOptions {
+        let filter = warp::query::<LogsOptions>();
+        warp::test::request()
+            .path(&format!("/?{query}"))
+            .filter(&filter)
+            .await
+            .unwrap()
+    }
+    assert_eq!(parse("").await, RAW);
+    assert_eq!(parse("format=envelope").await, ENVELOPE);
+    assert_eq!(
+        parse("format=ENVELOPE&audio=1").await,
+        LogsOptions {
+            format: Format::Envelope,
+            audio: true
+        }
+    );
+    assert_eq!(parse("format=other&audio=no").await, RAW);
+}
+
+#[tokio::test]
+async fn a_lagging_dashboard_is_told_and_skips_ahead() {
+    let hub = DashboardHub::new(4);
+    let clock = Arc::new(SystemClock);
+    let events = Arc::new(std::sync::Mutex::new(Some(hub.subscribe())));
+    for n in 0..10 {
+        hub.emit(model(&format!(r#"{{"type":"n{n}"}}"#), false));
+    }
+    let route = warp::ws().map(move |ws: warp::ws::Ws| {
+        let events = events.lock().unwrap().take().expect("one dashboard");
+        let clock = clock.clone();
+        ws.on_upgrade(move |socket| async move {
+            serve_client(socket, events, RAW, &*clock).await;
+        })
+    });
+    let mut client = warp::test::ws().handshake(route).await.unwrap();
+    let text =
+        |m: warp::ws::Message| -> Value { serde_json::from_str(m.to_str().unwrap()).unwrap() };
+    assert_eq!(
+        text(client.recv().await.unwrap())["type"],
+        "connection.established"
+    );
+    let lagged = text(client.recv().await.unwrap());
+    assert_eq!(lagged["type"], "connection.lagged");
+    assert_eq!(lagged["skipped"], 6);
+    for n in 6..10 {
+        assert_eq!(text(client.recv().await.unwrap())["type"], format!("n{n}"));
+    }
+    assert_eq!(hub.clients(), 1);
+}

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use qloophone_domain::RawFrame;
-use qloophone_domain::call::messages::{CallInfo, ModelCommand, ModelFrame, SessionSetup};
+use qloophone_domain::call::messages::{
+    CallInfo, ModelCommand, ModelEvent, ModelFrame, SessionSetup,
+};
 use qloophone_domain::ports::{LegError, ModelError, ModelSession, RealtimeModel};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -129,6 +131,9 @@ impl ModelSession for OpenAiSession {
                     let frame = Bytes::from(text);
                     match wire::decode(&frame) {
                         Ok(event) => {
+                            if let ModelEvent::Error { code, message } = &event {
+                                tracing::warn!(code = code.as_deref().unwrap_or("none"), %message, "model error");
+                            }
                             return Some(ModelFrame {
                                 event,
                                 raw: RawFrame::new(frame),
