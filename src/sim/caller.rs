@@ -307,6 +307,20 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
     );
     sink.send(start).await.map_err(boxed)?;
 
+    // The server may close the call at any time: a write or read failing
+    // because the connection is gone ends the call, it is not an error.
+    macro_rules! send {
+        ($label:lifetime, $message:expr) => {
+            if let Err(err) = sink.send($message).await {
+                if connection_gone(&err) {
+                    phone.report.closed_by_server = true;
+                    break $label;
+                }
+                return Err(boxed(err));
+            }
+        };
+    }
+
     let mut ticker = tokio::time::interval(frame_period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut steps: VecDeque<Step> = steps.iter().cloned().collect();
@@ -319,7 +333,7 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                 Some(Ok(Message::Text(text))) => {
                     for name in phone.receive(text.as_str()) {
                         let echo = phone.frame("mark", json!({"mark": {"name": name}}));
-                        sink.send(echo).await.map_err(boxed)?;
+                        send!('call, echo);
                         phone.report.marks_echoed += 1;
                     }
                 }
@@ -328,12 +342,16 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                     break 'call;
                 }
                 Some(Ok(_)) => {}
+                Some(Err(err)) if connection_gone(&err) => {
+                    phone.report.closed_by_server = true;
+                    break 'call;
+                }
                 Some(Err(err)) => return Err(boxed(err)),
             },
             _ = ticker.tick() => {
                 for name in phone.play() {
                     let echo = phone.frame("mark", json!({"mark": {"name": name}}));
-                    sink.send(echo).await.map_err(boxed)?;
+                    send!('call, echo);
                     phone.report.marks_echoed += 1;
                 }
                 // Advance through instant steps, then send this frame.
@@ -361,12 +379,12 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                         }
                         Step::Dtmf { digit } => {
                             let frame = phone.frame("dtmf", json!({"dtmf": {"track": "inbound_track", "digit": digit.to_string()}}));
-                            sink.send(frame).await.map_err(boxed)?;
+                            send!('call, frame);
                             continue;
                         }
                         Step::Hangup => {
                             let stop = phone.frame("stop", json!({"stop": {"accountSid": "AC00000000000000000000000000000000", "callSid": "CA0"}}));
-                            sink.send(stop).await.map_err(boxed)?;
+                            send!('call, stop);
                             let _ = sink.send(Message::Close(None)).await;
                             hung_up = true;
                             break 'call;
@@ -379,7 +397,7 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                     };
                     current = Some((step, spent + 1));
                     let media = phone.media(speaking);
-                    sink.send(media).await.map_err(boxed)?;
+                    send!('call, media);
                     break;
                 }
             }
@@ -397,4 +415,21 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
         .await;
     }
     Ok(phone.report)
+}
+
+/// Whether an error means the other side has closed the connection.
+fn connection_gone(err: &tokio_tungstenite::tungstenite::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    match err {
+        Error::ConnectionClosed | Error::AlreadyClosed => true,
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => true,
+        Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+        ),
+        _ => false,
+    }
 }
