@@ -12,7 +12,7 @@ use crate::call::messages::{
     CallInfo, ModelCommand, ModelFrame, PhoneCommand, PhoneEvent, SessionSetup,
 };
 use crate::events::CallEventRecord;
-use crate::tools::taste::{Entity, InsightsQuery, SearchQuery, TasteError};
+use crate::tools::taste::{Entity, Insights, InsightsQuery, SearchQuery, TasteError};
 
 /// A leg that failed to carry a command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,7 +103,7 @@ pub trait TasteGraph: Send + Sync {
     ///
     /// # Errors
     /// [`TasteError`] when the graph cannot answer.
-    async fn insights(&self, query: &InsightsQuery) -> Result<Vec<Entity>, TasteError>;
+    async fn insights(&self, query: &InsightsQuery) -> Result<Insights, TasteError>;
 }
 
 /// Observers of calls. Implementations must never block or fail the call.

@@ -5,7 +5,11 @@
 //! arguments and turns every failure into an error result the model can
 //! speak about. A failing tool never ends a call.
 
+pub mod args;
+pub mod recommend;
+pub mod sequels;
 pub mod taste;
+pub mod vocabulary;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -99,6 +99,15 @@ pub struct InsightsQuery {
     pub explainability: bool,
 }
 
+/// What an insights query found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Insights {
+    /// The entities, best first.
+    pub entities: Vec<Entity>,
+    /// The locality the location filter resolved to, when it named one.
+    pub locality: Option<String>,
+}
+
 /// Why the taste graph could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TasteError {

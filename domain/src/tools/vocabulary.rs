@@ -1,0 +1,439 @@
+//! The words callers use and the taste graph's URNs, and the small
+//! decisions between them: which entity type a word means, which type of
+//! recommendation to make, which place tag fits, where a neighborhood is,
+//! and how to say why a pick bridges two tastes.
+
+use crate::tools::KnownEntity;
+
+/// Entity types the taste graph can recommend (`filter.type`).
+pub const OUTPUT_TYPES: &[&str] = &[
+    "urn:entity:artist",
+    "urn:entity:book",
+    "urn:entity:brand",
+    "urn:entity:destination",
+    "urn:entity:movie",
+    "urn:entity:person",
+    "urn:entity:place",
+    "urn:entity:podcast",
+    "urn:entity:tv_show",
+    "urn:entity:videogame",
+];
+
+/// Entity types a search may be narrowed to.
+pub const SEARCH_TYPES: &[&str] = &[
+    "urn:entity:artist",
+    "urn:entity:book",
+    "urn:entity:brand",
+    "urn:entity:destination",
+    "urn:entity:locality",
+    "urn:entity:movie",
+    "urn:entity:person",
+    "urn:entity:place",
+    "urn:entity:podcast",
+    "urn:entity:tv_show",
+    "urn:entity:videogame",
+];
+
+/// Media types, in the order preferred when inputs are mixed.
+const MEDIA_TYPES: &[&str] = &[
+    "urn:entity:movie",
+    "urn:entity:tv_show",
+    "urn:entity:artist",
+    "urn:entity:book",
+    "urn:entity:podcast",
+    "urn:entity:videogame",
+];
+
+/// A caller's word for a type, and the URN it means.
+const TYPE_WORDS: &[(&str, &str)] = &[
+    ("movie", "urn:entity:movie"),
+    ("movies", "urn:entity:movie"),
+    ("film", "urn:entity:movie"),
+    ("films", "urn:entity:movie"),
+    ("cinema", "urn:entity:movie"),
+    ("artist", "urn:entity:artist"),
+    ("artists", "urn:entity:artist"),
+    ("band", "urn:entity:artist"),
+    ("bands", "urn:entity:artist"),
+    ("music", "urn:entity:artist"),
+    ("musician", "urn:entity:artist"),
+    ("singer", "urn:entity:artist"),
+    ("song", "urn:entity:artist"),
+    ("songs", "urn:entity:artist"),
+    ("album", "urn:entity:artist"),
+    ("albums", "urn:entity:artist"),
+    ("music_album", "urn:entity:artist"),
+    ("book", "urn:entity:book"),
+    ("books", "urn:entity:book"),
+    ("novel", "urn:entity:book"),
+    ("author", "urn:entity:book"),
+    ("show", "urn:entity:tv_show"),
+    ("shows", "urn:entity:tv_show"),
+    ("series", "urn:entity:tv_show"),
+    ("tv", "urn:entity:tv_show"),
+    ("tv_show", "urn:entity:tv_show"),
+    ("tvshow", "urn:entity:tv_show"),
+    ("television", "urn:entity:tv_show"),
+    ("game", "urn:entity:videogame"),
+    ("games", "urn:entity:videogame"),
+    ("videogame", "urn:entity:videogame"),
+    ("video_game", "urn:entity:videogame"),
+    ("podcast", "urn:entity:podcast"),
+    ("podcasts", "urn:entity:podcast"),
+    ("brand", "urn:entity:brand"),
+    ("brands", "urn:entity:brand"),
+    ("place", "urn:entity:place"),
+    ("places", "urn:entity:place"),
+    ("restaurant", "urn:entity:place"),
+    ("restaurants", "urn:entity:place"),
+    ("cafe", "urn:entity:place"),
+    ("coffee", "urn:entity:place"),
+    ("bar", "urn:entity:place"),
+    ("bars", "urn:entity:place"),
+    ("venue", "urn:entity:place"),
+    ("food", "urn:entity:place"),
+    ("museum", "urn:entity:place"),
+    ("destination", "urn:entity:destination"),
+    ("travel", "urn:entity:destination"),
+    ("trip", "urn:entity:destination"),
+    ("person", "urn:entity:person"),
+    ("people", "urn:entity:person"),
+    ("actor", "urn:entity:person"),
+    ("director", "urn:entity:person"),
+    ("city", "urn:entity:locality"),
+    ("neighborhood", "urn:entity:locality"),
+    ("neighbourhood", "urn:entity:locality"),
+    ("locality", "urn:entity:locality"),
+];
+
+/// The URN for a caller's word or a URN, if it names a type.
+///
+/// `"urn:entity:restaurant"` is read as the word `restaurant`.
+pub fn entity_type(word: &str) -> Option<&'static str> {
+    let word = word.trim().to_ascii_lowercase();
+    if let Some(urn) = SEARCH_TYPES.iter().find(|urn| **urn == word) {
+        return Some(urn);
+    }
+    let bare = word.strip_prefix("urn:entity:").unwrap_or(&word);
+    let bare = bare.replace([' ', '-'], "_");
+    TYPE_WORDS
+        .iter()
+        .find(|(w, _)| *w == bare)
+        .map(|(_, urn)| *urn)
+}
+
+/// What a recommendation should be when the model did not say.
+pub fn infer_output_type(inputs: &[KnownEntity], wants_place: bool) -> &'static str {
+    if wants_place {
+        return "urn:entity:place";
+    }
+    let types: Vec<&str> = inputs
+        .iter()
+        .map(|e| e.kind.as_str())
+        .filter(|kind| OUTPUT_TYPES.contains(kind))
+        .collect();
+    let Some(first) = types.first() else {
+        return "urn:entity:movie";
+    };
+    if types.iter().all(|kind| kind == first) {
+        return OUTPUT_TYPES
+            .iter()
+            .find(|urn| *urn == first)
+            .copied()
+            .unwrap_or("urn:entity:movie");
+    }
+    MEDIA_TYPES
+        .iter()
+        .find(|urn| types.contains(urn))
+        .copied()
+        .unwrap_or("urn:entity:movie")
+}
+
+/// A place-tag keyword, its tag, and its priority (more specific wins).
+const PLACE_TAGS: &[(&str, &str, u8)] = &[
+    ("coffee", "urn:tag:category:place:coffee_shop", 1),
+    ("coffee_shop", "urn:tag:category:place:coffee_shop", 1),
+    ("espresso", "urn:tag:category:place:espresso_bar", 2),
+    ("cafe", "urn:tag:category:place:cafe", 1),
+    ("restaurant", "urn:tag:category:place:restaurant", 0),
+    ("food", "urn:tag:category:place:restaurant", 0),
+    ("dinner", "urn:tag:category:place:restaurant", 0),
+    ("bar", "urn:tag:category:place:bar", 1),
+    ("drinks", "urn:tag:category:place:bar", 1),
+    ("cocktail", "urn:tag:category:place:cocktail_bar", 2),
+    ("pub", "urn:tag:category:place:pub", 1),
+    ("museum", "urn:tag:category:place:museum", 1),
+    ("gallery", "urn:tag:category:place:art_gallery", 1),
+    ("music", "urn:tag:category:place:live_music_venue", 1),
+    ("venue", "urn:tag:category:place:live_music_venue", 1),
+    ("concert", "urn:tag:category:place:live_music_venue", 1),
+    ("bookstore", "urn:tag:category:place:bookstore", 1),
+    ("record", "urn:tag:category:place:record_store", 1),
+    ("sushi", "urn:tag:genre:place:restaurant:sushi", 3),
+    ("italian", "urn:tag:genre:place:restaurant:italian", 3),
+    ("pizza", "urn:tag:genre:place:restaurant:pizza", 3),
+    ("mexican", "urn:tag:genre:place:restaurant:mexican", 3),
+    ("tacos", "urn:tag:genre:place:restaurant:mexican", 3),
+    ("chinese", "urn:tag:genre:place:restaurant:chinese", 3),
+    ("thai", "urn:tag:genre:place:restaurant:thai", 3),
+    ("indian", "urn:tag:genre:place:restaurant:indian", 3),
+    ("japanese", "urn:tag:genre:place:restaurant:japanese", 3),
+    ("ramen", "urn:tag:genre:place:restaurant:japanese", 3),
+    ("korean", "urn:tag:genre:place:restaurant:korean", 3),
+    ("vietnamese", "urn:tag:genre:place:restaurant:vietnamese", 3),
+    ("french", "urn:tag:genre:place:restaurant:french", 3),
+    (
+        "mediterranean",
+        "urn:tag:genre:place:restaurant:mediterranean",
+        3,
+    ),
+    ("american", "urn:tag:genre:place:restaurant:american", 3),
+    ("burger", "urn:tag:genre:place:restaurant:burger", 3),
+    ("seafood", "urn:tag:genre:place:restaurant:seafood", 3),
+    ("steakhouse", "urn:tag:genre:place:restaurant:steakhouse", 3),
+    ("bbq", "urn:tag:genre:place:restaurant:barbecue", 3),
+    ("barbecue", "urn:tag:genre:place:restaurant:barbecue", 3),
+    ("vegetarian", "urn:tag:genre:place:restaurant:vegetarian", 3),
+    ("vegan", "urn:tag:genre:place:restaurant:vegan", 3),
+];
+
+/// Folds a word to its singular keyword form: "Tacos!" → "tacos", "bars" → "bar".
+fn keyword(word: &str) -> String {
+    let word: String = word
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if PLACE_TAGS.iter().any(|(k, _, _)| *k == word) {
+        return word;
+    }
+    for suffix in ["es", "s"] {
+        if let Some(stem) = word.strip_suffix(suffix)
+            && PLACE_TAGS.iter().any(|(k, _, _)| *k == stem)
+        {
+            return stem.to_owned();
+        }
+    }
+    word
+}
+
+/// The single best place tag for free text ("cozy sushi restaurants" →
+/// the sushi tag): the most specific keyword wins, the first on ties.
+pub fn place_tag(text: &str) -> Option<&'static str> {
+    let mut best: Option<(&'static str, u8)> = None;
+    let words: Vec<String> = text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .map(keyword)
+        .collect();
+    let mut candidates: Vec<String> = words.clone();
+    candidates.extend(words.windows(2).map(|w| format!("{}_{}", w[0], w[1])));
+    for word in &candidates {
+        if let Some((_, tag, priority)) = PLACE_TAGS.iter().find(|(k, _, _)| k == word)
+            && best.is_none_or(|(_, p)| *priority > p)
+        {
+            best = Some((tag, *priority));
+        }
+    }
+    best.map(|(tag, _)| tag)
+}
+
+/// Venue words valid for `get_fan_venues`.
+pub fn venue_words() -> Vec<&'static str> {
+    let mut words: Vec<&str> = PLACE_TAGS.iter().map(|(k, _, _)| *k).collect();
+    words.push("all");
+    words
+}
+
+/// Neighborhoods known by shape: name, then the WKT polygon (lon lat).
+const NEIGHBORHOODS: &[(&str, [f64; 4])] = &[
+    ("soho", [-74.0060, 40.7190, -73.9970, 40.7280]),
+    ("tribeca", [-74.0140, 40.7150, -74.0030, 40.7250]),
+    ("east village", [-73.9920, 40.7210, -73.9730, 40.7330]),
+    ("west village", [-74.0100, 40.7290, -73.9990, 40.7400]),
+    ("chelsea", [-74.0080, 40.7380, -73.9920, 40.7520]),
+    ("midtown", [-73.9950, 40.7500, -73.9650, 40.7650]),
+    ("williamsburg", [-73.9720, 40.7020, -73.9370, 40.7230]),
+    ("dumbo", [-73.9920, 40.6990, -73.9830, 40.7060]),
+];
+
+/// A known neighborhood named in `text`: its name and WKT polygon.
+pub fn neighborhood(text: &str) -> Option<(&'static str, String)> {
+    let text = text.to_ascii_lowercase();
+    NEIGHBORHOODS.iter().find_map(|(name, [w, s, e, n])| {
+        let found = text.match_indices(name).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + name.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        });
+        found.then(|| {
+            (
+                *name,
+                format!("POLYGON(({w} {s}, {e} {s}, {e} {n}, {w} {n}, {w} {s}))"),
+            )
+        })
+    })
+}
+
+/// Why a recommendation fits, from its per-input scores (name, score).
+pub fn taste_bridge(scores: &[(String, f64)]) -> Option<String> {
+    let mut scores: Vec<&(String, f64)> = scores.iter().collect();
+    scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+    match scores.as_slice() {
+        [] => None,
+        [(name, score)] => Some(format!(
+            "Strong match for {name} fans ({:.0}% affinity)",
+            score * 100.0
+        )),
+        [(a, p), (b, s), ..] => Some(if *p > 0.8 && *s > 0.7 {
+            format!("Perfect blend of {a} and {b} elements")
+        } else if *p > 1.5 * s {
+            format!("Especially great for {a} fans, with elements of {b}")
+        } else {
+            format!("Bridges {a} and {b} preferences equally")
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::EntityId;
+
+    fn known(kind: &str) -> KnownEntity {
+        KnownEntity {
+            id: EntityId::parse("X").unwrap(),
+            name: "x".into(),
+            kind: kind.into(),
+        }
+    }
+
+    #[test]
+    fn caller_words_map_to_types() {
+        for (word, urn) in [
+            ("movie", Some("urn:entity:movie")),
+            ("Film", Some("urn:entity:movie")),
+            ("band", Some("urn:entity:artist")),
+            ("music", Some("urn:entity:artist")),
+            ("urn:entity:music_album", Some("urn:entity:artist")),
+            ("restaurant", Some("urn:entity:place")),
+            ("urn:entity:restaurant", Some("urn:entity:place")),
+            ("TV show", Some("urn:entity:tv_show")),
+            ("video-game", Some("urn:entity:videogame")),
+            ("urn:entity:tv_show", Some("urn:entity:tv_show")),
+            ("city", Some("urn:entity:locality")),
+            ("podcast", Some("urn:entity:podcast")),
+            ("spaceship", None),
+            ("", None),
+        ] {
+            assert_eq!(entity_type(word), urn, "{word}");
+        }
+    }
+
+    #[test]
+    fn output_type_inference() {
+        assert_eq!(infer_output_type(&[], false), "urn:entity:movie");
+        assert_eq!(
+            infer_output_type(&[known("urn:entity:movie")], true),
+            "urn:entity:place"
+        );
+        assert_eq!(
+            infer_output_type(
+                &[known("urn:entity:artist"), known("urn:entity:artist")],
+                false
+            ),
+            "urn:entity:artist"
+        );
+        assert_eq!(
+            infer_output_type(
+                &[known("urn:entity:artist"), known("urn:entity:movie")],
+                false
+            ),
+            "urn:entity:movie",
+            "mixed media: the first media type in preference order"
+        );
+        assert_eq!(
+            infer_output_type(
+                &[known("urn:entity:book"), known("urn:entity:podcast")],
+                false
+            ),
+            "urn:entity:book"
+        );
+        assert_eq!(
+            infer_output_type(
+                &[known("urn:entity:place"), known("urn:entity:brand")],
+                false
+            ),
+            "urn:entity:movie"
+        );
+        assert_eq!(
+            infer_output_type(&[known("urn:entity:locality")], false),
+            "urn:entity:movie",
+            "a locality is not a recommendable type"
+        );
+    }
+
+    #[test]
+    fn place_tags_prefer_the_most_specific_word() {
+        for (text, tag) in [
+            (
+                "cozy sushi restaurants",
+                Some("urn:tag:genre:place:restaurant:sushi"),
+            ),
+            ("restaurants", Some("urn:tag:category:place:restaurant")),
+            ("a coffee shop", Some("urn:tag:category:place:coffee_shop")),
+            ("espresso bars", Some("urn:tag:category:place:espresso_bar")),
+            ("Bars, pubs", Some("urn:tag:category:place:bar")),
+            ("tacos!", Some("urn:tag:genre:place:restaurant:mexican")),
+            (
+                "live music venue",
+                Some("urn:tag:category:place:live_music_venue"),
+            ),
+            ("somewhere nice", None),
+        ] {
+            assert_eq!(place_tag(text), tag, "{text}");
+        }
+        assert!(venue_words().contains(&"all"));
+    }
+
+    #[test]
+    fn neighborhoods_are_found_as_whole_words() {
+        let (name, wkt) = neighborhood("bars in the East Village please").unwrap();
+        assert_eq!(name, "east village");
+        assert_eq!(
+            wkt,
+            "POLYGON((-73.992 40.721, -73.973 40.721, -73.973 40.733, -73.992 40.733, -73.992 40.721))"
+        );
+        assert_eq!(neighborhood("Williamsburg").unwrap().0, "williamsburg");
+        assert!(neighborhood("sohonia").is_none());
+        assert!(neighborhood("Austin").is_none());
+    }
+
+    #[test]
+    fn taste_bridges_say_how_the_tastes_meet() {
+        let s = |pairs: &[(&str, f64)]| -> Option<String> {
+            taste_bridge(
+                &pairs
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), *v))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(s(&[]), None);
+        assert_eq!(
+            s(&[("The Matrix", 0.87)]).as_deref(),
+            Some("Strong match for The Matrix fans (87% affinity)")
+        );
+        assert_eq!(
+            s(&[("Khruangbin", 0.75), ("The Matrix", 0.9)]).as_deref(),
+            Some("Perfect blend of The Matrix and Khruangbin elements")
+        );
+        assert_eq!(
+            s(&[("The Matrix", 0.9), ("Khruangbin", 0.4)]).as_deref(),
+            Some("Especially great for The Matrix fans, with elements of Khruangbin")
+        );
+        assert_eq!(
+            s(&[("The Matrix", 0.6), ("Khruangbin", 0.5)]).as_deref(),
+            Some("Bridges The Matrix and Khruangbin preferences equally")
+        );
+    }
+}
