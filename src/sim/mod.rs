@@ -11,5 +11,6 @@
 
 pub mod audio;
 pub mod caller;
+pub mod qloo;
 pub mod realtime;
 pub mod script;
