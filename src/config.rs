@@ -129,6 +129,54 @@ pub struct Config {
     pub limits: LimitSettings,
     /// The `/logs` dashboards.
     pub dashboard: DashboardSettings,
+    /// The entity cache.
+    pub cache: CacheSettings,
+    /// The sandbox's simulated peers.
+    pub sandbox: SandboxSettings,
+}
+
+/// `[cache]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Entries kept.
+    pub capacity: usize,
+    /// How long an entry stays fresh, in seconds (7 days).
+    pub ttl_secs: u64,
+    /// Snapshot file; empty for none.
+    pub snapshot: String,
+    /// How often a changed cache is written to the snapshot, in seconds.
+    pub save_interval_secs: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            capacity: 500,
+            ttl_secs: 7 * 24 * 3600,
+            snapshot: "cache/entities.json".to_owned(),
+            save_interval_secs: 30,
+        }
+    }
+}
+
+/// `[sandbox]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// Latency of the simulated Qloo, in ms.
+    pub qloo_latency_ms: u64,
+    /// Speed of the simulated model's speech (1.0 is real time).
+    pub model_pace: f64,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            qloo_latency_ms: 300,
+            model_pace: 1.0,
+        }
+    }
 }
 
 /// `[server]`
@@ -248,6 +296,12 @@ pub struct QlooSettings {
     pub search_timeout_ms: u64,
     /// Timeout of `/v2/insights`, in ms.
     pub insights_timeout_ms: u64,
+    /// The most one call may take, retries included, in ms.
+    pub deadline_ms: u64,
+    /// Retries after a 429 or 5xx.
+    pub max_retries: u32,
+    /// Where each call is logged as a JSON line; empty for nowhere.
+    pub api_log: String,
 }
 
 impl Default for QlooSettings {
@@ -257,6 +311,9 @@ impl Default for QlooSettings {
             api_url: "https://hackathon.api.qloo.com".to_owned(),
             search_timeout_ms: 2500,
             insights_timeout_ms: 3000,
+            deadline_ms: 6000,
+            max_retries: 2,
+            api_log: "api_calls.log".to_owned(),
         }
     }
 }
@@ -444,6 +501,15 @@ impl Config {
         if self.limits.max_calls == 0 {
             return Err(invalid("limits.max_calls", "must be at least 1"));
         }
+        if self.cache.capacity == 0 {
+            return Err(invalid("cache.capacity", "must be at least 1"));
+        }
+        if !(self.sandbox.model_pace > 0.0 && self.sandbox.model_pace <= 100.0) {
+            return Err(invalid(
+                "sandbox.model_pace",
+                "must be more than 0 and at most 100",
+            ));
+        }
         if self.dashboard.buffer == 0 {
             return Err(invalid("dashboard.buffer", "must be at least 1"));
         }
@@ -451,6 +517,9 @@ impl Config {
             ("openai.connect_timeout_ms", self.openai.connect_timeout_ms),
             ("qloo.search_timeout_ms", self.qloo.search_timeout_ms),
             ("qloo.insights_timeout_ms", self.qloo.insights_timeout_ms),
+            ("qloo.deadline_ms", self.qloo.deadline_ms),
+            ("cache.ttl_secs", self.cache.ttl_secs),
+            ("cache.save_interval_secs", self.cache.save_interval_secs),
             ("limits.start_timeout_ms", self.limits.start_timeout_ms),
         ] {
             if value == 0 {

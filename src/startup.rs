@@ -3,21 +3,26 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use qloophone_adapters::dashboard::DashboardHub;
-use qloophone_adapters::http::{self, AppState, NoCache};
+use qloophone_adapters::http::{self, AppState};
 use qloophone_adapters::openai::{OpenAiRealtime, RealtimeSettings};
+use qloophone_adapters::qloo::{ApiLog, CacheSettings, EntityCache, QlooClient, QlooSettings};
 use qloophone_domain::call::messages::{TurnDetection, TurnDetectionKind};
 use qloophone_domain::call::{CallRegistry, CallServices, SessionPolicy};
 use qloophone_domain::policy;
 use qloophone_domain::ports::{Clock, EventSink, SystemClock};
-use qloophone_domain::tools::{ToolExecutor, Toolbox};
+use qloophone_domain::tools::ToolExecutor;
+use qloophone_domain::tools::recommend::taste_tools;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Mode, TurnDetectionType};
+use crate::sim::qloo::{QlooOptions, QlooSim};
 use crate::sim::realtime::{RealtimeOptions, RealtimeSim};
 
 /// The API key the sandbox's simulated model accepts.
@@ -33,6 +38,8 @@ pub struct Overrides {
     pub realtime: Option<RealtimeOptions>,
     /// The tools offered to the model, instead of the real ones.
     pub tools: Option<Arc<dyn ToolExecutor>>,
+    /// How the sandbox's simulated Qloo behaves.
+    pub qloo: Option<QlooOptions>,
 }
 
 /// The simulated peers of sandbox mode.
@@ -40,6 +47,8 @@ pub struct Overrides {
 pub struct Sandbox {
     /// The simulated Realtime model.
     pub realtime: RealtimeSim,
+    /// The simulated Qloo.
+    pub qloo: QlooSim,
 }
 
 /// A server ready to run.
@@ -49,6 +58,8 @@ pub struct Application {
     addr: SocketAddr,
     state: Arc<AppState>,
     sandbox: Option<Sandbox>,
+    cache: Arc<EntityCache>,
+    cache_save_interval: Duration,
     drain_timeout: Duration,
 }
 
@@ -76,31 +87,64 @@ impl Application {
         overrides: Overrides,
     ) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
-        let (realtime_url, openai_key, sandbox) = match mode {
+        let (realtime_url, openai_key, qloo_url, qloo_key, sandbox) = match mode {
             Mode::Live => (
                 config.openai.realtime_url.clone(),
-                config
-                    .openai
-                    .api_key
-                    .as_ref()
-                    .map(|key| key.expose().to_owned())
-                    .unwrap_or_default(),
+                expose(config.openai.api_key.as_ref()),
+                config.qloo.api_url.clone(),
+                expose(config.qloo.api_key.as_ref()),
                 None,
             ),
             Mode::Sandbox => {
                 let options = overrides.realtime.unwrap_or_else(|| RealtimeOptions {
                     api_key: Some(SANDBOX_KEY.to_owned()),
+                    pace: config.sandbox.model_pace,
                     ..RealtimeOptions::default()
                 });
                 let realtime =
                     RealtimeSim::spawn(TcpListener::bind("127.0.0.1:0").await?, options)?;
+                let qloo_options = overrides.qloo.unwrap_or_else(|| QlooOptions {
+                    api_key: Some(SANDBOX_KEY.to_owned()),
+                    latency: Duration::from_millis(config.sandbox.qloo_latency_ms),
+                    ..QlooOptions::default()
+                });
+                let qloo = QlooSim::spawn(TcpListener::bind("127.0.0.1:0").await?, qloo_options)?;
                 (
                     realtime.url(),
                     SANDBOX_KEY.to_owned(),
-                    Some(Sandbox { realtime }),
+                    qloo.url(),
+                    SANDBOX_KEY.to_owned(),
+                    Some(Sandbox { realtime, qloo }),
                 )
             }
         };
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let api_log = Some(config.qloo.api_log.as_str())
+            .filter(|path| !path.is_empty())
+            .map(|path| ApiLog::to_file(path.into()));
+        let qloo = QlooClient::new(QlooSettings {
+            base_url: qloo_url,
+            api_key: qloo_key,
+            search_timeout: Duration::from_millis(config.qloo.search_timeout_ms),
+            insights_timeout: Duration::from_millis(config.qloo.insights_timeout_ms),
+            deadline: Duration::from_millis(config.qloo.deadline_ms),
+            max_retries: config.qloo.max_retries,
+            log: api_log.clone(),
+        })
+        .map_err(anyhow::Error::msg)
+        .context("qloo")?;
+        let cache = Arc::new(EntityCache::new(
+            Arc::new(qloo),
+            clock.clone(),
+            CacheSettings {
+                capacity: NonZeroUsize::new(config.cache.capacity).context("cache.capacity")?,
+                ttl: Duration::from_secs(config.cache.ttl_secs),
+                snapshot: Some(config.cache.snapshot.as_str())
+                    .filter(|path| !path.is_empty())
+                    .map(PathBuf::from),
+            },
+            api_log,
+        ));
         let model = OpenAiRealtime::new(RealtimeSettings {
             url: realtime_url,
             model: config.openai.model.clone(),
@@ -109,8 +153,9 @@ impl Application {
         })
         .context("openai.realtime_url")?;
 
-        let tools: Arc<dyn ToolExecutor> =
-            overrides.tools.unwrap_or_else(|| Arc::new(Toolbox::new()));
+        let tools: Arc<dyn ToolExecutor> = overrides
+            .tools
+            .unwrap_or_else(|| Arc::new(taste_tools(cache.clone())));
         let specs = tools.specs();
         let openai = &config.openai;
         let detection = &openai.turn_detection;
@@ -137,7 +182,6 @@ impl Application {
             &openai.transcription_model,
             specs,
         );
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let dashboard = DashboardHub::new(config.dashboard.buffer);
         let sink: Arc<dyn EventSink> = Arc::new(dashboard.clone());
         let services = CallServices {
@@ -157,7 +201,7 @@ impl Application {
             registry: CallRegistry::new(config.limits.max_calls),
             services,
             dashboard,
-            cache: Arc::new(NoCache),
+            cache: cache.clone(),
             clock,
         });
         Ok(Self {
@@ -165,6 +209,8 @@ impl Application {
             addr,
             state,
             sandbox,
+            cache,
+            cache_save_interval: Duration::from_secs(config.cache.save_interval_secs),
             drain_timeout: Duration::from_secs(config.server.drain_timeout_secs),
         })
     }
@@ -195,6 +241,10 @@ impl Application {
     /// warp's graceful shutdown does not wait for upgraded WebSockets, so
     /// the calls are told through the registry and awaited here.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let saver = tokio::spawn(save_periodically(
+            self.cache.clone(),
+            self.cache_save_interval,
+        ));
         let registry = self.state.registry.clone();
         let signal_registry = registry.clone();
         let routes = http::routes(self.state.clone());
@@ -216,7 +266,40 @@ impl Application {
                 "calls still running after the drain timeout"
             );
         }
+        saver.abort();
+        save(self.cache).await;
         drop(self.sandbox);
+    }
+
+    /// The entity cache.
+    pub fn cache(&self) -> Arc<EntityCache> {
+        self.cache.clone()
+    }
+}
+
+fn expose(secret: Option<&crate::config::Secret>) -> String {
+    secret
+        .map(|key| key.expose().to_owned())
+        .unwrap_or_default()
+}
+
+async fn save(cache: Arc<EntityCache>) {
+    if !cache.is_dirty() {
+        return;
+    }
+    match tokio::task::spawn_blocking(move || cache.save()).await {
+        Ok(Ok(())) => tracing::debug!("entity cache saved"),
+        Ok(Err(err)) => tracing::warn!(error = %err, "cannot save the entity cache"),
+        Err(err) => tracing::warn!(error = %err, "saving the entity cache failed"),
+    }
+}
+
+async fn save_periodically(cache: Arc<EntityCache>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        save(cache.clone()).await;
     }
 }
 

@@ -306,6 +306,38 @@ impl QlooSim {
 
     /// Queues a fault for the next request (faults apply in order).
     pub fn inject(&self, fault: Fault) {
+        self.control().inject(fault);
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.control().requests()
+    }
+
+    /// The catalogue served.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// A handle for tests: faults, recorded requests, the catalogue.
+    pub fn control(&self) -> QlooControl {
+        QlooControl {
+            state: self.state.clone(),
+            catalogue: self.catalogue.clone(),
+        }
+    }
+}
+
+/// Steers a running [`QlooSim`] from elsewhere. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct QlooControl {
+    state: Arc<Mutex<State>>,
+    catalogue: Arc<Catalogue>,
+}
+
+impl QlooControl {
+    /// Queues a fault for the next request (faults apply in order).
+    pub fn inject(&self, fault: Fault) {
         lock(&self.state).faults.push_back(fault);
     }
 
@@ -314,9 +346,9 @@ impl QlooSim {
         lock(&self.state).requests.clone()
     }
 
-    /// The catalogue served.
-    pub fn catalogue(&self) -> &Catalogue {
-        &self.catalogue
+    /// The id of a catalogue entity.
+    pub fn id_of(&self, kind: &str, name: &str) -> Option<String> {
+        self.catalogue.find(kind, name).map(|e| e.id.clone())
     }
 }
 
@@ -726,7 +758,7 @@ fn insights(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response
         .get("feature.explainability")
         .is_some_and(|v| v == "true");
 
-    let mut found: Vec<(f64, Option<f64>, Vec<(String, f64)>, &SimEntity)> = Vec::new();
+    let mut found: Vec<Scored<'_>> = Vec::new();
     for entity in catalogue.entities.iter().filter(|e| &e.kind == filter_type) {
         if exclude.iter().any(|x| x.eq_ignore_ascii_case(&entity.id)) {
             continue;
@@ -792,17 +824,30 @@ fn insights(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response
             mean
         };
         affinity = (affinity * 0.9 + entity.popularity * 0.1).clamp(0.0, 1.0);
-        found.push((affinity, distance, scores, entity));
+        found.push(Scored {
+            affinity,
+            distance,
+            scores,
+            entity,
+        });
     }
     if params.get("sort_by").is_some_and(|s| s == "distance") {
-        found.sort_by(|a, b| a.1.unwrap_or(f64::MAX).total_cmp(&b.1.unwrap_or(f64::MAX)));
+        found.sort_by(|a, b| {
+            a.distance
+                .unwrap_or(f64::MAX)
+                .total_cmp(&b.distance.unwrap_or(f64::MAX))
+        });
     } else {
-        found.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.3.name.cmp(&b.3.name)));
+        found.sort_by(|a, b| {
+            b.affinity
+                .total_cmp(&a.affinity)
+                .then_with(|| a.entity.name.cmp(&b.entity.name))
+        });
     }
     let entities: Vec<Value> = found
         .iter()
         .take(take(params, 20))
-        .map(|(affinity, distance, scores, e)| {
+        .map(|Scored { affinity, distance, scores, entity: e }| {
             let mut query = json!({"affinity": (affinity * 10_000.0).round() / 10_000.0, "measurements": {"audience_growth": 0}});
             if let Some(distance) = distance {
                 query["distance"] = Value::from((distance * 10.0).round() / 10.0);
@@ -855,6 +900,14 @@ fn insights(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response
         }]}});
     }
     reply(StatusCode::OK, &body)
+}
+
+/// A candidate with its scores.
+struct Scored<'a> {
+    affinity: f64,
+    distance: Option<f64>,
+    scores: Vec<(String, f64)>,
+    entity: &'a SimEntity,
 }
 
 /// How much two sets of taste words overlap, 0 to 1, with a small stable

@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use super::audio::{self, BYTES_PER_MS, FRAME_BYTES};
-use super::script::{ModelScript, summarize};
+use super::script::{ModelScript, ScriptedCall, fill_ids, rounds, summarize};
 
 /// Mean absolute amplitude above which a 20 ms frame counts as speech.
 const VOICE_LOUDNESS: f64 = 800.0;
@@ -314,6 +314,9 @@ struct Conn {
     awaiting: HashSet<String>,
     outputs: Vec<String>,
     pending_answer: Option<String>,
+    pending_rounds: VecDeque<Vec<ScriptedCall>>,
+    /// Names and ids tools returned in this session.
+    known_ids: Vec<(String, String)>,
 }
 
 impl Conn {
@@ -341,6 +344,8 @@ impl Conn {
             awaiting: HashSet::new(),
             outputs: Vec::new(),
             pending_answer: None,
+            pending_rounds: VecDeque::new(),
+            known_ids: Vec::new(),
         }
     }
 
@@ -508,8 +513,10 @@ impl Conn {
         match turn {
             Some(turn) if !turn.tool_calls.is_empty() => {
                 self.pending_answer = Some(turn.answer.clone());
-                self.outputs.clear();
-                self.call_tools(turn);
+                self.pending_rounds = rounds(&turn.tool_calls).into();
+                if let Some(first) = self.pending_rounds.pop_front() {
+                    self.call_tools(&first);
+                }
             }
             Some(turn) => {
                 let answer = turn.answer.clone();
@@ -530,6 +537,15 @@ impl Conn {
             );
             return;
         }
+        if self.pending_answer.is_some()
+            && !self.pending_rounds.is_empty()
+            && self.awaiting.is_empty()
+        {
+            if let Some(round) = self.pending_rounds.pop_front() {
+                self.call_tools(&round);
+            }
+            return;
+        }
         let text = if !self.greeted && !self.heard_anything {
             self.greeted = true;
             self.options.script.greeting.clone()
@@ -541,14 +557,16 @@ impl Conn {
         self.say(&text);
     }
 
-    fn call_tools(&mut self, turn: &super::script::Turn) {
+    fn call_tools(&mut self, calls: &[ScriptedCall]) {
+        // The answer speaks of the last round's results.
+        self.outputs.clear();
         let response_id = self.next_id("resp");
         self.emit(json!({"type": "response.created", "response": {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": []}}));
         let mut output = Vec::new();
-        for (index, call) in turn.tool_calls.iter().enumerate() {
+        for (index, call) in calls.iter().enumerate() {
             let item_id = self.next_id("item");
             let call_id = self.next_id("call");
-            let arguments = call.arguments.to_string();
+            let arguments = fill_ids(&call.arguments.to_string(), &self.known_ids);
             let pending = json!({"id": item_id, "object": "realtime.item", "type": "function_call", "status": "in_progress",
                                  "name": call.name, "call_id": call_id, "arguments": ""});
             self.emit(json!({"type": "response.output_item.added", "response_id": response_id, "output_index": index, "item": pending}));
@@ -722,8 +740,14 @@ impl Conn {
                 );
                 return;
             }
-            self.outputs
-                .push(item["output"].as_str().unwrap_or_default().to_owned());
+            let output = item["output"].as_str().unwrap_or_default().to_owned();
+            if let Ok(value) = serde_json::from_str::<Value>(&output)
+                && let (Some(name), Some(id)) =
+                    (value["name"].as_str(), value["entity_id"].as_str())
+            {
+                self.known_ids.push((name.to_owned(), id.to_owned()));
+            }
+            self.outputs.push(output);
         }
         let mut added = item.clone();
         added["id"] = Value::from(self.next_id("item"));

@@ -13,9 +13,14 @@ use serde_json::Value;
 pub struct ScriptedCall {
     /// The tool.
     pub name: String,
-    /// Its arguments (sent as JSON text).
+    /// Its arguments (sent as JSON text). `{entity_id:NAME}` in a string
+    /// is replaced by the id a tool returned for NAME earlier in the call.
     #[serde(default = "empty_object")]
     pub arguments: Value,
+    /// Calls of a later round wait for the outputs of earlier rounds (the
+    /// model chains tools: search first, then recommend).
+    #[serde(default)]
+    pub round: u32,
 }
 
 fn empty_object() -> Value {
@@ -65,6 +70,27 @@ impl Default for ModelScript {
             fallback: default_fallback(),
         }
     }
+}
+
+/// Tool calls grouped by round, in order.
+pub fn rounds(calls: &[ScriptedCall]) -> Vec<Vec<ScriptedCall>> {
+    let mut numbers: Vec<u32> = calls.iter().map(|c| c.round).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    numbers
+        .into_iter()
+        .map(|n| calls.iter().filter(|c| c.round == n).cloned().collect())
+        .collect()
+}
+
+/// Replaces `{entity_id:NAME}` with ids from `known` (name, id); unknown
+/// names stay as they are, as a confused model's would.
+pub fn fill_ids(arguments: &str, known: &[(String, String)]) -> String {
+    let mut out = arguments.to_owned();
+    for (name, id) in known {
+        out = out.replace(&format!("{{entity_id:{name}}}"), id);
+    }
+    out
 }
 
 /// A spoken summary of tool outputs (JSON texts), for `{tool_output}`.
@@ -123,6 +149,29 @@ mod tests {
             "The Matrix"
         );
         assert_eq!(script.greeting, default_greeting());
+    }
+
+    #[test]
+    fn rounds_group_calls_and_ids_are_filled_in() {
+        let call = |name: &str, round| ScriptedCall {
+            name: name.into(),
+            arguments: empty_object(),
+            round,
+        };
+        let grouped = rounds(&[call("b", 1), call("a", 0), call("c", 1)]);
+        let names: Vec<Vec<&str>> = grouped
+            .iter()
+            .map(|r| r.iter().map(|c| c.name.as_str()).collect())
+            .collect();
+        assert_eq!(names, [vec!["a"], vec!["b", "c"]]);
+        let known = vec![("The Matrix".to_owned(), "M1".to_owned())];
+        assert_eq!(
+            fill_ids(
+                r#"{"ids":"{entity_id:The Matrix},{entity_id:Nope}"}"#,
+                &known
+            ),
+            r#"{"ids":"M1,{entity_id:Nope}"}"#
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ fn matrix_script() -> ModelScript {
             tool_calls: vec![ScriptedCall {
                 name: "search_entity".into(),
                 arguments: json!({"query": "The Matrix"}),
+                round: 0,
             }],
             answer: "Great pick, I found {tool_output}.".into(),
         }],

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use qloophone::config::{Config, Mode};
 use qloophone::sim::caller::{CallReport, CallerOptions, Step, place_call};
+use qloophone::sim::qloo::{QlooControl, QlooOptions};
 use qloophone::sim::realtime::{RealtimeOptions, Recorder};
 use qloophone::sim::script::ModelScript;
 use qloophone::startup::{Application, Overrides, SANDBOX_KEY};
@@ -23,6 +24,7 @@ pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub registry: CallRegistry,
     pub model: Recorder,
+    pub qloo: QlooControl,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -64,15 +66,22 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             seed: 11,
         }),
         tools: options.tools,
+        qloo: Some(QlooOptions {
+            api_key: Some(SANDBOX_KEY.to_owned()),
+            ..QlooOptions::default()
+        }),
     };
     let mut config = options.config;
     config.server.drain_timeout_secs = 5;
+    config.qloo.api_log = String::new();
+    config.cache.snapshot = String::new();
     let app = Application::build_with(listener, &config, Mode::Sandbox, overrides)
         .await
         .unwrap();
     let addr = app.addr();
     let registry = app.registry();
     let model = app.sandbox().unwrap().realtime.recorder().clone();
+    let qloo = app.sandbox().unwrap().qloo.control();
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(app.run(async {
         let _ = stopped.await;
@@ -81,6 +90,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         addr,
         registry,
         model,
+        qloo,
         http: reqwest::Client::new(),
         stop: Some(stop),
         task: Some(task),

@@ -16,6 +16,7 @@ fn script() -> ModelScript {
             tool_calls: vec![ScriptedCall {
                 name: "search_entity".into(),
                 arguments: json!({"query": "Khruangbin"}),
+                round: 0,
             }],
             answer: "Found {tool_output}".into(),
         }],

@@ -4,4 +4,6 @@
 mod calls;
 mod helpers;
 mod logs;
+mod qloo;
+mod recommendations;
 mod routes;

@@ -1,5 +1,19 @@
-//! The taste graph over Qloo's HTTP API (implements
-//! [`TasteGraph`](qloophone_domain::ports::TasteGraph)).
+//! The taste graph over Qloo's HTTP API.
 //!
-//! Not written yet: recommendations arrive with their own issue. Until then
-//! the tools are not offered to the model.
+//! - [`QlooClient`] implements [`TasteGraph`](qloophone_domain::ports::TasteGraph)
+//!   with one pooled reqwest client: `X-Api-Key`, per-endpoint timeouts under
+//!   an overall deadline, bounded retries with jitter on 429 (honouring the
+//!   reset headers) and 5xx, none on other 4xx.
+//! - [`EntityCache`] is a `TasteGraph` decorator: a true LRU of search
+//!   results with a TTL, shared lookups, stats and a snapshot on disk.
+//! - [`ApiLog`] appends one JSON line per Qloo call to `api_calls.log`.
+//! - [`wire`]: query strings and response shapes.
+
+mod cache;
+mod client;
+mod log;
+pub mod wire;
+
+pub use cache::{CacheSettings, EntityCache};
+pub use client::{QlooClient, QlooSettings};
+pub use log::{ApiLog, LogEntry};

@@ -1,0 +1,395 @@
+//! The entity cache: a [`TasteGraph`] decorator for search results.
+//!
+//! A true LRU (the `lru` crate) with a time to live, sized in entries. Time
+//! comes from the [`Clock`] port. Identical lookups made while one is on its
+//! way upstream wait for that one instead of asking again. The cache can be
+//! written to a snapshot file (atomically: a temporary file, then a rename)
+//! and read back at start-up, dropping what has expired; a corrupt snapshot
+//! is logged and ignored.
+//!
+//! Insights are not cached: they depend on every parameter and the caller's
+//! context, and go straight through.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use lru::LruCache;
+use qloophone_domain::EntityId;
+use qloophone_domain::ports::{Clock, TasteGraph};
+use qloophone_domain::tools::taste::{
+    Entity, Insights, InsightsQuery, SearchQuery, Tag, TasteError,
+};
+use serde::{Deserialize, Serialize};
+
+use super::log::{ApiLog, LogEntry};
+use crate::http::{CacheStats, CacheStatsSource};
+
+/// Cache settings.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// Entries kept.
+    pub capacity: NonZeroUsize,
+    /// How long an entry stays fresh.
+    pub ttl: Duration,
+    /// Where the snapshot lives, if anywhere.
+    pub snapshot: Option<PathBuf>,
+}
+
+type Lookup = Shared<BoxFuture<'static, Result<Vec<Entity>, TasteError>>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    text: String,
+    types: String,
+    take: u32,
+}
+
+impl Key {
+    fn of(query: &SearchQuery) -> Self {
+        Self {
+            text: query
+                .text
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase(),
+            types: query.types.join(","),
+            take: query.take,
+        }
+    }
+}
+
+struct Stored {
+    entities: Vec<Entity>,
+    stored_at: SystemTime,
+}
+
+struct State {
+    entries: LruCache<Key, Stored>,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+}
+
+/// The entity cache in front of a taste graph.
+pub struct EntityCache {
+    inner: Arc<dyn TasteGraph>,
+    clock: Arc<dyn Clock>,
+    settings: CacheSettings,
+    state: Mutex<State>,
+    inflight: Mutex<HashMap<Key, Lookup>>,
+    dirty: AtomicBool,
+    log: Option<ApiLog>,
+}
+
+impl std::fmt::Debug for EntityCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntityCache")
+            .field("settings", &self.settings)
+            .field("stats", &self.cache_stats())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl EntityCache {
+    /// A cache in front of `inner`, loading the snapshot if there is one.
+    pub fn new(
+        inner: Arc<dyn TasteGraph>,
+        clock: Arc<dyn Clock>,
+        settings: CacheSettings,
+        log: Option<ApiLog>,
+    ) -> Self {
+        let cache = Self {
+            inner,
+            clock,
+            state: Mutex::new(State {
+                entries: LruCache::new(settings.capacity),
+                hits: 0,
+                misses: 0,
+                evictions: 0,
+            }),
+            settings,
+            inflight: Mutex::new(HashMap::new()),
+            dirty: AtomicBool::new(false),
+            log,
+        };
+        if let Some(path) = cache.settings.snapshot.clone() {
+            cache.load(&path);
+        }
+        cache
+    }
+
+    fn fresh(&self, stored: &Stored) -> bool {
+        self.clock
+            .now()
+            .duration_since(stored.stored_at)
+            .map_or(true, |age| age < self.settings.ttl)
+    }
+
+    fn cached(&self, key: &Key) -> Option<Vec<Entity>> {
+        let mut state = lock(&self.state);
+        let fresh = state.entries.get(key).map(|stored| self.fresh(stored))?;
+        if !fresh {
+            state.entries.pop(key);
+            return None;
+        }
+        state.hits += 1;
+        state.entries.get(key).map(|stored| stored.entities.clone())
+    }
+
+    fn store(&self, key: Key, entities: Vec<Entity>) {
+        let mut state = lock(&self.state);
+        let stored = Stored {
+            entities,
+            stored_at: self.clock.now(),
+        };
+        if let Some((evicted, _)) = state.entries.push(key.clone(), stored)
+            && evicted != key
+        {
+            state.evictions += 1;
+        }
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// Whether entries changed since the last save.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// Writes the snapshot (when one is configured), atomically.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(path) = &self.settings.snapshot else {
+            return Ok(());
+        };
+        let snapshot = {
+            let state = lock(&self.state);
+            Snapshot {
+                version: 1,
+                entries: state
+                    .entries
+                    .iter()
+                    .rev() // least recent first, so loading keeps the order
+                    .map(|(key, stored)| SnapshotEntry {
+                        query: key.text.clone(),
+                        types: key.types.clone(),
+                        take: key.take,
+                        stored_at_ms: millis(stored.stored_at),
+                        entities: stored.entities.iter().map(StoredEntity::from).collect(),
+                    })
+                    .collect(),
+            }
+        };
+        self.dirty.store(false, Ordering::Release);
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let temporary = path.with_extension("json.tmp");
+        std::fs::write(&temporary, serde_json::to_vec(&snapshot)?)?;
+        std::fs::rename(&temporary, path)
+    }
+
+    fn load(&self, path: &Path) {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "cannot read the cache snapshot; starting empty");
+                return;
+            }
+        };
+        let snapshot: Snapshot = match serde_json::from_slice(&bytes) {
+            Ok(snapshot) => snapshot,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "corrupt cache snapshot ignored; starting empty");
+                return;
+            }
+        };
+        let mut state = lock(&self.state);
+        let mut loaded = 0;
+        for entry in snapshot.entries {
+            let stored = Stored {
+                entities: entry
+                    .entities
+                    .into_iter()
+                    .filter_map(StoredEntity::into_entity)
+                    .collect(),
+                stored_at: UNIX_EPOCH + Duration::from_millis(entry.stored_at_ms),
+            };
+            if self.fresh(&stored) {
+                let key = Key {
+                    text: entry.query,
+                    types: entry.types,
+                    take: entry.take,
+                };
+                state.entries.push(key, stored);
+                loaded += 1;
+            }
+        }
+        tracing::info!(entries = loaded, path = %path.display(), "entity cache loaded");
+    }
+
+    fn log_hit(&self, query: &SearchQuery) {
+        if let Some(log) = &self.log {
+            log.record(&LogEntry::now(
+                "/search",
+                super::wire::search_params(query),
+                "cached".into(),
+                0,
+                "hit",
+            ));
+        }
+    }
+}
+
+fn millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl CacheStatsSource for EntityCache {
+    fn cache_stats(&self) -> CacheStats {
+        let state = lock(&self.state);
+        CacheStats {
+            size: state.entries.len(),
+            hits: state.hits,
+            misses: state.misses,
+            evictions: state.evictions,
+        }
+    }
+}
+
+#[async_trait]
+impl TasteGraph for EntityCache {
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Entity>, TasteError> {
+        let key = Key::of(query);
+        if let Some(entities) = self.cached(&key) {
+            self.log_hit(query);
+            return Ok(entities);
+        }
+        // One lookup upstream per key: later callers share it. Counted as a
+        // hit, since they cost nothing upstream.
+        let (lookup, leader) = {
+            let mut inflight = lock(&self.inflight);
+            if let Some(lookup) = inflight.get(&key) {
+                lock(&self.state).hits += 1;
+                (lookup.clone(), false)
+            } else {
+                lock(&self.state).misses += 1;
+                let inner = self.inner.clone();
+                let query = query.clone();
+                let lookup = async move { inner.search(&query).await }.boxed().shared();
+                inflight.insert(key.clone(), lookup.clone());
+                (lookup, true)
+            }
+        };
+        let result = lookup.await;
+        if leader {
+            lock(&self.inflight).remove(&key);
+            if let Ok(entities) = &result
+                && !entities.is_empty()
+            {
+                self.store(key, entities.clone());
+            }
+        }
+        result
+    }
+
+    async fn insights(&self, query: &InsightsQuery) -> Result<Insights, TasteError> {
+        self.inner.insights(query).await
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    entries: Vec<SnapshotEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotEntry {
+    query: String,
+    types: String,
+    take: u32,
+    stored_at_ms: u64,
+    entities: Vec<StoredEntity>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredEntity {
+    entity_id: String,
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    popularity: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    disambiguation: Option<String>,
+}
+
+impl From<&Entity> for StoredEntity {
+    fn from(entity: &Entity) -> Self {
+        Self {
+            entity_id: entity
+                .id
+                .as_ref()
+                .map(|id| id.as_str().to_owned())
+                .unwrap_or_default(),
+            name: entity.name.clone(),
+            kind: entity.kind.clone(),
+            popularity: entity.popularity,
+            tags: entity
+                .tags
+                .iter()
+                .map(|t| (t.id.clone(), t.name.clone()))
+                .collect(),
+            description: entity.description.clone(),
+            address: entity.address.clone(),
+            disambiguation: entity.disambiguation.clone(),
+        }
+    }
+}
+
+impl StoredEntity {
+    fn into_entity(self) -> Option<Entity> {
+        Some(Entity {
+            id: Some(EntityId::parse(&self.entity_id).ok()?),
+            name: self.name,
+            kind: self.kind,
+            popularity: self.popularity,
+            tags: self
+                .tags
+                .into_iter()
+                .map(|(id, name)| Tag { id, name })
+                .collect(),
+            description: self.description,
+            address: self.address,
+            disambiguation: self.disambiguation,
+            ..Entity::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

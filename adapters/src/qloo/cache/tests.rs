@@ -1,0 +1,273 @@
+use std::sync::atomic::AtomicU64;
+
+use qloophone_domain::ports::{MockTasteGraph, TasteGraph};
+
+use super::*;
+
+/// A clock the test moves by hand.
+struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    fn new() -> Arc<Self> {
+        Arc::new(Self(AtomicU64::new(1_700_000_000_000)))
+    }
+    fn advance(&self, by: Duration) {
+        self.0
+            .fetch_add(u64::try_from(by.as_millis()).unwrap(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+fn query(text: &str) -> SearchQuery {
+    SearchQuery {
+        text: text.into(),
+        types: vec!["urn:entity:movie".into()],
+        take: 5,
+    }
+}
+
+fn found(name: &str) -> Vec<Entity> {
+    vec![Entity {
+        id: Some(EntityId::parse(&format!("ID-{}", name.replace(' ', "-"))).unwrap()),
+        name: name.into(),
+        kind: "urn:entity:movie".into(),
+        popularity: Some(0.9),
+        tags: vec![Tag {
+            id: "urn:tag:x".into(),
+            name: "X".into(),
+        }],
+        description: Some("d".into()),
+        ..Entity::default()
+    }]
+}
+
+fn settings(capacity: usize, snapshot: Option<PathBuf>) -> CacheSettings {
+    CacheSettings {
+        capacity: NonZeroUsize::new(capacity).unwrap(),
+        ttl: Duration::from_secs(7 * 24 * 3600),
+        snapshot,
+    }
+}
+
+fn echo_graph(calls: Arc<AtomicU64>) -> MockTasteGraph {
+    let mut graph = MockTasteGraph::new();
+    graph.expect_search().returning(move |q| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Ok(found(&q.text))
+    });
+    graph
+}
+
+#[tokio::test]
+async fn repeated_searches_are_hits_and_names_fold() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let cache = EntityCache::new(
+        Arc::new(echo_graph(calls.clone())),
+        ManualClock::new(),
+        settings(10, None),
+        None,
+    );
+    cache.search(&query("The Matrix")).await.unwrap();
+    let again = cache.search(&query("  the   MATRIX ")).await.unwrap();
+    assert_eq!(again, found("The Matrix"));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        cache.cache_stats(),
+        CacheStats {
+            size: 1,
+            hits: 1,
+            misses: 1,
+            evictions: 0
+        }
+    );
+    let other_type = SearchQuery {
+        types: vec![],
+        ..query("The Matrix")
+    };
+    cache.search(&other_type).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "types are part of the key");
+}
+
+#[tokio::test]
+async fn entries_expire_after_their_ttl() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let clock = ManualClock::new();
+    let cache = EntityCache::new(
+        Arc::new(echo_graph(calls.clone())),
+        clock.clone(),
+        settings(10, None),
+        None,
+    );
+    cache.search(&query("Alien")).await.unwrap();
+    clock.advance(Duration::from_secs(7 * 24 * 3600 - 1));
+    cache.search(&query("Alien")).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "still fresh");
+    clock.advance(Duration::from_secs(2));
+    cache.search(&query("Alien")).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "expired, asked again");
+}
+
+#[tokio::test]
+async fn the_least_recently_used_entry_is_evicted() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let cache = EntityCache::new(
+        Arc::new(echo_graph(calls.clone())),
+        ManualClock::new(),
+        settings(2, None),
+        None,
+    );
+    cache.search(&query("a")).await.unwrap();
+    cache.search(&query("b")).await.unwrap();
+    cache.search(&query("a")).await.unwrap(); // a is now the most recent
+    cache.search(&query("c")).await.unwrap(); // evicts b, not a
+    assert_eq!(cache.cache_stats().evictions, 1);
+    cache.search(&query("a")).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "a survived");
+    cache.search(&query("b")).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "b was evicted");
+    assert_eq!(cache.cache_stats().size, 2);
+}
+
+#[tokio::test]
+async fn concurrent_identical_lookups_share_one_request() {
+    struct Slow(AtomicU64);
+    #[async_trait]
+    impl TasteGraph for Slow {
+        async fn search(&self, q: &SearchQuery) -> Result<Vec<Entity>, TasteError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(found(&q.text))
+        }
+        async fn insights(&self, _: &InsightsQuery) -> Result<Insights, TasteError> {
+            Ok(Insights::default())
+        }
+    }
+    let graph = Arc::new(Slow(AtomicU64::new(0)));
+    let cache = Arc::new(EntityCache::new(
+        graph.clone(),
+        ManualClock::new(),
+        settings(10, None),
+        None,
+    ));
+    let lookups: Vec<_> = (0..20)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.search(&query("Dune")).await.unwrap() })
+        })
+        .collect();
+    for lookup in lookups {
+        assert_eq!(lookup.await.unwrap(), found("Dune"));
+    }
+    assert_eq!(graph.0.load(Ordering::SeqCst), 1);
+    let stats = cache.cache_stats();
+    assert_eq!((stats.misses, stats.hits), (1, 19));
+}
+
+#[tokio::test]
+async fn failures_and_empty_results_are_not_cached() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let counted = calls.clone();
+    let mut graph = MockTasteGraph::new();
+    graph.expect_search().returning(move |q| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        if q.text == "fail" {
+            Err(TasteError::Timeout)
+        } else {
+            Ok(vec![])
+        }
+    });
+    graph
+        .expect_insights()
+        .times(1)
+        .returning(|_| Ok(Insights::default()));
+    let cache = EntityCache::new(
+        Arc::new(graph),
+        ManualClock::new(),
+        settings(10, None),
+        None,
+    );
+    assert_eq!(cache.search(&query("fail")).await, Err(TasteError::Timeout));
+    assert_eq!(cache.search(&query("fail")).await, Err(TasteError::Timeout));
+    assert_eq!(cache.search(&query("nothing")).await, Ok(vec![]));
+    assert_eq!(cache.search(&query("nothing")).await, Ok(vec![]));
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(cache.cache_stats().size, 0);
+    cache.insights(&InsightsQuery::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn snapshots_round_trip_and_drop_expired_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache").join("entities.json");
+    let clock = ManualClock::new();
+    let calls = Arc::new(AtomicU64::new(0));
+    let cache = EntityCache::new(
+        Arc::new(echo_graph(calls.clone())),
+        clock.clone(),
+        settings(10, Some(path.clone())),
+        None,
+    );
+    cache.search(&query("Old")).await.unwrap();
+    clock.advance(Duration::from_secs(6 * 24 * 3600));
+    cache.search(&query("New")).await.unwrap();
+    assert!(cache.is_dirty());
+    cache.save().unwrap();
+    assert!(!cache.is_dirty());
+    assert!(
+        !path.with_extension("json.tmp").exists(),
+        "written through a rename"
+    );
+
+    clock.advance(Duration::from_secs(2 * 24 * 3600)); // Old is now 8 days old
+    let reloaded = EntityCache::new(
+        Arc::new(echo_graph(calls.clone())),
+        clock.clone(),
+        settings(10, Some(path.clone())),
+        None,
+    );
+    assert_eq!(reloaded.cache_stats().size, 1);
+    let before = calls.load(Ordering::SeqCst);
+    assert_eq!(reloaded.search(&query("New")).await.unwrap(), found("New"));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        before,
+        "served from the snapshot"
+    );
+    reloaded.search(&query("Old")).await.unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        before + 1,
+        "the expired entry was dropped"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_snapshot_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("entities.json");
+    std::fs::write(&path, b"{not json").unwrap();
+    let calls = Arc::new(AtomicU64::new(0));
+    let cache = EntityCache::new(
+        Arc::new(echo_graph(calls)),
+        ManualClock::new(),
+        settings(10, Some(path.clone())),
+        None,
+    );
+    assert_eq!(cache.cache_stats().size, 0);
+    cache.search(&query("x")).await.unwrap();
+    cache.save().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"version\":1"), "{text}");
+    let no_snapshot = EntityCache::new(
+        Arc::new(MockTasteGraph::new()),
+        ManualClock::new(),
+        settings(1, None),
+        None,
+    );
+    no_snapshot.save().unwrap();
+}

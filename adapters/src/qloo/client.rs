@@ -1,0 +1,221 @@
+//! [`TasteGraph`] over Qloo's HTTP API with reqwest.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use qloophone_domain::ports::TasteGraph;
+use qloophone_domain::tools::taste::{Entity, Insights, InsightsQuery, SearchQuery, TasteError};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue};
+use tokio::time::Instant;
+
+use super::log::{ApiLog, LogEntry};
+use super::wire;
+
+/// How to reach Qloo.
+#[derive(Clone)]
+pub struct QlooSettings {
+    /// Base URL, e.g. `https://hackathon.api.qloo.com`.
+    pub base_url: String,
+    /// The key, sent as `X-Api-Key`.
+    pub api_key: String,
+    /// Timeout of one `/search` attempt.
+    pub search_timeout: Duration,
+    /// Timeout of one `/v2/insights` attempt.
+    pub insights_timeout: Duration,
+    /// The most one call may take, retries included.
+    pub deadline: Duration,
+    /// Retries after a 429 or 5xx.
+    pub max_retries: u32,
+    /// Where calls are logged, if anywhere.
+    pub log: Option<ApiLog>,
+}
+
+impl std::fmt::Debug for QlooSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QlooSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"***")
+            .field("search_timeout", &self.search_timeout)
+            .field("insights_timeout", &self.insights_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Qloo API client. Cloning shares its connection pool.
+#[derive(Debug, Clone)]
+pub struct QlooClient {
+    http: reqwest::Client,
+    settings: QlooSettings,
+}
+
+impl QlooClient {
+    /// A client with one connection pool for the process.
+    ///
+    /// # Errors
+    /// When the key is not a valid header value or TLS cannot start.
+    pub fn new(settings: QlooSettings) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        let mut key = HeaderValue::from_str(&settings.api_key)
+            .map_err(|_| "the Qloo API key is not a valid header value".to_owned())?;
+        key.set_sensitive(true);
+        headers.insert("x-api-key", key);
+        headers.insert("accept", HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|err| err.to_string())?;
+        Ok(Self { http, settings })
+    }
+
+    async fn get(
+        &self,
+        endpoint: &'static str,
+        params: String,
+        timeout: Duration,
+    ) -> Result<Bytes, TasteError> {
+        let url = format!(
+            "{}{endpoint}?{params}",
+            self.settings.base_url.trim_end_matches('/')
+        );
+        let deadline = Instant::now() + self.settings.deadline;
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let remaining = deadline.saturating_duration_since(started);
+            if remaining.is_zero() {
+                return Err(TasteError::Timeout);
+            }
+            let outcome = tokio::time::timeout(timeout.min(remaining), async {
+                let response = self.http.get(&url).send().await?;
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = response.bytes().await?;
+                Ok::<_, reqwest::Error>((status, headers, body))
+            })
+            .await;
+            let latency = started.elapsed();
+            let (status, headers, body) = match outcome {
+                Err(_) => {
+                    self.log(endpoint, &params, "timeout".into(), latency);
+                    return Err(TasteError::Timeout);
+                }
+                Ok(Err(err)) => {
+                    self.log(endpoint, &params, "error".into(), latency);
+                    return Err(if err.is_timeout() {
+                        TasteError::Timeout
+                    } else {
+                        TasteError::Unreachable(err.without_url().to_string())
+                    });
+                }
+                Ok(Ok(answer)) => answer,
+            };
+            self.log(endpoint, &params, status.as_u16().to_string(), latency);
+            let retry_in = match status {
+                s if s.is_success() => {
+                    let json = headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.contains("json"));
+                    if !json {
+                        return Err(TasteError::BadResponse("the answer is not JSON".into()));
+                    }
+                    return Ok(body);
+                }
+                StatusCode::TOO_MANY_REQUESTS => {
+                    reset_after(&headers).unwrap_or_else(|| backoff(attempt))
+                }
+                s if s.is_server_error() => backoff(attempt),
+                StatusCode::UNAUTHORIZED => return Err(TasteError::Unauthorized),
+                StatusCode::FORBIDDEN => return Err(TasteError::Forbidden),
+                s => {
+                    let message = wire::error_message(&body)
+                        .unwrap_or_else(|| format!("status {}", s.as_u16()));
+                    return Err(TasteError::BadRequest(message));
+                }
+            };
+            let jitter = Duration::from_millis(fastrand::u64(0..=100));
+            let wait = retry_in + jitter;
+            if attempt >= self.settings.max_retries || Instant::now() + wait >= deadline {
+                return Err(if status == StatusCode::TOO_MANY_REQUESTS {
+                    TasteError::RateLimited
+                } else {
+                    TasteError::Upstream(status.as_u16())
+                });
+            }
+            attempt += 1;
+            tracing::debug!(
+                endpoint,
+                status = status.as_u16(),
+                ?wait,
+                attempt,
+                "retrying Qloo"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn log(&self, endpoint: &'static str, params: &str, status: String, latency: Duration) {
+        let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        tracing::debug!(endpoint, %status, latency_ms, "Qloo call");
+        if let Some(log) = &self.settings.log {
+            log.record(&LogEntry::now(
+                endpoint,
+                params.to_owned(),
+                status,
+                latency_ms,
+                "miss",
+            ));
+        }
+    }
+}
+
+/// The wait a 429 asks for, from `x-second-ratelimit-reset` or `retry-after`.
+fn reset_after(headers: &HeaderMap) -> Option<Duration> {
+    ["x-second-ratelimit-reset", "retry-after"]
+        .iter()
+        .find_map(|name| {
+            headers
+                .get(*name)?
+                .to_str()
+                .ok()?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .filter(|secs| secs.is_finite() && *secs >= 0.0)
+        .map(|secs| Duration::from_secs_f64(secs.min(30.0)))
+}
+
+/// 200 ms, 400 ms, 800 ms…
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200u64 << attempt.min(5))
+}
+
+#[async_trait]
+impl TasteGraph for QlooClient {
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Entity>, TasteError> {
+        let body = self
+            .get(
+                "/search",
+                wire::search_params(query),
+                self.settings.search_timeout,
+            )
+            .await?;
+        wire::parse_search(&body).map_err(|err| TasteError::BadResponse(err.to_string()))
+    }
+
+    async fn insights(&self, query: &InsightsQuery) -> Result<Insights, TasteError> {
+        let body = self
+            .get(
+                "/v2/insights",
+                wire::insights_params(query),
+                self.settings.insights_timeout,
+            )
+            .await?;
+        wire::parse_insights(&body).map_err(|err| TasteError::BadResponse(err.to_string()))
+    }
+}

@@ -1,0 +1,374 @@
+//! Qloo's query strings and response shapes (`protocols.md` §3).
+//!
+//! Parameters are sent as a form-encoded query string (`:` as `%3A`, `,` as
+//! `%2C`, space as `+`), lists comma-separated. Responses are read
+//! leniently: every field but the id and name is optional, tags may be
+//! objects or strings, scores may be `score` or `avg_score`.
+
+use qloophone_domain::EntityId;
+use qloophone_domain::tools::taste::{
+    Entity, Explanation, Insights, InsightsQuery, SearchQuery, SortBy, Tag,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The query string of a search.
+pub fn search_params(query: &SearchQuery) -> String {
+    let mut params = url::form_urlencoded::Serializer::new(String::new());
+    params.append_pair("query", &query.text);
+    if !query.types.is_empty() {
+        params.append_pair("types", &query.types.join(","));
+    }
+    params.append_pair("take", &query.take.to_string());
+    params.finish()
+}
+
+/// The query string of an insights query.
+pub fn insights_params(query: &InsightsQuery) -> String {
+    let mut params = url::form_urlencoded::Serializer::new(String::new());
+    params.append_pair("filter.type", &query.filter_type);
+    let ids = |ids: &[EntityId]| {
+        ids.iter()
+            .map(EntityId::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if !query.interest_entities.is_empty() {
+        params.append_pair("signal.interests.entities", &ids(&query.interest_entities));
+    }
+    if !query.interest_tags.is_empty() {
+        params.append_pair("signal.interests.tags", &query.interest_tags.join(","));
+    }
+    if let Some(location) = &query.location_query {
+        params.append_pair("filter.location.query", location);
+    }
+    if let Some(location) = &query.location {
+        params.append_pair("filter.location", location);
+    }
+    if let Some(radius) = query.radius_m {
+        params.append_pair("filter.location.radius", &radius.to_string());
+    }
+    if !query.tags.is_empty() {
+        params.append_pair("filter.tags", &query.tags.join(","));
+    }
+    if !query.references_brand.is_empty() {
+        params.append_pair("filter.references_brand", &query.references_brand.join(","));
+    }
+    if !query.exclude_entities.is_empty() {
+        params.append_pair("filter.exclude.entities", &ids(&query.exclude_entities));
+    }
+    params.append_pair("take", &query.take.to_string());
+    if let Some(sort) = query.sort_by {
+        params.append_pair(
+            "sort_by",
+            match sort {
+                SortBy::Affinity => "affinity",
+                SortBy::Distance => "distance",
+            },
+        );
+    }
+    if query.explainability {
+        params.append_pair("feature.explainability", "true");
+    }
+    params.finish()
+}
+
+#[derive(Deserialize)]
+struct SearchBody {
+    #[serde(default)]
+    results: Vec<RawEntity>,
+}
+
+#[derive(Deserialize)]
+struct InsightsBody {
+    results: InsightsResults,
+    #[serde(default)]
+    query: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct InsightsResults {
+    #[serde(default)]
+    entities: Vec<RawEntity>,
+}
+
+#[derive(Deserialize)]
+struct RawEntity {
+    #[serde(default)]
+    entity_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    types: Vec<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    subtype: Option<String>,
+    #[serde(default)]
+    popularity: Option<f64>,
+    #[serde(default)]
+    properties: Option<Value>,
+    #[serde(default)]
+    tags: Vec<Value>,
+    #[serde(default)]
+    query: Option<Value>,
+    #[serde(default)]
+    disambiguation: Option<String>,
+}
+
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_owned).filter(|s| !s.is_empty())
+}
+
+impl RawEntity {
+    fn into_entity(self) -> Option<Entity> {
+        let id = EntityId::parse(self.entity_id.as_deref()?).ok()?;
+        let name = self.name.filter(|n| !n.trim().is_empty())?;
+        let kind = self
+            .types
+            .into_iter()
+            .next()
+            .or(self.subtype)
+            .or(self.kind)
+            .unwrap_or_default();
+        let properties = self.properties.unwrap_or(Value::Null);
+        let description = text(&properties["description"])
+            .or_else(|| text(&properties["short_description"]))
+            .or_else(|| text(&properties["short_descriptions"][0]["value"]));
+        let query = self.query.unwrap_or(Value::Null);
+        let explainability = query["explainability"]["signal.interests.entities"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| {
+                        Some(Explanation {
+                            entity_id: EntityId::parse(item["entity_id"].as_str()?).ok()?,
+                            score: item["score"]
+                                .as_f64()
+                                .or_else(|| item["avg_score"].as_f64())?,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let tags = self
+            .tags
+            .iter()
+            .filter_map(|tag| match tag {
+                Value::String(name) => Some(Tag {
+                    id: name.clone(),
+                    name: name.clone(),
+                }),
+                Value::Object(_) => {
+                    let id = text(&tag["id"]).or_else(|| text(&tag["tag_id"]))?;
+                    let name = text(&tag["name"])
+                        .or_else(|| text(&tag["value"]))
+                        .unwrap_or_else(|| id.clone());
+                    Some(Tag { id, name })
+                }
+                _ => None,
+            })
+            .collect();
+        Some(Entity {
+            id: Some(id),
+            name,
+            kind,
+            popularity: self
+                .popularity
+                .or_else(|| properties["popularity"].as_f64()),
+            affinity: query["affinity"].as_f64(),
+            distance_m: query["distance"].as_f64(),
+            tags,
+            description,
+            address: text(&properties["address"]),
+            disambiguation: self.disambiguation.filter(|d| !d.is_empty()),
+            explainability,
+        })
+    }
+}
+
+/// Reads a `/search` answer. Hits without an id or name are skipped.
+///
+/// # Errors
+/// When the body is not a search answer.
+pub fn parse_search(body: &[u8]) -> Result<Vec<Entity>, serde_json::Error> {
+    let value: Value = serde_json::from_slice(body)?;
+    if !value.is_object() || !(value["results"].is_array() || value["results"].is_null()) {
+        return Err(serde::de::Error::custom(
+            "a search answer is an object with a results array",
+        ));
+    }
+    let body: SearchBody = serde_json::from_value(value)?;
+    Ok(body
+        .results
+        .into_iter()
+        .filter_map(RawEntity::into_entity)
+        .collect())
+}
+
+/// Reads a `/v2/insights` answer.
+///
+/// # Errors
+/// When the body is not an insights answer.
+pub fn parse_insights(body: &[u8]) -> Result<Insights, serde_json::Error> {
+    let value: Value = serde_json::from_slice(body)?;
+    if !value["results"].is_object() {
+        return Err(serde::de::Error::custom(
+            "an insights answer has a results object",
+        ));
+    }
+    let body: InsightsBody = serde_json::from_value(value)?;
+    let query = body.query.unwrap_or(Value::Null);
+    let locality = text(&query["localities"]["filter"][0]["name"])
+        .or_else(|| text(&query["locality"]["filter"]["name"]));
+    Ok(Insights {
+        entities: body
+            .results
+            .entities
+            .into_iter()
+            .filter_map(RawEntity::into_entity)
+            .collect(),
+        locality,
+    })
+}
+
+/// The first error message of an error body, if any.
+pub fn error_message(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    text(&value["errors"][0]["message"])
+        .or_else(|| text(&value["error"]["message"]))
+        .or_else(|| text(&value["error"]))
+        .or_else(|| text(&value["message"]))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn id(text: &str) -> EntityId {
+        EntityId::parse(text).unwrap()
+    }
+
+    #[test]
+    fn search_query_strings_are_form_encoded() {
+        let query = SearchQuery {
+            text: "Khruangbin & friends".into(),
+            types: vec!["urn:entity:artist".into(), "urn:entity:movie".into()],
+            take: 5,
+        };
+        assert_eq!(
+            search_params(&query),
+            "query=Khruangbin+%26+friends&types=urn%3Aentity%3Aartist%2Curn%3Aentity%3Amovie&take=5"
+        );
+        let bare = SearchQuery {
+            text: "Austin".into(),
+            types: vec![],
+            take: 3,
+        };
+        assert_eq!(search_params(&bare), "query=Austin&take=3");
+    }
+
+    #[test]
+    fn insights_query_strings_carry_every_parameter_in_order() {
+        let query = InsightsQuery {
+            filter_type: "urn:entity:place".into(),
+            interest_entities: vec![id("A1"), id("B2")],
+            interest_tags: vec!["urn:tag:x".into()],
+            location_query: Some("East Village".into()),
+            location: Some("POINT(-97.7 30.2)".into()),
+            radius_m: Some(2000),
+            tags: vec!["urn:tag:category:place:bar".into()],
+            references_brand: vec!["BR1".into()],
+            exclude_entities: vec![id("S1"), id("S2")],
+            take: 8,
+            sort_by: Some(SortBy::Distance),
+            explainability: true,
+        };
+        assert_eq!(
+            insights_params(&query),
+            "filter.type=urn%3Aentity%3Aplace&signal.interests.entities=A1%2CB2&signal.interests.tags=urn%3Atag%3Ax\
+             &filter.location.query=East+Village&filter.location=POINT%28-97.7+30.2%29&filter.location.radius=2000\
+             &filter.tags=urn%3Atag%3Acategory%3Aplace%3Abar&filter.references_brand=BR1&filter.exclude.entities=S1%2CS2\
+             &take=8&sort_by=distance&feature.explainability=true"
+        );
+        let minimal = InsightsQuery {
+            filter_type: "urn:entity:movie".into(),
+            interest_entities: vec![id("A1")],
+            take: 3,
+            ..InsightsQuery::default()
+        };
+        assert_eq!(
+            insights_params(&minimal),
+            "filter.type=urn%3Aentity%3Amovie&signal.interests.entities=A1&take=3"
+        );
+    }
+
+    #[test]
+    fn search_answers_are_read_leniently() {
+        let body = json!({"results": [
+            {"name": "Khruangbin", "entity_id": "BAF6317A", "types": ["urn:entity:artist"], "popularity": 0.99,
+             "properties": {"short_description": "American trio"},
+             "tags": [{"id": "urn:tag:genre:music:psychedelic", "name": "Psychedelic"}, "plain", {"tag_id": "t2", "value": "Funk"}, 5]},
+            {"name": "No id"},
+            {"entity_id": "X", "name": " "},
+            {"entity_id": "Y", "name": "Old shape", "type": "urn:entity:movie"}
+        ]});
+        let entities = parse_search(body.to_string().as_bytes()).unwrap();
+        assert_eq!(entities.len(), 2);
+        let k = &entities[0];
+        assert_eq!(k.kind, "urn:entity:artist");
+        assert_eq!(k.description.as_deref(), Some("American trio"));
+        let tag_names: Vec<&str> = k.tags.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(tag_names, ["Psychedelic", "plain", "Funk"]);
+        assert_eq!(entities[1].kind, "urn:entity:movie");
+        assert!(parse_search(b"[]").is_err());
+        assert_eq!(parse_search(b"{}").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn insights_answers_carry_scores_distances_and_the_locality() {
+        let body = json!({"success": true, "results": {"entities": [
+            {"name": "Austin City Limits Live", "entity_id": "6CA681F6", "type": "urn:entity", "subtype": "urn:entity:place",
+             "properties": {"address": "310 W Willie Nelson Blvd", "short_descriptions": [{"value": "Venue"}], "popularity": 0.9},
+             "query": {"affinity": 0.86, "distance": 1234.5,
+                       "explainability": {"signal.interests.entities": [{"entity_id": "BAF6317A", "score": 1}, {"entity_id": "C1", "avg_score": 0.4}, {"score": 1}]}}}
+        ]}, "query": {"localities": {"filter": [{"entity_id": "C93C", "name": "Austin"}]}}});
+        let insights = parse_insights(body.to_string().as_bytes()).unwrap();
+        assert_eq!(insights.locality.as_deref(), Some("Austin"));
+        let venue = &insights.entities[0];
+        assert_eq!(venue.kind, "urn:entity:place");
+        assert_eq!(venue.affinity, Some(0.86));
+        assert_eq!(venue.distance_m, Some(1234.5));
+        assert_eq!(venue.popularity, Some(0.9));
+        assert_eq!(venue.address.as_deref(), Some("310 W Willie Nelson Blvd"));
+        assert_eq!(venue.description.as_deref(), Some("Venue"));
+        assert_eq!(venue.explainability.len(), 2);
+        assert_eq!(venue.explainability[1].score, 0.4);
+        let old = json!({"results": {"entities": []}, "query": {"locality": {"filter": {"name": "Paris"}}}});
+        assert_eq!(
+            parse_insights(old.to_string().as_bytes())
+                .unwrap()
+                .locality
+                .as_deref(),
+            Some("Paris")
+        );
+        assert!(parse_insights(b"{\"results\": []}").is_err());
+    }
+
+    #[test]
+    fn error_messages_are_found_in_any_shape() {
+        assert_eq!(
+            error_message(br#"{"errors":[{"message":"bad"}]}"#).as_deref(),
+            Some("bad")
+        );
+        assert_eq!(
+            error_message(br#"{"error":"nope"}"#).as_deref(),
+            Some("nope")
+        );
+        assert_eq!(error_message(br#"{"message":"m"}"#).as_deref(), Some("m"));
+        assert_eq!(error_message(b"<html>"), None);
+    }
+}

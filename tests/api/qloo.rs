@@ -1,0 +1,205 @@
+//! The Qloo adapter against the simulated Qloo: query strings and faults.
+
+use std::time::Duration;
+
+use qloophone::sim::qloo::{Fault, QlooOptions, QlooSim};
+use qloophone_adapters::qloo::{QlooClient, QlooSettings};
+use qloophone_domain::EntityId;
+use qloophone_domain::ports::TasteGraph;
+use qloophone_domain::tools::taste::{InsightsQuery, SearchQuery, SortBy, TasteError};
+use tokio::net::TcpListener;
+
+async fn setup(latency: Duration) -> (QlooSim, QlooClient) {
+    let sim = QlooSim::spawn(
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        QlooOptions {
+            api_key: Some("test-key".into()),
+            latency,
+            rate_limit_reset_secs: 0,
+        },
+    )
+    .unwrap();
+    let client = client(&sim, "test-key", 2);
+    (sim, client)
+}
+
+fn client(sim: &QlooSim, key: &str, retries: u32) -> QlooClient {
+    QlooClient::new(QlooSettings {
+        base_url: sim.url(),
+        api_key: key.into(),
+        search_timeout: Duration::from_millis(500),
+        insights_timeout: Duration::from_millis(500),
+        deadline: Duration::from_secs(5),
+        max_retries: retries,
+        log: None,
+    })
+    .unwrap()
+}
+
+fn search(text: &str, types: &[&str]) -> SearchQuery {
+    SearchQuery {
+        text: text.into(),
+        types: types.iter().map(|t| (*t).to_owned()).collect(),
+        take: 5,
+    }
+}
+
+#[tokio::test]
+async fn searches_send_the_key_and_the_exact_query_string() {
+    let (sim, client) = setup(Duration::ZERO).await;
+    let found = client
+        .search(&search("The Matrix", &["urn:entity:movie"]))
+        .await
+        .unwrap();
+    assert_eq!(found[0].name, "The Matrix");
+    assert_eq!(found[0].kind, "urn:entity:movie");
+    let request = &sim.requests()[0];
+    assert_eq!(request.path, "/search");
+    assert_eq!(
+        request.query,
+        "query=The+Matrix&types=urn%3Aentity%3Amovie&take=5"
+    );
+    assert_eq!(request.api_key.as_deref(), Some("test-key"));
+}
+
+#[tokio::test]
+async fn insights_send_every_parameter_and_read_the_answer() {
+    let (sim, client) = setup(Duration::ZERO).await;
+    let control = sim.control();
+    let khruangbin = control.id_of("urn:entity:artist", "Khruangbin").unwrap();
+    let query = InsightsQuery {
+        filter_type: "urn:entity:place".into(),
+        interest_entities: vec![EntityId::parse(&khruangbin).unwrap()],
+        location_query: Some("Austin".into()),
+        radius_m: Some(2000),
+        tags: vec!["urn:tag:category:place:bar".into()],
+        take: 5,
+        sort_by: Some(SortBy::Affinity),
+        explainability: true,
+        ..InsightsQuery::default()
+    };
+    let insights = client.insights(&query).await.unwrap();
+    assert_eq!(insights.locality.as_deref(), Some("Austin"));
+    assert!(!insights.entities.is_empty());
+    let bar = &insights.entities[0];
+    assert!(bar.address.as_deref().unwrap().contains("Austin"));
+    assert!(bar.affinity.unwrap() > 0.0);
+    assert!(bar.distance_m.is_some());
+    assert_eq!(bar.explainability[0].entity_id.as_str(), khruangbin);
+    assert_eq!(
+        sim.requests()[0].query,
+        format!(
+            "filter.type=urn%3Aentity%3Aplace&signal.interests.entities={khruangbin}&filter.location.query=Austin\
+             &filter.location.radius=2000&filter.tags=urn%3Atag%3Acategory%3Aplace%3Abar&take=5&sort_by=affinity\
+             &feature.explainability=true"
+        )
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_retried_then_succeed() {
+    let (sim, client) = setup(Duration::ZERO).await;
+    sim.inject(Fault::Status(429));
+    sim.inject(Fault::Status(503));
+    let found = client.search(&search("Alien", &[])).await.unwrap();
+    assert_eq!(found[0].name, "Alien");
+    assert_eq!(sim.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn retries_are_bounded() {
+    let (sim, client) = setup(Duration::ZERO).await;
+    for _ in 0..3 {
+        sim.inject(Fault::Status(500));
+    }
+    assert_eq!(
+        client.search(&search("x", &[])).await,
+        Err(TasteError::Upstream(500))
+    );
+    assert_eq!(sim.requests().len(), 3, "one try and two retries");
+    for _ in 0..3 {
+        sim.inject(Fault::Status(429));
+    }
+    assert_eq!(
+        client.search(&search("x", &[])).await,
+        Err(TasteError::RateLimited)
+    );
+}
+
+#[tokio::test]
+async fn other_client_errors_are_not_retried() {
+    let (sim, client) = setup(Duration::ZERO).await;
+    let refused = client
+        .insights(&InsightsQuery {
+            filter_type: "urn:entity:movie".into(),
+            take: 3,
+            ..InsightsQuery::default()
+        })
+        .await;
+    assert_eq!(
+        refused,
+        Err(TasteError::BadRequest(
+            "at least one valid signal or filter is required for entity insights".into()
+        ))
+    );
+    let games = InsightsQuery {
+        filter_type: "urn:entity:videogame".into(),
+        tags: vec!["urn:tag:keyword:qloo:space".into()],
+        take: 3,
+        ..InsightsQuery::default()
+    };
+    assert_eq!(client.insights(&games).await, Err(TasteError::Forbidden));
+    let wrong_key = self::client(&sim, "wrong", 2);
+    assert_eq!(
+        wrong_key.search(&search("x", &[])).await,
+        Err(TasteError::Unauthorized)
+    );
+    assert_eq!(sim.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn broken_answers_are_bad_responses() {
+    let (sim, client) = setup(Duration::ZERO).await;
+    sim.inject(Fault::Malformed);
+    assert!(matches!(
+        client.search(&search("x", &[])).await,
+        Err(TasteError::BadResponse(_))
+    ));
+    sim.inject(Fault::WrongContentType);
+    assert!(matches!(
+        client.search(&search("x", &[])).await,
+        Err(TasteError::BadResponse(_))
+    ));
+}
+
+#[tokio::test]
+async fn slow_answers_time_out() {
+    let (sim, client) = setup(Duration::ZERO).await;
+    sim.inject(Fault::Latency(Duration::from_secs(2)));
+    assert_eq!(
+        client.search(&search("x", &[])).await,
+        Err(TasteError::Timeout)
+    );
+    assert_eq!(sim.requests().len(), 1, "a timeout is not retried");
+}
+
+#[tokio::test]
+async fn an_unreachable_service_is_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let client = QlooClient::new(QlooSettings {
+        base_url: format!("http://{addr}"),
+        api_key: "k".into(),
+        search_timeout: Duration::from_millis(500),
+        insights_timeout: Duration::from_millis(500),
+        deadline: Duration::from_secs(1),
+        max_retries: 0,
+        log: None,
+    })
+    .unwrap();
+    assert!(matches!(
+        client.search(&search("x", &[])).await,
+        Err(TasteError::Unreachable(_))
+    ));
+}

@@ -1,0 +1,189 @@
+//! Recommendations end to end: a simulated call, the real tools, the Qloo
+//! adapter and cache, the simulated Qloo.
+
+use qloophone::sim::caller::Step;
+use qloophone::sim::script::{ModelScript, ScriptedCall, Turn};
+use serde_json::{Value, json};
+
+use crate::helpers::{AppOptions, dashboard, read_until, spawn_app_with};
+
+fn call(name: &str, arguments: Value, round: u32) -> ScriptedCall {
+    ScriptedCall {
+        name: name.into(),
+        arguments,
+        round,
+    }
+}
+
+fn script() -> ModelScript {
+    ModelScript {
+        greeting: "Hi, this is QlooPhone!".into(),
+        turns: vec![
+            Turn {
+                heard: "I love The Matrix and Khruangbin".into(),
+                tool_calls: vec![
+                    call(
+                        "search_entity",
+                        json!({"query": "The Matrix", "type": "movie"}),
+                        0,
+                    ),
+                    call(
+                        "search_entity",
+                        json!({"query": "Khruangbin", "type": "artist"}),
+                        0,
+                    ),
+                    call(
+                        "get_recommendation",
+                        json!({"entity_ids": "{entity_id:The Matrix},{entity_id:Khruangbin}", "output_type": "movie"}),
+                        1,
+                    ),
+                ],
+                answer: "You should watch {tool_output}.".into(),
+            },
+            Turn {
+                heard: "Any bars in Austin where Khruangbin fans go?".into(),
+                tool_calls: vec![
+                    call(
+                        "search_entity",
+                        json!({"query": "Khruangbin", "type": "artist"}),
+                        0,
+                    ),
+                    call(
+                        "get_fan_venues",
+                        json!({"entity_ids": "{entity_id:Khruangbin}", "location": "Austin", "venue_type": "bar"}),
+                        1,
+                    ),
+                ],
+                answer: "Try {tool_output}.".into(),
+            },
+        ],
+        ..ModelScript::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
+    let app = spawn_app_with(AppOptions {
+        script: script(),
+        tools: None,
+        ..AppOptions::default()
+    })
+    .await;
+    let (_, tools) = app.get_json("/tools").await;
+    let names: Vec<&str> = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "search_entity",
+            "get_recommendation",
+            "search_locality",
+            "get_fan_venues"
+        ]
+    );
+
+    let mut observer = dashboard(&app, "?format=envelope").await;
+    let report = app
+        .call(
+            1,
+            &[
+                Step::WaitForAnswer { max_ms: 20_000 },
+                Step::Speak { ms: 800 },
+                Step::WaitForAnswer { max_ms: 20_000 },
+                Step::Speak { ms: 800 },
+                Step::WaitForAnswer { max_ms: 20_000 },
+                Step::Hangup,
+            ],
+        )
+        .await;
+    assert!(report.bytes_heard > 0);
+    let events = read_until(&mut observer, |e| e["event"]["type"] == "call.ended").await;
+    let tool_calls: Vec<&Value> = events
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| e["type"] == "tool.called")
+        .collect();
+    let names: Vec<&str> = tool_calls
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "search_entity").count(),
+        3,
+        "{names:?}"
+    );
+    assert!(
+        tool_calls.iter().all(|t| t["is_error"] == false),
+        "{tool_calls:#?}"
+    );
+
+    let recommendation = &tool_calls
+        .iter()
+        .find(|t| t["name"] == "get_recommendation")
+        .unwrap()["result"];
+    let picks: Vec<&str> = recommendation["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(picks.len(), 3, "{recommendation}");
+    assert!(
+        picks.iter().all(|name| !name.contains("Matrix")),
+        "no sequels: {picks:?}"
+    );
+    assert!(
+        recommendation["taste_bridge"]
+            .as_str()
+            .is_some_and(|b| b.contains("The Matrix")),
+        "{recommendation}"
+    );
+
+    let venues = &tool_calls
+        .iter()
+        .find(|t| t["name"] == "get_fan_venues")
+        .unwrap()["result"];
+    assert_eq!(venues["location_searched"], "Austin");
+    let bars = venues["venues"].as_array().unwrap();
+    assert!(!bars.is_empty(), "{venues}");
+    assert!(
+        bars.iter()
+            .all(|b| b["address"].as_str().unwrap().contains("Austin, TX"))
+    );
+
+    let spoken: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"]["type"] == "response.output_audio_transcript.done")
+        .map(|e| e["event"]["transcript"].as_str().unwrap())
+        .collect();
+    let watch = spoken
+        .iter()
+        .find(|t| t.starts_with("You should watch"))
+        .expect("the pick was spoken");
+    assert!(watch.contains(picks[0]), "{watch}");
+    assert!(
+        spoken
+            .iter()
+            .any(|t| t.starts_with("Try ") && t.contains(bars[0]["name"].as_str().unwrap()))
+    );
+
+    let (_, stats) = app.get_json("/cache-stats").await;
+    assert_eq!(stats["misses"], 2, "{stats}");
+    assert!(
+        stats["hits"].as_u64().unwrap() >= 1,
+        "the repeated search was a hit: {stats}"
+    );
+    assert_eq!(stats["size"], 2);
+    let searches = app
+        .qloo
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/search")
+        .count();
+    assert_eq!(searches, 2, "three searches, two upstream");
+    app.stop().await;
+}
