@@ -1,5 +1,6 @@
 //! The command line.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -24,5 +25,58 @@ pub enum Command {
         /// Run the sandbox even when API keys are set.
         #[arg(long)]
         sandbox: bool,
+    },
+    /// Place a simulated phone call against a running server.
+    Call {
+        /// The server, as Twilio would reach its webhook.
+        #[arg(long, default_value = "http://localhost:8081")]
+        url: String,
+        /// A shipped scenario's name, or a scenario file.
+        #[arg(long, default_value = "two-films-to-a-film")]
+        scenario: String,
+        /// Write what the caller heard to this WAV file.
+        #[arg(long, value_name = "FILE")]
+        wav: Option<PathBuf>,
+        /// Speed relative to real time (match the server's sandbox pace).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// List the shipped scenarios and exit.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Run one simulated peer on its own.
+    Sim {
+        /// Which one.
+        #[command(subcommand)]
+        peer: SimPeer,
+    },
+}
+
+/// The simulated peers.
+#[derive(Debug, Subcommand)]
+pub enum SimPeer {
+    /// The OpenAI Realtime model (GA protocol) at ws://ADDR/v1/realtime.
+    Realtime {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        listen: SocketAddr,
+        /// Speed of its speech relative to real time.
+        #[arg(long, default_value_t = 1.0)]
+        pace: f64,
+        /// The API key it accepts (default: any).
+        #[arg(long)]
+        api_key: Option<String>,
+    },
+    /// The Qloo Insights API at http://ADDR.
+    Qloo {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8083")]
+        listen: SocketAddr,
+        /// Delay before each answer, in ms.
+        #[arg(long, default_value_t = 300)]
+        latency_ms: u64,
+        /// The API key it accepts (default: any).
+        #[arg(long)]
+        api_key: Option<String>,
     },
 }

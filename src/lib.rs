@@ -3,6 +3,7 @@
 //! This crate assembles the domain and the adapters into a server. It owns
 //! no call logic of its own.
 
+pub mod call;
 pub mod cli;
 pub mod config;
 pub mod sim;

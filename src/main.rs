@@ -1,39 +1,111 @@
-//! `qloophone`: load configuration, start logging, build, serve.
+//! `qloophone`: load configuration, start logging, then serve, call or simulate.
 
-use anyhow::Context;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
 use clap::Parser;
-use qloophone::cli::{Cli, Command};
+use qloophone::call::{CallSettings, place};
+use qloophone::cli::{Cli, Command, SimPeer};
 use qloophone::config::{Config, Mode};
+use qloophone::sim::qloo::{QlooOptions, QlooSim};
+use qloophone::sim::realtime::{RealtimeOptions, RealtimeSim};
+use qloophone::sim::scenario::Scenario;
 use qloophone::startup::{Application, shutdown_signal};
 use qloophone::telemetry;
+use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
-    telemetry::init(&config.telemetry);
     match cli.command.unwrap_or(Command::Serve { sandbox: false }) {
         Command::Serve { sandbox } => {
+            telemetry::init(&config.telemetry);
             let mode = config.mode(sandbox)?;
             let app = Application::build(&config, mode)
                 .await
                 .context("start-up failed")?;
-            announce(&app, &config, mode);
+            announce(&app, &config);
             app.run(shutdown_signal()).await;
+        }
+        Command::Call {
+            url,
+            scenario,
+            wav,
+            speed,
+            list,
+        } => {
+            telemetry::init_quiet();
+            if list {
+                for scenario in Scenario::shipped() {
+                    println!("{:32} {}", scenario.name, scenario.description);
+                }
+                return Ok(());
+            }
+            let scenario = Scenario::find(&scenario).map_err(anyhow::Error::msg)?;
+            let settings = CallSettings {
+                url,
+                scenario,
+                wav,
+                speed,
+            };
+            let outcome = place(&settings, &mut std::io::stdout()).await?;
+            if !outcome.passed() {
+                bail!("{} expectation(s) not met", outcome.failures.len());
+            }
+        }
+        Command::Sim { peer } => {
+            telemetry::init(&config.telemetry);
+            match peer {
+                SimPeer::Realtime {
+                    listen,
+                    pace,
+                    api_key,
+                } => {
+                    let options = RealtimeOptions {
+                        pace,
+                        api_key,
+                        scenarios: Scenario::registry(),
+                        ..RealtimeOptions::default()
+                    };
+                    let sim = RealtimeSim::spawn(TcpListener::bind(listen).await?, options)?;
+                    tracing::info!(url = %sim.url(), "simulated Realtime model listening");
+                    shutdown_signal().await;
+                }
+                SimPeer::Qloo {
+                    listen,
+                    latency_ms,
+                    api_key,
+                } => {
+                    let options = QlooOptions {
+                        api_key,
+                        latency: Duration::from_millis(latency_ms),
+                        ..QlooOptions::default()
+                    };
+                    let sim = QlooSim::spawn(TcpListener::bind(listen).await?, options)?;
+                    tracing::info!(url = %sim.url(), "simulated Qloo listening");
+                    shutdown_signal().await;
+                }
+            }
         }
     }
     Ok(())
 }
 
-fn announce(app: &Application, config: &Config, mode: Mode) {
+fn announce(app: &Application, config: &Config) {
     let addr = app.addr();
-    match (mode, app.sandbox()) {
-        (Mode::Sandbox, Some(sandbox)) => tracing::warn!(
-            "SANDBOX MODE: no API keys, so the voice model is simulated at {}. \
-             Nothing here reaches OpenAI or Qloo.",
-            sandbox.realtime.url()
+    match app.sandbox() {
+        Some(sandbox) => tracing::warn!(
+            "SANDBOX MODE (no API keys): the voice model is simulated at {} and Qloo at {}; \
+             nothing reaches OpenAI or Qloo. Place a call with: cargo run --release -- call --url http://localhost:{}",
+            sandbox.realtime.url(),
+            sandbox.qloo.url(),
+            addr.port()
         ),
-        _ => tracing::info!(model = %config.openai.model, "live mode"),
+        None if config.mode(false).ok() == Some(Mode::Live) => {
+            tracing::info!(model = %config.openai.model, "live mode");
+        }
+        None => {}
     }
     tracing::info!(%addr, public_url = %config.server.public_url, "QlooPhone listening");
 }

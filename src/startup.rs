@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, Mode, TurnDetectionType};
 use crate::sim::qloo::{QlooOptions, QlooSim};
 use crate::sim::realtime::{RealtimeOptions, RealtimeSim};
+use crate::sim::scenario::Scenario;
 
 /// The API key the sandbox's simulated model accepts.
 pub const SANDBOX_KEY: &str = "sandbox-key";
@@ -99,6 +100,7 @@ impl Application {
                 let options = overrides.realtime.unwrap_or_else(|| RealtimeOptions {
                     api_key: Some(SANDBOX_KEY.to_owned()),
                     pace: config.sandbox.model_pace,
+                    scenarios: Scenario::registry(),
                     ..RealtimeOptions::default()
                 });
                 let realtime =

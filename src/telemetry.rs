@@ -22,3 +22,14 @@ pub fn init(settings: &TelemetrySettings) {
             .try_init(),
     };
 }
+
+/// For the command-line tools: warnings and errors only, on standard error,
+/// so they never mix with a tool's own output.
+pub fn init_quiet() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

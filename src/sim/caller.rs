@@ -140,7 +140,6 @@ struct Phone {
     voice_offset: usize,
     queue: VecDeque<Queued>,
     report: CallReport,
-    heard_anything: bool,
     quiet_frames: u64,
 }
 
@@ -198,7 +197,6 @@ impl Phone {
             }
         }
         if budget < FRAME_BYTES {
-            self.heard_anything = true;
             self.quiet_frames = 0;
         } else {
             self.quiet_frames += 1;
@@ -277,7 +275,6 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
         voice_offset: 0,
         queue: VecDeque::new(),
         report: CallReport::default(),
-        heard_anything: false,
         quiet_frames: 0,
     };
     let boxed = |err| CallerError::Socket(Box::new(err));
@@ -324,7 +321,8 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
     let mut ticker = tokio::time::interval(frame_period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut steps: VecDeque<Step> = steps.iter().cloned().collect();
-    let mut current: Option<(Step, u64)> = None; // the step and frames spent on it
+    // The step, the frames spent on it, and the audio heard when it began.
+    let mut current: Option<(Step, u64, usize)> = None;
     let mut hung_up = false;
 
     'call: loop {
@@ -356,25 +354,25 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                 }
                 // Advance through instant steps, then send this frame.
                 loop {
-                    let (step, spent) = match current.take() {
+                    let (step, spent, baseline) = match current.take() {
                         Some(current) => current,
                         None => match steps.pop_front() {
-                            Some(step) => (step, 0),
-                            None => (Step::Hangup, 0),
+                            Some(step) => (step, 0, phone.report.bytes_heard),
+                            None => (Step::Hangup, 0, phone.report.bytes_heard),
                         },
                     };
                     let spent_ms = spent * 20;
+                    let new_audio = phone.report.bytes_heard > baseline;
                     let speaking = match step {
                         Step::Speak { ms } if spent_ms < ms => true,
                         Step::Silence { ms } if spent_ms < ms => false,
+                        // Done once new audio has played and the line has
+                        // been quiet for 300 ms.
                         Step::WaitForAnswer { max_ms }
                             if spent_ms < max_ms
-                                && !(phone.heard_anything && !phone.audio_queued() && phone.quiet_frames >= 15) => false,
-                        Step::WaitForAudio { max_ms } if spent_ms < max_ms && !phone.heard_anything => false,
+                                && !(new_audio && !phone.audio_queued() && phone.quiet_frames >= 15) => false,
+                        Step::WaitForAudio { max_ms } if spent_ms < max_ms && !new_audio => false,
                         Step::Speak { .. } | Step::Silence { .. } | Step::WaitForAnswer { .. } | Step::WaitForAudio { .. } => {
-                            if matches!(step, Step::WaitForAnswer { .. }) {
-                                phone.heard_anything = false;
-                            }
                             continue;
                         }
                         Step::Dtmf { digit } => {
@@ -395,7 +393,7 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                             return Ok(phone.report);
                         }
                     };
-                    current = Some((step, spent + 1));
+                    current = Some((step, spent + 1, baseline));
                     let media = phone.media(speaking);
                     send!('call, media);
                     break;

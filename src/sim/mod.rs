@@ -13,4 +13,5 @@ pub mod audio;
 pub mod caller;
 pub mod qloo;
 pub mod realtime;
+pub mod scenario;
 pub mod script;

@@ -38,8 +38,13 @@ const SPEECH_CONFIRM_MS: u64 = 60;
 /// How the simulated model behaves.
 #[derive(Debug, Clone)]
 pub struct RealtimeOptions {
-    /// What it hears and says.
+    /// What it hears and says, unless the caller picks a scenario.
     pub script: Arc<ModelScript>,
+    /// Scripts a caller can pick by tagging its audio with their number
+    /// (see [`audio::tag`]): how a simulated caller and the simulated model
+    /// agree on a scenario through the real server, which relays the audio
+    /// untouched.
+    pub scenarios: Vec<(u16, Arc<ModelScript>)>,
     /// Speed of its speech relative to real time (2.0 streams twice as fast).
     pub pace: f64,
     /// Milliseconds of speech a character of answer takes.
@@ -54,6 +59,7 @@ impl Default for RealtimeOptions {
     fn default() -> Self {
         Self {
             script: Arc::new(ModelScript::default()),
+            scenarios: Vec::new(),
             pace: 1.0,
             ms_per_char: 60,
             api_key: None,
@@ -317,11 +323,15 @@ struct Conn {
     pending_rounds: VecDeque<Vec<ScriptedCall>>,
     /// Names and ids tools returned in this session.
     known_ids: Vec<(String, String)>,
+    /// This session's script (the default, or the scenario picked).
+    script: Arc<ModelScript>,
+    picked: bool,
 }
 
 impl Conn {
     fn new(id: usize, options: Arc<RealtimeOptions>, recorder: Recorder) -> Self {
         let seed = options.seed.wrapping_add(id as u64);
+        let script = options.script.clone();
         Self {
             id,
             options,
@@ -346,6 +356,8 @@ impl Conn {
             pending_answer: None,
             pending_rounds: VecDeque::new(),
             known_ids: Vec::new(),
+            script,
+            picked: false,
         }
     }
 
@@ -441,6 +453,14 @@ impl Conn {
             return;
         };
         let tag = audio::read_tag(&bytes);
+        if !self.picked
+            && let Some(tag) = tag
+        {
+            self.picked = true;
+            if let Some((_, script)) = self.options.scenarios.iter().find(|(id, _)| *id == tag) {
+                self.script = script.clone();
+            }
+        }
         self.recorder.update(self.id, |session| {
             session.audio_in += bytes.len();
             session.tags_in.extend(tag);
@@ -498,7 +518,7 @@ impl Conn {
         self.emit(
             json!({"type": "conversation.item.done", "previous_item_id": null, "item": item}),
         );
-        let script = self.options.script.clone();
+        let script = self.script.clone();
         let turn = script.turns.get(self.turn);
         self.turn += 1;
         self.heard_anything = true;
@@ -548,7 +568,7 @@ impl Conn {
         }
         let text = if !self.greeted && !self.heard_anything {
             self.greeted = true;
-            self.options.script.greeting.clone()
+            self.script.greeting.clone()
         } else if let Some(answer) = self.pending_answer.take() {
             answer.replace("{tool_output}", &summarize(&self.outputs))
         } else {

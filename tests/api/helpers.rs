@@ -37,6 +37,8 @@ pub struct AppOptions {
     pub ms_per_char: u64,
     pub config: Config,
     pub tools: Option<Arc<dyn ToolExecutor>>,
+    pub scenarios: Vec<(u16, Arc<ModelScript>)>,
+    pub qloo_latency: Duration,
 }
 
 impl Default for AppOptions {
@@ -47,6 +49,8 @@ impl Default for AppOptions {
             ms_per_char: 20,
             config: Config::default(),
             tools: Some(Arc::new(EchoTools)),
+            scenarios: Vec::new(),
+            qloo_latency: Duration::ZERO,
         }
     }
 }
@@ -64,14 +68,20 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             ms_per_char: options.ms_per_char,
             api_key: Some(SANDBOX_KEY.to_owned()),
             seed: 11,
+            scenarios: options.scenarios,
         }),
         tools: options.tools,
         qloo: Some(QlooOptions {
             api_key: Some(SANDBOX_KEY.to_owned()),
+            latency: options.qloo_latency,
             ..QlooOptions::default()
         }),
     };
     let mut config = options.config;
+    if config.server.public_url == Config::default().server.public_url {
+        // Where this server really is, so the TwiML's stream URL reaches it.
+        config.server.public_url = format!("http://{}", listener.local_addr().unwrap());
+    }
     config.server.drain_timeout_secs = 5;
     config.qloo.api_log = String::new();
     config.cache.snapshot = String::new();

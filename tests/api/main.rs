@@ -1,9 +1,11 @@
 //! Integration tests over real sockets: the server on port 0 with the
 //! simulated model and caller.
 
+mod binary;
 mod calls;
 mod helpers;
 mod logs;
 mod qloo;
 mod recommendations;
 mod routes;
+mod scenarios;

@@ -50,7 +50,10 @@ async fn twiml_answers_get_and_post_with_a_stream_to_call() {
         let body = response.text().await.unwrap();
         assert_eq!(
             body,
-            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="ws://localhost:8081/call"></Stream></Connect></Response>"#
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="ws://{}/call"></Stream></Connect></Response>"#,
+                app.addr
+            )
         );
     }
 }
@@ -116,7 +119,7 @@ async fn tools_lists_the_schemas_given_to_the_model() {
 async fn public_url_and_sessions_report_their_values() {
     let app = spawn_app().await;
     let (_, body) = app.get_json("/public-url").await;
-    assert_eq!(body["publicUrl"], "http://localhost:8081");
+    assert_eq!(body["publicUrl"], format!("http://{}", app.addr));
     let (_, body) = app.get_json("/test/sessions").await;
     assert_eq!(body["activeSessions"], 0);
 }

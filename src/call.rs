@@ -1,0 +1,546 @@
+//! `qloophone call`: a simulated phone call against a running server.
+//!
+//! It asks `/twiml` for the stream URL exactly as Twilio would (a form
+//! POST), connects to it as the simulated caller playing a [`Scenario`], and
+//! follows the call on `/logs?format=envelope` to print a readable
+//! transcript: who said what, each tool call with its arguments, result and
+//! latency, barge-ins, key presses, how it ended. Then it checks the
+//! scenario's expectations and can write what the caller heard to a WAV.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use audio_codec_algorithms::decode_ulaw;
+use futures_util::StreamExt;
+use quick_xml::events::Event;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::sim::caller::{CallReport, CallerError, CallerOptions, place_call};
+use crate::sim::scenario::Scenario;
+
+/// How to place the call.
+#[derive(Debug, Clone)]
+pub struct CallSettings {
+    /// The server, e.g. `http://localhost:8081`.
+    pub url: String,
+    /// What to play.
+    pub scenario: Scenario,
+    /// Where to write what was heard.
+    pub wav: Option<PathBuf>,
+    /// Speed relative to real time (match the server's sandbox pace).
+    pub speed: f64,
+}
+
+/// Why a call could not be placed at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// `/twiml` did not answer well.
+    #[error("the webhook {url} failed: {reason}")]
+    Webhook {
+        /// The URL asked.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The server is at its call limit.
+    #[error("the server turned the call away: {0}")]
+    Busy(String),
+    /// `/logs` could not be followed.
+    #[error("could not follow the call on {url}: {reason}")]
+    Logs {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The stream failed.
+    #[error(
+        "{0} (is PUBLIC_URL the address this server is reached at? The stream URL comes from it)"
+    )]
+    Stream(#[from] CallerError),
+    /// The WAV could not be written.
+    #[error("could not write {path}: {reason}")]
+    Wav {
+        /// Where.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The caller's side.
+    pub report: CallReport,
+    /// The call's events as observers saw them (`event` objects).
+    pub events: Vec<Value>,
+    /// Expectations that were not met.
+    pub failures: Vec<String>,
+}
+
+impl CallOutcome {
+    /// Whether every expectation held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// The `<Stream url>` and its `<Parameter>`s, or the `<Say>` text.
+fn read_twiml(xml: &str) -> Result<(String, Vec<(String, String)>), String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut stream = None;
+    let mut parameters = Vec::new();
+    let mut said = String::new();
+    let mut in_say = false;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(element) | Event::Empty(element)) => {
+                let attribute = |name: &[u8]| {
+                    element
+                        .attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == name)
+                        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                };
+                match element.name().as_ref() {
+                    b"Stream" => stream = attribute(b"url"),
+                    b"Parameter" => {
+                        if let (Some(name), Some(value)) = (attribute(b"name"), attribute(b"value"))
+                        {
+                            parameters.push((name, value));
+                        }
+                    }
+                    b"Say" => in_say = true,
+                    _ => {}
+                }
+            }
+            Ok(Event::Text(text)) if in_say => {
+                said.push_str(&String::from_utf8_lossy(text.as_ref()));
+            }
+            Ok(Event::End(_)) => in_say = false,
+            Ok(Event::Eof) => break,
+            Err(err) => return Err(format!("not TwiML: {err}")),
+            Ok(_) => {}
+        }
+    }
+    match stream {
+        Some(url) => Ok((url, parameters)),
+        None if !said.is_empty() => Err(said),
+        None => Err("the TwiML has no <Stream>".to_owned()),
+    }
+}
+
+fn random_sid(prefix: &str) -> String {
+    format!(
+        "{prefix}{:016x}{:016x}",
+        fastrand::u64(..),
+        fastrand::u64(..)
+    )
+}
+
+/// Places the call and prints its transcript to `out` as it happens.
+///
+/// # Errors
+/// [`CallError`] when the call cannot be placed or followed.
+pub async fn place(
+    settings: &CallSettings,
+    out: &mut (dyn Write + Send),
+) -> Result<CallOutcome, CallError> {
+    let base = settings.url.trim_end_matches('/');
+    let webhook = format!("{base}/twiml");
+    let call_sid = random_sid("CA");
+    let form = [
+        ("CallSid", call_sid.as_str()),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("From", "+15550100000"),
+        ("To", "+15550199999"),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+        ("ApiVersion", "2010-04-01"),
+    ];
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let webhook_error = |reason: String| CallError::Webhook {
+        url: webhook.clone(),
+        reason,
+    };
+    let response = reqwest::Client::new()
+        .post(&webhook)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .map_err(|err| webhook_error(err.to_string()))?;
+    if !response.status().is_success() {
+        return Err(webhook_error(format!("status {}", response.status())));
+    }
+    let twiml = response
+        .text()
+        .await
+        .map_err(|err| webhook_error(err.to_string()))?;
+    let (stream_url, parameters) = match read_twiml(&twiml) {
+        Ok(found) => found,
+        Err(said) if twiml.contains("<Say>") => return Err(CallError::Busy(said)),
+        Err(reason) => return Err(webhook_error(reason)),
+    };
+
+    let logs_url = format!(
+        "{}/logs?format=envelope",
+        base.replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1)
+    );
+    let logs_error = |reason: String| CallError::Logs {
+        url: logs_url.clone(),
+        reason,
+    };
+    let (mut logs, _) = tokio_tungstenite::connect_async(logs_url.as_str())
+        .await
+        .map_err(|err| logs_error(err.to_string()))?;
+    // Wait for the greeting so no event of ours is missed.
+    let _ = tokio::time::timeout(Duration::from_secs(5), logs.next()).await;
+
+    let stream_sid = random_sid("MZ");
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Value>();
+    let follow = {
+        let stream_sid = stream_sid.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = logs.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let Ok(envelope) = serde_json::from_str::<Value>(text.as_str()) else {
+                    continue;
+                };
+                if envelope["call"] == stream_sid.as_str() {
+                    let ended = envelope["event"]["type"] == "call.ended";
+                    if events_tx.send(envelope["event"].clone()).is_err() || ended {
+                        break;
+                    }
+                }
+            }
+        })
+    };
+
+    let scenario = &settings.scenario;
+    let _ = writeln!(
+        out,
+        "calling {base} ({}): {}",
+        scenario.name, scenario.description
+    );
+    let _ = writeln!(out, "  stream  {stream_url}");
+    let caller = CallerOptions {
+        url: stream_url,
+        tag: scenario.tag(),
+        speed: settings.speed,
+        stream_sid,
+        media_format: ("audio/x-mulaw".to_owned(), 8000, 1),
+        parameters,
+    };
+    let steps = scenario.caller.clone();
+    let call = tokio::spawn(async move { place_call(caller, &steps).await });
+    let mut events = Vec::new();
+    let mut call = std::pin::pin!(call);
+    let report = loop {
+        tokio::select! {
+            Some(event) = events_rx.recv() => {
+                print_event(out, &event);
+                events.push(event);
+            }
+            finished = &mut call => {
+                break finished.map_err(|err| CallError::Logs { url: logs_url.clone(), reason: err.to_string() })??;
+            }
+        }
+    };
+    // The server reports the end shortly after the caller hangs up.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(event) = events_rx.recv().await {
+            print_event(out, &event);
+            let ended = event["type"] == "call.ended";
+            events.push(event);
+            if ended {
+                break;
+            }
+        }
+    })
+    .await;
+    follow.abort();
+
+    if let Some(path) = &settings.wav {
+        write_wav(path, &report.heard)?;
+        let _ = writeln!(
+            out,
+            "  wav     {} ({} ms heard)",
+            path.display(),
+            report.heard.len() / 8
+        );
+    }
+    let failures = check(&scenario.expect, &events, &report);
+    if failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "PASS {}: every expectation met, {:.1} s of audio heard",
+            scenario.name,
+            report.bytes_heard as f64 / 8000.0
+        );
+    } else {
+        let _ = writeln!(out, "FAIL {}:", scenario.name);
+        for failure in &failures {
+            let _ = writeln!(out, "  - {failure}");
+        }
+    }
+    Ok(CallOutcome {
+        report,
+        events,
+        failures,
+    })
+}
+
+fn short(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+/// One line a result: names found, or the error.
+fn summary(result: &Value) -> String {
+    if let Some(error) = result["error"].as_str() {
+        return format!("error: {error}");
+    }
+    for key in ["recommendations", "venues"] {
+        if let Some(items) = result[key].as_array() {
+            let names: Vec<&str> = items.iter().filter_map(|i| i["name"].as_str()).collect();
+            return names.join(", ");
+        }
+    }
+    match (result["name"].as_str(), result["type"].as_str()) {
+        (Some(name), Some(kind)) => format!("{name} ({})", kind.trim_start_matches("urn:entity:")),
+        _ => short(&result.to_string(), 80),
+    }
+}
+
+fn print_event(out: &mut (dyn Write + Send), event: &Value) {
+    let kind = event["type"].as_str().unwrap_or_default();
+    let line = match kind {
+        "conversation.item.input_audio_transcription.completed" => {
+            format!("  caller  {}", event["transcript"].as_str().unwrap_or("…"))
+        }
+        "response.output_audio_transcript.done" => {
+            format!(
+                "  agent   {}",
+                event["transcript"].as_str().unwrap_or_default()
+            )
+        }
+        "tool.called" => {
+            let mut line = format!(
+                "  tool    {} {} -> {}",
+                event["name"].as_str().unwrap_or("?"),
+                short(&event["arguments"].to_string(), 120),
+                summary(&event["result"])
+            );
+            let _ = write!(
+                line,
+                " ({:.0} ms)",
+                event["latency_ms"].as_f64().unwrap_or(0.0)
+            );
+            line
+        }
+        "barge_in" => format!(
+            "  barge-in: the caller spoke over the agent at {} ms",
+            event["audio_end_ms"]
+        ),
+        "dtmf" => format!("  key     {}", event["digit"].as_str().unwrap_or("?")),
+        "error" => format!("  error   {}", event["message"].as_str().unwrap_or("?")),
+        "call.ended" => format!("  ended   {}", event["reason"].as_str().unwrap_or("?")),
+        _ => return,
+    };
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Every unmet expectation, in words.
+pub fn check(
+    expect: &crate::sim::scenario::Expectations,
+    events: &[Value],
+    report: &CallReport,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let of = |kind: &'static str| events.iter().filter(move |e| e["type"] == kind);
+    let tools: Vec<&Value> = of("tool.called").collect();
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    let mut position = 0;
+    for wanted in &expect.tools {
+        match names[position..].iter().position(|n| n == wanted) {
+            Some(at) => position += at + 1,
+            None => {
+                failures.push(format!(
+                    "expected the tools {:?} in order; called {names:?}",
+                    expect.tools
+                ));
+                break;
+            }
+        }
+    }
+    if expect.no_tools && !names.is_empty() {
+        failures.push(format!("expected no tool calls; called {names:?}"));
+    }
+    let errors = tools.iter().filter(|t| t["is_error"] == true).count();
+    if errors != expect.tool_errors {
+        failures.push(format!(
+            "expected {} tool error(s), got {errors}",
+            expect.tool_errors
+        ));
+    }
+    let found: Vec<&str> = tools
+        .iter()
+        .filter(|t| t["is_error"] == false)
+        .filter_map(|t| t["result"]["name"].as_str())
+        .collect();
+    for name in &expect.found {
+        if !found.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            failures.push(format!("expected {name:?} to be found; found {found:?}"));
+        }
+    }
+    let listed: Vec<&str> = tools
+        .iter()
+        .flat_map(|t| {
+            ["recommendations", "venues"]
+                .iter()
+                .filter_map(|key| t["result"][*key].as_array())
+                .flatten()
+                .filter_map(|item| item["name"].as_str())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if expect.recommends && listed.is_empty() {
+        failures.push("expected recommendations or venues; none came back".to_owned());
+    }
+    for name in &expect.absent {
+        if listed.iter().any(|l| l.eq_ignore_ascii_case(name)) {
+            failures.push(format!("{name:?} must not be recommended; got {listed:?}"));
+        }
+    }
+    let spoken: Vec<&str> = of("response.output_audio_transcript.done")
+        .filter_map(|e| e["transcript"].as_str())
+        .collect();
+    for text in &expect.spoken {
+        if !spoken.iter().any(|s| s.contains(text.as_str())) {
+            failures.push(format!("expected the agent to say {text:?}"));
+        }
+    }
+    for text in &expect.not_spoken {
+        if spoken.iter().any(|s| s.contains(text.as_str())) {
+            failures.push(format!("the agent must not say {text:?}"));
+        }
+    }
+    if expect.barge_in && of("barge_in").next().is_none() {
+        failures.push("expected a barge-in".to_owned());
+    }
+    let digits: String = of("dtmf").filter_map(|e| e["digit"].as_str()).collect();
+    if digits != expect.dtmf {
+        failures.push(format!(
+            "expected the keys {:?}; observers saw {digits:?}",
+            expect.dtmf
+        ));
+    }
+    if let Some(min) = expect.min_heard_ms {
+        let heard = report.bytes_heard as u64 / 8;
+        if heard < min {
+            failures.push(format!(
+                "expected at least {min} ms of audio; heard {heard} ms"
+            ));
+        }
+    }
+    let ended = of("call.ended").find_map(|e| e["reason"].as_str());
+    match (&expect.ends, ended) {
+        (Some(wanted), Some(reason)) if wanted != reason => {
+            failures.push(format!(
+                "expected the call to end with {wanted}; it ended with {reason}"
+            ));
+        }
+        (Some(wanted), None) => failures.push(format!(
+            "expected the call to end with {wanted}; no end was reported"
+        )),
+        _ => {}
+    }
+    failures
+}
+
+/// Writes μ-law audio as a 16-bit PCM WAV at 8 kHz, mono.
+///
+/// # Errors
+/// [`CallError::Wav`] when the file cannot be written.
+pub fn write_wav(path: &Path, mulaw: &[u8]) -> Result<(), CallError> {
+    let fail = |err: hound::Error| CallError::Wav {
+        path: path.display().to_string(),
+        reason: err.to_string(),
+    };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).map_err(fail)?;
+    for &byte in mulaw {
+        writer.write_sample(decode_ulaw(byte)).map_err(fail)?;
+    }
+    writer.finalize().map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twiml_streams_parameters_and_busy_answers_are_read() {
+        let (url, parameters) = read_twiml(
+            r#"<?xml version="1.0"?><Response><Connect><Stream url="wss://a.example/call"><Parameter name="t" value="a&amp;b"/></Stream></Connect></Response>"#,
+        )
+        .unwrap();
+        assert_eq!(url, "wss://a.example/call");
+        assert_eq!(parameters, vec![("t".to_owned(), "a&b".to_owned())]);
+        assert_eq!(
+            read_twiml("<Response><Say>All lines busy</Say><Hangup/></Response>").unwrap_err(),
+            "All lines busy"
+        );
+        assert!(read_twiml("<Response></Response>").is_err());
+    }
+
+    #[test]
+    fn wav_files_hold_what_was_heard() {
+        let dir = std::env::temp_dir().join(format!("qloophone-wav-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("heard.wav");
+        let audio = crate::sim::audio::voice(1600, 0, 300.0, 0.5);
+        write_wav(&path, &audio).unwrap();
+        let reader = hound::WavReader::open(&path).unwrap();
+        assert_eq!(reader.spec().sample_rate, 8000);
+        assert_eq!(reader.spec().channels, 1);
+        assert_eq!(reader.len(), 1600);
+        assert!(write_wav(Path::new("/nonexistent/dir/x.wav"), &audio).is_err());
+    }
+
+    #[test]
+    fn summaries_are_one_line() {
+        assert_eq!(
+            summary(&serde_json::json!({"error": "No results found"})),
+            "error: No results found"
+        );
+        assert_eq!(
+            summary(&serde_json::json!({"recommendations": [{"name": "A"}, {"name": "B"}]})),
+            "A, B"
+        );
+        assert_eq!(
+            summary(&serde_json::json!({"name": "Dune", "type": "urn:entity:movie"})),
+            "Dune (movie)"
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! Scenarios: a whole simulated call as data.
+//!
+//! A scenario says what the caller does (`caller` steps), what the
+//! simulated model hears and does (`turns`, as in a [`ModelScript`]) and
+//! what must be true afterwards (`expect`). The shipped ones live in
+//! `scenarios/` and are compiled in. The caller tells the simulated model
+//! which scenario it is playing by tagging its audio with the scenario's
+//! number, through the real server.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::caller::Step;
+use super::script::{ModelScript, Turn};
+
+/// What must hold after the call.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Expectations {
+    /// Tools called, in this order (others may come between).
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// No tool may be called.
+    #[serde(default)]
+    pub no_tools: bool,
+    /// Tool results that are errors, exactly.
+    #[serde(default)]
+    pub tool_errors: usize,
+    /// Names a search must have found.
+    #[serde(default)]
+    pub found: Vec<String>,
+    /// A recommendation (or venue list) came back with results.
+    #[serde(default)]
+    pub recommends: bool,
+    /// Names no tool result may contain (sequels, say).
+    #[serde(default)]
+    pub absent: Vec<String>,
+    /// Text the assistant must say (substrings of its transcripts).
+    #[serde(default)]
+    pub spoken: Vec<String>,
+    /// Text the assistant must not say.
+    #[serde(default)]
+    pub not_spoken: Vec<String>,
+    /// The caller was interrupted-for: a barge-in happened.
+    #[serde(default)]
+    pub barge_in: bool,
+    /// Keys pressed, as observers saw them.
+    #[serde(default)]
+    pub dtmf: String,
+    /// At least this much assistant audio was heard.
+    #[serde(default)]
+    pub min_heard_ms: Option<u64>,
+    /// How the call ended (`phone_stopped`, …).
+    #[serde(default)]
+    pub ends: Option<String>,
+}
+
+/// A whole call.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, used to pick it.
+    pub name: String,
+    /// What it shows.
+    #[serde(default)]
+    pub description: String,
+    /// What the model says first (default: the script's greeting).
+    #[serde(default)]
+    pub greeting: Option<String>,
+    /// What the model hears and does, turn by turn.
+    #[serde(default)]
+    pub turns: Vec<Turn>,
+    /// What the caller does.
+    pub caller: Vec<Step>,
+    /// What must hold afterwards.
+    #[serde(default)]
+    pub expect: Expectations,
+}
+
+const SHIPPED: &[&str] = &[
+    include_str!("../../scenarios/two-films-to-a-film.toml"),
+    include_str!("../../scenarios/artist-and-film-to-restaurant.toml"),
+    include_str!("../../scenarios/film-to-fan-venues.toml"),
+    include_str!("../../scenarios/sequel-trap.toml"),
+    include_str!("../../scenarios/unknown-entity-recovery.toml"),
+    include_str!("../../scenarios/qloo-tool-error.toml"),
+    include_str!("../../scenarios/barge-in-during-answer.toml"),
+    include_str!("../../scenarios/very-long-answer.toml"),
+    include_str!("../../scenarios/hangup-mid-tool-call.toml"),
+    include_str!("../../scenarios/silence.toml"),
+];
+
+impl Scenario {
+    /// Reads a scenario from TOML.
+    ///
+    /// # Errors
+    /// When the text is not a scenario.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|err| err.to_string())
+    }
+
+    /// The scenarios shipped with the project.
+    ///
+    /// # Panics
+    /// Only if a shipped file is broken, which a test guards against.
+    pub fn shipped() -> Vec<Self> {
+        SHIPPED
+            .iter()
+            .map(|text| Self::parse(text).expect("shipped scenarios parse"))
+            .collect()
+    }
+
+    /// A shipped scenario by name, or a scenario file by path.
+    ///
+    /// # Errors
+    /// When there is no such scenario.
+    pub fn find(name_or_path: &str) -> Result<Self, String> {
+        if let Some(found) = Self::shipped().into_iter().find(|s| s.name == name_or_path) {
+            return Ok(found);
+        }
+        let path = Path::new(name_or_path);
+        if path.exists() {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
+            return Self::parse(&text).map_err(|err| format!("{}: {err}", path.display()));
+        }
+        let names: Vec<String> = Self::shipped().into_iter().map(|s| s.name).collect();
+        Err(format!(
+            "no scenario {name_or_path:?}: give a file or one of {}",
+            names.join(", ")
+        ))
+    }
+
+    /// The number that identifies it in the caller's audio.
+    pub fn tag(&self) -> u16 {
+        // FNV-1a, folded to 16 bits, kept clear of the small numbers tests use.
+        let mut hash: u32 = 0x811c_9dc5;
+        for byte in self.name.bytes() {
+            hash ^= u32::from(byte);
+            hash = hash.wrapping_mul(0x0100_0193);
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let folded = ((hash >> 16) ^ hash) as u16;
+        folded | 0x8000
+    }
+
+    /// The simulated model's side of it.
+    pub fn script(&self) -> ModelScript {
+        let mut script = ModelScript {
+            turns: self.turns.clone(),
+            ..ModelScript::default()
+        };
+        if let Some(greeting) = &self.greeting {
+            script.greeting.clone_from(greeting);
+        }
+        script
+    }
+
+    /// Every shipped scenario's script, keyed by tag, for the simulated model.
+    pub fn registry() -> Vec<(u16, Arc<ModelScript>)> {
+        Self::shipped()
+            .iter()
+            .map(|scenario| (scenario.tag(), Arc::new(scenario.script())))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_scenarios_parse_with_distinct_names_and_tags() {
+        let scenarios = Scenario::shipped();
+        assert!(scenarios.len() >= 10);
+        let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), scenarios.len());
+        let mut tags: Vec<u16> = scenarios.iter().map(Scenario::tag).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        assert_eq!(tags.len(), scenarios.len());
+        assert!(tags.iter().all(|t| *t >= 0x8000));
+        assert_eq!(Scenario::registry().len(), scenarios.len());
+    }
+
+    #[test]
+    fn scenarios_are_found_by_name_or_path() {
+        assert_eq!(Scenario::find("silence").unwrap().name, "silence");
+        let dir = std::env::temp_dir().join(format!("qloophone-scenario-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("mine.toml");
+        std::fs::write(
+            &path,
+            "name = \"mine\"\ngreeting = \"Yo\"\ncaller = [{ do = \"hangup\" }]\n",
+        )
+        .unwrap();
+        let mine = Scenario::find(path.to_str().unwrap()).unwrap();
+        assert_eq!(mine.script().greeting, "Yo");
+        assert_eq!(mine.caller, vec![Step::Hangup]);
+        let err = Scenario::find("nope").unwrap_err();
+        assert!(err.contains("silence"), "{err}");
+        std::fs::write(&path, "name = 5").unwrap();
+        assert!(Scenario::find(path.to_str().unwrap()).is_err());
+        assert!(Scenario::parse("name = \"x\"\ncaller = []\nsurprise = 1").is_err());
+    }
+}

@@ -1,0 +1,135 @@
+//! The built binary: `serve` in sandbox mode, then `call` against it.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_qloophone");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_then_call_with_the_built_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("QLOO_API_KEY")
+        .env("PORT", port.to_string())
+        .env("PUBLIC_URL", &base)
+        .env("QLOOPHONE_SANDBOX__MODEL_PACE", "4")
+        .env("QLOOPHONE_SANDBOX__QLOO_LATENCY_MS", "100")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..200 {
+        if let Ok(response) = client.get(format!("{base}/health")).send().await
+            && response.status().is_success()
+        {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "the server came up");
+
+    let wav = dir.path().join("heard.wav");
+    let call = tokio::task::spawn_blocking({
+        let base = base.clone();
+        let wav = wav.clone();
+        move || {
+            Command::new(BIN)
+                .args([
+                    "call",
+                    "--url",
+                    &base,
+                    "--speed",
+                    "4",
+                    "--scenario",
+                    "two-films-to-a-film",
+                    "--wav",
+                ])
+                .arg(&wav)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&call.stdout);
+    assert!(
+        call.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        call.status,
+        String::from_utf8_lossy(&call.stderr)
+    );
+    for expected in [
+        "calling ",
+        "  agent   Hi, this is QlooPhone!",
+        "  caller  I love The Matrix and Inception",
+        "  tool    search_entity",
+        "  tool    get_recommendation",
+        "  key     1",
+        "  ended   phone_stopped",
+        "PASS two-films-to-a-film",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    let heard_ms: usize = stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("wav"))
+        .and_then(|rest| rest.split('(').nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the WAV line");
+    let reader = hound::WavReader::open(&wav).unwrap();
+    assert_eq!(reader.spec().sample_rate, 8000);
+    assert_eq!(reader.spec().channels, 1);
+    assert_eq!(reader.spec().bits_per_sample, 16);
+    assert!(heard_ms > 1000);
+    assert_eq!(
+        reader.len() as usize / 8,
+        heard_ms,
+        "one sample for each μ-law byte heard"
+    );
+
+    let failing = Command::new(BIN)
+        .args(["call", "--url", &base, "--scenario", "no-such-scenario"])
+        .output()
+        .unwrap();
+    assert!(!failing.status.success());
+    assert!(String::from_utf8_lossy(&failing.stderr).contains("no scenario"));
+
+    let listing = Command::new(BIN).args(["call", "--list"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&listing.stdout).lines().count(), 10);
+
+    // SIGTERM: a graceful stop.
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        dir.path().join("cache/entities.json").exists(),
+        "the cache was saved on the way out"
+    );
+}

@@ -1,0 +1,96 @@
+//! Every shipped scenario, through `qloophone call`'s library code, against
+//! a server in sandbox mode.
+
+use std::time::Duration;
+
+use qloophone::call::{CallSettings, place};
+use qloophone::sim::scenario::Scenario;
+
+use crate::helpers::{AppOptions, spawn_app_with};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shipped_scenario_passes() {
+    let app = spawn_app_with(AppOptions {
+        tools: None,
+        scenarios: Scenario::registry(),
+        qloo_latency: Duration::from_millis(300),
+        // As the sandbox speaks.
+        ms_per_char: 60,
+        ..AppOptions::default()
+    })
+    .await;
+    let base = app.url("");
+    let calls: Vec<_> = Scenario::shipped()
+        .into_iter()
+        .map(|scenario| {
+            let settings = CallSettings {
+                url: base.clone(),
+                scenario,
+                wav: None,
+                speed: 4.0,
+            };
+            tokio::spawn(async move {
+                let mut transcript = Vec::new();
+                let outcome = place(&settings, &mut transcript).await;
+                (
+                    settings.scenario.name,
+                    outcome,
+                    String::from_utf8(transcript).unwrap(),
+                )
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for call in calls {
+        let (name, outcome, transcript) = call.await.unwrap();
+        match outcome {
+            Ok(outcome) if outcome.passed() => {
+                assert!(transcript.contains(&format!("PASS {name}")), "{transcript}");
+            }
+            Ok(_) | Err(_) => failed.push(format!("{name}:\n{transcript}\n{:?}", outcome.err())),
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    app.idle().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_that_is_not_met_fails() {
+    let app = spawn_app_with(AppOptions {
+        tools: None,
+        scenarios: Scenario::registry(),
+        ..AppOptions::default()
+    })
+    .await;
+    let mut scenario = Scenario::find("silence").unwrap();
+    scenario.expect.spoken.push("words never said".into());
+    scenario.expect.tools.push("get_recommendation".into());
+    let settings = CallSettings {
+        url: app.url(""),
+        scenario,
+        wav: None,
+        speed: 4.0,
+    };
+    let mut transcript = Vec::new();
+    let outcome = place(&settings, &mut transcript).await.unwrap();
+    assert_eq!(outcome.failures.len(), 2, "{:?}", outcome.failures);
+    let transcript = String::from_utf8(transcript).unwrap();
+    assert!(transcript.contains("FAIL silence"), "{transcript}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_there_is_a_clear_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let settings = CallSettings {
+        url,
+        scenario: Scenario::find("silence").unwrap(),
+        wav: None,
+        speed: 1.0,
+    };
+    let err = place(&settings, &mut Vec::new()).await.unwrap_err();
+    assert!(err.to_string().contains("/twiml failed"), "{err}");
+}
