@@ -373,6 +373,8 @@ async fn tasks_return_to_their_idle_level_after_calls() {
         ..AppOptions::default()
     })
     .await;
+    // Once it answers, the server has started all of its own tasks.
+    assert_eq!(app.get_json("/health").await.0, 200);
     let metrics = tokio::runtime::Handle::current().metrics();
     let idle_tasks = metrics.num_alive_tasks();
     let mut calls = Vec::new();
