@@ -17,6 +17,7 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use crate::dashboard::{self, DashboardHub, LogsOptions};
+use crate::openai::wire::tool_json;
 use crate::time::rfc3339;
 use crate::twilio::{TwilioLeg, twiml};
 
@@ -44,16 +45,6 @@ pub struct CacheStats {
 pub trait CacheStatsSource: Send + Sync {
     /// The counters now.
     fn cache_stats(&self) -> CacheStats;
-}
-
-/// No cache: every counter is zero.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoCache;
-
-impl CacheStatsSource for NoCache {
-    fn cache_stats(&self) -> CacheStats {
-        CacheStats::default()
-    }
 }
 
 /// What the routes need.
@@ -184,21 +175,9 @@ fn cache_stats_body(state: &AppState) -> CacheStatsBody {
     }
 }
 
+/// The tools exactly as the model is given them.
 fn tool_schemas(state: &AppState) -> Vec<serde_json::Value> {
-    state
-        .services
-        .tools
-        .specs()
-        .into_iter()
-        .map(|tool| {
-            json!({
-                "type": "function",
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": tool.parameters,
-            })
-        })
-        .collect()
+    state.services.tools.specs().iter().map(tool_json).collect()
 }
 
 /// A body larger than a route accepts.

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use qloophone_domain::call::messages::{
     ModelCommand, ModelEvent, ResponseStatus, SessionSetup, TurnDetectionKind,
 };
+use qloophone_domain::tools::ToolSpec;
 use qloophone_domain::{ItemId, ResponseId, ToolCallId};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -203,6 +204,16 @@ fn response_id(
         .map(ResponseId::parse)
 }
 
+/// A tool as the Realtime API takes it (flat, not wrapped in `function`).
+pub fn tool_json(tool: &ToolSpec) -> Value {
+    json!({
+        "type": "function",
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.parameters,
+    })
+}
+
 /// The `session.update` that configures a call's model session.
 pub fn session_update(setup: &SessionSetup) -> String {
     let detection = &setup.turn_detection;
@@ -230,18 +241,7 @@ pub fn session_update(setup: &SessionSetup) -> String {
     if let Some(kind) = &setup.noise_reduction {
         input["noise_reduction"] = json!({ "type": kind });
     }
-    let tools: Vec<Value> = setup
-        .tools
-        .iter()
-        .map(|tool| {
-            json!({
-                "type": "function",
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": tool.parameters,
-            })
-        })
-        .collect();
+    let tools: Vec<Value> = setup.tools.iter().map(tool_json).collect();
     json!({
         "type": "session.update",
         "session": {
