@@ -49,8 +49,14 @@ pub enum Inbound {
 struct Frame<'a> {
     #[serde(borrow)]
     event: Cow<'a, str>,
-    #[serde(rename = "streamSid", default)]
-    stream_sid: Option<String>,
+    // Borrowed: every media frame carries it and the audio path allocates nothing.
+    #[serde(
+        rename = "streamSid",
+        borrow,
+        default,
+        deserialize_with = "optional_borrowed"
+    )]
+    stream_sid: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     media: Option<Media<'a>>,
     #[serde(default)]
@@ -146,7 +152,7 @@ pub fn decode(frame: &Bytes) -> Result<Inbound, DecodeError> {
             })?;
             let stream = start
                 .stream_sid
-                .or(parsed.stream_sid)
+                .or(parsed.stream_sid.map(Cow::into_owned))
                 .ok_or(DecodeError::Missing {
                     event: "start",
                     field: "streamSid",
