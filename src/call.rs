@@ -239,6 +239,7 @@ pub async fn place(
         tag: scenario.tag(),
         speed: settings.speed,
         stream_sid,
+        call_sid: call_sid.clone(),
         media_format: ("audio/x-mulaw".to_owned(), 8000, 1),
         parameters,
     };

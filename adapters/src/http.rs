@@ -231,7 +231,11 @@ fn call_upgrade(ws: warp::ws::Ws, state: Arc<AppState>) -> Box<dyn Reply> {
     Box::new(ws.on_upgrade(move |socket| async move {
         let leg = TwilioLeg::new(socket);
         let shutdown = state.registry.shutdown_signal();
-        let span = tracing::info_span!("call");
+        let span = tracing::info_span!(
+            "call",
+            stream = tracing::field::Empty,
+            call = tracing::field::Empty
+        );
         let reason =
             tracing::Instrument::instrument(run_call(leg, &state.services, permit, shutdown), span)
                 .await;

@@ -62,6 +62,8 @@ pub struct CallerOptions {
     pub speed: f64,
     /// The stream id to announce.
     pub stream_sid: String,
+    /// The call id to announce (the one the webhook was told).
+    pub call_sid: String,
     /// The media format to announce: encoding, rate, channels.
     pub media_format: (String, u32, u32),
     /// `<Parameter>` values to announce in `start`.
@@ -76,6 +78,7 @@ impl CallerOptions {
             tag,
             speed: 1.0,
             stream_sid: format!("MZ{tag:032x}"),
+            call_sid: format!("CA{tag:032x}"),
             media_format: ("audio/x-mulaw".to_owned(), 8000, 1),
             parameters: Vec::new(),
         }
@@ -296,7 +299,7 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
         json!({"start": {
             "accountSid": "AC00000000000000000000000000000000",
             "streamSid": phone.options.stream_sid,
-            "callSid": format!("CA{:032x}", phone.options.tag),
+            "callSid": phone.options.call_sid,
             "tracks": ["inbound"],
             "customParameters": parameters,
             "mediaFormat": {"encoding": encoding, "sampleRate": rate, "channels": channels},

@@ -161,6 +161,13 @@ pub async fn run_call<P: AudioInbound>(
                     }
                 }
                 Command::OpenModel(info) => {
+                    // The span the caller opened for this call carries its ids.
+                    let span = tracing::Span::current();
+                    span.record("stream", info.stream_sid.as_str());
+                    if let Some(call_sid) = &info.call_sid {
+                        span.record("call", call_sid.as_str());
+                    }
+                    tracing::info!("call started");
                     permit.register(info.stream_sid.clone());
                     opening = Some(open_model(services, info));
                 }
@@ -182,6 +189,9 @@ pub async fn run_call<P: AudioInbound>(
                     });
                 }
                 Command::Emit(event) => {
+                    if let CallEvent::Error { message } = &event {
+                        tracing::warn!(%message, "call error");
+                    }
                     if let Some(stream) = session.stream_sid() {
                         services.sink.emit(CallEventRecord {
                             call: stream.clone(),
