@@ -135,6 +135,14 @@ fn read_twiml(xml: &str) -> Result<(String, Vec<(String, String)>), String> {
     }
 }
 
+/// The stream URL in a TwiML answer.
+///
+/// # Errors
+/// When the answer has no `<Stream>` (a busy answer's `<Say>` text, say).
+pub fn stream_url(twiml: &str) -> Result<String, String> {
+    read_twiml(twiml).map(|(url, _)| url)
+}
+
 fn random_sid(prefix: &str) -> String {
     format!(
         "{prefix}{:016x}{:016x}",

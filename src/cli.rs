@@ -44,6 +44,30 @@ pub enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Place many simulated calls at once and report what callers felt.
+    Load {
+        /// The server, as Twilio would reach its webhook.
+        #[arg(long, default_value = "http://localhost:8081")]
+        url: String,
+        /// Calls to place.
+        #[arg(long, default_value_t = 50)]
+        calls: usize,
+        /// Spread the call starts over this many milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        ramp_ms: u64,
+        /// The scenario each call plays.
+        #[arg(long, default_value = "two-films-to-a-film")]
+        scenario: String,
+        /// Speed relative to real time.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// The server's process id, to report its CPU and memory.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Print the report as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one simulated peer on its own.
     Sim {
         /// Which one.

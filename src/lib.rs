@@ -6,6 +6,7 @@
 pub mod call;
 pub mod cli;
 pub mod config;
+pub mod load;
 pub mod sim;
 pub mod startup;
 pub mod telemetry;

@@ -7,6 +7,7 @@ use clap::Parser;
 use qloophone::call::{CallSettings, place};
 use qloophone::cli::{Cli, Command, SimPeer};
 use qloophone::config::{Config, Mode};
+use qloophone::load::LoadSettings;
 use qloophone::sim::qloo::{QlooOptions, QlooSim};
 use qloophone::sim::realtime::{RealtimeOptions, RealtimeSim};
 use qloophone::sim::scenario::Scenario;
@@ -52,6 +53,39 @@ async fn main() -> anyhow::Result<()> {
             let outcome = place(&settings, &mut std::io::stdout()).await?;
             if !outcome.passed() {
                 bail!("{} expectation(s) not met", outcome.failures.len());
+            }
+        }
+        Command::Load {
+            url,
+            calls,
+            ramp_ms,
+            scenario,
+            speed,
+            server_pid,
+            json,
+        } => {
+            telemetry::init_quiet();
+            let scenario = Scenario::find(&scenario).map_err(anyhow::Error::msg)?;
+            let settings = LoadSettings {
+                url,
+                calls,
+                ramp: Duration::from_millis(ramp_ms),
+                scenario,
+                speed,
+                server_pid,
+            };
+            let report = qloophone::load::run(&settings).await;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", report.summary());
+            }
+            if report.completed < report.calls {
+                bail!(
+                    "{} of {} calls failed",
+                    report.calls - report.completed,
+                    report.calls
+                );
             }
         }
         Command::Sim { peer } => {

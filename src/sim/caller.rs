@@ -112,6 +112,12 @@ pub struct CallReport {
     pub closed_by_server: bool,
     /// Playback position (ms of audio heard) when each `clear` came.
     pub clear_positions_ms: Vec<u64>,
+    /// Wall-clock time from the call's start to the first audio received.
+    pub first_audio: Option<std::time::Duration>,
+    /// For each turn, wall-clock time from the end of the caller's speech
+    /// to the first audio of the answer: the delay a caller feels (it
+    /// includes the model's end-of-turn silence and any tool calls).
+    pub turn_latencies: Vec<std::time::Duration>,
 }
 
 /// Why a call could not be placed.
@@ -138,6 +144,9 @@ enum Queued {
 
 struct Phone {
     options: CallerOptions,
+    started: std::time::Instant,
+    /// Set when the caller stops speaking; cleared by the answer's audio.
+    waiting_since: Option<std::time::Instant>,
     sequence: u64,
     chunk: u64,
     voice_offset: usize,
@@ -228,6 +237,12 @@ impl Phone {
                 };
                 self.report.media_received += 1;
                 self.report.bytes_received += bytes.len();
+                if self.report.first_audio.is_none() {
+                    self.report.first_audio = Some(self.started.elapsed());
+                }
+                if let Some(since) = self.waiting_since.take() {
+                    self.report.turn_latencies.push(since.elapsed());
+                }
                 self.report.tags_heard.extend(audio::read_tag(&bytes));
                 self.queue.push_back(Queued::Audio(bytes));
             }
@@ -273,6 +288,8 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
     let frame_period = Duration::from_secs_f64(0.020 / options.speed.max(0.01));
     let mut phone = Phone {
         options,
+        started: std::time::Instant::now(),
+        waiting_since: None,
         sequence: 0,
         chunk: 0,
         voice_offset: 0,
@@ -375,7 +392,12 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                             if spent_ms < max_ms
                                 && !(new_audio && !phone.audio_queued() && phone.quiet_frames >= 15) => false,
                         Step::WaitForAudio { max_ms } if spent_ms < max_ms && !new_audio => false,
-                        Step::Speak { .. } | Step::Silence { .. } | Step::WaitForAnswer { .. } | Step::WaitForAudio { .. } => {
+                        Step::Speak { .. } => {
+                            // Done speaking: the caller now waits for an answer.
+                            phone.waiting_since = Some(std::time::Instant::now());
+                            continue;
+                        }
+                        Step::Silence { .. } | Step::WaitForAnswer { .. } | Step::WaitForAudio { .. } => {
                             continue;
                         }
                         Step::Dtmf { digit } => {

@@ -4,6 +4,7 @@
 mod binary;
 mod calls;
 mod helpers;
+mod load;
 mod logs;
 mod qloo;
 mod recommendations;
