@@ -135,14 +135,6 @@ fn read_twiml(xml: &str) -> Result<(String, Vec<(String, String)>), String> {
     }
 }
 
-/// The stream URL in a TwiML answer.
-///
-/// # Errors
-/// When the answer has no `<Stream>` (a busy answer's `<Say>` text, say).
-pub fn stream_url(twiml: &str) -> Result<String, String> {
-    read_twiml(twiml).map(|(url, _)| url)
-}
-
 fn random_sid(prefix: &str) -> String {
     format!(
         "{prefix}{:016x}{:016x}",
@@ -151,19 +143,19 @@ fn random_sid(prefix: &str) -> String {
     )
 }
 
-/// Places the call and prints its transcript to `out` as it happens.
+/// Asks the server's voice webhook for a call's stream, as Twilio does: a
+/// form POST to `/twiml`. Returns the stream URL and its `<Parameter>`s.
 ///
 /// # Errors
-/// [`CallError`] when the call cannot be placed or followed.
-pub async fn place(
-    settings: &CallSettings,
-    out: &mut (dyn Write + Send),
-) -> Result<CallOutcome, CallError> {
-    let base = settings.url.trim_end_matches('/');
-    let webhook = format!("{base}/twiml");
-    let call_sid = random_sid("CA");
+/// [`CallError::Webhook`] when the webhook fails, [`CallError::Busy`] when
+/// it turns the call away.
+pub async fn ask_for_stream(
+    base: &str,
+    call_sid: &str,
+) -> Result<(String, Vec<(String, String)>), CallError> {
+    let webhook = format!("{}/twiml", base.trim_end_matches('/'));
     let form = [
-        ("CallSid", call_sid.as_str()),
+        ("CallSid", call_sid),
         ("AccountSid", "AC00000000000000000000000000000000"),
         ("From", "+15550100000"),
         ("To", "+15550199999"),
@@ -192,11 +184,24 @@ pub async fn place(
         .text()
         .await
         .map_err(|err| webhook_error(err.to_string()))?;
-    let (stream_url, parameters) = match read_twiml(&twiml) {
-        Ok(found) => found,
-        Err(said) if twiml.contains("<Say>") => return Err(CallError::Busy(said)),
-        Err(reason) => return Err(webhook_error(reason)),
-    };
+    match read_twiml(&twiml) {
+        Ok(found) => Ok(found),
+        Err(said) if twiml.contains("<Say>") => Err(CallError::Busy(said)),
+        Err(reason) => Err(webhook_error(reason)),
+    }
+}
+
+/// Places the call and prints its transcript to `out` as it happens.
+///
+/// # Errors
+/// [`CallError`] when the call cannot be placed or followed.
+pub async fn place(
+    settings: &CallSettings,
+    out: &mut (dyn Write + Send),
+) -> Result<CallOutcome, CallError> {
+    let base = settings.url.trim_end_matches('/');
+    let call_sid = random_sid("CA");
+    let (stream_url, parameters) = ask_for_stream(base, &call_sid).await?;
 
     let logs_url = format!(
         "{}/logs?format=envelope",

@@ -127,24 +127,15 @@ fn proc_sample(pid: u32) -> Option<(f64, f64, f64)> {
 }
 
 async fn one_call(settings: &LoadSettings, index: usize) -> Result<CallReport, String> {
-    let base = settings.url.trim_end_matches('/');
-    let twiml = reqwest::Client::new()
-        .post(format!("{base}/twiml"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "CallSid=CA{index:032x}&CallStatus=ringing&Direction=inbound"
-        ))
-        .send()
+    let call_sid = format!("CA{index:032x}");
+    let (url, parameters) = crate::call::ask_for_stream(&settings.url, &call_sid)
         .await
-        .map_err(|err| format!("webhook: {err}"))?
-        .text()
-        .await
-        .map_err(|err| format!("webhook: {err}"))?;
-    let url = crate::call::stream_url(&twiml).map_err(|err| format!("twiml: {err}"))?;
+        .map_err(|err| err.to_string())?;
     let mut options = CallerOptions::new(url, settings.scenario.tag());
     options.speed = settings.speed;
     options.stream_sid = format!("MZ{:016x}{index:016x}", fastrand::u64(..));
-    options.call_sid = format!("CA{index:032x}");
+    options.call_sid = call_sid;
+    options.parameters = parameters;
     let report = place_call(options, &settings.scenario.caller)
         .await
         .map_err(|err| err.to_string())?;
