@@ -400,3 +400,54 @@ async fn tasks_return_to_their_idle_level_after_calls() {
     assert_eq!(app.registry.streams(), vec![]);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_ends_only_its_own_call() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let app = spawn_app_with(AppOptions::default()).await;
+    let caller = app.caller(8);
+    let healthy = tokio::spawn(async move {
+        qloophone::sim::caller::place_call(
+            caller,
+            &[
+                Step::WaitForAnswer { max_ms: 10_000 },
+                Step::Silence { ms: 1_000 },
+                Step::Hangup,
+            ],
+        )
+        .await
+        .unwrap()
+    });
+    let (mut rogue, _) = tokio_tungstenite::connect_async(app.ws_url("/call"))
+        .await
+        .unwrap();
+    rogue
+        .send(Message::text(
+            r#"{"event":"start","start":{"streamSid":"MZrogue","mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"MZrogue"}"#,
+        ))
+        .await
+        .unwrap();
+    let huge = format!(
+        r#"{{"event":"media","streamSid":"MZrogue","media":{{"payload":"{}"}}}}"#,
+        "A".repeat(200 * 1024)
+    );
+    let _ = rogue.send(Message::text(huge)).await;
+    // The server drops the connection that broke the limit.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match rogue.next().await {
+                Some(Ok(message)) if !message.is_close() => {}
+                _ => break,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the oversized call was closed");
+    let report = healthy.await.unwrap();
+    assert!(report.bytes_heard > 0, "the other call went on");
+    assert_eq!(report.bad_frames, 0);
+    app.idle().await;
+    app.stop().await;
+}

@@ -59,7 +59,8 @@ impl AudioInbound for TwilioLeg {
             let message = match socket.next().await {
                 Some(Ok(message)) => message,
                 Some(Err(err)) => {
-                    tracing::info!(error = %err, "phone socket failed");
+                    // An oversized frame lands here too ("message too long").
+                    tracing::warn!(error = %err, "phone socket failed; ending the call");
                     self.socket = None;
                     return None;
                 }
