@@ -19,6 +19,8 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+use qloophone_adapters::twilio::signature::SignatureValidator;
+
 use crate::sim::caller::{CallReport, CallerError, CallerOptions, place_call};
 use crate::sim::scenario::Scenario;
 
@@ -33,6 +35,9 @@ pub struct CallSettings {
     pub wav: Option<PathBuf>,
     /// Speed relative to real time (match the server's sandbox pace).
     pub speed: f64,
+    /// The Twilio auth token the server checks signatures with, if any:
+    /// requests are then signed as Twilio signs them.
+    pub auth_token: Option<String>,
 }
 
 /// Why a call could not be placed at all.
@@ -152,6 +157,7 @@ fn random_sid(prefix: &str) -> String {
 pub async fn ask_for_stream(
     base: &str,
     call_sid: &str,
+    auth_token: Option<&str>,
 ) -> Result<(String, Vec<(String, String)>), CallError> {
     let webhook = format!("{}/twiml", base.trim_end_matches('/'));
     let form = [
@@ -170,9 +176,20 @@ pub async fn ask_for_stream(
         url: webhook.clone(),
         reason,
     };
-    let response = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .post(&webhook)
-        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(token) = auth_token {
+        let params: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        request = request.header(
+            "x-twilio-signature",
+            SignatureValidator::new(token).sign(&webhook, &params),
+        );
+    }
+    let response = request
         .body(body)
         .send()
         .await
@@ -201,7 +218,8 @@ pub async fn place(
 ) -> Result<CallOutcome, CallError> {
     let base = settings.url.trim_end_matches('/');
     let call_sid = random_sid("CA");
-    let (stream_url, parameters) = ask_for_stream(base, &call_sid).await?;
+    let (stream_url, parameters) =
+        ask_for_stream(base, &call_sid, settings.auth_token.as_deref()).await?;
 
     let logs_url = format!(
         "{}/logs?format=envelope",
@@ -247,7 +265,12 @@ pub async fn place(
         scenario.name, scenario.description
     );
     let _ = writeln!(out, "  stream  {stream_url}");
+    let signature = settings
+        .auth_token
+        .as_deref()
+        .map(|token| SignatureValidator::new(token).sign(&stream_url, &[]));
     let caller = CallerOptions {
+        signature,
         url: stream_url,
         tag: scenario.tag(),
         speed: settings.speed,

@@ -32,6 +32,8 @@ pub struct LoadSettings {
     pub speed: f64,
     /// The server's process, to read its CPU and memory from `/proc`.
     pub server_pid: Option<u32>,
+    /// The Twilio auth token to sign requests with, if the server checks.
+    pub auth_token: Option<String>,
 }
 
 /// Percentiles of a latency, in milliseconds.
@@ -128,7 +130,8 @@ fn proc_sample(pid: u32) -> Option<(f64, f64, f64)> {
 
 async fn one_call(settings: &LoadSettings, index: usize) -> Result<CallReport, String> {
     let call_sid = format!("CA{index:032x}");
-    let (url, parameters) = crate::call::ask_for_stream(&settings.url, &call_sid)
+    let token = settings.auth_token.as_deref();
+    let (url, parameters) = crate::call::ask_for_stream(&settings.url, &call_sid, token)
         .await
         .map_err(|err| err.to_string())?;
     let mut options = CallerOptions::new(url, settings.scenario.tag());
@@ -136,6 +139,10 @@ async fn one_call(settings: &LoadSettings, index: usize) -> Result<CallReport, S
     options.stream_sid = format!("MZ{:016x}{index:016x}", fastrand::u64(..));
     options.call_sid = call_sid;
     options.parameters = parameters;
+    options.signature = token.map(|token| {
+        qloophone_adapters::twilio::signature::SignatureValidator::new(token)
+            .sign(&options.url, &[])
+    });
     let report = place_call(options, &settings.scenario.caller)
         .await
         .map_err(|err| err.to_string())?;

@@ -49,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
                 scenario,
                 wav,
                 speed,
+                auth_token: twilio_token(&config),
             };
             let outcome = place(&settings, &mut std::io::stdout()).await?;
             if !outcome.passed() {
@@ -73,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
                 scenario,
                 speed,
                 server_pid,
+                auth_token: twilio_token(&config),
             };
             let report = qloophone::load::run(&settings).await;
             if json {
@@ -126,6 +128,15 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The token the simulated phone signs with, as Twilio would.
+fn twilio_token(config: &Config) -> Option<String> {
+    config
+        .twilio
+        .auth_token
+        .as_ref()
+        .map(|token| token.expose().to_owned())
+}
+
 fn announce(app: &Application, config: &Config) {
     let addr = app.addr();
     match app.sandbox() {
@@ -138,6 +149,11 @@ fn announce(app: &Application, config: &Config) {
         ),
         None if config.mode(false).ok() == Some(Mode::Live) => {
             tracing::info!(model = %config.openai.model, "live mode");
+            if config.twilio.auth_token.is_none() {
+                tracing::warn!(
+                    "TWILIO_AUTH_TOKEN is not set: requests to /twiml and /call are not checked for Twilio's signature"
+                );
+            }
         }
         None => {}
     }

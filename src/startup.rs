@@ -13,6 +13,7 @@ use qloophone_adapters::dashboard::DashboardHub;
 use qloophone_adapters::http::{self, AppState};
 use qloophone_adapters::openai::{OpenAiRealtime, RealtimeSettings};
 use qloophone_adapters::qloo::{ApiLog, CacheSettings, EntityCache, QlooClient, QlooSettings};
+use qloophone_adapters::twilio::signature::SignatureValidator;
 use qloophone_domain::call::messages::{TurnDetection, TurnDetectionKind};
 use qloophone_domain::call::{CallRegistry, CallServices, SessionPolicy};
 use qloophone_domain::policy;
@@ -205,6 +206,11 @@ impl Application {
             dashboard,
             cache: cache.clone(),
             clock,
+            signatures: config
+                .twilio
+                .auth_token
+                .as_ref()
+                .map(|token| SignatureValidator::new(token.expose())),
         });
         Ok(Self {
             listener,

@@ -19,6 +19,7 @@ use warp::{Filter, Rejection, Reply};
 use crate::dashboard::{self, DashboardHub, LogsOptions};
 use crate::openai::wire::tool_json;
 use crate::time::rfc3339;
+use crate::twilio::signature::SignatureValidator;
 use crate::twilio::{TwilioLeg, twiml};
 
 /// Largest frame accepted on `/call` (Twilio's are about 400 bytes).
@@ -64,6 +65,9 @@ pub struct AppState {
     pub cache: Arc<dyn CacheStatsSource>,
     /// Wall-clock time.
     pub clock: Arc<dyn Clock>,
+    /// Checks `X-Twilio-Signature` on `/twiml` and `/call`, when a Twilio
+    /// auth token is configured.
+    pub signatures: Option<SignatureValidator>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -101,6 +105,7 @@ pub fn routes(
         .map(|state: Arc<AppState>| warp::reply::json(&cache_stats_body(&state)));
     let twiml = warp::path!("twiml")
         .and(body_within(MAX_WEBHOOK_BODY))
+        .and(signed_webhook(state.clone()))
         .and(with_state(state.clone()))
         .map(twiml_reply);
     let tools = warp::path!("tools")
@@ -124,6 +129,7 @@ pub fn routes(
             }))
         });
     let call = warp::path!("call")
+        .and(signed_stream(state.clone()))
         .and(warp::ws())
         .and(with_state(state.clone()))
         .map(call_upgrade);
@@ -178,6 +184,77 @@ fn cache_stats_body(state: &AppState) -> CacheStatsBody {
 /// The tools exactly as the model is given them.
 fn tool_schemas(state: &AppState) -> Vec<serde_json::Value> {
     state.services.tools.specs().iter().map(tool_json).collect()
+}
+
+/// A request that should carry Twilio's signature and does not.
+#[derive(Debug)]
+struct BadSignature;
+
+impl warp::reject::Reject for BadSignature {}
+
+/// The URL Twilio requested for a webhook: the public origin, this path,
+/// this query.
+fn public_request_url(public_url: &Url, path: &str, query: &str) -> String {
+    let origin = public_url.origin().ascii_serialization();
+    if query.is_empty() {
+        format!("{origin}{path}")
+    } else {
+        format!("{origin}{path}?{query}")
+    }
+}
+
+/// Passes a webhook signed by Twilio (or any, when no token is set).
+fn signed_webhook(state: Arc<AppState>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::path::full()
+        .and(query)
+        .and(warp::header::optional::<String>("x-twilio-signature"))
+        .and(warp::body::bytes())
+        .and(with_state(state))
+        .and_then(
+            |path: warp::path::FullPath,
+             query: String,
+             signature: Option<String>,
+             body: bytes::Bytes,
+             state: Arc<AppState>| async move {
+                let Some(validator) = &state.signatures else {
+                    return Ok(());
+                };
+                let url = public_request_url(&state.public_url, path.as_str(), &query);
+                let params: Vec<(String, String)> = url::form_urlencoded::parse(&body)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                match signature {
+                    Some(signature) if validator.is_valid(&url, &params, &signature) => Ok(()),
+                    _ => {
+                        tracing::warn!(%url, "webhook refused: missing or invalid X-Twilio-Signature");
+                        Err(warp::reject::custom(BadSignature))
+                    }
+                }
+            },
+        )
+        .untuple_one()
+}
+
+/// Passes a Media Stream upgrade signed by Twilio for the stream URL the
+/// TwiML names (or any, when no token is set).
+fn signed_stream(state: Arc<AppState>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("x-twilio-signature")
+        .and(with_state(state))
+        .and_then(|signature: Option<String>, state: Arc<AppState>| async move {
+            let Some(validator) = &state.signatures else {
+                return Ok(());
+            };
+            let url = twiml::stream_url(&state.public_url);
+            match signature {
+                Some(signature) if validator.is_valid(&url, &[], &signature) => Ok(()),
+                _ => {
+                    tracing::warn!(%url, "stream refused: missing or invalid X-Twilio-Signature");
+                    Err(warp::reject::custom(BadSignature))
+                }
+            }
+        })
+        .untuple_one()
 }
 
 /// A body larger than a route accepts.
@@ -257,7 +334,9 @@ fn error_reply(status: StatusCode, message: &str) -> impl Reply + use<> {
 }
 
 async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
-    let (status, message) = if rejection.is_not_found() {
+    let (status, message) = if rejection.find::<BadSignature>().is_some() {
+        (StatusCode::FORBIDDEN, "invalid Twilio signature")
+    } else if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not found")
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         (StatusCode::METHOD_NOT_ALLOWED, "method not allowed")

@@ -68,6 +68,8 @@ pub struct CallerOptions {
     pub media_format: (String, u32, u32),
     /// `<Parameter>` values to announce in `start`.
     pub parameters: Vec<(String, String)>,
+    /// `X-Twilio-Signature` for the upgrade, as Twilio would sign it.
+    pub signature: Option<String>,
 }
 
 impl CallerOptions {
@@ -81,6 +83,7 @@ impl CallerOptions {
             call_sid: format!("CA{tag:032x}"),
             media_format: ("audio/x-mulaw".to_owned(), 8000, 1),
             parameters: Vec::new(),
+            signature: None,
         }
     }
 }
@@ -278,7 +281,21 @@ impl Phone {
 /// # Errors
 /// [`CallerError`] when the socket cannot be opened or fails.
 pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallReport, CallerError> {
-    let (socket, _) = tokio_tungstenite::connect_async(options.url.as_str())
+    let connect_error = |source| CallerError::Connect {
+        url: options.url.clone(),
+        source: Box::new(source),
+    };
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            options.url.as_str(),
+        )
+        .map_err(connect_error)?;
+    if let Some(signature) = &options.signature
+        && let Ok(value) = signature.parse()
+    {
+        request.headers_mut().insert("x-twilio-signature", value);
+    }
+    let (socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .map_err(|source| CallerError::Connect {
             url: options.url.clone(),

@@ -23,6 +23,7 @@ async fn load_runs_calls_and_reports_percentiles_and_server_usage() {
         speed: 4.0,
         // This process hosts the server: its usage is measured.
         server_pid: Some(std::process::id()),
+        auth_token: None,
     };
     let report = run(&settings).await;
     assert_eq!(report.completed, 6, "{}", report.summary());

@@ -10,3 +10,4 @@ mod qloo;
 mod recommendations;
 mod routes;
 mod scenarios;
+mod signatures;

@@ -28,6 +28,7 @@ async fn every_shipped_scenario_passes() {
                 scenario,
                 wav: None,
                 speed: 4.0,
+                auth_token: None,
             };
             tokio::spawn(async move {
                 let mut transcript = Vec::new();
@@ -71,6 +72,7 @@ async fn a_scenario_that_is_not_met_fails() {
         scenario,
         wav: None,
         speed: 4.0,
+        auth_token: None,
     };
     let mut transcript = Vec::new();
     let outcome = place(&settings, &mut transcript).await.unwrap();
@@ -90,6 +92,7 @@ async fn a_server_that_is_not_there_is_a_clear_error() {
         scenario: Scenario::find("silence").unwrap(),
         wav: None,
         speed: 1.0,
+        auth_token: None,
     };
     let err = place(&settings, &mut Vec::new()).await.unwrap_err();
     assert!(err.to_string().contains("/twiml failed"), "{err}");

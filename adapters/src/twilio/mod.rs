@@ -9,6 +9,7 @@
 //! - [`twiml`]: the webhook's answer that points Twilio at `/call`.
 
 mod leg;
+pub mod signature;
 pub mod twiml;
 pub mod wire;
 

@@ -1,0 +1,91 @@
+//! `X-Twilio-Signature` on `/twiml` and `/call` when a Twilio token is set.
+
+use qloophone::call::{CallSettings, place};
+use qloophone::config::{Config, Secret};
+use qloophone::sim::scenario::Scenario;
+use qloophone_adapters::twilio::signature::SignatureValidator;
+
+use crate::helpers::{AppOptions, TestApp, spawn_app_with};
+
+const TOKEN: &str = "twilio-test-token";
+
+async fn guarded_app() -> TestApp {
+    let mut config = Config::default();
+    config.twilio.auth_token = Some(Secret::new(TOKEN));
+    spawn_app_with(AppOptions {
+        config,
+        tools: None,
+        scenarios: Scenario::registry(),
+        ..AppOptions::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn webhooks_must_be_signed_by_twilio() {
+    let app = guarded_app().await;
+    let body = "CallSid=CA1&From=%2B15550100000";
+    let post = |signature: Option<String>| {
+        let mut request = app
+            .http
+            .post(app.url("/twiml"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(signature) = signature {
+            request = request.header("x-twilio-signature", signature);
+        }
+        request.send()
+    };
+    let response = post(None).await.unwrap();
+    assert_eq!(response.status(), 403);
+    let json: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(json["error"], "invalid Twilio signature");
+    assert_eq!(post(Some("bm9wZQ==".into())).await.unwrap().status(), 403);
+
+    let params = vec![
+        ("CallSid".to_owned(), "CA1".to_owned()),
+        ("From".to_owned(), "+15550100000".to_owned()),
+    ];
+    let signature = SignatureValidator::new(TOKEN).sign(&app.url("/twiml"), &params);
+    let response = post(Some(signature)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("<Stream"));
+    // A signature for other parameters does not pass.
+    let other = SignatureValidator::new(TOKEN).sign(&app.url("/twiml"), &[]);
+    assert_eq!(post(Some(other)).await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn streams_must_be_signed_by_twilio() {
+    let app = guarded_app().await;
+    let err = tokio_tungstenite::connect_async(app.ws_url("/call"))
+        .await
+        .unwrap_err();
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 403),
+        other => panic!("unexpected {other}"),
+    }
+    assert_eq!(app.registry.active(), 0, "a refused stream takes no place");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_call_goes_through() {
+    let app = guarded_app().await;
+    let settings = CallSettings {
+        url: app.url(""),
+        scenario: Scenario::find("silence").unwrap(),
+        wav: None,
+        speed: 4.0,
+        auth_token: Some(TOKEN.to_owned()),
+    };
+    let outcome = place(&settings, &mut Vec::new()).await.unwrap();
+    assert!(outcome.passed(), "{:?}", outcome.failures);
+    let unsigned = CallSettings {
+        auth_token: None,
+        ..settings
+    };
+    let err = place(&unsigned, &mut Vec::new()).await.unwrap_err();
+    assert!(err.to_string().contains("status 403"), "{err}");
+    app.idle().await;
+    app.stop().await;
+}
