@@ -243,37 +243,31 @@ impl Application {
         self.sandbox.as_ref()
     }
 
-    /// Serves until `shutdown` completes, then ends the calls and waits up
-    /// to the drain timeout for them to finish.
+    /// Serves until `shutdown` completes, then drains: new calls are turned
+    /// away (busy TwiML, 503 on `/call`, `/health` says `draining`) while the
+    /// calls in progress go on, for up to the drain timeout. Calls still
+    /// running then are ended, and the server stops.
     ///
     /// warp's graceful shutdown does not wait for upgraded WebSockets, so
-    /// the calls are told through the registry and awaited here.
+    /// the calls are tracked and told through the registry.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let saver = tokio::spawn(save_periodically(
             self.cache.clone(),
             self.cache_save_interval,
         ));
-        let registry = self.state.registry.clone();
-        let signal_registry = registry.clone();
+        let state = self.state.clone();
+        let drain_timeout = self.drain_timeout;
         let routes = http::routes(self.state.clone());
+        // Everything happens before warp's own graceful shutdown starts,
+        // because stopping the server also cuts upgraded connections.
         warp::serve(routes)
             .incoming(self.listener)
             .graceful(async move {
                 shutdown.await;
-                tracing::info!(calls = signal_registry.active(), "shutting down");
-                signal_registry.shut_down();
+                drain(&state, drain_timeout).await;
             })
             .run()
             .await;
-        if tokio::time::timeout(self.drain_timeout, registry.drained())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                calls = registry.active(),
-                "calls still running after the drain timeout"
-            );
-        }
         saver.abort();
         save(self.cache).await;
         drop(self.sandbox);
@@ -283,6 +277,45 @@ impl Application {
     pub fn cache(&self) -> Arc<EntityCache> {
         self.cache.clone()
     }
+}
+
+/// Turns new calls away, lets the calls in progress finish for up to
+/// `timeout`, ends the rest, then lets dashboards send their last events.
+async fn drain(state: &AppState, timeout: Duration) {
+    let registry = &state.registry;
+    tracing::info!(
+        calls = registry.active(),
+        ?timeout,
+        "draining: no new calls"
+    );
+    registry.drain();
+    if tokio::time::timeout(timeout, registry.drained())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            calls = registry.active(),
+            "drain timeout: ending the calls still running"
+        );
+    }
+    registry.shut_down();
+    if tokio::time::timeout(Duration::from_secs(5), registry.drained())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            calls = registry.active(),
+            "calls did not close after shutdown"
+        );
+    }
+    // Dashboards last, so they see every call end.
+    state.dashboard.close();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while state.dashboard.clients() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
 }
 
 fn expose(secret: Option<&crate::config::Secret>) -> String {

@@ -93,11 +93,19 @@ pub fn routes(
         .and(warp::get())
         .and(with_state(state.clone()))
         .map(|state: Arc<AppState>| {
-            warp::reply::json(&json!({
-                "status": "healthy",
+            // Load balancers stop routing to a draining server.
+            let (status, code) = if state.registry.is_draining() {
+                ("draining", StatusCode::SERVICE_UNAVAILABLE)
+            } else {
+                ("healthy", StatusCode::OK)
+            };
+            let body = json!({
+                "status": status,
                 "timestamp": rfc3339(state.clock.now()),
                 "version": state.version,
-            }))
+                "activeCalls": state.registry.active(),
+            });
+            warp::reply::with_status(warp::reply::json(&body), code)
         });
     let cache_stats = warp::path!("cache-stats")
         .and(warp::get())
@@ -322,10 +330,11 @@ fn call_upgrade(ws: warp::ws::Ws, state: Arc<AppState>) -> Box<dyn Reply> {
 
 fn logs_upgrade(ws: warp::ws::Ws, options: LogsOptions, state: Arc<AppState>) -> impl Reply {
     let events = state.dashboard.subscribe();
+    let shutdown = state.dashboard.closed();
     ws.max_message_size(MAX_LOGS_FRAME)
         .max_frame_size(MAX_LOGS_FRAME)
         .on_upgrade(move |socket| async move {
-            dashboard::serve_client(socket, events, options, &*state.clock).await;
+            dashboard::serve_client(socket, events, options, &*state.clock, shutdown).await;
         })
 }
 

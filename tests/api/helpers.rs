@@ -82,7 +82,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         // Where this server really is, so the TwiML's stream URL reaches it.
         config.server.public_url = format!("http://{}", listener.local_addr().unwrap());
     }
-    config.server.drain_timeout_secs = 5;
+    if config.server.drain_timeout_secs == Config::default().server.drain_timeout_secs {
+        config.server.drain_timeout_secs = 5;
+    }
     config.qloo.api_log = String::new();
     config.cache.snapshot = String::new();
     let app = Application::build_with(listener, &config, Mode::Sandbox, overrides)
@@ -141,6 +143,13 @@ impl TestApp {
             self.registry.active() == 0 && self.model.open_sessions() == 0
         })
         .await;
+    }
+
+    /// Tells the server to stop (as SIGTERM would) without waiting.
+    pub fn begin_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 
     /// Stops the server and waits for it.
@@ -243,8 +252,18 @@ pub async fn read_until(socket: &mut Socket, last: impl Fn(&Value) -> bool) -> V
             return events;
         }
     }
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| {
+            e["type"]
+                .as_str()
+                .or(e["event"]["type"].as_str())
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
     panic!(
-        "the dashboard stream ended early after {} events",
+        "the dashboard stream ended early after {} events: {kinds:?}",
         events.len()
     );
 }

@@ -3,6 +3,7 @@
 
 mod binary;
 mod calls;
+mod drain;
 mod helpers;
 mod load;
 mod logs;

@@ -38,13 +38,26 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct DashboardHub {
     events: broadcast::Sender<CallEventRecord>,
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 impl DashboardHub {
     /// A hub keeping up to `buffer` events for slow clients.
     pub fn new(buffer: usize) -> Self {
         let (events, _) = broadcast::channel(buffer.max(1));
-        Self { events }
+        let (closed, _) = tokio::sync::watch::channel(false);
+        Self { events, closed }
+    }
+
+    /// Tells every dashboard to finish sending what it has and hang up
+    /// (at shutdown, once the calls are over).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// A receiver that turns `true` when the hub closes.
+    pub fn closed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closed.subscribe()
     }
 
     /// A receiver of every event from now on.
@@ -100,12 +113,14 @@ fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Er
     Ok(matches!(text.as_str(), "1" | "true" | "yes" | "on"))
 }
 
-/// Serves one dashboard until it goes away.
+/// Serves one dashboard until it goes away or `shutdown` turns `true`
+/// (then it sends the events already waiting and closes).
 pub async fn serve_client(
     mut socket: WebSocket,
     mut events: broadcast::Receiver<CallEventRecord>,
     options: LogsOptions,
     clock: &dyn Clock,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let hello = json!({"type": "connection.established", "timestamp": rfc3339(clock.now())});
     if send(&mut socket, hello.to_string()).await.is_err() {
@@ -113,7 +128,25 @@ pub async fn serve_client(
     }
     let mut frames = Vec::with_capacity(2);
     loop {
+        if *shutdown.borrow_and_update() {
+            // Send what is already waiting (the last calls' ends), then go.
+            while let Ok(record) = events.try_recv() {
+                render(&record, options, &mut frames);
+            }
+            for frame in frames.drain(..) {
+                if send(&mut socket, frame).await.is_err() {
+                    return;
+                }
+            }
+            let _ = socket
+                .send(Message::close_with(1001u16, "server shutting down"))
+                .await;
+            break;
+        }
         tokio::select! {
+            changed = shutdown.changed() => if changed.is_err() {
+                break;
+            },
             incoming = socket.next() => match incoming {
                 Some(Ok(message)) if message.is_close() => break,
                 Some(Ok(_)) => {} // dashboards do not steer calls

@@ -163,11 +163,13 @@ async fn a_lagging_dashboard_is_told_and_skips_ahead() {
     for n in 0..10 {
         hub.emit(model(&format!(r#"{{"type":"n{n}"}}"#), false));
     }
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
     let route = warp::ws().map(move |ws: warp::ws::Ws| {
         let events = events.lock().unwrap().take().expect("one dashboard");
         let clock = clock.clone();
+        let shutdown = shutdown.clone();
         ws.on_upgrade(move |socket| async move {
-            serve_client(socket, events, RAW, &*clock).await;
+            serve_client(socket, events, RAW, &*clock, shutdown).await;
         })
     });
     let mut client = warp::test::ws().handshake(route).await.unwrap();
@@ -184,4 +186,7 @@ async fn a_lagging_dashboard_is_told_and_skips_ahead() {
         assert_eq!(text(client.recv().await.unwrap())["type"], format!("n{n}"));
     }
     assert_eq!(hub.clients(), 1);
+    stop.send_replace(true);
+    let goodbye = client.recv_closed().await;
+    assert!(goodbye.is_ok(), "the dashboard is closed at shutdown");
 }

@@ -19,6 +19,7 @@ struct Inner {
     admitted: AtomicUsize,
     streams: Mutex<HashSet<StreamSid>>,
     shutdown: watch::Sender<bool>,
+    draining: std::sync::atomic::AtomicBool,
     idle: Notify,
 }
 
@@ -45,6 +46,7 @@ impl CallRegistry {
                 admitted: AtomicUsize::new(0),
                 streams: Mutex::new(HashSet::new()),
                 shutdown,
+                draining: std::sync::atomic::AtomicBool::new(false),
                 idle: Notify::new(),
             }),
         }
@@ -53,7 +55,7 @@ impl CallRegistry {
     /// Admits a call, or `None` when the limit is reached or the server
     /// is shutting down.
     pub fn try_admit(&self) -> Option<CallPermit> {
-        if *self.inner.shutdown.borrow() {
+        if self.is_draining() {
             return None;
         }
         let admitted = self
@@ -80,7 +82,7 @@ impl CallRegistry {
 
     /// Whether a new call would be refused.
     pub fn is_full(&self) -> bool {
-        self.active() >= self.inner.max_calls || self.is_shutting_down()
+        self.active() >= self.inner.max_calls || self.is_draining()
     }
 
     /// Whether a call with this stream id is running.
@@ -93,8 +95,19 @@ impl CallRegistry {
         lock(&self.inner.streams).iter().cloned().collect()
     }
 
+    /// Refuses new calls; the calls running go on.
+    pub fn drain(&self) {
+        self.inner.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether new calls are refused (draining or shut down).
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Acquire) || self.is_shutting_down()
+    }
+
     /// Tells every call to end and refuses new ones.
     pub fn shut_down(&self) {
+        self.drain();
         self.inner.shutdown.send_replace(true);
     }
 
@@ -167,6 +180,20 @@ mod tests {
         drop(b);
         assert_eq!(registry.active(), 0);
         assert_eq!(registry.max_calls(), 2);
+    }
+
+    #[test]
+    fn draining_refuses_new_calls_but_keeps_the_running_ones() {
+        let registry = CallRegistry::new(5);
+        let permit = registry.try_admit().unwrap();
+        let signal = registry.shutdown_signal();
+        registry.drain();
+        assert!(registry.is_draining() && registry.is_full());
+        assert!(registry.try_admit().is_none());
+        assert!(!*signal.borrow(), "running calls are not told to end");
+        assert_eq!(registry.active(), 1);
+        drop(permit);
+        assert!(!registry.is_shutting_down());
     }
 
     #[tokio::test]

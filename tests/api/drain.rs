@@ -1,0 +1,88 @@
+//! Graceful drain: on shutdown, new calls are turned away while the calls
+//! in progress finish, up to the drain timeout.
+
+use qloophone::config::Config;
+use qloophone::sim::caller::{Step, place_call};
+
+use crate::helpers::{AppOptions, dashboard, next_json, read_until, spawn_app_with, wait_until};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_progress_finish_while_new_ones_are_turned_away() {
+    let mut app = spawn_app_with(AppOptions::default()).await;
+    let mut observer = dashboard(&app, "?format=envelope").await;
+    let caller = app.caller(21);
+    let call = tokio::spawn(async move {
+        place_call(
+            caller,
+            &[
+                Step::WaitForAnswer { max_ms: 10_000 },
+                Step::Silence { ms: 2_000 },
+                Step::Hangup,
+            ],
+        )
+        .await
+        .unwrap()
+    });
+    wait_until("the call", || app.registry.active() == 1).await;
+    app.begin_stop();
+    wait_until("the drain", || app.registry.is_draining()).await;
+
+    let (status, health) = app.get_json("/health").await;
+    assert_eq!((status, health["status"].as_str()), (503, Some("draining")));
+    assert_eq!(health["activeCalls"], 1);
+    let twiml = app
+        .http
+        .post(app.url("/twiml"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        twiml.contains("busy") && !twiml.contains("<Stream"),
+        "{twiml}"
+    );
+    match tokio_tungstenite::connect_async(app.ws_url("/call")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        other => panic!("a new stream must be refused, got {:?}", other.map(|_| ())),
+    }
+
+    let report = call.await.unwrap();
+    assert!(!report.closed_by_server, "the caller hung up by itself");
+    assert!(report.bytes_heard > 0);
+    let events = read_until(&mut observer, |e| e["event"]["type"] == "call.ended").await;
+    assert_eq!(events.last().unwrap()["event"]["reason"], "phone_stopped");
+    app.stop().await;
+    assert!(
+        next_json(&mut observer).await.is_none(),
+        "dashboards are closed at shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_still_running_at_the_drain_timeout_are_ended() {
+    let mut config = Config::default();
+    config.server.drain_timeout_secs = 1;
+    let mut app = spawn_app_with(AppOptions {
+        config,
+        ..AppOptions::default()
+    })
+    .await;
+    let mut observer = dashboard(&app, "?format=envelope").await;
+    let caller = app.caller(22);
+    let call = tokio::spawn(async move {
+        place_call(caller, &[Step::Silence { ms: 600_000 }])
+            .await
+            .unwrap()
+    });
+    wait_until("the call", || app.registry.active() == 1).await;
+    app.begin_stop();
+    let report = call.await.unwrap();
+    assert!(report.closed_by_server);
+    let events = read_until(&mut observer, |e| e["event"]["type"] == "call.ended").await;
+    assert_eq!(events.last().unwrap()["event"]["reason"], "shutdown");
+    app.stop().await;
+}
