@@ -11,13 +11,14 @@ use std::time::Duration;
 use anyhow::Context;
 use qloophone_adapters::dashboard::DashboardHub;
 use qloophone_adapters::http::{self, AppState};
+use qloophone_adapters::metrics::Metrics;
 use qloophone_adapters::openai::{OpenAiRealtime, RealtimeSettings};
 use qloophone_adapters::qloo::{ApiLog, CacheSettings, EntityCache, QlooClient, QlooSettings};
 use qloophone_adapters::twilio::signature::SignatureValidator;
 use qloophone_domain::call::messages::{TurnDetection, TurnDetectionKind};
 use qloophone_domain::call::{CallRegistry, CallServices, SessionPolicy};
 use qloophone_domain::policy;
-use qloophone_domain::ports::{Clock, EventSink, SystemClock};
+use qloophone_domain::ports::{Clock, EventSink, FanOut, SystemClock};
 use qloophone_domain::tools::ToolExecutor;
 use qloophone_domain::tools::recommend::taste_tools;
 use tokio::net::TcpListener;
@@ -186,7 +187,11 @@ impl Application {
             specs,
         );
         let dashboard = DashboardHub::new(config.dashboard.buffer);
-        let sink: Arc<dyn EventSink> = Arc::new(dashboard.clone());
+        let metrics = Arc::new(Metrics::new());
+        let sink: Arc<dyn EventSink> = Arc::new(FanOut::new(vec![
+            Arc::new(dashboard.clone()),
+            metrics.clone(),
+        ]));
         let services = CallServices {
             model: Arc::new(model),
             tools,
@@ -211,6 +216,7 @@ impl Application {
                 .auth_token
                 .as_ref()
                 .map(|token| SignatureValidator::new(token.expose())),
+            metrics,
         });
         Ok(Self {
             listener,

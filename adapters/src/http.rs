@@ -17,6 +17,7 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use crate::dashboard::{self, DashboardHub, LogsOptions};
+use crate::metrics::{Metrics, Snapshot};
 use crate::openai::wire::tool_json;
 use crate::time::rfc3339;
 use crate::twilio::signature::SignatureValidator;
@@ -68,6 +69,8 @@ pub struct AppState {
     /// Checks `X-Twilio-Signature` on `/twiml` and `/call`, when a Twilio
     /// auth token is configured.
     pub signatures: Option<SignatureValidator>,
+    /// Prometheus metrics (fed as an event sink).
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -127,6 +130,22 @@ pub fn routes(
             let url = state.public_url.as_str().trim_end_matches('/').to_owned();
             warp::reply::json(&json!({ "publicUrl": url }))
         });
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|state: Arc<AppState>| {
+            let text = state.metrics.render(Snapshot {
+                active_calls: state.registry.active(),
+                dashboards: state.dashboard.clients(),
+                draining: state.registry.is_draining(),
+                cache: state.cache.cache_stats(),
+            });
+            warp::reply::with_header(
+                text,
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )
+        });
     let sessions = warp::path!("test" / "sessions")
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -153,6 +172,7 @@ pub fn routes(
         .or(tools)
         .or(public_url)
         .or(sessions)
+        .or(metrics)
         .or(call)
         .or(logs)
         .recover(recover)

@@ -12,6 +12,7 @@
 pub mod audio;
 pub mod dashboard;
 pub mod http;
+pub mod metrics;
 pub mod openai;
 pub mod qloo;
 pub mod time;

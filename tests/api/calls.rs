@@ -76,6 +76,25 @@ async fn a_full_call_greets_searches_answers_and_hangs_up() {
     assert_eq!(report.clears, 0);
     assert_eq!(report.bad_frames, 0);
     assert!(report.closed_by_server || report.bytes_heard > 0);
+
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let metrics = response.text().await.unwrap();
+    for line in [
+        "qloophone_calls_started_total 1",
+        "qloophone_calls_ended_total{reason=\"phone_stopped\"} 1",
+        "qloophone_tool_calls_total{tool=\"search_entity\",outcome=\"ok\"} 1",
+        "qloophone_active_calls 0",
+        "qloophone_barge_ins_total 0",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in:\n{metrics}");
+    }
     app.stop().await;
 }
 

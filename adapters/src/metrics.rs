@@ -1,0 +1,327 @@
+//! Prometheus metrics: an [`EventSink`] that counts what calls do, and the
+//! `/metrics` text.
+//!
+//! Counting happens as events pass (cheap: the model's own events, most of
+//! the traffic, are skipped at once); gauges of live state (calls, cache,
+//! dashboards) are read when scraped.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use qloophone_domain::ports::EventSink;
+use qloophone_domain::{CallEvent, CallEventRecord};
+
+use crate::http::CacheStats;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolOutcome {
+    tool: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolName {
+    tool: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 10 ms to about 20 s.
+    Histogram::new(exponential_buckets(0.01, 2.0, 12))
+}
+
+/// Live state read at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snapshot {
+    /// Calls admitted and not ended.
+    pub active_calls: usize,
+    /// Dashboards connected.
+    pub dashboards: usize,
+    /// Whether the server is draining.
+    pub draining: bool,
+    /// Entity cache counters.
+    pub cache: CacheStats,
+}
+
+/// The metrics.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    calls_started: Counter,
+    calls_ended: Family<Reason, Counter>,
+    tool_calls: Family<ToolOutcome, Counter>,
+    tool_latency: Family<ToolName, Histogram, fn() -> Histogram>,
+    barge_ins: Counter,
+    errors: Counter,
+    key_presses: Counter,
+    active_calls: Gauge,
+    dashboards: Gauge,
+    draining: Gauge,
+    cache_entries: Gauge,
+    cache_hits: Gauge,
+    cache_misses: Gauge,
+    cache_evictions: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Every metric, registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("qloophone");
+        let metrics = Self {
+            registry: Mutex::new(Registry::default()),
+            calls_started: Counter::default(),
+            calls_ended: Family::default(),
+            tool_calls: Family::default(),
+            tool_latency: Family::new_with_constructor(latency_histogram),
+            barge_ins: Counter::default(),
+            errors: Counter::default(),
+            key_presses: Counter::default(),
+            active_calls: Gauge::default(),
+            dashboards: Gauge::default(),
+            draining: Gauge::default(),
+            cache_entries: Gauge::default(),
+            cache_hits: Gauge::default(),
+            cache_misses: Gauge::default(),
+            cache_evictions: Gauge::default(),
+        };
+        registry.register(
+            "calls_started",
+            "Calls whose stream started",
+            metrics.calls_started.clone(),
+        );
+        registry.register(
+            "calls_ended",
+            "Calls ended, by reason",
+            metrics.calls_ended.clone(),
+        );
+        registry.register(
+            "tool_calls",
+            "Tool calls, by tool and outcome",
+            metrics.tool_calls.clone(),
+        );
+        registry.register(
+            "tool_latency_seconds",
+            "Tool call latency",
+            metrics.tool_latency.clone(),
+        );
+        registry.register(
+            "barge_ins",
+            "Times a caller spoke over the agent",
+            metrics.barge_ins.clone(),
+        );
+        registry.register(
+            "call_errors",
+            "Errors reported in calls (model errors and others)",
+            metrics.errors.clone(),
+        );
+        registry.register(
+            "key_presses",
+            "DTMF key presses",
+            metrics.key_presses.clone(),
+        );
+        registry.register(
+            "active_calls",
+            "Calls in progress",
+            metrics.active_calls.clone(),
+        );
+        registry.register(
+            "dashboards",
+            "Dashboards connected to /logs",
+            metrics.dashboards.clone(),
+        );
+        registry.register(
+            "draining",
+            "1 while the server drains before stopping",
+            metrics.draining.clone(),
+        );
+        registry.register(
+            "cache_entries",
+            "Entity cache entries",
+            metrics.cache_entries.clone(),
+        );
+        registry.register(
+            "cache_hits",
+            "Entity cache hits since start",
+            metrics.cache_hits.clone(),
+        );
+        registry.register(
+            "cache_misses",
+            "Entity cache misses since start",
+            metrics.cache_misses.clone(),
+        );
+        registry.register(
+            "cache_evictions",
+            "Entity cache evictions since start",
+            metrics.cache_evictions.clone(),
+        );
+        *metrics
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = registry;
+        metrics
+    }
+
+    /// The text exposition, with live state as given.
+    pub fn render(&self, now: Snapshot) -> String {
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.active_calls.set(gauge(now.active_calls as u64));
+        self.dashboards.set(gauge(now.dashboards as u64));
+        self.draining.set(i64::from(now.draining));
+        self.cache_entries.set(gauge(now.cache.size as u64));
+        self.cache_hits.set(gauge(now.cache.hits));
+        self.cache_misses.set(gauge(now.cache.misses));
+        self.cache_evictions.set(gauge(now.cache.evictions));
+        let mut text = String::new();
+        let registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if encode(&mut text, &registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
+
+impl EventSink for Metrics {
+    fn emit(&self, record: CallEventRecord) {
+        match &record.event {
+            CallEvent::Model { .. } => {}
+            CallEvent::Started { .. } => {
+                self.calls_started.inc();
+            }
+            CallEvent::Ended { reason } => {
+                self.calls_ended
+                    .get_or_create(&Reason {
+                        reason: reason.as_str().to_owned(),
+                    })
+                    .inc();
+            }
+            CallEvent::ToolCalled {
+                name,
+                is_error,
+                latency,
+                ..
+            } => {
+                let outcome = if *is_error { "error" } else { "ok" };
+                self.tool_calls
+                    .get_or_create(&ToolOutcome {
+                        tool: name.to_string(),
+                        outcome: outcome.to_owned(),
+                    })
+                    .inc();
+                self.tool_latency
+                    .get_or_create(&ToolName {
+                        tool: name.to_string(),
+                    })
+                    .observe(latency.as_secs_f64());
+            }
+            CallEvent::BargeIn { .. } => {
+                self.barge_ins.inc();
+            }
+            CallEvent::Error { .. } => {
+                self.errors.inc();
+            }
+            CallEvent::Dtmf { .. } => {
+                self.key_presses.inc();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use qloophone_domain::{AudioMs, EndReason, ItemId, RawFrame, StreamSid};
+
+    use super::*;
+
+    fn record(event: CallEvent) -> CallEventRecord {
+        CallEventRecord {
+            call: StreamSid::parse("MZ1").unwrap(),
+            at: SystemTime::now(),
+            event,
+        }
+    }
+
+    #[test]
+    fn events_are_counted_and_live_state_is_reported() {
+        let metrics = Metrics::new();
+        metrics.emit(record(CallEvent::Started { call_sid: None }));
+        metrics.emit(record(CallEvent::Model {
+            audio: true,
+            raw: RawFrame::default(),
+        }));
+        for is_error in [false, false, true] {
+            metrics.emit(record(CallEvent::ToolCalled {
+                name: "search_entity".into(),
+                arguments: "{}".into(),
+                result: "{}".into(),
+                is_error,
+                latency: Duration::from_millis(300),
+            }));
+        }
+        metrics.emit(record(CallEvent::BargeIn {
+            item_id: ItemId::parse("i").unwrap(),
+            audio_end: AudioMs::new(10),
+        }));
+        metrics.emit(record(CallEvent::Dtmf { digit: '1' }));
+        metrics.emit(record(CallEvent::Error {
+            message: "x".into(),
+        }));
+        metrics.emit(record(CallEvent::Ended {
+            reason: EndReason::PhoneStopped,
+        }));
+        let text = metrics.render(Snapshot {
+            active_calls: 2,
+            dashboards: 1,
+            draining: false,
+            cache: CacheStats {
+                size: 3,
+                hits: 4,
+                misses: 5,
+                evictions: 0,
+            },
+        });
+        for line in [
+            "qloophone_calls_started_total 1",
+            "qloophone_calls_ended_total{reason=\"phone_stopped\"} 1",
+            "qloophone_tool_calls_total{tool=\"search_entity\",outcome=\"ok\"} 2",
+            "qloophone_tool_calls_total{tool=\"search_entity\",outcome=\"error\"} 1",
+            "qloophone_tool_latency_seconds_count{tool=\"search_entity\"} 3",
+            "qloophone_barge_ins_total 1",
+            "qloophone_call_errors_total 1",
+            "qloophone_key_presses_total 1",
+            "qloophone_active_calls 2",
+            "qloophone_dashboards 1",
+            "qloophone_draining 0",
+            "qloophone_cache_entries 3",
+            "qloophone_cache_hits 4",
+            "qloophone_cache_misses 5",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
+    }
+}
