@@ -312,13 +312,7 @@ async fn past_the_call_limit_callers_hear_busy_and_streams_are_refused() {
         body.contains("<Say>") && body.contains("busy") && !body.contains("<Stream"),
         "{body}"
     );
-    let err = tokio_tungstenite::connect_async(app.ws_url("/call"))
-        .await
-        .unwrap_err();
-    match err {
-        tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 503),
-        other => panic!("unexpected {other}"),
-    }
+    app.assert_upgrade_refused("/call", 503).await;
     first.await.unwrap();
     app.idle().await;
     let body = app

@@ -118,6 +118,19 @@ impl TestApp {
         format!("ws://{}{path}", self.addr)
     }
 
+    /// Asserts a WebSocket upgrade on `path` is refused with `status`.
+    pub async fn assert_upgrade_refused(&self, path: &str, status: u16) {
+        match tokio_tungstenite::connect_async(self.ws_url(path)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), status, "upgrade on {path}");
+            }
+            other => panic!(
+                "the upgrade on {path} must be refused, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+    }
+
     /// A caller that plays at the same pace as the model speaks.
     pub fn caller(&self, tag: u16) -> CallerOptions {
         let mut options = CallerOptions::new(self.ws_url("/call"), tag);

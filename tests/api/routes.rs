@@ -141,15 +141,8 @@ async fn unknown_routes_and_methods_get_json_errors() {
 #[tokio::test]
 async fn websocket_upgrades_on_other_paths_are_refused_with_404() {
     let app = spawn_app().await;
-    let err = tokio_tungstenite::connect_async(app.ws_url("/other"))
-        .await
-        .expect_err("no WebSocket here");
-    match err {
-        tokio_tungstenite::tungstenite::Error::Http(response) => {
-            assert_eq!(response.status(), 404);
-        }
-        other => panic!("unexpected error {other}"),
-    }
+    app.assert_upgrade_refused("/other", 404).await;
+    app.assert_upgrade_refused("/call/extra", 404).await;
 }
 
 #[tokio::test]

@@ -58,13 +58,7 @@ async fn webhooks_must_be_signed_by_twilio() {
 #[tokio::test]
 async fn streams_must_be_signed_by_twilio() {
     let app = guarded_app().await;
-    let err = tokio_tungstenite::connect_async(app.ws_url("/call"))
-        .await
-        .unwrap_err();
-    match err {
-        tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 403),
-        other => panic!("unexpected {other}"),
-    }
+    app.assert_upgrade_refused("/call", 403).await;
     assert_eq!(app.registry.active(), 0, "a refused stream takes no place");
 }
 
