@@ -46,10 +46,12 @@ struct Event<'a> {
     kind: Cow<'a, str>,
     #[serde(borrow, default, deserialize_with = "optional_borrowed")]
     delta: Option<Cow<'a, str>>,
-    #[serde(default)]
-    item_id: Option<String>,
-    #[serde(default)]
-    response_id: Option<String>,
+    // Borrowed: audio deltas carry both, and the audio path should not
+    // allocate for them.
+    #[serde(borrow, default, deserialize_with = "optional_borrowed")]
+    item_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "optional_borrowed")]
+    response_id: Option<Cow<'a, str>>,
     #[serde(default)]
     call_id: Option<String>,
     #[serde(default)]
