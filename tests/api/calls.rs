@@ -4,7 +4,7 @@ use qloophone::sim::caller::Step;
 use qloophone::sim::script::{ModelScript, ScriptedCall, Turn};
 use serde_json::{Value, json};
 
-use crate::helpers::{AppOptions, dashboard, read_until, spawn_app_with, wait_until};
+use crate::helpers::{AppOptions, dashboard, one_turn, read_until, spawn_app_with, wait_until};
 
 fn matrix_script() -> ModelScript {
     ModelScript {
@@ -175,18 +175,13 @@ async fn the_model_dropping_mid_call_ends_the_call() {
         ..AppOptions::default()
     })
     .await;
-    let caller = app.caller(3);
-    let call = tokio::spawn(async move {
-        qloophone::sim::caller::place_call(
-            caller,
-            &[
-                Step::WaitForAudio { max_ms: 10_000 },
-                Step::Silence { ms: 60_000 },
-            ],
-        )
-        .await
-        .unwrap()
-    });
+    let call = app.spawn_call(
+        3,
+        vec![
+            Step::WaitForAudio { max_ms: 10_000 },
+            Step::Silence { ms: 60_000 },
+        ],
+    );
     wait_until("the greeting to start", || {
         app.model
             .sessions()
@@ -292,12 +287,7 @@ async fn past_the_call_limit_callers_hear_busy_and_streams_are_refused() {
         ..AppOptions::default()
     })
     .await;
-    let caller = app.caller(6);
-    let first = tokio::spawn(async move {
-        qloophone::sim::caller::place_call(caller, &[Step::Silence { ms: 2_000 }, Step::Hangup])
-            .await
-            .unwrap()
-    });
+    let first = app.spawn_call(6, vec![Step::Silence { ms: 2_000 }, Step::Hangup]);
     wait_until("the first call", || app.registry.active() == 1).await;
     let body = app
         .http
@@ -392,21 +382,12 @@ async fn tasks_return_to_their_idle_level_after_calls() {
     let idle_tasks = metrics.num_alive_tasks();
     let mut calls = Vec::new();
     for tag in 0..5u16 {
-        let caller = app.caller(tag);
-        calls.push(tokio::spawn(qloophone::sim::caller::place_call(
-            caller,
-            &[
-                Step::WaitForAnswer { max_ms: 10_000 },
-                Step::Speak { ms: 600 },
-                Step::WaitForAnswer { max_ms: 10_000 },
-                Step::Hangup,
-            ],
-        )));
+        calls.push(app.spawn_call(tag, one_turn()));
     }
     wait_until("calls to run", || app.registry.active() > 0).await;
     assert!(metrics.num_alive_tasks() > idle_tasks);
     for call in calls {
-        call.await.unwrap().unwrap();
+        call.await.unwrap();
     }
     app.idle().await;
     wait_until("tasks to end", || metrics.num_alive_tasks() <= idle_tasks).await;
@@ -420,19 +401,14 @@ async fn an_oversized_frame_ends_only_its_own_call() {
     use tokio_tungstenite::tungstenite::Message;
 
     let app = spawn_app_with(AppOptions::default()).await;
-    let caller = app.caller(8);
-    let healthy = tokio::spawn(async move {
-        qloophone::sim::caller::place_call(
-            caller,
-            &[
-                Step::WaitForAnswer { max_ms: 10_000 },
-                Step::Silence { ms: 1_000 },
-                Step::Hangup,
-            ],
-        )
-        .await
-        .unwrap()
-    });
+    let healthy = app.spawn_call(
+        8,
+        vec![
+            Step::WaitForAnswer { max_ms: 10_000 },
+            Step::Silence { ms: 1_000 },
+            Step::Hangup,
+        ],
+    );
     let (mut rogue, _) = tokio_tungstenite::connect_async(app.ws_url("/call"))
         .await
         .unwrap();

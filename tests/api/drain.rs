@@ -2,7 +2,7 @@
 //! in progress finish, up to the drain timeout.
 
 use qloophone::config::Config;
-use qloophone::sim::caller::{Step, place_call};
+use qloophone::sim::caller::Step;
 
 use crate::helpers::{AppOptions, dashboard, next_json, read_until, spawn_app_with, wait_until};
 
@@ -10,19 +10,14 @@ use crate::helpers::{AppOptions, dashboard, next_json, read_until, spawn_app_wit
 async fn calls_in_progress_finish_while_new_ones_are_turned_away() {
     let mut app = spawn_app_with(AppOptions::default()).await;
     let mut observer = dashboard(&app, "?format=envelope").await;
-    let caller = app.caller(21);
-    let call = tokio::spawn(async move {
-        place_call(
-            caller,
-            &[
-                Step::WaitForAnswer { max_ms: 10_000 },
-                Step::Silence { ms: 2_000 },
-                Step::Hangup,
-            ],
-        )
-        .await
-        .unwrap()
-    });
+    let call = app.spawn_call(
+        21,
+        vec![
+            Step::WaitForAnswer { max_ms: 10_000 },
+            Step::Silence { ms: 2_000 },
+            Step::Hangup,
+        ],
+    );
     wait_until("the call", || app.registry.active() == 1).await;
     app.begin_stop();
     wait_until("the drain", || app.registry.is_draining()).await;
@@ -67,12 +62,7 @@ async fn calls_still_running_at_the_drain_timeout_are_ended() {
     })
     .await;
     let mut observer = dashboard(&app, "?format=envelope").await;
-    let caller = app.caller(22);
-    let call = tokio::spawn(async move {
-        place_call(caller, &[Step::Silence { ms: 600_000 }])
-            .await
-            .unwrap()
-    });
+    let call = app.spawn_call(22, vec![Step::Silence { ms: 600_000 }]);
     wait_until("the call", || app.registry.active() == 1).await;
     app.begin_stop();
     let report = call.await.unwrap();

@@ -138,6 +138,12 @@ impl TestApp {
         options
     }
 
+    /// A call placed in the background, for tests that act while it runs.
+    pub fn spawn_call(&self, tag: u16, steps: Vec<Step>) -> JoinHandle<CallReport> {
+        let caller = self.caller(tag);
+        tokio::spawn(async move { place_call(caller, &steps).await.expect("call placed") })
+    }
+
     pub async fn call(&self, tag: u16, steps: &[Step]) -> CallReport {
         place_call(self.caller(tag), steps)
             .await
@@ -185,6 +191,17 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// A caller's whole call: hear the greeting, say something, hear the answer,
+/// hang up.
+pub fn one_turn() -> Vec<Step> {
+    vec![
+        Step::WaitForAnswer { max_ms: 10_000 },
+        Step::Speak { ms: 600 },
+        Step::WaitForAnswer { max_ms: 10_000 },
+        Step::Hangup,
+    ]
 }
 
 /// Polls `condition` for up to 10 s; fails the test if it never holds.

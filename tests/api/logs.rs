@@ -6,7 +6,9 @@ use qloophone::sim::script::{ModelScript, ScriptedCall, Turn};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{AppOptions, TestApp, dashboard, next_json, read_until, spawn_app_with};
+use crate::helpers::{
+    AppOptions, TestApp, dashboard, next_json, one_turn, read_until, spawn_app_with,
+};
 
 fn script() -> ModelScript {
     ModelScript {
@@ -25,16 +27,7 @@ fn script() -> ModelScript {
 }
 
 async fn one_call(app: &TestApp, tag: u16) {
-    app.call(
-        tag,
-        &[
-            Step::WaitForAnswer { max_ms: 10_000 },
-            Step::Speak { ms: 600 },
-            Step::WaitForAnswer { max_ms: 10_000 },
-            Step::Hangup,
-        ],
-    )
-    .await;
+    app.call(tag, &one_turn()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,22 +146,7 @@ async fn a_stalled_dashboard_never_holds_up_calls_or_other_dashboards() {
     let stalled = dashboard(&app, "?audio=1&format=envelope").await;
     let mut healthy = dashboard(&app, "?format=envelope").await;
     let calls: Vec<_> = (0..4u16)
-        .map(|tag| {
-            let caller = app.caller(100 + tag);
-            tokio::spawn(async move {
-                qloophone::sim::caller::place_call(
-                    caller,
-                    &[
-                        Step::WaitForAnswer { max_ms: 10_000 },
-                        Step::Speak { ms: 600 },
-                        Step::WaitForAnswer { max_ms: 10_000 },
-                        Step::Hangup,
-                    ],
-                )
-                .await
-                .unwrap()
-            })
-        })
+        .map(|tag| app.spawn_call(100 + tag, one_turn()))
         .collect();
     for call in calls {
         let report = call.await.unwrap();
@@ -196,19 +174,14 @@ async fn frames_from_dashboards_never_reach_calls() {
     })
     .await;
     let mut socket = dashboard(&app, "").await;
-    let caller = app.caller(9);
-    let call = tokio::spawn(async move {
-        qloophone::sim::caller::place_call(
-            caller,
-            &[
-                Step::WaitForAnswer { max_ms: 10_000 },
-                Step::Silence { ms: 400 },
-                Step::Hangup,
-            ],
-        )
-        .await
-        .unwrap()
-    });
+    let call = app.spawn_call(
+        9,
+        vec![
+            Step::WaitForAnswer { max_ms: 10_000 },
+            Step::Silence { ms: 400 },
+            Step::Hangup,
+        ],
+    );
     read_until(&mut socket, |e| e["type"] == "session.updated").await;
     socket
         .send(Message::text(
