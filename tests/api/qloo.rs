@@ -203,3 +203,36 @@ async fn an_unreachable_service_is_reported() {
         Err(TasteError::Unreachable(_))
     ));
 }
+
+#[tokio::test]
+async fn a_retry_that_would_pass_the_deadline_is_not_attempted() {
+    let sim = QlooSim::spawn(
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        QlooOptions {
+            api_key: None,
+            latency: Duration::ZERO,
+            rate_limit_reset_secs: 2,
+        },
+    )
+    .unwrap();
+    let client = QlooClient::new(QlooSettings {
+        base_url: sim.url(),
+        api_key: "k".into(),
+        search_timeout: Duration::from_millis(500),
+        insights_timeout: Duration::from_millis(500),
+        deadline: Duration::from_millis(800),
+        max_retries: 2,
+        log: None,
+    })
+    .unwrap();
+    sim.inject(Fault::Status(429));
+    assert_eq!(
+        client.search(&search("x", &[])).await,
+        Err(TasteError::RateLimited)
+    );
+    assert_eq!(
+        sim.requests().len(),
+        1,
+        "a 2 s reset does not fit in an 800 ms deadline"
+    );
+}

@@ -99,6 +99,24 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_log_that_cannot_be_opened_is_skipped_without_failing_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-dir").join("api_calls.log");
+        let log = ApiLog::to_file(path.clone());
+        for _ in 0..3 {
+            log.record(&LogEntry::now(
+                "/search",
+                "query=x".into(),
+                "200".into(),
+                1,
+                "miss",
+            ));
+            tokio::task::yield_now().await;
+        }
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
     async fn lines_are_appended_as_json() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("api_calls.log");
