@@ -239,11 +239,6 @@ impl Application {
         self.state.registry.clone()
     }
 
-    /// The dashboard hub.
-    pub fn dashboard(&self) -> DashboardHub {
-        self.state.dashboard.clone()
-    }
-
     /// The sandbox peers, in sandbox mode.
     pub fn sandbox(&self) -> Option<&Sandbox> {
         self.sandbox.as_ref()
@@ -277,11 +272,6 @@ impl Application {
         saver.abort();
         save(self.cache).await;
         drop(self.sandbox);
-    }
-
-    /// The entity cache.
-    pub fn cache(&self) -> Arc<EntityCache> {
-        self.cache.clone()
     }
 }
 

@@ -314,11 +314,6 @@ impl QlooSim {
         self.control().requests()
     }
 
-    /// The catalogue served.
-    pub fn catalogue(&self) -> &Catalogue {
-        &self.catalogue
-    }
-
     /// A handle for tests: faults, recorded requests, the catalogue.
     pub fn control(&self) -> QlooControl {
         QlooControl {

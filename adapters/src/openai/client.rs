@@ -62,11 +62,6 @@ impl OpenAiRealtime {
             settings,
         })
     }
-
-    /// The URL connected to, model included.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
 }
 
 #[async_trait]
