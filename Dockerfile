@@ -7,7 +7,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY domain ./domain
 COPY adapters ./adapters
 COPY src ./src
-COPY scenarios ./scenarios
+COPY sandbox ./sandbox
 COPY tests ./tests
 RUN cargo build --release --locked --bin qloophone
 

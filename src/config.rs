@@ -6,7 +6,6 @@
 //! also has a TOML key and a `QLOOPHONE_<SECTION>__<KEY>` variable. Bad
 //! values fail here, at start-up, with the setting's name.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -14,7 +13,12 @@ use std::str::FromStr;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+pub use qloophone_adapters::dashboard::DashboardSettings;
+pub use qloophone_adapters::openai::OpenAiSettings;
+pub use qloophone_adapters::qloo::{CacheSettings, QlooSettings};
+pub use qloophone_adapters::secret::Secret;
+pub use qloophone_adapters::twilio::TwilioSettings;
+use serde::{Deserialize, Serialize};
 
 /// The default TOML file, read from the working directory when present.
 pub const DEFAULT_CONFIG_FILE: &str = "qloophone.toml";
@@ -35,70 +39,6 @@ const ALIASES: &[(&str, &str)] = &[
     ("LOG_FORMAT", "telemetry.log_format"),
 ];
 const PREFIX: &str = "QLOOPHONE_";
-
-/// A secret: never printed, never serialized.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("***")
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    /// Environment values are parsed loosely, so a token of digits arrives
-    /// as a number: take any scalar as text.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Secret;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a secret string")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
-                Ok(Secret::new(v))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
-                Ok(Secret::new(v.to_string()))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secret, E> {
-                Ok(Secret::new(v.to_string()))
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Secret, E> {
-                Ok(Secret::new(v.to_string()))
-            }
-            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Secret, E> {
-                Ok(Secret::new(v.to_string()))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
-}
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -133,31 +73,6 @@ pub struct Config {
     pub cache: CacheSettings,
     /// The sandbox's simulated peers.
     pub sandbox: SandboxSettings,
-}
-
-/// `[cache]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CacheSettings {
-    /// Entries kept.
-    pub capacity: usize,
-    /// How long an entry stays fresh, in seconds (7 days).
-    pub ttl_secs: u64,
-    /// Snapshot file; empty for none.
-    pub snapshot: String,
-    /// How often a changed cache is written to the snapshot, in seconds.
-    pub save_interval_secs: u64,
-}
-
-impl Default for CacheSettings {
-    fn default() -> Self {
-        Self {
-            capacity: 500,
-            ttl_secs: 7 * 24 * 3600,
-            snapshot: "cache/entities.json".to_owned(),
-            save_interval_secs: 30,
-        }
-    }
 }
 
 /// `[sandbox]`
@@ -204,128 +119,6 @@ impl Default for ServerSettings {
     }
 }
 
-/// `[openai.turn_detection]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TurnDetectionSettings {
-    /// `server_vad` or `semantic_vad`.
-    #[serde(rename = "type")]
-    pub kind: TurnDetectionType,
-    /// Server VAD threshold, 0 to 1.
-    pub threshold: f32,
-    /// Audio kept before speech, in ms.
-    pub prefix_padding_ms: u32,
-    /// Silence that ends a turn, in ms.
-    pub silence_duration_ms: u32,
-    /// Semantic VAD eagerness.
-    pub eagerness: String,
-    /// Whether the model stops talking by itself when the caller speaks.
-    pub interrupt_response: bool,
-}
-
-/// Turn detectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum TurnDetectionType {
-    /// By audio energy.
-    #[default]
-    ServerVad,
-    /// By meaning.
-    SemanticVad,
-}
-
-impl Default for TurnDetectionSettings {
-    fn default() -> Self {
-        Self {
-            kind: TurnDetectionType::ServerVad,
-            threshold: 0.5,
-            prefix_padding_ms: 300,
-            silence_duration_ms: 500,
-            eagerness: "auto".to_owned(),
-            interrupt_response: true,
-        }
-    }
-}
-
-/// `[openai]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OpenAiSettings {
-    /// `OPENAI_API_KEY`.
-    pub api_key: Option<Secret>,
-    /// `OPENAI_REALTIME_URL`.
-    pub realtime_url: String,
-    /// `OPENAI_MODEL`.
-    pub model: String,
-    /// `OPENAI_VOICE`.
-    pub voice: String,
-    /// Input transcription model.
-    pub transcription_model: String,
-    /// Noise reduction: `near_field`, `far_field`, or empty for none.
-    pub noise_reduction: String,
-    /// How long connecting may take, in ms.
-    pub connect_timeout_ms: u64,
-    /// Turn detection.
-    pub turn_detection: TurnDetectionSettings,
-}
-
-impl Default for OpenAiSettings {
-    fn default() -> Self {
-        Self {
-            api_key: None,
-            realtime_url: "wss://api.openai.com/v1/realtime".to_owned(),
-            model: "gpt-realtime".to_owned(),
-            voice: "marin".to_owned(),
-            transcription_model: "gpt-4o-mini-transcribe".to_owned(),
-            noise_reduction: "near_field".to_owned(),
-            connect_timeout_ms: 5000,
-            turn_detection: TurnDetectionSettings::default(),
-        }
-    }
-}
-
-/// `[qloo]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct QlooSettings {
-    /// `QLOO_API_KEY`.
-    pub api_key: Option<Secret>,
-    /// `QLOO_API_URL`.
-    pub api_url: String,
-    /// Timeout of `/search`, in ms.
-    pub search_timeout_ms: u64,
-    /// Timeout of `/v2/insights`, in ms.
-    pub insights_timeout_ms: u64,
-    /// The most one call may take, retries included, in ms.
-    pub deadline_ms: u64,
-    /// Retries after a 429 or 5xx.
-    pub max_retries: u32,
-    /// Where each call is logged as a JSON line; empty for nowhere.
-    pub api_log: String,
-}
-
-impl Default for QlooSettings {
-    fn default() -> Self {
-        Self {
-            api_key: None,
-            api_url: "https://hackathon.api.qloo.com".to_owned(),
-            search_timeout_ms: 2500,
-            insights_timeout_ms: 3000,
-            deadline_ms: 6000,
-            max_retries: 2,
-            api_log: "api_calls.log".to_owned(),
-        }
-    }
-}
-
-/// `[twilio]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-pub struct TwilioSettings {
-    /// `TWILIO_AUTH_TOKEN`.
-    pub auth_token: Option<Secret>,
-}
-
 /// `[telemetry]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -361,20 +154,6 @@ impl Default for LimitSettings {
             max_calls: 1000,
             start_timeout_ms: 10_000,
         }
-    }
-}
-
-/// `[dashboard]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DashboardSettings {
-    /// Events a slow dashboard may fall behind by before it skips ahead.
-    pub buffer: usize,
-}
-
-impl Default for DashboardSettings {
-    fn default() -> Self {
-        Self { buffer: 4096 }
     }
 }
 

@@ -1,12 +1,11 @@
-//! QlooPhone: configuration, wiring, the command line and the sandbox.
+//! QlooPhone: configuration, wiring, the command line and telemetry.
 //!
-//! This crate assembles the domain and the adapters into a server. It owns
-//! no call logic of its own.
+//! This crate assembles the domain and the adapters into a server, and in
+//! sandbox mode points them at the simulated peers of `qloophone-sandbox`.
+//! It owns no call logic of its own.
 
-pub mod call;
 pub mod cli;
 pub mod config;
-pub mod load;
-pub mod sim;
+pub mod sandbox;
 pub mod startup;
 pub mod telemetry;

@@ -4,15 +4,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use qloophone::call::{CallSettings, place};
 use qloophone::cli::{Cli, Command, SimPeer};
 use qloophone::config::{Config, Mode};
-use qloophone::load::LoadSettings;
-use qloophone::sim::qloo::{QlooOptions, QlooSim};
-use qloophone::sim::realtime::{RealtimeOptions, RealtimeSim};
-use qloophone::sim::scenario::Scenario;
 use qloophone::startup::{Application, shutdown_signal};
 use qloophone::telemetry;
+use qloophone_sandbox::load::LoadSettings;
+use qloophone_sandbox::phone::{CallSettings, place};
+use qloophone_sandbox::qloo::{QlooOptions, QlooSim};
+use qloophone_sandbox::realtime::{RealtimeOptions, RealtimeSim};
+use qloophone_sandbox::scenario::Scenario;
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
                 server_pid,
                 auth_token: twilio_token(&config),
             };
-            let report = qloophone::load::run(&settings).await;
+            let report = qloophone_sandbox::load::run(&settings).await;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

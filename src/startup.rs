@@ -1,10 +1,8 @@
-//! Wiring: builds the adapters from the configuration, starts the sandbox
-//! peers when there are no keys, and runs the server until shutdown.
+//! Wiring: builds the adapters from the configuration's sections, wires
+//! them to the domain, and runs the server until shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,10 +10,9 @@ use anyhow::Context;
 use qloophone_adapters::dashboard::DashboardHub;
 use qloophone_adapters::http::{self, AppState};
 use qloophone_adapters::metrics::Metrics;
-use qloophone_adapters::openai::{OpenAiRealtime, RealtimeSettings};
-use qloophone_adapters::qloo::{ApiLog, CacheSettings, EntityCache, QlooClient, QlooSettings};
+use qloophone_adapters::openai::OpenAiRealtime;
+use qloophone_adapters::qloo::{EntityCache, QlooClient};
 use qloophone_adapters::twilio::signature::SignatureValidator;
-use qloophone_domain::call::messages::{TurnDetection, TurnDetectionKind};
 use qloophone_domain::call::{CallRegistry, CallServices, SessionPolicy};
 use qloophone_domain::policy;
 use qloophone_domain::ports::{Clock, EventSink, FanOut, SystemClock};
@@ -23,36 +20,8 @@ use qloophone_domain::tools::ToolExecutor;
 use qloophone_domain::tools::recommend::taste_tools;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Mode, TurnDetectionType};
-use crate::sim::qloo::{QlooOptions, QlooSim};
-use crate::sim::realtime::{RealtimeOptions, RealtimeSim};
-use crate::sim::scenario::Scenario;
-
-/// The API key the sandbox's simulated model accepts.
-pub const SANDBOX_KEY: &str = "sandbox-key";
-
-/// Largest model event accepted (audio deltas are a few KiB).
-const MAX_MODEL_EVENT: usize = 4 * 1024 * 1024;
-
-/// Options that only tests and the sandbox change.
-#[derive(Clone, Default)]
-pub struct Overrides {
-    /// How the sandbox's simulated model behaves.
-    pub realtime: Option<RealtimeOptions>,
-    /// The tools offered to the model, instead of the real ones.
-    pub tools: Option<Arc<dyn ToolExecutor>>,
-    /// How the sandbox's simulated Qloo behaves.
-    pub qloo: Option<QlooOptions>,
-}
-
-/// The simulated peers of sandbox mode.
-#[derive(Debug)]
-pub struct Sandbox {
-    /// The simulated Realtime model.
-    pub realtime: RealtimeSim,
-    /// The simulated Qloo.
-    pub qloo: QlooSim,
-}
+use crate::config::{Config, Mode};
+use crate::sandbox::Sandbox;
 
 /// A server ready to run.
 #[derive(Debug)]
@@ -66,8 +35,18 @@ pub struct Application {
     drain_timeout: Duration,
 }
 
+/// What [`Application::builder`] assembles: a listener, a configuration,
+/// and optionally the sandbox's peers and another tool set.
+pub struct Builder {
+    listener: TcpListener,
+    config: Config,
+    sandbox: Option<Sandbox>,
+    tools: Option<Arc<dyn ToolExecutor>>,
+}
+
 impl Application {
-    /// Binds the configured address and builds everything.
+    /// Binds the configured address and builds everything; in sandbox mode
+    /// starts the simulated peers first.
     ///
     /// # Errors
     /// When the port cannot be bound or an adapter cannot be built.
@@ -76,104 +55,71 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("could not listen on {address}"))?;
-        Self::build_with(listener, config, mode, Overrides::default()).await
+        let mut builder = Self::builder(listener, config.clone());
+        if mode == Mode::Sandbox {
+            builder = builder.sandbox(Sandbox::start(&config.sandbox).await?);
+        }
+        builder.build()
     }
 
-    /// Builds everything around an already bound listener.
+    /// Starts assembling a server around an already bound listener.
+    pub fn builder(listener: TcpListener, config: Config) -> Builder {
+        Builder {
+            listener,
+            config,
+            sandbox: None,
+            tools: None,
+        }
+    }
+}
+
+impl Builder {
+    /// Serves the sandbox: the model and Qloo settings are pointed at these
+    /// peers, and the sandbox's test endpoints are served.
+    #[must_use]
+    pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = Some(sandbox);
+        self
+    }
+
+    /// Offers the model these tools instead of the taste tools.
+    #[must_use]
+    pub fn tools(mut self, tools: Arc<dyn ToolExecutor>) -> Self {
+        self.tools = Some(tools);
+        self
+    }
+
+    /// Builds every adapter from its section of the configuration.
     ///
     /// # Errors
     /// When an adapter cannot be built.
-    pub async fn build_with(
-        listener: TcpListener,
-        config: &Config,
-        mode: Mode,
-        overrides: Overrides,
-    ) -> anyhow::Result<Self> {
+    pub fn build(self) -> anyhow::Result<Application> {
+        let Self {
+            listener,
+            mut config,
+            sandbox,
+            tools,
+        } = self;
+        if let Some(sandbox) = &sandbox {
+            sandbox.point_at(&mut config);
+        }
         let addr = listener.local_addr()?;
-        let (realtime_url, openai_key, qloo_url, qloo_key, sandbox) = match mode {
-            Mode::Live => (
-                config.openai.realtime_url.clone(),
-                expose(config.openai.api_key.as_ref()),
-                config.qloo.api_url.clone(),
-                expose(config.qloo.api_key.as_ref()),
-                None,
-            ),
-            Mode::Sandbox => {
-                let options = overrides.realtime.unwrap_or_else(|| RealtimeOptions {
-                    api_key: Some(SANDBOX_KEY.to_owned()),
-                    pace: config.sandbox.model_pace,
-                    scenarios: Scenario::registry(),
-                    ..RealtimeOptions::default()
-                });
-                let realtime =
-                    RealtimeSim::spawn(TcpListener::bind("127.0.0.1:0").await?, options)?;
-                let qloo_options = overrides.qloo.unwrap_or_else(|| QlooOptions {
-                    api_key: Some(SANDBOX_KEY.to_owned()),
-                    latency: Duration::from_millis(config.sandbox.qloo_latency_ms),
-                    ..QlooOptions::default()
-                });
-                let qloo = QlooSim::spawn(TcpListener::bind("127.0.0.1:0").await?, qloo_options)?;
-                (
-                    realtime.url(),
-                    SANDBOX_KEY.to_owned(),
-                    qloo.url(),
-                    SANDBOX_KEY.to_owned(),
-                    Some(Sandbox { realtime, qloo }),
-                )
-            }
-        };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let api_log = Some(config.qloo.api_log.as_str())
-            .filter(|path| !path.is_empty())
-            .map(|path| ApiLog::to_file(path.into()));
-        let qloo = QlooClient::new(QlooSettings {
-            base_url: qloo_url,
-            api_key: qloo_key,
-            search_timeout: Duration::from_millis(config.qloo.search_timeout_ms),
-            insights_timeout: Duration::from_millis(config.qloo.insights_timeout_ms),
-            deadline: Duration::from_millis(config.qloo.deadline_ms),
-            max_retries: config.qloo.max_retries,
-            log: api_log.clone(),
-        })
-        .map_err(anyhow::Error::msg)
-        .context("qloo")?;
+        let api_log = config.qloo.api_log();
+        let qloo = QlooClient::new(&config.qloo, api_log.clone())
+            .map_err(anyhow::Error::msg)
+            .context("qloo")?;
         let cache = Arc::new(EntityCache::new(
             Arc::new(qloo),
             clock.clone(),
-            CacheSettings {
-                capacity: NonZeroUsize::new(config.cache.capacity).context("cache.capacity")?,
-                ttl: Duration::from_secs(config.cache.ttl_secs),
-                snapshot: Some(config.cache.snapshot.as_str())
-                    .filter(|path| !path.is_empty())
-                    .map(PathBuf::from),
-            },
+            &config.cache,
             api_log,
         ));
-        let model = OpenAiRealtime::new(RealtimeSettings {
-            url: realtime_url,
-            model: config.openai.model.clone(),
-            api_key: openai_key,
-            max_message_bytes: MAX_MODEL_EVENT,
-        })
-        .context("openai.realtime_url")?;
-
-        let tools: Arc<dyn ToolExecutor> = overrides
-            .tools
-            .unwrap_or_else(|| Arc::new(taste_tools(cache.clone())));
-        let specs = tools.specs();
         let openai = &config.openai;
+        let model = OpenAiRealtime::new(openai).context("openai.realtime_url")?;
+        let tools = tools.unwrap_or_else(|| Arc::new(taste_tools(cache.clone())));
+        let specs = tools.specs();
         let detection = &openai.turn_detection;
-        let turn_detection = TurnDetection {
-            kind: match detection.kind {
-                TurnDetectionType::ServerVad => TurnDetectionKind::ServerVad,
-                TurnDetectionType::SemanticVad => TurnDetectionKind::SemanticVad,
-            },
-            threshold: detection.threshold,
-            prefix_padding_ms: detection.prefix_padding_ms,
-            silence_duration_ms: detection.silence_duration_ms,
-            eagerness: detection.eagerness.clone(),
-            interrupt_response: detection.interrupt_response,
-        };
         let session_policy = SessionPolicy {
             server_interrupts: detection.interrupt_response,
             tools_offered: specs.len(),
@@ -181,12 +127,12 @@ impl Application {
         };
         let setup = policy::session_setup(
             &openai.voice,
-            turn_detection,
-            Some(openai.noise_reduction.clone()).filter(|kind| !kind.is_empty()),
+            detection.clone(),
+            openai.noise_reduction(),
             &openai.transcription_model,
             specs,
         );
-        let dashboard = DashboardHub::new(config.dashboard.buffer);
+        let dashboard = DashboardHub::new(&config.dashboard);
         let metrics = Arc::new(Metrics::new());
         let sink: Arc<dyn EventSink> = Arc::new(FanOut::new(vec![
             Arc::new(dashboard.clone()),
@@ -199,7 +145,7 @@ impl Application {
             clock: clock.clone(),
             setup: Arc::new(setup),
             policy: session_policy,
-            connect_timeout: Duration::from_millis(openai.connect_timeout_ms),
+            connect_timeout: openai.connect_timeout(),
             start_timeout: Duration::from_millis(config.limits.start_timeout_ms),
         };
         let public_url = url::Url::parse(&config.server.public_url).context("server.public_url")?;
@@ -217,18 +163,21 @@ impl Application {
                 .as_ref()
                 .map(|token| SignatureValidator::new(token.expose())),
             metrics,
+            test_endpoints: sandbox.is_some(),
         });
-        Ok(Self {
+        Ok(Application {
             listener,
             addr,
             state,
             sandbox,
             cache,
-            cache_save_interval: Duration::from_secs(config.cache.save_interval_secs),
+            cache_save_interval: config.cache.save_interval(),
             drain_timeout: Duration::from_secs(config.server.drain_timeout_secs),
         })
     }
+}
 
+impl Application {
     /// Where the server listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -312,12 +261,6 @@ async fn drain(state: &AppState, timeout: Duration) {
         }
     })
     .await;
-}
-
-fn expose(secret: Option<&crate::config::Secret>) -> String {
-    secret
-        .map(|key| key.expose().to_owned())
-        .unwrap_or_default()
 }
 
 async fn save(cache: Arc<EntityCache>) {

@@ -1,10 +1,13 @@
-//! The hexagon's shape, checked: the domain depends on no I/O crate.
+//! The hexagon's shape, checked from the dependency graph and the sources:
+//! the domain depends on no I/O crate, the sandbox on neither the domain
+//! nor the adapters, and only the wiring reaches the sandbox.
 
+use std::path::Path;
 use std::process::Command;
 
 /// Crates that mean networking, HTTP, configuration loading or wire
 /// encodings. None may reach the domain, directly or through another crate.
-const FORBIDDEN: &[&str] = &[
+const FORBIDDEN_IN_DOMAIN: &[&str] = &[
     "warp",
     "hyper",
     "reqwest",
@@ -16,16 +19,21 @@ const FORBIDDEN: &[&str] = &[
     "base64",
     "lru",
     "qloophone-adapters",
+    "qloophone-sandbox",
     "qloophone",
 ];
 
-#[test]
-fn the_domain_depends_on_no_io_crate() {
+/// The sandbox plays the outside world: it must not share our code, or a
+/// bug in our wire types would be mirrored by the peers that test them.
+const FORBIDDEN_IN_SANDBOX: &[&str] = &["qloophone-domain", "qloophone-adapters", "qloophone"];
+
+/// Every crate `package` depends on, directly or not (normal edges).
+fn dependencies_of(package: &str) -> Vec<String> {
     let output = Command::new(env!("CARGO"))
         .args([
             "tree",
             "--package",
-            "qloophone-domain",
+            package,
             "--edges",
             "normal",
             "--prefix",
@@ -42,27 +50,72 @@ fn the_domain_depends_on_no_io_crate() {
         String::from_utf8_lossy(&output.stderr)
     );
     let tree = String::from_utf8(output.stdout).unwrap();
-    let crates: Vec<&str> = tree
+    let crates: Vec<String> = tree
         .lines()
         .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
         .collect();
-    assert!(crates.contains(&"qloophone-domain"), "{tree}");
-    assert!(crates.contains(&"tokio"), "the tree was read: {tree}");
-    for name in FORBIDDEN {
+    assert_eq!(crates.first().map(String::as_str), Some(package), "{tree}");
+    assert!(
+        crates.iter().any(|c| c == "tokio"),
+        "the tree was read: {tree}"
+    );
+    // The package itself heads the tree; only what it depends on counts.
+    crates.into_iter().skip(1).collect()
+}
+
+fn assert_free_of(package: &str, forbidden: &[&str]) {
+    let crates = dependencies_of(package);
+    for name in forbidden {
         assert!(
-            !crates.contains(name),
-            "qloophone-domain depends on {name}:\n{tree}"
+            !crates.iter().any(|c| c == name),
+            "{package} depends on {name}: {crates:?}"
         );
     }
 }
 
 #[test]
-fn adapters_never_depend_on_the_application_crate() {
-    let manifest =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/adapters/Cargo.toml"))
-            .unwrap();
-    assert!(!manifest.contains("qloophone.workspace") && !manifest.contains("qloophone = "));
-    let manifest =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/domain/Cargo.toml")).unwrap();
-    assert!(!manifest.contains("qloophone-adapters"));
+fn the_domain_depends_on_no_io_crate() {
+    assert_free_of("qloophone-domain", FORBIDDEN_IN_DOMAIN);
+}
+
+#[test]
+fn the_sandbox_depends_on_neither_the_domain_nor_the_adapters() {
+    assert_free_of("qloophone-sandbox", FORBIDDEN_IN_SANDBOX);
+}
+
+#[test]
+fn adapters_never_depend_on_the_application_crate_or_the_sandbox() {
+    assert_free_of("qloophone-adapters", &["qloophone", "qloophone-sandbox"]);
+}
+
+/// Rust files under `dir`, recursively.
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn only_the_wiring_and_the_command_line_reach_the_sandbox() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let allowed = ["sandbox.rs", "main.rs"];
+    for file in rust_files(&src) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file.file_name().unwrap().to_str().unwrap();
+        if !allowed.contains(&name) {
+            assert!(
+                !text.contains("qloophone_sandbox"),
+                "{} imports the sandbox; only src/sandbox.rs (which starts it) and src/main.rs (its commands) may",
+                file.display()
+            );
+        }
+    }
 }

@@ -15,5 +15,6 @@ pub mod http;
 pub mod metrics;
 pub mod openai;
 pub mod qloo;
+pub mod secret;
 pub mod time;
 pub mod twilio;

@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 use qloophone_domain::ports::EventSink;
 use qloophone_domain::{CallEvent, CallEventRecord};
 
-use crate::http::CacheStats;
+use crate::qloo::CacheStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Reason {

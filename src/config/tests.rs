@@ -4,6 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 use figment::Jail;
+use qloophone_domain::call::messages::TurnDetectionKind;
 
 use super::*;
 
@@ -94,7 +95,7 @@ fn prefixed_variables_reach_nested_settings() {
         assert!((config.openai.turn_detection.threshold - 0.7).abs() < 1e-6);
         assert_eq!(
             config.openai.turn_detection.kind,
-            TurnDetectionType::SemanticVad
+            TurnDetectionKind::SemanticVad
         );
         assert_eq!(config.qloo.search_timeout_ms, 1200);
         assert_eq!(config.server.host, IpAddr::from([127, 0, 0, 1]));

@@ -1,7 +1,7 @@
 //! Whole calls through the server, with the simulated caller and model.
 
-use qloophone::sim::caller::Step;
-use qloophone::sim::script::{ModelScript, ScriptedCall, Turn};
+use qloophone_sandbox::caller::Step;
+use qloophone_sandbox::script::{ModelScript, ScriptedCall, Turn};
 use serde_json::{Value, json};
 
 use crate::helpers::{AppOptions, dashboard, one_turn, read_until, spawn_app_with, wait_until};
@@ -218,7 +218,7 @@ async fn fifty_concurrent_calls_keep_their_audio_apart() {
     for tag in 0..50u16 {
         let caller = app.caller(tag);
         calls.push(tokio::spawn(async move {
-            let report = qloophone::sim::caller::place_call(
+            let report = qloophone_sandbox::caller::place_call(
                 caller,
                 &[
                     Step::WaitForAnswer { max_ms: 20_000 },
@@ -269,7 +269,7 @@ async fn other_audio_formats_are_refused_before_the_model_is_called() {
     let app = spawn_app_with(AppOptions::default()).await;
     let mut caller = app.caller(5);
     caller.media_format = ("audio/x-l16".into(), 16000, 1);
-    let report = qloophone::sim::caller::place_call(caller, &[Step::Silence { ms: 10_000 }])
+    let report = qloophone_sandbox::caller::place_call(caller, &[Step::Silence { ms: 10_000 }])
         .await
         .unwrap();
     assert!(report.closed_by_server);
@@ -327,7 +327,7 @@ async fn malformed_frames_are_ignored_and_the_call_goes_on() {
     let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url("/call"))
         .await
         .unwrap();
-    let silence = qloophone::sim::audio::encode(&[0xFF; 160]);
+    let silence = qloophone_sandbox::audio::encode(&[0xFF; 160]);
     for frame in [
         Message::text("not json"),
         Message::text(r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#),

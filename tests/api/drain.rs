@@ -2,7 +2,7 @@
 //! in progress finish, up to the drain timeout.
 
 use qloophone::config::Config;
-use qloophone::sim::caller::Step;
+use qloophone_sandbox::caller::Step;
 
 use crate::helpers::{AppOptions, dashboard, next_json, read_until, spawn_app_with, wait_until};
 

@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use qloophone::config::{Config, Mode};
-use qloophone::sim::caller::{CallReport, CallerOptions, Step, place_call};
-use qloophone::sim::qloo::{QlooControl, QlooOptions};
-use qloophone::sim::realtime::{RealtimeOptions, Recorder};
-use qloophone::sim::script::ModelScript;
-use qloophone::startup::{Application, Overrides, SANDBOX_KEY};
+use qloophone::config::Config;
+use qloophone::sandbox::Sandbox;
+use qloophone::startup::Application;
 use qloophone_domain::call::CallRegistry;
 use qloophone_domain::tools::{ToolExecutor, ToolInvocation, ToolOutcome, ToolSpec};
+use qloophone_sandbox::SANDBOX_KEY;
+use qloophone_sandbox::caller::{CallReport, CallerOptions, Step, place_call};
+use qloophone_sandbox::qloo::{QlooControl, QlooOptions};
+use qloophone_sandbox::realtime::{RealtimeOptions, Recorder};
+use qloophone_sandbox::script::ModelScript;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -61,22 +63,23 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let overrides = Overrides {
-        realtime: Some(RealtimeOptions {
+    let sandbox = Sandbox::start_with(
+        RealtimeOptions {
             script: Arc::new(options.script),
             pace: options.pace,
             ms_per_char: options.ms_per_char,
             api_key: Some(SANDBOX_KEY.to_owned()),
             seed: 11,
             scenarios: options.scenarios,
-        }),
-        tools: options.tools,
-        qloo: Some(QlooOptions {
+        },
+        QlooOptions {
             api_key: Some(SANDBOX_KEY.to_owned()),
             latency: options.qloo_latency,
             ..QlooOptions::default()
-        }),
-    };
+        },
+    )
+    .await
+    .unwrap();
     let mut config = options.config;
     if config.server.public_url == Config::default().server.public_url {
         // Where this server really is, so the TwiML's stream URL reaches it.
@@ -87,9 +90,11 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     }
     config.qloo.api_log = String::new();
     config.cache.snapshot = String::new();
-    let app = Application::build_with(listener, &config, Mode::Sandbox, overrides)
-        .await
-        .unwrap();
+    let mut builder = Application::builder(listener, config).sandbox(sandbox);
+    if let Some(tools) = options.tools {
+        builder = builder.tools(tools);
+    }
+    let app = builder.build().unwrap();
     let addr = app.addr();
     let registry = app.registry();
     let model = app.sandbox().unwrap().realtime.recorder().clone();

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use qloophone::load::{LoadSettings, run};
-use qloophone::sim::scenario::Scenario;
+use qloophone_sandbox::load::{LoadSettings, run};
+use qloophone_sandbox::scenario::Scenario;
 
 use crate::helpers::{AppOptions, spawn_app_with};
 

@@ -1,8 +1,8 @@
 //! `/logs`: what dashboards see while calls run.
 
 use futures_util::SinkExt;
-use qloophone::sim::caller::Step;
-use qloophone::sim::script::{ModelScript, ScriptedCall, Turn};
+use qloophone_sandbox::caller::Step;
+use qloophone_sandbox::script::{ModelScript, ScriptedCall, Turn};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 

@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use qloophone::sim::qloo::{Fault, QlooOptions, QlooSim};
 use qloophone_adapters::qloo::{QlooClient, QlooSettings};
+use qloophone_adapters::secret::Secret;
 use qloophone_domain::EntityId;
 use qloophone_domain::ports::TasteGraph;
 use qloophone_domain::tools::taste::{InsightsQuery, SearchQuery, SortBy, TasteError};
+use qloophone_sandbox::qloo::{Fault, QlooOptions, QlooSim};
 use tokio::net::TcpListener;
 
 async fn setup(latency: Duration) -> (QlooSim, QlooClient) {
@@ -24,15 +25,18 @@ async fn setup(latency: Duration) -> (QlooSim, QlooClient) {
 }
 
 fn client(sim: &QlooSim, key: &str, retries: u32) -> QlooClient {
-    QlooClient::new(QlooSettings {
-        base_url: sim.url(),
-        api_key: key.into(),
-        search_timeout: Duration::from_millis(500),
-        insights_timeout: Duration::from_millis(500),
-        deadline: Duration::from_secs(5),
-        max_retries: retries,
-        log: None,
-    })
+    QlooClient::new(
+        &QlooSettings {
+            api_url: sim.url(),
+            api_key: Some(Secret::new(key)),
+            search_timeout_ms: 500,
+            insights_timeout_ms: 500,
+            deadline_ms: 5000,
+            max_retries: retries,
+            api_log: String::new(),
+        },
+        None,
+    )
     .unwrap()
 }
 
@@ -188,15 +192,18 @@ async fn an_unreachable_service_is_reported() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let client = QlooClient::new(QlooSettings {
-        base_url: format!("http://{addr}"),
-        api_key: "k".into(),
-        search_timeout: Duration::from_millis(500),
-        insights_timeout: Duration::from_millis(500),
-        deadline: Duration::from_secs(1),
-        max_retries: 0,
-        log: None,
-    })
+    let client = QlooClient::new(
+        &QlooSettings {
+            api_url: format!("http://{addr}"),
+            api_key: Some(Secret::new("k")),
+            search_timeout_ms: 500,
+            insights_timeout_ms: 500,
+            deadline_ms: 1000,
+            max_retries: 0,
+            api_log: String::new(),
+        },
+        None,
+    )
     .unwrap();
     assert!(matches!(
         client.search(&search("x", &[])).await,
@@ -215,15 +222,18 @@ async fn a_retry_that_would_pass_the_deadline_is_not_attempted() {
         },
     )
     .unwrap();
-    let client = QlooClient::new(QlooSettings {
-        base_url: sim.url(),
-        api_key: "k".into(),
-        search_timeout: Duration::from_millis(500),
-        insights_timeout: Duration::from_millis(500),
-        deadline: Duration::from_millis(800),
-        max_retries: 2,
-        log: None,
-    })
+    let client = QlooClient::new(
+        &QlooSettings {
+            api_url: sim.url(),
+            api_key: Some(Secret::new("k")),
+            search_timeout_ms: 500,
+            insights_timeout_ms: 500,
+            deadline_ms: 800,
+            max_retries: 2,
+            api_log: String::new(),
+        },
+        None,
+    )
     .unwrap();
     sim.inject(Fault::Status(429));
     assert_eq!(

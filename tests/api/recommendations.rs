@@ -1,8 +1,8 @@
 //! Recommendations end to end: a simulated call, the real tools, the Qloo
 //! adapter and cache, the simulated Qloo.
 
-use qloophone::sim::caller::Step;
-use qloophone::sim::script::{ModelScript, ScriptedCall, Turn};
+use qloophone_sandbox::caller::Step;
+use qloophone_sandbox::script::{ModelScript, ScriptedCall, Turn};
 use serde_json::{Value, json};
 
 use crate::helpers::{AppOptions, dashboard, read_until, spawn_app_with};

@@ -156,3 +156,26 @@ async fn logs_greets_each_dashboard() {
     assert_eq!(event["type"], "connection.established");
     assert!(event["timestamp"].is_string());
 }
+
+#[tokio::test]
+async fn test_endpoints_exist_only_in_the_sandbox() {
+    // A live server (no sandbox): its peers are never reached by this test.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = qloophone::config::Config::default();
+    config.qloo.api_log = String::new();
+    config.cache.snapshot = String::new();
+    let app = qloophone::startup::Application::builder(listener, config)
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("http://{addr}{path}")).send();
+    assert_eq!(get("/test/sessions").await.unwrap().status(), 404);
+    assert_eq!(get("/health").await.unwrap().status(), 200);
+    let _ = stop.send(());
+    task.await.unwrap();
+}

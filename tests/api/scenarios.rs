@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use qloophone::call::{CallSettings, place};
-use qloophone::sim::scenario::Scenario;
+use qloophone_sandbox::phone::{CallSettings, place};
+use qloophone_sandbox::scenario::Scenario;
 
 use crate::helpers::{AppOptions, spawn_app_with};
 

@@ -1,9 +1,9 @@
 //! `X-Twilio-Signature` on `/twiml` and `/call` when a Twilio token is set.
 
-use qloophone::call::{CallSettings, place};
 use qloophone::config::{Config, Secret};
-use qloophone::sim::scenario::Scenario;
 use qloophone_adapters::twilio::signature::SignatureValidator;
+use qloophone_sandbox::phone::{CallSettings, place};
+use qloophone_sandbox::scenario::Scenario;
 
 use crate::helpers::{AppOptions, TestApp, spawn_app_with};
 

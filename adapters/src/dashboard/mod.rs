@@ -34,6 +34,20 @@ use crate::time::rfc3339;
 /// How long one write to a dashboard may take before it is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `[dashboard]`: the `/logs` dashboards.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// Events a slow dashboard may fall behind by before it skips ahead.
+    pub buffer: usize,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        Self { buffer: 4096 }
+    }
+}
+
 /// The fan-out point for call events.
 #[derive(Debug, Clone)]
 pub struct DashboardHub {
@@ -42,9 +56,9 @@ pub struct DashboardHub {
 }
 
 impl DashboardHub {
-    /// A hub keeping up to `buffer` events for slow clients.
-    pub fn new(buffer: usize) -> Self {
-        let (events, _) = broadcast::channel(buffer.max(1));
+    /// A hub keeping up to `settings.buffer` events for slow clients.
+    pub fn new(settings: &DashboardSettings) -> Self {
+        let (events, _) = broadcast::channel(settings.buffer.max(1));
         let (closed, _) = tokio::sync::watch::channel(false);
         Self { events, closed }
     }

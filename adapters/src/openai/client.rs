@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use qloophone_domain::RawFrame;
 use qloophone_domain::call::messages::{
-    CallInfo, ModelCommand, ModelEvent, ModelFrame, SessionSetup,
+    CallInfo, ModelCommand, ModelEvent, ModelFrame, SessionSetup, TurnDetection,
 };
 use qloophone_domain::ports::{LegError, ModelError, ModelSession, RealtimeModel};
 use tokio::net::TcpStream;
@@ -17,35 +17,69 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::wire;
+use serde::{Deserialize, Serialize};
 
-/// Where and how to reach the Realtime API.
-#[derive(Clone)]
-pub struct RealtimeSettings {
-    /// `wss://api.openai.com/v1/realtime` (or a simulator's `ws://` URL).
-    pub url: String,
-    /// The model, sent as `?model=`.
+use super::wire;
+use crate::secret::Secret;
+
+/// Largest event accepted from the model (audio deltas are a few KiB).
+const MAX_MODEL_EVENT: usize = 4 * 1024 * 1024;
+
+/// `[openai]`: where and how to reach the Realtime API, and how its
+/// sessions are configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenAiSettings {
+    /// `OPENAI_API_KEY`, sent as a Bearer token.
+    pub api_key: Option<Secret>,
+    /// `OPENAI_REALTIME_URL`: `wss://api.openai.com/v1/realtime` (or a
+    /// simulator's `ws://` URL).
+    pub realtime_url: String,
+    /// `OPENAI_MODEL`, sent as `?model=`.
     pub model: String,
-    /// The API key, sent as a Bearer token.
-    pub api_key: String,
-    /// Largest event accepted from the model.
-    pub max_message_bytes: usize,
+    /// `OPENAI_VOICE`.
+    pub voice: String,
+    /// Input transcription model.
+    pub transcription_model: String,
+    /// Noise reduction: `near_field`, `far_field`, or empty for none.
+    pub noise_reduction: String,
+    /// How long connecting may take, in ms.
+    pub connect_timeout_ms: u64,
+    /// Turn detection.
+    pub turn_detection: TurnDetection,
 }
 
-impl std::fmt::Debug for RealtimeSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RealtimeSettings")
-            .field("url", &self.url)
-            .field("model", &self.model)
-            .field("api_key", &"***")
-            .finish_non_exhaustive()
+impl Default for OpenAiSettings {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            realtime_url: "wss://api.openai.com/v1/realtime".to_owned(),
+            model: "gpt-realtime".to_owned(),
+            voice: "marin".to_owned(),
+            transcription_model: "gpt-4o-mini-transcribe".to_owned(),
+            noise_reduction: "near_field".to_owned(),
+            connect_timeout_ms: 5000,
+            turn_detection: TurnDetection::default(),
+        }
+    }
+}
+
+impl OpenAiSettings {
+    /// How long connecting may take.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// Noise reduction, if any.
+    pub fn noise_reduction(&self) -> Option<String> {
+        Some(self.noise_reduction.clone()).filter(|kind| !kind.is_empty())
     }
 }
 
 /// The OpenAI Realtime API.
 #[derive(Debug, Clone)]
 pub struct OpenAiRealtime {
-    settings: RealtimeSettings,
+    api_key: Secret,
     endpoint: String,
 }
 
@@ -54,12 +88,12 @@ impl OpenAiRealtime {
     ///
     /// # Errors
     /// When the URL does not parse.
-    pub fn new(settings: RealtimeSettings) -> Result<Self, url::ParseError> {
-        let mut url = url::Url::parse(&settings.url)?;
+    pub fn new(settings: &OpenAiSettings) -> Result<Self, url::ParseError> {
+        let mut url = url::Url::parse(&settings.realtime_url)?;
         url.query_pairs_mut().append_pair("model", &settings.model);
         Ok(Self {
             endpoint: url.into(),
-            settings,
+            api_key: settings.api_key.clone().unwrap_or_else(|| Secret::new("")),
         })
     }
 }
@@ -76,12 +110,12 @@ impl RealtimeModel for OpenAiRealtime {
             .as_str()
             .into_client_request()
             .map_err(|err| ModelError::Connect(err.to_string()))?;
-        let bearer = HeaderValue::try_from(format!("Bearer {}", self.settings.api_key))
+        let bearer = HeaderValue::try_from(format!("Bearer {}", self.api_key.expose()))
             .map_err(|_| ModelError::Connect("the API key is not a valid header value".into()))?;
         request.headers_mut().insert("Authorization", bearer);
         let config = WebSocketConfig::default()
-            .max_message_size(Some(self.settings.max_message_bytes))
-            .max_frame_size(Some(self.settings.max_message_bytes));
+            .max_message_size(Some(MAX_MODEL_EVENT))
+            .max_frame_size(Some(MAX_MODEL_EVENT));
         let (mut socket, _response) =
             tokio_tungstenite::connect_async_with_config(request, Some(config), true)
                 .await

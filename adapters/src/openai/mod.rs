@@ -11,4 +11,4 @@
 mod client;
 pub mod wire;
 
-pub use client::{OpenAiRealtime, RealtimeSettings};
+pub use client::{OpenAiRealtime, OpenAiSettings};

@@ -29,17 +29,63 @@ use qloophone_domain::tools::taste::{
 use serde::{Deserialize, Serialize};
 
 use super::log::{ApiLog, LogEntry};
-use crate::http::{CacheStats, CacheStatsSource};
 
-/// Cache settings.
-#[derive(Debug, Clone)]
+/// Entity cache counters, for `/cache-stats` and `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Entries held.
+    pub size: usize,
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that went upstream.
+    pub misses: u64,
+    /// Entries pushed out to make room.
+    pub evictions: u64,
+}
+
+/// Something that can report cache counters.
+pub trait CacheStatsSource: Send + Sync {
+    /// The counters now.
+    fn cache_stats(&self) -> CacheStats;
+}
+
+/// `[cache]`: the entity cache's size, freshness and snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CacheSettings {
-    /// Entries kept.
-    pub capacity: NonZeroUsize,
-    /// How long an entry stays fresh.
-    pub ttl: Duration,
-    /// Where the snapshot lives, if anywhere.
-    pub snapshot: Option<PathBuf>,
+    /// Entries kept (at least 1).
+    pub capacity: usize,
+    /// How long an entry stays fresh, in seconds (7 days).
+    pub ttl_secs: u64,
+    /// Snapshot file; empty for none.
+    pub snapshot: String,
+    /// How often a changed cache is written to the snapshot, in seconds.
+    pub save_interval_secs: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            capacity: 500,
+            ttl_secs: 7 * 24 * 3600,
+            snapshot: "cache/entities.json".to_owned(),
+            save_interval_secs: 30,
+        }
+    }
+}
+
+impl CacheSettings {
+    /// How often a changed cache is written to its snapshot.
+    pub fn save_interval(&self) -> Duration {
+        Duration::from_secs(self.save_interval_secs)
+    }
+}
+
+/// The settings as the cache uses them.
+#[derive(Debug, Clone)]
+struct Policy {
+    ttl: Duration,
+    snapshot: Option<PathBuf>,
 }
 
 type Lookup = Shared<BoxFuture<'static, Result<Vec<Entity>, TasteError>>>;
@@ -82,7 +128,7 @@ struct State {
 pub struct EntityCache {
     inner: Arc<dyn TasteGraph>,
     clock: Arc<dyn Clock>,
-    settings: CacheSettings,
+    settings: Policy,
     state: Mutex<State>,
     inflight: Mutex<HashMap<Key, Lookup>>,
     dirty: AtomicBool,
@@ -107,14 +153,21 @@ impl EntityCache {
     pub fn new(
         inner: Arc<dyn TasteGraph>,
         clock: Arc<dyn Clock>,
-        settings: CacheSettings,
+        settings: &CacheSettings,
         log: Option<ApiLog>,
     ) -> Self {
+        let capacity = NonZeroUsize::new(settings.capacity).unwrap_or(NonZeroUsize::MIN);
+        let settings = Policy {
+            ttl: Duration::from_secs(settings.ttl_secs),
+            snapshot: Some(settings.snapshot.as_str())
+                .filter(|path| !path.is_empty())
+                .map(PathBuf::from),
+        };
         let cache = Self {
             inner,
             clock,
             state: Mutex::new(State {
-                entries: LruCache::new(settings.capacity),
+                entries: LruCache::new(capacity),
                 hits: 0,
                 misses: 0,
                 evictions: 0,

@@ -10,36 +10,52 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 
+use serde::{Deserialize, Serialize};
+
 use super::log::{ApiLog, LogEntry};
 use super::wire;
+use crate::secret::Secret;
 
-/// How to reach Qloo.
-#[derive(Clone)]
+/// `[qloo]`: how to reach Qloo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct QlooSettings {
-    /// Base URL, e.g. `https://hackathon.api.qloo.com`.
-    pub base_url: String,
-    /// The key, sent as `X-Api-Key`.
-    pub api_key: String,
-    /// Timeout of one `/search` attempt.
-    pub search_timeout: Duration,
-    /// Timeout of one `/v2/insights` attempt.
-    pub insights_timeout: Duration,
-    /// The most one call may take, retries included.
-    pub deadline: Duration,
+    /// `QLOO_API_KEY`, sent as `X-Api-Key`.
+    pub api_key: Option<Secret>,
+    /// `QLOO_API_URL`, e.g. `https://hackathon.api.qloo.com`.
+    pub api_url: String,
+    /// Timeout of one `/search` attempt, in ms.
+    pub search_timeout_ms: u64,
+    /// Timeout of one `/v2/insights` attempt, in ms.
+    pub insights_timeout_ms: u64,
+    /// The most one call may take, retries included, in ms.
+    pub deadline_ms: u64,
     /// Retries after a 429 or 5xx.
     pub max_retries: u32,
-    /// Where calls are logged, if anywhere.
-    pub log: Option<ApiLog>,
+    /// Where each call is logged as a JSON line; empty for nowhere.
+    pub api_log: String,
 }
 
-impl std::fmt::Debug for QlooSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QlooSettings")
-            .field("base_url", &self.base_url)
-            .field("api_key", &"***")
-            .field("search_timeout", &self.search_timeout)
-            .field("insights_timeout", &self.insights_timeout)
-            .finish_non_exhaustive()
+impl Default for QlooSettings {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            api_url: "https://hackathon.api.qloo.com".to_owned(),
+            search_timeout_ms: 2500,
+            insights_timeout_ms: 3000,
+            deadline_ms: 6000,
+            max_retries: 2,
+            api_log: "api_calls.log".to_owned(),
+        }
+    }
+}
+
+impl QlooSettings {
+    /// The API log these settings name, if any.
+    pub fn api_log(&self) -> Option<ApiLog> {
+        Some(self.api_log.as_str())
+            .filter(|path| !path.is_empty())
+            .map(|path| ApiLog::to_file(path.into()))
     }
 }
 
@@ -47,7 +63,12 @@ impl std::fmt::Debug for QlooSettings {
 #[derive(Debug, Clone)]
 pub struct QlooClient {
     http: reqwest::Client,
-    settings: QlooSettings,
+    base_url: String,
+    search_timeout: Duration,
+    insights_timeout: Duration,
+    deadline: Duration,
+    max_retries: u32,
+    log: Option<ApiLog>,
 }
 
 impl QlooClient {
@@ -55,9 +76,10 @@ impl QlooClient {
     ///
     /// # Errors
     /// When the key is not a valid header value or TLS cannot start.
-    pub fn new(settings: QlooSettings) -> Result<Self, String> {
+    pub fn new(settings: &QlooSettings, log: Option<ApiLog>) -> Result<Self, String> {
         let mut headers = HeaderMap::new();
-        let mut key = HeaderValue::from_str(&settings.api_key)
+        let api_key = settings.api_key.as_ref().map_or("", Secret::expose);
+        let mut key = HeaderValue::from_str(api_key)
             .map_err(|_| "the Qloo API key is not a valid header value".to_owned())?;
         key.set_sensitive(true);
         headers.insert("x-api-key", key);
@@ -68,7 +90,15 @@ impl QlooClient {
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|err| err.to_string())?;
-        Ok(Self { http, settings })
+        Ok(Self {
+            http,
+            base_url: settings.api_url.trim_end_matches('/').to_owned(),
+            search_timeout: Duration::from_millis(settings.search_timeout_ms),
+            insights_timeout: Duration::from_millis(settings.insights_timeout_ms),
+            deadline: Duration::from_millis(settings.deadline_ms),
+            max_retries: settings.max_retries,
+            log,
+        })
     }
 
     async fn get(
@@ -77,11 +107,8 @@ impl QlooClient {
         params: String,
         timeout: Duration,
     ) -> Result<Bytes, TasteError> {
-        let url = format!(
-            "{}{endpoint}?{params}",
-            self.settings.base_url.trim_end_matches('/')
-        );
-        let deadline = Instant::now() + self.settings.deadline;
+        let url = format!("{}{endpoint}?{params}", self.base_url);
+        let deadline = Instant::now() + self.deadline;
         let mut attempt = 0;
         loop {
             let started = Instant::now();
@@ -139,7 +166,7 @@ impl QlooClient {
             };
             let jitter = Duration::from_millis(fastrand::u64(0..=100));
             let wait = retry_in + jitter;
-            if attempt >= self.settings.max_retries || Instant::now() + wait >= deadline {
+            if attempt >= self.max_retries || Instant::now() + wait >= deadline {
                 return Err(if status == StatusCode::TOO_MANY_REQUESTS {
                     TasteError::RateLimited
                 } else {
@@ -161,7 +188,7 @@ impl QlooClient {
     fn log(&self, endpoint: &'static str, params: &str, status: String, latency: Duration) {
         let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         tracing::debug!(endpoint, %status, latency_ms, "Qloo call");
-        if let Some(log) = &self.settings.log {
+        if let Some(log) = &self.log {
             log.record(&LogEntry::now(
                 endpoint,
                 params.to_owned(),
@@ -199,11 +226,7 @@ fn backoff(attempt: u32) -> Duration {
 impl TasteGraph for QlooClient {
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Entity>, TasteError> {
         let body = self
-            .get(
-                "/search",
-                wire::search_params(query),
-                self.settings.search_timeout,
-            )
+            .get("/search", wire::search_params(query), self.search_timeout)
             .await?;
         wire::parse_search(&body).map_err(|err| TasteError::BadResponse(err.to_string()))
     }
@@ -213,7 +236,7 @@ impl TasteGraph for QlooClient {
             .get(
                 "/v2/insights",
                 wire::insights_params(query),
-                self.settings.insights_timeout,
+                self.insights_timeout,
             )
             .await?;
         wire::parse_insights(&body).map_err(|err| TasteError::BadResponse(err.to_string()))

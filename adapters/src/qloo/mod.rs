@@ -14,6 +14,6 @@ mod client;
 mod log;
 pub mod wire;
 
-pub use cache::{CacheSettings, EntityCache};
+pub use cache::{CacheSettings, CacheStats, CacheStatsSource, EntityCache};
 pub use client::{QlooClient, QlooSettings};
 pub use log::{ApiLog, LogEntry};

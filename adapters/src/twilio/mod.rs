@@ -14,3 +14,14 @@ pub mod twiml;
 pub mod wire;
 
 pub use leg::{LegStats, TwilioLeg};
+
+use crate::secret::Secret;
+
+/// `[twilio]`
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwilioSettings {
+    /// `TWILIO_AUTH_TOKEN`: requests to `/twiml` and `/call` must carry
+    /// Twilio's signature made with it.
+    pub auth_token: Option<Secret>,
+}

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::tools::ToolSpec;
 use crate::types::{
     AudioChunk, CallSid, ItemId, MarkName, RawFrame, ResponseId, StreamSid, ToolCallId,
@@ -210,7 +212,8 @@ pub enum ModelCommand {
 }
 
 /// Kinds of turn detection the model supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TurnDetectionKind {
     /// Voice activity by audio energy and silence.
     ServerVad,
@@ -218,10 +221,12 @@ pub enum TurnDetectionKind {
     SemanticVad,
 }
 
-/// Turn detection settings.
-#[derive(Debug, Clone, PartialEq)]
+/// Turn detection settings (`[openai.turn_detection]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TurnDetection {
-    /// Which detector.
+    /// Which detector: `server_vad` or `semantic_vad`.
+    #[serde(rename = "type")]
     pub kind: TurnDetectionKind,
     /// Activation threshold, 0 to 1 (server VAD).
     pub threshold: f32,

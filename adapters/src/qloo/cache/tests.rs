@@ -48,9 +48,9 @@ fn found(name: &str) -> Vec<Entity> {
 
 fn settings(capacity: usize, snapshot: Option<PathBuf>) -> CacheSettings {
     CacheSettings {
-        capacity: NonZeroUsize::new(capacity).unwrap(),
-        ttl: Duration::from_secs(7 * 24 * 3600),
-        snapshot,
+        capacity,
+        snapshot: snapshot.map_or_else(String::new, |path| path.display().to_string()),
+        ..CacheSettings::default()
     }
 }
 
@@ -69,7 +69,7 @@ async fn repeated_searches_are_hits_and_names_fold() {
     let cache = EntityCache::new(
         Arc::new(echo_graph(calls.clone())),
         ManualClock::new(),
-        settings(10, None),
+        &settings(10, None),
         None,
     );
     cache.search(&query("The Matrix")).await.unwrap();
@@ -100,7 +100,7 @@ async fn entries_expire_after_their_ttl() {
     let cache = EntityCache::new(
         Arc::new(echo_graph(calls.clone())),
         clock.clone(),
-        settings(10, None),
+        &settings(10, None),
         None,
     );
     cache.search(&query("Alien")).await.unwrap();
@@ -118,7 +118,7 @@ async fn the_least_recently_used_entry_is_evicted() {
     let cache = EntityCache::new(
         Arc::new(echo_graph(calls.clone())),
         ManualClock::new(),
-        settings(2, None),
+        &settings(2, None),
         None,
     );
     cache.search(&query("a")).await.unwrap();
@@ -151,7 +151,7 @@ async fn concurrent_identical_lookups_share_one_request() {
     let cache = Arc::new(EntityCache::new(
         graph.clone(),
         ManualClock::new(),
-        settings(10, None),
+        &settings(10, None),
         None,
     ));
     let lookups: Vec<_> = (0..20)
@@ -188,7 +188,7 @@ async fn failures_and_empty_results_are_not_cached() {
     let cache = EntityCache::new(
         Arc::new(graph),
         ManualClock::new(),
-        settings(10, None),
+        &settings(10, None),
         None,
     );
     assert_eq!(cache.search(&query("fail")).await, Err(TasteError::Timeout));
@@ -209,7 +209,7 @@ async fn snapshots_round_trip_and_drop_expired_entries() {
     let cache = EntityCache::new(
         Arc::new(echo_graph(calls.clone())),
         clock.clone(),
-        settings(10, Some(path.clone())),
+        &settings(10, Some(path.clone())),
         None,
     );
     cache.search(&query("Old")).await.unwrap();
@@ -227,7 +227,7 @@ async fn snapshots_round_trip_and_drop_expired_entries() {
     let reloaded = EntityCache::new(
         Arc::new(echo_graph(calls.clone())),
         clock.clone(),
-        settings(10, Some(path.clone())),
+        &settings(10, Some(path.clone())),
         None,
     );
     assert_eq!(reloaded.cache_stats().size, 1);
@@ -255,7 +255,7 @@ async fn a_corrupt_snapshot_is_ignored() {
     let cache = EntityCache::new(
         Arc::new(echo_graph(calls)),
         ManualClock::new(),
-        settings(10, Some(path.clone())),
+        &settings(10, Some(path.clone())),
         None,
     );
     assert_eq!(cache.cache_stats().size, 0);
@@ -266,7 +266,7 @@ async fn a_corrupt_snapshot_is_ignored() {
     let no_snapshot = EntityCache::new(
         Arc::new(MockTasteGraph::new()),
         ManualClock::new(),
-        settings(1, None),
+        &settings(1, None),
         None,
     );
     no_snapshot.save().unwrap();

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::sim::caller::{CallReport, CallerOptions, place_call};
-use crate::sim::scenario::Scenario;
+use crate::caller::{CallReport, CallerOptions, place_call};
+use crate::scenario::Scenario;
 
 /// How to load the server.
 #[derive(Debug, Clone)]
@@ -131,7 +131,7 @@ fn proc_sample(pid: u32) -> Option<(f64, f64, f64)> {
 async fn one_call(settings: &LoadSettings, index: usize) -> Result<CallReport, String> {
     let call_sid = format!("CA{index:032x}");
     let token = settings.auth_token.as_deref();
-    let (url, parameters) = crate::call::ask_for_stream(&settings.url, &call_sid, token)
+    let (url, parameters) = crate::phone::ask_for_stream(&settings.url, &call_sid, token)
         .await
         .map_err(|err| err.to_string())?;
     let mut options = CallerOptions::new(url, settings.scenario.tag());
@@ -139,10 +139,7 @@ async fn one_call(settings: &LoadSettings, index: usize) -> Result<CallReport, S
     options.stream_sid = format!("MZ{:016x}{index:016x}", fastrand::u64(..));
     options.call_sid = call_sid;
     options.parameters = parameters;
-    options.signature = token.map(|token| {
-        qloophone_adapters::twilio::signature::SignatureValidator::new(token)
-            .sign(&options.url, &[])
-    });
+    options.signature = token.map(|token| crate::signature::sign(token, &options.url, &[]));
     let report = place_call(options, &settings.scenario.caller)
         .await
         .map_err(|err| err.to_string())?;
@@ -230,9 +227,7 @@ pub async fn run(settings: &LoadSettings) -> LoadReport {
         .caller
         .iter()
         .map(|step| match step {
-            crate::sim::caller::Step::Speak { ms } | crate::sim::caller::Step::Silence { ms } => {
-                *ms
-            }
+            crate::caller::Step::Speak { ms } | crate::caller::Step::Silence { ms } => *ms,
             _ => 0,
         })
         .sum();

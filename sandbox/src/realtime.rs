@@ -27,8 +27,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
-use super::audio::{self, BYTES_PER_MS, FRAME_BYTES};
-use super::script::{ModelScript, ScriptedCall, fill_ids, rounds, summarize};
+use crate::audio::{self, BYTES_PER_MS, FRAME_BYTES};
+use crate::script::{ModelScript, ScriptedCall, fill_ids, rounds, summarize};
 
 /// Mean absolute amplitude above which a 20 ms frame counts as speech.
 const VOICE_LOUDNESS: f64 = 800.0;

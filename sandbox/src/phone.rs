@@ -19,10 +19,10 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use qloophone_adapters::twilio::signature::SignatureValidator;
+use crate::signature;
 
-use crate::sim::caller::{CallReport, CallerError, CallerOptions, place_call};
-use crate::sim::scenario::Scenario;
+use crate::caller::{CallReport, CallerError, CallerOptions, place_call};
+use crate::scenario::Scenario;
 
 /// How to place the call.
 #[derive(Debug, Clone)]
@@ -186,7 +186,7 @@ pub async fn ask_for_stream(
             .collect();
         request = request.header(
             "x-twilio-signature",
-            SignatureValidator::new(token).sign(&webhook, &params),
+            signature::sign(token, &webhook, &params),
         );
     }
     let response = request
@@ -268,7 +268,7 @@ pub async fn place(
     let signature = settings
         .auth_token
         .as_deref()
-        .map(|token| SignatureValidator::new(token).sign(&stream_url, &[]));
+        .map(|token| signature::sign(token, &stream_url, &[]));
     let caller = CallerOptions {
         signature,
         url: stream_url,
@@ -404,7 +404,7 @@ fn print_event(out: &mut (dyn Write + Send), event: &Value) {
 
 /// Every unmet expectation, in words.
 pub fn check(
-    expect: &crate::sim::scenario::Expectations,
+    expect: &crate::scenario::Expectations,
     events: &[Value],
     report: &CallReport,
 ) -> Vec<String> {
@@ -556,7 +556,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("qloophone-wav-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("heard.wav");
-        let audio = crate::sim::audio::voice(1600, 0, 300.0, 0.5);
+        let audio = crate::audio::voice(1600, 0, 300.0, 0.5);
         write_wav(&path, &audio).unwrap();
         let reader = hound::WavReader::open(&path).unwrap();
         assert_eq!(reader.spec().sample_rate, 8000);

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::caller::Step;
-use super::script::{ModelScript, Turn};
+use crate::caller::Step;
+use crate::script::{ModelScript, Turn};
 
 /// What must hold after the call.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
@@ -80,16 +80,16 @@ pub struct Scenario {
 }
 
 const SHIPPED: &[&str] = &[
-    include_str!("../../scenarios/two-films-to-a-film.toml"),
-    include_str!("../../scenarios/artist-and-film-to-restaurant.toml"),
-    include_str!("../../scenarios/film-to-fan-venues.toml"),
-    include_str!("../../scenarios/sequel-trap.toml"),
-    include_str!("../../scenarios/unknown-entity-recovery.toml"),
-    include_str!("../../scenarios/qloo-tool-error.toml"),
-    include_str!("../../scenarios/barge-in-during-answer.toml"),
-    include_str!("../../scenarios/very-long-answer.toml"),
-    include_str!("../../scenarios/hangup-mid-tool-call.toml"),
-    include_str!("../../scenarios/silence.toml"),
+    include_str!("../scenarios/two-films-to-a-film.toml"),
+    include_str!("../scenarios/artist-and-film-to-restaurant.toml"),
+    include_str!("../scenarios/film-to-fan-venues.toml"),
+    include_str!("../scenarios/sequel-trap.toml"),
+    include_str!("../scenarios/unknown-entity-recovery.toml"),
+    include_str!("../scenarios/qloo-tool-error.toml"),
+    include_str!("../scenarios/barge-in-during-answer.toml"),
+    include_str!("../scenarios/very-long-answer.toml"),
+    include_str!("../scenarios/hangup-mid-tool-call.toml"),
+    include_str!("../scenarios/silence.toml"),
 ];
 
 impl Scenario {

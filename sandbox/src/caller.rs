@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::audio::{self, FRAME_BYTES};
+use crate::audio::{self, FRAME_BYTES};
 
 /// One thing the caller does.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

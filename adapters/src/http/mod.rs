@@ -1,0 +1,121 @@
+//! The HTTP and WebSocket surface, as warp filters, one file per purpose:
+//!
+//! - [`twilio`]: `ALL /twiml` (the webhook) and WebSocket `/call` (the
+//!   Media Stream), behind the [`guards`].
+//! - [`dashboards`]: WebSocket `/logs`.
+//! - [`operator`]: `GET /health`, `/cache-stats`, `/metrics`, `/tools`,
+//!   `/public-url`, and in sandbox mode `/test/sessions`.
+//! - [`guards`]: filters in front of routes: Twilio signatures, body limits.
+//!
+//! Anything else is a JSON 404. One `recover` turns every rejection into a
+//! JSON error that never leaks internals.
+
+mod dashboards;
+mod guards;
+mod operator;
+mod twilio;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use qloophone_domain::call::{CallRegistry, CallServices};
+use qloophone_domain::ports::Clock;
+use serde_json::json;
+use url::Url;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use crate::dashboard::DashboardHub;
+use crate::metrics::Metrics;
+use crate::qloo::CacheStatsSource;
+use crate::twilio::signature::SignatureValidator;
+use guards::{BadSignature, TooLarge};
+
+/// Largest frame accepted on `/call` (Twilio's are about 400 bytes).
+pub const MAX_CALL_FRAME: usize = 64 * 1024;
+/// Largest frame accepted on `/logs` (dashboards have nothing to say).
+pub const MAX_LOGS_FRAME: usize = 16 * 1024;
+/// Largest webhook body accepted on `/twiml`.
+pub const MAX_WEBHOOK_BODY: u64 = 64 * 1024;
+
+/// What the routes need.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where Twilio reaches us.
+    pub public_url: Url,
+    /// This build's version.
+    pub version: &'static str,
+    /// Live calls.
+    pub registry: CallRegistry,
+    /// What each call needs.
+    pub services: CallServices,
+    /// Dashboards.
+    pub dashboard: DashboardHub,
+    /// Entity cache counters.
+    pub cache: Arc<dyn CacheStatsSource>,
+    /// Wall-clock time.
+    pub clock: Arc<dyn Clock>,
+    /// Checks `X-Twilio-Signature` on `/twiml` and `/call`, when a Twilio
+    /// auth token is configured.
+    pub signatures: Option<SignatureValidator>,
+    /// Prometheus metrics (fed as an event sink).
+    pub metrics: Arc<Metrics>,
+    /// Whether the sandbox's test endpoints are served (sandbox mode only).
+    pub test_endpoints: bool,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("public_url", &self.public_url.as_str())
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn with_state(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Arc<AppState>,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// Every route, with rejections recovered and one tracing span a request.
+pub fn routes(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    operator::routes(state.clone())
+        .or(twilio::routes(state.clone()))
+        .or(dashboards::routes(state))
+        .recover(recover)
+        .with(warp::trace::request())
+}
+
+pub(crate) fn error_reply(status: StatusCode, message: &str) -> impl Reply + use<> {
+    warp::reply::with_status(warp::reply::json(&json!({ "error": message })), status)
+}
+
+async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
+    let (status, message) = if rejection.find::<BadSignature>().is_some() {
+        (StatusCode::FORBIDDEN, "invalid Twilio signature")
+    } else if rejection.is_not_found() {
+        (StatusCode::NOT_FOUND, "not found")
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some()
+        || rejection.find::<TooLarge>().is_some()
+    {
+        (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        (StatusCode::LENGTH_REQUIRED, "content length required")
+    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
+        (StatusCode::BAD_REQUEST, "invalid query string")
+    } else if rejection.find::<warp::reject::InvalidHeader>().is_some()
+        || rejection.find::<warp::reject::MissingHeader>().is_some()
+    {
+        (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade")
+    } else {
+        tracing::error!(?rejection, "unhandled rejection");
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    };
+    Ok(error_reply(status, message))
+}

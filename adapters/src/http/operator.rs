@@ -1,0 +1,136 @@
+//! What operators and their tools read: `/health` (load balancers),
+//! `/cache-stats`, `/metrics` (Prometheus), `/tools`, `/public-url`, and in
+//! sandbox mode `/test/sessions`.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use super::{AppState, with_state};
+use crate::metrics::Snapshot;
+use crate::openai::wire::tool_json;
+use crate::time::rfc3339;
+
+/// The operator endpoints.
+pub(super) fn routes(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let health = warp::path!("health")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|state: Arc<AppState>| {
+            // Load balancers stop routing to a draining server.
+            let (status, code) = if state.registry.is_draining() {
+                ("draining", StatusCode::SERVICE_UNAVAILABLE)
+            } else {
+                ("healthy", StatusCode::OK)
+            };
+            let body = json!({
+                "status": status,
+                "timestamp": rfc3339(state.clock.now()),
+                "version": state.version,
+                "activeCalls": state.registry.active(),
+            });
+            warp::reply::with_status(warp::reply::json(&body), code)
+        });
+    let cache_stats = warp::path!("cache-stats")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|state: Arc<AppState>| warp::reply::json(&cache_stats_body(&state)));
+    let tools = warp::path!("tools")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|state: Arc<AppState>| warp::reply::json(&tool_schemas(&state)));
+    let public_url = warp::path!("public-url")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|state: Arc<AppState>| {
+            let url = state.public_url.as_str().trim_end_matches('/').to_owned();
+            warp::reply::json(&json!({ "publicUrl": url }))
+        });
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|state: Arc<AppState>| {
+            let text = state.metrics.render(Snapshot {
+                active_calls: state.registry.active(),
+                dashboards: state.dashboard.clients(),
+                draining: state.registry.is_draining(),
+                cache: state.cache.cache_stats(),
+            });
+            warp::reply::with_header(
+                text,
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )
+        });
+    let sessions = warp::path!("test" / "sessions")
+        .and(warp::get())
+        .and(sandbox_only(&state))
+        .and(with_state(state.clone()))
+        .map(|state: Arc<AppState>| {
+            warp::reply::json(&json!({
+                "activeSessions": state.registry.active(),
+                "timestamp": rfc3339(state.clock.now()),
+            }))
+        });
+    health
+        .or(cache_stats)
+        .or(tools)
+        .or(public_url)
+        .or(metrics)
+        .or(sessions)
+}
+
+/// Passes only when the server runs the sandbox; elsewhere the route does
+/// not exist.
+fn sandbox_only(state: &AppState) -> impl Filter<Extract = (), Error = Rejection> + Clone + use<> {
+    let enabled = state.test_endpoints;
+    warp::any()
+        .and_then(move || async move {
+            if enabled {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
+}
+
+#[derive(Serialize)]
+struct CacheStatsBody {
+    size: usize,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+    #[serde(rename = "hitRate")]
+    hit_rate: f64,
+    timestamp: String,
+}
+
+fn cache_stats_body(state: &AppState) -> CacheStatsBody {
+    let stats = state.cache.cache_stats();
+    let lookups = stats.hits + stats.misses;
+    #[allow(clippy::cast_precision_loss)] // counters far below 2^52
+    let hit_rate = if lookups == 0 {
+        0.0
+    } else {
+        stats.hits as f64 / lookups as f64
+    };
+    CacheStatsBody {
+        size: stats.size,
+        hits: stats.hits,
+        misses: stats.misses,
+        evictions: stats.evictions,
+        hit_rate,
+        timestamp: rfc3339(state.clock.now()),
+    }
+}
+
+/// The tools exactly as the model is given them.
+fn tool_schemas(state: &AppState) -> Vec<serde_json::Value> {
+    state.services.tools.specs().iter().map(tool_json).collect()
+}

@@ -1,0 +1,74 @@
+//! Twilio's two doors: the `/twiml` webhook, which answers with TwiML that
+//! opens a Media Stream, and the `/call` upgrade, where each stream runs as
+//! one call.
+
+use std::sync::Arc;
+
+use qloophone_domain::call::run_call;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use super::guards::{body_within, signed_stream, signed_webhook};
+use super::{AppState, MAX_CALL_FRAME, MAX_WEBHOOK_BODY, error_reply, with_state};
+use crate::twilio::{TwilioLeg, twiml};
+
+/// `/twiml` and `/call`.
+pub(super) fn routes(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let twiml = warp::path!("twiml")
+        .and(body_within(MAX_WEBHOOK_BODY))
+        .and(signed_webhook(state.clone()))
+        .and(with_state(state.clone()))
+        .map(twiml_reply);
+    let call = warp::path!("call")
+        .and(signed_stream(state.clone()))
+        .and(warp::ws())
+        .and(with_state(state.clone()))
+        .map(call_upgrade);
+    twiml.or(call)
+}
+
+fn xml(body: String) -> impl Reply {
+    warp::reply::with_header(body, "content-type", "text/xml")
+}
+
+fn twiml_reply(state: Arc<AppState>) -> impl Reply {
+    if state.registry.is_full() {
+        tracing::warn!(
+            active = state.registry.active(),
+            "all lines busy: caller turned away"
+        );
+        return xml(twiml::busy());
+    }
+    xml(twiml::connect_stream(&state.public_url, &[]))
+}
+
+fn call_upgrade(ws: warp::ws::Ws, state: Arc<AppState>) -> Box<dyn Reply> {
+    let Some(permit) = state.registry.try_admit() else {
+        tracing::warn!(
+            active = state.registry.active(),
+            "call refused: at the call limit"
+        );
+        return Box::new(error_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "at the call limit",
+        ));
+    };
+    let ws = ws
+        .max_message_size(MAX_CALL_FRAME)
+        .max_frame_size(MAX_CALL_FRAME);
+    Box::new(ws.on_upgrade(move |socket| async move {
+        let leg = TwilioLeg::new(socket);
+        let shutdown = state.registry.shutdown_signal();
+        let span = tracing::info_span!(
+            "call",
+            stream = tracing::field::Empty,
+            call = tracing::field::Empty
+        );
+        let reason =
+            tracing::Instrument::instrument(run_call(leg, &state.services, permit, shutdown), span)
+                .await;
+        tracing::debug!(%reason, "call task done");
+    }))
+}

@@ -1,0 +1,35 @@
+//! QlooPhone's sandbox: the outside world, simulated on loopback.
+//!
+//! Every peer speaks the real wire protocol itself, written from
+//! `protocols.md` rather than from the server's own wire types, so a bug in
+//! those types is caught instead of mirrored. This crate therefore depends
+//! on neither `qloophone-domain` nor `qloophone-adapters`.
+//!
+//! - [`realtime`]: an OpenAI Realtime (GA) model server: voice activity from
+//!   the energy of the μ-law it receives, scripted turns, tool calls,
+//!   answers streamed as audio with transcripts, truncate and cancel.
+//! - [`qloo`]: the Qloo Insights API over a shipped catalogue, with faults.
+//! - [`caller`]: a Twilio caller: `connected`, `start`, 20 ms media frames,
+//!   mark echoes at playback pace, `clear`, `stop`.
+//! - [`scenario`] and [`script`]: whole calls as data (`scenarios/`), and
+//!   what the simulated model does in them.
+//! - [`phone`]: `qloophone call`, one simulated call with a transcript.
+//! - [`load`]: `qloophone load`, many calls at once with percentiles.
+//! - [`signature`]: `X-Twilio-Signature`, signed as Twilio signs.
+//!
+//! The tests use them, and so does the sandbox mode of the server: the
+//! production adapters are pointed at them, so only URLs and keys differ
+//! from a live deployment.
+
+pub mod audio;
+pub mod caller;
+pub mod load;
+pub mod phone;
+pub mod qloo;
+pub mod realtime;
+pub mod scenario;
+pub mod script;
+pub mod signature;
+
+/// The API key the sandbox's simulated peers accept.
+pub const SANDBOX_KEY: &str = "sandbox-key";

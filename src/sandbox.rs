@@ -1,0 +1,67 @@
+//! Sandbox mode: the simulated model and Qloo, started on loopback, with
+//! the configuration pointed at them. Nothing else changes: the same
+//! adapters talk to them as would talk to OpenAI and Qloo.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use qloophone_sandbox::SANDBOX_KEY;
+use qloophone_sandbox::qloo::{QlooOptions, QlooSim};
+use qloophone_sandbox::realtime::{RealtimeOptions, RealtimeSim};
+use qloophone_sandbox::scenario::Scenario;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, SandboxSettings, Secret};
+
+/// The simulated peers of sandbox mode.
+#[derive(Debug)]
+pub struct Sandbox {
+    /// The simulated Realtime model.
+    pub realtime: RealtimeSim,
+    /// The simulated Qloo.
+    pub qloo: QlooSim,
+}
+
+impl Sandbox {
+    /// Starts both peers as `settings` say, playing the shipped scenarios.
+    ///
+    /// # Errors
+    /// When a loopback port cannot be bound.
+    pub async fn start(settings: &SandboxSettings) -> anyhow::Result<Self> {
+        Self::start_with(
+            RealtimeOptions {
+                api_key: Some(SANDBOX_KEY.to_owned()),
+                pace: settings.model_pace,
+                scenarios: Scenario::registry(),
+                ..RealtimeOptions::default()
+            },
+            QlooOptions {
+                api_key: Some(SANDBOX_KEY.to_owned()),
+                latency: Duration::from_millis(settings.qloo_latency_ms),
+                ..QlooOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Starts both peers with the given behaviour.
+    ///
+    /// # Errors
+    /// When a loopback port cannot be bound.
+    pub async fn start_with(realtime: RealtimeOptions, qloo: QlooOptions) -> anyhow::Result<Self> {
+        let loopback = || TcpListener::bind("127.0.0.1:0");
+        Ok(Self {
+            realtime: RealtimeSim::spawn(loopback().await?, realtime)
+                .context("simulated Realtime model")?,
+            qloo: QlooSim::spawn(loopback().await?, qloo).context("simulated Qloo")?,
+        })
+    }
+
+    /// Points the OpenAI and Qloo settings at the simulated peers.
+    pub fn point_at(&self, config: &mut Config) {
+        config.openai.realtime_url = self.realtime.url();
+        config.openai.api_key = Some(Secret::new(SANDBOX_KEY));
+        config.qloo.api_url = self.qloo.url();
+        config.qloo.api_key = Some(Secret::new(SANDBOX_KEY));
+    }
+}
