@@ -5,6 +5,7 @@
 //! It owns no call logic of its own.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod sandbox;
 pub mod startup;

@@ -1,6 +1,20 @@
-//! Timestamps as the original service wrote them: RFC 3339, milliseconds, UTC.
+//! Time: the system clock behind the domain's [`Clock`] port, and
+//! timestamps as the original service wrote them (RFC 3339, milliseconds,
+//! UTC).
 
 use std::time::SystemTime;
+
+use qloophone_domain::ports::Clock;
+
+/// The operating system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
 
 /// `2025-01-30T10:00:00.000Z`
 pub fn rfc3339(at: SystemTime) -> String {

@@ -11,11 +11,11 @@
 //! and tool results.
 
 pub mod call;
-pub mod events;
+pub mod fan_out;
 pub mod policy;
 pub mod ports;
 pub mod tools;
 pub mod types;
 
-pub use events::{CallEvent, CallEventRecord, EndReason};
+pub use ports::{CallEvent, CallEventRecord, EndReason};
 pub use types::*;

@@ -5,7 +5,7 @@
 //! friendly taste concierge that always searches before recommending, uses
 //! only entity ids found in this call, and never invents recommendations.
 
-use crate::call::messages::{SessionSetup, TurnDetection};
+use crate::ports::{SessionSetup, TurnDetection};
 use crate::tools::ToolSpec;
 
 /// The first thing the caller hears.

@@ -4,7 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 use figment::Jail;
-use qloophone_domain::call::messages::TurnDetectionKind;
+use qloophone_domain::ports::TurnDetectionKind;
 
 use super::*;
 

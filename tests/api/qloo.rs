@@ -6,7 +6,7 @@ use qloophone_adapters::qloo::{QlooClient, QlooSettings};
 use qloophone_adapters::secret::Secret;
 use qloophone_domain::EntityId;
 use qloophone_domain::ports::TasteGraph;
-use qloophone_domain::tools::taste::{InsightsQuery, SearchQuery, SortBy, TasteError};
+use qloophone_domain::ports::{InsightsQuery, SearchQuery, SortBy, TasteError};
 use qloophone_sandbox::qloo::{Fault, QlooOptions, QlooSim};
 use tokio::net::TcpListener;
 

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::time::SystemClock;
 use bytes::Bytes;
-use qloophone_domain::ports::SystemClock;
 use qloophone_domain::{AudioMs, CallSid, EndReason, ItemId, RawFrame, StreamSid};
 use serde_json::Value;
 use warp::Filter;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use qloophone_domain::RawFrame;
-use qloophone_domain::call::messages::{
+use qloophone_domain::ports::{
     CallInfo, ModelCommand, ModelEvent, ModelFrame, SessionSetup, TurnDetection,
 };
 use qloophone_domain::ports::{LegError, ModelError, ModelSession, RealtimeModel};

@@ -1,9 +1,9 @@
 //! The voice-model leg over the OpenAI Realtime API (GA protocol only).
 //!
 //! - [`wire`]: server events decoded into domain
-//!   [`ModelEvent`](qloophone_domain::call::messages::ModelEvent)s, and
+//!   [`ModelEvent`](qloophone_domain::ports::ModelEvent)s, and
 //!   client events encoded from
-//!   [`ModelCommand`](qloophone_domain::call::messages::ModelCommand)s.
+//!   [`ModelCommand`](qloophone_domain::ports::ModelCommand)s.
 //! - [`OpenAiRealtime`] implements
 //!   [`RealtimeModel`](qloophone_domain::ports::RealtimeModel)
 //!   over tokio-tungstenite, one WebSocket per call.

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use qloophone_domain::call::messages::{
+use qloophone_domain::ports::{
     ModelCommand, ModelEvent, ResponseStatus, SessionSetup, TurnDetectionKind,
 };
 use qloophone_domain::tools::ToolSpec;

@@ -23,9 +23,7 @@ use futures_util::future::{BoxFuture, Shared};
 use lru::LruCache;
 use qloophone_domain::EntityId;
 use qloophone_domain::ports::{Clock, TasteGraph};
-use qloophone_domain::tools::taste::{
-    Entity, Insights, InsightsQuery, SearchQuery, Tag, TasteError,
-};
+use qloophone_domain::ports::{Entity, Insights, InsightsQuery, SearchQuery, Tag, TasteError};
 use serde::{Deserialize, Serialize};
 
 use super::log::{ApiLog, LogEntry};

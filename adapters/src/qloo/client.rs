@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use qloophone_domain::ports::TasteGraph;
-use qloophone_domain::tools::taste::{Entity, Insights, InsightsQuery, SearchQuery, TasteError};
+use qloophone_domain::ports::{Entity, Insights, InsightsQuery, SearchQuery, TasteError};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
 use tokio::time::Instant;

@@ -6,7 +6,7 @@
 //! objects or strings, scores may be `score` or `avg_score`.
 
 use qloophone_domain::EntityId;
-use qloophone_domain::tools::taste::{
+use qloophone_domain::ports::{
     Entity, Explanation, Insights, InsightsQuery, SearchQuery, SortBy, Tag,
 };
 use serde::Deserialize;

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
-use qloophone_domain::call::messages::{PhoneCommand, PhoneEvent};
 use qloophone_domain::ports::{AudioInbound, LegError};
+use qloophone_domain::ports::{PhoneCommand, PhoneEvent};
 use warp::ws::{Message, WebSocket};
 
 use super::wire::{Encoder, Inbound, decode};

@@ -1,8 +1,8 @@
 //! The phone leg over Twilio Media Streams.
 //!
 //! - [`wire`]: Twilio's JSON frames, decoded into domain
-//!   [`PhoneEvent`](qloophone_domain::call::messages::PhoneEvent)s and
-//!   encoded from [`PhoneCommand`](qloophone_domain::call::messages::PhoneCommand)s.
+//!   [`PhoneEvent`](qloophone_domain::ports::PhoneEvent)s and
+//!   encoded from [`PhoneCommand`](qloophone_domain::ports::PhoneCommand)s.
 //! - [`TwilioLeg`] implements
 //!   [`AudioInbound`](qloophone_domain::ports::AudioInbound)
 //!   over one `/call` WebSocket.

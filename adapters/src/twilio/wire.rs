@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use qloophone_domain::call::messages::{CallInfo, MediaFormat, PhoneCommand, PhoneEvent};
+use qloophone_domain::ports::{CallInfo, MediaFormat, PhoneCommand, PhoneEvent};
 use qloophone_domain::{CallSid, MarkName, StreamSid};
 use serde::{Deserialize, Deserializer};
 

@@ -5,7 +5,6 @@
 //! the legs and executes what the session decides. [`CallRegistry`] admits
 //! calls up to a limit and tells them when the server shuts down.
 
-pub mod messages;
 mod registry;
 mod runner;
 mod session;

@@ -14,11 +14,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::call::messages::{CallInfo, ModelEvent, ModelFrame, SessionSetup};
 use crate::call::registry::CallPermit;
 use crate::call::session::{CallSession, Command, Input, SessionPolicy, ToolDone};
-use crate::events::{CallEvent, CallEventRecord, EndReason};
 use crate::ports::{AudioInbound, Clock, EventSink, ModelError, ModelSession, RealtimeModel};
+use crate::ports::{CallEvent, CallEventRecord, EndReason};
+use crate::ports::{CallInfo, ModelEvent, ModelFrame, SessionSetup};
 use crate::tools::ToolExecutor;
 
 /// What every call needs, shared by all calls.

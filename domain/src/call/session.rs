@@ -10,10 +10,8 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::call::messages::{
-    CallInfo, ModelCommand, ModelEvent, PhoneCommand, PhoneEvent, ResponseStatus,
-};
-use crate::events::{CallEvent, EndReason};
+use crate::ports::{CallEvent, EndReason};
+use crate::ports::{CallInfo, ModelCommand, ModelEvent, PhoneCommand, PhoneEvent, ResponseStatus};
 use crate::tools::{KnownEntity, ToolInvocation, ToolOutcome};
 use crate::types::{AudioChunk, AudioMs, ItemId, MarkName, ResponseId, StreamSid, ToolCallId};
 

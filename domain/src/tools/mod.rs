@@ -8,8 +8,9 @@
 pub mod args;
 pub mod recommend;
 pub mod sequels;
-pub mod taste;
 pub mod vocabulary;
+
+pub use crate::ports::ToolSpec;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,18 +19,6 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use crate::types::{EntityId, ToolCallId};
-
-/// A tool's description for the model: name, purpose, JSON Schema of its
-/// arguments.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolSpec {
-    /// The name the model calls it by.
-    pub name: String,
-    /// What it does, for the model.
-    pub description: String,
-    /// JSON Schema of the arguments object.
-    pub parameters: Value,
-}
 
 /// An entity found by a search in this call; only these may be used as
 /// recommendation inputs.

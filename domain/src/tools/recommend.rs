@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use crate::ports::TasteGraph;
+use crate::ports::{Entity, Insights, InsightsQuery, SearchQuery, SortBy, TasteError};
 use crate::tools::args::Args;
 use crate::tools::sequels::{franchise_repeats, is_likely_sequel, words};
-use crate::tools::taste::{Entity, Insights, InsightsQuery, SearchQuery, SortBy, TasteError};
 use crate::tools::vocabulary::{
     OUTPUT_TYPES, SEARCH_TYPES, entity_type, infer_output_type, neighborhood, place_tag,
     taste_bridge, venue_words,

@@ -1,6 +1,6 @@
 use bytes::Bytes;
 use qloophone_domain::AudioChunk;
-use qloophone_domain::call::messages::TurnDetection;
+use qloophone_domain::ports::TurnDetection;
 use qloophone_domain::tools::ToolSpec;
 use serde_json::{Value, json};
 

@@ -10,10 +10,10 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::call::CallRegistry;
-use crate::call::messages::{
+use crate::ports::{LegError, MockClock, MockEventSink, MockRealtimeModel};
+use crate::ports::{
     MediaFormat, ModelCommand, PhoneCommand, PhoneEvent, ResponseStatus, TurnDetection,
 };
-use crate::ports::{LegError, MockClock, MockEventSink, MockRealtimeModel};
 use crate::tools::{MockToolExecutor, ToolOutcome};
 use crate::types::{AudioChunk, ResponseId, StreamSid, ToolCallId};
 

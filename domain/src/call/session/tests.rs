@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
-use crate::call::messages::MediaFormat;
+use crate::ports::MediaFormat;
 
 fn sid() -> StreamSid {
     StreamSid::parse("MZ00000000000000000000000000000001").unwrap()

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::ports::MockTasteGraph;
-use crate::tools::taste::{Explanation, Tag};
+use crate::ports::{Explanation, Tag};
 use crate::tools::{ToolExecutor, ToolInvocation};
 use crate::types::ToolCallId;
 

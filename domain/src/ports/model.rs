@@ -1,92 +1,38 @@
-//! The messages the call runner exchanges with the phone and model legs.
-//!
-//! These are domain types: adapters decode their wire formats into them and
-//! encode them back. Nothing here knows JSON field names or base64.
+//! The voice-model leg: [`RealtimeModel`] opens a [`ModelSession`]
+//! configured by a [`SessionSetup`]; the session speaks [`ModelEvent`]s and
+//! takes [`ModelCommand`]s.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::tools::ToolSpec;
-use crate::types::{
-    AudioChunk, CallSid, ItemId, MarkName, RawFrame, ResponseId, StreamSid, ToolCallId,
-};
+use super::LegError;
+use super::phone::CallInfo;
+use crate::types::{AudioChunk, ItemId, RawFrame, ResponseId, ToolCallId};
 
-/// The audio format the phone leg announced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaFormat {
-    /// Encoding name, e.g. `audio/x-mulaw`.
-    pub encoding: String,
-    /// Samples per second.
-    pub sample_rate: u32,
-    /// Channel count.
-    pub channels: u32,
+/// Opening a model session failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// The model service could not be reached or refused the connection.
+    #[error("could not connect to the model: {0}")]
+    Connect(String),
+    /// Connecting took longer than allowed.
+    #[error("connecting to the model timed out")]
+    Timeout,
 }
 
-impl MediaFormat {
-    /// G.711 μ-law, 8 kHz, mono: what Twilio sends and the model takes.
-    pub fn mulaw_8k_mono() -> Self {
-        Self {
-            encoding: "audio/x-mulaw".to_owned(),
-            sample_rate: 8000,
-            channels: 1,
-        }
-    }
-
-    /// Whether audio in this format can be relayed without transcoding.
-    pub fn is_relayable(&self) -> bool {
-        self.encoding.eq_ignore_ascii_case("audio/x-mulaw")
-            && self.sample_rate == 8000
-            && self.channels == 1
-    }
-}
-
-/// The phone leg's `start`: who is calling, in what format.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallInfo {
-    /// The stream id: the call's key.
-    pub stream_sid: StreamSid,
-    /// Twilio's call id, when sent.
-    pub call_sid: Option<CallSid>,
-    /// The audio format.
-    pub media_format: MediaFormat,
-    /// `<Parameter>` values from the TwiML, in order.
-    pub custom_parameters: Vec<(String, String)>,
-}
-
-/// An event from the caller's side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PhoneEvent {
-    /// The socket is up (Twilio's first frame).
-    Connected,
-    /// The stream started.
-    Start(CallInfo),
-    /// Caller audio.
-    Media {
-        /// Milliseconds since the stream started, on the phone's clock.
-        timestamp_ms: u64,
-        /// The audio.
-        audio: AudioChunk,
-    },
-    /// A mark we placed has been reached (or cleared).
-    Mark(MarkName),
-    /// A mark name we never placed (ignored).
-    ForeignMark,
-    /// A key press.
-    Dtmf(char),
-    /// The stream ended.
-    Stop,
-}
-
-/// A command to the caller's side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PhoneCommand {
-    /// Play this audio.
-    Media(AudioChunk),
-    /// Tell us when playback reaches this point.
-    Mark(MarkName),
-    /// Drop all queued audio now.
-    Clear,
+/// A tool's description for the model: name, purpose, JSON Schema of its
+/// arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    /// The name the model calls it by.
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub parameters: Value,
 }
 
 /// How a response ended.
@@ -268,4 +214,38 @@ pub struct SessionSetup {
     pub transcription_model: String,
     /// The tools offered.
     pub tools: Vec<ToolSpec>,
+}
+
+/// The voice model: opens one model session per call.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RealtimeModel: Send + Sync {
+    /// Opens a session for `call`, configured by `setup`.
+    ///
+    /// # Errors
+    /// [`ModelError`] when the model cannot be reached.
+    async fn open(
+        &self,
+        call: &CallInfo,
+        setup: &SessionSetup,
+    ) -> Result<Box<dyn ModelSession>, ModelError>;
+}
+
+/// One open session with the voice model.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ModelSession: Send {
+    /// The model's next event, or `None` once the session has closed.
+    ///
+    /// Must be cancel-safe: the call runner polls it inside `select!`.
+    async fn recv(&mut self) -> Option<ModelFrame>;
+
+    /// Sends the model a command.
+    ///
+    /// # Errors
+    /// [`LegError`] when the session can no longer be written to.
+    async fn send(&mut self, command: ModelCommand) -> Result<(), LegError>;
+
+    /// Closes the session.
+    async fn close(&mut self);
 }

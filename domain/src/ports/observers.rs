@@ -1,7 +1,8 @@
-//! What observers hear about calls: one closed enum, [`CallEvent`].
+//! Observers: [`EventSink`] and what it hears about calls, one closed
+//! enum, [`CallEvent`].
 //!
 //! Events are produced by the call runner and handed to the
-//! [`EventSink`](crate::ports::EventSink) port. They must be cheap to clone:
+//! [`EventSink`] port. They must be cheap to clone:
 //! a dashboard may fan one event out to many clients.
 
 use std::fmt;
@@ -127,4 +128,11 @@ pub struct CallEventRecord {
     pub at: SystemTime,
     /// What happened.
     pub event: CallEvent,
+}
+
+/// Observers of calls. Implementations must never block or fail the call.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait EventSink: Send + Sync {
+    /// Hands an event to the observers; returns at once.
+    fn emit(&self, record: CallEventRecord);
 }

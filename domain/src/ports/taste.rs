@@ -1,7 +1,8 @@
-//! The taste graph's vocabulary: entities, queries and errors.
-//!
-//! These are what the [`TasteGraph`](crate::ports::TasteGraph) port speaks;
-//! the Qloo adapter maps them to and from its query strings and JSON.
+//! The taste graph: [`TasteGraph`] and its vocabulary, entities, queries
+//! and errors. The Qloo adapter maps them to and from its query strings and
+//! JSON.
+
+use async_trait::async_trait;
 
 use crate::types::EntityId;
 
@@ -135,4 +136,21 @@ pub enum TasteError {
     /// The service could not be reached.
     #[error("the taste graph could not be reached: {0}")]
     Unreachable(String),
+}
+
+/// The taste graph: entities and recommendations.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TasteGraph: Send + Sync {
+    /// Finds entities by name.
+    ///
+    /// # Errors
+    /// [`TasteError`] when the graph cannot answer.
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Entity>, TasteError>;
+
+    /// Asks for entities with affinity to signals, under filters.
+    ///
+    /// # Errors
+    /// [`TasteError`] when the graph cannot answer.
+    async fn insights(&self, query: &InsightsQuery) -> Result<Insights, TasteError>;
 }

@@ -1,0 +1,35 @@
+//! The ports: every way the domain reaches the outside world, one file per
+//! port, each with the types it speaks.
+//!
+//! - [`phone`]: [`AudioInbound`], the caller's leg of one call.
+//! - [`model`]: [`RealtimeModel`] and [`ModelSession`], the voice model.
+//! - [`taste`]: [`TasteGraph`], entities and recommendations.
+//! - [`observers`]: [`EventSink`] and the [`CallEvent`]s it hears.
+//! - [`clock`]: [`Clock`], wall-clock time.
+//!
+//! Each trait is named by the role it plays, never by a technology.
+//! Adapters implement them; tests use the mockall doubles generated here
+//! (enable the `mocks` feature to use them from another crate).
+
+pub mod clock;
+pub mod model;
+pub mod observers;
+pub mod phone;
+pub mod taste;
+
+pub use clock::*;
+pub use model::*;
+pub use observers::*;
+pub use phone::*;
+pub use taste::*;
+
+/// A leg that failed to carry a command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LegError {
+    /// The connection is gone.
+    #[error("the connection is closed")]
+    Closed,
+    /// Writing failed for another reason.
+    #[error("write failed: {0}")]
+    Write(String),
+}

@@ -1,0 +1,103 @@
+//! The phone leg: [`AudioInbound`] and what it speaks, the caller's
+//! [`PhoneEvent`]s and the [`PhoneCommand`]s sent back.
+
+use async_trait::async_trait;
+
+use super::LegError;
+use crate::types::{AudioChunk, CallSid, MarkName, StreamSid};
+
+/// The audio format the phone leg announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaFormat {
+    /// Encoding name, e.g. `audio/x-mulaw`.
+    pub encoding: String,
+    /// Samples per second.
+    pub sample_rate: u32,
+    /// Channel count.
+    pub channels: u32,
+}
+
+impl MediaFormat {
+    /// G.711 μ-law, 8 kHz, mono: what Twilio sends and the model takes.
+    pub fn mulaw_8k_mono() -> Self {
+        Self {
+            encoding: "audio/x-mulaw".to_owned(),
+            sample_rate: 8000,
+            channels: 1,
+        }
+    }
+
+    /// Whether audio in this format can be relayed without transcoding.
+    pub fn is_relayable(&self) -> bool {
+        self.encoding.eq_ignore_ascii_case("audio/x-mulaw")
+            && self.sample_rate == 8000
+            && self.channels == 1
+    }
+}
+
+/// The phone leg's `start`: who is calling, in what format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallInfo {
+    /// The stream id: the call's key.
+    pub stream_sid: StreamSid,
+    /// Twilio's call id, when sent.
+    pub call_sid: Option<CallSid>,
+    /// The audio format.
+    pub media_format: MediaFormat,
+    /// `<Parameter>` values from the TwiML, in order.
+    pub custom_parameters: Vec<(String, String)>,
+}
+
+/// An event from the caller's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneEvent {
+    /// The socket is up (Twilio's first frame).
+    Connected,
+    /// The stream started.
+    Start(CallInfo),
+    /// Caller audio.
+    Media {
+        /// Milliseconds since the stream started, on the phone's clock.
+        timestamp_ms: u64,
+        /// The audio.
+        audio: AudioChunk,
+    },
+    /// A mark we placed has been reached (or cleared).
+    Mark(MarkName),
+    /// A mark name we never placed (ignored).
+    ForeignMark,
+    /// A key press.
+    Dtmf(char),
+    /// The stream ended.
+    Stop,
+}
+
+/// A command to the caller's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneCommand {
+    /// Play this audio.
+    Media(AudioChunk),
+    /// Tell us when playback reaches this point.
+    Mark(MarkName),
+    /// Drop all queued audio now.
+    Clear,
+}
+
+/// The phone leg of one call: caller events in; audio, marks and clears out.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AudioInbound: Send {
+    /// The caller's next event, or `None` once the leg has closed.
+    ///
+    /// Must be cancel-safe: the call runner polls it inside `select!`.
+    async fn recv(&mut self) -> Option<PhoneEvent>;
+
+    /// Plays audio, places a mark, or clears queued audio.
+    ///
+    /// # Errors
+    /// [`LegError`] when the leg can no longer be written to.
+    async fn send(&mut self, command: PhoneCommand) -> Result<(), LegError>;
+
+    /// Closes the leg; later sends fail.
+    async fn close(&mut self);
+}

@@ -1,0 +1,164 @@
+//! The subcommands: `serve` runs the server; `call`, `load` and `sim` run
+//! the sandbox's simulated phone, load generator and peers.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use qloophone_sandbox::load::LoadSettings;
+use qloophone_sandbox::phone::{CallSettings, place};
+use qloophone_sandbox::qloo::{QlooOptions, QlooSim};
+use qloophone_sandbox::realtime::{RealtimeOptions, RealtimeSim};
+use qloophone_sandbox::scenario::Scenario;
+use tokio::net::TcpListener;
+
+use crate::cli::{Cli, Command, SimPeer};
+use crate::config::{Config, Mode};
+use crate::startup::{Application, shutdown_signal};
+use crate::telemetry;
+
+/// Runs what the command line asks for.
+///
+/// # Errors
+/// When start-up fails, a call's expectations are not met, or load calls fail.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve { sandbox: false }) {
+        Command::Serve { sandbox } => {
+            telemetry::init(&config.telemetry);
+            let mode = config.mode(sandbox)?;
+            let app = Application::build(&config, mode)
+                .await
+                .context("start-up failed")?;
+            announce(&app, &config);
+            app.run(shutdown_signal()).await;
+        }
+        Command::Call {
+            url,
+            scenario,
+            wav,
+            speed,
+            list,
+        } => {
+            telemetry::init_quiet();
+            if list {
+                for scenario in Scenario::shipped() {
+                    println!("{:32} {}", scenario.name, scenario.description);
+                }
+                return Ok(());
+            }
+            let scenario = Scenario::find(&scenario).map_err(anyhow::Error::msg)?;
+            let settings = CallSettings {
+                url,
+                scenario,
+                wav,
+                speed,
+                auth_token: twilio_token(&config),
+            };
+            let outcome = place(&settings, &mut std::io::stdout()).await?;
+            if !outcome.passed() {
+                bail!("{} expectation(s) not met", outcome.failures.len());
+            }
+        }
+        Command::Load {
+            url,
+            calls,
+            ramp_ms,
+            scenario,
+            speed,
+            server_pid,
+            json,
+        } => {
+            telemetry::init_quiet();
+            let scenario = Scenario::find(&scenario).map_err(anyhow::Error::msg)?;
+            let settings = LoadSettings {
+                url,
+                calls,
+                ramp: Duration::from_millis(ramp_ms),
+                scenario,
+                speed,
+                server_pid,
+                auth_token: twilio_token(&config),
+            };
+            let report = qloophone_sandbox::load::run(&settings).await;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", report.summary());
+            }
+            if report.completed < report.calls {
+                bail!(
+                    "{} of {} calls failed",
+                    report.calls - report.completed,
+                    report.calls
+                );
+            }
+        }
+        Command::Sim { peer } => {
+            telemetry::init(&config.telemetry);
+            match peer {
+                SimPeer::Realtime {
+                    listen,
+                    pace,
+                    api_key,
+                } => {
+                    let options = RealtimeOptions {
+                        pace,
+                        api_key,
+                        scenarios: Scenario::registry(),
+                        ..RealtimeOptions::default()
+                    };
+                    let sim = RealtimeSim::spawn(TcpListener::bind(listen).await?, options)?;
+                    tracing::info!(url = %sim.url(), "simulated Realtime model listening");
+                    shutdown_signal().await;
+                }
+                SimPeer::Qloo {
+                    listen,
+                    latency_ms,
+                    api_key,
+                } => {
+                    let options = QlooOptions {
+                        api_key,
+                        latency: Duration::from_millis(latency_ms),
+                        ..QlooOptions::default()
+                    };
+                    let sim = QlooSim::spawn(TcpListener::bind(listen).await?, options)?;
+                    tracing::info!(url = %sim.url(), "simulated Qloo listening");
+                    shutdown_signal().await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The token the simulated phone signs with, as Twilio would.
+fn twilio_token(config: &Config) -> Option<String> {
+    config
+        .twilio
+        .auth_token
+        .as_ref()
+        .map(|token| token.expose().to_owned())
+}
+
+fn announce(app: &Application, config: &Config) {
+    let addr = app.addr();
+    match app.sandbox() {
+        Some(sandbox) => tracing::warn!(
+            "SANDBOX MODE (no API keys): the voice model is simulated at {} and Qloo at {}; \
+             nothing reaches OpenAI or Qloo. Place a call with: cargo run --release -- call --url http://localhost:{}",
+            sandbox.realtime.url(),
+            sandbox.qloo.url(),
+            addr.port()
+        ),
+        None if config.mode(false).ok() == Some(Mode::Live) => {
+            tracing::info!(model = %config.openai.model, "live mode");
+            if config.twilio.auth_token.is_none() {
+                tracing::warn!(
+                    "TWILIO_AUTH_TOKEN is not set: requests to /twiml and /call are not checked for Twilio's signature"
+                );
+            }
+        }
+        None => {}
+    }
+    tracing::info!(%addr, public_url = %config.server.public_url, "QlooPhone listening");
+}
