@@ -6,7 +6,7 @@ use qloophone_adapters::qloo::{QlooClient, QlooSettings};
 use qloophone_adapters::secret::Secret;
 use qloophone_domain::EntityId;
 use qloophone_domain::ports::TasteGraph;
-use qloophone_domain::ports::{InsightsQuery, SearchQuery, SortBy, TasteError};
+use qloophone_domain::ports::{InsightsQuery, Location, SearchQuery, SortBy, TasteError};
 use qloophone_sandbox::qloo::{Fault, QlooOptions, QlooSim};
 use tokio::net::TcpListener;
 
@@ -74,7 +74,7 @@ async fn insights_send_every_parameter_and_read_the_answer() {
     let query = InsightsQuery {
         filter_type: "urn:entity:place".into(),
         interest_entities: vec![EntityId::parse(&khruangbin).unwrap()],
-        location_query: Some("Austin".into()),
+        location: Some(Location::Named("Austin".into())),
         radius_m: Some(2000),
         tags: vec!["urn:tag:category:place:bar".into()],
         take: 5,

@@ -160,7 +160,7 @@ impl ModelSession for OpenAiSession {
                     let frame = Bytes::from(text);
                     match wire::decode(&frame) {
                         Ok(event) => {
-                            if let ModelEvent::Error { code, message } = &event {
+                            if let ModelEvent::Error { code, message, .. } = &event {
                                 tracing::warn!(code = code.as_deref().unwrap_or("none"), %message, "model error");
                             }
                             return Some(ModelFrame {

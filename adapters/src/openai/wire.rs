@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use qloophone_domain::ports::{
-    ModelCommand, ModelEvent, ResponseStatus, SessionSetup, TurnDetectionKind,
+    ModelCommand, ModelErrorKind, ModelEvent, ResponseStatus, SessionSetup, TurnDetectionKind,
 };
 use qloophone_domain::tools::ToolSpec;
 use qloophone_domain::{ItemId, ResponseId, ToolCallId};
@@ -46,22 +46,16 @@ struct Event<'a> {
     kind: Cow<'a, str>,
     #[serde(borrow, default, deserialize_with = "optional_borrowed")]
     delta: Option<Cow<'a, str>>,
-    // Borrowed: audio deltas carry both, and the audio path should not
+    // Borrowed: audio deltas carry it, and the audio path should not
     // allocate for them.
     #[serde(borrow, default, deserialize_with = "optional_borrowed")]
     item_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "optional_borrowed")]
-    response_id: Option<Cow<'a, str>>,
     #[serde(default)]
     call_id: Option<String>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
     arguments: Option<String>,
-    #[serde(default)]
-    audio_start_ms: Option<u64>,
-    #[serde(default)]
-    audio_end_ms: Option<u64>,
     #[serde(default)]
     response: Option<Response>,
     #[serde(default)]
@@ -121,13 +115,8 @@ pub fn decode(frame: &Bytes) -> Result<ModelEvent, DecodeError> {
                 .and_then(|session| session.tools)
                 .map_or(0, |tools| tools.len()),
         },
-        "input_audio_buffer.speech_started" => ModelEvent::SpeechStarted {
-            audio_start_ms: event.audio_start_ms.unwrap_or(0),
-            item_id: event.item_id.as_deref().map(ItemId::parse).transpose()?,
-        },
-        "input_audio_buffer.speech_stopped" => ModelEvent::SpeechStopped {
-            audio_end_ms: event.audio_end_ms.unwrap_or(0),
-        },
+        "input_audio_buffer.speech_started" => ModelEvent::SpeechStarted,
+        "input_audio_buffer.speech_stopped" => ModelEvent::SpeechStopped,
         "response.created" => ModelEvent::ResponseCreated {
             response_id: response_id(event.response.as_ref())
                 .ok_or(missing("response.created", "response.id"))??,
@@ -149,11 +138,6 @@ pub fn decode(frame: &Bytes) -> Result<ModelEvent, DecodeError> {
         "response.output_audio.delta" | "response.audio.delta" => {
             let delta = event.delta.ok_or(missing("audio delta", "delta"))?;
             ModelEvent::AudioDelta {
-                response_id: event
-                    .response_id
-                    .as_deref()
-                    .map(ResponseId::parse)
-                    .transpose()?,
                 item_id: ItemId::parse(
                     event
                         .item_id
@@ -187,8 +171,15 @@ pub fn decode(frame: &Bytes) -> Result<ModelEvent, DecodeError> {
         },
         "error" => {
             let body = event.error;
+            let code = body.as_ref().and_then(|b| b.code.clone());
             ModelEvent::Error {
-                code: body.as_ref().and_then(|b| b.code.clone()),
+                kind: match code.as_deref() {
+                    Some("conversation_already_has_active_response") => {
+                        ModelErrorKind::ResponseAlreadyActive
+                    }
+                    _ => ModelErrorKind::Other,
+                },
+                code,
                 message: body
                     .and_then(|b| b.message)
                     .unwrap_or_else(|| "no message".to_owned()),

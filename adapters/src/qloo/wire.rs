@@ -7,7 +7,7 @@
 
 use qloophone_domain::EntityId;
 use qloophone_domain::ports::{
-    Entity, Explanation, Insights, InsightsQuery, SearchQuery, SortBy, Tag,
+    Entity, Explanation, Insights, InsightsQuery, Location, SearchQuery, SortBy, Tag,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -39,11 +39,29 @@ pub fn insights_params(query: &InsightsQuery) -> String {
     if !query.interest_tags.is_empty() {
         params.append_pair("signal.interests.tags", &query.interest_tags.join(","));
     }
-    if let Some(location) = &query.location_query {
-        params.append_pair("filter.location.query", location);
-    }
-    if let Some(location) = &query.location {
-        params.append_pair("filter.location", location);
+    match &query.location {
+        Some(Location::Named(name)) => {
+            params.append_pair("filter.location.query", name);
+        }
+        Some(Location::Locality(id)) => {
+            params.append_pair("filter.location", id.as_str());
+        }
+        Some(Location::Point { lat, lon }) => {
+            params.append_pair("filter.location", &format!("POINT({lon} {lat})"));
+        }
+        Some(Location::Area {
+            west,
+            south,
+            east,
+            north,
+        }) => {
+            let (w, s, e, n) = (west, south, east, north);
+            params.append_pair(
+                "filter.location",
+                &format!("POLYGON(({w} {s}, {e} {s}, {e} {n}, {w} {n}, {w} {s}))"),
+            );
+        }
+        None => {}
     }
     if let Some(radius) = query.radius_m {
         params.append_pair("filter.location.radius", &radius.to_string());
@@ -272,13 +290,45 @@ mod tests {
     }
 
     #[test]
+    fn locations_are_written_in_qloos_terms() {
+        let with = |location| {
+            insights_params(&InsightsQuery {
+                filter_type: "urn:entity:place".into(),
+                location: Some(location),
+                take: 1,
+                ..InsightsQuery::default()
+            })
+        };
+        assert_eq!(
+            with(Location::Named("East Village".into())),
+            "filter.type=urn%3Aentity%3Aplace&filter.location.query=East+Village&take=1"
+        );
+        assert_eq!(
+            with(Location::Locality(id("L1"))),
+            "filter.type=urn%3Aentity%3Aplace&filter.location=L1&take=1"
+        );
+        assert_eq!(
+            with(Location::Area {
+                west: -73.992,
+                south: 40.721,
+                east: -73.973,
+                north: 40.733
+            }),
+            "filter.type=urn%3Aentity%3Aplace&filter.location=POLYGON%28%28-73.992+40.721%2C+-73.973+40.721%2C+\
+             -73.973+40.733%2C+-73.992+40.733%2C+-73.992+40.721%29%29&take=1"
+        );
+    }
+
+    #[test]
     fn insights_query_strings_carry_every_parameter_in_order() {
         let query = InsightsQuery {
             filter_type: "urn:entity:place".into(),
             interest_entities: vec![id("A1"), id("B2")],
             interest_tags: vec!["urn:tag:x".into()],
-            location_query: Some("East Village".into()),
-            location: Some("POINT(-97.7 30.2)".into()),
+            location: Some(Location::Point {
+                lat: 30.2,
+                lon: -97.7,
+            }),
             radius_m: Some(2000),
             tags: vec!["urn:tag:category:place:bar".into()],
             references_brand: vec!["BR1".into()],
@@ -290,7 +340,7 @@ mod tests {
         assert_eq!(
             insights_params(&query),
             "filter.type=urn%3Aentity%3Aplace&signal.interests.entities=A1%2CB2&signal.interests.tags=urn%3Atag%3Ax\
-             &filter.location.query=East+Village&filter.location=POINT%28-97.7+30.2%29&filter.location.radius=2000\
+             &filter.location=POINT%28-97.7+30.2%29&filter.location.radius=2000\
              &filter.tags=urn%3Atag%3Acategory%3Aplace%3Abar&filter.references_brand=BR1&filter.exclude.entities=S1%2CS2\
              &take=8&sort_by=distance&feature.explainability=true"
         );

@@ -10,7 +10,7 @@ use super::wire::{Encoder, Inbound, decode};
 
 /// What a leg saw that it did not pass on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LegStats {
+struct LegStats {
     /// Frames of events this version does not know.
     pub unknown: u64,
     /// Frames that could not be decoded.
@@ -43,11 +43,6 @@ impl TwilioLeg {
             encoder: None,
             stats: LegStats::default(),
         }
-    }
-
-    /// What was ignored so far.
-    pub fn stats(&self) -> LegStats {
-        self.stats
     }
 }
 

@@ -13,7 +13,7 @@ pub mod signature;
 pub mod twiml;
 pub mod wire;
 
-pub use leg::{LegStats, TwilioLeg};
+pub use leg::TwilioLeg;
 
 use crate::secret::Secret;
 

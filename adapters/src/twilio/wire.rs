@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use qloophone_domain::ports::{CallInfo, MediaFormat, PhoneCommand, PhoneEvent};
+use qloophone_domain::ports::{AudioEncoding, CallInfo, MediaFormat, PhoneCommand, PhoneEvent};
 use qloophone_domain::{CallSid, MarkName, StreamSid};
 use serde::{Deserialize, Deserializer};
 
@@ -77,6 +77,9 @@ struct Media<'a> {
     track: Option<Cow<'a, str>>,
 }
 
+/// The encoding name Twilio gives G.711 μ-law.
+const MULAW: &str = "audio/x-mulaw";
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Start {
@@ -84,8 +87,6 @@ struct Start {
     stream_sid: Option<String>,
     #[serde(default)]
     call_sid: Option<String>,
-    #[serde(default)]
-    custom_parameters: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     media_format: Option<Format>,
 }
@@ -160,23 +161,18 @@ pub fn decode(frame: &Bytes) -> Result<Inbound, DecodeError> {
             let media_format = start
                 .media_format
                 .map_or_else(MediaFormat::mulaw_8k_mono, |f| MediaFormat {
-                    encoding: f.encoding,
+                    encoding: if f.encoding.eq_ignore_ascii_case(MULAW) {
+                        AudioEncoding::MuLaw
+                    } else {
+                        AudioEncoding::Other(f.encoding)
+                    },
                     sample_rate: f.sample_rate,
                     channels: f.channels,
                 });
-            let custom_parameters = start
-                .custom_parameters
-                .into_iter()
-                .map(|(key, value)| match value {
-                    serde_json::Value::String(text) => (key, text),
-                    other => (key, other.to_string()),
-                })
-                .collect();
             PhoneEvent::Start(CallInfo {
                 stream_sid: StreamSid::parse(&stream)?,
                 call_sid: start.call_sid.as_deref().map(CallSid::parse).transpose()?,
                 media_format,
-                custom_parameters,
             })
         }
         "media" => {

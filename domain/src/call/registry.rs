@@ -1,23 +1,19 @@
-//! The registry of live calls: admission up to a limit, the stream ids of
-//! the calls running, and the shutdown signal every call listens to.
+//! The registry of live calls: admission up to a limit, draining, and the
+//! shutdown signal every call listens to.
 //!
 //! This is the only state calls share (besides caches and sinks). It is
-//! touched once when a call is admitted, once when it starts and once when
-//! it ends, never on the audio path.
+//! touched once when a call is admitted and once when it ends, never on the
+//! audio path.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Notify, watch};
-
-use crate::types::StreamSid;
 
 #[derive(Debug)]
 struct Inner {
     max_calls: usize,
     admitted: AtomicUsize,
-    streams: Mutex<HashSet<StreamSid>>,
     shutdown: watch::Sender<bool>,
     draining: std::sync::atomic::AtomicBool,
     idle: Notify,
@@ -33,7 +29,6 @@ pub struct CallRegistry {
 #[derive(Debug)]
 pub struct CallPermit {
     inner: Arc<Inner>,
-    stream: Option<StreamSid>,
 }
 
 impl CallRegistry {
@@ -44,7 +39,6 @@ impl CallRegistry {
             inner: Arc::new(Inner {
                 max_calls,
                 admitted: AtomicUsize::new(0),
-                streams: Mutex::new(HashSet::new()),
                 shutdown,
                 draining: std::sync::atomic::AtomicBool::new(false),
                 idle: Notify::new(),
@@ -66,7 +60,6 @@ impl CallRegistry {
             });
         admitted.ok().map(|_| CallPermit {
             inner: self.inner.clone(),
-            stream: None,
         })
     }
 
@@ -83,16 +76,6 @@ impl CallRegistry {
     /// Whether a new call would be refused.
     pub fn is_full(&self) -> bool {
         self.active() >= self.inner.max_calls || self.is_draining()
-    }
-
-    /// Whether a call with this stream id is running.
-    pub fn contains(&self, stream: &StreamSid) -> bool {
-        lock(&self.inner.streams).contains(stream)
-    }
-
-    /// The stream ids of the calls that have started.
-    pub fn streams(&self) -> Vec<StreamSid> {
-        lock(&self.inner.streams).iter().cloned().collect()
     }
 
     /// Refuses new calls; the calls running go on.
@@ -133,29 +116,12 @@ impl CallRegistry {
     }
 }
 
-impl CallPermit {
-    /// Records the call's stream id once it is known.
-    pub fn register(&mut self, stream: StreamSid) {
-        lock(&self.inner.streams).insert(stream.clone());
-        self.stream = Some(stream);
-    }
-}
-
 impl Drop for CallPermit {
     fn drop(&mut self) {
-        if let Some(stream) = self.stream.take() {
-            lock(&self.inner.streams).remove(&stream);
-        }
         if self.inner.admitted.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.inner.idle.notify_waiters();
         }
     }
-}
-
-/// The set is only ever inserted into or removed from, so a panic while
-/// holding the lock cannot leave it inconsistent: recover the guard.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -165,16 +131,11 @@ mod tests {
     #[test]
     fn admits_up_to_the_limit_and_frees_places_on_drop() {
         let registry = CallRegistry::new(2);
-        let mut a = registry.try_admit().expect("first");
+        let a = registry.try_admit().expect("first");
         let b = registry.try_admit().expect("second");
         assert!(registry.try_admit().is_none());
         assert!(registry.is_full());
-        let sid = StreamSid::parse("MZ1").unwrap();
-        a.register(sid.clone());
-        assert!(registry.contains(&sid));
-        assert_eq!(registry.streams(), vec![sid.clone()]);
         drop(a);
-        assert!(!registry.contains(&sid));
         assert_eq!(registry.active(), 1);
         assert!(registry.try_admit().is_some());
         drop(b);

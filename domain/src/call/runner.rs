@@ -63,13 +63,13 @@ enum Wake {
 
 /// Runs one call to its end and returns why it ended.
 ///
-/// `permit` holds the call's place in the registry; the call registers its
-/// stream id there once `start` arrives and frees the place when it ends.
+/// `permit` holds the call's place in the registry until the call ends
+/// (a named binding, so it is dropped on return, not at once).
 /// `shutdown` turning `true` ends the call.
 pub async fn run_call<P: AudioInbound>(
     mut phone: P,
     services: &CallServices,
-    mut permit: CallPermit,
+    _permit: CallPermit,
     mut shutdown: watch::Receiver<bool>,
 ) -> EndReason {
     let mut session = CallSession::new(services.policy);
@@ -168,7 +168,6 @@ pub async fn run_call<P: AudioInbound>(
                         span.record("call", call_sid.as_str());
                     }
                     tracing::info!("call started");
-                    permit.register(info.stream_sid.clone());
                     opening = Some(open_model(services, info));
                 }
                 Command::RunTool(invocation) => {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ports::{CallEvent, EndReason};
-use crate::ports::{CallInfo, ModelCommand, ModelEvent, PhoneCommand, PhoneEvent, ResponseStatus};
+use crate::ports::{
+    CallInfo, ModelCommand, ModelErrorKind, ModelEvent, PhoneCommand, PhoneEvent, ResponseStatus,
+};
 use crate::tools::{KnownEntity, ToolInvocation, ToolOutcome};
 use crate::types::{AudioChunk, AudioMs, ItemId, MarkName, ResponseId, StreamSid, ToolCallId};
 
@@ -273,7 +275,7 @@ impl CallSession {
                     let format = &info.media_format;
                     out.push(Command::Emit(CallEvent::Error {
                         message: format!(
-                            "unsupported media format {}/{}/{}ch: only audio/x-mulaw/8000/1ch is relayed",
+                            "unsupported media format {} at {} Hz, {} channel(s): only G.711 μ-law at 8000 Hz mono is relayed",
                             format.encoding, format.sample_rate, format.channels
                         )
                         .into(),
@@ -332,11 +334,11 @@ impl CallSession {
                     self.maybe_create_response(out);
                 }
             }
-            ModelEvent::SpeechStarted { .. } => {
+            ModelEvent::SpeechStarted => {
                 self.caller_speaking = true;
                 self.barge_in(out);
             }
-            ModelEvent::SpeechStopped { .. } => self.caller_speaking = false,
+            ModelEvent::SpeechStopped => self.caller_speaking = false,
             ModelEvent::ResponseCreated { response_id } => {
                 // A response the server started by itself (its turn detection
                 // answering the caller) sees every tool output sent so far, so
@@ -367,7 +369,7 @@ impl CallSession {
                 }
                 self.maybe_create_response(out);
             }
-            ModelEvent::AudioDelta { item_id, audio, .. } => self.play(item_id, audio, out),
+            ModelEvent::AudioDelta { item_id, audio } => self.play(item_id, audio, out),
             ModelEvent::FunctionCall {
                 call_id,
                 name,
@@ -384,8 +386,12 @@ impl CallSession {
                     known: self.known_shared.clone(),
                 }));
             }
-            ModelEvent::Error { code, message } => {
-                if code.as_deref() == Some("conversation_already_has_active_response")
+            ModelEvent::Error {
+                kind,
+                code,
+                message,
+            } => {
+                if kind == ModelErrorKind::ResponseAlreadyActive
                     && self.response == Response::Requested
                 {
                     self.response = Response::Idle;

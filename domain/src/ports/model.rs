@@ -61,17 +61,9 @@ pub enum ModelEvent {
         tools: usize,
     },
     /// The caller started speaking.
-    SpeechStarted {
-        /// Position in the input audio.
-        audio_start_ms: u64,
-        /// The user item that will hold the speech.
-        item_id: Option<ItemId>,
-    },
+    SpeechStarted,
     /// The caller stopped speaking.
-    SpeechStopped {
-        /// Position in the input audio.
-        audio_end_ms: u64,
-    },
+    SpeechStopped,
     /// A response began.
     ResponseCreated {
         /// Its id.
@@ -86,8 +78,6 @@ pub enum ModelEvent {
     },
     /// Assistant audio.
     AudioDelta {
-        /// The response it belongs to.
-        response_id: Option<ResponseId>,
         /// The assistant item it belongs to.
         item_id: ItemId,
         /// The audio.
@@ -104,12 +94,23 @@ pub enum ModelEvent {
     },
     /// The model reported an error; the session goes on.
     Error {
-        /// The error code, if any.
+        /// What kind of error, as far as the call cares.
+        kind: ModelErrorKind,
+        /// The model's own code, if any: shown to observers, never matched.
         code: Option<String>,
         /// The message.
         message: String,
     },
     /// Anything else.
+    Other,
+}
+
+/// The model errors the call reacts to; the adapter maps the model's codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelErrorKind {
+    /// A response was asked for while one was already active.
+    ResponseAlreadyActive,
+    /// Anything else: reported, nothing more.
     Other,
 }
 

@@ -6,11 +6,29 @@ use async_trait::async_trait;
 use super::LegError;
 use crate::types::{AudioChunk, CallSid, MarkName, StreamSid};
 
+/// How audio samples are encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioEncoding {
+    /// G.711 μ-law: what phones send and the model takes.
+    MuLaw,
+    /// Any other encoding, by the name the phone leg gave it.
+    Other(String),
+}
+
+impl std::fmt::Display for AudioEncoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MuLaw => f.write_str("G.711 μ-law"),
+            Self::Other(name) => f.write_str(name),
+        }
+    }
+}
+
 /// The audio format the phone leg announced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaFormat {
-    /// Encoding name, e.g. `audio/x-mulaw`.
-    pub encoding: String,
+    /// The encoding.
+    pub encoding: AudioEncoding,
     /// Samples per second.
     pub sample_rate: u32,
     /// Channel count.
@@ -21,7 +39,7 @@ impl MediaFormat {
     /// G.711 μ-law, 8 kHz, mono: what Twilio sends and the model takes.
     pub fn mulaw_8k_mono() -> Self {
         Self {
-            encoding: "audio/x-mulaw".to_owned(),
+            encoding: AudioEncoding::MuLaw,
             sample_rate: 8000,
             channels: 1,
         }
@@ -29,9 +47,7 @@ impl MediaFormat {
 
     /// Whether audio in this format can be relayed without transcoding.
     pub fn is_relayable(&self) -> bool {
-        self.encoding.eq_ignore_ascii_case("audio/x-mulaw")
-            && self.sample_rate == 8000
-            && self.channels == 1
+        self.encoding == AudioEncoding::MuLaw && self.sample_rate == 8000 && self.channels == 1
     }
 }
 
@@ -44,8 +60,6 @@ pub struct CallInfo {
     pub call_sid: Option<CallSid>,
     /// The audio format.
     pub media_format: MediaFormat,
-    /// `<Parameter>` values from the TwiML, in order.
-    pub custom_parameters: Vec<(String, String)>,
 }
 
 /// An event from the caller's side.

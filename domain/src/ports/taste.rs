@@ -15,6 +15,34 @@ pub struct Tag {
     pub name: String,
 }
 
+/// Where to look for places. The taste graph's adapter writes it in the
+/// graph's own terms (a named-place query, an entity id, WKT).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    /// A place by its name, resolved by the graph ("Austin").
+    Named(String),
+    /// A locality entity found earlier.
+    Locality(EntityId),
+    /// A point.
+    Point {
+        /// Latitude, degrees.
+        lat: f64,
+        /// Longitude, degrees.
+        lon: f64,
+    },
+    /// A rectangle (a neighbourhood), in degrees.
+    Area {
+        /// Western edge (longitude).
+        west: f64,
+        /// Southern edge (latitude).
+        south: f64,
+        /// Eastern edge (longitude).
+        east: f64,
+        /// Northern edge (latitude).
+        north: f64,
+    },
+}
+
 /// How strongly a result relates to one of the input entities.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
@@ -80,10 +108,8 @@ pub struct InsightsQuery {
     pub interest_entities: Vec<EntityId>,
     /// Tags that drive the results.
     pub interest_tags: Vec<String>,
-    /// A locality by name (`filter.location.query`).
-    pub location_query: Option<String>,
-    /// A locality id or WKT shape (`filter.location`).
-    pub location: Option<String>,
+    /// Where results must be.
+    pub location: Option<Location>,
     /// Radius around the location, in metres.
     pub radius_m: Option<u32>,
     /// Tags results must carry.

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use crate::ports::TasteGraph;
-use crate::ports::{Entity, Insights, InsightsQuery, SearchQuery, SortBy, TasteError};
+use crate::ports::{Entity, Insights, InsightsQuery, Location, SearchQuery, SortBy, TasteError};
 use crate::tools::args::Args;
 use crate::tools::sequels::{franchise_repeats, is_likely_sequel, words};
 use crate::tools::vocabulary::{
@@ -297,15 +297,15 @@ impl Tool for GetRecommendation {
                 .iter()
                 .chain(place_tags.iter())
                 .find_map(|text| neighborhood(text));
-            if let Some((_, polygon)) = area {
-                query.location = Some(polygon);
+            if let Some((_, area)) = area {
+                query.location = Some(area);
                 query.sort_by = Some(SortBy::Affinity);
             } else if let Some(location) = &location {
-                query.location_query = Some(location.clone());
+                query.location = Some(Location::Named(location.clone()));
                 query.radius_m = Some(radius.unwrap_or(2000));
                 query.sort_by = Some(SortBy::Affinity);
             } else if let (Some(lat), Some(lon)) = (latitude, longitude) {
-                query.location = Some(format!("POINT({lon} {lat})"));
+                query.location = Some(Location::Point { lat, lon });
                 query.radius_m = Some(radius.unwrap_or(5000));
                 query.sort_by = Some(SortBy::Distance);
             }
@@ -501,11 +501,11 @@ impl Tool for GetFanVenues {
         };
         match &locality {
             Some(locality) => {
-                query.location = Some(locality.id.as_str().to_owned());
+                query.location = Some(Location::Locality(locality.id.clone()));
                 query.radius_m = Some(radius.unwrap_or(5000));
             }
             None => {
-                query.location_query = location.clone();
+                query.location = location.clone().map(Location::Named);
                 query.radius_m = Some(radius.unwrap_or(2000));
             }
         }

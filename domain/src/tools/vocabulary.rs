@@ -3,6 +3,7 @@
 //! recommendation to make, which place tag fits, where a neighborhood is,
 //! and how to say why a pick bridges two tastes.
 
+use crate::ports::Location;
 use crate::tools::KnownEntity;
 
 /// Entity types the taste graph can recommend (`filter.type`).
@@ -244,7 +245,7 @@ pub fn venue_words() -> Vec<&'static str> {
     words
 }
 
-/// Neighborhoods known by shape: name, then the WKT polygon (lon lat).
+/// Neighborhoods known by shape: name, then west, south, east, north.
 const NEIGHBORHOODS: &[(&str, [f64; 4])] = &[
     ("soho", [-74.0060, 40.7190, -73.9970, 40.7280]),
     ("tribeca", [-74.0140, 40.7150, -74.0030, 40.7250]),
@@ -256,8 +257,8 @@ const NEIGHBORHOODS: &[(&str, [f64; 4])] = &[
     ("dumbo", [-73.9920, 40.6990, -73.9830, 40.7060]),
 ];
 
-/// A known neighborhood named in `text`: its name and WKT polygon.
-pub fn neighborhood(text: &str) -> Option<(&'static str, String)> {
+/// A known neighborhood named in `text`: its name and its area.
+pub fn neighborhood(text: &str) -> Option<(&'static str, Location)> {
     let text = text.to_ascii_lowercase();
     NEIGHBORHOODS.iter().find_map(|(name, [w, s, e, n])| {
         let found = text.match_indices(name).any(|(at, _)| {
@@ -265,12 +266,15 @@ pub fn neighborhood(text: &str) -> Option<(&'static str, String)> {
             let after = text[at + name.len()..].chars().next();
             !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
         });
-        found.then(|| {
-            (
-                *name,
-                format!("POLYGON(({w} {s}, {e} {s}, {e} {n}, {w} {n}, {w} {s}))"),
-            )
-        })
+        found.then_some((
+            *name,
+            Location::Area {
+                west: *w,
+                south: *s,
+                east: *e,
+                north: *n,
+            },
+        ))
     })
 }
 
@@ -397,11 +401,16 @@ mod tests {
 
     #[test]
     fn neighborhoods_are_found_as_whole_words() {
-        let (name, wkt) = neighborhood("bars in the East Village please").unwrap();
+        let (name, area) = neighborhood("bars in the East Village please").unwrap();
         assert_eq!(name, "east village");
         assert_eq!(
-            wkt,
-            "POLYGON((-73.992 40.721, -73.973 40.721, -73.973 40.733, -73.992 40.733, -73.992 40.721))"
+            area,
+            Location::Area {
+                west: -73.992,
+                south: 40.721,
+                east: -73.973,
+                north: 40.733
+            }
         );
         assert_eq!(neighborhood("Williamsburg").unwrap().0, "williamsburg");
         assert!(neighborhood("sohonia").is_none());

@@ -1,6 +1,6 @@
 use bytes::Bytes;
 use qloophone_domain::AudioChunk;
-use qloophone_domain::ports::TurnDetection;
+use qloophone_domain::ports::{ModelErrorKind, TurnDetection};
 use qloophone_domain::tools::ToolSpec;
 use serde_json::{Value, json};
 
@@ -26,16 +26,13 @@ fn decodes_the_events_the_call_acts_on() {
         ev(
             json!({"type":"input_audio_buffer.speech_started","audio_start_ms":1234,"item_id":"item_U1"})
         ),
-        ModelEvent::SpeechStarted {
-            audio_start_ms: 1234,
-            item_id: Some(ItemId::parse("item_U1").unwrap())
-        }
+        ModelEvent::SpeechStarted
     );
     assert_eq!(
         ev(
             json!({"type":"input_audio_buffer.speech_stopped","audio_end_ms":2000,"item_id":"item_U1"})
         ),
-        ModelEvent::SpeechStopped { audio_end_ms: 2000 }
+        ModelEvent::SpeechStopped
     );
     assert_eq!(
         ev(json!({"type":"response.created","response":{"id":"resp_1","status":"in_progress"}})),
@@ -63,10 +60,20 @@ fn decodes_the_events_the_call_acts_on() {
             json!({"type":"error","error":{"type":"invalid_request_error","code":"x","message":"bad"}})
         ),
         ModelEvent::Error {
+            kind: ModelErrorKind::Other,
             code: Some("x".into()),
             message: "bad".into()
         }
     );
+    assert!(matches!(
+        ev(
+            json!({"type":"error","error":{"code":"conversation_already_has_active_response","message":"busy"}})
+        ),
+        ModelEvent::Error {
+            kind: ModelErrorKind::ResponseAlreadyActive,
+            ..
+        }
+    ));
     assert_eq!(ev(json!({"type":"rate_limits.updated"})), ModelEvent::Other);
 }
 
@@ -77,16 +84,10 @@ fn audio_deltas_under_either_name_share_the_frame() {
             json!({"type":name,"response_id":"resp_1","item_id":"item_A","output_index":0,"content_index":0,"delta":"//79/Q=="})
                 .to_string(),
         );
-        let ModelEvent::AudioDelta {
-            item_id,
-            audio,
-            response_id,
-        } = decode(&frame).unwrap()
-        else {
+        let ModelEvent::AudioDelta { item_id, audio } = decode(&frame).unwrap() else {
             panic!("audio delta");
         };
         assert_eq!(item_id.as_str(), "item_A");
-        assert_eq!(response_id.unwrap().as_str(), "resp_1");
         assert_eq!(audio.byte_len(), 4);
         let start = audio.encoded().as_ptr() as usize - frame.as_ptr() as usize;
         assert!(start < frame.len(), "the payload is a slice of the frame");
@@ -147,7 +148,7 @@ fn malformed_events_are_errors() {
             "bad audio delta",
         ),
         (
-            r#"{"type":"input_audio_buffer.speech_started","item_id":""}"#,
+            r#"{"type":"response.output_audio.delta","item_id":"","delta":"AAAA"}"#,
             "bad identifier",
         ),
     ] {

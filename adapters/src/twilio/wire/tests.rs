@@ -29,13 +29,6 @@ fn decodes_every_documented_event() {
     assert_eq!(info.stream_sid.as_str(), "MZ1");
     assert_eq!(info.call_sid.unwrap().as_str(), "CA1");
     assert!(info.media_format.is_relayable());
-    assert_eq!(
-        info.custom_parameters,
-        vec![
-            ("n".to_owned(), "3".to_owned()),
-            ("token".to_owned(), "abc".to_owned())
-        ]
-    );
     let PhoneEvent::Media {
         timestamp_ms,
         audio,

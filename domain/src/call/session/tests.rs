@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
-use crate::ports::MediaFormat;
+use crate::ports::{AudioEncoding, MediaFormat};
 
 fn sid() -> StreamSid {
     StreamSid::parse("MZ00000000000000000000000000000001").unwrap()
@@ -33,7 +33,6 @@ fn info() -> CallInfo {
         stream_sid: sid(),
         call_sid: None,
         media_format: MediaFormat::mulaw_8k_mono(),
-        custom_parameters: vec![],
     }
 }
 
@@ -46,17 +45,13 @@ fn media(ts: u64) -> Input {
 
 fn delta(item_id: &str, bytes: u32) -> Input {
     Input::Model(ModelEvent::AudioDelta {
-        response_id: Some(resp("resp_1")),
         item_id: item(item_id),
         audio: audio(bytes),
     })
 }
 
 fn speech_started() -> Input {
-    Input::Model(ModelEvent::SpeechStarted {
-        audio_start_ms: 0,
-        item_id: None,
-    })
+    Input::Model(ModelEvent::SpeechStarted)
 }
 
 fn function_call(id: &str, name: &str) -> Input {
@@ -557,7 +552,7 @@ fn barge_in_mid_tool_call_waits_for_the_caller_to_finish() {
         }],
         "the output is added, but no response while the caller talks"
     );
-    s.step(Input::Model(ModelEvent::SpeechStopped { audio_end_ms: 0 }));
+    s.step(Input::Model(ModelEvent::SpeechStopped));
     // The server's VAD answers the caller's turn; that response sees the output.
     s.step(created("resp_2"));
     assert_eq!(
@@ -571,7 +566,8 @@ fn active_response_error_releases_a_requested_response() {
     let mut s = Script::live(SessionPolicy::default());
     s.step(Input::Model(ModelEvent::SessionUpdated { tools: 1 }));
     let out = s.step(Input::Model(ModelEvent::Error {
-        code: Some("conversation_already_has_active_response".into()),
+        kind: ModelErrorKind::ResponseAlreadyActive,
+        code: Some("busy_code".into()),
         message: "busy".into(),
     }));
     assert!(matches!(
@@ -587,6 +583,7 @@ fn active_response_error_releases_a_requested_response() {
 fn model_errors_are_reported_with_their_code() {
     let mut s = Script::live(no_greeting());
     let out = s.step(Input::Model(ModelEvent::Error {
+        kind: ModelErrorKind::Other,
         code: None,
         message: "oops".into(),
     }));
@@ -684,14 +681,14 @@ fn unsupported_media_format_ends_the_call_with_an_explanation() {
     let mut s = Script::new(no_greeting());
     let mut wrong = info();
     wrong.media_format = MediaFormat {
-        encoding: "audio/l16".into(),
+        encoding: AudioEncoding::Other("audio/l16".into()),
         sample_rate: 16000,
         channels: 1,
     };
     let out = s.step(Input::Phone(PhoneEvent::Start(wrong)));
     assert_eq!(out.len(), 4, "{out:?}");
     assert!(
-        matches!(&out[1], Command::Emit(CallEvent::Error { message }) if message.contains("audio/l16/16000"))
+        matches!(&out[1], Command::Emit(CallEvent::Error { message }) if message.contains("audio/l16 at 16000 Hz"))
     );
     assert_eq!(out[3], Command::End(EndReason::UnsupportedMediaFormat));
     let _ = Arc::new(());

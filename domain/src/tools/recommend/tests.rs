@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::ports::MockTasteGraph;
-use crate::ports::{Explanation, Tag};
+use crate::ports::{Explanation, Location, Tag};
 use crate::tools::{ToolExecutor, ToolInvocation};
 use crate::types::ToolCallId;
 
@@ -442,8 +442,7 @@ async fn place_requests_use_the_location_and_the_best_tag() {
         (
             json!({"entity_ids": "K1", "location": "Austin", "place_tags": "cozy sushi restaurants"}),
             (
-                None,
-                Some("Austin"),
+                Some(Location::Named("Austin".into())),
                 Some(2000),
                 Some(SortBy::Affinity),
                 vec!["urn:tag:genre:place:restaurant:sushi"],
@@ -452,10 +451,12 @@ async fn place_requests_use_the_location_and_the_best_tag() {
         (
             json!({"entity_ids": "K1", "location": "the East Village", "radius": 800}),
             (
-                Some(
-                    "POLYGON((-73.992 40.721, -73.973 40.721, -73.973 40.733, -73.992 40.733, -73.992 40.721))",
-                ),
-                None,
+                Some(Location::Area {
+                    west: -73.992,
+                    south: 40.721,
+                    east: -73.973,
+                    north: 40.733,
+                }),
                 None,
                 Some(SortBy::Affinity),
                 vec![],
@@ -464,22 +465,23 @@ async fn place_requests_use_the_location_and_the_best_tag() {
         (
             json!({"entity_ids": "K1", "latitude": 30.27, "longitude": -97.74, "place_tags": "coffee"}),
             (
-                Some("POINT(-97.74 30.27)"),
-                None,
+                Some(Location::Point {
+                    lat: 30.27,
+                    lon: -97.74,
+                }),
                 Some(5000),
                 Some(SortBy::Distance),
                 vec!["urn:tag:category:place:coffee_shop"],
             ),
         ),
     ];
-    for (args, (location, query, radius, sort, tags)) in cases {
+    for (args, (location, radius, sort, tags)) in cases {
         let mut graph = MockTasteGraph::new();
         graph
             .expect_insights()
             .withf(move |q| {
                 q.filter_type == "urn:entity:place"
-                    && q.location.as_deref() == location
-                    && q.location_query.as_deref() == query
+                    && q.location == location
                     && q.radius_m == radius
                     && q.sort_by == sort
                     && q.tags == tags
@@ -591,7 +593,7 @@ async fn fan_venues_by_locality_id_with_a_venue_tag() {
         .expect_insights()
         .withf(|q| {
             q.filter_type == "urn:entity:place"
-                && q.location.as_deref() == Some("L1")
+                && q.location == Some(Location::Locality(id("L1")))
                 && q.radius_m == Some(5000)
                 && q.tags == ["urn:tag:category:place:bar"]
                 && q.take == 5
@@ -636,7 +638,7 @@ async fn fan_venues_by_brand_name_and_location_query() {
         .expect_insights()
         .withf(|q| {
             q.references_brand == ["B1"]
-                && q.location_query.as_deref() == Some("Austin")
+                && q.location == Some(Location::Named("Austin".into()))
                 && q.radius_m == Some(2000)
         })
         .times(1)
