@@ -4,9 +4,11 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
+use super::recommendation::FALLBACK_NOTE;
 use super::*;
 use crate::ports::MockTasteGraph;
-use crate::ports::{Explanation, Location, Tag};
+use crate::ports::{Explanation, Insights, Location, SortBy, Tag, TasteError};
+use crate::tools::vocabulary::OUTPUT_TYPES;
 use crate::tools::{ToolExecutor, ToolInvocation};
 use crate::types::ToolCallId;
 

@@ -1,0 +1,178 @@
+//! `get_fan_venues`: places in an area where fans of the inputs go, by
+//! venue kind or by brand.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use super::{LOCALITY, PLACE, id_of, inputs, listing, radius_around, upstream};
+use crate::ports::{InsightsQuery, Location, SearchQuery, SortBy, TasteGraph};
+use crate::tools::args::Args;
+use crate::tools::vocabulary::{place_tag, venue_words};
+use crate::tools::{Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
+
+/// `get_fan_venues`
+pub(super) struct GetFanVenues {
+    pub(super) graph: Arc<dyn TasteGraph>,
+}
+
+#[async_trait]
+impl Tool for GetFanVenues {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "get_fan_venues".into(),
+            description: "Places in an area where fans of the given entities go: bars, cafes, restaurants, venues, or a brand's locations."
+                .into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "entity_ids": {"type": "string", "description": "Comma-separated entity_ids from search_entity"},
+                    "location": {"type": "string", "description": "City or neighborhood"},
+                    "locality_id": {"type": "string", "description": "An entity_id from search_locality"},
+                    "venue_type": {"type": "string", "description": "e.g. bar, coffee, restaurant, sushi, music, a brand such as Starbucks, or all"},
+                    "radius": {"type": "number", "description": "Metres"},
+                    "take": {"type": "number", "description": "How many (default 5)"}
+                },
+                "required": ["entity_ids"]
+            }),
+        }
+    }
+
+    async fn run(
+        &self,
+        arguments: Map<String, Value>,
+        context: &ToolContext,
+    ) -> Result<ToolSuccess, ToolFailure> {
+        let args = Args::new(arguments);
+        let inputs = inputs(&args, context)?;
+        let location = args.text("location", 100)?;
+        let locality = match args.text("locality_id", 100)? {
+            None => None,
+            Some(id) => Some(
+                context
+                    .known
+                    .iter()
+                    .find(|e| e.id.as_str() == id && e.kind == LOCALITY)
+                    .cloned()
+                    .ok_or_else(|| {
+                        ToolFailure::new(format!(
+                            "Unknown locality_id \"{id}\": call search_locality first and use the entity_id it returns"
+                        ))
+                        .with(json!({"argument": "locality_id"}))
+                    })?,
+            ),
+        };
+        let area = match (&locality, &location) {
+            (Some(locality), _) => Location::Locality(locality.id.clone()),
+            (None, Some(location)) => Location::Named(location.clone()),
+            (None, None) => {
+                return Err(ToolFailure::new("Either location or locality_id is required")
+                    .with(json!({"argument": "location", "suggestion": "Ask the caller which city or neighborhood"})));
+            }
+        };
+        let venue_type = args.text("venue_type", 60)?;
+        let radius = args.count("radius", 100, 50_000)?;
+        let take = args.count("take", 1, 10)?.unwrap_or(5);
+        let mut query = InsightsQuery {
+            filter_type: PLACE.to_owned(),
+            interest_entities: inputs.iter().map(id_of).collect(),
+            take,
+            sort_by: Some(SortBy::Affinity),
+            explainability: true,
+            ..InsightsQuery::default()
+        };
+        query.radius_m = radius_around(&area, radius);
+        query.location = Some(area);
+        let label = match venue_type.as_deref() {
+            None | Some("all") => "places".to_owned(),
+            Some(venue) => {
+                if let Some(tag) = place_tag(venue) {
+                    query.tags.push(tag.to_owned());
+                } else {
+                    let brands = self
+                        .graph
+                        .search(&SearchQuery {
+                            text: venue.to_owned(),
+                            types: vec!["urn:entity:brand".to_owned()],
+                            take: 1,
+                        })
+                        .await
+                        .map_err(|err| upstream("Venue search failed", &err))?;
+                    let Some(brand) = brands
+                        .iter()
+                        .find(|b| b.kind == "urn:entity:brand")
+                        .and_then(|b| b.id.clone())
+                    else {
+                        return Err(ToolFailure::new(format!("Invalid argument \"venue_type\": unknown venue type \"{venue}\""))
+                            .with(json!({"argument": "venue_type", "valid": venue_words(), "also": "a brand name such as Starbucks"})));
+                    };
+                    query.references_brand.push(brand.as_str().to_owned());
+                }
+                plural(venue)
+            }
+        };
+        let found = self
+            .graph
+            .insights(&query)
+            .await
+            .map_err(|err| upstream("Venue search failed", &err))?;
+        let fan = inputs
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let searched = found
+            .locality
+            .clone()
+            .or_else(|| locality.as_ref().map(|l| l.name.clone()))
+            .or(location)
+            .unwrap_or_default();
+        if found.entities.is_empty() {
+            return Err(
+                ToolFailure::new(format!("No {label} found in this area")).with(json!({
+                    "fan_entity": fan,
+                    "location_searched": searched,
+                    "suggestion": "Try a wider radius, a nearby area, or venue_type all",
+                })),
+            );
+        }
+        let venues: Vec<Value> = found
+            .entities
+            .iter()
+            .filter(|e| e.id.is_some())
+            .map(|e| {
+                let mut venue = listing(e);
+                venue["address"] = json!(e.address);
+                venue["distance_m"] = json!(e.distance_m.map(f64::round));
+                venue["score"] = json!((e.affinity.unwrap_or(0.0) * 100.0).round());
+                venue
+            })
+            .collect();
+        let summary = format!(
+            "Found {} {label} in {searched} where {fan} fans go",
+            venues.len()
+        );
+        Ok(ToolSuccess {
+            value: json!({
+                "fan_entity": fan,
+                "venue_type": venue_type.unwrap_or_else(|| "all".to_owned()),
+                "location_searched": searched,
+                "venues": venues,
+                "summary": summary,
+            }),
+            learned: Vec::new(),
+        })
+    }
+}
+
+fn plural(word: &str) -> String {
+    let word = word.trim().to_lowercase();
+    if word.ends_with('s') {
+        word
+    } else if word.ends_with('h') {
+        format!("{word}es")
+    } else {
+        format!("{word}s")
+    }
+}

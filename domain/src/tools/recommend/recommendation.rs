@@ -1,0 +1,228 @@
+//! `get_recommendation`: what bridges the caller's tastes, without the
+//! inputs, their sequels or one franchise twice, with a taste-bridge line.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use super::{PLACE, id_of, inputs, listing, radius_around, round2, short, upstream};
+use crate::ports::{Entity, Insights, InsightsQuery, Location, SortBy, TasteError, TasteGraph};
+use crate::tools::args::Args;
+use crate::tools::sequels::{franchise_repeats, is_likely_sequel};
+use crate::tools::vocabulary::{
+    OUTPUT_TYPES, entity_type, infer_output_type, neighborhood, place_tag, taste_bridge,
+};
+use crate::tools::{KnownEntity, Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
+use crate::types::EntityId;
+
+/// `get_recommendation`
+pub(super) struct GetRecommendation {
+    pub(super) graph: Arc<dyn TasteGraph>,
+}
+
+pub(super) const FALLBACK_NOTE: &str = "Since video game recommendations aren't available, here are movies that match your gaming preferences";
+
+#[async_trait]
+impl Tool for GetRecommendation {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "get_recommendation".into(),
+            description: "Recommend things that bridge the caller's tastes. Only pass entity_ids returned by search_entity in this call. \
+                          For restaurants, bars, cafes or venues use output_type place with a location."
+                .into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "entity_ids": {"type": "string", "description": "Comma-separated entity_ids from search_entity"},
+                    "output_type": {"type": "string", "description": "What to recommend: movie, tv_show, artist, book, videogame, podcast, place, brand, destination"},
+                    "location": {"type": "string", "description": "City or neighborhood, for places"},
+                    "place_tags": {"type": "string", "description": "Kind of place, e.g. \"sushi\", \"coffee\", \"bar\""},
+                    "latitude": {"type": "number"},
+                    "longitude": {"type": "number"},
+                    "radius": {"type": "number", "description": "Metres around the location"},
+                    "take": {"type": "number", "description": "How many (default 3)"}
+                },
+                "required": ["entity_ids"]
+            }),
+        }
+    }
+
+    async fn run(
+        &self,
+        arguments: Map<String, Value>,
+        context: &ToolContext,
+    ) -> Result<ToolSuccess, ToolFailure> {
+        let args = Args::new(arguments);
+        let inputs = inputs(&args, context)?;
+        let location = args.text("location", 100)?;
+        let place_tags = args.text("place_tags", 100)?;
+        let latitude = args.number("latitude", -90.0, 90.0)?;
+        let longitude = args.number("longitude", -180.0, 180.0)?;
+        if latitude.is_some() != longitude.is_some() {
+            return Err(
+                ToolFailure::new("Invalid arguments: latitude and longitude go together").with(
+                    json!({"argument": if latitude.is_some() { "longitude" } else { "latitude" }}),
+                ),
+            );
+        }
+        let radius = args.count("radius", 100, 50_000)?;
+        let take = args.count("take", 1, 10)?.unwrap_or(3);
+        let wants_place = location.is_some() || latitude.is_some() || place_tags.is_some();
+        let output_type = match args.text("output_type", 40)? {
+            None => infer_output_type(&inputs, wants_place),
+            Some(word) => match entity_type(&word) {
+                Some(urn) if OUTPUT_TYPES.contains(&urn) => urn,
+                _ => {
+                    return Err(ToolFailure::new(format!(
+                        "Invalid argument \"output_type\": cannot recommend \"{word}\""
+                    ))
+                    .with(json!({"argument": "output_type", "valid": OUTPUT_TYPES})));
+                }
+            },
+        };
+        let mut query = InsightsQuery {
+            filter_type: output_type.to_owned(),
+            interest_entities: inputs.iter().map(id_of).collect(),
+            take: (take + 5).min(20),
+            explainability: true,
+            ..InsightsQuery::default()
+        };
+        if output_type == PLACE {
+            let area = location
+                .iter()
+                .chain(place_tags.iter())
+                .find_map(|text| neighborhood(text));
+            let (place, sort) = if let Some((_, area)) = area {
+                (Some(area), SortBy::Affinity)
+            } else if let Some(location) = &location {
+                (Some(Location::Named(location.clone())), SortBy::Affinity)
+            } else if let (Some(lat), Some(lon)) = (latitude, longitude) {
+                (Some(Location::Point { lat, lon }), SortBy::Distance)
+            } else {
+                (None, SortBy::Affinity)
+            };
+            if let Some(place) = place {
+                query.radius_m = radius_around(&place, radius);
+                query.location = Some(place);
+                query.sort_by = Some(sort);
+            }
+            if let Some(tag) = place_tags.as_deref().and_then(place_tag) {
+                query.tags.push(tag.to_owned());
+            }
+        }
+
+        let mut fallback_note = None;
+        let found = match self.graph.insights(&query).await {
+            Err(TasteError::Forbidden) if output_type == "urn:entity:videogame" => {
+                query.filter_type = "urn:entity:movie".to_owned();
+                fallback_note = Some(FALLBACK_NOTE);
+                self.graph.insights(&query).await
+            }
+            other => other,
+        }
+        .map_err(|err| upstream("Recommendation failed", &err))?;
+        let found = self.without_sequels(found, &inputs, &mut query).await;
+        let picks: Vec<&Entity> = found.iter().take(take as usize).collect();
+        let Some(top) = picks.first() else {
+            return Err(ToolFailure::new("No recommendations found")
+                .with(json!({"suggestion": "Try different inputs or a different output type"})));
+        };
+        let name_of = |id: &EntityId| inputs.iter().find(|e| &e.id == id).map(|e| e.name.clone());
+        let bridge = taste_bridge(
+            &top.explainability
+                .iter()
+                .filter_map(|x| name_of(&x.entity_id).map(|name| (name, x.score)))
+                .collect::<Vec<_>>(),
+        );
+        let recommendations: Vec<Value> = picks
+            .iter()
+            .map(|entity| {
+                let mut item = listing(entity);
+                item["score"] = Value::from(round2(entity.affinity.unwrap_or(0.0)));
+                if let Some(description) = &entity.description {
+                    item["description"] = Value::from(short(description, 160));
+                }
+                if let Some(address) = &entity.address {
+                    item["address"] = Value::from(address.as_str());
+                }
+                if let Some(distance) = entity.distance_m {
+                    item["distance_m"] = Value::from(distance.round());
+                }
+                let explained: Vec<Value> = entity
+                    .explainability
+                    .iter()
+                    .map(|x| json!({"entity_id": x.entity_id.as_str(), "name": name_of(&x.entity_id), "score": round2(x.score)}))
+                    .collect();
+                if !explained.is_empty() {
+                    item["explainability"] = Value::from(explained);
+                }
+                item
+            })
+            .collect();
+        let mut value = json!({
+            "recommendations": recommendations,
+            "top_pick": {"name": top.name, "entity_id": top.id.as_ref().map(EntityId::as_str)},
+            "count": picks.len(),
+            "output_type": query.filter_type,
+        });
+        if let Some(bridge) = bridge {
+            value["taste_bridge"] = Value::from(bridge);
+        }
+        if let Some(note) = fallback_note {
+            value["fallback_note"] = Value::from(note);
+        }
+        Ok(ToolSuccess {
+            value,
+            learned: Vec::new(),
+        })
+    }
+}
+
+impl GetRecommendation {
+    /// Leaves out the inputs, their sequels and repeats of one franchise.
+    /// When two of the top three are sequels, asks again excluding them.
+    async fn without_sequels(
+        &self,
+        found: Insights,
+        inputs: &[KnownEntity],
+        query: &mut InsightsQuery,
+    ) -> Vec<Entity> {
+        let names: Vec<&str> = inputs.iter().map(|e| e.name.as_str()).collect();
+        let sequels = |entities: &[Entity]| -> Vec<usize> {
+            let titles: Vec<&str> = entities.iter().map(|e| e.name.as_str()).collect();
+            let repeats = franchise_repeats(&titles);
+            (0..entities.len())
+                .filter(|&i| {
+                    let entity = &entities[i];
+                    entity
+                        .id
+                        .as_ref()
+                        .is_some_and(|id| inputs.iter().any(|e| &e.id == id))
+                        || is_likely_sequel(&entity.name, names.iter().copied())
+                        || repeats.contains(&i)
+                })
+                .collect()
+        };
+        let mut entities = found.entities;
+        let flagged = sequels(&entities);
+        if flagged.iter().filter(|&&i| i < 3).count() >= 2 {
+            query.exclude_entities = flagged
+                .iter()
+                .filter_map(|&i| entities[i].id.clone())
+                .collect();
+            match self.graph.insights(query).await {
+                Ok(again) if !again.entities.is_empty() => entities = again.entities,
+                Ok(_) => {}
+                Err(err) => tracing::debug!(error = %err, "refetch without sequels failed"),
+            }
+        }
+        let flagged = sequels(&entities);
+        entities
+            .into_iter()
+            .enumerate()
+            .filter(|(i, entity)| !flagged.contains(i) && entity.id.is_some())
+            .map(|(_, entity)| entity)
+            .collect()
+    }
+}
