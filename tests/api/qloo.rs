@@ -6,7 +6,9 @@ use qloophone_adapters::qloo::{QlooClient, QlooSettings};
 use qloophone_adapters::secret::Secret;
 use qloophone_domain::EntityId;
 use qloophone_domain::ports::TasteGraph;
-use qloophone_domain::ports::{InsightsQuery, Location, SearchQuery, SortBy, TasteError};
+use qloophone_domain::ports::{
+    EntityKind, InsightsQuery, Location, SearchQuery, SortBy, TasteError,
+};
 use qloophone_sandbox::qloo::{Fault, QlooOptions, QlooSim};
 use tokio::net::TcpListener;
 
@@ -40,10 +42,10 @@ fn client(sim: &QlooSim, key: &str, retries: u32) -> QlooClient {
     .unwrap()
 }
 
-fn search(text: &str, types: &[&str]) -> SearchQuery {
+fn search(text: &str, types: &[EntityKind]) -> SearchQuery {
     SearchQuery {
         text: text.into(),
-        types: types.iter().map(|t| (*t).to_owned()).collect(),
+        types: types.to_vec(),
         take: 5,
     }
 }
@@ -52,11 +54,11 @@ fn search(text: &str, types: &[&str]) -> SearchQuery {
 async fn searches_send_the_key_and_the_exact_query_string() {
     let (sim, client) = setup(Duration::ZERO).await;
     let found = client
-        .search(&search("The Matrix", &["urn:entity:movie"]))
+        .search(&search("The Matrix", &[EntityKind::Movie]))
         .await
         .unwrap();
     assert_eq!(found[0].name, "The Matrix");
-    assert_eq!(found[0].kind, "urn:entity:movie");
+    assert_eq!(found[0].kind, Some(EntityKind::Movie));
     let request = &sim.requests()[0];
     assert_eq!(request.path, "/search");
     assert_eq!(
@@ -72,7 +74,7 @@ async fn insights_send_every_parameter_and_read_the_answer() {
     let control = sim.control();
     let khruangbin = control.id_of("urn:entity:artist", "Khruangbin").unwrap();
     let query = InsightsQuery {
-        filter_type: "urn:entity:place".into(),
+        filter_type: EntityKind::Place,
         interest_entities: vec![EntityId::parse(&khruangbin).unwrap()],
         location: Some(Location::Named("Austin".into())),
         radius_m: Some(2000),
@@ -135,7 +137,7 @@ async fn other_client_errors_are_not_retried() {
     let (sim, client) = setup(Duration::ZERO).await;
     let refused = client
         .insights(&InsightsQuery {
-            filter_type: "urn:entity:movie".into(),
+            filter_type: EntityKind::Movie,
             take: 3,
             ..InsightsQuery::default()
         })
@@ -147,7 +149,7 @@ async fn other_client_errors_are_not_retried() {
         ))
     );
     let games = InsightsQuery {
-        filter_type: "urn:entity:videogame".into(),
+        filter_type: EntityKind::VideoGame,
         tags: vec!["urn:tag:keyword:qloo:space".into()],
         take: 3,
         ..InsightsQuery::default()

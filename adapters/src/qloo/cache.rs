@@ -27,6 +27,7 @@ use qloophone_domain::ports::{Entity, Insights, InsightsQuery, SearchQuery, Tag,
 use serde::{Deserialize, Serialize};
 
 use super::log::{ApiLog, LogEntry};
+use super::wire;
 
 /// Entity cache counters, for `/cache-stats` and `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,7 +105,12 @@ impl Key {
                 .collect::<Vec<_>>()
                 .join(" ")
                 .to_lowercase(),
-            types: query.types.join(","),
+            types: query
+                .types
+                .iter()
+                .map(|&kind| wire::urn(kind))
+                .collect::<Vec<_>>()
+                .join(","),
             take: query.take,
         }
     }
@@ -385,6 +391,7 @@ struct SnapshotEntry {
 struct StoredEntity {
     entity_id: String,
     name: String,
+    /// Qloo's URN, as the snapshot has always held it.
     #[serde(rename = "type")]
     kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -408,7 +415,7 @@ impl From<&Entity> for StoredEntity {
                 .map(|id| id.as_str().to_owned())
                 .unwrap_or_default(),
             name: entity.name.clone(),
-            kind: entity.kind.clone(),
+            kind: entity.kind.map(wire::urn).unwrap_or_default().to_owned(),
             popularity: entity.popularity,
             tags: entity
                 .tags
@@ -427,7 +434,7 @@ impl StoredEntity {
         Some(Entity {
             id: Some(EntityId::parse(&self.entity_id).ok()?),
             name: self.name,
-            kind: self.kind,
+            kind: wire::kind_of(&self.kind),
             popularity: self.popularity,
             tags: self
                 .tags

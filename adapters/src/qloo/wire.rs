@@ -7,17 +7,40 @@
 
 use qloophone_domain::EntityId;
 use qloophone_domain::ports::{
-    Entity, Explanation, Insights, InsightsQuery, Location, SearchQuery, SortBy, Tag,
+    Entity, EntityKind, Explanation, Insights, InsightsQuery, Location, SearchQuery, SortBy, Tag,
 };
 use serde::Deserialize;
 use serde_json::Value;
+
+/// Qloo's URN for a kind of entity.
+pub fn urn(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::Artist => "urn:entity:artist",
+        EntityKind::Book => "urn:entity:book",
+        EntityKind::Brand => "urn:entity:brand",
+        EntityKind::Destination => "urn:entity:destination",
+        EntityKind::Locality => "urn:entity:locality",
+        EntityKind::Movie => "urn:entity:movie",
+        EntityKind::Person => "urn:entity:person",
+        EntityKind::Place => "urn:entity:place",
+        EntityKind::Podcast => "urn:entity:podcast",
+        EntityKind::TvShow => "urn:entity:tv_show",
+        EntityKind::VideoGame => "urn:entity:videogame",
+    }
+}
+
+/// The kind a Qloo URN names, if it is one we know.
+pub fn kind_of(name: &str) -> Option<EntityKind> {
+    EntityKind::ALL.into_iter().find(|&kind| urn(kind) == name)
+}
 
 /// The query string of a search.
 pub fn search_params(query: &SearchQuery) -> String {
     let mut params = url::form_urlencoded::Serializer::new(String::new());
     params.append_pair("query", &query.text);
     if !query.types.is_empty() {
-        params.append_pair("types", &query.types.join(","));
+        let types: Vec<&str> = query.types.iter().copied().map(urn).collect();
+        params.append_pair("types", &types.join(","));
     }
     params.append_pair("take", &query.take.to_string());
     params.finish()
@@ -26,7 +49,7 @@ pub fn search_params(query: &SearchQuery) -> String {
 /// The query string of an insights query.
 pub fn insights_params(query: &InsightsQuery) -> String {
     let mut params = url::form_urlencoded::Serializer::new(String::new());
-    params.append_pair("filter.type", &query.filter_type);
+    params.append_pair("filter.type", urn(query.filter_type));
     let ids = |ids: &[EntityId]| {
         ids.iter()
             .map(EntityId::as_str)
@@ -144,11 +167,10 @@ impl RawEntity {
         let name = self.name.filter(|n| !n.trim().is_empty())?;
         let kind = self
             .types
-            .into_iter()
-            .next()
-            .or(self.subtype)
-            .or(self.kind)
-            .unwrap_or_default();
+            .iter()
+            .chain(&self.subtype)
+            .chain(&self.kind)
+            .find_map(|name| kind_of(name));
         let properties = self.properties.unwrap_or(Value::Null);
         let description = text(&properties["description"])
             .or_else(|| text(&properties["short_description"]))
@@ -274,7 +296,7 @@ mod tests {
     fn search_query_strings_are_form_encoded() {
         let query = SearchQuery {
             text: "Khruangbin & friends".into(),
-            types: vec!["urn:entity:artist".into(), "urn:entity:movie".into()],
+            types: vec![EntityKind::Artist, EntityKind::Movie],
             take: 5,
         };
         assert_eq!(
@@ -290,10 +312,36 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_has_its_own_urn_and_reads_back() {
+        for kind in EntityKind::ALL {
+            assert!(urn(kind).starts_with("urn:entity:"), "{kind:?}");
+            assert_eq!(kind_of(urn(kind)), Some(kind));
+        }
+        assert_eq!(kind_of("urn:entity:music_album"), None);
+        let entity = RawEntity {
+            entity_id: Some("A1".into()),
+            name: Some("Kind of Blue".into()),
+            types: vec!["urn:entity:music_album".into(), "urn:entity:artist".into()],
+            kind: None,
+            subtype: None,
+            popularity: None,
+            properties: None,
+            tags: vec![],
+            query: None,
+            disambiguation: None,
+        };
+        assert_eq!(
+            entity.into_entity().unwrap().kind,
+            Some(EntityKind::Artist),
+            "the first type we know"
+        );
+    }
+
+    #[test]
     fn locations_are_written_in_qloos_terms() {
         let with = |location| {
             insights_params(&InsightsQuery {
-                filter_type: "urn:entity:place".into(),
+                filter_type: EntityKind::Place,
                 location: Some(location),
                 take: 1,
                 ..InsightsQuery::default()
@@ -322,7 +370,7 @@ mod tests {
     #[test]
     fn insights_query_strings_carry_every_parameter_in_order() {
         let query = InsightsQuery {
-            filter_type: "urn:entity:place".into(),
+            filter_type: EntityKind::Place,
             interest_entities: vec![id("A1"), id("B2")],
             interest_tags: vec!["urn:tag:x".into()],
             location: Some(Location::Point {
@@ -345,7 +393,7 @@ mod tests {
              &take=8&sort_by=distance&feature.explainability=true"
         );
         let minimal = InsightsQuery {
-            filter_type: "urn:entity:movie".into(),
+            filter_type: EntityKind::Movie,
             interest_entities: vec![id("A1")],
             take: 3,
             ..InsightsQuery::default()
@@ -369,11 +417,11 @@ mod tests {
         let entities = parse_search(body.to_string().as_bytes()).unwrap();
         assert_eq!(entities.len(), 2);
         let k = &entities[0];
-        assert_eq!(k.kind, "urn:entity:artist");
+        assert_eq!(k.kind, Some(EntityKind::Artist));
         assert_eq!(k.description.as_deref(), Some("American trio"));
         let tag_names: Vec<&str> = k.tags.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(tag_names, ["Psychedelic", "plain", "Funk"]);
-        assert_eq!(entities[1].kind, "urn:entity:movie");
+        assert_eq!(entities[1].kind, Some(EntityKind::Movie));
         assert!(parse_search(b"[]").is_err());
         assert_eq!(parse_search(b"{}").unwrap(), vec![]);
     }
@@ -389,7 +437,7 @@ mod tests {
         let insights = parse_insights(body.to_string().as_bytes()).unwrap();
         assert_eq!(insights.locality.as_deref(), Some("Austin"));
         let venue = &insights.entities[0];
-        assert_eq!(venue.kind, "urn:entity:place");
+        assert_eq!(venue.kind, Some(EntityKind::Place));
         assert_eq!(venue.affinity, Some(0.86));
         assert_eq!(venue.distance_m, Some(1234.5));
         assert_eq!(venue.popularity, Some(0.9));

@@ -15,6 +15,88 @@ pub struct Tag {
     pub name: String,
 }
 
+/// What an entity is. Its [`name`](Self::name) is how the tools name it to
+/// the model (the names the original service used, which are also Qloo's
+/// URNs); the taste graph's adapter has its own mapping to the graph's
+/// vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EntityKind {
+    /// A musician or band.
+    Artist,
+    /// A book.
+    Book,
+    /// A brand (chains, labels).
+    Brand,
+    /// A travel destination.
+    Destination,
+    /// A city or neighbourhood.
+    Locality,
+    /// A film: what is recommended when nothing says otherwise.
+    #[default]
+    Movie,
+    /// A person (actor, director, author).
+    Person,
+    /// A venue: restaurant, bar, café, shop.
+    Place,
+    /// A podcast.
+    Podcast,
+    /// A TV show.
+    TvShow,
+    /// A video game.
+    VideoGame,
+}
+
+impl EntityKind {
+    /// Every kind.
+    pub const ALL: [Self; 11] = [
+        Self::Artist,
+        Self::Book,
+        Self::Brand,
+        Self::Destination,
+        Self::Locality,
+        Self::Movie,
+        Self::Person,
+        Self::Place,
+        Self::Podcast,
+        Self::TvShow,
+        Self::VideoGame,
+    ];
+
+    /// The name the tools use for this kind, e.g. `urn:entity:movie`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Artist => "urn:entity:artist",
+            Self::Book => "urn:entity:book",
+            Self::Brand => "urn:entity:brand",
+            Self::Destination => "urn:entity:destination",
+            Self::Locality => "urn:entity:locality",
+            Self::Movie => "urn:entity:movie",
+            Self::Person => "urn:entity:person",
+            Self::Place => "urn:entity:place",
+            Self::Podcast => "urn:entity:podcast",
+            Self::TvShow => "urn:entity:tv_show",
+            Self::VideoGame => "urn:entity:videogame",
+        }
+    }
+
+    /// The kind a tool name names, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+impl std::fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for EntityKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// Where to look for places. The taste graph's adapter writes it in the
 /// graph's own terms (a named-place query, an entity id, WKT).
 #[derive(Debug, Clone, PartialEq)]
@@ -59,8 +141,8 @@ pub struct Entity {
     pub id: Option<EntityId>,
     /// Its name.
     pub name: String,
-    /// Its type URN, e.g. `urn:entity:movie`.
-    pub kind: String,
+    /// What it is, when the graph said and we know the kind.
+    pub kind: Option<EntityKind>,
     /// Popularity percentile, 0 to 1.
     pub popularity: Option<f64>,
     /// Affinity to the query's signals, 0 to 1.
@@ -84,8 +166,8 @@ pub struct Entity {
 pub struct SearchQuery {
     /// The words searched for.
     pub text: String,
-    /// Entity type URNs to restrict to (empty: any).
-    pub types: Vec<String>,
+    /// Kinds to restrict to (empty: any).
+    pub types: Vec<EntityKind>,
     /// How many results.
     pub take: u32,
 }
@@ -102,8 +184,8 @@ pub enum SortBy {
 /// A recommendation query.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InsightsQuery {
-    /// The type of entity wanted (`filter.type`).
-    pub filter_type: String,
+    /// The kind of entity wanted.
+    pub filter_type: EntityKind,
     /// Entities whose fans' tastes drive the results.
     pub interest_entities: Vec<EntityId>,
     /// Tags that drive the results.
@@ -179,4 +261,22 @@ pub trait TasteGraph: Send + Sync {
     /// # Errors
     /// [`TasteError`] when the graph cannot answer.
     async fn insights(&self, query: &InsightsQuery) -> Result<Insights, TasteError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntityKind;
+
+    #[test]
+    fn every_kind_has_its_own_name_and_reads_back() {
+        for kind in EntityKind::ALL {
+            assert_eq!(EntityKind::from_name(kind.name()), Some(kind));
+            assert_eq!(kind.to_string(), kind.name());
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.name())
+            );
+        }
+        assert_eq!(EntityKind::from_name("urn:entity:music_album"), None);
+    }
 }

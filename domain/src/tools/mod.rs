@@ -18,6 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use crate::ports::EntityKind;
 use crate::types::{EntityId, ToolCallId};
 
 /// An entity found by a search in this call; only these may be used as
@@ -29,7 +30,7 @@ pub struct KnownEntity {
     /// Its name.
     pub name: String,
     /// Its type URN.
-    pub kind: String,
+    pub kind: Option<EntityKind>,
 }
 
 /// One tool invocation by the model.

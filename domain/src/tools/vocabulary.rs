@@ -1,153 +1,137 @@
-//! The words callers use and the taste graph's URNs, and the small
+//! The words callers use and the kinds of entity, and the small
 //! decisions between them: which entity type a word means, which type of
 //! recommendation to make, which place tag fits, where a neighborhood is,
 //! and how to say why a pick bridges two tastes.
 
-use crate::ports::Location;
+use crate::ports::{EntityKind, Location};
 use crate::tools::KnownEntity;
 
 /// Entity types the taste graph can recommend (`filter.type`).
-pub const OUTPUT_TYPES: &[&str] = &[
-    "urn:entity:artist",
-    "urn:entity:book",
-    "urn:entity:brand",
-    "urn:entity:destination",
-    "urn:entity:movie",
-    "urn:entity:person",
-    "urn:entity:place",
-    "urn:entity:podcast",
-    "urn:entity:tv_show",
-    "urn:entity:videogame",
+pub const OUTPUT_TYPES: &[EntityKind] = &[
+    EntityKind::Artist,
+    EntityKind::Book,
+    EntityKind::Brand,
+    EntityKind::Destination,
+    EntityKind::Movie,
+    EntityKind::Person,
+    EntityKind::Place,
+    EntityKind::Podcast,
+    EntityKind::TvShow,
+    EntityKind::VideoGame,
 ];
 
 /// Entity types a search may be narrowed to.
-pub const SEARCH_TYPES: &[&str] = &[
-    "urn:entity:artist",
-    "urn:entity:book",
-    "urn:entity:brand",
-    "urn:entity:destination",
-    "urn:entity:locality",
-    "urn:entity:movie",
-    "urn:entity:person",
-    "urn:entity:place",
-    "urn:entity:podcast",
-    "urn:entity:tv_show",
-    "urn:entity:videogame",
-];
+pub const SEARCH_TYPES: &[EntityKind] = &EntityKind::ALL;
 
 /// Media types, in the order preferred when inputs are mixed.
-const MEDIA_TYPES: &[&str] = &[
-    "urn:entity:movie",
-    "urn:entity:tv_show",
-    "urn:entity:artist",
-    "urn:entity:book",
-    "urn:entity:podcast",
-    "urn:entity:videogame",
+const MEDIA_TYPES: &[EntityKind] = &[
+    EntityKind::Movie,
+    EntityKind::TvShow,
+    EntityKind::Artist,
+    EntityKind::Book,
+    EntityKind::Podcast,
+    EntityKind::VideoGame,
 ];
 
-/// A caller's word for a type, and the URN it means.
-const TYPE_WORDS: &[(&str, &str)] = &[
-    ("movie", "urn:entity:movie"),
-    ("movies", "urn:entity:movie"),
-    ("film", "urn:entity:movie"),
-    ("films", "urn:entity:movie"),
-    ("cinema", "urn:entity:movie"),
-    ("artist", "urn:entity:artist"),
-    ("artists", "urn:entity:artist"),
-    ("band", "urn:entity:artist"),
-    ("bands", "urn:entity:artist"),
-    ("music", "urn:entity:artist"),
-    ("musician", "urn:entity:artist"),
-    ("singer", "urn:entity:artist"),
-    ("song", "urn:entity:artist"),
-    ("songs", "urn:entity:artist"),
-    ("album", "urn:entity:artist"),
-    ("albums", "urn:entity:artist"),
-    ("music_album", "urn:entity:artist"),
-    ("book", "urn:entity:book"),
-    ("books", "urn:entity:book"),
-    ("novel", "urn:entity:book"),
-    ("author", "urn:entity:book"),
-    ("show", "urn:entity:tv_show"),
-    ("shows", "urn:entity:tv_show"),
-    ("series", "urn:entity:tv_show"),
-    ("tv", "urn:entity:tv_show"),
-    ("tv_show", "urn:entity:tv_show"),
-    ("tvshow", "urn:entity:tv_show"),
-    ("television", "urn:entity:tv_show"),
-    ("game", "urn:entity:videogame"),
-    ("games", "urn:entity:videogame"),
-    ("videogame", "urn:entity:videogame"),
-    ("video_game", "urn:entity:videogame"),
-    ("podcast", "urn:entity:podcast"),
-    ("podcasts", "urn:entity:podcast"),
-    ("brand", "urn:entity:brand"),
-    ("brands", "urn:entity:brand"),
-    ("place", "urn:entity:place"),
-    ("places", "urn:entity:place"),
-    ("restaurant", "urn:entity:place"),
-    ("restaurants", "urn:entity:place"),
-    ("cafe", "urn:entity:place"),
-    ("coffee", "urn:entity:place"),
-    ("bar", "urn:entity:place"),
-    ("bars", "urn:entity:place"),
-    ("venue", "urn:entity:place"),
-    ("food", "urn:entity:place"),
-    ("museum", "urn:entity:place"),
-    ("destination", "urn:entity:destination"),
-    ("travel", "urn:entity:destination"),
-    ("trip", "urn:entity:destination"),
-    ("person", "urn:entity:person"),
-    ("people", "urn:entity:person"),
-    ("actor", "urn:entity:person"),
-    ("director", "urn:entity:person"),
-    ("city", "urn:entity:locality"),
-    ("neighborhood", "urn:entity:locality"),
-    ("neighbourhood", "urn:entity:locality"),
-    ("locality", "urn:entity:locality"),
+/// A caller's word for a type, and the kind it means.
+const TYPE_WORDS: &[(&str, EntityKind)] = &[
+    ("movie", EntityKind::Movie),
+    ("movies", EntityKind::Movie),
+    ("film", EntityKind::Movie),
+    ("films", EntityKind::Movie),
+    ("cinema", EntityKind::Movie),
+    ("artist", EntityKind::Artist),
+    ("artists", EntityKind::Artist),
+    ("band", EntityKind::Artist),
+    ("bands", EntityKind::Artist),
+    ("music", EntityKind::Artist),
+    ("musician", EntityKind::Artist),
+    ("singer", EntityKind::Artist),
+    ("song", EntityKind::Artist),
+    ("songs", EntityKind::Artist),
+    ("album", EntityKind::Artist),
+    ("albums", EntityKind::Artist),
+    ("music_album", EntityKind::Artist),
+    ("book", EntityKind::Book),
+    ("books", EntityKind::Book),
+    ("novel", EntityKind::Book),
+    ("author", EntityKind::Book),
+    ("show", EntityKind::TvShow),
+    ("shows", EntityKind::TvShow),
+    ("series", EntityKind::TvShow),
+    ("tv", EntityKind::TvShow),
+    ("tv_show", EntityKind::TvShow),
+    ("tvshow", EntityKind::TvShow),
+    ("television", EntityKind::TvShow),
+    ("game", EntityKind::VideoGame),
+    ("games", EntityKind::VideoGame),
+    ("videogame", EntityKind::VideoGame),
+    ("video_game", EntityKind::VideoGame),
+    ("podcast", EntityKind::Podcast),
+    ("podcasts", EntityKind::Podcast),
+    ("brand", EntityKind::Brand),
+    ("brands", EntityKind::Brand),
+    ("place", EntityKind::Place),
+    ("places", EntityKind::Place),
+    ("restaurant", EntityKind::Place),
+    ("restaurants", EntityKind::Place),
+    ("cafe", EntityKind::Place),
+    ("coffee", EntityKind::Place),
+    ("bar", EntityKind::Place),
+    ("bars", EntityKind::Place),
+    ("venue", EntityKind::Place),
+    ("food", EntityKind::Place),
+    ("museum", EntityKind::Place),
+    ("destination", EntityKind::Destination),
+    ("travel", EntityKind::Destination),
+    ("trip", EntityKind::Destination),
+    ("person", EntityKind::Person),
+    ("people", EntityKind::Person),
+    ("actor", EntityKind::Person),
+    ("director", EntityKind::Person),
+    ("city", EntityKind::Locality),
+    ("neighborhood", EntityKind::Locality),
+    ("neighbourhood", EntityKind::Locality),
+    ("locality", EntityKind::Locality),
 ];
 
-/// The URN for a caller's word or a URN, if it names a type.
+/// The kind a caller's word or a kind's name means, if any.
 ///
 /// `"urn:entity:restaurant"` is read as the word `restaurant`.
-pub fn entity_type(word: &str) -> Option<&'static str> {
+pub fn entity_type(word: &str) -> Option<EntityKind> {
     let word = word.trim().to_ascii_lowercase();
-    if let Some(urn) = SEARCH_TYPES.iter().find(|urn| **urn == word) {
-        return Some(urn);
+    if let Some(kind) = EntityKind::from_name(&word) {
+        return Some(kind);
     }
     let bare = word.strip_prefix("urn:entity:").unwrap_or(&word);
     let bare = bare.replace([' ', '-'], "_");
     TYPE_WORDS
         .iter()
         .find(|(w, _)| *w == bare)
-        .map(|(_, urn)| *urn)
+        .map(|(_, kind)| *kind)
 }
 
 /// What a recommendation should be when the model did not say.
-pub fn infer_output_type(inputs: &[KnownEntity], wants_place: bool) -> &'static str {
+pub fn infer_output_type(inputs: &[KnownEntity], wants_place: bool) -> EntityKind {
     if wants_place {
-        return "urn:entity:place";
+        return EntityKind::Place;
     }
-    let types: Vec<&str> = inputs
+    let types: Vec<EntityKind> = inputs
         .iter()
-        .map(|e| e.kind.as_str())
+        .filter_map(|e| e.kind)
         .filter(|kind| OUTPUT_TYPES.contains(kind))
         .collect();
-    let Some(first) = types.first() else {
-        return "urn:entity:movie";
+    let Some(&first) = types.first() else {
+        return EntityKind::Movie;
     };
-    if types.iter().all(|kind| kind == first) {
-        return OUTPUT_TYPES
-            .iter()
-            .find(|urn| *urn == first)
-            .copied()
-            .unwrap_or("urn:entity:movie");
+    if types.iter().all(|&kind| kind == first) {
+        return first;
     }
     MEDIA_TYPES
         .iter()
-        .find(|urn| types.contains(urn))
+        .find(|kind| types.contains(kind))
         .copied()
-        .unwrap_or("urn:entity:movie")
+        .unwrap_or(EntityKind::Movie)
 }
 
 /// A place-tag keyword, its tag, and its priority (more specific wins).
@@ -307,7 +291,7 @@ mod tests {
         KnownEntity {
             id: EntityId::parse("X").unwrap(),
             name: "x".into(),
-            kind: kind.into(),
+            kind: EntityKind::from_name(kind),
         }
     }
 
@@ -329,29 +313,31 @@ mod tests {
             ("spaceship", None),
             ("", None),
         ] {
-            assert_eq!(entity_type(word), urn, "{word}");
+            assert_eq!(entity_type(word).map(EntityKind::name), urn, "{word}");
         }
     }
 
     #[test]
     fn output_type_inference() {
-        assert_eq!(infer_output_type(&[], false), "urn:entity:movie");
+        assert_eq!(infer_output_type(&[], false).name(), "urn:entity:movie");
         assert_eq!(
-            infer_output_type(&[known("urn:entity:movie")], true),
+            infer_output_type(&[known("urn:entity:movie")], true).name(),
             "urn:entity:place"
         );
         assert_eq!(
             infer_output_type(
                 &[known("urn:entity:artist"), known("urn:entity:artist")],
                 false
-            ),
+            )
+            .name(),
             "urn:entity:artist"
         );
         assert_eq!(
             infer_output_type(
                 &[known("urn:entity:artist"), known("urn:entity:movie")],
                 false
-            ),
+            )
+            .name(),
             "urn:entity:movie",
             "mixed media: the first media type in preference order"
         );
@@ -359,18 +345,20 @@ mod tests {
             infer_output_type(
                 &[known("urn:entity:book"), known("urn:entity:podcast")],
                 false
-            ),
+            )
+            .name(),
             "urn:entity:book"
         );
         assert_eq!(
             infer_output_type(
                 &[known("urn:entity:place"), known("urn:entity:brand")],
                 false
-            ),
+            )
+            .name(),
             "urn:entity:movie"
         );
         assert_eq!(
-            infer_output_type(&[known("urn:entity:locality")], false),
+            infer_output_type(&[known("urn:entity:locality")], false).name(),
             "urn:entity:movie",
             "a locality is not a recommendable type"
         );

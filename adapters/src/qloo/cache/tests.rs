@@ -1,6 +1,6 @@
 use std::sync::atomic::AtomicU64;
 
-use qloophone_domain::ports::{MockTasteGraph, TasteGraph};
+use qloophone_domain::ports::{EntityKind, MockTasteGraph, TasteGraph};
 
 use super::*;
 
@@ -26,7 +26,7 @@ impl Clock for ManualClock {
 fn query(text: &str) -> SearchQuery {
     SearchQuery {
         text: text.into(),
-        types: vec!["urn:entity:movie".into()],
+        types: vec![EntityKind::Movie],
         take: 5,
     }
 }
@@ -35,7 +35,7 @@ fn found(name: &str) -> Vec<Entity> {
     vec![Entity {
         id: Some(EntityId::parse(&format!("ID-{}", name.replace(' ', "-"))).unwrap()),
         name: name.into(),
-        kind: "urn:entity:movie".into(),
+        kind: Some(EntityKind::Movie),
         popularity: Some(0.9),
         tags: vec![Tag {
             id: "urn:tag:x".into(),

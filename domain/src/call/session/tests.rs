@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
-use crate::ports::{AudioEncoding, MediaFormat};
+use crate::ports::{AudioEncoding, EntityKind, MediaFormat};
 
 fn sid() -> StreamSid {
     StreamSid::parse("MZ00000000000000000000000000000001").unwrap()
@@ -527,7 +527,7 @@ fn entities_found_are_offered_to_later_tool_runs() {
     let matrix = KnownEntity {
         id: crate::types::EntityId::parse("F00D").unwrap(),
         name: "The Matrix".into(),
-        kind: "urn:entity:movie".into(),
+        kind: Some(EntityKind::Movie),
     };
     s.step(tool_done("call_1", "{}", vec![matrix.clone()]));
     assert_eq!(s.session.known_entities(), std::slice::from_ref(&matrix));

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::{LOCALITY, PLACE, id_of, inputs, listing, radius_around, upstream};
-use crate::ports::{InsightsQuery, Location, SearchQuery, SortBy, TasteGraph};
+use super::{id_of, inputs, listing, radius_around, upstream};
+use crate::ports::{EntityKind, InsightsQuery, Location, SearchQuery, SortBy, TasteGraph};
 use crate::tools::args::Args;
 use crate::tools::vocabulary::{place_tag, venue_words};
 use crate::tools::{Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
@@ -53,7 +53,7 @@ impl Tool for GetFanVenues {
                 context
                     .known
                     .iter()
-                    .find(|e| e.id.as_str() == id && e.kind == LOCALITY)
+                    .find(|e| e.id.as_str() == id && e.kind == Some(EntityKind::Locality))
                     .cloned()
                     .ok_or_else(|| {
                         ToolFailure::new(format!(
@@ -75,7 +75,7 @@ impl Tool for GetFanVenues {
         let radius = args.count("radius", 100, 50_000)?;
         let take = args.count("take", 1, 10)?.unwrap_or(5);
         let mut query = InsightsQuery {
-            filter_type: PLACE.to_owned(),
+            filter_type: EntityKind::Place,
             interest_entities: inputs.iter().map(id_of).collect(),
             take,
             sort_by: Some(SortBy::Affinity),
@@ -94,14 +94,14 @@ impl Tool for GetFanVenues {
                         .graph
                         .search(&SearchQuery {
                             text: venue.to_owned(),
-                            types: vec!["urn:entity:brand".to_owned()],
+                            types: vec![EntityKind::Brand],
                             take: 1,
                         })
                         .await
                         .map_err(|err| upstream("Venue search failed", &err))?;
                     let Some(brand) = brands
                         .iter()
-                        .find(|b| b.kind == "urn:entity:brand")
+                        .find(|b| b.kind == Some(EntityKind::Brand))
                         .and_then(|b| b.id.clone())
                     else {
                         return Err(ToolFailure::new(format!("Invalid argument \"venue_type\": unknown venue type \"{venue}\""))

@@ -42,9 +42,6 @@ pub fn taste_tools(graph: Arc<dyn TasteGraph>) -> Toolbox {
         .with(Arc::new(GetFanVenues { graph }))
 }
 
-const LOCALITY: &str = "urn:entity:locality";
-const PLACE: &str = "urn:entity:place";
-
 fn upstream(what: &str, error: &TasteError) -> ToolFailure {
     ToolFailure::new(what).with(json!({ "details": error.to_string() }))
 }
@@ -68,7 +65,7 @@ fn known(entity: &Entity) -> Option<KnownEntity> {
     entity.id.clone().map(|id| KnownEntity {
         id,
         name: entity.name.clone(),
-        kind: entity.kind.clone(),
+        kind: entity.kind,
     })
 }
 

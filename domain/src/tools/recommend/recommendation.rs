@@ -6,8 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::{PLACE, id_of, inputs, listing, radius_around, round2, short, upstream};
-use crate::ports::{Entity, Insights, InsightsQuery, Location, SortBy, TasteError, TasteGraph};
+use super::{id_of, inputs, listing, radius_around, round2, short, upstream};
+use crate::ports::{
+    Entity, EntityKind, Insights, InsightsQuery, Location, SortBy, TasteError, TasteGraph,
+};
 use crate::tools::args::Args;
 use crate::tools::sequels::{franchise_repeats, is_likely_sequel};
 use crate::tools::vocabulary::{
@@ -82,13 +84,13 @@ impl Tool for GetRecommendation {
             },
         };
         let mut query = InsightsQuery {
-            filter_type: output_type.to_owned(),
+            filter_type: output_type,
             interest_entities: inputs.iter().map(id_of).collect(),
             take: (take + 5).min(20),
             explainability: true,
             ..InsightsQuery::default()
         };
-        if output_type == PLACE {
+        if output_type == EntityKind::Place {
             let area = location
                 .iter()
                 .chain(place_tags.iter())
@@ -114,8 +116,8 @@ impl Tool for GetRecommendation {
 
         let mut fallback_note = None;
         let found = match self.graph.insights(&query).await {
-            Err(TasteError::Forbidden) if output_type == "urn:entity:videogame" => {
-                query.filter_type = "urn:entity:movie".to_owned();
+            Err(TasteError::Forbidden) if output_type == EntityKind::VideoGame => {
+                query.filter_type = EntityKind::Movie;
                 fallback_note = Some(FALLBACK_NOTE);
                 self.graph.insights(&query).await
             }

@@ -65,7 +65,7 @@ impl Tool for SearchEntity {
         let wanted = words(&query);
         let candidates: Vec<&Entity> = results
             .iter()
-            .filter(|e| e.id.is_some() && kind.is_none_or(|k| e.kind == k))
+            .filter(|e| e.id.is_some() && kind.is_none_or(|k| e.kind == Some(k)))
             .collect();
         let best = candidates
             .iter()

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::{LOCALITY, known, upstream};
-use crate::ports::{SearchQuery, TasteGraph};
+use super::{known, upstream};
+use crate::ports::{EntityKind, SearchQuery, TasteGraph};
 use crate::tools::args::Args;
 use crate::tools::{Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
 
@@ -41,14 +41,14 @@ impl Tool for SearchLocality {
             .graph
             .search(&SearchQuery {
                 text: location.clone(),
-                types: vec![LOCALITY.to_owned()],
+                types: vec![EntityKind::Locality],
                 take: 3,
             })
             .await
             .map_err(|err| upstream("Location search failed", &err))?;
         let Some(entity) = results
             .iter()
-            .filter(|e| e.kind == LOCALITY)
+            .filter(|e| e.kind == Some(EntityKind::Locality))
             .find_map(known)
         else {
             return Err(ToolFailure::new("Location not found").with(
@@ -56,7 +56,7 @@ impl Tool for SearchLocality {
             ));
         };
         Ok(ToolSuccess {
-            value: json!({"entity_id": entity.id.as_str(), "name": entity.name, "type": LOCALITY}),
+            value: json!({"entity_id": entity.id.as_str(), "name": entity.name, "type": EntityKind::Locality}),
             learned: vec![entity],
         })
     }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::recommendation::FALLBACK_NOTE;
 use super::*;
 use crate::ports::MockTasteGraph;
-use crate::ports::{Explanation, Insights, Location, SortBy, Tag, TasteError};
+use crate::ports::{EntityKind, Explanation, Insights, Location, SortBy, Tag, TasteError};
 use crate::tools::vocabulary::OUTPUT_TYPES;
 use crate::tools::{ToolExecutor, ToolInvocation};
 use crate::types::ToolCallId;
@@ -20,7 +20,7 @@ fn entity(id_text: &str, name: &str, kind: &str) -> Entity {
     Entity {
         id: Some(id(id_text)),
         name: name.into(),
-        kind: kind.into(),
+        kind: EntityKind::from_name(kind),
         ..Entity::default()
     }
 }
@@ -62,7 +62,7 @@ fn matrix() -> KnownEntity {
     KnownEntity {
         id: id("M1"),
         name: "The Matrix".into(),
-        kind: "urn:entity:movie".into(),
+        kind: Some(EntityKind::Movie),
     }
 }
 
@@ -70,7 +70,7 @@ fn khruangbin() -> KnownEntity {
     KnownEntity {
         id: id("K1"),
         name: "Khruangbin".into(),
-        kind: "urn:entity:artist".into(),
+        kind: Some(EntityKind::Artist),
     }
 }
 
@@ -78,7 +78,7 @@ fn austin() -> KnownEntity {
     KnownEntity {
         id: id("L1"),
         name: "Austin".into(),
-        kind: "urn:entity:locality".into(),
+        kind: Some(EntityKind::Locality),
     }
 }
 
@@ -135,7 +135,7 @@ async fn search_entity_narrows_by_type_and_prefers_the_exact_title() {
     let mut graph = MockTasteGraph::new();
     graph
         .expect_search()
-        .withf(|q| q.text == "The Matrix" && q.types == ["urn:entity:movie"] && q.take == 5)
+        .withf(|q| q.text == "The Matrix" && q.types == [EntityKind::Movie] && q.take == 5)
         .times(1)
         .returning(|_| {
             Ok(vec![
@@ -240,7 +240,7 @@ async fn search_locality_asks_for_localities_only() {
     let mut graph = MockTasteGraph::new();
     graph
         .expect_search()
-        .withf(|q| q.text == "Austin" && q.types == ["urn:entity:locality"])
+        .withf(|q| q.text == "Austin" && q.types == [EntityKind::Locality])
         .returning(|_| Ok(vec![entity("L1", "Austin", "urn:entity:locality")]));
     let (value, learned, _) = run(
         graph,
@@ -327,7 +327,7 @@ async fn recommendations_bridge_tastes_and_leave_out_sequels() {
     .await;
     assert!(!is_error, "{value}");
     let queries = queries.lock().unwrap();
-    assert_eq!(queries[0].filter_type, "urn:entity:movie");
+    assert_eq!(queries[0].filter_type, EntityKind::Movie);
     assert_eq!(queries[0].interest_entities, [id("M1"), id("K1")]);
     assert!(queries[0].explainability);
     assert_eq!(queries[0].take, 10);
@@ -412,7 +412,7 @@ async fn output_types_are_inferred_or_mapped_or_refused() {
         let mut graph = MockTasteGraph::new();
         graph
             .expect_insights()
-            .withf(move |q| q.filter_type == expected)
+            .withf(move |q| q.filter_type.name() == expected)
             .times(1)
             .returning(|_| Ok(insights(vec![scored("X1", "Something", 0.5, &[])])));
         let (value, _, is_error) = run(
@@ -482,7 +482,7 @@ async fn place_requests_use_the_location_and_the_best_tag() {
         graph
             .expect_insights()
             .withf(move |q| {
-                q.filter_type == "urn:entity:place"
+                q.filter_type == EntityKind::Place
                     && q.location == location
                     && q.radius_m == radius
                     && q.sort_by == sort
@@ -539,12 +539,12 @@ async fn forbidden_video_games_fall_back_to_films() {
     let mut graph = MockTasteGraph::new();
     graph
         .expect_insights()
-        .withf(|q| q.filter_type == "urn:entity:videogame")
+        .withf(|q| q.filter_type == EntityKind::VideoGame)
         .times(1)
         .returning(|_| Err(TasteError::Forbidden));
     graph
         .expect_insights()
-        .withf(|q| q.filter_type == "urn:entity:movie")
+        .withf(|q| q.filter_type == EntityKind::Movie)
         .times(1)
         .returning(|_| Ok(insights(vec![scored("X1", "Tron", 0.7, &[])])));
     let (value, _, is_error) = run(
@@ -594,7 +594,7 @@ async fn fan_venues_by_locality_id_with_a_venue_tag() {
     graph
         .expect_insights()
         .withf(|q| {
-            q.filter_type == "urn:entity:place"
+            q.filter_type == EntityKind::Place
                 && q.location == Some(Location::Locality(id("L1")))
                 && q.radius_m == Some(5000)
                 && q.tags == ["urn:tag:category:place:bar"]
@@ -633,7 +633,7 @@ async fn fan_venues_by_brand_name_and_location_query() {
     let mut graph = MockTasteGraph::new();
     graph
         .expect_search()
-        .withf(|q| q.text == "Starbucks" && q.types == ["urn:entity:brand"])
+        .withf(|q| q.text == "Starbucks" && q.types == [EntityKind::Brand])
         .times(1)
         .returning(|_| Ok(vec![entity("B1", "Starbucks", "urn:entity:brand")]));
     graph
