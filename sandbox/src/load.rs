@@ -97,7 +97,7 @@ pub struct LoadReport {
     pub bytes_heard: u64,
     /// Marks echoed.
     pub marks: u64,
-    /// The most calls the server reported at once (`/test/sessions`).
+    /// The most calls the server reported at once (`/health`).
     pub peak_concurrent_calls: u64,
     /// The server's usage, when its process id was given.
     pub server: Option<ServerUsage>,
@@ -149,14 +149,15 @@ async fn one_call(settings: &LoadSettings, index: usize) -> Result<CallReport, S
     Ok(report)
 }
 
-/// Polls `/test/sessions` until aborted, keeping the most calls seen at once.
+/// Polls `/health` (served in every mode) until aborted, keeping the most
+/// calls seen at once.
 async fn watch_sessions(url: String, peak: Arc<AtomicU64>) {
     let client = reqwest::Client::new();
-    let sessions = format!("{}/test/sessions", url.trim_end_matches('/'));
+    let health = format!("{}/health", url.trim_end_matches('/'));
     loop {
-        if let Ok(response) = client.get(&sessions).send().await
+        if let Ok(response) = client.get(&health).send().await
             && let Ok(body) = response.json::<serde_json::Value>().await
-            && let Some(active) = body["activeSessions"].as_u64()
+            && let Some(active) = body["activeCalls"].as_u64()
         {
             peak.fetch_max(active, Ordering::Relaxed);
         }
