@@ -205,6 +205,8 @@ pub enum Fault {
     Latency(Duration),
     /// Answer with this status (429 carries reset headers).
     Status(u16),
+    /// Hold the request this long, then answer with this status.
+    SlowStatus(Duration, u16),
     /// Answer 200 with a body that is not JSON.
     Malformed,
     /// Answer 200 with JSON labelled `text/html`.
@@ -427,6 +429,11 @@ async fn answer(
         Some(Fault::Status(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return error(status, "simulated failure");
+        }
+        Some(Fault::SlowStatus(delay, code)) => {
+            tokio::time::sleep(delay).await;
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return error(status, "simulated slow failure");
         }
         Some(Fault::Malformed) => {
             return warp::Reply::into_response(warp::reply::with_header(

@@ -248,3 +248,55 @@ async fn a_retry_that_would_pass_the_deadline_is_not_attempted() {
         "a 2 s reset does not fit in an 800 ms deadline"
     );
 }
+
+/// A caller who hangs up in the middle of a slow search that then fails
+/// (its call task is aborted, as the runner does) must not decide what the
+/// next callers get: each of the next two searches reaches Qloo and gets
+/// its own answer.
+#[tokio::test]
+async fn a_caller_hanging_up_mid_search_does_not_poison_the_cache() {
+    use std::sync::Arc;
+
+    use qloophone_adapters::qloo::{CacheSettings, EntityCache};
+    use qloophone_adapters::time::SystemClock;
+
+    let (sim, _) = setup(Duration::ZERO).await;
+    let cache = Arc::new(EntityCache::new(
+        Arc::new(client(&sim, "test-key", 0)),
+        Arc::new(SystemClock),
+        &CacheSettings {
+            snapshot: String::new(),
+            ..CacheSettings::default()
+        },
+        None,
+    ));
+    sim.inject(Fault::SlowStatus(Duration::from_millis(300), 500));
+    sim.inject(Fault::Status(503));
+    let matrix = search("The Matrix", &[EntityKind::Movie]);
+
+    let first = tokio::spawn({
+        let cache = cache.clone();
+        let matrix = matrix.clone();
+        async move { cache.search(&matrix).await }
+    });
+    crate::helpers::wait_until("the first search to reach Qloo", || {
+        sim.requests().len() == 1
+    })
+    .await;
+    first.abort();
+    assert!(
+        first.await.unwrap_err().is_cancelled(),
+        "the caller hung up"
+    );
+    // Well past the 300 ms the abandoned search is held upstream.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    assert_eq!(
+        cache.search(&matrix).await,
+        Err(TasteError::Upstream(503)),
+        "its own answer, not the abandoned search's 500"
+    );
+    let found = cache.search(&matrix).await.expect("Qloo answers now");
+    assert_eq!(found[0].name, "The Matrix");
+    assert_eq!(sim.requests().len(), 3, "each search reached Qloo");
+}

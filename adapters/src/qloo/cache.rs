@@ -2,10 +2,12 @@
 //!
 //! A true LRU (the `lru` crate) with a time to live, sized in entries. Time
 //! comes from the [`Clock`] port. Identical lookups made while one is on its
-//! way upstream wait for that one instead of asking again. The cache can be
-//! written to a snapshot file (atomically: a temporary file, then a rename)
-//! and read back at start-up, dropping what has expired; a corrupt snapshot
-//! is logged and ignored.
+//! way upstream wait for that one instead of asking again; that lookup runs
+//! as its own task, so a caller hanging up never decides its outcome, and an
+//! error reaches only the callers that were waiting for it. The cache can be
+//! written to a snapshot file (atomically: a temporary file, flushed, then a
+//! rename; a failed save is retried at the next) and read back at start-up,
+//! dropping what has expired; a corrupt snapshot is logged and ignored.
 //!
 //! Insights are not cached: they depend on every parameter and the caller's
 //! context, and go straight through.
@@ -80,13 +82,6 @@ impl CacheSettings {
     }
 }
 
-/// The settings as the cache uses them.
-#[derive(Debug, Clone)]
-struct Policy {
-    ttl: Duration,
-    snapshot: Option<PathBuf>,
-}
-
 type Lookup = Shared<BoxFuture<'static, Result<Vec<Entity>, TasteError>>>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -131,67 +126,38 @@ struct State {
 /// The entity cache in front of a taste graph.
 pub struct EntityCache {
     inner: Arc<dyn TasteGraph>,
+    snapshot: Option<PathBuf>,
+    shelf: Arc<Shelf>,
+    log: Option<ApiLog>,
+}
+
+/// The entries and the lookups on their way upstream. Shared with those
+/// lookups, which run as tasks of their own and file their results here
+/// whether or not anyone still waits for them.
+struct Shelf {
     clock: Arc<dyn Clock>,
-    settings: Policy,
+    ttl: Duration,
     state: Mutex<State>,
     inflight: Mutex<HashMap<Key, Lookup>>,
     dirty: AtomicBool,
-    log: Option<ApiLog>,
 }
 
 impl std::fmt::Debug for EntityCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EntityCache")
-            .field("settings", &self.settings)
+            .field("snapshot", &self.snapshot)
+            .field("ttl", &self.shelf.ttl)
             .field("stats", &self.cache_stats())
             .finish_non_exhaustive()
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl EntityCache {
-    /// A cache in front of `inner`, loading the snapshot if there is one.
-    pub fn new(
-        inner: Arc<dyn TasteGraph>,
-        clock: Arc<dyn Clock>,
-        settings: &CacheSettings,
-        log: Option<ApiLog>,
-    ) -> Self {
-        let capacity = NonZeroUsize::new(settings.capacity).unwrap_or(NonZeroUsize::MIN);
-        let settings = Policy {
-            ttl: Duration::from_secs(settings.ttl_secs),
-            snapshot: Some(settings.snapshot.as_str())
-                .filter(|path| !path.is_empty())
-                .map(PathBuf::from),
-        };
-        let cache = Self {
-            inner,
-            clock,
-            state: Mutex::new(State {
-                entries: LruCache::new(capacity),
-                hits: 0,
-                misses: 0,
-                evictions: 0,
-            }),
-            settings,
-            inflight: Mutex::new(HashMap::new()),
-            dirty: AtomicBool::new(false),
-            log,
-        };
-        if let Some(path) = cache.settings.snapshot.clone() {
-            cache.load(&path);
-        }
-        cache
-    }
-
+impl Shelf {
     fn fresh(&self, stored: &Stored) -> bool {
         self.clock
             .now()
             .duration_since(stored.stored_at)
-            .map_or(true, |age| age < self.settings.ttl)
+            .map_or(true, |age| age < self.ttl)
     }
 
     fn cached(&self, key: &Key) -> Option<Vec<Entity>> {
@@ -218,10 +184,49 @@ impl EntityCache {
         }
         self.dirty.store(true, Ordering::Release);
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl EntityCache {
+    /// A cache in front of `inner`, loading the snapshot if there is one.
+    pub fn new(
+        inner: Arc<dyn TasteGraph>,
+        clock: Arc<dyn Clock>,
+        settings: &CacheSettings,
+        log: Option<ApiLog>,
+    ) -> Self {
+        let capacity = NonZeroUsize::new(settings.capacity).unwrap_or(NonZeroUsize::MIN);
+        let cache = Self {
+            inner,
+            snapshot: Some(settings.snapshot.as_str())
+                .filter(|path| !path.is_empty())
+                .map(PathBuf::from),
+            shelf: Arc::new(Shelf {
+                clock,
+                ttl: Duration::from_secs(settings.ttl_secs),
+                state: Mutex::new(State {
+                    entries: LruCache::new(capacity),
+                    hits: 0,
+                    misses: 0,
+                    evictions: 0,
+                }),
+                inflight: Mutex::new(HashMap::new()),
+                dirty: AtomicBool::new(false),
+            }),
+            log,
+        };
+        if let Some(path) = cache.snapshot.clone() {
+            cache.load(&path);
+        }
+        cache
+    }
 
     /// Whether entries changed since the last save.
     pub fn is_dirty(&self) -> bool {
-        self.dirty.load(Ordering::Acquire)
+        self.shelf.dirty.load(Ordering::Acquire)
     }
 
     /// Writes the snapshot (when one is configured), atomically.
@@ -229,11 +234,11 @@ impl EntityCache {
     /// # Errors
     /// When the file cannot be written.
     pub fn save(&self) -> std::io::Result<()> {
-        let Some(path) = &self.settings.snapshot else {
+        let Some(path) = &self.snapshot else {
             return Ok(());
         };
         let snapshot = {
-            let state = lock(&self.state);
+            let state = lock(&self.shelf.state);
             Snapshot {
                 version: 1,
                 entries: state
@@ -250,15 +255,14 @@ impl EntityCache {
                     .collect(),
             }
         };
-        self.dirty.store(false, Ordering::Release);
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)?;
+        // Cleared before writing, so a change made meanwhile marks it again;
+        // set again when the write fails, so the next save retries.
+        self.shelf.dirty.store(false, Ordering::Release);
+        let written = write_atomically(path, &serde_json::to_vec(&snapshot)?);
+        if written.is_err() {
+            self.shelf.dirty.store(true, Ordering::Release);
         }
-        let temporary = path.with_extension("json.tmp");
-        std::fs::write(&temporary, serde_json::to_vec(&snapshot)?)?;
-        std::fs::rename(&temporary, path)
+        written
     }
 
     fn load(&self, path: &Path) {
@@ -277,7 +281,7 @@ impl EntityCache {
                 return;
             }
         };
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.shelf.state);
         let mut loaded = 0;
         for entry in snapshot.entries {
             let stored = Stored {
@@ -288,7 +292,7 @@ impl EntityCache {
                     .collect(),
                 stored_at: UNIX_EPOCH + Duration::from_millis(entry.stored_at_ms),
             };
-            if self.fresh(&stored) {
+            if self.shelf.fresh(&stored) {
                 let key = Key {
                     text: entry.query,
                     types: entry.types,
@@ -299,6 +303,38 @@ impl EntityCache {
             }
         }
         tracing::info!(entries = loaded, path = %path.display(), "entity cache loaded");
+    }
+
+    /// Starts the upstream search for `key` as a task of its own, so that
+    /// its outcome never depends on the caller that started it staying on
+    /// the line: a caller who hangs up is aborted, the task is not. The
+    /// task files a good result and takes its in-flight entry away when it
+    /// ends, so an error reaches only the callers that were waiting for it.
+    ///
+    /// It runs while `inflight` is locked by the caller; it takes that lock
+    /// itself only once it has an answer, after the entry is in place.
+    fn spawn_lookup(&self, key: Key, query: SearchQuery) -> Lookup {
+        let inner = self.inner.clone();
+        let shelf = self.shelf.clone();
+        let task = tokio::spawn(async move {
+            let result = inner.search(&query).await;
+            lock(&shelf.inflight).remove(&key);
+            if let Ok(entities) = &result
+                && !entities.is_empty()
+            {
+                shelf.store(key, entities.clone());
+            }
+            result
+        });
+        async move {
+            task.await.unwrap_or_else(|err| {
+                Err(TasteError::Unreachable(format!(
+                    "the lookup stopped: {err}"
+                )))
+            })
+        }
+        .boxed()
+        .shared()
     }
 
     fn log_hit(&self, query: &SearchQuery) {
@@ -314,6 +350,29 @@ impl EntityCache {
     }
 }
 
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk,
+/// renames it over `path`, then flushes the directory: a crash leaves the
+/// old snapshot or the new one, never half of one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let temporary = path.with_extension("json.tmp");
+    let mut file = std::fs::File::create(&temporary)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temporary, path)?;
+    // Makes the rename itself durable; not every platform can open a
+    // directory, and the data is already safe, so a failure here is ignored.
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
 fn millis(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -321,7 +380,7 @@ fn millis(at: SystemTime) -> u64 {
 
 impl CacheStatsSource for EntityCache {
     fn cache_stats(&self) -> CacheStats {
-        let state = lock(&self.state);
+        let state = lock(&self.shelf.state);
         CacheStats {
             size: state.entries.len(),
             hits: state.hits,
@@ -335,36 +394,25 @@ impl CacheStatsSource for EntityCache {
 impl TasteGraph for EntityCache {
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Entity>, TasteError> {
         let key = Key::of(query);
-        if let Some(entities) = self.cached(&key) {
+        if let Some(entities) = self.shelf.cached(&key) {
             self.log_hit(query);
             return Ok(entities);
         }
         // One lookup upstream per key: later callers share it. Counted as a
         // hit, since they cost nothing upstream.
-        let (lookup, leader) = {
-            let mut inflight = lock(&self.inflight);
+        let lookup = {
+            let mut inflight = lock(&self.shelf.inflight);
             if let Some(lookup) = inflight.get(&key) {
-                lock(&self.state).hits += 1;
-                (lookup.clone(), false)
+                lock(&self.shelf.state).hits += 1;
+                lookup.clone()
             } else {
-                lock(&self.state).misses += 1;
-                let inner = self.inner.clone();
-                let query = query.clone();
-                let lookup = async move { inner.search(&query).await }.boxed().shared();
-                inflight.insert(key.clone(), lookup.clone());
-                (lookup, true)
+                lock(&self.shelf.state).misses += 1;
+                let lookup = self.spawn_lookup(key.clone(), query.clone());
+                inflight.insert(key, lookup.clone());
+                lookup
             }
         };
-        let result = lookup.await;
-        if leader {
-            lock(&self.inflight).remove(&key);
-            if let Ok(entities) = &result
-                && !entities.is_empty()
-            {
-                self.store(key, entities.clone());
-            }
-        }
-        result
+        lookup.await
     }
 
     async fn insights(&self, query: &InsightsQuery) -> Result<Insights, TasteError> {

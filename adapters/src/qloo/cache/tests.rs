@@ -271,3 +271,26 @@ async fn a_corrupt_snapshot_is_ignored() {
     );
     no_snapshot.save().unwrap();
 }
+
+#[tokio::test]
+async fn a_failed_save_stays_dirty_and_the_next_save_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("cache");
+    std::fs::write(&blocker, b"a file where the folder should be").unwrap();
+    let path = blocker.join("entities.json");
+    let cache = EntityCache::new(
+        Arc::new(echo_graph(Arc::new(AtomicU64::new(0)))),
+        ManualClock::new(),
+        &settings(10, Some(path.clone())),
+        None,
+    );
+    cache.search(&query("Dune")).await.unwrap();
+    assert!(cache.save().is_err(), "the folder cannot be made");
+    assert!(cache.is_dirty(), "kept dirty, so the next save retries");
+
+    std::fs::remove_file(&blocker).unwrap();
+    cache.save().unwrap();
+    assert!(!cache.is_dirty());
+    assert!(path.exists());
+    assert!(!path.with_extension("json.tmp").exists());
+}
