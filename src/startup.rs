@@ -121,6 +121,7 @@ impl Builder {
         let model = OpenAiRealtime::new(openai).context("openai.realtime_url")?;
         let tools = tools.unwrap_or_else(|| Arc::new(taste_tools(cache.clone())));
         let specs = tools.specs();
+        let tool_names = specs.iter().map(|spec| spec.name.clone()).collect();
         let detection = &openai.turn_detection;
         let session_policy = SessionPolicy {
             server_interrupts: detection.interrupt_response,
@@ -135,7 +136,7 @@ impl Builder {
             specs,
         );
         let dashboard = DashboardHub::new(&config.dashboard);
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(tool_names));
         let sink: Arc<dyn EventSink> = Arc::new(FanOut::new(vec![
             Arc::new(dashboard.clone()),
             metrics.clone(),

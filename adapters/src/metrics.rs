@@ -70,7 +70,13 @@ pub struct Metrics {
     cache_hits: Gauge,
     cache_misses: Gauge,
     cache_evictions: Gauge,
+    /// The tools offered to the model: the only values the `tool` label
+    /// takes, so a model inventing names cannot grow the label set.
+    known_tools: Vec<String>,
 }
+
+/// The `tool` label of a tool the model was never offered.
+const UNKNOWN_TOOL: &str = "unknown";
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,15 +84,10 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    /// Every metric, registered.
-    pub fn new() -> Self {
+    /// Every metric, registered; `known_tools` are the tools offered to the
+    /// model (any other name is counted as `unknown`).
+    pub fn new(known_tools: Vec<String>) -> Self {
         let mut registry = Registry::with_prefix("qloophone");
         let metrics = Self {
             registry: Mutex::new(Registry::default()),
@@ -104,6 +105,7 @@ impl Metrics {
             cache_hits: Gauge::default(),
             cache_misses: Gauge::default(),
             cache_evictions: Gauge::default(),
+            known_tools,
         };
         registry.register(
             "calls_started",
@@ -225,15 +227,20 @@ impl EventSink for Metrics {
                 ..
             } => {
                 let outcome = if *is_error { "error" } else { "ok" };
+                let tool = self
+                    .known_tools
+                    .iter()
+                    .find(|known| known.as_str() == &**name)
+                    .map_or(UNKNOWN_TOOL, String::as_str);
                 self.tool_calls
                     .get_or_create(&ToolOutcome {
-                        tool: name.to_string(),
+                        tool: tool.to_owned(),
                         outcome: outcome.to_owned(),
                     })
                     .inc();
                 self.tool_latency
                     .get_or_create(&ToolName {
-                        tool: name.to_string(),
+                        tool: tool.to_owned(),
                     })
                     .observe(latency.as_secs_f64());
             }
@@ -268,7 +275,7 @@ mod tests {
 
     #[test]
     fn events_are_counted_and_live_state_is_reported() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(vec!["search_entity".to_owned()]);
         metrics.emit(record(CallEvent::Started { call_sid: None }));
         metrics.emit(record(CallEvent::Model {
             audio: true,
@@ -281,6 +288,15 @@ mod tests {
                 result: "{}".into(),
                 is_error,
                 latency: Duration::from_millis(300),
+            }));
+        }
+        for invented in ["drop_table", "x".repeat(200).as_str()] {
+            metrics.emit(record(CallEvent::ToolCalled {
+                name: invented.into(),
+                arguments: "{}".into(),
+                result: "{}".into(),
+                is_error: true,
+                latency: Duration::from_millis(1),
             }));
         }
         metrics.emit(record(CallEvent::BargeIn {
@@ -311,6 +327,7 @@ mod tests {
             "qloophone_tool_calls_total{tool=\"search_entity\",outcome=\"ok\"} 2",
             "qloophone_tool_calls_total{tool=\"search_entity\",outcome=\"error\"} 1",
             "qloophone_tool_latency_seconds_count{tool=\"search_entity\"} 3",
+            "qloophone_tool_calls_total{tool=\"unknown\",outcome=\"error\"} 2",
             "qloophone_barge_ins_total 1",
             "qloophone_call_errors_total 1",
             "qloophone_key_presses_total 1",
@@ -323,5 +340,9 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
+        assert!(
+            !text.contains("drop_table"),
+            "invented names never become labels"
+        );
     }
 }

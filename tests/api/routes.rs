@@ -103,6 +103,47 @@ async fn twiml_refuses_oversized_webhook_bodies() {
     assert_eq!(body["error"], "request body too large");
 }
 
+/// A chunked body declares no length, so it must be cut off as it is read:
+/// the server answers 413 once 64 KiB have arrived, long before the 8 MiB
+/// this client is willing to send, and other requests are served meanwhile.
+#[tokio::test]
+async fn twiml_refuses_a_chunked_body_past_the_limit_without_reading_it_all() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    socket
+        .write_all(
+            b"POST /twiml HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let chunk = format!("4000\r\n{}\r\n", "x".repeat(0x4000));
+    let (mut reader, mut writer) = socket.into_split();
+    let writing = tokio::spawn(async move {
+        let mut sent = 0usize;
+        while sent < 8 * 1024 * 1024 {
+            if writer.write_all(chunk.as_bytes()).await.is_err() {
+                break; // the server stopped reading and closed
+            }
+            sent += 0x4000;
+        }
+        sent
+    });
+    let mut head = vec![0u8; 12];
+    reader.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413");
+    let (status, _) = app.get_json("/health").await;
+    assert_eq!(status, 200, "other requests are served meanwhile");
+    drop(reader);
+    let sent = writing.await.unwrap();
+    assert!(
+        sent < 8 * 1024 * 1024,
+        "the server stopped reading at the limit ({sent} bytes sent)"
+    );
+}
+
 #[tokio::test]
 async fn tools_lists_the_schemas_given_to_the_model() {
     let app = spawn_app().await;

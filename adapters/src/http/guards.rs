@@ -7,7 +7,8 @@ use std::sync::Arc;
 use url::Url;
 use warp::{Filter, Rejection};
 
-use super::{AppState, with_state};
+use super::{AppState, MAX_WEBHOOK_BODY, with_state};
+use crate::privacy::mask_phone_numbers;
 use crate::twilio::twiml;
 
 /// A request that should carry Twilio's signature and does not.
@@ -35,7 +36,7 @@ pub(super) fn signed_webhook(
     warp::path::full()
         .and(query)
         .and(warp::header::optional::<String>("x-twilio-signature"))
-        .and(warp::body::bytes())
+        .and(body_within(MAX_WEBHOOK_BODY))
         .and(with_state(state))
         .and_then(
             |path: warp::path::FullPath,
@@ -53,7 +54,10 @@ pub(super) fn signed_webhook(
                 match signature {
                     Some(signature) if validator.is_valid(&url, &params, &signature) => Ok(()),
                     _ => {
-                        tracing::warn!(%url, "webhook refused: missing or invalid X-Twilio-Signature");
+                        tracing::warn!(
+                            url = %mask_phone_numbers(&url),
+                            "webhook refused: missing or invalid X-Twilio-Signature"
+                        );
                         Err(warp::reject::custom(BadSignature))
                     }
                 }
@@ -91,9 +95,14 @@ pub(super) struct TooLarge;
 
 impl warp::reject::Reject for TooLarge {}
 
-/// Refuses a declared body over `limit` bytes; a request without a body
-/// (Twilio's GET webhooks) passes. The body itself is never read.
-pub(super) fn body_within(limit: u64) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+/// The body, read up to `limit` bytes whatever the transfer encoding: a
+/// declared `Content-Length` over it is refused before anything is read,
+/// and a chunked body is refused as soon as it passes the limit, without
+/// reading the rest. A request without a body (Twilio's GET webhooks)
+/// passes with an empty one.
+pub(super) fn body_within(
+    limit: u64,
+) -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
     warp::header::optional::<u64>("content-length")
         .and_then(move |length: Option<u64>| async move {
             match length {
@@ -102,4 +111,31 @@ pub(super) fn body_within(limit: u64) -> impl Filter<Extract = (), Error = Rejec
             }
         })
         .untuple_one()
+        .and(warp::body::stream())
+        .and_then(move |body| read_within(body, limit))
+}
+
+async fn read_within<S, B>(body: S, limit: u64) -> Result<bytes::Bytes, Rejection>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use futures_util::StreamExt;
+
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut read = bytes::BytesMut::new();
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|_| warp::reject::custom(TooLarge))?;
+        if read.len() + chunk.remaining() > limit {
+            return Err(warp::reject::custom(TooLarge));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            read.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(read.freeze())
 }

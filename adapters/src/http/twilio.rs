@@ -8,8 +8,8 @@ use qloophone_domain::call::run_call;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-use super::guards::{body_within, signed_stream, signed_webhook};
-use super::{AppState, MAX_CALL_FRAME, MAX_WEBHOOK_BODY, error_reply, with_state};
+use super::guards::{signed_stream, signed_webhook};
+use super::{AppState, MAX_CALL_FRAME, error_reply, with_state};
 use crate::twilio::{TwilioLeg, twiml};
 
 /// `/twiml` and `/call`.
@@ -17,7 +17,6 @@ pub(super) fn routes(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let twiml = warp::path!("twiml")
-        .and(body_within(MAX_WEBHOOK_BODY))
         .and(signed_webhook(state.clone()))
         .and(with_state(state.clone()))
         .map(twiml_reply);
