@@ -440,3 +440,70 @@ async fn an_oversized_frame_ends_only_its_own_call() {
     app.idle().await;
     app.stop().await;
 }
+
+/// Twilio sends 50 media frames a second; a caller sending thousands as
+/// fast as it can is cut off, and a call beside it goes on untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_media_flood_ends_only_its_own_call() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let app = spawn_app_with(AppOptions::default()).await;
+    let healthy = app.spawn_call(
+        8,
+        vec![
+            Step::WaitForAnswer { max_ms: 10_000 },
+            Step::Silence { ms: 1_000 },
+            Step::Hangup,
+        ],
+    );
+    let (rogue, _) = tokio_tungstenite::connect_async(app.ws_url("/call"))
+        .await
+        .unwrap();
+    let (mut sink, mut stream) = rogue.split();
+    sink.send(Message::text(
+        r#"{"event":"start","start":{"streamSid":"MZflood","mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"MZflood"}"#,
+    ))
+    .await
+    .unwrap();
+    let frame =
+        r#"{"event":"media","streamSid":"MZflood","media":{"timestamp":0,"payload":"/w=="}}"#;
+    let flood = tokio::spawn(async move {
+        for _ in 0..20_000 {
+            if sink.send(Message::text(frame)).await.is_err() {
+                return true; // the server hung up
+            }
+        }
+        false
+    });
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(message)) if !message.is_close() => {}
+                _ => break,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the flooding call was closed");
+    flood.abort();
+    let report = healthy.await.unwrap();
+    assert!(report.bytes_heard > 0, "the other call went on");
+    assert_eq!(report.bad_frames, 0);
+    // The healthy caller tags its audio with 8; the flood's one-byte frames
+    // carry no tag. About the burst (500 frames, plus the little that
+    // refills while the flood runs) reached the model, of up to 20,000 sent.
+    let relayed: usize = app
+        .model
+        .sessions()
+        .iter()
+        .filter(|s| !s.tags_in.contains(&8))
+        .map(|s| s.audio_in)
+        .sum();
+    assert!(
+        relayed <= 501,
+        "at most the burst was relayed ({relayed} bytes)"
+    );
+    app.idle().await;
+    app.stop().await;
+}

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
 use qloophone_domain::ports::{AudioInbound, LegError};
 use qloophone_domain::ports::{PhoneCommand, PhoneEvent};
+use tokio::time::Instant;
 use warp::ws::{Message, WebSocket};
 
 use super::wire::{Encoder, Inbound, decode};
@@ -19,11 +20,51 @@ struct LegStats {
     pub binary: u64,
 }
 
+/// Media frames a second a caller may send for long: Twilio sends 50, so
+/// five times that is far beyond any real stream.
+const MEDIA_RATE: f64 = 250.0;
+/// Frames a caller may send at once above that rate: ten seconds of audio,
+/// for a stream catching up after a network stall.
+const MEDIA_BURST: f64 = 500.0;
+
+/// How fast a caller sends media: a token bucket that refills at
+/// [`MEDIA_RATE`] up to [`MEDIA_BURST`]. One owner, on tokio's clock, so it
+/// is tested under paused time; a rate-limiting crate would bring its own
+/// clock and atomics this single-owner counter does not need.
+#[derive(Debug)]
+struct MediaPace {
+    tokens: f64,
+    at: Instant,
+}
+
+impl MediaPace {
+    fn new() -> Self {
+        Self {
+            tokens: MEDIA_BURST,
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes one frame; `false` once the caller has been too fast for too long.
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * MEDIA_RATE;
+        self.at = now;
+        self.tokens = (self.tokens + refill).min(MEDIA_BURST);
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
 /// The phone leg of one call.
 pub struct TwilioLeg {
     socket: Option<WebSocket>,
     encoder: Option<Encoder>,
     stats: LegStats,
+    pace: MediaPace,
 }
 
 impl std::fmt::Debug for TwilioLeg {
@@ -42,6 +83,7 @@ impl TwilioLeg {
             socket: Some(socket),
             encoder: None,
             stats: LegStats::default(),
+            pace: MediaPace::new(),
         }
     }
 }
@@ -72,7 +114,12 @@ impl AudioInbound for TwilioLeg {
             }
             if message.is_binary() {
                 self.stats.binary += 1;
-                tracing::warn!("binary frame on the phone socket ignored: Twilio sends text");
+                if self.stats.binary == 1 {
+                    tracing::warn!(
+                        "binary frame on the phone socket ignored (Twilio sends text); \
+                         more are counted, not logged"
+                    );
+                }
                 continue;
             }
             if !message.is_text() {
@@ -84,6 +131,14 @@ impl AudioInbound for TwilioLeg {
                     if let PhoneEvent::Start(info) = &event {
                         self.encoder = Some(Encoder::new(&info.stream_sid));
                     }
+                    if matches!(event, PhoneEvent::Media { .. }) && !self.pace.allow() {
+                        tracing::warn!(
+                            limit_per_sec = MEDIA_RATE,
+                            "the phone sends media far faster than Twilio does; ending the call"
+                        );
+                        self.socket = None;
+                        return None;
+                    }
                     return Some(event);
                 }
                 Ok(Inbound::Unknown(name)) => {
@@ -92,7 +147,15 @@ impl AudioInbound for TwilioLeg {
                 }
                 Err(err) => {
                     self.stats.malformed += 1;
-                    tracing::warn!(error = %err, bytes = frame.len(), "malformed phone frame ignored");
+                    // The first one says what is wrong; the rest are
+                    // counted and summed up when the call ends.
+                    if self.stats.malformed == 1 {
+                        tracing::warn!(
+                            error = %err,
+                            bytes = frame.len(),
+                            "malformed phone frame ignored; more are counted, not logged"
+                        );
+                    }
                 }
             }
         }
@@ -123,5 +186,38 @@ impl AudioInbound for TwilioLeg {
                 "phone frames ignored during the call"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn twilios_pace_always_passes_and_a_flood_is_stopped() {
+        let mut pace = MediaPace::new();
+        // Ten minutes at Twilio's 50 frames a second, with a burst of 400.
+        for _ in 0..400 {
+            assert!(pace.allow());
+        }
+        for _ in 0..30_000 {
+            tokio::time::advance(Duration::from_millis(20)).await;
+            assert!(pace.allow());
+        }
+        // A flood: no time passes between frames.
+        let mut allowed = 0;
+        while pace.allow() {
+            allowed += 1;
+            assert!(allowed <= 501, "the flood must be stopped at the burst");
+        }
+        assert!(
+            allowed >= 400,
+            "the burst refilled during the quiet stream ({allowed})"
+        );
+        // After a pause the caller may go on.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(pace.allow());
     }
 }
