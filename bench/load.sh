@@ -23,7 +23,7 @@ trap cleanup EXIT
   OPENAI_API_KEY=bench QLOO_API_KEY=bench \
   OPENAI_REALTIME_URL=ws://127.0.0.1:18082/v1/realtime QLOO_API_URL=http://127.0.0.1:18083 \
   PORT=18081 PUBLIC_URL=http://127.0.0.1:18081 QLOOPHONE_LIMITS__MAX_CALLS=5000 \
-  LOG_FORMAT=json RUST_LOG=warn exec "$OLDPWD/$bin" serve >"$work/server.log" 2>&1) & server=$!
+  LOG_FORMAT=json RUST_LOG=warn exec "$OLDPWD/$bin" serve --insecure >"$work/server.log" 2>&1) & server=$!
 pids+=($server)
 for _ in $(seq 100); do curl -fsS http://127.0.0.1:18081/health >/dev/null 2>&1 && break; sleep 0.1; done
 

@@ -25,6 +25,10 @@ pub enum Command {
         /// Run the sandbox even when API keys are set.
         #[arg(long)]
         sandbox: bool,
+        /// Run live without TWILIO_AUTH_TOKEN or DASHBOARD_TOKEN (unsafe on
+        /// a real number: said loudly at start and on /health).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Place a simulated phone call against a running server.
     Call {

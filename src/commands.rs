@@ -12,7 +12,7 @@ use qloophone_sandbox::scenario::Scenario;
 use tokio::net::TcpListener;
 
 use crate::cli::{Cli, Command, SimPeer};
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, is_set};
 use crate::startup::{Application, shutdown_signal};
 use crate::telemetry;
 
@@ -21,11 +21,17 @@ use crate::telemetry;
 /// # Errors
 /// When start-up fails, a call's expectations are not met, or load calls fail.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
-    match cli.command.unwrap_or(Command::Serve { sandbox: false }) {
-        Command::Serve { sandbox } => {
+    let mut config = Config::load(cli.config.as_deref())?;
+    let command = cli.command.unwrap_or(Command::Serve {
+        sandbox: false,
+        insecure: false,
+    });
+    match command {
+        Command::Serve { sandbox, insecure } => {
             telemetry::init(&config.telemetry);
+            config.server.insecure |= insecure;
             let mode = config.mode(sandbox)?;
+            config.check_protected(mode)?;
             let app = Application::build(&config, mode)
                 .await
                 .context("start-up failed")?;
@@ -53,6 +59,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 wav,
                 speed,
                 auth_token: twilio_token(&config),
+                dashboard_token: config
+                    .dashboard
+                    .token
+                    .as_ref()
+                    .map(|token| token.expose().to_owned()),
             };
             let outcome = place(&settings, &mut std::io::stdout()).await?;
             if !outcome.passed() {
@@ -152,9 +163,14 @@ fn announce(app: &Application, config: &Config) {
         ),
         None if config.mode(false).ok() == Some(Mode::Live) => {
             tracing::info!(model = %config.openai.model, "live mode");
-            if config.twilio.auth_token.is_none() {
-                tracing::warn!(
-                    "TWILIO_AUTH_TOKEN is not set: requests to /twiml and /call are not checked for Twilio's signature"
+            if !is_set(&config.twilio.auth_token) {
+                tracing::error!(
+                    "INSECURE: TWILIO_AUTH_TOKEN is not set: anyone who finds /twiml and /call can open billed model sessions"
+                );
+            }
+            if !is_set(&config.dashboard.token) {
+                tracing::error!(
+                    "INSECURE: DASHBOARD_TOKEN is not set: anyone who finds /logs can read every caller's conversation"
                 );
             }
         }

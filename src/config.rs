@@ -34,6 +34,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("QLOO_API_KEY", "qloo.api_key"),
     ("QLOO_API_URL", "qloo.api_url"),
     ("TWILIO_AUTH_TOKEN", "twilio.auth_token"),
+    ("DASHBOARD_TOKEN", "dashboard.token"),
     ("PORT", "server.port"),
     ("PUBLIC_URL", "server.public_url"),
     ("LOG_FORMAT", "telemetry.log_format"),
@@ -106,6 +107,10 @@ pub struct ServerSettings {
     pub public_url: String,
     /// How long calls may take to finish on shutdown, in seconds.
     pub drain_timeout_secs: u64,
+    /// Run live without `TWILIO_AUTH_TOKEN` or `DASHBOARD_TOKEN`
+    /// (`serve --insecure`): anyone who finds the server can then open
+    /// billed calls and read every conversation.
+    pub insecure: bool,
 }
 
 impl Default for ServerSettings {
@@ -115,6 +120,7 @@ impl Default for ServerSettings {
             port: 8081,
             public_url: "http://localhost:8081".to_owned(),
             drain_timeout_secs: 30,
+            insecure: false,
         }
     }
 }
@@ -183,6 +189,16 @@ pub enum ConfigError {
     /// An explicitly named config file is missing.
     #[error("configuration error: the config file {0} does not exist")]
     MissingFile(PathBuf),
+    /// Live mode without a protection it needs, and not `--insecure`.
+    #[error(
+        "configuration error: live mode needs {missing}: {why}. Set it, or pass --insecure to run without it"
+    )]
+    Unprotected {
+        /// The setting that is missing.
+        missing: &'static str,
+        /// What goes wrong without it.
+        why: &'static str,
+    },
     /// Exactly one of the two API keys is set.
     #[error(
         "configuration error: {present} is set but {missing} is not. Set both for live mode, or neither to run the sandbox"
@@ -289,6 +305,9 @@ impl Config {
                 "must be more than 0 and at most 100",
             ));
         }
+        if self.dashboard.max_clients == 0 {
+            return Err(invalid("dashboard.max_clients", "must be at least 1"));
+        }
         if self.dashboard.buffer == 0 {
             return Err(invalid("dashboard.buffer", "must be at least 1"));
         }
@@ -317,8 +336,7 @@ impl Config {
         if force_sandbox {
             return Ok(Mode::Sandbox);
         }
-        let set = |key: &Option<Secret>| key.as_ref().is_some_and(|k| !k.expose().is_empty());
-        match (set(&self.openai.api_key), set(&self.qloo.api_key)) {
+        match (is_set(&self.openai.api_key), is_set(&self.qloo.api_key)) {
             (false, false) => Ok(Mode::Sandbox),
             (true, true) => Ok(Mode::Live),
             (true, false) => Err(ConfigError::HalfConfigured {
@@ -331,6 +349,46 @@ impl Config {
             }),
         }
     }
+}
+
+impl Config {
+    /// Refuses live mode without the Twilio token or the dashboard key,
+    /// unless `server.insecure` (`--insecure`) says to run anyway. The
+    /// sandbox needs neither.
+    ///
+    /// # Errors
+    /// [`ConfigError::Unprotected`] naming the missing setting.
+    pub fn check_protected(&self, mode: Mode) -> Result<(), ConfigError> {
+        if mode == Mode::Sandbox || self.server.insecure {
+            return Ok(());
+        }
+        if !is_set(&self.twilio.auth_token) {
+            return Err(ConfigError::Unprotected {
+                missing: "TWILIO_AUTH_TOKEN",
+                why: "without it anyone who finds /call can open billed model sessions",
+            });
+        }
+        if !is_set(&self.dashboard.token) {
+            return Err(ConfigError::Unprotected {
+                missing: "DASHBOARD_TOKEN",
+                why: "without it anyone who finds /logs can read every caller's conversation",
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether this runs live without a protection (`--insecure` and a
+    /// missing token).
+    pub fn is_insecure(&self, mode: Mode) -> bool {
+        mode == Mode::Live
+            && self.server.insecure
+            && !(is_set(&self.twilio.auth_token) && is_set(&self.dashboard.token))
+    }
+}
+
+/// Whether a secret is given and not empty.
+pub fn is_set(secret: &Option<Secret>) -> bool {
+    secret.as_ref().is_some_and(|s| !s.expose().is_empty())
 }
 
 fn check_url(setting: &'static str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {

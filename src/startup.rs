@@ -167,6 +167,8 @@ impl Builder {
                 .map(|token| SignatureValidator::new(token.expose())),
             metrics,
             test_endpoints: sandbox.is_some(),
+            access: config.dashboard.clone(),
+            insecure: sandbox.is_none() && config.is_insecure(Mode::Live),
         });
         Ok(Application {
             listener,

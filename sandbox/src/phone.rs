@@ -18,6 +18,7 @@ use quick_xml::events::Event;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::signature;
 
@@ -38,6 +39,8 @@ pub struct CallSettings {
     /// The Twilio auth token the server checks signatures with, if any:
     /// requests are then signed as Twilio signs them.
     pub auth_token: Option<String>,
+    /// The dashboard key the server asks `/logs` for, if any.
+    pub dashboard_token: Option<String>,
 }
 
 /// Why a call could not be placed at all.
@@ -230,7 +233,17 @@ pub async fn place(
         url: logs_url.clone(),
         reason,
     };
-    let (mut logs, _) = tokio_tungstenite::connect_async(logs_url.as_str())
+    let mut request = logs_url
+        .as_str()
+        .into_client_request()
+        .map_err(|err| logs_error(err.to_string()))?;
+    if let Some(token) = &settings.dashboard_token {
+        let bearer = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| logs_error("the dashboard key is not a valid header value".into()))?;
+        request.headers_mut().insert("authorization", bearer);
+    }
+    let (mut logs, _) = tokio_tungstenite::connect_async(request)
         .await
         .map_err(|err| logs_error(err.to_string()))?;
     // Wait for the greeting so no event of ours is missed.

@@ -193,6 +193,61 @@ fn modes_follow_the_keys() {
 }
 
 #[test]
+fn live_mode_needs_the_twilio_token_and_the_dashboard_key_unless_insecure() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        let sandbox = load(jail).unwrap();
+        assert!(
+            sandbox.check_protected(Mode::Sandbox).is_ok(),
+            "the sandbox needs neither"
+        );
+        assert!(!sandbox.is_insecure(Mode::Sandbox));
+
+        jail.set_env("OPENAI_API_KEY", "sk-1");
+        jail.set_env("QLOO_API_KEY", "q-1");
+        let err = load(jail)
+            .unwrap()
+            .check_protected(Mode::Live)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("TWILIO_AUTH_TOKEN") && err.contains("--insecure"),
+            "{err}"
+        );
+
+        jail.set_env("TWILIO_AUTH_TOKEN", "tw-1");
+        let err = load(jail)
+            .unwrap()
+            .check_protected(Mode::Live)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("DASHBOARD_TOKEN") && err.contains("--insecure"),
+            "{err}"
+        );
+
+        jail.set_env("DASHBOARD_TOKEN", "dash-1");
+        let protected = load(jail).unwrap();
+        assert!(protected.check_protected(Mode::Live).is_ok());
+        assert!(!protected.is_insecure(Mode::Live));
+        assert!(
+            format!("{protected:?}").contains("token: Some(***)"),
+            "secret in Debug"
+        );
+
+        jail.set_env("DASHBOARD_TOKEN", "");
+        jail.set_env("QLOOPHONE_SERVER__INSECURE", "true");
+        let insecure = load(jail).unwrap();
+        assert!(
+            insecure.check_protected(Mode::Live).is_ok(),
+            "--insecure runs anyway"
+        );
+        assert!(insecure.is_insecure(Mode::Live));
+        Ok(())
+    });
+}
+
+#[test]
 fn bad_values_are_refused_with_the_setting_named() {
     Jail::expect_with(|jail| {
         jail.clear_env();

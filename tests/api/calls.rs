@@ -501,8 +501,8 @@ async fn a_media_flood_ends_only_its_own_call() {
         .map(|s| s.audio_in)
         .sum();
     assert!(
-        relayed <= 501,
-        "at most the burst was relayed ({relayed} bytes)"
+        relayed <= 1_000,
+        "the flood was cut off ({relayed} bytes relayed)"
     );
     app.idle().await;
     app.stop().await;

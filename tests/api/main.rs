@@ -1,6 +1,7 @@
 //! Integration tests over real sockets: the server on port 0 with the
 //! simulated model and caller.
 
+mod access;
 mod binary;
 mod calls;
 mod drain;

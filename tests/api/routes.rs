@@ -199,13 +199,14 @@ async fn logs_greets_each_dashboard() {
 }
 
 #[tokio::test]
-async fn test_endpoints_exist_only_in_the_sandbox() {
+async fn test_endpoints_exist_only_in_the_sandbox_and_insecure_live_mode_says_so() {
     // A live server (no sandbox): its peers are never reached by this test.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = qloophone::config::Config::default();
     config.qloo.api_log = String::new();
     config.cache.snapshot = String::new();
+    config.server.insecure = true;
     let app = qloophone::startup::Application::builder(listener, config)
         .build()
         .unwrap();
@@ -216,7 +217,13 @@ async fn test_endpoints_exist_only_in_the_sandbox() {
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("http://{addr}{path}")).send();
     assert_eq!(get("/test/sessions").await.unwrap().status(), 404);
-    assert_eq!(get("/health").await.unwrap().status(), 200);
+    let health = get("/health").await.unwrap();
+    assert_eq!(health.status(), 200);
+    let body: Value = health.json().await.unwrap();
+    assert!(
+        body["insecure"].as_str().unwrap().contains("--insecure"),
+        "an insecure live server says so on /health: {body}"
+    );
     let _ = stop.send(());
     task.await.unwrap();
 }

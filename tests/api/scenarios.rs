@@ -29,6 +29,7 @@ async fn every_shipped_scenario_passes() {
                 wav: None,
                 speed: 4.0,
                 auth_token: None,
+                dashboard_token: None,
             };
             tokio::spawn(async move {
                 let mut transcript = Vec::new();
@@ -73,6 +74,7 @@ async fn a_scenario_that_is_not_met_fails() {
         wav: None,
         speed: 4.0,
         auth_token: None,
+        dashboard_token: None,
     };
     let mut transcript = Vec::new();
     let outcome = place(&settings, &mut transcript).await.unwrap();
@@ -93,6 +95,7 @@ async fn a_server_that_is_not_there_is_a_clear_error() {
         wav: None,
         speed: 1.0,
         auth_token: None,
+        dashboard_token: None,
     };
     let err = place(&settings, &mut Vec::new()).await.unwrap_err();
     assert!(err.to_string().contains("/twiml failed"), "{err}");

@@ -8,10 +8,12 @@ use qloophone_sandbox::scenario::Scenario;
 use crate::helpers::{AppOptions, TestApp, spawn_app_with};
 
 const TOKEN: &str = "twilio-test-token";
+const DASHBOARD_KEY: &str = "dashboard-test-key";
 
 async fn guarded_app() -> TestApp {
     let mut config = Config::default();
     config.twilio.auth_token = Some(Secret::new(TOKEN));
+    config.dashboard.token = Some(Secret::new(DASHBOARD_KEY));
     spawn_app_with(AppOptions {
         config,
         tools: None,
@@ -71,15 +73,25 @@ async fn a_signed_call_goes_through() {
         wav: None,
         speed: 4.0,
         auth_token: Some(TOKEN.to_owned()),
+        dashboard_token: Some(DASHBOARD_KEY.to_owned()),
     };
     let outcome = place(&settings, &mut Vec::new()).await.unwrap();
     assert!(outcome.passed(), "{:?}", outcome.failures);
     let unsigned = CallSettings {
         auth_token: None,
-        ..settings
+        ..settings.clone()
     };
     let err = place(&unsigned, &mut Vec::new()).await.unwrap_err();
     assert!(err.to_string().contains("status 403"), "{err}");
+    let keyless = CallSettings {
+        dashboard_token: None,
+        ..settings
+    };
+    let err = place(&keyless, &mut Vec::new()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("401"),
+        "the transcript needs the key: {err}"
+    );
     app.idle().await;
     app.stop().await;
 }

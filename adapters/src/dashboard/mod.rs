@@ -29,22 +29,41 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use warp::ws::{Message, WebSocket};
 
+use crate::secret::Secret;
 use crate::time::rfc3339;
 
 /// How long one write to a dashboard may take before it is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `[dashboard]`: the `/logs` dashboards.
+/// `[dashboard]`: the `/logs` dashboards and who may open them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DashboardSettings {
     /// Events a slow dashboard may fall behind by before it skips ahead.
     pub buffer: usize,
+    /// `DASHBOARD_TOKEN`: the key `/logs` (and `/metrics`, unless
+    /// `metrics_public`) ask for, as `Authorization: Bearer …` or `?token=…`.
+    /// Without one, dashboards are open (the sandbox, or `--insecure`).
+    pub token: Option<Secret>,
+    /// Browser origins allowed to open `/logs` besides the public URL's own
+    /// (`*` for any). Requests without an `Origin` header are not browsers.
+    pub allowed_origins: Vec<String>,
+    /// Dashboards connected at once; more are refused with 503.
+    pub max_clients: usize,
+    /// Serve `/metrics` without the key (for scrapers on a private network).
+    pub metrics_public: bool,
 }
 
 impl Default for DashboardSettings {
     fn default() -> Self {
-        Self { buffer: 4096 }
+        Self {
+            buffer: 4096,
+            token: None,
+            // The original monitor's development server.
+            allowed_origins: vec!["http://localhost:3000".to_owned()],
+            max_clients: 32,
+            metrics_public: false,
+        }
     }
 }
 

@@ -157,7 +157,10 @@ async fn query_options_are_read_leniently() {
 
 #[tokio::test]
 async fn a_lagging_dashboard_is_told_and_skips_ahead() {
-    let hub = DashboardHub::new(&DashboardSettings { buffer: 4 });
+    let hub = DashboardHub::new(&DashboardSettings {
+        buffer: 4,
+        ..DashboardSettings::default()
+    });
     let clock = Arc::new(SystemClock);
     let events = Arc::new(std::sync::Mutex::new(Some(hub.subscribe())));
     for n in 0..10 {

@@ -1,10 +1,14 @@
-//! `/logs`: dashboards follow every call's events over a WebSocket.
+//! `/logs`: dashboards follow every call's events over a WebSocket, with
+//! the dashboard key, from an allowed origin, up to `dashboard.max_clients`.
 
 use std::sync::Arc;
 
 use warp::{Filter, Rejection, Reply};
 
-use super::{AppState, MAX_LOGS_FRAME, with_state};
+use warp::http::StatusCode;
+
+use super::guards::{allowed_origin, dashboard_key};
+use super::{AppState, MAX_LOGS_FRAME, error_reply, with_state};
 use crate::dashboard::{self, LogsOptions};
 
 /// `/logs`.
@@ -12,18 +16,32 @@ pub(super) fn routes(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("logs")
+        .and(allowed_origin(state.clone()))
+        .and(dashboard_key(state.clone()))
         .and(warp::ws())
         .and(warp::query::<LogsOptions>())
         .and(with_state(state.clone()))
         .map(logs_upgrade)
 }
 
-fn logs_upgrade(ws: warp::ws::Ws, options: LogsOptions, state: Arc<AppState>) -> impl Reply {
+fn logs_upgrade(ws: warp::ws::Ws, options: LogsOptions, state: Arc<AppState>) -> Box<dyn Reply> {
+    if state.dashboard.clients() >= state.access.max_clients {
+        tracing::warn!(
+            dashboards = state.dashboard.clients(),
+            "dashboard refused: at dashboard.max_clients"
+        );
+        return Box::new(error_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many dashboards",
+        ));
+    }
     let events = state.dashboard.subscribe();
     let shutdown = state.dashboard.closed();
-    ws.max_message_size(MAX_LOGS_FRAME)
-        .max_frame_size(MAX_LOGS_FRAME)
-        .on_upgrade(move |socket| async move {
-            dashboard::serve_client(socket, events, options, &*state.clock, shutdown).await;
-        })
+    Box::new(
+        ws.max_message_size(MAX_LOGS_FRAME)
+            .max_frame_size(MAX_LOGS_FRAME)
+            .on_upgrade(move |socket| async move {
+                dashboard::serve_client(socket, events, options, &*state.clock, shutdown).await;
+            }),
+    )
 }

@@ -1,6 +1,6 @@
 //! Filters in front of routes: Twilio's signature on the webhook and the
-//! stream upgrade, and body limits. Each rejects with its own type, which
-//! `recover` turns into the status.
+//! stream upgrade, body limits, the dashboard key and browser origins. Each
+//! rejects with its own type, which `recover` turns into the status.
 
 use std::sync::Arc;
 
@@ -138,4 +138,84 @@ where
         }
     }
     Ok(read.freeze())
+}
+
+/// A dashboard request without the right key.
+#[derive(Debug)]
+pub(super) struct NoKey;
+
+impl warp::reject::Reject for NoKey {}
+
+/// A browser page from an origin not allowed to open dashboards.
+#[derive(Debug)]
+pub(super) struct BadOrigin;
+
+impl warp::reject::Reject for BadOrigin {}
+
+/// Passes a request carrying the dashboard key, as `Authorization: Bearer`
+/// or, for browsers (which cannot set headers on a WebSocket), as a `token`
+/// query parameter; passes any when no key is configured. Compared in
+/// constant time.
+pub(super) fn dashboard_key(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::header::optional::<String>("authorization")
+        .and(query)
+        .and(with_state(state))
+        .and_then(
+            |authorization: Option<String>, query: String, state: Arc<AppState>| async move {
+                let Some(expected) = &state.access.token else {
+                    return Ok(());
+                };
+                let bearer = authorization
+                    .as_deref()
+                    .and_then(|value| value.strip_prefix("Bearer "))
+                    .map(str::to_owned);
+                let given = bearer.or_else(|| {
+                    url::form_urlencoded::parse(query.as_bytes())
+                        .find(|(name, _)| name == "token")
+                        .map(|(_, value)| value.into_owned())
+                });
+                let matches = given.is_some_and(|given| {
+                    subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.expose().as_bytes())
+                        .into()
+                });
+                if matches {
+                    Ok(())
+                } else {
+                    tracing::warn!("dashboard refused: missing or wrong key");
+                    Err(warp::reject::custom(NoKey))
+                }
+            },
+        )
+        .untuple_one()
+}
+
+/// Passes requests without an `Origin` (not a browser), and browsers on the
+/// public URL's own origin or one of `dashboard.allowed_origins`.
+pub(super) fn allowed_origin(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("origin")
+        .and(with_state(state))
+        .and_then(|origin: Option<String>, state: Arc<AppState>| async move {
+            let Some(origin) = origin else {
+                return Ok(());
+            };
+            let own = state.public_url.origin().ascii_serialization();
+            let allowed = origin == own
+                || state
+                    .access
+                    .allowed_origins
+                    .iter()
+                    .any(|allowed| allowed == "*" || allowed.trim_end_matches('/') == origin);
+            if allowed {
+                Ok(())
+            } else {
+                tracing::warn!(%origin, "dashboard refused: origin not allowed");
+                Err(warp::reject::custom(BadOrigin))
+            }
+        })
+        .untuple_one()
 }

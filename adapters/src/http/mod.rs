@@ -25,11 +25,11 @@ use url::Url;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-use crate::dashboard::DashboardHub;
+use crate::dashboard::{DashboardHub, DashboardSettings};
 use crate::metrics::Metrics;
 use crate::qloo::CacheStatsSource;
 use crate::twilio::signature::SignatureValidator;
-use guards::{BadSignature, TooLarge};
+use guards::{BadOrigin, BadSignature, NoKey, TooLarge};
 
 /// Largest frame accepted on `/call` (Twilio's are about 400 bytes).
 pub const MAX_CALL_FRAME: usize = 64 * 1024;
@@ -62,6 +62,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Whether the sandbox's test endpoints are served (sandbox mode only).
     pub test_endpoints: bool,
+    /// Who may open dashboards and `/metrics`, and how many at once.
+    pub access: DashboardSettings,
+    /// Live mode without the Twilio token or the dashboard key, as the
+    /// operator asked (`--insecure`): said on `/health`.
+    pub insecure: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -97,6 +102,13 @@ pub(crate) fn error_reply(status: StatusCode, message: &str) -> impl Reply + use
 async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
     let (status, message) = if rejection.find::<BadSignature>().is_some() {
         (StatusCode::FORBIDDEN, "invalid Twilio signature")
+    } else if rejection.find::<NoKey>().is_some() {
+        (
+            StatusCode::UNAUTHORIZED,
+            "the dashboard key is missing or wrong",
+        )
+    } else if rejection.find::<BadOrigin>().is_some() {
+        (StatusCode::FORBIDDEN, "this origin may not open dashboards")
     } else if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not found")
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {

@@ -9,6 +9,9 @@ use serde_json::json;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
+use warp::filters::BoxedFilter;
+
+use super::guards::dashboard_key;
 use super::{AppState, with_state};
 use crate::metrics::Snapshot;
 use crate::openai::wire::tool_json;
@@ -28,12 +31,16 @@ pub(super) fn routes(
             } else {
                 ("healthy", StatusCode::OK)
             };
-            let body = json!({
+            let mut body = json!({
                 "status": status,
                 "timestamp": rfc3339(state.clock.now()),
                 "version": state.version,
                 "activeCalls": state.registry.active(),
             });
+            if state.insecure {
+                body["insecure"] =
+                    json!("live mode without the Twilio token or the dashboard key (--insecure)");
+            }
             warp::reply::with_status(warp::reply::json(&body), code)
         });
     let cache_stats = warp::path!("cache-stats")
@@ -53,6 +60,7 @@ pub(super) fn routes(
         });
     let metrics = warp::path!("metrics")
         .and(warp::get())
+        .and(metrics_key(&state))
         .and(with_state(state.clone()))
         .map(|state: Arc<AppState>| {
             let text = state.metrics.render(Snapshot {
@@ -83,6 +91,15 @@ pub(super) fn routes(
         .or(public_url)
         .or(metrics)
         .or(sessions)
+}
+
+/// The dashboard key in front of `/metrics`, unless `metrics_public`.
+fn metrics_key(state: &Arc<AppState>) -> BoxedFilter<()> {
+    if state.access.metrics_public {
+        warp::any().boxed()
+    } else {
+        dashboard_key(state.clone()).boxed()
+    }
 }
 
 /// Passes only when the server runs the sandbox; elsewhere the route does
