@@ -14,6 +14,7 @@ use qloophone_adapters::openai::OpenAiRealtime;
 use qloophone_adapters::qloo::{EntityCache, QlooClient};
 use qloophone_adapters::time::SystemClock;
 use qloophone_adapters::twilio::signature::SignatureValidator;
+use qloophone_adapters::twilio::stream_token::StreamTokens;
 use qloophone_domain::call::{CallRegistry, CallServices, SessionPolicy};
 use qloophone_domain::fan_out::FanOut;
 use qloophone_domain::policy;
@@ -152,6 +153,15 @@ impl Builder {
             start_timeout: Duration::from_millis(config.limits.start_timeout_ms),
         };
         let public_url = url::Url::parse(&config.server.public_url).context("server.public_url")?;
+        // With Twilio's token set, every stream must also bring the token
+        // its webhook answer carried.
+        let stream_tokens = match &config.twilio.auth_token {
+            Some(_) => Some(Arc::new(
+                StreamTokens::new(config.twilio.stream_secret.as_ref(), clock.clone())
+                    .context("no randomness for the stream-token key")?,
+            )),
+            None => None,
+        };
         let state = Arc::new(AppState {
             public_url,
             version: env!("CARGO_PKG_VERSION"),
@@ -165,6 +175,7 @@ impl Builder {
                 .auth_token
                 .as_ref()
                 .map(|token| SignatureValidator::new(token.expose())),
+            stream_tokens,
             metrics,
             test_endpoints: sandbox.is_some(),
             access: config.dashboard.clone(),

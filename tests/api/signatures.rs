@@ -95,3 +95,79 @@ async fn a_signed_call_goes_through() {
     app.idle().await;
     app.stop().await;
 }
+
+/// The upgrade signature is the same for every call, so a captured one
+/// must open nothing by itself: each stream needs the token its own
+/// webhook answer carried, once, for its own CallSid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_signature_or_token_opens_no_second_call() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let app = guarded_app().await;
+    let (stream_url, parameters) =
+        qloophone_sandbox::phone::ask_for_stream(&app.url(""), "CA1", Some(TOKEN))
+            .await
+            .unwrap();
+    let token = parameters
+        .iter()
+        .find(|(name, _)| name == "token")
+        .map(|(_, value)| value.clone())
+        .expect("the TwiML carries a stream token");
+    let signature = SignatureValidator::new(TOKEN).sign(&stream_url, &[]);
+
+    // Opens /call with the captured signature and plays `start`; true when
+    // the server then relays audio to a model session, false when it hangs up.
+    let attempt = |call_sid: &'static str, token: Option<String>| {
+        let mut request = stream_url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("x-twilio-signature", signature.parse().unwrap());
+        let sessions_before = app.model.sessions().len();
+        let model = app.model.clone();
+        async move {
+            let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+            let parameters = match &token {
+                Some(token) => serde_json::json!({ "token": token }),
+                None => serde_json::json!({}),
+            };
+            let start = serde_json::json!({
+                "event": "start",
+                "streamSid": format!("MZ{call_sid}"),
+                "start": {
+                    "streamSid": format!("MZ{call_sid}"),
+                    "callSid": call_sid,
+                    "customParameters": parameters,
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+                }
+            });
+            socket.send(Message::text(start.to_string())).await.unwrap();
+            let closed = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                loop {
+                    match socket.next().await {
+                        Some(Ok(message)) if !message.is_close() => {}
+                        _ => break,
+                    }
+                }
+            })
+            .await
+            .is_ok();
+            let opened = model.sessions().len() > sessions_before;
+            (opened, closed)
+        }
+    };
+
+    let (opened, closed) = attempt("CA1", Some(token.clone())).await;
+    assert!(
+        opened && !closed,
+        "the first stream with its token is a call"
+    );
+    let (opened, closed) = attempt("CA1", Some(token.clone())).await;
+    assert!(!opened && closed, "the same token again is refused");
+    let (opened, closed) = attempt("CA2", Some(token)).await;
+    assert!(!opened && closed, "a token for another call is refused");
+    let (opened, closed) = attempt("CA3", None).await;
+    assert!(!opened && closed, "a stream without a token is refused");
+    app.stop().await;
+}

@@ -28,10 +28,11 @@ fn public_request_url(public_url: &Url, path: &str, query: &str) -> String {
     }
 }
 
-/// Passes a webhook signed by Twilio (or any, when no token is set).
+/// The webhook's parameters (its query's, then its form body's), passed
+/// when Twilio signed the request (or always, when no token is set).
 pub(super) fn signed_webhook(
     state: Arc<AppState>,
-) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+) -> impl Filter<Extract = (Vec<(String, String)>,), Error = Rejection> + Clone {
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::path::full()
         .and(query)
@@ -44,26 +45,30 @@ pub(super) fn signed_webhook(
              signature: Option<String>,
              body: bytes::Bytes,
              state: Arc<AppState>| async move {
-                let Some(validator) = &state.signatures else {
-                    return Ok(());
+                let form = |bytes: &[u8]| -> Vec<(String, String)> {
+                    url::form_urlencoded::parse(bytes)
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect()
                 };
-                let url = public_request_url(&state.public_url, path.as_str(), &query);
-                let params: Vec<(String, String)> = url::form_urlencoded::parse(&body)
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect();
-                match signature {
-                    Some(signature) if validator.is_valid(&url, &params, &signature) => Ok(()),
-                    _ => {
+                let body_params = form(&body);
+                if let Some(validator) = &state.signatures {
+                    let url = public_request_url(&state.public_url, path.as_str(), &query);
+                    let signed = signature.is_some_and(|signature| {
+                        validator.is_valid(&url, &body_params, &signature)
+                    });
+                    if !signed {
                         tracing::warn!(
                             url = %mask_phone_numbers(&url),
                             "webhook refused: missing or invalid X-Twilio-Signature"
                         );
-                        Err(warp::reject::custom(BadSignature))
+                        return Err(warp::reject::custom(BadSignature));
                     }
                 }
+                let mut params = form(query.as_bytes());
+                params.extend(body_params);
+                Ok(params)
             },
         )
-        .untuple_one()
 }
 
 /// Passes a Media Stream upgrade signed by Twilio for the stream URL the

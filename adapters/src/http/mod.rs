@@ -29,6 +29,7 @@ use crate::dashboard::{DashboardHub, DashboardSettings};
 use crate::metrics::Metrics;
 use crate::qloo::CacheStatsSource;
 use crate::twilio::signature::SignatureValidator;
+use crate::twilio::stream_token::StreamTokens;
 use guards::{BadOrigin, BadSignature, NoKey, TooLarge};
 
 /// Largest frame accepted on `/call` (Twilio's are about 400 bytes).
@@ -58,6 +59,9 @@ pub struct AppState {
     /// Checks `X-Twilio-Signature` on `/twiml` and `/call`, when a Twilio
     /// auth token is configured.
     pub signatures: Option<SignatureValidator>,
+    /// Per-call stream tokens, issued by `/twiml` and required in `start`
+    /// on `/call` (when a Twilio token is configured).
+    pub stream_tokens: Option<Arc<StreamTokens>>,
     /// Prometheus metrics (fed as an event sink).
     pub metrics: Arc<Metrics>,
     /// Whether the sandbox's test endpoints are served (sandbox mode only).

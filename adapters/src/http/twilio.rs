@@ -10,7 +10,7 @@ use warp::{Filter, Rejection, Reply};
 
 use super::guards::{signed_stream, signed_webhook};
 use super::{AppState, MAX_CALL_FRAME, error_reply, with_state};
-use crate::twilio::{TwilioLeg, twiml};
+use crate::twilio::{TwilioLeg, stream_token, twiml};
 
 /// `/twiml` and `/call`.
 pub(super) fn routes(
@@ -32,7 +32,7 @@ fn xml(body: String) -> impl Reply {
     warp::reply::with_header(body, "content-type", "text/xml")
 }
 
-fn twiml_reply(state: Arc<AppState>) -> impl Reply {
+fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Reply {
     if state.registry.is_full() {
         tracing::warn!(
             active = state.registry.active(),
@@ -40,7 +40,23 @@ fn twiml_reply(state: Arc<AppState>) -> impl Reply {
         );
         return xml(twiml::busy());
     }
-    xml(twiml::connect_stream(&state.public_url, &[]))
+    let call_sid = params
+        .iter()
+        .find(|(name, _)| name == "CallSid")
+        .map(|(_, value)| value.as_str());
+    // Twilio always names the call; a webhook that does not gets a stream
+    // its token check will refuse.
+    let token = state
+        .stream_tokens
+        .as_ref()
+        .zip(call_sid)
+        .map(|(tokens, call_sid)| tokens.issue(call_sid));
+    let parameters: Vec<(&str, &str)> = token
+        .as_deref()
+        .map(|token| (stream_token::PARAMETER, token))
+        .into_iter()
+        .collect();
+    xml(twiml::connect_stream(&state.public_url, &parameters))
 }
 
 fn call_upgrade(ws: warp::ws::Ws, state: Arc<AppState>) -> Box<dyn Reply> {
@@ -58,7 +74,7 @@ fn call_upgrade(ws: warp::ws::Ws, state: Arc<AppState>) -> Box<dyn Reply> {
         .max_message_size(MAX_CALL_FRAME)
         .max_frame_size(MAX_CALL_FRAME);
     Box::new(ws.on_upgrade(move |socket| async move {
-        let leg = TwilioLeg::new(socket);
+        let leg = TwilioLeg::new(socket, state.stream_tokens.clone());
         let shutdown = state.registry.shutdown_signal();
         let span = tracing::info_span!(
             "call",

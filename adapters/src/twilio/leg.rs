@@ -1,5 +1,7 @@
 //! [`AudioInbound`] over one Twilio Media Stream WebSocket.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
 use qloophone_domain::ports::{AudioInbound, LegError};
@@ -7,7 +9,8 @@ use qloophone_domain::ports::{PhoneCommand, PhoneEvent};
 use tokio::time::Instant;
 use warp::ws::{Message, WebSocket};
 
-use super::wire::{Encoder, Inbound, decode};
+use super::stream_token::StreamTokens;
+use super::wire::{Encoder, Inbound, decode, stream_token};
 
 /// What a leg saw that it did not pass on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +68,7 @@ pub struct TwilioLeg {
     encoder: Option<Encoder>,
     stats: LegStats,
     pace: MediaPace,
+    tokens: Option<Arc<StreamTokens>>,
 }
 
 impl std::fmt::Debug for TwilioLeg {
@@ -77,13 +81,16 @@ impl std::fmt::Debug for TwilioLeg {
 }
 
 impl TwilioLeg {
-    /// Wraps an upgraded `/call` socket.
-    pub fn new(socket: WebSocket) -> Self {
+    /// Wraps an upgraded `/call` socket. With `tokens`, the stream's
+    /// `start` must carry a stream token for its call, or the leg closes
+    /// before the call sees anything.
+    pub fn new(socket: WebSocket, tokens: Option<Arc<StreamTokens>>) -> Self {
         Self {
             socket: Some(socket),
             encoder: None,
             stats: LegStats::default(),
             pace: MediaPace::new(),
+            tokens,
         }
     }
 }
@@ -129,6 +136,15 @@ impl AudioInbound for TwilioLeg {
             match decode(&frame) {
                 Ok(Inbound::Event(event)) => {
                     if let PhoneEvent::Start(info) = &event {
+                        if let Some(tokens) = &self.tokens {
+                            let call_sid = info.call_sid.as_ref().map(|sid| sid.as_str());
+                            let token = stream_token(&frame);
+                            if let Err(reason) = tokens.redeem(call_sid, token.as_deref()) {
+                                tracing::warn!(%reason, "stream refused: closing it before the call starts");
+                                self.close().await;
+                                return None;
+                            }
+                        }
                         self.encoder = Some(Encoder::new(&info.stream_sid));
                     }
                     if matches!(event, PhoneEvent::Media { .. }) && !self.pace.allow() {

@@ -10,6 +10,7 @@
 
 mod leg;
 pub mod signature;
+pub mod stream_token;
 pub mod twiml;
 pub mod wire;
 
@@ -24,4 +25,8 @@ pub struct TwilioSettings {
     /// `TWILIO_AUTH_TOKEN`: requests to `/twiml` and `/call` must carry
     /// Twilio's signature made with it.
     pub auth_token: Option<Secret>,
+    /// The key of per-call stream tokens; random at start when unset.
+    /// Set it (the same on every instance) when several servers share a
+    /// number, so a stream may land on another instance than its webhook.
+    pub stream_secret: Option<Secret>,
 }

@@ -77,6 +77,28 @@ struct Media<'a> {
     track: Option<Cow<'a, str>>,
 }
 
+/// The stream token among a `start` frame's `customParameters`, if any.
+/// Read once a call, apart from [`decode`]: the domain never sees it.
+pub fn stream_token(frame: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Frame {
+        start: Option<StartParameters>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct StartParameters {
+        #[serde(default)]
+        custom_parameters: serde_json::Map<String, serde_json::Value>,
+    }
+    let frame: Frame = serde_json::from_slice(frame).ok()?;
+    frame
+        .start?
+        .custom_parameters
+        .get(super::stream_token::PARAMETER)?
+        .as_str()
+        .map(str::to_owned)
+}
+
 /// The encoding name Twilio gives G.711 μ-law.
 const MULAW: &str = "audio/x-mulaw";
 

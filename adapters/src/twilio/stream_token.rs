@@ -1,0 +1,213 @@
+//! Per-call stream tokens: `/twiml` hands Twilio a short-lived token bound
+//! to the call's `CallSid`, Twilio sends it back in the stream's `start`
+//! (`customParameters`), and the call goes on only if it verifies, matches
+//! that `callSid`, has not expired and has not been used before. A captured
+//! upgrade signature, which is the same for every call, therefore opens
+//! nothing on its own.
+//!
+//! A token is `<expiry, unix seconds>.<base64url(HMAC-SHA256(key, callSid
+//! "." expiry))>`. The key is `twilio.stream_secret`, or random bytes drawn
+//! at start-up (then tokens do not survive a restart or cross instances).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
+use qloophone_domain::ports::Clock;
+use sha2::Sha256;
+
+use crate::secret::Secret;
+
+/// The `<Parameter>` name the token travels under.
+pub const PARAMETER: &str = "token";
+
+/// How long Twilio has to open the stream after fetching the TwiML.
+const LIFETIME: Duration = Duration::from_secs(120);
+
+/// Why a stream was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// `start` carried no token.
+    #[error("the start frame carries no stream token")]
+    Missing,
+    /// `start` carried no `callSid` to check the token against.
+    #[error("the start frame carries no callSid")]
+    NoCall,
+    /// Not a token of ours: bad form, wrong MAC, or for another call.
+    #[error("the stream token does not verify for this call")]
+    Invalid,
+    /// Issued too long ago.
+    #[error("the stream token has expired")]
+    Expired,
+    /// Already used by another stream.
+    #[error("the stream token was already used")]
+    Replayed,
+}
+
+/// Issues and redeems stream tokens.
+pub struct StreamTokens {
+    key: Vec<u8>,
+    clock: Arc<dyn Clock>,
+    /// Tokens redeemed and not yet expired, with their expiry.
+    used: Mutex<HashMap<String, u64>>,
+}
+
+impl std::fmt::Debug for StreamTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamTokens(***)")
+    }
+}
+
+fn unix_secs(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl StreamTokens {
+    /// Tokens keyed by `secret`, or by 32 random bytes when there is none.
+    ///
+    /// # Errors
+    /// When the operating system has no randomness to give.
+    pub fn new(secret: Option<&Secret>, clock: Arc<dyn Clock>) -> Result<Self, getrandom::Error> {
+        let key = match secret {
+            Some(secret) if !secret.expose().is_empty() => secret.expose().as_bytes().to_vec(),
+            _ => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key)?;
+                key
+            }
+        };
+        Ok(Self {
+            key,
+            clock,
+            used: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn mac(&self, call_sid: &str, expiry: u64) -> Hmac<Sha256> {
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(call_sid.as_bytes());
+        mac.update(b".");
+        mac.update(expiry.to_string().as_bytes());
+        mac
+    }
+
+    /// A token for the call `call_sid`.
+    pub fn issue(&self, call_sid: &str) -> String {
+        let expiry = unix_secs(self.clock.now() + LIFETIME);
+        let tag = self.mac(call_sid, expiry).finalize().into_bytes();
+        format!("{expiry}.{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// Accepts `token` for `call_sid` once.
+    ///
+    /// # Errors
+    /// A [`TokenError`] saying why the stream is refused.
+    pub fn redeem(&self, call_sid: Option<&str>, token: Option<&str>) -> Result<(), TokenError> {
+        let token = token.ok_or(TokenError::Missing)?;
+        let call_sid = call_sid.ok_or(TokenError::NoCall)?;
+        let (expiry, tag) = token.split_once('.').ok_or(TokenError::Invalid)?;
+        let expiry: u64 = expiry.parse().map_err(|_| TokenError::Invalid)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| TokenError::Invalid)?;
+        self.mac(call_sid, expiry)
+            .verify_slice(&tag)
+            .map_err(|_| TokenError::Invalid)?;
+        let now = unix_secs(self.clock.now());
+        if now > expiry {
+            return Err(TokenError::Expired);
+        }
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        used.retain(|_, until| *until >= now);
+        if used.insert(token.to_owned(), expiry).is_some() {
+            return Err(TokenError::Replayed);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    struct At(AtomicU64);
+
+    impl Clock for At {
+        fn now(&self) -> SystemTime {
+            UNIX_EPOCH + Duration::from_secs(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    fn tokens(clock: Arc<At>) -> StreamTokens {
+        StreamTokens::new(Some(&Secret::new("stream-secret")), clock).unwrap()
+    }
+
+    #[test]
+    fn a_token_opens_its_own_call_once() {
+        let clock = Arc::new(At(AtomicU64::new(1_700_000_000)));
+        let tokens = tokens(clock.clone());
+        let token = tokens.issue("CA1");
+        assert_eq!(
+            tokens.redeem(Some("CA2"), Some(&token)),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(tokens.redeem(Some("CA1"), Some(&token)), Ok(()));
+        assert_eq!(
+            tokens.redeem(Some("CA1"), Some(&token)),
+            Err(TokenError::Replayed)
+        );
+        assert_eq!(tokens.redeem(Some("CA1"), None), Err(TokenError::Missing));
+        assert_eq!(tokens.redeem(None, Some(&token)), Err(TokenError::NoCall));
+    }
+
+    #[test]
+    fn forged_malformed_and_stale_tokens_are_refused() {
+        let clock = Arc::new(At(AtomicU64::new(1_700_000_000)));
+        let tokens = tokens(clock.clone());
+        let other = StreamTokens::new(Some(&Secret::new("another")), clock.clone()).unwrap();
+        let forged = other.issue("CA1");
+        assert_eq!(
+            tokens.redeem(Some("CA1"), Some(&forged)),
+            Err(TokenError::Invalid)
+        );
+        for bad in ["", ".", "abc", "123.", "x.y", "1.!!!"] {
+            assert_eq!(
+                tokens.redeem(Some("CA1"), Some(bad)),
+                Err(TokenError::Invalid),
+                "{bad}"
+            );
+        }
+        // A longer expiry with the old MAC does not verify.
+        let token = tokens.issue("CA1");
+        let (expiry, tag) = token.split_once('.').unwrap();
+        let stretched = format!("{}.{tag}", expiry.parse::<u64>().unwrap() + 3600);
+        assert_eq!(
+            tokens.redeem(Some("CA1"), Some(&stretched)),
+            Err(TokenError::Invalid)
+        );
+        clock.0.fetch_add(LIFETIME.as_secs() + 1, Ordering::SeqCst);
+        assert_eq!(
+            tokens.redeem(Some("CA1"), Some(&token)),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn without_a_secret_the_key_is_random() {
+        let clock = Arc::new(At(AtomicU64::new(1_700_000_000)));
+        let a = StreamTokens::new(None, clock.clone()).unwrap();
+        let b = StreamTokens::new(None, clock).unwrap();
+        let token = a.issue("CA1");
+        assert_eq!(
+            b.redeem(Some("CA1"), Some(&token)),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(a.redeem(Some("CA1"), Some(&token)), Ok(()));
+    }
+}
