@@ -1,6 +1,9 @@
 //! `api_calls.log`: one JSON line per Qloo call (endpoint, parameters,
-//! status, latency, cache hit or miss). No caller data and no key: the
-//! parameters are the query string only.
+//! status, latency, cache hit or miss). No key and no phone number, but the
+//! parameters are the query string as sent, so they hold what callers asked
+//! for: the titles and names they said, the places they named and any
+//! coordinates. Treat the file as caller data (SECURITY.md), or turn it
+//! off with `qloo.api_log = ""`.
 //!
 //! Lines go through a channel to one writer task, so a call never waits on
 //! the disk.
