@@ -26,10 +26,12 @@ impl Args {
         self.map.get(name).filter(|value| !value.is_null())
     }
 
-    /// A text argument: trimmed, non-empty, at most `max` characters.
+    /// A text argument: trimmed, non-empty, at most `max` characters, and
+    /// free of control and text-direction characters (nothing a caller says
+    /// needs them; they could hide text from whoever reads a dashboard).
     ///
     /// # Errors
-    /// Not text, empty, or too long.
+    /// Not text, empty, too long, or with such characters.
     pub fn text(&self, name: &str, max: usize) -> Result<Option<String>, ToolFailure> {
         match self.present(name) {
             None => Ok(None),
@@ -39,6 +41,11 @@ impl Args {
                     Err(invalid(name, "a non-empty string"))
                 } else if text.chars().count() > max {
                     Err(invalid(name, &format!("at most {max} characters")))
+                } else if text.chars().any(forbidden) {
+                    Err(invalid(
+                        name,
+                        "plain text without control or text-direction characters",
+                    ))
                 } else {
                     Ok(Some(text.to_owned()))
                 }
@@ -114,8 +121,26 @@ impl Args {
         if ids.len() > 10 {
             return Err(invalid(name, "at most 10 entity ids"));
         }
+        if ids
+            .iter()
+            .any(|id| id.chars().count() > MAX_ID_CHARS || id.chars().any(forbidden))
+        {
+            return Err(invalid(
+                name,
+                &format!("entity ids of at most {MAX_ID_CHARS} plain characters"),
+            ));
+        }
         Ok(Some(ids))
     }
+}
+
+/// Longest entity id accepted (Qloo's are UUIDs, 36 characters).
+const MAX_ID_CHARS: usize = 64;
+
+/// Control characters (newlines and NUL included) and the Unicode
+/// direction overrides and isolates.
+fn forbidden(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -153,6 +178,39 @@ mod tests {
         let err = a.required_text("missing", 5).unwrap_err();
         assert_eq!(err.message, "Missing required argument \"missing\"");
         assert_eq!(err.details.unwrap()["argument"], "missing");
+    }
+
+    #[test]
+    fn control_and_direction_characters_are_refused() {
+        for bad in [
+            "The\nMatrix",
+            "a\u{0}b",
+            "x\u{202E}txt.exe",
+            "\u{2066}Dune",
+            "tab\there",
+        ] {
+            let a = args(json!({ "q": bad, "ids": format!("K1,{bad}") }));
+            let err = a.text("q", 100).unwrap_err();
+            assert!(
+                err.message.contains("plain text"),
+                "{bad:?}: {}",
+                err.message
+            );
+            assert!(a.ids("ids").is_err(), "{bad:?} in an id");
+        }
+        let accents = args(json!({"q": "Amélie — Björk, 千と千尋"}));
+        assert!(
+            accents.text("q", 100).unwrap().is_some(),
+            "letters of any script pass"
+        );
+        let long_id = args(json!({ "ids": "x".repeat(65) }));
+        assert!(
+            long_id
+                .ids("ids")
+                .unwrap_err()
+                .message
+                .contains("at most 64")
+        );
     }
 
     #[test]
