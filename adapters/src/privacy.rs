@@ -74,4 +74,48 @@ mod tests {
             assert_eq!(mask_phone_numbers(text), text);
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::mask_phone_numbers;
+        use crate::twilio::signature::SignatureValidator;
+
+        /// No `+` or `%2B` followed by eight digits or more survives.
+        fn has_whole_number(text: &str) -> bool {
+            let digits = |rest: &str| rest.bytes().take_while(u8::is_ascii_digit).count();
+            text.char_indices().any(|(at, _)| {
+                let rest = &text[at..];
+                let encoded = rest.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("%2B"));
+                (rest.starts_with('+') && digits(&rest[1..]) >= 8)
+                    || (encoded && digits(&rest[3..]) >= 8)
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn masked_text_keeps_no_whole_number(
+                text in "(.{0,8}(\\+|%2[bB])[0-9]{0,14}){0,4}.{0,8}",
+            ) {
+                let masked = mask_phone_numbers(&text);
+                prop_assert!(!has_whole_number(&masked), "{text:?} -> {masked:?}");
+                prop_assert_eq!(masked.chars().count(), text.chars().count());
+            }
+
+            /// Webhook bodies of any bytes parse, and checking a signature
+            /// over them answers, without a panic.
+            #[test]
+            fn any_webhook_form_is_parsed_and_checked(
+                body in prop::collection::vec(any::<u8>(), 0..512),
+                signature in ".{0,40}",
+            ) {
+                let params: Vec<(String, String)> = url::form_urlencoded::parse(&body)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                let validator = SignatureValidator::new("token");
+                let _ = validator.is_valid("https://example.com/twiml", &params, &signature);
+                let _ = mask_phone_numbers(&String::from_utf8_lossy(&body));
+            }
+        }
+    }
 }

@@ -246,4 +246,46 @@ mod tests {
         let many = args(json!({"m": (0..11).map(|i| i.to_string()).collect::<Vec<_>>()}));
         assert!(many.ids("m").unwrap_err().message.contains("at most 10"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn any_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                any::<String>().prop_map(Value::from),
+            ];
+            leaf.prop_recursive(2, 16, 5, |inner| {
+                prop::collection::vec(inner, 0..5).prop_map(Value::from)
+            })
+        }
+
+        proptest! {
+            /// Whatever the model sends, each check answers (no panic), and
+            /// what it accepts keeps the promised bounds.
+            #[test]
+            fn any_argument_is_checked_and_bounded(value in any_json(), max in 1usize..50) {
+                let a = args(json!({ "x": value }));
+                if let Ok(Some(text)) = a.text("x", max) {
+                    prop_assert!(!text.is_empty() && text.chars().count() <= max);
+                    prop_assert!(!text.chars().any(forbidden));
+                }
+                if let Ok(Some(ids)) = a.ids("x") {
+                    prop_assert!(!ids.is_empty() && ids.len() <= 10);
+                    prop_assert!(ids.iter().all(|id| !id.is_empty() && id.chars().count() <= MAX_ID_CHARS));
+                }
+                if let Ok(Some(n)) = a.count("x", 1, 10) {
+                    prop_assert!((1..=10).contains(&n));
+                }
+                if let Ok(Some(n)) = a.number("x", -90.0, 90.0) {
+                    prop_assert!((-90.0..=90.0).contains(&n));
+                }
+            }
+        }
+    }
 }

@@ -271,3 +271,63 @@ fn commands_encode_to_client_events() {
         json!({"type":"conversation.item.create","item":{"type":"function_call_output","call_id":"call_1","output":"{\"name\":\"Khruangbin\"}"}}),
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,40}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                prop::collection::btree_map(".{0,12}", inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn event_type() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("session.created".to_owned()),
+            Just("session.updated".to_owned()),
+            Just("input_audio_buffer.speech_started".to_owned()),
+            Just("response.created".to_owned()),
+            Just("response.done".to_owned()),
+            Just("response.output_audio.delta".to_owned()),
+            Just("response.output_item.done".to_owned()),
+            Just("error".to_owned()),
+            "[a-z_.]{0,24}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&Bytes::from(bytes));
+        }
+
+        #[test]
+        fn events_with_any_fields_decode_or_fail_cleanly(
+            kind in event_type(),
+            value in any_json(),
+        ) {
+            let event = json!({
+                "type": kind,
+                "delta": value.clone(),
+                "item_id": value.clone(),
+                "response": value.clone(),
+                "session": value.clone(),
+                "item": value.clone(),
+                "error": value,
+            });
+            let _ = decode(&Bytes::from(event.to_string()));
+        }
+    }
+}

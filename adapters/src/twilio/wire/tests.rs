@@ -159,3 +159,70 @@ fn encodes_media_mark_and_clear_with_the_stream_id() {
         json!({"event":"clear","streamSid":"MZ1"})
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// JSON values of any shape, a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,40}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                prop::collection::btree_map(".{0,12}", inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn event_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("connected".to_owned()),
+            Just("start".to_owned()),
+            Just("media".to_owned()),
+            Just("mark".to_owned()),
+            Just("dtmf".to_owned()),
+            Just("stop".to_owned()),
+            "[a-z_]{0,12}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&Bytes::from(bytes));
+        }
+
+        #[test]
+        fn frames_with_any_fields_decode_or_fail_cleanly(
+            name in event_name(),
+            stream in any_json(),
+            body in any_json(),
+        ) {
+            let frame = json!({
+                "event": name,
+                "streamSid": stream,
+                "start": body.clone(),
+                "media": body.clone(),
+                "mark": body.clone(),
+                "dtmf": body,
+            });
+            let _ = decode(&Bytes::from(frame.to_string()));
+        }
+
+        #[test]
+        fn unknown_events_are_reported_never_failed(name in "[a-z]{1,12}") {
+            prop_assume!(!["connected", "start", "media", "mark", "dtmf", "stop"].contains(&name.as_str()));
+            let frame = json!({"event": name, "streamSid": "MZ1"}).to_string();
+            prop_assert!(matches!(decode(&Bytes::from(frame)), Ok(Inbound::Unknown(_))));
+        }
+    }
+}
