@@ -133,3 +133,123 @@ async fn serve_then_call_with_the_built_binary() {
         "the cache was saved on the way out"
     );
 }
+
+/// A whole call with a known caller number, both API keys, the Twilio
+/// token and the dashboard key set, logged at debug level: afterwards no
+/// log line and no file the server wrote holds the number, a key, a token
+/// or the caller's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_secret_or_personal_reaches_the_logs() {
+    const OPENAI_KEY: &str = "sk-test-openai-0123456789";
+    const QLOO_KEY: &str = "qloo-test-key-0123456789";
+    const TWILIO_TOKEN: &str = "twilio-test-token-0123456789";
+    const DASHBOARD_KEY: &str = "dashboard-test-key-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+    let mut server = Command::new(BIN)
+        .args(["serve", "--sandbox"])
+        .current_dir(dir.path())
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("QLOO_API_KEY", QLOO_KEY)
+        .env("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+        .env("DASHBOARD_TOKEN", DASHBOARD_KEY)
+        .env("PORT", port.to_string())
+        .env("PUBLIC_URL", &base)
+        .env("QLOOPHONE_SANDBOX__MODEL_PACE", "4")
+        .env("QLOOPHONE_SANDBOX__QLOO_LATENCY_MS", "50")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..200 {
+        if let Ok(response) = client.get(format!("{base}/health")).send().await
+            && response.status().is_success()
+        {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "the server came up");
+
+    let call = tokio::task::spawn_blocking({
+        let base = base.clone();
+        move || {
+            Command::new(BIN)
+                .args(["call", "--url", &base, "--speed", "4"])
+                .args(["--scenario", "two-films-to-a-film"])
+                .env("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+                .env("DASHBOARD_TOKEN", DASHBOARD_KEY)
+                .env_remove("OPENAI_API_KEY")
+                .env_remove("QLOO_API_KEY")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let transcript = String::from_utf8_lossy(&call.stdout);
+    assert!(call.status.success(), "{transcript}");
+    // The caller's words reached the dashboard (the only place they may go).
+    assert!(
+        transcript.contains("I love The Matrix and Inception"),
+        "{transcript}"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+
+    let mut written = String::new();
+    for entry in walk(dir.path()) {
+        written.push_str(&String::from_utf8_lossy(&std::fs::read(&entry).unwrap()));
+        written.push('\n');
+    }
+    assert!(
+        written.contains("call started"),
+        "the logs were read: {written:.2000}"
+    );
+    assert!(
+        dir.path().join("api_calls.log").exists() && written.contains("/search"),
+        "api_calls.log was read"
+    );
+    for secret in [
+        "+15550100000",
+        "5550100000",
+        OPENAI_KEY,
+        QLOO_KEY,
+        TWILIO_TOKEN,
+        DASHBOARD_KEY,
+        "I love The Matrix and Inception",
+    ] {
+        assert!(
+            !written.contains(secret),
+            "{secret:?} was written to the logs or a file"
+        );
+    }
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
