@@ -19,3 +19,6 @@ pub mod qloo;
 pub mod secret;
 pub mod time;
 pub mod twilio;
+
+#[cfg(test)]
+mod test_support;

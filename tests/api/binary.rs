@@ -32,18 +32,7 @@ async fn serve_then_call_with_the_built_binary() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let client = reqwest::Client::new();
-    let mut healthy = false;
-    for _ in 0..200 {
-        if let Ok(response) = client.get(format!("{base}/health")).send().await
-            && response.status().is_success()
-        {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(healthy, "the server came up");
+    wait_healthy(&base).await;
 
     let wav = dir.path().join("heard.wav");
     let call = tokio::task::spawn_blocking({
@@ -165,18 +154,7 @@ async fn nothing_secret_or_personal_reaches_the_logs() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let client = reqwest::Client::new();
-    let mut healthy = false;
-    for _ in 0..200 {
-        if let Ok(response) = client.get(format!("{base}/health")).send().await
-            && response.status().is_success()
-        {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(healthy, "the server came up");
+    wait_healthy(&base).await;
 
     let call = tokio::task::spawn_blocking({
         let base = base.clone();
@@ -238,6 +216,20 @@ async fn nothing_secret_or_personal_reaches_the_logs() {
             "{secret:?} was written to the logs or a file"
         );
     }
+}
+
+/// Waits for the server at `base` to answer `/health`.
+async fn wait_healthy(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(response) = client.get(format!("{base}/health")).send().await
+            && response.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not come up");
 }
 
 /// Every file below `dir`.
