@@ -395,45 +395,80 @@ async fn tasks_return_to_their_idle_level_after_calls() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_oversized_frame_ends_only_its_own_call() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-
-    let app = spawn_app_with(AppOptions::default()).await;
-    let healthy = app.spawn_call(
+/// A well-behaved call to run beside a rogue one: it waits for the
+/// greeting, speaks a second of silence and hangs up.
+fn healthy_call(
+    app: &crate::helpers::TestApp,
+) -> tokio::task::JoinHandle<qloophone_sandbox::caller::CallReport> {
+    app.spawn_call(
         8,
         vec![
             Step::WaitForAnswer { max_ms: 10_000 },
             Step::Silence { ms: 1_000 },
             Step::Hangup,
         ],
-    );
-    let (mut rogue, _) = tokio_tungstenite::connect_async(app.ws_url("/call"))
+    )
+}
+
+/// A raw `/call` socket that has sent `start` for `stream`.
+async fn rogue_call(app: &crate::helpers::TestApp, stream: &str) -> crate::helpers::Socket {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url("/call"))
         .await
         .unwrap();
-    rogue
-        .send(Message::text(
-            r#"{"event":"start","start":{"streamSid":"MZrogue","mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"MZrogue"}"#,
-        ))
-        .await
-        .unwrap();
+    let start = json!({
+        "event": "start",
+        "streamSid": stream,
+        "start": {
+            "streamSid": stream,
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+        }
+    });
+    socket.send(Message::text(start.to_string())).await.unwrap();
+    socket
+}
+
+/// Whether the server hangs up on `socket` within five seconds.
+async fn hung_up<S>(socket: &mut S) -> bool
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(message)) if !message.is_close() => {}
+                _ => break,
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_ends_only_its_own_call() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let app = spawn_app_with(AppOptions::default()).await;
+    let healthy = healthy_call(&app);
+    let mut rogue = rogue_call(&app, "MZrogue").await;
     let huge = format!(
         r#"{{"event":"media","streamSid":"MZrogue","media":{{"payload":"{}"}}}}"#,
         "A".repeat(200 * 1024)
     );
     let _ = rogue.send(Message::text(huge)).await;
     // The server drops the connection that broke the limit.
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        loop {
-            match rogue.next().await {
-                Some(Ok(message)) if !message.is_close() => {}
-                _ => break,
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the oversized call was closed");
+    assert!(hung_up(&mut rogue).await, "the oversized call was closed");
     let report = healthy.await.unwrap();
     assert!(report.bytes_heard > 0, "the other call went on");
     assert_eq!(report.bad_frames, 0);
@@ -449,23 +484,8 @@ async fn a_media_flood_ends_only_its_own_call() {
     use tokio_tungstenite::tungstenite::Message;
 
     let app = spawn_app_with(AppOptions::default()).await;
-    let healthy = app.spawn_call(
-        8,
-        vec![
-            Step::WaitForAnswer { max_ms: 10_000 },
-            Step::Silence { ms: 1_000 },
-            Step::Hangup,
-        ],
-    );
-    let (rogue, _) = tokio_tungstenite::connect_async(app.ws_url("/call"))
-        .await
-        .unwrap();
-    let (mut sink, mut stream) = rogue.split();
-    sink.send(Message::text(
-        r#"{"event":"start","start":{"streamSid":"MZflood","mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"MZflood"}"#,
-    ))
-    .await
-    .unwrap();
+    let healthy = healthy_call(&app);
+    let (mut sink, mut stream) = rogue_call(&app, "MZflood").await.split();
     let frame =
         r#"{"event":"media","streamSid":"MZflood","media":{"timestamp":0,"payload":"/w=="}}"#;
     let flood = tokio::spawn(async move {
@@ -476,16 +496,7 @@ async fn a_media_flood_ends_only_its_own_call() {
         }
         false
     });
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            match stream.next().await {
-                Some(Ok(message)) if !message.is_close() => {}
-                _ => break,
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the flooding call was closed");
+    assert!(hung_up(&mut stream).await, "the flooding call was closed");
     flood.abort();
     let report = healthy.await.unwrap();
     assert!(report.bytes_heard > 0, "the other call went on");
