@@ -14,6 +14,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 pub use qloophone_adapters::dashboard::DashboardSettings;
+pub use qloophone_adapters::http::HttpSettings;
 pub use qloophone_adapters::openai::OpenAiSettings;
 pub use qloophone_adapters::qloo::{CacheSettings, QlooSettings};
 pub use qloophone_adapters::secret::Secret;
@@ -58,6 +59,8 @@ pub enum LogFormat {
 pub struct Config {
     /// The HTTP server.
     pub server: ServerSettings,
+    /// HTTP connection limits.
+    pub http: HttpSettings,
     /// The OpenAI Realtime model.
     pub openai: OpenAiSettings,
     /// The Qloo taste graph.
@@ -308,6 +311,9 @@ impl Config {
         if self.dashboard.max_clients == 0 {
             return Err(invalid("dashboard.max_clients", "must be at least 1"));
         }
+        if self.http.max_connections == 0 {
+            return Err(invalid("http.max_connections", "must be at least 1"));
+        }
         if self.dashboard.buffer == 0 {
             return Err(invalid("dashboard.buffer", "must be at least 1"));
         }
@@ -319,6 +325,11 @@ impl Config {
             ("cache.ttl_secs", self.cache.ttl_secs),
             ("cache.save_interval_secs", self.cache.save_interval_secs),
             ("limits.start_timeout_ms", self.limits.start_timeout_ms),
+            (
+                "http.header_read_timeout_ms",
+                self.http.header_read_timeout_ms,
+            ),
+            ("http.body_read_timeout_ms", self.http.body_read_timeout_ms),
         ] {
             if value == 0 {
                 return Err(invalid(setting, "must be more than 0"));

@@ -180,6 +180,7 @@ impl Builder {
             test_endpoints: sandbox.is_some(),
             access: config.dashboard.clone(),
             insecure: sandbox.is_none() && config.is_insecure(Mode::Live),
+            http: config.http.clone(),
         });
         Ok(Application {
             listener,
@@ -214,8 +215,8 @@ impl Application {
     /// calls in progress go on, for up to the drain timeout. Calls still
     /// running then are ended, and the server stops.
     ///
-    /// warp's graceful shutdown does not wait for upgraded WebSockets, so
-    /// the calls are tracked and told through the registry.
+    /// The HTTP server's graceful shutdown does not wait for upgraded
+    /// WebSockets, so the calls are tracked and told through the registry.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let saver = tokio::spawn(save_periodically(
             self.cache.clone(),
@@ -223,17 +224,13 @@ impl Application {
         ));
         let state = self.state.clone();
         let drain_timeout = self.drain_timeout;
-        let routes = http::routes(self.state.clone());
-        // Everything happens before warp's own graceful shutdown starts,
-        // because stopping the server also cuts upgraded connections.
-        warp::serve(routes)
-            .incoming(self.listener)
-            .graceful(async move {
-                shutdown.await;
-                drain(&state, drain_timeout).await;
-            })
-            .run()
-            .await;
+        // The drain happens while the server still accepts (so `/health`
+        // says draining and `/twiml` answers busy), before it stops.
+        http::serve(self.listener, self.state.clone(), async move {
+            shutdown.await;
+            drain(&state, drain_timeout).await;
+        })
+        .await;
         saver.abort();
         save(self.cache).await;
         drop(self.sandbox);

@@ -295,12 +295,13 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
     {
         request.headers_mut().insert("x-twilio-signature", value);
     }
-    let (socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(|source| CallerError::Connect {
-            url: options.url.clone(),
-            source: Box::new(source),
-        })?;
+    let (socket, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(crate::socket_config()), true)
+            .await
+            .map_err(|source| CallerError::Connect {
+                url: options.url.clone(),
+                source: Box::new(source),
+            })?;
     let (mut sink, mut stream) = socket.split();
     let frame_period = Duration::from_secs_f64(0.020 / options.speed.max(0.01));
     let mut phone = Phone {

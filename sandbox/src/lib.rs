@@ -33,3 +33,11 @@ pub mod signature;
 
 /// The API key the sandbox's simulated peers accept.
 pub const SANDBOX_KEY: &str = "sandbox-key";
+
+/// WebSocket settings for the simulated peers. tungstenite zero-fills its
+/// read buffer's free capacity before every read, so its default 128 KiB
+/// buffer costs a 128 KiB memset a frame; in sandbox mode the peers share
+/// the server's process, and under load the generator's core.
+pub(crate) fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)
+}

@@ -235,7 +235,12 @@ async fn serve(
         });
         Ok(response)
     };
-    let mut socket = tokio_tungstenite::accept_hdr_async(stream, check).await?;
+    let mut socket = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        check,
+        Some(crate::socket_config()),
+    )
+    .await?;
     let id = recorder.with(|sessions| {
         let id = sessions.len();
         sessions.push(Session {

@@ -245,3 +245,88 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// The resident memory of process `pid`, in KiB.
+#[cfg(target_os = "linux")]
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
+/// Waves of idle dashboards cost the server a few KiB each while they are
+/// open (each once held a 128 KiB read buffer), and leave its memory where
+/// the first wave left it: nothing accumulates from wave to wave.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_that_leave_give_their_memory_back() {
+    const DASHBOARDS: usize = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("QLOO_API_KEY")
+        .env("PORT", port.to_string())
+        .env("PUBLIC_URL", &base)
+        .env("QLOOPHONE_DASHBOARD__MAX_CLIENTS", DASHBOARDS.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(&base).await;
+    let pid = server.id();
+    let before = resident_kib(pid);
+    let mut after_each = Vec::new();
+    for _wave in 0..3 {
+        let mut open = Vec::with_capacity(DASHBOARDS);
+        for _ in 0..DASHBOARDS {
+            let (socket, _) =
+                tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/logs"))
+                    .await
+                    .unwrap();
+            open.push(socket);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let during = resident_kib(pid);
+        let per_dashboard = during.saturating_sub(before) * 1024 / DASHBOARDS as u64;
+        assert!(
+            per_dashboard < 48 * 1024,
+            "each open dashboard holds {per_dashboard} bytes"
+        );
+        drop(open);
+        // The server notices each close and frees what the dashboard held.
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            let metrics = client
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if metrics.lines().any(|line| line == "qloophone_dashboards 0") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        after_each.push(resident_kib(pid));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        after_each[2] <= after_each[0] + 8 * 1024,
+        "memory after each wave of dashboards (KiB, from {before}): {after_each:?}"
+    );
+}

@@ -395,21 +395,6 @@ async fn tasks_return_to_their_idle_level_after_calls() {
     app.stop().await;
 }
 
-/// A well-behaved call to run beside a rogue one: it waits for the
-/// greeting, speaks a second of silence and hangs up.
-fn healthy_call(
-    app: &crate::helpers::TestApp,
-) -> tokio::task::JoinHandle<qloophone_sandbox::caller::CallReport> {
-    app.spawn_call(
-        8,
-        vec![
-            Step::WaitForAnswer { max_ms: 10_000 },
-            Step::Silence { ms: 1_000 },
-            Step::Hangup,
-        ],
-    )
-}
-
 /// A raw `/call` socket that has sent `start` for `stream`.
 async fn rogue_call(app: &crate::helpers::TestApp, stream: &str) -> crate::helpers::Socket {
     use futures_util::SinkExt;
@@ -460,7 +445,7 @@ async fn an_oversized_frame_ends_only_its_own_call() {
     use tokio_tungstenite::tungstenite::Message;
 
     let app = spawn_app_with(AppOptions::default()).await;
-    let healthy = healthy_call(&app);
+    let healthy = app.healthy_call();
     let mut rogue = rogue_call(&app, "MZrogue").await;
     let huge = format!(
         r#"{{"event":"media","streamSid":"MZrogue","media":{{"payload":"{}"}}}}"#,
@@ -484,7 +469,7 @@ async fn a_media_flood_ends_only_its_own_call() {
     use tokio_tungstenite::tungstenite::Message;
 
     let app = spawn_app_with(AppOptions::default()).await;
-    let healthy = healthy_call(&app);
+    let healthy = app.healthy_call();
     let (mut sink, mut stream) = rogue_call(&app, "MZflood").await.split();
     let frame =
         r#"{"event":"media","streamSid":"MZflood","media":{"timestamp":0,"payload":"/w=="}}"#;

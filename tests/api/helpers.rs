@@ -144,6 +144,19 @@ impl TestApp {
     }
 
     /// A call placed in the background, for tests that act while it runs.
+    /// A well-behaved call to run beside a rogue peer: it waits for the
+    /// greeting, speaks a second of silence and hangs up.
+    pub fn healthy_call(&self) -> JoinHandle<CallReport> {
+        self.spawn_call(
+            8,
+            vec![
+                Step::WaitForAnswer { max_ms: 10_000 },
+                Step::Silence { ms: 1_000 },
+                Step::Hangup,
+            ],
+        )
+    }
+
     pub fn spawn_call(&self, tag: u16, steps: Vec<Step>) -> JoinHandle<CallReport> {
         let caller = self.caller(tag);
         tokio::spawn(async move { place_call(caller, &steps).await.expect("call placed") })

@@ -4,6 +4,7 @@
 mod access;
 mod binary;
 mod calls;
+mod connections;
 mod drain;
 mod helpers;
 mod load;

@@ -27,7 +27,11 @@ use qloophone_domain::{CallEvent, CallEventRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
-use warp::ws::{Message, WebSocket};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::http::websocket::Socket as WebSocket;
 
 use crate::secret::Secret;
 use crate::time::rfc3339;
@@ -172,16 +176,19 @@ pub async fn serve_client(
                 }
             }
             let _ = socket
-                .send(Message::close_with(1001u16, "server shutting down"))
+                .close(Some(CloseFrame {
+                    code: CloseCode::Away,
+                    reason: "server shutting down".into(),
+                }))
                 .await;
-            break;
+            return;
         }
         tokio::select! {
             changed = shutdown.changed() => if changed.is_err() {
                 break;
             },
             incoming = socket.next() => match incoming {
-                Some(Ok(message)) if message.is_close() => break,
+                Some(Ok(Message::Close(_))) => break,
                 Some(Ok(_)) => {} // dashboards do not steer calls
                 Some(Err(_)) | None => break,
             },
@@ -206,7 +213,7 @@ pub async fn serve_client(
             },
         }
     }
-    let _ = socket.close().await;
+    let _ = socket.close(None).await;
 }
 
 async fn send(socket: &mut WebSocket, text: String) -> Result<(), ()> {

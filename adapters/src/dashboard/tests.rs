@@ -167,14 +167,18 @@ async fn a_lagging_dashboard_is_told_and_skips_ahead() {
         hub.emit(model(&format!(r#"{{"type":"n{n}"}}"#), false));
     }
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let route = warp::ws().map(move |ws: warp::ws::Ws| {
-        let events = events.lock().unwrap().take().expect("one dashboard");
-        let clock = clock.clone();
-        let shutdown = shutdown.clone();
-        ws.on_upgrade(move |socket| async move {
-            serve_client(socket, events, RAW, &*clock, shutdown).await;
-        })
-    });
+    let route =
+        crate::http::websocket::upgrade().map(move |upgrade: crate::http::websocket::Upgrade| {
+            let events = events.lock().unwrap().take().expect("one dashboard");
+            let clock = clock.clone();
+            let shutdown = shutdown.clone();
+            upgrade.accept(
+                crate::http::websocket::config(1024),
+                move |socket| async move {
+                    serve_client(socket, events, RAW, &*clock, shutdown).await;
+                },
+            )
+        });
     let mut client = warp::test::ws().handshake(route).await.unwrap();
     let text =
         |m: warp::ws::Message| -> Value { serde_json::from_str(m.to_str().unwrap()).unwrap() };

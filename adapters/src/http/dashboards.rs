@@ -8,6 +8,7 @@ use warp::{Filter, Rejection, Reply};
 use warp::http::StatusCode;
 
 use super::guards::{allowed_origin, dashboard_key};
+use super::websocket::{self, Upgrade};
 use super::{AppState, MAX_LOGS_FRAME, error_reply, with_state};
 use crate::dashboard::{self, LogsOptions};
 
@@ -18,13 +19,13 @@ pub(super) fn routes(
     warp::path!("logs")
         .and(allowed_origin(state.clone()))
         .and(dashboard_key(state.clone()))
-        .and(warp::ws())
+        .and(websocket::upgrade())
         .and(warp::query::<LogsOptions>())
         .and(with_state(state.clone()))
         .map(logs_upgrade)
 }
 
-fn logs_upgrade(ws: warp::ws::Ws, options: LogsOptions, state: Arc<AppState>) -> Box<dyn Reply> {
+fn logs_upgrade(upgrade: Upgrade, options: LogsOptions, state: Arc<AppState>) -> Box<dyn Reply> {
     if state.dashboard.clients() >= state.access.max_clients {
         tracing::warn!(
             dashboards = state.dashboard.clients(),
@@ -37,11 +38,8 @@ fn logs_upgrade(ws: warp::ws::Ws, options: LogsOptions, state: Arc<AppState>) ->
     }
     let events = state.dashboard.subscribe();
     let shutdown = state.dashboard.closed();
-    Box::new(
-        ws.max_message_size(MAX_LOGS_FRAME)
-            .max_frame_size(MAX_LOGS_FRAME)
-            .on_upgrade(move |socket| async move {
-                dashboard::serve_client(socket, events, options, &*state.clock, shutdown).await;
-            }),
-    )
+    let config = websocket::config(MAX_LOGS_FRAME);
+    Box::new(upgrade.accept(config, move |socket| async move {
+        dashboard::serve_client(socket, events, options, &*state.clock, shutdown).await;
+    }))
 }

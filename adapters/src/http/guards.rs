@@ -37,7 +37,10 @@ pub(super) fn signed_webhook(
     warp::path::full()
         .and(query)
         .and(warp::header::optional::<String>("x-twilio-signature"))
-        .and(body_within(MAX_WEBHOOK_BODY))
+        .and(body_within(
+            MAX_WEBHOOK_BODY,
+            state.http.body_read_timeout(),
+        ))
         .and(with_state(state))
         .and_then(
             |path: warp::path::FullPath,
@@ -100,13 +103,21 @@ pub(super) struct TooLarge;
 
 impl warp::reject::Reject for TooLarge {}
 
+/// A body that did not arrive in time.
+#[derive(Debug)]
+pub(super) struct SlowBody;
+
+impl warp::reject::Reject for SlowBody {}
+
 /// The body, read up to `limit` bytes whatever the transfer encoding: a
 /// declared `Content-Length` over it is refused before anything is read,
 /// and a chunked body is refused as soon as it passes the limit, without
-/// reading the rest. A request without a body (Twilio's GET webhooks)
-/// passes with an empty one.
+/// reading the rest. A body still arriving after `deadline` is refused, so
+/// a client trickling bytes cannot hold the request. A request without a
+/// body (Twilio's GET webhooks) passes with an empty one.
 pub(super) fn body_within(
     limit: u64,
+    deadline: std::time::Duration,
 ) -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
     warp::header::optional::<u64>("content-length")
         .and_then(move |length: Option<u64>| async move {
@@ -117,7 +128,11 @@ pub(super) fn body_within(
         })
         .untuple_one()
         .and(warp::body::stream())
-        .and_then(move |body| read_within(body, limit))
+        .and_then(move |body| async move {
+            tokio::time::timeout(deadline, read_within(body, limit))
+                .await
+                .map_err(|_| warp::reject::custom(SlowBody))?
+        })
 }
 
 async fn read_within<S, B>(body: S, limit: u64) -> Result<bytes::Bytes, Rejection>

@@ -6,6 +6,7 @@
 //! - [`operator`]: `GET /health`, `/cache-stats`, `/metrics`, `/tools`,
 //!   `/public-url`, and in sandbox mode `/test/sessions`.
 //! - [`guards`]: filters in front of routes: Twilio signatures, body limits.
+//! - [`server`]: the connections under them, with their timeouts and cap.
 //!
 //! Anything else is a JSON 404. One `recover` turns every rejection into a
 //! JSON error that never leaks internals.
@@ -13,7 +14,9 @@
 mod dashboards;
 mod guards;
 mod operator;
+mod server;
 mod twilio;
+pub(crate) mod websocket;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -30,7 +33,9 @@ use crate::metrics::Metrics;
 use crate::qloo::CacheStatsSource;
 use crate::twilio::signature::SignatureValidator;
 use crate::twilio::stream_token::StreamTokens;
-use guards::{BadOrigin, BadSignature, NoKey, TooLarge};
+use guards::{BadOrigin, BadSignature, NoKey, SlowBody, TooLarge};
+pub use server::{HttpSettings, serve};
+use websocket::NotAnUpgrade;
 
 /// Largest frame accepted on `/call` (Twilio's are about 400 bytes).
 pub const MAX_CALL_FRAME: usize = 64 * 1024;
@@ -71,6 +76,8 @@ pub struct AppState {
     /// Live mode without the Twilio token or the dashboard key, as the
     /// operator asked (`--insecure`): said on `/health`.
     pub insecure: bool,
+    /// Connection limits and request deadlines.
+    pub http: HttpSettings,
 }
 
 impl std::fmt::Debug for AppState {
@@ -121,11 +128,14 @@ async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
         || rejection.find::<TooLarge>().is_some()
     {
         (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+    } else if rejection.find::<SlowBody>().is_some() {
+        (StatusCode::REQUEST_TIMEOUT, "request body too slow")
     } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
         (StatusCode::LENGTH_REQUIRED, "content length required")
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
         (StatusCode::BAD_REQUEST, "invalid query string")
-    } else if rejection.find::<warp::reject::InvalidHeader>().is_some()
+    } else if rejection.find::<NotAnUpgrade>().is_some()
+        || rejection.find::<warp::reject::InvalidHeader>().is_some()
         || rejection.find::<warp::reject::MissingHeader>().is_some()
     {
         (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade")

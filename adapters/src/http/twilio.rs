@@ -9,6 +9,7 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use super::guards::{signed_stream, signed_webhook};
+use super::websocket::{self, Upgrade};
 use super::{AppState, MAX_CALL_FRAME, error_reply, with_state};
 use crate::twilio::{TwilioLeg, stream_token, twiml};
 
@@ -22,7 +23,7 @@ pub(super) fn routes(
         .map(twiml_reply);
     let call = warp::path!("call")
         .and(signed_stream(state.clone()))
-        .and(warp::ws())
+        .and(websocket::upgrade())
         .and(with_state(state.clone()))
         .map(call_upgrade);
     twiml.or(call)
@@ -59,7 +60,7 @@ fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Repl
     xml(twiml::connect_stream(&state.public_url, &parameters))
 }
 
-fn call_upgrade(ws: warp::ws::Ws, state: Arc<AppState>) -> Box<dyn Reply> {
+fn call_upgrade(upgrade: Upgrade, state: Arc<AppState>) -> Box<dyn Reply> {
     let Some(permit) = state.registry.try_admit() else {
         tracing::warn!(
             active = state.registry.active(),
@@ -70,10 +71,8 @@ fn call_upgrade(ws: warp::ws::Ws, state: Arc<AppState>) -> Box<dyn Reply> {
             "at the call limit",
         ));
     };
-    let ws = ws
-        .max_message_size(MAX_CALL_FRAME)
-        .max_frame_size(MAX_CALL_FRAME);
-    Box::new(ws.on_upgrade(move |socket| async move {
+    let config = websocket::config(MAX_CALL_FRAME);
+    Box::new(upgrade.accept(config, move |socket| async move {
         let leg = TwilioLeg::new(socket, state.stream_tokens.clone());
         let shutdown = state.registry.shutdown_signal();
         let span = tracing::info_span!(

@@ -24,6 +24,8 @@ use crate::secret::Secret;
 
 /// Largest event accepted from the model (audio deltas are a few KiB).
 const MAX_MODEL_EVENT: usize = 4 * 1024 * 1024;
+/// Read buffer for the model socket: a read takes an audio delta or two.
+const MODEL_READ_BUFFER: usize = 16 * 1024;
 
 /// `[openai]`: where and how to reach the Realtime API, and how its
 /// sessions are configured.
@@ -113,7 +115,12 @@ impl RealtimeModel for OpenAiRealtime {
         let bearer = HeaderValue::try_from(format!("Bearer {}", self.api_key.expose()))
             .map_err(|_| ModelError::Connect("the API key is not a valid header value".into()))?;
         request.headers_mut().insert("Authorization", bearer);
+        // tungstenite zero-fills its read buffer's free capacity before each
+        // read; its default 128 KiB made every model event cost a 128 KiB
+        // memset. The model's events are a few KiB; the buffer grows for a
+        // larger one.
         let config = WebSocketConfig::default()
+            .read_buffer_size(MODEL_READ_BUFFER)
             .max_message_size(Some(MAX_MODEL_EVENT))
             .max_frame_size(Some(MAX_MODEL_EVENT));
         let (mut socket, _response) =

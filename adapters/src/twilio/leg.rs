@@ -7,7 +7,11 @@ use futures_util::{SinkExt, StreamExt};
 use qloophone_domain::ports::{AudioInbound, LegError};
 use qloophone_domain::ports::{PhoneCommand, PhoneEvent};
 use tokio::time::Instant;
-use warp::ws::{Message, WebSocket};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::http::websocket::Socket as WebSocket;
 
 use super::stream_token::StreamTokens;
 use super::wire::{Encoder, Inbound, decode, stream_token};
@@ -113,26 +117,27 @@ impl AudioInbound for TwilioLeg {
                     return None;
                 }
             };
-            if message.is_close() {
-                if let Some((code, reason)) = message.close_frame() {
-                    tracing::debug!(code, reason, "phone socket closed by peer");
+            let frame = match message {
+                Message::Text(text) => bytes::Bytes::from(text),
+                Message::Close(frame) => {
+                    if let Some(frame) = frame {
+                        tracing::debug!(code = u16::from(frame.code), reason = %frame.reason, "phone socket closed by peer");
+                    }
+                    return None;
                 }
-                return None;
-            }
-            if message.is_binary() {
-                self.stats.binary += 1;
-                if self.stats.binary == 1 {
-                    tracing::warn!(
-                        "binary frame on the phone socket ignored (Twilio sends text); \
+                Message::Binary(_) => {
+                    self.stats.binary += 1;
+                    if self.stats.binary == 1 {
+                        tracing::warn!(
+                            "binary frame on the phone socket ignored (Twilio sends text); \
                          more are counted, not logged"
-                    );
+                        );
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if !message.is_text() {
-                continue; // ping and pong are answered by the socket itself
-            }
-            let frame = message.into_bytes();
+                // Ping and pong are answered by the socket itself.
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            };
             match decode(&frame) {
                 Ok(Inbound::Event(event)) => {
                     if let PhoneEvent::Start(info) = &event {
@@ -190,9 +195,11 @@ impl AudioInbound for TwilioLeg {
     async fn close(&mut self) {
         if let Some(mut socket) = self.socket.take() {
             let _ = socket
-                .send(Message::close_with(1000u16, "call ended"))
+                .close(Some(CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "call ended".into(),
+                }))
                 .await;
-            let _ = socket.close().await;
         }
         if self.stats != LegStats::default() {
             tracing::info!(

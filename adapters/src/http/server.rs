@@ -1,0 +1,144 @@
+//! The HTTP/1.1 server under the routes: hyper's connection driver with
+//! the limits warp's own `serve` does not set.
+//!
+//! warp 0.4's server runs hyper without a timer, so a client that opens a
+//! connection and sends half a request line (or nothing) holds it forever.
+//! Here every connection gets a header-read deadline, which hyper also
+//! applies between keep-alive requests (so it is the idle timeout too), and
+//! the number of connections still speaking HTTP is capped. Upgraded
+//! WebSockets leave this count when they upgrade: `/call` is bounded by the
+//! call limit and `/logs` by the dashboard cap.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use super::{AppState, routes};
+
+/// `[http]`: limits on HTTP connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// How long a client may take to send a request's headers, from the
+    /// connection's start or the end of its previous request, in ms. Past
+    /// it the connection is closed (hyper answers 408 when half a request
+    /// arrived).
+    pub header_read_timeout_ms: u64,
+    /// How long a client may take to send a webhook's body, in ms; past it
+    /// the request is answered 408.
+    pub body_read_timeout_ms: u64,
+    /// Connections at once still speaking HTTP (WebSockets leave the count
+    /// when they upgrade). Past it new connections wait in the kernel's
+    /// backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            max_connections: 4096,
+        }
+    }
+}
+
+impl HttpSettings {
+    pub(super) fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub(super) fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
+    }
+}
+
+/// Serves the routes on `listener` until `shutdown` completes, then stops
+/// accepting and waits for the requests in flight (upgraded WebSockets are
+/// not waited for: the call registry and the dashboard hub end those).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let settings = state.http.clone();
+    let routes = routes(state);
+    let capacity = settings.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    // A permit per connection speaking HTTP: the cap, and on shutdown the
+    // way to know when they have all finished.
+    let open = Arc::new(Semaphore::new(capacity));
+    let (stopping, stop) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = open.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(err) => {
+                    accept_failed(&err).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(warp::service(routes.clone()));
+        // hyper's own HTTP/1.1 driver rather than hyper-util's `auto`, which
+        // first waits, with no deadline, to see whether the client speaks
+        // HTTP/2. Twilio and browsers speak HTTP/1.1 here.
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(settings.header_read_timeout())
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = async { let _ = stop.wait_for(|stopping| *stopping).await; } => {
+                    // Finish the request in flight, take no more.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = ended {
+                // A peer that goes away or stalls is the peer's business.
+                tracing::debug!(error = %err, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let _ = stopping.send(true);
+    // Every connection has ended when every permit is back.
+    let all = u32::try_from(capacity).unwrap_or(u32::MAX);
+    let _ = open.acquire_many(all).await;
+}
+
+/// Errors on a connection already reset are ignored; anything else (out of
+/// file descriptors, usually) is logged and accepting pauses a moment, so
+/// the loop does not spin while it lasts.
+async fn accept_failed(err: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %err, "cannot accept connections");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
