@@ -26,20 +26,22 @@ pub fn mask_phone_numbers(text: &str) -> String {
     out
 }
 
-/// Where the next `+` or `%2B` is, and which it is.
+/// Where the next `+` or `%2B` is, and which it is: one pass over the
+/// text (searching for each separately rescanned the rest of a long text
+/// on every `+`, quadratic in its length).
 fn next_plus(text: &str) -> Option<(usize, &'static str)> {
-    let plus = text.find('+').map(|at| (at, "+"));
-    let encoded = text
-        .char_indices()
-        .find(|&(at, _)| {
-            text.get(at..at + 3)
-                .is_some_and(|s| s.eq_ignore_ascii_case("%2B"))
-        })
-        .map(|(at, _)| (at, "%2B"));
-    match (plus, encoded) {
-        (Some(a), Some(b)) => Some(if a.0 < b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    }
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().find_map(|(at, &byte)| match byte {
+        b'+' => Some((at, "+")),
+        b'%' if bytes.get(at + 1) == Some(&b'2')
+            && bytes
+                .get(at + 2)
+                .is_some_and(|b| b.eq_ignore_ascii_case(&b'b')) =>
+        {
+            Some((at, "%2B"))
+        }
+        _ => None,
+    })
 }
 
 #[cfg(test)]
