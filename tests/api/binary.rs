@@ -155,6 +155,14 @@ async fn nothing_secret_or_personal_reaches_the_logs() {
         .spawn()
         .unwrap();
     wait_healthy(&base).await;
+    // A forged webhook naming the caller is refused, and logged masked.
+    let forged = reqwest::Client::new()
+        .post(format!("{base}/twiml?From=%2B15550100000"))
+        .form(&[("From", "+15550100000"), ("CallSid", "CAforged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
 
     let call = tokio::task::spawn_blocking({
         let base = base.clone();
@@ -197,6 +205,10 @@ async fn nothing_secret_or_personal_reaches_the_logs() {
     assert!(
         written.contains("call started"),
         "the logs were read: {written:.2000}"
+    );
+    assert!(
+        written.contains("%2B1******0000"),
+        "the forged webhook was logged, masked"
     );
     assert!(
         dir.path().join("api_calls.log").exists() && written.contains("/search"),
@@ -328,5 +340,120 @@ async fn dashboards_that_leave_give_their_memory_back() {
     assert!(
         after_each[2] <= after_each[0] + 8 * 1024,
         "memory after each wave of dashboards (KiB, from {before}): {after_each:?}"
+    );
+}
+
+/// Starts a raw `/call` stream on `port` and sends `frames` malformed
+/// frames as fast as it can: whether the server hung up before the end.
+async fn garbage_stream(port: u16, stream: &str, frames: usize) -> bool {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/call"))
+        .await
+        .unwrap();
+    let (mut sink, mut incoming) = socket.split();
+    let start = serde_json::json!({
+        "event": "start",
+        "streamSid": stream,
+        "start": {
+            "streamSid": stream,
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+        }
+    });
+    sink.send(Message::text(start.to_string())).await.unwrap();
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = incoming.next().await {} });
+    let mut cut_off = false;
+    for n in 0..frames {
+        if sink
+            .send(Message::text(format!("{{not json {n}")))
+            .await
+            .is_err()
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    let _ = sink.close().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+    cut_off
+}
+
+/// Garbage on the phone socket is logged once and summed up at the call's
+/// end, not a line a frame; a flood of it ends the call like a media flood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_frames_log_one_line_and_a_flood_of_them_ends_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("QLOO_API_KEY")
+        .env("PORT", port.to_string())
+        .env("PUBLIC_URL", &base)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_healthy(&base).await;
+
+    // 300 bad frames fit within the burst: the call goes on, quietly.
+    assert!(!garbage_stream(port, "MZquiet", 300).await);
+    // 20,000 as fast as possible: cut off.
+    assert!(
+        garbage_stream(port, "MZflood", 20_000).await,
+        "the flood was cut off"
+    );
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        let health: serde_json::Value = client
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if health["activeCalls"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+
+    let written = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    let warned = lines
+        .iter()
+        .filter(|line| line.contains("malformed phone frame ignored"))
+        .count();
+    assert_eq!(warned, 2, "one warning per call:\n{written}");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("phone frames ignored") && line.contains("\"malformed\":300")),
+        "the quiet call's summary counts its 300 frames:\n{written}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("far faster than Twilio")),
+        "{written}"
+    );
+    assert!(
+        lines.len() < 100,
+        "{} lines for about 20,000 bad frames",
+        lines.len()
     );
 }

@@ -27,8 +27,9 @@ struct LegStats {
     pub binary: u64,
 }
 
-/// Media frames a second a caller may send for long: Twilio sends 50, so
-/// five times that is far beyond any real stream.
+/// Frames a second a caller may send for long: Twilio sends 50 media
+/// frames (and now and then a mark or a key press), so five times that is
+/// far beyond any real stream.
 const MEDIA_RATE: f64 = 250.0;
 /// Frames a caller may send at once above that rate: ten seconds of audio,
 /// for a stream catching up after a network stall.
@@ -117,6 +118,16 @@ impl AudioInbound for TwilioLeg {
                     return None;
                 }
             };
+            // Every data frame counts against the pace, so a flood of
+            // garbage or binary frames is cut off as a media flood is.
+            if (message.is_text() || message.is_binary()) && !self.pace.allow() {
+                tracing::warn!(
+                    limit_per_sec = MEDIA_RATE,
+                    "the phone sends frames far faster than Twilio does; ending the call"
+                );
+                self.socket = None;
+                return None;
+            }
             let frame = match message {
                 Message::Text(text) => bytes::Bytes::from(text),
                 Message::Close(frame) => {
@@ -151,14 +162,6 @@ impl AudioInbound for TwilioLeg {
                             }
                         }
                         self.encoder = Some(Encoder::new(&info.stream_sid));
-                    }
-                    if matches!(event, PhoneEvent::Media { .. }) && !self.pace.allow() {
-                        tracing::warn!(
-                            limit_per_sec = MEDIA_RATE,
-                            "the phone sends media far faster than Twilio does; ending the call"
-                        );
-                        self.socket = None;
-                        return None;
                     }
                     return Some(event);
                 }
