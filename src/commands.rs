@@ -113,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     api_key,
                 } => {
                     let options = RealtimeOptions {
+                        faults: Default::default(),
                         pace,
                         api_key,
                         scenarios: Scenario::registry(),

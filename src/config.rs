@@ -155,6 +155,13 @@ pub struct LimitSettings {
     pub max_calls: usize,
     /// How long Twilio may take to send `start`, in ms.
     pub start_timeout_ms: u64,
+    /// No audio from the caller's side for this long ends the call, in ms
+    /// (Twilio streams silence too, 50 frames a second).
+    pub caller_silence_timeout_ms: u64,
+    /// The longest a call may last, in seconds.
+    pub max_call_duration_secs: u64,
+    /// The longest one write to the phone or the model may take, in ms.
+    pub write_timeout_ms: u64,
 }
 
 impl Default for LimitSettings {
@@ -162,6 +169,9 @@ impl Default for LimitSettings {
         Self {
             max_calls: 1000,
             start_timeout_ms: 10_000,
+            caller_silence_timeout_ms: 20_000,
+            max_call_duration_secs: 60 * 60,
+            write_timeout_ms: 2_000,
         }
     }
 }
@@ -325,6 +335,25 @@ impl Config {
             ("cache.ttl_secs", self.cache.ttl_secs),
             ("cache.save_interval_secs", self.cache.save_interval_secs),
             ("limits.start_timeout_ms", self.limits.start_timeout_ms),
+            (
+                "limits.caller_silence_timeout_ms",
+                self.limits.caller_silence_timeout_ms,
+            ),
+            (
+                "limits.max_call_duration_secs",
+                self.limits.max_call_duration_secs,
+            ),
+            ("limits.write_timeout_ms", self.limits.write_timeout_ms),
+            ("openai.ready_timeout_ms", self.openai.ready_timeout_ms),
+            (
+                "openai.response_timeout_ms",
+                self.openai.response_timeout_ms,
+            ),
+            (
+                "openai.session_rollover_secs",
+                self.openai.session_rollover_secs,
+            ),
+            ("openai.ping_interval_ms", self.openai.ping_interval_ms),
             (
                 "http.header_read_timeout_ms",
                 self.http.header_read_timeout_ms,

@@ -30,6 +30,7 @@ impl Sandbox {
     pub async fn start(settings: &SandboxSettings) -> anyhow::Result<Self> {
         Self::start_with(
             RealtimeOptions {
+                faults: Default::default(),
                 api_key: Some(SANDBOX_KEY.to_owned()),
                 pace: settings.model_pace,
                 scenarios: Scenario::registry(),

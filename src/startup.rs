@@ -15,7 +15,7 @@ use qloophone_adapters::qloo::{EntityCache, QlooClient};
 use qloophone_adapters::time::SystemClock;
 use qloophone_adapters::twilio::signature::SignatureValidator;
 use qloophone_adapters::twilio::stream_token::StreamTokens;
-use qloophone_domain::call::{CallRegistry, CallServices, SessionPolicy};
+use qloophone_domain::call::{CallRegistry, CallServices, SessionPolicy, Watchdogs};
 use qloophone_domain::fan_out::FanOut;
 use qloophone_domain::policy;
 use qloophone_domain::ports::{Clock, EventSink};
@@ -127,6 +127,10 @@ impl Builder {
         let session_policy = SessionPolicy {
             server_interrupts: detection.interrupt_response,
             tools_offered: specs.len(),
+            reconnect_attempts: openai.reconnect_attempts,
+            ready_timeout: Duration::from_millis(openai.ready_timeout_ms),
+            response_timeout: Duration::from_millis(openai.response_timeout_ms),
+            rollover_after: Duration::from_secs(openai.session_rollover_secs),
             ..SessionPolicy::default()
         };
         let setup = policy::session_setup(
@@ -151,6 +155,11 @@ impl Builder {
             policy: session_policy,
             connect_timeout: openai.connect_timeout(),
             start_timeout: Duration::from_millis(config.limits.start_timeout_ms),
+            watchdogs: Watchdogs {
+                caller_silence: Duration::from_millis(config.limits.caller_silence_timeout_ms),
+                max_call_duration: Duration::from_secs(config.limits.max_call_duration_secs),
+                write_timeout: Duration::from_millis(config.limits.write_timeout_ms),
+            },
         };
         let public_url = url::Url::parse(&config.server.public_url).context("server.public_url")?;
         // With Twilio's token set, every stream must also bring the token

@@ -63,6 +63,8 @@ pub struct Metrics {
     barge_ins: Counter,
     errors: Counter,
     key_presses: Counter,
+    model_reconnects: Counter,
+    model_reconnect_gap: Histogram,
     active_calls: Gauge,
     dashboards: Gauge,
     draining: Gauge,
@@ -98,6 +100,8 @@ impl Metrics {
             barge_ins: Counter::default(),
             errors: Counter::default(),
             key_presses: Counter::default(),
+            model_reconnects: Counter::default(),
+            model_reconnect_gap: latency_histogram(),
             active_calls: Gauge::default(),
             dashboards: Gauge::default(),
             draining: Gauge::default(),
@@ -141,6 +145,16 @@ impl Metrics {
             "key_presses",
             "DTMF key presses",
             metrics.key_presses.clone(),
+        );
+        registry.register(
+            "model_reconnects",
+            "Model sessions reopened after a loss (each attempt)",
+            metrics.model_reconnects.clone(),
+        );
+        registry.register(
+            "model_reconnect_gap_seconds",
+            "How long calls went without a model while it was reopened",
+            metrics.model_reconnect_gap.clone(),
         );
         registry.register(
             "active_calls",
@@ -252,6 +266,13 @@ impl EventSink for Metrics {
             }
             CallEvent::Dtmf { .. } => {
                 self.key_presses.inc();
+            }
+            CallEvent::ModelReconnecting { .. } => {
+                self.model_reconnects.inc();
+            }
+            CallEvent::ModelReconnected { gap } => {
+                #[allow(clippy::cast_precision_loss)]
+                self.model_reconnect_gap.observe(gap.get() as f64 / 1000.0);
             }
         }
     }

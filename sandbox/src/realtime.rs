@@ -11,7 +11,17 @@
 //! service refuses (a second active response, cancelling nothing,
 //! truncating past the audio) with the real error codes.
 //!
-//! Every client event is recorded (audio as a byte count) for tests.
+//! Every client event but audio is recorded for tests, up to
+//! [`MAX_RECORDED_EVENTS`] a session; audio only as a byte count.
+//!
+//! It misbehaves on demand ([`ModelFaults`]): it closes sessions with a
+//! given code after a while, stalls, refuses responses with a passing
+//! error, rejects the session configuration, sends malformed frames.
+//!
+//! A reconnected session's context (a system message, as QlooPhone sends
+//! it) is read the way a model would use it: the caller's turns it lists
+//! advance the script, the entities it lists are known by name and id,
+//! and the caller is not greeted again.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -29,6 +39,29 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use crate::audio::{self, BYTES_PER_MS, FRAME_BYTES};
 use crate::script::{ModelScript, ScriptedCall, fill_ids, rounds, summarize};
+
+/// Client events kept per session; more are counted, not kept.
+pub const MAX_RECORDED_EVENTS: usize = 2_000;
+
+/// Ways the simulated model misbehaves, for the sessions in `sessions`
+/// (numbered from 0 in connection order; none by default).
+#[derive(Debug, Clone, Default)]
+pub struct ModelFaults {
+    /// Which sessions misbehave.
+    pub sessions: std::ops::Range<usize>,
+    /// Close the session with this WebSocket code after this long (1001
+    /// is OpenAI's "maximum duration", 1011 an internal error).
+    pub close_after: Option<(Duration, u16)>,
+    /// Accept the upgrade, then never say anything (not even
+    /// `session.created`), while still reading.
+    pub stall: bool,
+    /// Answer this many `response.create` with `rate_limit_exceeded`.
+    pub refuse_responses: usize,
+    /// Answer `session.update` with an `invalid_request_error`.
+    pub reject_session_update: bool,
+    /// Send a malformed frame after every this many events.
+    pub malformed_every: Option<usize>,
+}
 
 /// Mean absolute amplitude above which a 20 ms frame counts as speech.
 const VOICE_LOUDNESS: f64 = 800.0;
@@ -53,6 +86,8 @@ pub struct RealtimeOptions {
     pub api_key: Option<String>,
     /// Seed for chunk sizes.
     pub seed: u64,
+    /// How it misbehaves.
+    pub faults: ModelFaults,
 }
 
 impl Default for RealtimeOptions {
@@ -64,6 +99,7 @@ impl Default for RealtimeOptions {
             ms_per_char: 60,
             api_key: None,
             seed: 7,
+            faults: ModelFaults::default(),
         }
     }
 }
@@ -83,6 +119,8 @@ pub struct Session {
     pub tags_in: BTreeSet<u16>,
     /// Whether the connection has closed.
     pub closed: bool,
+    /// Client events not kept (past [`MAX_RECORDED_EVENTS`]).
+    pub events_dropped: usize,
 }
 
 impl Session {
@@ -251,12 +289,37 @@ async fn serve(
         id
     });
     let mut hang_up = recorder.hang_up.subscribe();
+    let faults = if options.faults.sessions.contains(&id) {
+        options.faults.clone()
+    } else {
+        ModelFaults::default()
+    };
+    let close_at = faults
+        .close_after
+        .map(|(after, code)| (Instant::now() + after, code));
     let mut conn = Conn::new(id, options, recorder.clone());
+    conn.faults = faults;
     conn.emit(json!({"type": "session.created", "session": {"type": "realtime", "id": format!("sess_{id}")}}));
+    let mut sent = 0usize;
     let result = async {
         loop {
+            if conn.faults.stall {
+                conn.outbox.clear();
+            }
             for event in conn.outbox.drain(..) {
                 socket.send(Message::text(event.to_string())).await?;
+                sent += 1;
+                if conn
+                    .faults
+                    .malformed_every
+                    .is_some_and(|every| sent.is_multiple_of(every.max(1)))
+                {
+                    socket
+                        .send(Message::text(
+                            "{\"type\": \"response.output_audio.delta\", \"delta\": 7",
+                        ))
+                        .await?;
+                }
             }
             let due = conn.next_due();
             tokio::select! {
@@ -267,6 +330,15 @@ async fn serve(
                     Some(Err(err)) => return Err(err),
                 },
                 () = sleep_until(due), if due.is_some() => conn.on_tick(),
+                () = sleep_until(close_at.map(|(at, _)| at)), if close_at.is_some() => {
+                    let code = close_at.map_or(1000, |(_, code)| code);
+                    let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                        code: code.into(),
+                        reason: "simulated close".into(),
+                    };
+                    let _ = socket.close(Some(frame)).await;
+                    break;
+                }
                 _ = hang_up.changed() => break,
             }
         }
@@ -331,6 +403,8 @@ struct Conn {
     /// This session's script (the default, or the scenario picked).
     script: Arc<ModelScript>,
     picked: bool,
+    faults: ModelFaults,
+    refused: usize,
 }
 
 impl Conn {
@@ -363,6 +437,8 @@ impl Conn {
             known_ids: Vec::new(),
             script,
             picked: false,
+            faults: ModelFaults::default(),
+            refused: 0,
         }
     }
 
@@ -384,8 +460,13 @@ impl Conn {
     }
 
     fn record(&self, event: Value) {
-        self.recorder
-            .update(self.id, |session| session.events.push(event));
+        self.recorder.update(self.id, |session| {
+            if session.events.len() < MAX_RECORDED_EVENTS {
+                session.events.push(event);
+            } else {
+                session.events_dropped += 1;
+            }
+        });
     }
 
     fn next_due(&self) -> Option<Instant> {
@@ -426,6 +507,13 @@ impl Conn {
     }
 
     fn on_session_update(&mut self, session: &Value) {
+        if self.faults.reject_session_update {
+            self.error(
+                "invalid_value",
+                "Invalid value: 'audio/pcmu' is not a supported format.",
+            );
+            return;
+        }
         let detection = &session["audio"]["input"]["turn_detection"];
         if let Some(ms) = detection["silence_duration_ms"].as_u64() {
             self.silence_ms = ms;
@@ -469,9 +557,6 @@ impl Conn {
         self.recorder.update(self.id, |session| {
             session.audio_in += bytes.len();
             session.tags_in.extend(tag);
-            session
-                .events
-                .push(json!({"type": "input_audio_buffer.append", "bytes": bytes.len()}));
         });
         self.pending.extend_from_slice(&bytes);
         while self.pending.len() >= FRAME_BYTES {
@@ -555,6 +640,14 @@ impl Conn {
     }
 
     fn on_response_create(&mut self) {
+        if self.refused < self.faults.refuse_responses {
+            self.refused += 1;
+            self.emit(json!({"type": "error", "error": {
+                "type": "rate_limit_error", "code": "rate_limit_exceeded",
+                "message": "Rate limit reached for requests.", "param": null, "event_id": null
+            }}));
+            return;
+        }
         if self.speaking.is_some() {
             self.error(
                 "conversation_already_has_active_response",
@@ -755,7 +848,45 @@ impl Conn {
         self.emit(json!({"type": "conversation.item.truncated", "item_id": item_id, "content_index": 0, "audio_end_ms": end}));
     }
 
+    /// What a model makes of a context message: the turns already taken
+    /// (the script goes on after them), that the caller was greeted, and
+    /// the entities found, by name and id (`- name: id` lines).
+    fn read_context(&mut self, text: &str) {
+        let callers = text
+            .lines()
+            .filter(|line| line.starts_with("Caller: "))
+            .count();
+        if text.contains("Carry on") {
+            self.greeted = true;
+        }
+        if callers > 0 {
+            self.turn = self.turn.max(callers);
+            self.heard_anything = true;
+        }
+        for line in text.lines() {
+            if let Some((name, id)) = line
+                .strip_prefix("- ")
+                .and_then(|rest| rest.rsplit_once(": "))
+            {
+                self.known_ids.push((name.to_owned(), id.to_owned()));
+            }
+        }
+        // Asked to answer the last request again: do that turn's work anew
+        // (its tool calls, with the ids now known) on the next response.
+        if text.contains("middle of answering") && callers > 0 {
+            let script = self.script.clone();
+            if let Some(turn) = script.turns.get(callers - 1) {
+                self.pending_answer = Some(turn.answer.clone());
+                self.pending_rounds = rounds(&turn.tool_calls).into();
+            }
+        }
+    }
+
     fn on_item_create(&mut self, item: &Value) {
+        if item["type"] == "message" && item["role"] == "system" {
+            let text = item["content"][0]["text"].as_str().unwrap_or_default();
+            self.read_context(text);
+        }
         if item["type"] == "function_call_output" {
             let call_id = item["call_id"].as_str().unwrap_or_default();
             if !self.awaiting.remove(call_id) {

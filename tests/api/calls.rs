@@ -169,7 +169,7 @@ async fn barge_in_clears_the_caller_and_truncates_at_what_was_heard() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_model_dropping_mid_call_ends_the_call() {
+async fn the_model_dropping_mid_greeting_is_reopened_and_the_call_goes_on() {
     let app = spawn_app_with(AppOptions {
         script: long_greeting(),
         ..AppOptions::default()
@@ -179,7 +179,8 @@ async fn the_model_dropping_mid_call_ends_the_call() {
         3,
         vec![
             Step::WaitForAudio { max_ms: 10_000 },
-            Step::Silence { ms: 60_000 },
+            Step::Silence { ms: 3_000 },
+            Step::Hangup,
         ],
     );
     wait_until("the greeting to start", || {
@@ -190,10 +191,27 @@ async fn the_model_dropping_mid_call_ends_the_call() {
     })
     .await;
     app.model.drop_all();
+    wait_until("a second session", || app.model.sessions().len() == 2).await;
     let report = call.await.unwrap();
     assert!(
-        report.closed_by_server,
-        "the phone leg is closed when the model goes"
+        !report.closed_by_server,
+        "the call went on until the caller hung up"
+    );
+    let second = &app.model.sessions()[1];
+    let context = second.of_type("conversation.item.create");
+    let context = context
+        .iter()
+        .find(|e| e["item"]["role"] == "system")
+        .expect("the new session was told the context");
+    let text = context["item"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("same phone call"), "{text}");
+    assert!(
+        !second.of_type("response.create").is_empty(),
+        "the interrupted greeting is answered again"
+    );
+    assert!(
+        second.audio_in > 0,
+        "the caller's audio reaches the new session"
     );
     app.idle().await;
     app.stop().await;
@@ -500,6 +518,138 @@ async fn a_media_flood_ends_only_its_own_call() {
         relayed <= 1_000,
         "the flood was cut off ({relayed} bytes relayed)"
     );
+    app.idle().await;
+    app.stop().await;
+}
+
+/// A call against a model misbehaving as `faults` say (its first session
+/// only), with `configure` applied to the server: the caller waits for the
+/// greeting and hangs up.
+async fn call_with_faults(
+    faults: qloophone_sandbox::realtime::ModelFaults,
+    configure: impl FnOnce(&mut qloophone::config::Config),
+) -> (
+    crate::helpers::TestApp,
+    qloophone_sandbox::caller::CallReport,
+) {
+    let mut config = qloophone::config::Config::default();
+    configure(&mut config);
+    let app = spawn_app_with(AppOptions {
+        model_faults: faults,
+        config,
+        ..AppOptions::default()
+    })
+    .await;
+    let report = app
+        .call(
+            4,
+            &[
+                Step::WaitForAnswer { max_ms: 15_000 },
+                Step::Silence { ms: 200 },
+                Step::Hangup,
+            ],
+        )
+        .await;
+    (app, report)
+}
+
+fn first_session() -> std::ops::Range<usize> {
+    0..1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_accepts_and_says_nothing_is_replaced_and_the_caller_is_greeted() {
+    let (app, report) = call_with_faults(
+        qloophone_sandbox::realtime::ModelFaults {
+            sessions: first_session(),
+            stall: true,
+            ..Default::default()
+        },
+        |config| config.openai.ready_timeout_ms = 500,
+    )
+    .await;
+    assert!(
+        report.bytes_heard > 0,
+        "the greeting came from the second session"
+    );
+    assert!(!report.closed_by_server);
+    assert_eq!(app.model.sessions().len(), 2);
+    app.idle().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_greeting_refused_with_a_rate_limit_is_asked_for_again() {
+    let (app, report) = call_with_faults(
+        qloophone_sandbox::realtime::ModelFaults {
+            sessions: first_session(),
+            refuse_responses: 1,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    assert!(report.bytes_heard > 0, "the caller was greeted");
+    let session = &app.model.sessions()[0];
+    assert_eq!(session.of_type("response.create").len(), 2, "asked twice");
+    app.idle().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_session_configuration_ends_the_call_at_once() {
+    let (app, report) = call_with_faults(
+        qloophone_sandbox::realtime::ModelFaults {
+            sessions: first_session(),
+            reject_session_update: true,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    assert!(report.closed_by_server, "the call was ended");
+    assert_eq!(
+        report.bytes_heard, 0,
+        "nothing played with the wrong format"
+    );
+    assert_eq!(app.model.sessions().len(), 1, "not retried");
+    app.idle().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_closed_at_its_maximum_duration_is_replaced() {
+    let (app, report) = call_with_faults(
+        qloophone_sandbox::realtime::ModelFaults {
+            sessions: first_session(),
+            // OpenAI's 60-minute cap, early.
+            close_after: Some((std::time::Duration::from_millis(100), 1001)),
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    assert!(!report.closed_by_server);
+    assert!(report.bytes_heard > 0);
+    assert_eq!(app.model.sessions().len(), 2);
+    app.idle().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_model_frames_are_skipped_and_the_call_goes_on() {
+    let (app, report) = call_with_faults(
+        qloophone_sandbox::realtime::ModelFaults {
+            sessions: first_session(),
+            malformed_every: Some(3),
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    assert!(!report.closed_by_server);
+    assert!(report.bytes_heard > 0);
+    assert_eq!(app.model.sessions().len(), 1);
     app.idle().await;
     app.stop().await;
 }

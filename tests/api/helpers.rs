@@ -13,7 +13,7 @@ use qloophone_domain::tools::{ToolExecutor, ToolInvocation, ToolOutcome, ToolSpe
 use qloophone_sandbox::SANDBOX_KEY;
 use qloophone_sandbox::caller::{CallReport, CallerOptions, Step, place_call};
 use qloophone_sandbox::qloo::{QlooControl, QlooOptions};
-use qloophone_sandbox::realtime::{RealtimeOptions, Recorder};
+use qloophone_sandbox::realtime::{ModelFaults, RealtimeOptions, Recorder};
 use qloophone_sandbox::script::ModelScript;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -41,6 +41,7 @@ pub struct AppOptions {
     pub tools: Option<Arc<dyn ToolExecutor>>,
     pub scenarios: Vec<(u16, Arc<ModelScript>)>,
     pub qloo_latency: Duration,
+    pub model_faults: ModelFaults,
 }
 
 impl Default for AppOptions {
@@ -53,6 +54,7 @@ impl Default for AppOptions {
             tools: Some(Arc::new(EchoTools)),
             scenarios: Vec::new(),
             qloo_latency: Duration::ZERO,
+            model_faults: ModelFaults::default(),
         }
     }
 }
@@ -71,6 +73,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             api_key: Some(SANDBOX_KEY.to_owned()),
             seed: 11,
             scenarios: options.scenarios,
+            faults: options.model_faults,
         },
         QlooOptions {
             api_key: Some(SANDBOX_KEY.to_owned()),

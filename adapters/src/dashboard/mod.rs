@@ -277,6 +277,12 @@ pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<Stri
         }),
         CallEvent::Dtmf { digit } => json!({"type": "dtmf", "digit": digit.to_string()}),
         CallEvent::Error { message } => json!({"type": "error", "message": &**message}),
+        CallEvent::ModelReconnecting { attempt } => {
+            json!({"type": "model_reconnecting", "attempt": attempt})
+        }
+        CallEvent::ModelReconnected { gap } => {
+            json!({"type": "model_reconnected", "gap_ms": gap.get()})
+        }
         CallEvent::Ended { reason } => json!({"type": "call.ended", "reason": reason.as_str()}),
     };
     out.push(

@@ -11,6 +11,7 @@ use qloophone_domain::ports::{
 };
 use qloophone_domain::ports::{LegError, ModelError, ModelSession, RealtimeModel};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -49,6 +50,19 @@ pub struct OpenAiSettings {
     pub connect_timeout_ms: u64,
     /// Turn detection.
     pub turn_detection: TurnDetection,
+    /// Times in a row a lost model session is reopened before the call
+    /// gives up.
+    pub reconnect_attempts: u32,
+    /// How long a session may take to confirm its configuration, in ms.
+    pub ready_timeout_ms: u64,
+    /// How long a requested response may take to start, in ms.
+    pub response_timeout_ms: u64,
+    /// Age at which a session is replaced at a quiet moment, in seconds
+    /// (OpenAI closes sessions at 60 minutes).
+    pub session_rollover_secs: u64,
+    /// How often the model socket is pinged, in ms; a socket that answers
+    /// nothing for two intervals is given up and the session reopened.
+    pub ping_interval_ms: u64,
 }
 
 impl Default for OpenAiSettings {
@@ -62,6 +76,11 @@ impl Default for OpenAiSettings {
             noise_reduction: "near_field".to_owned(),
             connect_timeout_ms: 5000,
             turn_detection: TurnDetection::default(),
+            reconnect_attempts: 4,
+            ready_timeout_ms: 5000,
+            response_timeout_ms: 8000,
+            session_rollover_secs: 55 * 60,
+            ping_interval_ms: 10_000,
         }
     }
 }
@@ -83,6 +102,7 @@ impl OpenAiSettings {
 pub struct OpenAiRealtime {
     api_key: Secret,
     endpoint: String,
+    ping_every: Duration,
 }
 
 impl OpenAiRealtime {
@@ -96,6 +116,7 @@ impl OpenAiRealtime {
         Ok(Self {
             endpoint: url.into(),
             api_key: settings.api_key.clone().unwrap_or_else(|| Secret::new("")),
+            ping_every: Duration::from_millis(settings.ping_interval_ms.max(1)),
         })
     }
 }
@@ -126,16 +147,33 @@ impl RealtimeModel for OpenAiRealtime {
         let (mut socket, _response) =
             tokio_tungstenite::connect_async_with_config(request, Some(config), true)
                 .await
-                .map_err(|err| ModelError::Connect(err.to_string()))?;
+                .map_err(connect_error)?;
         socket
             .send(Message::text(wire::session_update(setup)))
             .await
             .map_err(|err| ModelError::Connect(err.to_string()))?;
         tracing::debug!(stream = %call.stream_sid, "model session opened");
+        let mut ping = tokio::time::interval(self.ping_every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Box::new(OpenAiSession {
             socket: Some(socket),
             malformed: 0,
+            ping,
+            ping_every: self.ping_every,
+            last_heard: Instant::now(),
         }))
+    }
+}
+
+/// Why the upgrade failed: a refusal that names the key, the model or the
+/// account (401, 403, 404) will not change on a retry; anything else may.
+fn connect_error(err: tokio_tungstenite::tungstenite::Error) -> ModelError {
+    use tokio_tungstenite::tungstenite::Error;
+    match &err {
+        Error::Http(response) if matches!(response.status().as_u16(), 401 | 403 | 404) => {
+            ModelError::Rejected(format!("HTTP {}", response.status()))
+        }
+        _ => ModelError::Connect(err.to_string()),
     }
 }
 
@@ -143,6 +181,11 @@ impl RealtimeModel for OpenAiRealtime {
 struct OpenAiSession {
     socket: Option<WebSocketStream<MaybeTlsStream<TcpStream>>>,
     malformed: u64,
+    /// Pings the socket; the Realtime API sends nothing while nobody
+    /// talks, so its pongs are how a live socket is told from a dead one.
+    ping: tokio::time::Interval,
+    ping_every: Duration,
+    last_heard: Instant,
 }
 
 #[async_trait]
@@ -150,7 +193,27 @@ impl ModelSession for OpenAiSession {
     async fn recv(&mut self) -> Option<ModelFrame> {
         loop {
             let socket = self.socket.as_mut()?;
-            let message = match socket.next().await {
+            let next = tokio::select! {
+                next = socket.next() => next,
+                _ = self.ping.tick() => {
+                    if self.last_heard.elapsed() > self.ping_every * 2 {
+                        tracing::warn!(
+                            silent_for = ?self.last_heard.elapsed(),
+                            "the model socket answers nothing, not even pings; giving it up"
+                        );
+                        self.socket = None;
+                        return None;
+                    }
+                    if let Err(err) = socket.send(Message::Ping(Bytes::new())).await {
+                        tracing::warn!(error = %err, "cannot ping the model socket");
+                        self.socket = None;
+                        return None;
+                    }
+                    continue;
+                }
+            };
+            self.last_heard = Instant::now();
+            let message = match next {
                 Some(Ok(message)) => message,
                 Some(Err(err)) => {
                     tracing::warn!(error = %err, "model socket failed");

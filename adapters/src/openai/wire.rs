@@ -64,6 +64,8 @@ struct Event<'a> {
     item: Option<Item>,
     #[serde(default)]
     error: Option<ErrorBody>,
+    #[serde(default)]
+    transcript: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +117,14 @@ pub fn decode(frame: &Bytes) -> Result<ModelEvent, DecodeError> {
                 .and_then(|session| session.tools)
                 .map_or(0, |tools| tools.len()),
         },
+        "conversation.item.input_audio_transcription.completed" => ModelEvent::CallerTranscript {
+            text: event.transcript.unwrap_or_default().into(),
+        },
+        "response.output_audio_transcript.done" | "response.audio_transcript.done" => {
+            ModelEvent::AssistantTranscript {
+                text: event.transcript.unwrap_or_default().into(),
+            }
+        }
         "input_audio_buffer.speech_started" => ModelEvent::SpeechStarted,
         "input_audio_buffer.speech_stopped" => ModelEvent::SpeechStopped,
         "response.created" => ModelEvent::ResponseCreated {
@@ -173,12 +183,7 @@ pub fn decode(frame: &Bytes) -> Result<ModelEvent, DecodeError> {
             let body = event.error;
             let code = body.as_ref().and_then(|b| b.code.clone());
             ModelEvent::Error {
-                kind: match code.as_deref() {
-                    Some("conversation_already_has_active_response") => {
-                        ModelErrorKind::ResponseAlreadyActive
-                    }
-                    _ => ModelErrorKind::Other,
-                },
+                kind: error_kind(code.as_deref()),
                 code,
                 message: body
                     .and_then(|b| b.message)
@@ -187,6 +192,30 @@ pub fn decode(frame: &Bytes) -> Result<ModelEvent, DecodeError> {
         }
         _ => ModelEvent::Other,
     })
+}
+
+/// What an error code means for the call. Codes from the Realtime API's
+/// documented errors and the ones its users report (protocols.md §2.8).
+fn error_kind(code: Option<&str>) -> ModelErrorKind {
+    match code {
+        Some("conversation_already_has_active_response") => ModelErrorKind::ResponseAlreadyActive,
+        Some(
+            "rate_limit_exceeded"
+            | "server_error"
+            | "internal_error"
+            | "overloaded"
+            | "service_unavailable"
+            | "timeout",
+        ) => ModelErrorKind::Transient,
+        Some(
+            "insufficient_quota"
+            | "invalid_api_key"
+            | "model_not_found"
+            | "billing_hard_limit_reached"
+            | "account_deactivated",
+        ) => ModelErrorKind::Fatal,
+        _ => ModelErrorKind::Other,
+    }
 }
 
 fn response_id(
@@ -275,6 +304,15 @@ pub fn encode(command: &ModelCommand) -> String {
             "item_id": item_id.as_str(),
             "content_index": 0,
             "audio_end_ms": audio_end_ms,
+        })
+        .to_string(),
+        ModelCommand::SystemMessage(text) => json!({
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "system",
+                "content": [{"type": "input_text", "text": &**text}],
+            }
         })
         .to_string(),
         ModelCommand::ToolOutput { call_id, output } => json!({

@@ -10,5 +10,5 @@ mod runner;
 mod session;
 
 pub use registry::{CallPermit, CallRegistry};
-pub use runner::{CallServices, run_call};
-pub use session::{CallSession, Command, Input, SessionPolicy, ToolDone};
+pub use runner::{CallServices, Watchdogs, run_call};
+pub use session::{CallSession, Command, Input, SessionPolicy, Timer, ToolDone};

@@ -15,10 +15,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::call::registry::CallPermit;
-use crate::call::session::{CallSession, Command, Input, SessionPolicy, ToolDone};
+use crate::call::session::{CallSession, Command, Input, SessionPolicy, Timer, ToolDone};
 use crate::ports::{AudioInbound, Clock, EventSink, ModelError, ModelSession, RealtimeModel};
 use crate::ports::{CallEvent, CallEventRecord, EndReason};
-use crate::ports::{CallInfo, ModelEvent, ModelFrame, SessionSetup};
+use crate::ports::{CallInfo, ModelEvent, ModelFrame, PhoneEvent, SessionSetup};
 use crate::tools::ToolExecutor;
 
 /// What every call needs, shared by all calls.
@@ -40,6 +40,30 @@ pub struct CallServices {
     pub connect_timeout: Duration,
     /// How long the phone leg may take to send `start`.
     pub start_timeout: Duration,
+    /// Limits that end or repair a call that has stopped moving.
+    pub watchdogs: Watchdogs,
+}
+
+/// Limits that end or repair a call that has stopped moving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watchdogs {
+    /// No audio from the caller's side for this long ends the call.
+    pub caller_silence: Duration,
+    /// The longest a call may last.
+    pub max_call_duration: Duration,
+    /// The longest one write to either leg may take; a phone leg that
+    /// takes longer ends its call, a model leg is replaced.
+    pub write_timeout: Duration,
+}
+
+impl Default for Watchdogs {
+    fn default() -> Self {
+        Self {
+            caller_silence: Duration::from_secs(20),
+            max_call_duration: Duration::from_secs(60 * 60),
+            write_timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 impl std::fmt::Debug for CallServices {
@@ -48,6 +72,7 @@ impl std::fmt::Debug for CallServices {
             .field("policy", &self.policy)
             .field("connect_timeout", &self.connect_timeout)
             .field("start_timeout", &self.start_timeout)
+            .field("watchdogs", &self.watchdogs)
             .finish_non_exhaustive()
     }
 }
@@ -59,6 +84,58 @@ enum Wake {
     Input(Input),
     Model(Option<ModelFrame>),
     Opened(Result<Box<dyn ModelSession>, ModelError>),
+}
+
+/// The delays the session asked for, earliest first out, on one sleep that
+/// is re-armed only when the earliest changes.
+struct Timers {
+    pending: Vec<(Instant, Timer)>,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    armed: Option<Instant>,
+}
+
+impl Timers {
+    fn new() -> Self {
+        Self {
+            pending: Vec::new(),
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            armed: None,
+        }
+    }
+
+    fn add(&mut self, timer: Timer, after: Duration) {
+        // A newer timer of the same kind replaces the older one.
+        self.pending
+            .retain(|(_, t)| std::mem::discriminant(t) != std::mem::discriminant(&timer));
+        self.pending.push((Instant::now() + after, timer));
+        self.arm();
+    }
+
+    fn arm(&mut self) {
+        let earliest = self.pending.iter().map(|(at, _)| *at).min();
+        if earliest != self.armed {
+            if let Some(at) = earliest {
+                self.sleep.as_mut().reset(at);
+            }
+            self.armed = earliest;
+        }
+    }
+
+    /// Waits for the earliest timer and takes it.
+    async fn next(&mut self) -> Timer {
+        (&mut self.sleep).await;
+        let earliest = self
+            .pending
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, (at, _))| *at)
+            .map(|(index, _)| index)
+            .expect("armed only with a timer pending");
+        let (_, timer) = self.pending.swap_remove(earliest);
+        self.armed = None;
+        self.arm();
+        timer
+    }
 }
 
 /// Runs one call to its end and returns why it ended.
@@ -77,10 +154,19 @@ pub async fn run_call<P: AudioInbound>(
     let mut opening: Option<Opening> = None;
     let mut tools: JoinSet<ToolDone> = JoinSet::new();
     let mut commands = Vec::with_capacity(8);
+    let mut timers = Timers::new();
     let start_deadline = tokio::time::sleep(services.start_timeout);
     tokio::pin!(start_deadline);
+    let longest = tokio::time::sleep(services.watchdogs.max_call_duration);
+    tokio::pin!(longest);
+    // Twilio streams audio all the time, silence included: a phone leg
+    // that sends none for this long is gone.
+    let mut silence_check = tokio::time::interval(Duration::from_secs(1));
+    silence_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_media = Instant::now();
     let mut shutdown_pending = *shutdown.borrow_and_update();
     let mut shutdown_watched = true;
+    let mut announced = false;
 
     loop {
         let wake = if std::mem::take(&mut shutdown_pending) {
@@ -99,14 +185,33 @@ pub async fn run_call<P: AudioInbound>(
                 Some(joined) = tools.join_next(), if !tools.is_empty() => match joined {
                     Ok(done) => Wake::Input(Input::Tool(done)),
                     Err(err) => {
-                        tracing::error!(error = %err, "tool task failed");
+                        if !err.is_cancelled() {
+                            tracing::error!(error = %err, "tool task failed");
+                        }
                         continue;
                     }
                 },
                 opened = async { opening.as_mut().expect("guarded").await }, if opening.is_some() => Wake::Opened(opened),
                 frame = async { model.as_mut().expect("guarded").recv().await }, if model.is_some() => Wake::Model(frame),
-                event = phone.recv() => Wake::Input(event.map_or(Input::PhoneClosed, Input::Phone)),
+                event = phone.recv() => {
+                    if matches!(event, Some(PhoneEvent::Media { .. })) {
+                        last_media = Instant::now();
+                    }
+                    Wake::Input(event.map_or(Input::PhoneClosed, Input::Phone))
+                }
                 () = &mut start_deadline, if !session.started() => Wake::Input(Input::StartTimeout),
+                timer = timers.next(), if timers.armed.is_some() => Wake::Input(Input::Timer(timer)),
+                _ = silence_check.tick(), if session.started() => {
+                    if last_media.elapsed() < services.watchdogs.caller_silence {
+                        continue;
+                    }
+                    tracing::warn!(after = ?services.watchdogs.caller_silence, "no audio from the caller's side; ending the call");
+                    Wake::Input(Input::CallerSilent)
+                }
+                () = &mut longest => {
+                    tracing::info!(after = ?services.watchdogs.max_call_duration, "the call reached its longest duration");
+                    Wake::Input(Input::MaxDuration)
+                }
             }
         };
         let input = match wake {
@@ -120,12 +225,15 @@ pub async fn run_call<P: AudioInbound>(
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "model unavailable");
-                        Input::ModelFailed
+                        Input::ModelFailed {
+                            fatal: err.is_fatal(),
+                        }
                     }
                 }
             }
             Wake::Model(None) => {
                 model = None;
+                tracing::info!("model session lost");
                 Input::ModelClosed
             }
             Wake::Model(Some(frame)) => {
@@ -144,62 +252,111 @@ pub async fn run_call<P: AudioInbound>(
             }
         };
 
-        session.on(input, &mut commands);
+        let mut next = Some(input);
         let mut ended = None;
-        for command in commands.drain(..) {
-            match command {
-                Command::Phone(command) => {
-                    if let Err(err) = phone.send(command).await {
-                        tracing::debug!(error = %err, "phone leg write failed");
-                    }
-                }
-                Command::Model(command) => {
-                    if let Some(model) = model.as_mut()
-                        && let Err(err) = model.send(command).await
-                    {
-                        tracing::debug!(error = %err, "model leg write failed");
-                    }
-                }
-                Command::OpenModel(info) => {
-                    // The span the caller opened for this call carries its ids.
-                    let span = tracing::Span::current();
-                    span.record("stream", info.stream_sid.as_str());
-                    if let Some(call_sid) = &info.call_sid {
-                        span.record("call", call_sid.as_str());
-                    }
-                    tracing::info!("call started");
-                    opening = Some(open_model(services, info));
-                }
-                Command::RunTool(invocation) => {
-                    let executor = services.tools.clone();
-                    tools.spawn(async move {
-                        let started = Instant::now();
-                        let call_id = invocation.call_id.clone();
-                        let name = invocation.name.clone();
-                        let arguments = invocation.arguments.clone();
-                        let outcome = executor.execute(invocation).await;
-                        ToolDone {
-                            call_id,
-                            name,
-                            arguments,
-                            outcome,
-                            latency: started.elapsed(),
+        while let Some(input) = next.take() {
+            session.on(input, &mut commands);
+            for command in commands.drain(..) {
+                match command {
+                    Command::Phone(command) => {
+                        match tokio::time::timeout(
+                            services.watchdogs.write_timeout,
+                            phone.send(command),
+                        )
+                        .await
+                        {
+                            Ok(Ok(())) => {}
+                            Ok(Err(err)) => tracing::debug!(error = %err, "phone leg write failed"),
+                            Err(_) => {
+                                tracing::warn!(
+                                    "the phone leg is not taking audio; ending the call"
+                                );
+                                next = Some(Input::PhoneClosed);
+                            }
                         }
-                    });
-                }
-                Command::Emit(event) => {
-                    if let CallEvent::Error { message } = &event {
-                        tracing::warn!(%message, "call error");
                     }
-                    if let Some(stream) = session.stream_sid() {
-                        services.sink.emit(CallEventRecord {
-                            call: stream.clone(),
-                            at: services.clock.now(),
-                            event,
+                    Command::Model(command) => {
+                        let Some(leg) = model.as_mut() else { continue };
+                        match tokio::time::timeout(
+                            services.watchdogs.write_timeout,
+                            leg.send(command),
+                        )
+                        .await
+                        {
+                            Ok(Ok(())) => {}
+                            Ok(Err(err)) => tracing::debug!(error = %err, "model leg write failed"),
+                            Err(_) => {
+                                tracing::warn!(
+                                    "the model leg is not taking events; replacing the session"
+                                );
+                                if let Some(stuck) = model.take() {
+                                    close_later(stuck);
+                                }
+                                next.get_or_insert(Input::ModelClosed);
+                            }
+                        }
+                    }
+                    Command::OpenModel { info, after } => {
+                        if !announced {
+                            announced = true;
+                            // The span the caller opened for this call carries its ids.
+                            let span = tracing::Span::current();
+                            span.record("stream", info.stream_sid.as_str());
+                            if let Some(call_sid) = &info.call_sid {
+                                span.record("call", call_sid.as_str());
+                            }
+                            tracing::info!("call started");
+                        }
+                        opening = Some(open_model(services, info, after));
+                    }
+                    Command::CloseModel => {
+                        if let Some(old) = model.take() {
+                            close_later(old);
+                        }
+                    }
+                    Command::RunTool(invocation) => {
+                        let executor = services.tools.clone();
+                        tools.spawn(async move {
+                            let started = Instant::now();
+                            let call_id = invocation.call_id.clone();
+                            let name = invocation.name.clone();
+                            let arguments = invocation.arguments.clone();
+                            let outcome = executor.execute(invocation).await;
+                            ToolDone {
+                                call_id,
+                                name,
+                                arguments,
+                                outcome,
+                                latency: started.elapsed(),
+                            }
                         });
                     }
+                    Command::AbortTools => tools.abort_all(),
+                    Command::Schedule { timer, after } => timers.add(timer, after),
+                    Command::Emit(event) => {
+                        match &event {
+                            CallEvent::Error { message } => tracing::warn!(%message, "call error"),
+                            CallEvent::ModelReconnecting { attempt } => {
+                                tracing::info!(attempt, "reopening the model session");
+                            }
+                            CallEvent::ModelReconnected { gap } => {
+                                tracing::info!(gap_ms = gap.get(), "model session reopened");
+                            }
+                            _ => {}
+                        }
+                        if let Some(stream) = session.stream_sid() {
+                            services.sink.emit(CallEventRecord {
+                                call: stream.clone(),
+                                at: services.clock.now(),
+                                event,
+                            });
+                        }
+                    }
+                    Command::End(reason) => ended = Some(reason),
                 }
-                Command::End(reason) => ended = Some(reason),
+            }
+            if ended.is_some() {
+                break;
             }
         }
         if let Some(reason) = ended {
@@ -214,11 +371,17 @@ pub async fn run_call<P: AudioInbound>(
     }
 }
 
-fn open_model(services: &CallServices, info: CallInfo) -> Opening {
+/// Closes a model session that is being replaced without holding the call.
+fn close_later(mut session: Box<dyn ModelSession>) {
+    tokio::spawn(async move { session.close().await });
+}
+
+fn open_model(services: &CallServices, info: CallInfo, after: Duration) -> Opening {
     let model = services.model.clone();
     let setup = services.setup.clone();
     let timeout = services.connect_timeout;
     Box::pin(async move {
+        tokio::time::sleep(after).await;
         match tokio::time::timeout(timeout, model.open(&info, &setup)).await {
             Ok(result) => result,
             Err(_) => Err(ModelError::Timeout),

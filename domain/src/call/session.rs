@@ -2,9 +2,16 @@
 //!
 //! It owns everything a call must remember: ids, the phone's media clock,
 //! the assistant item being played and how much of it was sent and heard,
-//! the marks not yet echoed, the active response, the tool calls in flight
-//! and the entities found in this call. It performs no I/O and reads no
-//! clock: time is the phone's media clock, which arrives with the audio.
+//! the marks not yet echoed, the active response, the tool calls in flight,
+//! the entities found in this call and the recent turns. It performs no I/O
+//! and reads no clock: time is the phone's media clock, which arrives with
+//! the audio, and delays are asked of the runner as [`Timer`]s.
+//!
+//! A model session that is lost (closed, dropped, stalled, expired) is
+//! reopened with backoff while the caller's audio is buffered; the new one
+//! gets a system message with the recent turns and the entities found (so
+//! their ids still work), then the buffered audio. A model error that says
+//! the call cannot go on ends it at once.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -32,6 +39,18 @@ pub struct SessionPolicy {
     /// until the model confirms a session holding them (any, when some
     /// were offered), so the first answer can already use them.
     pub tools_offered: usize,
+    /// Times in a row a lost model session is reopened before the call
+    /// gives up.
+    pub reconnect_attempts: u32,
+    /// How long a new model session may take to confirm its configuration
+    /// (`session.updated`) before it is given up and reopened.
+    pub ready_timeout: Duration,
+    /// How long a requested response may take to start before it is asked
+    /// for again.
+    pub response_timeout: Duration,
+    /// Age at which a model session is replaced at the next quiet moment,
+    /// before the service's own cap (OpenAI closes sessions at 60 minutes).
+    pub rollover_after: Duration,
 }
 
 impl Default for SessionPolicy {
@@ -41,9 +60,35 @@ impl Default for SessionPolicy {
             max_buffered_frames: 100,
             greet: true,
             tools_offered: 1,
+            reconnect_attempts: 4,
+            ready_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(8),
+            rollover_after: Duration::from_secs(55 * 60),
         }
     }
 }
+
+/// A delay the session asked for; it comes back as [`Input::Timer`].
+/// Timers carry the model session they were set for, so one that fires
+/// after that session was replaced is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The model session has not confirmed its configuration yet.
+    SessionReady(u32),
+    /// A requested response has not started yet.
+    ResponseStart(u32),
+    /// Ask again for a response a passing error refused.
+    RetryResponse(u32),
+    /// The model session is old enough to be replaced.
+    Rollover(u32),
+}
+
+/// Turns kept for the context a new model session is told.
+const CONTEXT_TURNS: usize = 12;
+/// Characters kept of each turn in that context.
+const CONTEXT_TURN_CHARS: usize = 400;
+/// Times a response refused by a passing error is asked for again.
+const RESPONSE_RETRIES: u32 = 3;
 
 /// A finished tool run, fed back to the session.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,14 +116,24 @@ pub enum Input {
     StartTimeout,
     /// The model session is open.
     ModelOpened,
-    /// The model session could not be opened.
-    ModelFailed,
+    /// The model session could not be opened; `fatal` when trying again
+    /// cannot help.
+    ModelFailed {
+        /// Whether the model refused for good.
+        fatal: bool,
+    },
     /// An event from the model.
     Model(ModelEvent),
     /// The model session closed.
     ModelClosed,
     /// A tool finished.
     Tool(ToolDone),
+    /// A delay asked for with [`Command::Schedule`] is over.
+    Timer(Timer),
+    /// The caller's side sent no audio for too long.
+    CallerSilent,
+    /// The call has lasted as long as a call may.
+    MaxDuration,
     /// The server is shutting down.
     Shutdown,
 }
@@ -90,10 +145,27 @@ pub enum Command {
     Phone(PhoneCommand),
     /// Send to the model.
     Model(ModelCommand),
-    /// Open the model session for this call.
-    OpenModel(CallInfo),
+    /// Open a model session for this call, after waiting `after`.
+    OpenModel {
+        /// The call.
+        info: CallInfo,
+        /// How long to wait first (backoff on a reconnect).
+        after: Duration,
+    },
+    /// Close the model session (it is being replaced).
+    CloseModel,
     /// Run a tool.
     RunTool(ToolInvocation),
+    /// Drop every tool still running (their answers would go to a model
+    /// session that is gone).
+    AbortTools,
+    /// Feed [`Input::Timer`] back after `after`.
+    Schedule {
+        /// Which.
+        timer: Timer,
+        /// When.
+        after: Duration,
+    },
     /// Tell observers.
     Emit(CallEvent),
     /// End the call: close both legs, drop pending work.
@@ -105,7 +177,16 @@ enum Phase {
     AwaitingStart,
     Connecting,
     Live,
+    /// The model session was lost; a new one is being opened.
+    Reconnecting,
     Ended,
+}
+
+/// Who said a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Speaker {
+    Caller,
+    Assistant,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +240,23 @@ pub struct CallSession {
     tools_seen: HashSet<ToolCallId>,
     known: Vec<KnownEntity>,
     known_shared: Arc<[KnownEntity]>,
+    /// The recent turns, oldest first, for a new model session.
+    turns: VecDeque<(Speaker, Arc<str>)>,
+    /// Model sessions opened so far (timers name theirs).
+    generation: u32,
+    /// Reopen attempts since the last session that worked.
+    attempts: u32,
+    /// Media clock when the model session was lost.
+    lost_at_ms: Option<u64>,
+    /// Whether the current session has confirmed its configuration.
+    ready: bool,
+    /// Whether a response should follow once a new session is ready
+    /// (one was owed, playing or waiting on a tool when the old one went).
+    resume: bool,
+    /// Retries of the response now owed.
+    response_retries: u32,
+    /// The current session is old and is replaced at the next quiet moment.
+    rollover_due: bool,
 }
 
 impl CallSession {
@@ -183,6 +281,14 @@ impl CallSession {
             tools_seen: HashSet::new(),
             known: Vec::new(),
             known_shared: Arc::from(Vec::new()),
+            turns: VecDeque::new(),
+            generation: 0,
+            attempts: 0,
+            lost_at_ms: None,
+            ready: false,
+            resume: false,
+            response_retries: 0,
+            rollover_due: false,
         }
     }
 
@@ -240,19 +346,218 @@ impl CallSession {
                     self.end(EndReason::NeverStarted, out);
                 }
             }
-            Input::ModelOpened => {
-                if self.phase == Phase::Connecting {
-                    self.phase = Phase::Live;
-                    for audio in self.buffered.drain(..) {
-                        out.push(Command::Model(ModelCommand::AppendAudio(audio)));
-                    }
+            Input::ModelOpened => self.on_model_opened(out),
+            Input::ModelFailed { fatal } => {
+                if fatal {
+                    self.end(EndReason::ModelRefused, out);
+                } else if self.phase == Phase::Reconnecting {
+                    self.reconnect(out);
+                } else {
+                    // The first connection failing: the caller is still in
+                    // the greeting's silence, so end at once and let the
+                    // TwiML apologise.
+                    self.end(EndReason::ModelUnavailable, out);
                 }
             }
-            Input::ModelFailed => self.end(EndReason::ModelUnavailable, out),
-            Input::ModelClosed => self.end(EndReason::ModelClosed, out),
+            Input::ModelClosed => {
+                if matches!(self.phase, Phase::Live | Phase::Reconnecting) {
+                    self.lose_model(out);
+                } else {
+                    self.end(EndReason::ModelClosed, out);
+                }
+            }
             Input::Model(event) => self.on_model(event, out),
             Input::Tool(done) => self.on_tool_done(done, out),
+            Input::Timer(timer) => self.on_timer(timer, out),
+            Input::CallerSilent => self.end(EndReason::CallerSilent, out),
+            Input::MaxDuration => self.end(EndReason::MaxDuration, out),
             Input::Shutdown => self.end(EndReason::Shutdown, out),
+        }
+        self.maybe_roll_over(out);
+    }
+
+    fn on_model_opened(&mut self, out: &mut Vec<Command>) {
+        let reconnecting = match self.phase {
+            Phase::Connecting => false,
+            Phase::Reconnecting => true,
+            _ => return,
+        };
+        self.phase = Phase::Live;
+        self.generation += 1;
+        self.ready = false;
+        out.push(Command::Schedule {
+            timer: Timer::SessionReady(self.generation),
+            after: self.policy.ready_timeout,
+        });
+        out.push(Command::Schedule {
+            timer: Timer::Rollover(self.generation),
+            after: self.policy.rollover_after,
+        });
+        if reconnecting {
+            out.push(Command::Model(ModelCommand::SystemMessage(
+                self.context().into(),
+            )));
+        }
+        for audio in self.buffered.drain(..) {
+            out.push(Command::Model(ModelCommand::AppendAudio(audio)));
+        }
+        if let Some(lost_at) = self.lost_at_ms.take() {
+            out.push(Command::Emit(CallEvent::ModelReconnected {
+                gap: AudioMs::new(self.latest_media_ms.saturating_sub(lost_at)),
+            }));
+        }
+    }
+
+    /// The model session is gone (or is being replaced): buffer the
+    /// caller, forget what that session was doing, and open another.
+    fn lose_model(&mut self, out: &mut Vec<Command>) {
+        if self.phase == Phase::Live {
+            self.lost_at_ms = Some(self.latest_media_ms);
+            self.resume = self.needs_response
+                || self.response != Response::Idle
+                || !self.tools_in_flight.is_empty();
+            if !self.tools_in_flight.is_empty() {
+                // Their answers would name calls the new session never made.
+                self.tools_in_flight.clear();
+                out.push(Command::AbortTools);
+            }
+            self.response = Response::Idle;
+            self.needs_response = false;
+            self.caller_speaking = false;
+            self.ready = false;
+            self.phase = Phase::Reconnecting;
+        }
+        self.reconnect(out);
+    }
+
+    /// One more attempt at a new model session, or the end of the call.
+    fn reconnect(&mut self, out: &mut Vec<Command>) {
+        if self.attempts >= self.policy.reconnect_attempts {
+            self.end(EndReason::ModelClosed, out);
+            return;
+        }
+        self.attempts += 1;
+        let Some(info) = self.info.clone() else {
+            self.end(EndReason::ModelClosed, out);
+            return;
+        };
+        // 0, 250 ms, 500 ms, 1 s, 2 s, …: the first try is at once, since
+        // most drops are one socket, not the service.
+        let after = match self.attempts {
+            1 => Duration::ZERO,
+            n => Duration::from_millis(250 << (n - 2).min(4)),
+        };
+        out.push(Command::Emit(CallEvent::ModelReconnecting {
+            attempt: self.attempts,
+        }));
+        out.push(Command::OpenModel { info, after });
+    }
+
+    /// What a new model session is told: the recent turns and the
+    /// entities found, with their ids, so the tools still accept them.
+    fn context(&self) -> String {
+        use std::fmt::Write as _;
+        let mut text = String::from(
+            "The connection to you was lost for a moment and restored; this is the same phone call.              Carry on from where it was without greeting the caller again.",
+        );
+        if !self.turns.is_empty() {
+            text.push_str("\n\nThe conversation so far:");
+            for (speaker, words) in &self.turns {
+                let who = match speaker {
+                    Speaker::Caller => "Caller",
+                    Speaker::Assistant => "You",
+                };
+                let _ = write!(text, "\n{who}: {words}");
+            }
+        }
+        if !self.known.is_empty() {
+            text.push_str("\n\nEntities already found in this call (use these ids):");
+            for entity in &self.known {
+                let _ = write!(text, "\n- {}: {}", entity.name, entity.id.as_str());
+            }
+        }
+        if self.resume {
+            text.push_str(
+                "\n\nYou were in the middle of answering when the connection dropped;                  answer the caller's last request again, briefly.",
+            );
+        }
+        text
+    }
+
+    fn remember(&mut self, speaker: Speaker, text: &str) {
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        let kept: String = text.chars().take(CONTEXT_TURN_CHARS).collect();
+        if self.turns.len() >= CONTEXT_TURNS {
+            self.turns.pop_front();
+        }
+        self.turns.push_back((speaker, kept.into()));
+    }
+
+    fn on_timer(&mut self, timer: Timer, out: &mut Vec<Command>) {
+        match timer {
+            Timer::SessionReady(generation) => {
+                if generation == self.generation && self.phase == Phase::Live && !self.ready {
+                    tracing::warn!("the model did not confirm its session in time; reopening it");
+                    out.push(Command::CloseModel);
+                    self.lose_model(out);
+                }
+            }
+            Timer::ResponseStart(generation) => {
+                if generation == self.generation && self.response == Response::Requested {
+                    tracing::warn!("a requested response did not start in time");
+                    self.response = Response::Idle;
+                    self.retry_response(out);
+                }
+            }
+            Timer::RetryResponse(generation) => {
+                if generation == self.generation {
+                    self.maybe_create_response(out);
+                }
+            }
+            Timer::Rollover(generation) => {
+                if generation == self.generation {
+                    self.rollover_due = true;
+                }
+            }
+        }
+    }
+
+    /// A response we asked for was refused or never started: ask again a
+    /// little later, a few times, then leave it to the caller's next turn.
+    fn retry_response(&mut self, out: &mut Vec<Command>) {
+        if self.response_retries >= RESPONSE_RETRIES {
+            self.response_retries = 0;
+            out.push(Command::Emit(CallEvent::Error {
+                message: "the model would not start a response; waiting for the caller".into(),
+            }));
+            return;
+        }
+        self.response_retries += 1;
+        self.needs_response = true;
+        out.push(Command::Schedule {
+            timer: Timer::RetryResponse(self.generation),
+            after: Duration::from_millis(500 << (self.response_retries - 1)),
+        });
+    }
+
+    /// Replaces an old model session when nothing is going on.
+    fn maybe_roll_over(&mut self, out: &mut Vec<Command>) {
+        if self.rollover_due
+            && self.phase == Phase::Live
+            && self.ready
+            && self.response == Response::Idle
+            && !self.needs_response
+            && !self.caller_speaking
+            && self.tools_in_flight.is_empty()
+            && self.marks.is_empty()
+        {
+            self.rollover_due = false;
+            self.attempts = 0;
+            out.push(Command::CloseModel);
+            self.lose_model(out);
         }
     }
 
@@ -270,7 +575,10 @@ impl CallSession {
                     call_sid: info.call_sid.clone(),
                 }));
                 if supported {
-                    out.push(Command::OpenModel(info));
+                    out.push(Command::OpenModel {
+                        info,
+                        after: Duration::ZERO,
+                    });
                 } else {
                     let format = &info.media_format;
                     out.push(Command::Emit(CallEvent::Error {
@@ -290,7 +598,7 @@ impl CallSession {
                 self.latest_media_ms = self.latest_media_ms.max(timestamp_ms);
                 match self.phase {
                     Phase::Live => out.push(Command::Model(ModelCommand::AppendAudio(audio))),
-                    Phase::Connecting => {
+                    Phase::Connecting | Phase::Reconnecting => {
                         if self.buffered.len() >= self.policy.max_buffered_frames {
                             self.buffered.pop_front();
                             self.dropped_frames += 1;
@@ -328,12 +636,22 @@ impl CallSession {
         match event {
             ModelEvent::SessionCreated | ModelEvent::Other => {}
             ModelEvent::SessionUpdated { tools } => {
+                if !self.ready {
+                    self.ready = true;
+                    // This session works: a later loss starts counting anew.
+                    self.attempts = 0;
+                    if std::mem::take(&mut self.resume) {
+                        self.needs_response = true;
+                    }
+                }
                 if self.policy.greet && !self.greeted && tools >= self.policy.tools_offered.min(1) {
                     self.greeted = true;
                     self.needs_response = true;
-                    self.maybe_create_response(out);
                 }
+                self.maybe_create_response(out);
             }
+            ModelEvent::CallerTranscript { text } => self.remember(Speaker::Caller, &text),
+            ModelEvent::AssistantTranscript { text } => self.remember(Speaker::Assistant, &text),
             ModelEvent::SpeechStarted => {
                 self.caller_speaking = true;
                 self.barge_in(out);
@@ -363,6 +681,7 @@ impl CallSession {
                 };
                 if ours {
                     self.response = Response::Idle;
+                    self.response_retries = 0;
                 }
                 if status != ResponseStatus::Completed {
                     tracing::debug!(?status, "response ended early");
@@ -391,18 +710,32 @@ impl CallSession {
                 code,
                 message,
             } => {
-                if kind == ModelErrorKind::ResponseAlreadyActive
-                    && self.response == Response::Requested
-                {
-                    self.response = Response::Idle;
-                }
-                let text = match code {
+                let text = match &code {
                     Some(code) => format!("model error {code}: {message}"),
                     None => format!("model error: {message}"),
                 };
                 out.push(Command::Emit(CallEvent::Error {
                     message: text.into(),
                 }));
+                match kind {
+                    ModelErrorKind::ResponseAlreadyActive => {
+                        if self.response == Response::Requested {
+                            self.response = Response::Idle;
+                        }
+                    }
+                    ModelErrorKind::Fatal => self.end(EndReason::ModelRefused, out),
+                    // Before `session.updated`, an error refuses the
+                    // configuration (the audio format, the tools): going on
+                    // with the service's defaults would garble the call.
+                    ModelErrorKind::Other if !self.ready && self.phase == Phase::Live => {
+                        self.end(EndReason::ModelRefused, out);
+                    }
+                    ModelErrorKind::Transient if self.response == Response::Requested => {
+                        self.response = Response::Idle;
+                        self.retry_response(out);
+                    }
+                    ModelErrorKind::Transient | ModelErrorKind::Other => {}
+                }
             }
         }
     }
@@ -500,6 +833,7 @@ impl CallSession {
     /// no response is active and the caller is not talking.
     fn maybe_create_response(&mut self, out: &mut Vec<Command>) {
         if self.phase == Phase::Live
+            && self.ready
             && self.needs_response
             && self.tools_in_flight.is_empty()
             && self.response == Response::Idle
@@ -508,6 +842,10 @@ impl CallSession {
             self.needs_response = false;
             self.response = Response::Requested;
             out.push(Command::Model(ModelCommand::CreateResponse));
+            out.push(Command::Schedule {
+                timer: Timer::ResponseStart(self.generation),
+                after: self.policy.response_timeout,
+            });
         }
     }
 

@@ -21,6 +21,17 @@ pub enum ModelError {
     /// Connecting took longer than allowed.
     #[error("connecting to the model timed out")]
     Timeout,
+    /// The model service refused this session for good (a bad key, an
+    /// unknown model, no quota): trying again would not help.
+    #[error("the model refused the session: {0}")]
+    Rejected(String),
+}
+
+impl ModelError {
+    /// Whether trying again cannot help.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::Rejected(_))
+    }
 }
 
 /// A tool's description for the model: name, purpose, JSON Schema of its
@@ -92,6 +103,16 @@ pub enum ModelEvent {
         /// Its arguments, as JSON text (possibly invalid).
         arguments: Arc<str>,
     },
+    /// What the caller said in a turn, as the model transcribed it.
+    CallerTranscript {
+        /// The words.
+        text: Arc<str>,
+    },
+    /// What the assistant said in a response, as far as it was generated.
+    AssistantTranscript {
+        /// The words.
+        text: Arc<str>,
+    },
     /// The model reported an error; the session goes on.
     Error {
         /// What kind of error, as far as the call cares.
@@ -110,6 +131,11 @@ pub enum ModelEvent {
 pub enum ModelErrorKind {
     /// A response was asked for while one was already active.
     ResponseAlreadyActive,
+    /// A passing condition (rate limit, server error): asking again later
+    /// may succeed.
+    Transient,
+    /// The session cannot go on (no quota, a bad key, a session expired).
+    Fatal,
     /// Anything else: reported, nothing more.
     Other,
 }
@@ -149,6 +175,9 @@ pub enum ModelCommand {
         /// The point heard.
         audio_end_ms: u64,
     },
+    /// Add a system message to the conversation (context after a
+    /// reconnect).
+    SystemMessage(Arc<str>),
     /// Answer a tool invocation.
     ToolOutput {
         /// The invocation.

@@ -28,6 +28,13 @@ pub enum EndReason {
     NeverStarted,
     /// The server is shutting down.
     Shutdown,
+    /// The model refused the call for good: a bad key, no quota, a
+    /// rejected session configuration.
+    ModelRefused,
+    /// The caller's side sent no audio for too long.
+    CallerSilent,
+    /// The call reached the longest a call may last.
+    MaxDuration,
 }
 
 impl EndReason {
@@ -41,6 +48,9 @@ impl EndReason {
             Self::UnsupportedMediaFormat => "unsupported_media_format",
             Self::NeverStarted => "never_started",
             Self::Shutdown => "shutdown",
+            Self::ModelRefused => "model_refused",
+            Self::CallerSilent => "caller_silent",
+            Self::MaxDuration => "max_duration",
         }
     }
 }
@@ -97,6 +107,17 @@ pub enum CallEvent {
         /// What happened.
         message: Arc<str>,
     },
+    /// The model session was lost and is being reopened.
+    ModelReconnecting {
+        /// Which attempt this is, from 1.
+        attempt: u32,
+    },
+    /// A new model session took over, told what was said so far.
+    ModelReconnected {
+        /// How long the caller's audio went without a model, on the
+        /// phone's media clock.
+        gap: AudioMs,
+    },
     /// The call is over.
     Ended {
         /// Why.
@@ -114,6 +135,8 @@ impl CallEvent {
             Self::BargeIn { .. } => "barge_in",
             Self::Dtmf { .. } => "dtmf",
             Self::Error { .. } => "error",
+            Self::ModelReconnecting { .. } => "model_reconnecting",
+            Self::ModelReconnected { .. } => "model_reconnected",
             Self::Ended { .. } => "call.ended",
         }
     }

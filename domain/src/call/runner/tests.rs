@@ -153,6 +153,7 @@ fn services(
         },
         connect_timeout: Duration::from_secs(5),
         start_timeout: Duration::from_secs(10),
+        watchdogs: crate::call::Watchdogs::default(),
     }
 }
 
@@ -203,6 +204,9 @@ async fn a_call_relays_audio_runs_a_tool_and_ends_on_stop() {
     let model_in = h.model_in.clone().unwrap();
     let wait = || tokio::time::sleep(Duration::from_millis(20));
     wait().await;
+    model_in
+        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .unwrap();
     assert_eq!(
         registry.active(),
         1,
@@ -349,8 +353,174 @@ async fn shutdown_ends_a_live_call_and_frees_its_place() {
     registry.drained().await;
 }
 
+/// One fake model session handed out by [`model_sessions`].
+struct SessionHandle {
+    events: mpsc::UnboundedSender<ModelFrame>,
+    sent: Arc<Mutex<Vec<ModelCommand>>>,
+}
+
+/// A model double whose `open` hands out `count` fake sessions in turn,
+/// then refuses.
+fn model_sessions(count: usize) -> (MockRealtimeModel, Vec<SessionHandle>) {
+    let mut sessions = Vec::new();
+    let mut handles = Vec::new();
+    for _ in 0..count {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        sessions.push(FakeModel {
+            events: rx,
+            sent: sent.clone(),
+            closed: Arc::new(AtomicBool::new(false)),
+        });
+        handles.push(SessionHandle { events: tx, sent });
+    }
+    let sessions = Mutex::new(std::collections::VecDeque::from(sessions));
+    let mut model = MockRealtimeModel::new();
+    model
+        .expect_open()
+        .returning(move |_, _| match sessions.lock().unwrap().pop_front() {
+            Some(session) => Ok(Box::new(session) as Box<dyn ModelSession>),
+            None => Err(ModelError::Connect("refused".into())),
+        });
+    (model, handles)
+}
+
+fn recording_sink() -> (MockEventSink, Arc<Mutex<Vec<CallEvent>>>) {
+    let mut sink = MockEventSink::new();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    sink.expect_emit()
+        .returning(move |record| seen.lock().unwrap().push(record.event));
+    (sink, events)
+}
+
 #[tokio::test]
-async fn the_model_closing_ends_the_call() {
+async fn a_lost_model_is_reopened_and_told_the_conversation() {
+    let (h, phone) = harness();
+    let (model, sessions) = model_sessions(2);
+    let (sink, events) = recording_sink();
+    let mut tools = MockToolExecutor::new();
+    tools.expect_execute().returning(|_| {
+        ToolOutcome::ok(
+            &serde_json::json!({"name": "The Matrix"}),
+            vec![crate::tools::KnownEntity {
+                id: crate::types::EntityId::parse("ENT-MATRIX").unwrap(),
+                name: "The Matrix".into(),
+                kind: None,
+            }],
+        )
+    });
+    let registry = CallRegistry::new(1);
+    let services = services(model, tools, sink);
+    let permit = registry.try_admit().unwrap();
+    let signal = registry.shutdown_signal();
+    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    let wait = || tokio::time::sleep(Duration::from_millis(30));
+    h.phone_in.send(start()).unwrap();
+    wait().await;
+    let mut sessions = sessions.into_iter();
+    let first = sessions.next().unwrap();
+    let second = sessions.next().unwrap();
+    for event in [
+        ModelEvent::SessionUpdated { tools: 1 },
+        ModelEvent::CallerTranscript {
+            text: "I love The Matrix".into(),
+        },
+        ModelEvent::FunctionCall {
+            call_id: ToolCallId::parse("call_1").unwrap(),
+            name: "search_entity".into(),
+            arguments: "{}".into(),
+        },
+    ] {
+        first.events.send(frame(event)).unwrap();
+    }
+    wait().await;
+    // The first session drops; the caller goes on talking meanwhile.
+    drop(first);
+    let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
+    h.phone_in
+        .send(PhoneEvent::Media {
+            timestamp_ms: 40,
+            audio: audio.clone(),
+        })
+        .unwrap();
+    wait().await;
+    h.phone_in.send(PhoneEvent::Stop).unwrap();
+    assert_eq!(call.await.unwrap(), EndReason::PhoneStopped);
+    let events = events.lock().unwrap().clone();
+    assert!(events.contains(&CallEvent::ModelReconnecting { attempt: 1 }));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, CallEvent::ModelReconnected { .. })),
+        "{events:?}"
+    );
+    let told = second.sent.lock().unwrap().clone();
+    let context = told
+        .iter()
+        .find_map(|command| match command {
+            ModelCommand::SystemMessage(text) => Some(text.clone()),
+            _ => None,
+        })
+        .expect("the new session is told the conversation");
+    assert!(context.contains("Caller: I love The Matrix"), "{context}");
+    assert!(context.contains("The Matrix: ENT-MATRIX"), "{context}");
+    assert!(context.contains("middle of answering"), "{context}");
+    assert!(told.contains(&ModelCommand::AppendAudio(audio)), "{told:?}");
+    assert!(
+        !told
+            .iter()
+            .any(|command| matches!(command, ModelCommand::ToolOutput { .. })),
+        "the old session's tool call is not answered to the new one"
+    );
+}
+
+#[tokio::test]
+async fn a_model_that_cannot_be_reopened_ends_the_call_after_its_attempts() {
+    let (h, phone) = harness();
+    let (model, sessions) = model_sessions(1);
+    let (sink, events) = recording_sink();
+    let registry = CallRegistry::new(1);
+    let mut services = services(model, MockToolExecutor::new(), sink);
+    services.policy.reconnect_attempts = 2;
+    let permit = registry.try_admit().unwrap();
+    let signal = registry.shutdown_signal();
+    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    h.phone_in.send(start()).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    drop(sessions);
+    assert_eq!(call.await.unwrap(), EndReason::ModelClosed);
+    assert!(h.phone_closed.load(Ordering::SeqCst));
+    let events = events.lock().unwrap().clone();
+    let attempts: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            CallEvent::ModelReconnecting { attempt } => Some(*attempt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(attempts, vec![1, 2]);
+}
+
+#[tokio::test]
+async fn a_refusing_model_ends_the_call_at_once() {
+    let (h, phone) = harness();
+    let mut model = MockRealtimeModel::new();
+    model
+        .expect_open()
+        .times(1)
+        .returning(|_, _| Err(ModelError::Rejected("HTTP 401".into())));
+    let registry = CallRegistry::new(1);
+    let services = services(model, MockToolExecutor::new(), quiet_sink());
+    let permit = registry.try_admit().unwrap();
+    let signal = registry.shutdown_signal();
+    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    h.phone_in.send(start()).unwrap();
+    assert_eq!(call.await.unwrap(), EndReason::ModelRefused);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_sends_nothing_is_hung_up() {
     let (mut h, phone) = harness();
     let model = model_opening_once(&mut h);
     let registry = CallRegistry::new(1);
@@ -359,10 +529,54 @@ async fn the_model_closing_ends_the_call() {
     let signal = registry.shutdown_signal();
     let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
     h.phone_in.send(start()).unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    h.model_in.take();
-    assert_eq!(call.await.unwrap(), EndReason::ModelClosed);
-    assert!(h.phone_closed.load(Ordering::SeqCst));
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    h.model_in
+        .as_ref()
+        .unwrap()
+        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .unwrap();
+    // Paused time: the runtime jumps ahead while every task waits.
+    assert_eq!(call.await.unwrap(), EndReason::CallerSilent);
+    drop(h);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_ends_at_its_longest_duration() {
+    let (mut h, phone) = harness();
+    let model = model_opening_once(&mut h);
+    let registry = CallRegistry::new(1);
+    let mut services = services(model, MockToolExecutor::new(), quiet_sink());
+    services.watchdogs.max_call_duration = Duration::from_secs(5);
+    let permit = registry.try_admit().unwrap();
+    let signal = registry.shutdown_signal();
+    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    h.phone_in.send(start()).unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    h.model_in
+        .as_ref()
+        .unwrap()
+        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .unwrap();
+    let phone_in = h.phone_in.clone();
+    // The caller keeps talking; the limit ends the call anyway.
+    let talker = tokio::spawn(async move {
+        for n in 0.. {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
+            if phone_in
+                .send(PhoneEvent::Media {
+                    timestamp_ms: n * 20,
+                    audio,
+                })
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    assert_eq!(call.await.unwrap(), EndReason::MaxDuration);
+    talker.abort();
 }
 
 #[tokio::test]

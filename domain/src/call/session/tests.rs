@@ -90,30 +90,38 @@ fn done(id: &str, status: ResponseStatus) -> Input {
 }
 
 /// Runs a session through inputs, keeping the commands of the last step.
+/// Timers it asks for are kept apart, in `scheduled` (most tests are about
+/// what is said, not when the session wants to be woken).
 struct Script {
     session: CallSession,
+    scheduled: Vec<Timer>,
 }
 
 impl Script {
     fn new(policy: SessionPolicy) -> Self {
         Self {
             session: CallSession::new(policy),
+            scheduled: Vec::new(),
         }
     }
 
-    /// A call that has started and whose model is open.
+    /// A call that has started and whose model is open; without a
+    /// greeting, its session is also confirmed.
     fn live(policy: SessionPolicy) -> Self {
         let mut script = Self::new(policy);
         script.step(Input::Phone(PhoneEvent::Connected));
         script.step(Input::Phone(PhoneEvent::Start(info())));
         script.step(Input::ModelOpened);
+        if !policy.greet {
+            script.step(Input::Model(ModelEvent::SessionUpdated {
+                tools: policy.tools_offered,
+            }));
+        }
         script
     }
 
     fn step(&mut self, input: Input) -> Vec<Command> {
-        let mut out = Vec::new();
-        self.session.on(input, &mut out);
-        out
+        self.steps([input])
     }
 
     fn steps(&mut self, inputs: impl IntoIterator<Item = Input>) -> Vec<Command> {
@@ -121,6 +129,13 @@ impl Script {
         for input in inputs {
             self.session.on(input, &mut out);
         }
+        out.retain(|command| match command {
+            Command::Schedule { timer, .. } => {
+                self.scheduled.push(*timer);
+                false
+            }
+            _ => true,
+        });
         out
     }
 }
@@ -151,7 +166,10 @@ fn start_opens_the_model_and_tells_observers() {
         out,
         vec![
             Command::Emit(CallEvent::Started { call_sid: None }),
-            Command::OpenModel(info()),
+            Command::OpenModel {
+                info: info(),
+                after: Duration::ZERO,
+            },
         ]
     );
     assert!(s.session.started());
@@ -636,8 +654,13 @@ fn every_end_reason_ends_the_call_once() {
     );
     ends_with(
         Script::live(no_greeting()),
-        Input::ModelClosed,
-        EndReason::ModelClosed,
+        Input::CallerSilent,
+        EndReason::CallerSilent,
+    );
+    ends_with(
+        Script::live(no_greeting()),
+        Input::MaxDuration,
+        EndReason::MaxDuration,
     );
     ends_with(
         Script::live(no_greeting()),
@@ -646,7 +669,11 @@ fn every_end_reason_ends_the_call_once() {
     );
     let mut connecting = Script::new(no_greeting());
     connecting.step(Input::Phone(PhoneEvent::Start(info())));
-    ends_with(connecting, Input::ModelFailed, EndReason::ModelUnavailable);
+    ends_with(
+        connecting,
+        Input::ModelFailed { fatal: false },
+        EndReason::ModelUnavailable,
+    );
 }
 
 #[test]
@@ -692,4 +719,172 @@ fn unsupported_media_format_ends_the_call_with_an_explanation() {
     );
     assert_eq!(out[3], Command::End(EndReason::UnsupportedMediaFormat));
     let _ = Arc::new(());
+}
+
+fn model_error(kind: ModelErrorKind, code: &str) -> Input {
+    Input::Model(ModelEvent::Error {
+        kind,
+        code: Some(code.into()),
+        message: "m".into(),
+    })
+}
+
+#[test]
+fn a_greeting_refused_by_a_passing_error_is_asked_for_again() {
+    let mut s = Script::live(SessionPolicy::default());
+    let out = s.step(Input::Model(ModelEvent::SessionUpdated { tools: 1 }));
+    assert_eq!(model_cmds(&out), vec![ModelCommand::CreateResponse]);
+    s.step(model_error(
+        ModelErrorKind::Transient,
+        "rate_limit_exceeded",
+    ));
+    assert_eq!(s.scheduled.last(), Some(&Timer::RetryResponse(1)));
+    let out = s.step(Input::Timer(Timer::RetryResponse(1)));
+    assert_eq!(model_cmds(&out), vec![ModelCommand::CreateResponse]);
+}
+
+#[test]
+fn a_response_that_never_starts_is_asked_for_again_then_given_up() {
+    let mut s = Script::live(SessionPolicy::default());
+    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 1 }));
+    for _ in 0..RESPONSE_RETRIES {
+        s.step(Input::Timer(Timer::ResponseStart(1)));
+        let out = s.step(Input::Timer(Timer::RetryResponse(1)));
+        assert_eq!(model_cmds(&out), vec![ModelCommand::CreateResponse]);
+    }
+    let out = s.step(Input::Timer(Timer::ResponseStart(1)));
+    assert!(
+        matches!(out.as_slice(), [Command::Emit(CallEvent::Error { .. })]),
+        "given up, said once: {out:?}"
+    );
+    // Nothing is pending any more: the caller's next turn is answered.
+    s.steps([created("resp_9"), done("resp_9", ResponseStatus::Completed)]);
+    assert!(!s.session.ended());
+}
+
+#[test]
+fn a_timer_for_a_replaced_session_is_ignored() {
+    let mut s = Script::live(SessionPolicy::default());
+    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 1 }));
+    assert_eq!(s.step(Input::Timer(Timer::ResponseStart(7))), vec![]);
+    assert_eq!(s.step(Input::Timer(Timer::SessionReady(1))), vec![]);
+}
+
+#[test]
+fn a_rejected_session_configuration_ends_the_call() {
+    let mut s = Script::live(SessionPolicy::default());
+    let out = s.step(model_error(ModelErrorKind::Other, "invalid_value"));
+    assert_eq!(out.last(), Some(&Command::End(EndReason::ModelRefused)));
+}
+
+#[test]
+fn a_fatal_model_error_ends_the_call_at_once() {
+    let mut s = Script::live(no_greeting());
+    let out = s.step(model_error(ModelErrorKind::Fatal, "insufficient_quota"));
+    assert_eq!(out.last(), Some(&Command::End(EndReason::ModelRefused)));
+    // An unknown error once the session is configured is only reported.
+    let mut s = Script::live(no_greeting());
+    let out = s.step(model_error(ModelErrorKind::Other, "whatever"));
+    assert!(matches!(
+        out.as_slice(),
+        [Command::Emit(CallEvent::Error { .. })]
+    ));
+}
+
+#[test]
+fn a_session_that_never_confirms_is_replaced() {
+    let mut s = Script::live(SessionPolicy::default());
+    let out = s.step(Input::Timer(Timer::SessionReady(1)));
+    assert_eq!(out[0], Command::CloseModel);
+    assert!(out.contains(&Command::Emit(CallEvent::ModelReconnecting { attempt: 1 })));
+    assert!(out.contains(&Command::OpenModel {
+        info: info(),
+        after: Duration::ZERO
+    }));
+}
+
+#[test]
+fn reconnect_attempts_back_off_then_give_up() {
+    let policy = SessionPolicy {
+        reconnect_attempts: 3,
+        ..no_greeting()
+    };
+    let mut s = Script::live(policy);
+    let mut delays = Vec::new();
+    let mut out = s.step(Input::ModelClosed);
+    loop {
+        if let Some(Command::OpenModel { after, .. }) =
+            out.iter().find(|c| matches!(c, Command::OpenModel { .. }))
+        {
+            delays.push(*after);
+            out = s.step(Input::ModelFailed { fatal: false });
+        } else {
+            break;
+        }
+    }
+    assert_eq!(
+        delays,
+        vec![
+            Duration::ZERO,
+            Duration::from_millis(250),
+            Duration::from_millis(500)
+        ]
+    );
+    assert_eq!(out.last(), Some(&Command::End(EndReason::ModelClosed)));
+}
+
+#[test]
+fn caller_audio_during_a_reconnect_is_bounded_and_flushed_after_the_context() {
+    let policy = SessionPolicy {
+        max_buffered_frames: 2,
+        ..no_greeting()
+    };
+    let mut s = Script::live(policy);
+    s.step(Input::Model(ModelEvent::CallerTranscript {
+        text: "I love Khruangbin".into(),
+    }));
+    s.step(media(100));
+    s.step(Input::ModelClosed);
+    for ts in [120, 140, 160] {
+        assert_eq!(s.step(media(ts)), vec![]);
+    }
+    let out = s.step(Input::ModelOpened);
+    let model = model_cmds(&out);
+    assert!(
+        matches!(&model[0], ModelCommand::SystemMessage(text) if text.contains("Caller: I love Khruangbin"))
+    );
+    assert_eq!(model.len(), 3, "the context, then the two newest frames");
+    assert!(out.contains(&Command::Emit(CallEvent::ModelReconnected {
+        gap: AudioMs::new(60)
+    })));
+    assert_eq!(s.session.dropped_frames(), 1);
+}
+
+#[test]
+fn an_old_session_is_rolled_over_only_at_a_quiet_moment() {
+    let mut s = Script::live(no_greeting());
+    s.steps([delta("item_a", 800)]);
+    // Assistant audio is still playing: not now.
+    assert_eq!(s.step(Input::Timer(Timer::Rollover(1))), vec![]);
+    let out = s.step(Input::Phone(PhoneEvent::Mark(MarkName::new(0))));
+    assert_eq!(out[0], Command::CloseModel, "{out:?}");
+    assert!(out.iter().any(|c| matches!(c, Command::OpenModel { .. })));
+}
+
+#[test]
+fn turns_kept_for_the_context_are_bounded() {
+    let mut s = Script::live(no_greeting());
+    for n in 0..40 {
+        s.step(Input::Model(ModelEvent::AssistantTranscript {
+            text: format!("answer {n} {}", "x".repeat(1000)).into(),
+        }));
+    }
+    s.step(Input::ModelClosed);
+    let out = s.step(Input::ModelOpened);
+    let Some(ModelCommand::SystemMessage(text)) = model_cmds(&out).into_iter().next() else {
+        panic!("no context: {out:?}");
+    };
+    assert!(!text.contains("answer 27 "), "old turns dropped");
+    assert!(text.contains("answer 39 "));
+    assert!(text.len() < CONTEXT_TURNS * (CONTEXT_TURN_CHARS + 10) + 1000);
 }
