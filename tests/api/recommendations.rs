@@ -187,3 +187,92 @@ async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
     assert_eq!(searches, 2, "three searches, two upstream");
     app.stop().await;
 }
+
+/// The model session is lost between two turns; the new one is told the
+/// entities found, and the second turn's recommendation uses the first
+/// turn's id without searching again: the tools still accept it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_model_reconnect_the_ids_found_before_still_work() {
+    let script = ModelScript {
+        greeting: "Hi, this is QlooPhone!".into(),
+        turns: vec![
+            Turn {
+                heard: "I love The Matrix".into(),
+                tool_calls: vec![call(
+                    "search_entity",
+                    json!({"query": "The Matrix", "type": "movie"}),
+                    0,
+                )],
+                answer: "Found it.".into(),
+            },
+            Turn {
+                heard: "Something like it, please".into(),
+                tool_calls: vec![call(
+                    "get_recommendation",
+                    json!({"entity_ids": "{entity_id:The Matrix}", "output_type": "movie"}),
+                    0,
+                )],
+                answer: "Try {tool_output}.".into(),
+            },
+        ],
+        ..ModelScript::default()
+    };
+    let app = spawn_app_with(AppOptions {
+        script,
+        tools: None,
+        ..AppOptions::default()
+    })
+    .await;
+    let mut observer = dashboard(&app, "?format=envelope").await;
+    let call = app.spawn_call(
+        2,
+        vec![
+            Step::WaitForAnswer { max_ms: 20_000 },
+            Step::Speak { ms: 800 },
+            Step::WaitForAnswer { max_ms: 20_000 },
+            Step::Silence { ms: 1_500 },
+            Step::Speak { ms: 800 },
+            Step::WaitForAnswer { max_ms: 20_000 },
+            Step::Hangup,
+        ],
+    );
+    // Once the first turn's answer has been asked for, drop the session.
+    crate::helpers::wait_until("the first turn to be answered", || {
+        app.model
+            .sessions()
+            .first()
+            .is_some_and(|s| s.of_type("response.create").len() >= 2)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    app.model.drop_all();
+    let report = call.await.unwrap();
+    assert!(!report.closed_by_server);
+    let events = read_until(&mut observer, |e| e["event"]["type"] == "call.ended").await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["event"]["type"].as_str())
+        .collect();
+    assert!(kinds.contains(&"model_reconnecting"), "{kinds:?}");
+    assert!(kinds.contains(&"model_reconnected"), "{kinds:?}");
+    let tools: Vec<&Value> = events
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| e["type"] == "tool.called")
+        .collect();
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["search_entity", "get_recommendation"], "{tools:#?}");
+    let recommendation = tools[1];
+    assert_eq!(recommendation["is_error"], false, "{recommendation:#}");
+    let sessions = app.model.sessions();
+    assert_eq!(sessions.len(), 2);
+    let told = sessions[1].of_type("conversation.item.create");
+    let context = told
+        .iter()
+        .find(|e| e["item"]["role"] == "system")
+        .and_then(|e| e["item"]["content"][0]["text"].as_str())
+        .expect("context");
+    assert!(context.contains("Caller: I love The Matrix"), "{context}");
+    assert!(context.contains("- The Matrix: "), "{context}");
+    app.stop().await;
+}
