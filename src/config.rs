@@ -42,6 +42,21 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 const PREFIX: &str = "QLOOPHONE_";
 
+/// The Realtime API's built-in voices (gpt-realtime, 2026). A voice it
+/// does not know is refused by `session.update`, which would end every
+/// call; here it stops the server at start instead.
+pub const VOICES: &[&str] = &[
+    "alloy", "ash", "ballad", "cedar", "coral", "echo", "marin", "sage", "shimmer", "verse",
+];
+
+/// A built-in voice, or a custom voice's id (`voice_` and letters, digits).
+fn voice_is_known(voice: &str) -> bool {
+    VOICES.contains(&voice)
+        || voice
+            .strip_prefix("voice_")
+            .is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -291,8 +306,15 @@ impl Config {
         if self.openai.model.trim().is_empty() {
             return Err(invalid("openai.model (OPENAI_MODEL)", "must not be empty"));
         }
-        if self.openai.voice.trim().is_empty() {
-            return Err(invalid("openai.voice (OPENAI_VOICE)", "must not be empty"));
+        if !voice_is_known(&self.openai.voice) {
+            return Err(ConfigError::Invalid {
+                setting: "openai.voice (OPENAI_VOICE)",
+                problem: format!(
+                    "is {:?}, which the Realtime API does not offer: use one of {} or a custom voice id (voice_…)",
+                    self.openai.voice,
+                    VOICES.join(", ")
+                ),
+            });
         }
         if !(0.0..=1.0).contains(&self.openai.turn_detection.threshold) {
             return Err(invalid(

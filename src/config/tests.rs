@@ -287,6 +287,22 @@ fn bad_values_are_refused_with_the_setting_named() {
         );
         jail.set_env("OPENAI_REALTIME_URL", "wss://api.openai.com/v1/realtime");
 
+        jail.set_env("OPENAI_VOICE", "Marin");
+        let err = error_text(jail);
+        assert!(
+            err.contains("openai.voice (OPENAI_VOICE) is \"Marin\"") && err.contains("marin"),
+            "{err}"
+        );
+        jail.set_env("OPENAI_VOICE", "voice_abc123");
+        assert!(load(jail).is_ok(), "a custom voice id is accepted");
+        jail.set_env("OPENAI_VOICE", "voice_");
+        assert!(error_text(jail).contains("openai.voice"));
+        jail.set_env("OPENAI_VOICE", "cedar");
+
+        jail.set_env("QLOOPHONE_LIMITS__CALLER_SILENCE_TIMEOUT_MS", "0");
+        assert!(error_text(jail).contains("limits.caller_silence_timeout_ms must be more than 0"));
+        jail.set_env("QLOOPHONE_LIMITS__CALLER_SILENCE_TIMEOUT_MS", "20000");
+
         jail.set_env("QLOOPHONE_OPENAI__TURN_DETECTION__THRESHOLD", "2");
         assert!(error_text(jail).contains("threshold must be between 0 and 1"));
         jail.set_env("QLOOPHONE_OPENAI__TURN_DETECTION__THRESHOLD", "0.5");

@@ -51,7 +51,7 @@ async fn twiml_answers_get_and_post_with_a_stream_to_call() {
         assert_eq!(
             body,
             format!(
-                r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="ws://{}/call"></Stream></Connect></Response>"#,
+                r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="ws://{}/call"></Stream></Connect><Say>Sorry, the concierge cannot go on with this call right now. Please call again later.</Say><Hangup/></Response>"#,
                 app.addr
             )
         );

@@ -35,9 +35,17 @@ pub fn connect_stream(public_url: &Url, parameters: &[(&str, &str)]) -> String {
         xml.push_str(&escape(*value));
         xml.push_str(r#""/>"#);
     }
-    xml.push_str("</Stream></Connect></Response>");
+    xml.push_str("</Stream></Connect>");
+    xml.push_str(APOLOGY);
+    xml.push_str("</Response>");
     xml
 }
+
+/// Played when the stream ends while the caller is still on the line: the
+/// server closed it (the model could not be reached or refused, the call
+/// reached its longest, the server is stopping). When the caller hangs up
+/// first, Twilio has no one to play it to.
+pub const APOLOGY: &str = "<Say>Sorry, the concierge cannot go on with this call right now. Please call again later.</Say><Hangup/>";
 
 /// What callers hear when every line is taken.
 pub fn busy() -> String {
@@ -57,7 +65,7 @@ mod tests {
         let xml = connect_stream(&url("https://abc.ngrok.app/some/path?x=1"), &[]);
         assert_eq!(
             xml,
-            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://abc.ngrok.app/call"></Stream></Connect></Response>"#
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://abc.ngrok.app/call"></Stream></Connect><Say>Sorry, the concierge cannot go on with this call right now. Please call again later.</Say><Hangup/></Response>"#
         );
     }
 
