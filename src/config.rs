@@ -177,6 +177,9 @@ pub struct LimitSettings {
     pub max_call_duration_secs: u64,
     /// The longest one write to the phone or the model may take, in ms.
     pub write_timeout_ms: u64,
+    /// The longest one tool invocation may take, every Qloo request it
+    /// makes included, in ms.
+    pub tool_deadline_ms: u64,
 }
 
 impl Default for LimitSettings {
@@ -187,6 +190,7 @@ impl Default for LimitSettings {
             caller_silence_timeout_ms: 20_000,
             max_call_duration_secs: 60 * 60,
             write_timeout_ms: 2_000,
+            tool_deadline_ms: 8_000,
         }
     }
 }
@@ -366,6 +370,7 @@ impl Config {
                 self.limits.max_call_duration_secs,
             ),
             ("limits.write_timeout_ms", self.limits.write_timeout_ms),
+            ("limits.tool_deadline_ms", self.limits.tool_deadline_ms),
             ("openai.ready_timeout_ms", self.openai.ready_timeout_ms),
             (
                 "openai.response_timeout_ms",

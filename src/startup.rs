@@ -112,6 +112,7 @@ impl Builder {
         let qloo = QlooClient::new(&config.qloo, api_log.clone())
             .map_err(anyhow::Error::msg)
             .context("qloo")?;
+        let qloo_breaker = qloo.breaker();
         let cache = Arc::new(EntityCache::new(
             Arc::new(qloo),
             clock.clone(),
@@ -159,6 +160,7 @@ impl Builder {
                 caller_silence: Duration::from_millis(config.limits.caller_silence_timeout_ms),
                 max_call_duration: Duration::from_secs(config.limits.max_call_duration_secs),
                 write_timeout: Duration::from_millis(config.limits.write_timeout_ms),
+                tool_deadline: Duration::from_millis(config.limits.tool_deadline_ms),
             },
         };
         let public_url = url::Url::parse(&config.server.public_url).context("server.public_url")?;
@@ -190,6 +192,7 @@ impl Builder {
             access: config.dashboard.clone(),
             insecure: sandbox.is_none() && config.is_insecure(Mode::Live),
             http: config.http.clone(),
+            qloo_breaker,
         });
         Ok(Application {
             listener,

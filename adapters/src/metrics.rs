@@ -49,6 +49,8 @@ pub struct Snapshot {
     pub dashboards: usize,
     /// Whether the server is draining.
     pub draining: bool,
+    /// The Qloo circuit breaker.
+    pub qloo_breaker: crate::qloo::BreakerState,
     /// Entity cache counters.
     pub cache: CacheStats,
 }
@@ -68,6 +70,7 @@ pub struct Metrics {
     active_calls: Gauge,
     dashboards: Gauge,
     draining: Gauge,
+    qloo_breaker: Gauge,
     cache_entries: Gauge,
     cache_hits: Gauge,
     cache_misses: Gauge,
@@ -105,6 +108,7 @@ impl Metrics {
             active_calls: Gauge::default(),
             dashboards: Gauge::default(),
             draining: Gauge::default(),
+            qloo_breaker: Gauge::default(),
             cache_entries: Gauge::default(),
             cache_hits: Gauge::default(),
             cache_misses: Gauge::default(),
@@ -172,6 +176,11 @@ impl Metrics {
             metrics.draining.clone(),
         );
         registry.register(
+            "qloo_breaker",
+            "Qloo circuit breaker: 0 closed, 1 half-open (probing), 2 open (failing fast)",
+            metrics.qloo_breaker.clone(),
+        );
+        registry.register(
             "cache_entries",
             "Entity cache entries",
             metrics.cache_entries.clone(),
@@ -204,6 +213,7 @@ impl Metrics {
         self.active_calls.set(gauge(now.active_calls as u64));
         self.dashboards.set(gauge(now.dashboards as u64));
         self.draining.set(i64::from(now.draining));
+        self.qloo_breaker.set(now.qloo_breaker.level());
         self.cache_entries.set(gauge(now.cache.size as u64));
         self.cache_hits.set(gauge(now.cache.hits));
         self.cache_misses.set(gauge(now.cache.misses));
@@ -335,6 +345,7 @@ mod tests {
             active_calls: 2,
             dashboards: 1,
             draining: false,
+            qloo_breaker: crate::qloo::BreakerState::Open,
             cache: CacheStats {
                 size: 3,
                 hits: 4,
@@ -355,6 +366,7 @@ mod tests {
             "qloophone_active_calls 2",
             "qloophone_dashboards 1",
             "qloophone_draining 0",
+            "qloophone_qloo_breaker 2",
             "qloophone_cache_entries 3",
             "qloophone_cache_hits 4",
             "qloophone_cache_misses 5",

@@ -36,6 +36,7 @@ fn client(sim: &QlooSim, key: &str, retries: u32) -> QlooClient {
             deadline_ms: 5000,
             max_retries: retries,
             api_log: String::new(),
+            ..QlooSettings::default()
         },
         None,
     )
@@ -203,6 +204,7 @@ async fn an_unreachable_service_is_reported() {
             deadline_ms: 1000,
             max_retries: 0,
             api_log: String::new(),
+            ..QlooSettings::default()
         },
         None,
     )
@@ -233,6 +235,7 @@ async fn a_retry_that_would_pass_the_deadline_is_not_attempted() {
             deadline_ms: 800,
             max_retries: 2,
             api_log: String::new(),
+            ..QlooSettings::default()
         },
         None,
     )
@@ -299,4 +302,73 @@ async fn a_caller_hanging_up_mid_search_does_not_poison_the_cache() {
     let found = cache.search(&matrix).await.expect("Qloo answers now");
     assert_eq!(found[0].name, "The Matrix");
     assert_eq!(sim.requests().len(), 3, "each search reached Qloo");
+}
+
+/// Qloo failing again and again opens the breaker: later searches fail at
+/// once without reaching it, cached ones are still answered, and a probe
+/// after the cool-down closes it again.
+#[tokio::test]
+async fn a_failing_qloo_trips_the_breaker_and_the_cache_still_answers() {
+    use qloophone_adapters::qloo::{BreakerState, CacheSettings, EntityCache};
+    use qloophone_adapters::time::SystemClock;
+    use std::sync::Arc;
+
+    let (sim, _) = setup(Duration::ZERO).await;
+    let client = QlooClient::new(
+        &QlooSettings {
+            api_url: sim.url(),
+            api_key: Some(Secret::new("test-key")),
+            max_retries: 0,
+            api_log: String::new(),
+            breaker_failures: 3,
+            breaker_cooldown_ms: 300,
+            ..QlooSettings::default()
+        },
+        None,
+    )
+    .unwrap();
+    let breaker = client.breaker();
+    let cache = EntityCache::new(
+        Arc::new(client),
+        Arc::new(SystemClock),
+        &CacheSettings {
+            snapshot: String::new(),
+            ..CacheSettings::default()
+        },
+        None,
+    );
+    let matrix = search("The Matrix", &[EntityKind::Movie]);
+    assert!(
+        cache.search(&matrix).await.is_ok(),
+        "cached while Qloo is up"
+    );
+    for n in 0..3 {
+        sim.inject(Fault::Status(503));
+        let other = search(&format!("Film {n}"), &[EntityKind::Movie]);
+        assert!(cache.search(&other).await.is_err());
+    }
+    assert_eq!(breaker.state(), BreakerState::Open);
+    let reached = sim.requests().len();
+    let fast = cache
+        .search(&search("Inception", &[EntityKind::Movie]))
+        .await;
+    assert!(matches!(fast, Err(TasteError::Unavailable)), "{fast:?}");
+    assert_eq!(
+        sim.requests().len(),
+        reached,
+        "an open breaker does not call Qloo"
+    );
+    assert!(
+        cache.search(&matrix).await.is_ok(),
+        "the cache still answers"
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(
+        cache
+            .search(&search("Inception", &[EntityKind::Movie]))
+            .await
+            .is_ok(),
+        "the probe"
+    );
+    assert_eq!(breaker.state(), BreakerState::Closed);
 }

@@ -78,6 +78,8 @@ pub struct AppState {
     pub insecure: bool,
     /// Connection limits and request deadlines.
     pub http: HttpSettings,
+    /// The circuit breaker in front of Qloo.
+    pub qloo_breaker: Arc<crate::qloo::Breaker>,
 }
 
 impl std::fmt::Debug for AppState {

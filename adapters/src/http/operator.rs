@@ -36,6 +36,7 @@ pub(super) fn routes(
                 "timestamp": rfc3339(state.clock.now()),
                 "version": state.version,
                 "activeCalls": state.registry.active(),
+                "qloo": {"breaker": state.qloo_breaker.state().as_str()},
             });
             if state.insecure {
                 body["insecure"] =
@@ -68,6 +69,7 @@ pub(super) fn routes(
                 dashboards: state.dashboard.clients(),
                 draining: state.registry.is_draining(),
                 cache: state.cache.cache_stats(),
+                qloo_breaker: state.qloo_breaker.state(),
             });
             warp::reply::with_header(
                 text,

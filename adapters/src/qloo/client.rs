@@ -1,5 +1,6 @@
 //! [`TasteGraph`] over Qloo's HTTP API with reqwest.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use tokio::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::breaker::Breaker;
 use super::log::{ApiLog, LogEntry};
 use super::wire;
 use crate::secret::Secret;
@@ -34,6 +36,10 @@ pub struct QlooSettings {
     pub max_retries: u32,
     /// Where each call is logged as a JSON line; empty for nowhere.
     pub api_log: String,
+    /// Failures in a row that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// How long the open breaker fails fast before one probe, in ms.
+    pub breaker_cooldown_ms: u64,
 }
 
 impl Default for QlooSettings {
@@ -46,6 +52,8 @@ impl Default for QlooSettings {
             deadline_ms: 6000,
             max_retries: 2,
             api_log: "api_calls.log".to_owned(),
+            breaker_failures: 5,
+            breaker_cooldown_ms: 10_000,
         }
     }
 }
@@ -69,6 +77,39 @@ pub struct QlooClient {
     deadline: Duration,
     max_retries: u32,
     log: Option<ApiLog>,
+    breaker: Arc<Breaker>,
+}
+
+/// One request's claim on the breaker: a verdict when it ends, or the
+/// probe given back if it is dropped first.
+struct Attempt<'a> {
+    breaker: &'a Breaker,
+    done: bool,
+}
+
+impl Attempt<'_> {
+    fn finish(mut self, outcome: &Result<Bytes, TasteError>) {
+        // Answers that say Qloo is up (a refused key, a bad request) count
+        // as successes: only its failing to answer opens the breaker.
+        let healthy = !matches!(
+            outcome,
+            Err(TasteError::Timeout
+                | TasteError::Unreachable(_)
+                | TasteError::Upstream(_)
+                | TasteError::RateLimited
+                | TasteError::BadResponse(_))
+        );
+        self.breaker.record(healthy);
+        self.done = true;
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.breaker.release();
+        }
+    }
 }
 
 impl QlooClient {
@@ -98,10 +139,37 @@ impl QlooClient {
             deadline: Duration::from_millis(settings.deadline_ms),
             max_retries: settings.max_retries,
             log,
+            breaker: Arc::new(Breaker::new(
+                settings.breaker_failures,
+                Duration::from_millis(settings.breaker_cooldown_ms),
+            )),
         })
     }
 
+    /// The circuit breaker in front of Qloo (for `/health` and `/metrics`).
+    pub fn breaker(&self) -> Arc<Breaker> {
+        self.breaker.clone()
+    }
+
     async fn get(
+        &self,
+        endpoint: &'static str,
+        params: String,
+        timeout: Duration,
+    ) -> Result<Bytes, TasteError> {
+        if !self.breaker.allow() {
+            return Err(TasteError::Unavailable);
+        }
+        let attempt = Attempt {
+            breaker: &self.breaker,
+            done: false,
+        };
+        let outcome = self.get_with_retries(endpoint, params, timeout).await;
+        attempt.finish(&outcome);
+        outcome
+    }
+
+    async fn get_with_retries(
         &self,
         endpoint: &'static str,
         params: String,

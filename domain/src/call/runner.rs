@@ -19,7 +19,7 @@ use crate::call::session::{CallSession, Command, Input, SessionPolicy, Timer, To
 use crate::ports::{AudioInbound, Clock, EventSink, ModelError, ModelSession, RealtimeModel};
 use crate::ports::{CallEvent, CallEventRecord, EndReason};
 use crate::ports::{CallInfo, ModelEvent, ModelFrame, PhoneEvent, SessionSetup};
-use crate::tools::ToolExecutor;
+use crate::tools::{ToolExecutor, ToolOutcome};
 
 /// What every call needs, shared by all calls.
 #[derive(Clone)]
@@ -54,6 +54,9 @@ pub struct Watchdogs {
     /// The longest one write to either leg may take; a phone leg that
     /// takes longer ends its call, a model leg is replaced.
     pub write_timeout: Duration,
+    /// The longest one tool invocation may take, every request it makes
+    /// included; past it the model hears a speakable error.
+    pub tool_deadline: Duration,
 }
 
 impl Default for Watchdogs {
@@ -62,6 +65,7 @@ impl Default for Watchdogs {
             caller_silence: Duration::from_secs(20),
             max_call_duration: Duration::from_secs(60 * 60),
             write_timeout: Duration::from_secs(2),
+            tool_deadline: Duration::from_secs(8),
         }
     }
 }
@@ -316,12 +320,21 @@ pub async fn run_call<P: AudioInbound>(
                     }
                     Command::RunTool(invocation) => {
                         let executor = services.tools.clone();
+                        let deadline = services.watchdogs.tool_deadline;
                         tools.spawn(async move {
                             let started = Instant::now();
                             let call_id = invocation.call_id.clone();
                             let name = invocation.name.clone();
                             let arguments = invocation.arguments.clone();
-                            let outcome = executor.execute(invocation).await;
+                            let outcome = tokio::time::timeout(deadline, executor.execute(invocation))
+                                .await
+                                .unwrap_or_else(|_| {
+                                    tracing::warn!(tool = %name, ?deadline, "tool gave up at its deadline");
+                                    ToolOutcome::error(
+                                        "This lookup took too long. Tell the caller briefly and offer to try again or to look for something else.",
+                                        None,
+                                    )
+                                });
                             ToolDone {
                                 call_id,
                                 name,

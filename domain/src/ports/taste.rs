@@ -223,6 +223,9 @@ pub enum TasteError {
     /// It did not answer in time.
     #[error("the taste graph timed out")]
     Timeout,
+    /// It has been failing, so it is not asked for a few seconds.
+    #[error("the taste graph is failing; not asking it for a few seconds")]
+    Unavailable,
     /// Too many requests, even after retrying.
     #[error("the taste graph is rate limiting us")]
     RateLimited,

@@ -593,3 +593,50 @@ async fn a_call_admitted_during_shutdown_ends_at_once() {
     let reason = run_call(phone, &services, permit, registry.shutdown_signal()).await;
     assert_eq!(reason, EndReason::Shutdown);
 }
+
+/// A tool that never answers.
+struct HangingTool;
+
+#[async_trait]
+impl ToolExecutor for HangingTool {
+    fn specs(&self) -> Vec<crate::ports::ToolSpec> {
+        Vec::new()
+    }
+    async fn execute(&self, _invocation: crate::tools::ToolInvocation) -> ToolOutcome {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tool_past_its_deadline_answers_the_model_with_a_speakable_error() {
+    let (mut h, phone) = harness();
+    let model = model_opening_once(&mut h);
+    let registry = CallRegistry::new(1);
+    let mut services = services(model, MockToolExecutor::new(), quiet_sink());
+    services.tools = Arc::new(HangingTool);
+    services.watchdogs.tool_deadline = Duration::from_secs(3);
+    let permit = registry.try_admit().unwrap();
+    let signal = registry.shutdown_signal();
+    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    h.phone_in.send(start()).unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let model_in = h.model_in.clone().unwrap();
+    model_in
+        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .unwrap();
+    model_in
+        .send(frame(ModelEvent::FunctionCall {
+            call_id: ToolCallId::parse("call_1").unwrap(),
+            name: "get_recommendation".into(),
+            arguments: "{}".into(),
+        }))
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let sent = h.model_out.lock().unwrap().clone();
+    assert!(
+        sent.iter().any(|c| matches!(c, ModelCommand::ToolOutput { output, .. } if output.contains("took too long"))),
+        "{sent:?}"
+    );
+    h.phone_in.send(PhoneEvent::Stop).unwrap();
+    assert_eq!(call.await.unwrap(), EndReason::PhoneStopped);
+}
