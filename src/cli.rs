@@ -94,6 +94,22 @@ pub enum SimPeer {
         /// The API key it accepts (default: any).
         #[arg(long)]
         api_key: Option<String>,
+        /// Misbehave in every N-th session (with the --fault-* options).
+        #[arg(long)]
+        fault_every: Option<usize>,
+        /// In those sessions, close the socket after this many ms.
+        #[arg(long)]
+        fault_close_after_ms: Option<u64>,
+        /// The close code (1001: OpenAI's maximum duration; 1011: error).
+        #[arg(long, default_value_t = 1001)]
+        fault_close_code: u16,
+        /// In those sessions, refuse this many `response.create` with a
+        /// rate limit.
+        #[arg(long, default_value_t = 0)]
+        fault_refuse_responses: usize,
+        /// In those sessions, send a malformed frame after every N events.
+        #[arg(long)]
+        fault_malformed_every: Option<usize>,
     },
     /// The Qloo Insights API at http://ADDR.
     Qloo {

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use qloophone_sandbox::load::LoadSettings;
 use qloophone_sandbox::phone::{CallSettings, place};
 use qloophone_sandbox::qloo::{QlooOptions, QlooSim};
-use qloophone_sandbox::realtime::{RealtimeOptions, RealtimeSim};
+use qloophone_sandbox::realtime::{ModelFaults, RealtimeOptions, RealtimeSim};
 use qloophone_sandbox::scenario::Scenario;
 use tokio::net::TcpListener;
 
@@ -111,9 +111,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     listen,
                     pace,
                     api_key,
+                    fault_every,
+                    fault_close_after_ms,
+                    fault_close_code,
+                    fault_refuse_responses,
+                    fault_malformed_every,
                 } => {
                     let options = RealtimeOptions {
-                        faults: Default::default(),
+                        faults: ModelFaults {
+                            every: fault_every,
+                            close_after: fault_close_after_ms
+                                .map(|ms| (Duration::from_millis(ms), fault_close_code)),
+                            refuse_responses: fault_refuse_responses,
+                            malformed_every: fault_malformed_every,
+                            ..ModelFaults::default()
+                        },
                         pace,
                         api_key,
                         scenarios: Scenario::registry(),

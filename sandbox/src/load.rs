@@ -146,6 +146,9 @@ async fn one_call(settings: &LoadSettings, index: usize) -> Result<CallReport, S
     if report.bytes_heard == 0 {
         return Err("heard nothing".to_owned());
     }
+    if report.closed_by_server {
+        return Err("the server ended the call before the caller hung up".to_owned());
+    }
     Ok(report)
 }
 

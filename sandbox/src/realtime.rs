@@ -49,6 +49,9 @@ pub const MAX_RECORDED_EVENTS: usize = 2_000;
 pub struct ModelFaults {
     /// Which sessions misbehave.
     pub sessions: std::ops::Range<usize>,
+    /// Also every this-many-th session (the last of each group), for
+    /// soaks.
+    pub every: Option<usize>,
     /// Close the session with this WebSocket code after this long (1001
     /// is OpenAI's "maximum duration", 1011 an internal error).
     pub close_after: Option<(Duration, u16)>,
@@ -61,6 +64,13 @@ pub struct ModelFaults {
     pub reject_session_update: bool,
     /// Send a malformed frame after every this many events.
     pub malformed_every: Option<usize>,
+}
+
+impl ModelFaults {
+    /// Whether session `id` misbehaves.
+    pub fn applies_to(&self, id: usize) -> bool {
+        self.sessions.contains(&id) || self.every.is_some_and(|n| n > 0 && id % n == n - 1)
+    }
 }
 
 /// Mean absolute amplitude above which a 20 ms frame counts as speech.
@@ -289,7 +299,7 @@ async fn serve(
         id
     });
     let mut hang_up = recorder.hang_up.subscribe();
-    let faults = if options.faults.sessions.contains(&id) {
+    let faults = if options.faults.applies_to(id) {
         options.faults.clone()
     } else {
         ModelFaults::default()
