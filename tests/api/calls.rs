@@ -653,3 +653,24 @@ async fn malformed_model_frames_are_skipped_and_the_call_goes_on() {
     app.idle().await;
     app.stop().await;
 }
+
+/// A stream that starts and then sends nothing (no media, no stop) is
+/// hung up on once the caller-silence limit passes, freeing its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_goes_quiet_after_start_is_hung_up() {
+    let mut config = qloophone::config::Config::default();
+    config.limits.caller_silence_timeout_ms = 1_500;
+    let app = spawn_app_with(AppOptions {
+        config,
+        ..AppOptions::default()
+    })
+    .await;
+    let healthy = app.healthy_call();
+    let mut quiet = rogue_call(&app, "MZquiet").await;
+    assert!(hung_up(&mut quiet).await, "the quiet stream was closed");
+    let report = healthy.await.unwrap();
+    assert!(report.bytes_heard > 0, "the call beside it went on");
+    app.idle().await;
+    assert_eq!(app.registry.active(), 0);
+    app.stop().await;
+}

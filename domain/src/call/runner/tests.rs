@@ -640,3 +640,54 @@ async fn a_tool_past_its_deadline_answers_the_model_with_a_speakable_error() {
     h.phone_in.send(PhoneEvent::Stop).unwrap();
     assert_eq!(call.await.unwrap(), EndReason::PhoneStopped);
 }
+
+/// A phone leg whose writes never complete (a Twilio socket that stopped
+/// reading).
+struct StuckPhone {
+    events: mpsc::UnboundedReceiver<PhoneEvent>,
+    closed: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl AudioInbound for StuckPhone {
+    async fn recv(&mut self) -> Option<PhoneEvent> {
+        self.events.recv().await
+    }
+    async fn send(&mut self, _command: PhoneCommand) -> Result<(), LegError> {
+        std::future::pending().await
+    }
+    async fn close(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_phone_leg_that_stops_taking_audio_ends_its_call() {
+    let (mut h, _) = harness();
+    let (phone_in, events) = mpsc::unbounded_channel();
+    let closed = Arc::new(AtomicBool::new(false));
+    let phone = StuckPhone {
+        events,
+        closed: closed.clone(),
+    };
+    let model = model_opening_once(&mut h);
+    let registry = CallRegistry::new(1);
+    let services = services(model, MockToolExecutor::new(), quiet_sink());
+    let permit = registry.try_admit().unwrap();
+    let signal = registry.shutdown_signal();
+    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    phone_in.send(start()).unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let model_in = h.model_in.clone().unwrap();
+    model_in
+        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .unwrap();
+    model_in
+        .send(frame(ModelEvent::AudioDelta {
+            item_id: crate::types::ItemId::parse("item_1").unwrap(),
+            audio: AudioChunk::new(Bytes::from_static(b"//79"), 3),
+        }))
+        .unwrap();
+    assert_eq!(call.await.unwrap(), EndReason::PhoneClosed);
+    assert!(closed.load(Ordering::SeqCst));
+}
