@@ -1,6 +1,6 @@
 //! The built binary: `serve` in sandbox mode, then `call` against it.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_qloophone");
@@ -13,28 +13,81 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `qloophone serve` run as its own process in a fresh directory, on a
+/// free port, its output in `server.log` there. Without API keys in `env`
+/// it serves the sandbox.
+struct Served {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+    port: u16,
+    base: String,
+}
+
+impl Served {
+    async fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("QLOO_API_KEY")
+            .env("PORT", port.to_string())
+            .env("PUBLIC_URL", &base)
+            .env("LOG_FORMAT", "json");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        wait_healthy(&base).await;
+        Self {
+            dir,
+            child,
+            port,
+            base,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then waits for the process to exit.
+    async fn stop(self) -> (tempfile::TempDir, std::process::ExitStatus) {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let mut child = self.child;
+        let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap();
+        (self.dir, status)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_then_call_with_the_built_binary() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(BIN)
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("QLOO_API_KEY")
-        .env("PORT", port.to_string())
-        .env("PUBLIC_URL", &base)
-        .env("QLOOPHONE_SANDBOX__MODEL_PACE", "4")
-        .env("QLOOPHONE_SANDBOX__QLOO_LATENCY_MS", "100")
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_healthy(&base).await;
+    let server = Served::start(
+        &["serve"],
+        &[
+            ("QLOOPHONE_SANDBOX__MODEL_PACE", "4"),
+            ("QLOOPHONE_SANDBOX__QLOO_LATENCY_MS", "100"),
+        ],
+    )
+    .await;
+    let base = server.base.clone();
+    let wav_dir = server.dir.path().to_owned();
 
-    let wav = dir.path().join("heard.wav");
+    let wav = wav_dir.join("heard.wav");
     let call = tokio::task::spawn_blocking({
         let base = base.clone();
         let wav = wav.clone();
@@ -108,14 +161,7 @@ async fn serve_then_call_with_the_built_binary() {
     assert_eq!(String::from_utf8_lossy(&listing.stdout).lines().count(), 10);
 
     // SIGTERM: a graceful stop.
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || server.wait().unwrap())
-        .await
-        .unwrap();
+    let (dir, status) = server.stop().await;
     assert!(status.success(), "{status:?}");
     assert!(
         dir.path().join("cache/entities.json").exists(),
@@ -133,28 +179,20 @@ async fn nothing_secret_or_personal_reaches_the_logs() {
     const QLOO_KEY: &str = "qloo-test-key-0123456789";
     const TWILIO_TOKEN: &str = "twilio-test-token-0123456789";
     const DASHBOARD_KEY: &str = "dashboard-test-key-0123456789";
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-    let mut server = Command::new(BIN)
-        .args(["serve", "--sandbox"])
-        .current_dir(dir.path())
-        .env("OPENAI_API_KEY", OPENAI_KEY)
-        .env("QLOO_API_KEY", QLOO_KEY)
-        .env("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
-        .env("DASHBOARD_TOKEN", DASHBOARD_KEY)
-        .env("PORT", port.to_string())
-        .env("PUBLIC_URL", &base)
-        .env("QLOOPHONE_SANDBOX__MODEL_PACE", "4")
-        .env("QLOOPHONE_SANDBOX__QLOO_LATENCY_MS", "50")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "debug")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    wait_healthy(&base).await;
+    let server = Served::start(
+        &["serve", "--sandbox"],
+        &[
+            ("OPENAI_API_KEY", OPENAI_KEY),
+            ("QLOO_API_KEY", QLOO_KEY),
+            ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
+            ("DASHBOARD_TOKEN", DASHBOARD_KEY),
+            ("QLOOPHONE_SANDBOX__MODEL_PACE", "4"),
+            ("QLOOPHONE_SANDBOX__QLOO_LATENCY_MS", "50"),
+            ("RUST_LOG", "debug"),
+        ],
+    )
+    .await;
+    let base = server.base.clone();
     // A forged webhook naming the caller is refused, and logged masked.
     let forged = reqwest::Client::new()
         .post(format!("{base}/twiml?From=%2B15550100000"))
@@ -188,14 +226,7 @@ async fn nothing_secret_or_personal_reaches_the_logs() {
         "{transcript}"
     );
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    tokio::task::spawn_blocking(move || server.wait().unwrap())
-        .await
-        .unwrap();
+    let (dir, _) = server.stop().await;
 
     let mut written = String::new();
     for entry in walk(dir.path()) {
@@ -277,23 +308,9 @@ fn resident_kib(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_that_leave_give_their_memory_back() {
     const DASHBOARDS: usize = 400;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(BIN)
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("QLOO_API_KEY")
-        .env("PORT", port.to_string())
-        .env("PUBLIC_URL", &base)
-        .env("QLOOPHONE_DASHBOARD__MAX_CLIENTS", DASHBOARDS.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_healthy(&base).await;
-    let pid = server.id();
+    let cap = DASHBOARDS.to_string();
+    let server = Served::start(&["serve"], &[("QLOOPHONE_DASHBOARD__MAX_CLIENTS", &cap)]).await;
+    let (port, base, pid) = (server.port, server.base.clone(), server.pid());
     let before = resident_kib(pid);
     let mut after_each = Vec::new();
     for _wave in 0..3 {
@@ -331,12 +348,7 @@ async fn dashboards_that_leave_give_their_memory_back() {
         }
         after_each.push(resident_kib(pid));
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    tokio::task::spawn_blocking(move || server.wait().unwrap())
-        .await
-        .unwrap();
+    server.stop().await;
     assert!(
         after_each[2] <= after_each[0] + 8 * 1024,
         "memory after each wave of dashboards (KiB, from {before}): {after_each:?}"
@@ -383,25 +395,8 @@ async fn garbage_stream(port: u16, stream: &str, frames: usize) -> bool {
 /// end, not a line a frame; a flood of it ends the call like a media flood.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_log_one_line_and_a_flood_of_them_ends_the_call() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let log_path = dir.path().join("server.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut server = Command::new(BIN)
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("QLOO_API_KEY")
-        .env("PORT", port.to_string())
-        .env("PUBLIC_URL", &base)
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    wait_healthy(&base).await;
+    let server = Served::start(&["serve"], &[("RUST_LOG", "info")]).await;
+    let (port, base) = (server.port, server.base.clone());
 
     // 300 bad frames fit within the burst: the call goes on, quietly.
     assert!(!garbage_stream(port, "MZquiet", 300).await);
@@ -425,14 +420,9 @@ async fn garbage_frames_log_one_line_and_a_flood_of_them_ends_the_call() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    tokio::task::spawn_blocking(move || server.wait().unwrap())
-        .await
-        .unwrap();
+    let (dir, _) = server.stop().await;
 
-    let written = std::fs::read_to_string(&log_path).unwrap();
+    let written = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
     let lines: Vec<&str> = written.lines().collect();
     let warned = lines
         .iter()

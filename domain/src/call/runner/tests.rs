@@ -340,11 +340,8 @@ async fn a_phone_that_never_starts_is_hung_up_on() {
 async fn shutdown_ends_a_live_call_and_frees_its_place() {
     let (mut h, phone) = harness();
     let model = model_opening_once(&mut h);
-    let registry = CallRegistry::new(1);
     let services = services(model, MockToolExecutor::new(), quiet_sink());
-    let permit = registry.try_admit().unwrap();
-    let signal = registry.shutdown_signal();
-    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    let (registry, call) = spawn_call(phone, services);
     h.phone_in.send(start()).unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     registry.shut_down();
@@ -410,11 +407,8 @@ async fn a_lost_model_is_reopened_and_told_the_conversation() {
             }],
         )
     });
-    let registry = CallRegistry::new(1);
     let services = services(model, tools, sink);
-    let permit = registry.try_admit().unwrap();
-    let signal = registry.shutdown_signal();
-    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    let (_registry, call) = spawn_call(phone, services);
     let wait = || tokio::time::sleep(Duration::from_millis(30));
     h.phone_in.send(start()).unwrap();
     wait().await;
@@ -480,12 +474,9 @@ async fn a_model_that_cannot_be_reopened_ends_the_call_after_its_attempts() {
     let (h, phone) = harness();
     let (model, sessions) = model_sessions(1);
     let (sink, events) = recording_sink();
-    let registry = CallRegistry::new(1);
     let mut services = services(model, MockToolExecutor::new(), sink);
     services.policy.reconnect_attempts = 2;
-    let permit = registry.try_admit().unwrap();
-    let signal = registry.shutdown_signal();
-    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    let (_registry, call) = spawn_call(phone, services);
     h.phone_in.send(start()).unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     drop(sessions);
@@ -510,11 +501,8 @@ async fn a_refusing_model_ends_the_call_at_once() {
         .expect_open()
         .times(1)
         .returning(|_, _| Err(ModelError::Rejected("HTTP 401".into())));
-    let registry = CallRegistry::new(1);
     let services = services(model, MockToolExecutor::new(), quiet_sink());
-    let permit = registry.try_admit().unwrap();
-    let signal = registry.shutdown_signal();
-    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    let (_registry, call) = spawn_call(phone, services);
     h.phone_in.send(start()).unwrap();
     assert_eq!(call.await.unwrap(), EndReason::ModelRefused);
 }
@@ -523,11 +511,8 @@ async fn a_refusing_model_ends_the_call_at_once() {
 async fn a_caller_that_sends_nothing_is_hung_up() {
     let (mut h, phone) = harness();
     let model = model_opening_once(&mut h);
-    let registry = CallRegistry::new(1);
     let services = services(model, MockToolExecutor::new(), quiet_sink());
-    let permit = registry.try_admit().unwrap();
-    let signal = registry.shutdown_signal();
-    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    let (_registry, call) = spawn_call(phone, services);
     h.phone_in.send(start()).unwrap();
     tokio::task::yield_now().await;
     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -545,12 +530,9 @@ async fn a_caller_that_sends_nothing_is_hung_up() {
 async fn a_call_ends_at_its_longest_duration() {
     let (mut h, phone) = harness();
     let model = model_opening_once(&mut h);
-    let registry = CallRegistry::new(1);
     let mut services = services(model, MockToolExecutor::new(), quiet_sink());
     services.watchdogs.max_call_duration = Duration::from_secs(5);
-    let permit = registry.try_admit().unwrap();
-    let signal = registry.shutdown_signal();
-    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    let (_registry, call) = spawn_call(phone, services);
     h.phone_in.send(start()).unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
     h.model_in
@@ -611,13 +593,10 @@ impl ToolExecutor for HangingTool {
 async fn a_tool_past_its_deadline_answers_the_model_with_a_speakable_error() {
     let (mut h, phone) = harness();
     let model = model_opening_once(&mut h);
-    let registry = CallRegistry::new(1);
     let mut services = services(model, MockToolExecutor::new(), quiet_sink());
     services.tools = Arc::new(HangingTool);
     services.watchdogs.tool_deadline = Duration::from_secs(3);
-    let permit = registry.try_admit().unwrap();
-    let signal = registry.shutdown_signal();
-    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    let (_registry, call) = spawn_call(phone, services);
     h.phone_in.send(start()).unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
     let model_in = h.model_in.clone().unwrap();
@@ -671,11 +650,8 @@ async fn a_phone_leg_that_stops_taking_audio_ends_its_call() {
         closed: closed.clone(),
     };
     let model = model_opening_once(&mut h);
-    let registry = CallRegistry::new(1);
     let services = services(model, MockToolExecutor::new(), quiet_sink());
-    let permit = registry.try_admit().unwrap();
-    let signal = registry.shutdown_signal();
-    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    let (_registry, call) = spawn_call(phone, services);
     phone_in.send(start()).unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
     let model_in = h.model_in.clone().unwrap();
@@ -690,4 +666,16 @@ async fn a_phone_leg_that_stops_taking_audio_ends_its_call() {
         .unwrap();
     assert_eq!(call.await.unwrap(), EndReason::PhoneClosed);
     assert!(closed.load(Ordering::SeqCst));
+}
+
+/// Runs `phone` as a call with one place in a fresh registry.
+fn spawn_call<P: AudioInbound + 'static>(
+    phone: P,
+    services: CallServices,
+) -> (CallRegistry, tokio::task::JoinHandle<EndReason>) {
+    let registry = CallRegistry::new(1);
+    let permit = registry.try_admit().unwrap();
+    let signal = registry.shutdown_signal();
+    let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
+    (registry, call)
 }

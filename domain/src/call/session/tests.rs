@@ -812,15 +812,11 @@ fn reconnect_attempts_back_off_then_give_up() {
     let mut s = Script::live(policy);
     let mut delays = Vec::new();
     let mut out = s.step(Input::ModelClosed);
-    loop {
-        if let Some(Command::OpenModel { after, .. }) =
-            out.iter().find(|c| matches!(c, Command::OpenModel { .. }))
-        {
-            delays.push(*after);
-            out = s.step(Input::ModelFailed { fatal: false });
-        } else {
-            break;
-        }
+    while let Some(Command::OpenModel { after, .. }) =
+        out.iter().find(|c| matches!(c, Command::OpenModel { .. }))
+    {
+        delays.push(*after);
+        out = s.step(Input::ModelFailed { fatal: false });
     }
     assert_eq!(
         delays,
