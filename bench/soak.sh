@@ -3,7 +3,8 @@
 # DURATION seconds at about CONCURRENCY calls at once, with the simulated
 # model misbehaving: every 5th model session is closed with 1001 (OpenAI's
 # "maximum duration") 4 s in, and also refuses its first response.create
-# with rate_limit_exceeded. None of these should end a call: the server
+# with rate_limit_exceeded; the simulated Qloo answers every 20th request
+# with a 503. None of these should end a call: the server
 # reopens the session with the conversation's context. The server's RSS is
 # sampled every 30 s; the load report (one JSON line) comes at the end.
 #
@@ -16,6 +17,8 @@ concurrency=${2:-200}
 calls=$((concurrency * duration / 12))
 
 source bench/stack.sh
+# Qloo answers every 20th request with a 503 (the client retries it).
+qloo_args="--error-every 20"
 start_stack \
   --fault-every 5 --fault-close-after-ms 4000 --fault-close-code 1001 --fault-refuse-responses 1
 

@@ -1,7 +1,8 @@
 # Sourced by bench/load.sh and bench/soak.sh: builds the release binary and
 # starts the server alone in its own process, in live mode, pointed at the
 # two simulators (each in its own process). `start_stack [ARGS...]` passes
-# ARGS to `sim realtime`; it sets $bin and $server (the server's pid), and
+# ARGS to `sim realtime` (and $qloo_args, if set, to `sim qloo`); it sets
+# $bin and $server (the server's pid), and
 # everything it started is stopped on exit.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -14,7 +15,7 @@ trap cleanup EXIT
 
 start_stack() {
   "$bin" sim realtime --listen 127.0.0.1:18082 "$@" >"$work/realtime.log" 2>&1 & pids+=($!)
-  "$bin" sim qloo --listen 127.0.0.1:18083 --latency-ms 300 >"$work/qloo.log" 2>&1 & pids+=($!)
+  "$bin" sim qloo --listen 127.0.0.1:18083 --latency-ms 300 ${qloo_args:-} >"$work/qloo.log" 2>&1 & pids+=($!)
   (cd "$work" && \
     OPENAI_API_KEY=bench QLOO_API_KEY=bench \
     OPENAI_REALTIME_URL=ws://127.0.0.1:18082/v1/realtime QLOO_API_URL=http://127.0.0.1:18083 \

@@ -122,5 +122,8 @@ pub enum SimPeer {
         /// The API key it accepts (default: any).
         #[arg(long)]
         api_key: Option<String>,
+        /// Answer every N-th request with a 503.
+        #[arg(long)]
+        error_every: Option<usize>,
     },
 }

@@ -139,9 +139,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     listen,
                     latency_ms,
                     api_key,
+                    error_every,
                 } => {
                     let options = QlooOptions {
                         api_key,
+                        error_every,
                         latency: Duration::from_millis(latency_ms),
                         ..QlooOptions::default()
                     };

@@ -250,6 +250,8 @@ pub struct QlooOptions {
     pub latency: Duration,
     /// Seconds announced in `x-second-ratelimit-reset` on a 429.
     pub rate_limit_reset_secs: u64,
+    /// Answer every this-many-th request with a 503 (for soaks).
+    pub error_every: Option<usize>,
 }
 
 impl Default for QlooOptions {
@@ -257,6 +259,7 @@ impl Default for QlooOptions {
         Self {
             api_key: None,
             latency: Duration::ZERO,
+            error_every: None,
             rate_limit_reset_secs: 1,
         }
     }
@@ -383,7 +386,13 @@ fn routes(
                     let fault = {
                         let mut state = lock(&state);
                         state.requests.push(recorded.clone());
-                        state.faults.pop_front()
+                        let count = state.requests.len();
+                        state.faults.pop_front().or_else(|| {
+                            options
+                                .error_every
+                                .filter(|every| *every > 0 && count.is_multiple_of(*every))
+                                .map(|_| Fault::Status(503))
+                        })
                     };
                     tokio::time::sleep(options.latency).await;
                     answer(&catalogue, &options, &recorded, fault).await

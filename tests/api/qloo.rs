@@ -19,6 +19,7 @@ async fn setup(latency: Duration) -> (QlooSim, QlooClient) {
             api_key: Some("test-key".into()),
             latency,
             rate_limit_reset_secs: 0,
+            error_every: None,
         },
     )
     .unwrap();
@@ -223,6 +224,7 @@ async fn a_retry_that_would_pass_the_deadline_is_not_attempted() {
             api_key: None,
             latency: Duration::ZERO,
             rate_limit_reset_secs: 2,
+            error_every: None,
         },
     )
     .unwrap();

@@ -303,3 +303,17 @@ async fn faults_are_injected_in_order() {
     assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
     assert_eq!(sim.requests().len(), 6);
 }
+
+#[tokio::test]
+async fn every_nth_request_can_be_answered_503() {
+    let (sim, client) = sim(QlooOptions {
+        error_every: Some(2),
+        ..QlooOptions::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(get(&client, &sim, "/search?query=The+Matrix").await.0);
+    }
+    assert_eq!(statuses, [200, 503, 200, 503]);
+}
