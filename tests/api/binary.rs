@@ -331,21 +331,10 @@ async fn dashboards_that_leave_give_their_memory_back() {
         );
         drop(open);
         // The server notices each close and frees what the dashboard held.
-        let client = reqwest::Client::new();
-        for _ in 0..100 {
-            let metrics = client
-                .get(format!("{base}/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            if metrics.lines().any(|line| line == "qloophone_dashboards 0") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::helpers::poll_until(&format!("{base}/metrics"), "dashboards gone", |metrics| {
+            metrics.lines().any(|line| line == "qloophone_dashboards 0")
+        })
+        .await;
         after_each.push(resident_kib(pid));
     }
     server.stop().await;
@@ -361,19 +350,9 @@ async fn garbage_stream(port: u16, stream: &str, frames: usize) -> bool {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
 
-    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/call"))
-        .await
-        .unwrap();
+    let socket =
+        crate::helpers::started_stream(&format!("ws://127.0.0.1:{port}/call"), stream).await;
     let (mut sink, mut incoming) = socket.split();
-    let start = serde_json::json!({
-        "event": "start",
-        "streamSid": stream,
-        "start": {
-            "streamSid": stream,
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
-        }
-    });
-    sink.send(Message::text(start.to_string())).await.unwrap();
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = incoming.next().await {} });
     let mut cut_off = false;
     for n in 0..frames {
@@ -405,21 +384,10 @@ async fn garbage_frames_log_one_line_and_a_flood_of_them_ends_the_call() {
         garbage_stream(port, "MZflood", 20_000).await,
         "the flood was cut off"
     );
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        let health: serde_json::Value = client
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if health["activeCalls"] == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::helpers::poll_until(&format!("{base}/health"), "calls ended", |health| {
+        health.contains("\"activeCalls\":0")
+    })
+    .await;
     let (dir, _) = server.stop().await;
 
     let written = std::fs::read_to_string(dir.path().join("server.log")).unwrap();

@@ -415,22 +415,7 @@ async fn tasks_return_to_their_idle_level_after_calls() {
 
 /// A raw `/call` socket that has sent `start` for `stream`.
 async fn rogue_call(app: &crate::helpers::TestApp, stream: &str) -> crate::helpers::Socket {
-    use futures_util::SinkExt;
-    use tokio_tungstenite::tungstenite::Message;
-
-    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url("/call"))
-        .await
-        .unwrap();
-    let start = json!({
-        "event": "start",
-        "streamSid": stream,
-        "start": {
-            "streamSid": stream,
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
-        }
-    });
-    socket.send(Message::text(start.to_string())).await.unwrap();
-    socket
+    crate::helpers::started_stream(&app.ws_url("/call"), stream).await
 }
 
 /// Whether the server hangs up on `socket` within five seconds.

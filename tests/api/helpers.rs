@@ -272,6 +272,39 @@ impl ToolExecutor for EchoTools {
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A raw Media Stream on `url` (a `/call` WebSocket URL) that has sent
+/// `start` for `stream` and nothing else.
+pub async fn started_stream(url: &str, stream: &str) -> Socket {
+    use futures_util::SinkExt;
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let start = json!({
+        "event": "start",
+        "streamSid": stream,
+        "start": {
+            "streamSid": stream,
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+        }
+    });
+    socket.send(Message::text(start.to_string())).await.unwrap();
+    socket
+}
+
+/// Polls `url` until its body satisfies `done`; panics after ten seconds.
+pub async fn poll_until(url: &str, what: &str, done: impl Fn(&str) -> bool) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(response) = client.get(url).send().await
+            && let Ok(body) = response.text().await
+            && done(&body)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not reached in ten seconds");
+}
+
 pub async fn dashboard(app: &TestApp, query: &str) -> Socket {
     let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url(&format!("/logs{query}")))
         .await
