@@ -120,7 +120,10 @@ impl Builder {
             api_log,
         ));
         let openai = &config.openai;
-        let model = OpenAiRealtime::new(openai).context("openai.realtime_url")?;
+        let write_timeout = Duration::from_millis(config.limits.write_timeout_ms);
+        let model = OpenAiRealtime::new(openai)
+            .context("openai.realtime_url")?
+            .with_write_timeout(write_timeout);
         let tools = tools.unwrap_or_else(|| Arc::new(taste_tools(cache.clone())));
         let specs = tools.specs();
         let tool_names = specs.iter().map(|spec| spec.name.clone()).collect();
@@ -159,7 +162,6 @@ impl Builder {
             watchdogs: Watchdogs {
                 caller_silence: Duration::from_millis(config.limits.caller_silence_timeout_ms),
                 max_call_duration: Duration::from_secs(config.limits.max_call_duration_secs),
-                write_timeout: Duration::from_millis(config.limits.write_timeout_ms),
                 tool_deadline: Duration::from_millis(config.limits.tool_deadline_ms),
             },
         };
@@ -193,6 +195,7 @@ impl Builder {
             insecure: sandbox.is_none() && config.is_insecure(Mode::Live),
             http: config.http.clone(),
             qloo_breaker,
+            write_timeout,
         });
         Ok(Application {
             listener,

@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod http;
 pub mod metrics;
 pub mod openai;
+pub mod outbound;
 pub mod privacy;
 pub mod qloo;
 pub mod secret;

@@ -659,3 +659,60 @@ async fn a_stream_that_goes_quiet_after_start_is_hung_up() {
     assert_eq!(app.registry.active(), 0);
     app.stop().await;
 }
+
+/// A Twilio socket that stops reading while the model talks: the server
+/// keeps reading the model, holds what the caller has not taken in a
+/// bounded queue, and ends that call alone once the queue is full or the
+/// socket has taken nothing for the write timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_stops_reading_ends_only_its_own_call() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    // A long greeting sent fast: megabytes of base64 audio in a second or
+    // two, far more than the queue and the kernel's buffers (up to 4 MiB
+    // here) hold.
+    let app = spawn_app_with(AppOptions {
+        ms_per_char: 10_000,
+        pace: 500.0,
+        ..AppOptions::default()
+    })
+    .await;
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let tcp = tcp.connect(app.addr).await.unwrap();
+    let (mut stuck, _) = tokio_tungstenite::client_async(app.ws_url("/call"), tcp)
+        .await
+        .unwrap();
+    let start = json!({
+        "event": "start",
+        "streamSid": "MZstuck",
+        "start": {
+            "streamSid": "MZstuck",
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+        }
+    });
+    stuck.send(Message::text(start.to_string())).await.unwrap();
+    // It keeps sending its audio (so only its reading is wrong) and never
+    // reads a byte.
+    let talking = tokio::spawn(async move {
+        let frame =
+            r#"{"event":"media","streamSid":"MZstuck","media":{"timestamp":0,"payload":"/w=="}}"#;
+        loop {
+            if stuck.send(Message::text(frame)).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
+    wait_until("the stuck call to start", || app.registry.active() == 1).await;
+    let healthy = app.healthy_call();
+    let report = healthy.await.unwrap();
+    assert!(report.bytes_heard > 0, "the call beside it went on");
+    assert_eq!(report.bad_frames, 0);
+    // The stuck call ends although its caller never hangs up or goes quiet.
+    wait_until("the stuck call to end", || app.registry.active() == 0).await;
+    talking.abort();
+    app.idle().await;
+    app.stop().await;
+}

@@ -80,6 +80,9 @@ pub struct AppState {
     pub http: HttpSettings,
     /// The circuit breaker in front of Qloo.
     pub qloo_breaker: Arc<crate::qloo::Breaker>,
+    /// How long a Twilio socket may take nothing while audio waits for it
+    /// before its call ends.
+    pub write_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for AppState {

@@ -73,7 +73,7 @@ fn call_upgrade(upgrade: Upgrade, state: Arc<AppState>) -> Box<dyn Reply> {
     };
     let config = websocket::config(MAX_CALL_FRAME);
     Box::new(upgrade.accept(config, move |socket| async move {
-        let leg = TwilioLeg::new(socket, state.stream_tokens.clone());
+        let leg = TwilioLeg::new(socket, state.stream_tokens.clone(), state.write_timeout);
         let shutdown = state.registry.shutdown_signal();
         let span = tracing::info_span!(
             "call",

@@ -1,5 +1,6 @@
 //! [`RealtimeModel`] over tokio-tungstenite: one WebSocket per call.
 
+use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,6 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use serde::{Deserialize, Serialize};
 
 use super::wire;
+use crate::outbound::{MAX_QUEUED, Outbound};
 use crate::secret::Secret;
 
 /// Largest event accepted from the model (audio deltas are a few KiB).
@@ -103,6 +105,7 @@ pub struct OpenAiRealtime {
     api_key: Secret,
     endpoint: String,
     ping_every: Duration,
+    write_timeout: Duration,
 }
 
 impl OpenAiRealtime {
@@ -117,7 +120,16 @@ impl OpenAiRealtime {
             endpoint: url.into(),
             api_key: settings.api_key.clone().unwrap_or_else(|| Secret::new("")),
             ping_every: Duration::from_millis(settings.ping_interval_ms.max(1)),
+            write_timeout: Duration::from_secs(2),
         })
+    }
+
+    /// Gives a session up once its socket has taken nothing for `timeout`
+    /// while events wait (two seconds unless set).
+    #[must_use]
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
     }
 }
 
@@ -142,6 +154,7 @@ impl RealtimeModel for OpenAiRealtime {
         // larger one.
         let config = WebSocketConfig::default()
             .read_buffer_size(MODEL_READ_BUFFER)
+            .max_write_buffer_size(MAX_QUEUED)
             .max_message_size(Some(MAX_MODEL_EVENT))
             .max_frame_size(Some(MAX_MODEL_EVENT));
         let (mut socket, _response) =
@@ -161,6 +174,7 @@ impl RealtimeModel for OpenAiRealtime {
             ping,
             ping_every: self.ping_every,
             last_heard: Instant::now(),
+            outbound: Outbound::new(self.write_timeout),
         }))
     }
 }
@@ -186,6 +200,7 @@ struct OpenAiSession {
     ping: tokio::time::Interval,
     ping_every: Duration,
     last_heard: Instant,
+    outbound: Outbound,
 }
 
 #[async_trait]
@@ -193,8 +208,23 @@ impl ModelSession for OpenAiSession {
     async fn recv(&mut self) -> Option<ModelFrame> {
         loop {
             let socket = self.socket.as_mut()?;
+            let outbound = &mut self.outbound;
+            // Queued events go on out while we wait for the model.
+            let next = std::future::poll_fn(|cx| {
+                if let Poll::Ready(Err(stalled)) = outbound.poll_write(socket, cx) {
+                    return Poll::Ready(Err(stalled));
+                }
+                socket.poll_next_unpin(cx).map(Ok)
+            });
             let next = tokio::select! {
-                next = socket.next() => next,
+                next = next => match next {
+                    Ok(next) => next,
+                    Err(stalled) => {
+                        tracing::warn!(error = %stalled, "the model socket is not taking events; giving it up");
+                        self.socket = None;
+                        return None;
+                    }
+                },
                 _ = self.ping.tick() => {
                     if self.last_heard.elapsed() > self.ping_every * 2 {
                         tracing::warn!(
@@ -204,7 +234,7 @@ impl ModelSession for OpenAiSession {
                         self.socket = None;
                         return None;
                     }
-                    if let Err(err) = socket.send(Message::Ping(Bytes::new())).await {
+                    if let Err(err) = self.outbound.queue(socket, Message::Ping(Bytes::new())) {
                         tracing::warn!(error = %err, "cannot ping the model socket");
                         self.socket = None;
                         return None;
@@ -264,10 +294,16 @@ impl ModelSession for OpenAiSession {
 
     async fn send(&mut self, command: ModelCommand) -> Result<(), LegError> {
         let socket = self.socket.as_mut().ok_or(LegError::Closed)?;
-        socket
-            .send(Message::text(wire::encode(&command)))
+        self.outbound
+            .queue(socket, Message::text(wire::encode(&command)))
+    }
+
+    async fn flush(&mut self) -> Result<(), LegError> {
+        let socket = self.socket.as_mut().ok_or(LegError::Closed)?;
+        self.outbound
+            .flush(socket)
             .await
-            .map_err(|err| LegError::Write(err.to_string()))
+            .map_err(|stalled| LegError::Write(stalled.to_string()))
     }
 
     async fn close(&mut self) {

@@ -1,9 +1,10 @@
 //! [`AudioInbound`] over one Twilio Media Stream WebSocket.
 
 use std::sync::Arc;
+use std::task::Poll;
 
 use async_trait::async_trait;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use qloophone_domain::ports::{AudioInbound, LegError};
 use qloophone_domain::ports::{PhoneCommand, PhoneEvent};
 use tokio::time::Instant;
@@ -12,6 +13,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::http::websocket::Socket as WebSocket;
+use crate::outbound::Outbound;
+
+/// How long the closing handshake may take before the socket is dropped.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 use super::stream_token::StreamTokens;
 use super::wire::{Encoder, Inbound, decode, stream_token};
@@ -70,6 +75,7 @@ impl MediaPace {
 /// The phone leg of one call.
 pub struct TwilioLeg {
     socket: Option<WebSocket>,
+    outbound: Outbound,
     encoder: Option<Encoder>,
     stats: LegStats,
     pace: MediaPace,
@@ -88,10 +94,16 @@ impl std::fmt::Debug for TwilioLeg {
 impl TwilioLeg {
     /// Wraps an upgraded `/call` socket. With `tokens`, the stream's
     /// `start` must carry a stream token for its call, or the leg closes
-    /// before the call sees anything.
-    pub fn new(socket: WebSocket, tokens: Option<Arc<StreamTokens>>) -> Self {
+    /// before the call sees anything. A Twilio socket that takes nothing
+    /// for `write_timeout` while audio waits is given up.
+    pub fn new(
+        socket: WebSocket,
+        tokens: Option<Arc<StreamTokens>>,
+        write_timeout: std::time::Duration,
+    ) -> Self {
         Self {
             socket: Some(socket),
+            outbound: Outbound::new(write_timeout),
             encoder: None,
             stats: LegStats::default(),
             pace: MediaPace::new(),
@@ -105,7 +117,24 @@ impl AudioInbound for TwilioLeg {
     async fn recv(&mut self) -> Option<PhoneEvent> {
         loop {
             let socket = self.socket.as_mut()?;
-            let message = match socket.next().await {
+            let outbound = &mut self.outbound;
+            // Queued audio goes on out while we wait for the caller.
+            let next = std::future::poll_fn(|cx| {
+                if let Poll::Ready(Err(stalled)) = outbound.poll_write(socket, cx) {
+                    return Poll::Ready(Err(stalled));
+                }
+                socket.poll_next_unpin(cx).map(Ok)
+            })
+            .await;
+            let next = match next {
+                Ok(next) => next,
+                Err(stalled) => {
+                    tracing::warn!(error = %stalled, "the phone leg is not taking audio; ending the call");
+                    self.socket = None;
+                    return None;
+                }
+            };
+            let message = match next {
                 Some(Ok(message)) => message,
                 Some(Err(err)) => {
                     // An oversized frame lands here too ("message too long").
@@ -189,20 +218,26 @@ impl AudioInbound for TwilioLeg {
         let (Some(socket), Some(encoder)) = (self.socket.as_mut(), self.encoder.as_ref()) else {
             return Err(LegError::Closed);
         };
-        socket
-            .send(Message::text(encoder.encode(&command)))
+        self.outbound
+            .queue(socket, Message::text(encoder.encode(&command)))
+    }
+
+    async fn flush(&mut self) -> Result<(), LegError> {
+        let socket = self.socket.as_mut().ok_or(LegError::Closed)?;
+        self.outbound
+            .flush(socket)
             .await
-            .map_err(|err| LegError::Write(err.to_string()))
+            .map_err(|stalled| LegError::Write(stalled.to_string()))
     }
 
     async fn close(&mut self) {
         if let Some(mut socket) = self.socket.take() {
-            let _ = socket
-                .close(Some(CloseFrame {
-                    code: CloseCode::Normal,
-                    reason: "call ended".into(),
-                }))
-                .await;
+            // A peer that takes nothing must not hold the call's end.
+            let close = socket.close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "call ended".into(),
+            }));
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
         }
         if self.stats != LegStats::default() {
             tracing::info!(

@@ -16,7 +16,8 @@ use tokio::time::Instant;
 
 use crate::call::registry::CallPermit;
 use crate::call::session::{CallSession, Command, Input, SessionPolicy, Timer, ToolDone};
-use crate::ports::{AudioInbound, Clock, EventSink, ModelError, ModelSession, RealtimeModel};
+use crate::ports::RealtimeModel;
+use crate::ports::{AudioInbound, Clock, EventSink, LegError, ModelError, ModelSession};
 use crate::ports::{CallEvent, CallEventRecord, EndReason};
 use crate::ports::{CallInfo, ModelEvent, ModelFrame, PhoneEvent, SessionSetup};
 use crate::tools::{ToolExecutor, ToolOutcome};
@@ -51,9 +52,6 @@ pub struct Watchdogs {
     pub caller_silence: Duration,
     /// The longest a call may last.
     pub max_call_duration: Duration,
-    /// The longest one write to either leg may take; a phone leg that
-    /// takes longer ends its call, a model leg is replaced.
-    pub write_timeout: Duration,
     /// The longest one tool invocation may take, every request it makes
     /// included; past it the model hears a speakable error.
     pub tool_deadline: Duration,
@@ -64,7 +62,6 @@ impl Default for Watchdogs {
         Self {
             caller_silence: Duration::from_secs(20),
             max_call_duration: Duration::from_secs(60 * 60),
-            write_timeout: Duration::from_secs(2),
             tool_deadline: Duration::from_secs(8),
         }
     }
@@ -171,6 +168,8 @@ pub async fn run_call<P: AudioInbound>(
     let mut shutdown_pending = *shutdown.borrow_and_update();
     let mut shutdown_watched = true;
     let mut announced = false;
+    let mut phone_unflushed = false;
+    let mut model_unflushed = false;
 
     loop {
         let wake = if std::mem::take(&mut shutdown_pending) {
@@ -262,34 +261,19 @@ pub async fn run_call<P: AudioInbound>(
             session.on(input, &mut commands);
             for command in commands.drain(..) {
                 match command {
-                    Command::Phone(command) => {
-                        match tokio::time::timeout(
-                            services.watchdogs.write_timeout,
-                            phone.send(command),
-                        )
-                        .await
-                        {
-                            Ok(Ok(())) => {}
-                            Ok(Err(err)) => tracing::debug!(error = %err, "phone leg write failed"),
-                            Err(_) => {
-                                tracing::warn!(
-                                    "the phone leg is not taking audio; ending the call"
-                                );
-                                next = Some(Input::PhoneClosed);
-                            }
+                    Command::Phone(command) => match phone.send(command).await {
+                        Ok(()) => phone_unflushed = true,
+                        Err(LegError::Backlogged) => {
+                            tracing::warn!("the phone leg is not taking audio; ending the call");
+                            next = Some(Input::PhoneClosed);
                         }
-                    }
+                        Err(err) => tracing::debug!(error = %err, "phone leg write failed"),
+                    },
                     Command::Model(command) => {
                         let Some(leg) = model.as_mut() else { continue };
-                        match tokio::time::timeout(
-                            services.watchdogs.write_timeout,
-                            leg.send(command),
-                        )
-                        .await
-                        {
-                            Ok(Ok(())) => {}
-                            Ok(Err(err)) => tracing::debug!(error = %err, "model leg write failed"),
-                            Err(_) => {
+                        match leg.send(command).await {
+                            Ok(()) => model_unflushed = true,
+                            Err(LegError::Backlogged) => {
                                 tracing::warn!(
                                     "the model leg is not taking events; replacing the session"
                                 );
@@ -298,6 +282,7 @@ pub async fn run_call<P: AudioInbound>(
                                 }
                                 next.get_or_insert(Input::ModelClosed);
                             }
+                            Err(err) => tracing::debug!(error = %err, "model leg write failed"),
                         }
                     }
                     Command::OpenModel { info, after } => {
@@ -371,6 +356,19 @@ pub async fn run_call<P: AudioInbound>(
             if ended.is_some() {
                 break;
             }
+        }
+        // Everything one wake-up produced goes out together: one write for
+        // an audio delta's media and mark, not one each.
+        if std::mem::take(&mut phone_unflushed)
+            && let Err(err) = phone.flush().await
+        {
+            tracing::debug!(error = %err, "phone leg write failed");
+        }
+        if std::mem::take(&mut model_unflushed)
+            && let Some(leg) = model.as_mut()
+            && let Err(err) = leg.flush().await
+        {
+            tracing::debug!(error = %err, "model leg write failed");
         }
         if let Some(reason) = ended {
             tools.abort_all();

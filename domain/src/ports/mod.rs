@@ -29,6 +29,10 @@ pub enum LegError {
     /// The connection is gone.
     #[error("the connection is closed")]
     Closed,
+    /// The peer has not taken what was already sent, and the leg's
+    /// outbound queue is full: the leg cannot keep up.
+    #[error("the peer is not taking what is sent; the outbound queue is full")]
+    Backlogged,
     /// Writing failed for another reason.
     #[error("write failed: {0}")]
     Write(String),

@@ -268,13 +268,28 @@ pub trait ModelSession: Send {
     /// The model's next event, or `None` once the session has closed.
     ///
     /// Must be cancel-safe: the call runner polls it inside `select!`.
+    /// Polling it also carries on writing what was queued.
     async fn recv(&mut self) -> Option<ModelFrame>;
 
-    /// Sends the model a command.
+    /// Queues a command for the model. It goes out at the next
+    /// [`flush`](Self::flush), or while [`recv`](Self::recv) is polled;
+    /// queueing never waits for the model.
+    ///
+    /// # Errors
+    /// [`LegError::Backlogged`] when the model has stopped taking what was
+    /// sent and the session's bounded queue is full; another [`LegError`]
+    /// when the session can no longer be written to.
+    async fn send(&mut self, command: ModelCommand) -> Result<(), LegError>;
+
+    /// Starts writing what [`send`](Self::send) queued without waiting for
+    /// the model to take it. A session whose peer takes nothing for its
+    /// write timeout closes (`recv` answers `None`).
     ///
     /// # Errors
     /// [`LegError`] when the session can no longer be written to.
-    async fn send(&mut self, command: ModelCommand) -> Result<(), LegError>;
+    async fn flush(&mut self) -> Result<(), LegError> {
+        Ok(())
+    }
 
     /// Closes the session.
     async fn close(&mut self);

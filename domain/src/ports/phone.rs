@@ -104,13 +104,29 @@ pub trait AudioInbound: Send {
     /// The caller's next event, or `None` once the leg has closed.
     ///
     /// Must be cancel-safe: the call runner polls it inside `select!`.
+    /// Polling it also carries on writing what was queued.
     async fn recv(&mut self) -> Option<PhoneEvent>;
 
-    /// Plays audio, places a mark, or clears queued audio.
+    /// Queues audio to play, a mark, or a clear of queued audio. It goes
+    /// out at the next [`flush`](Self::flush), or while [`recv`](Self::recv)
+    /// is polled; queueing never waits for the caller's side.
+    ///
+    /// # Errors
+    /// [`LegError::Backlogged`] when the caller's side has stopped taking
+    /// what was sent and the leg's bounded queue is full; another
+    /// [`LegError`] when the leg can no longer be written to.
+    async fn send(&mut self, command: PhoneCommand) -> Result<(), LegError>;
+
+    /// Starts writing what [`send`](Self::send) queued, all of it at once,
+    /// without waiting for the caller's side to take it. The leg goes on
+    /// writing while `recv` is polled; one whose peer takes nothing for its
+    /// write timeout closes (`recv` answers `None`).
     ///
     /// # Errors
     /// [`LegError`] when the leg can no longer be written to.
-    async fn send(&mut self, command: PhoneCommand) -> Result<(), LegError>;
+    async fn flush(&mut self) -> Result<(), LegError> {
+        Ok(())
+    }
 
     /// Closes the leg; later sends fail.
     async fn close(&mut self);

@@ -620,8 +620,7 @@ async fn a_tool_past_its_deadline_answers_the_model_with_a_speakable_error() {
     assert_eq!(call.await.unwrap(), EndReason::PhoneStopped);
 }
 
-/// A phone leg whose writes never complete (a Twilio socket that stopped
-/// reading).
+/// A phone leg whose queue is full (a Twilio socket that stopped reading).
 struct StuckPhone {
     events: mpsc::UnboundedReceiver<PhoneEvent>,
     closed: Arc<AtomicBool>,
@@ -633,7 +632,7 @@ impl AudioInbound for StuckPhone {
         self.events.recv().await
     }
     async fn send(&mut self, _command: PhoneCommand) -> Result<(), LegError> {
-        std::future::pending().await
+        Err(LegError::Backlogged)
     }
     async fn close(&mut self) {
         self.closed.store(true, Ordering::SeqCst);
