@@ -407,6 +407,7 @@ fn print_event(out: &mut (dyn Write + Send), event: &Value) {
             event["audio_end_ms"]
         ),
         "dtmf" => format!("  key     {}", event["digit"].as_str().unwrap_or("?")),
+        "model_reconnected" => format!("  model   session reopened after {} ms", event["gap_ms"]),
         "error" => format!("  error   {}", event["message"].as_str().unwrap_or("?")),
         "call.ended" => format!("  ended   {}", event["reason"].as_str().unwrap_or("?")),
         _ => return,
@@ -507,6 +508,14 @@ pub fn check(
                 "expected at least {min} ms of audio; heard {heard} ms"
             ));
         }
+    }
+    let reopened = of("model_reconnected").count();
+    if let Some(wanted) = expect.reconnects
+        && reopened != wanted
+    {
+        failures.push(format!(
+            "expected {wanted} model reconnect(s); observers saw {reopened}"
+        ));
     }
     let ended = of("call.ended").find_map(|e| e["reason"].as_str());
     match (&expect.ends, ended) {

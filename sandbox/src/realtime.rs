@@ -38,7 +38,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use crate::audio::{self, BYTES_PER_MS, FRAME_BYTES};
-use crate::script::{ModelScript, ScriptedCall, fill_ids, rounds, summarize};
+use crate::script::{ModelScript, ScriptFaults, ScriptedCall, fill_ids, rounds, summarize};
 
 /// Client events kept per session; more are counted, not kept.
 pub const MAX_RECORDED_EVENTS: usize = 2_000;
@@ -64,9 +64,22 @@ pub struct ModelFaults {
     pub reject_session_update: bool,
     /// Send a malformed frame after every this many events.
     pub malformed_every: Option<usize>,
+    /// Close the session with this code while answering the caller's Nth
+    /// utterance (from 1), right after the answer's first audio.
+    pub close_in_turn: Option<(usize, u16)>,
 }
 
 impl ModelFaults {
+    /// What a scenario's script asks for.
+    pub fn from_script(faults: &ScriptFaults) -> Self {
+        Self {
+            close_in_turn: faults.close_in_turn.map(|turn| (turn, faults.close_code)),
+            refuse_responses: faults.refuse_responses,
+            malformed_every: faults.malformed_every,
+            ..Self::default()
+        }
+    }
+
     /// Whether session `id` misbehaves.
     pub fn applies_to(&self, id: usize) -> bool {
         self.sessions.contains(&id) || self.every.is_some_and(|n| n > 0 && id % n == n - 1)
@@ -144,6 +157,8 @@ impl Session {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     sessions: Arc<Mutex<Vec<Session>>>,
+    /// Scenarios some session has already played.
+    played: Arc<Mutex<HashSet<u16>>>,
     hang_up: tokio::sync::watch::Sender<u64>,
 }
 
@@ -151,6 +166,7 @@ impl Default for Recorder {
     fn default() -> Self {
         Self {
             sessions: Arc::default(),
+            played: Arc::default(),
             hang_up: tokio::sync::watch::channel(0).0,
         }
     }
@@ -167,6 +183,14 @@ impl Recorder {
                 f(session);
             }
         });
+    }
+
+    /// Whether no session has played scenario `tag` before this one.
+    fn first_to_play(&self, tag: u16) -> bool {
+        self.played
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tag)
     }
 
     /// A snapshot of every session so far.
@@ -331,6 +355,14 @@ async fn serve(
                         .await?;
                 }
             }
+            if let Some(code) = conn.close_now.take() {
+                let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                    code: code.into(),
+                    reason: "simulated close".into(),
+                };
+                let _ = socket.close(Some(frame)).await;
+                break;
+            }
             let due = conn.next_due();
             tokio::select! {
                 message = socket.next() => match message {
@@ -415,6 +447,13 @@ struct Conn {
     picked: bool,
     faults: ModelFaults,
     refused: usize,
+    /// Close the socket with this code once the outbox is sent.
+    close_now: Option<u16>,
+    /// The caller's turn a context message said was being answered, until
+    /// the scenario is known.
+    resume_turn: Option<usize>,
+    /// A `response.create` that waits for `resume_turn`.
+    deferred_response: bool,
 }
 
 impl Conn {
@@ -449,6 +488,9 @@ impl Conn {
             picked: false,
             faults: ModelFaults::default(),
             refused: 0,
+            close_now: None,
+            resume_turn: None,
+            deferred_response: false,
         }
     }
 
@@ -562,7 +604,11 @@ impl Conn {
             self.picked = true;
             if let Some((_, script)) = self.options.scenarios.iter().find(|(id, _)| *id == tag) {
                 self.script = script.clone();
+                if !script.faults.is_none() && self.recorder.first_to_play(tag) {
+                    self.faults = ModelFaults::from_script(&script.faults);
+                }
             }
+            self.resume();
         }
         self.recorder.update(self.id, |session| {
             session.audio_in += bytes.len();
@@ -650,6 +696,13 @@ impl Conn {
     }
 
     fn on_response_create(&mut self) {
+        // A reconnected session learns its scenario from the caller's
+        // first tagged audio, which comes after the context: the answer
+        // waits for it.
+        if self.resume_turn.is_some() {
+            self.deferred_response = true;
+            return;
+        }
         if self.refused < self.faults.refuse_responses {
             self.refused += 1;
             self.emit(json!({"type": "error", "error": {
@@ -787,6 +840,13 @@ impl Conn {
         let delta = audio::encode(&bytes);
         self.emit(json!({"type": "response.output_audio.delta", "response_id": response_id, "item_id": item_id,
                          "output_index": 0, "content_index": 0, "delta": delta}));
+        if let Some((turn, code)) = self.faults.close_in_turn
+            && turn == self.turn
+            && self.heard_anything
+        {
+            self.faults.close_in_turn = None;
+            self.close_now = Some(code);
+        }
         if !words.is_empty() {
             self.emit(json!({"type": "response.output_audio_transcript.delta", "response_id": response_id,
                              "item_id": item_id, "output_index": 0, "content_index": 0, "delta": words}));
@@ -882,13 +942,28 @@ impl Conn {
             }
         }
         // Asked to answer the last request again: do that turn's work anew
-        // (its tool calls, with the ids now known) on the next response.
+        // (its tool calls, with the ids now known) on the next response,
+        // once the scenario is known.
         if text.contains("middle of answering") && callers > 0 {
-            let script = self.script.clone();
-            if let Some(turn) = script.turns.get(callers - 1) {
-                self.pending_answer = Some(turn.answer.clone());
-                self.pending_rounds = rounds(&turn.tool_calls).into();
+            self.resume_turn = Some(callers);
+            if self.picked || self.options.scenarios.is_empty() {
+                self.resume();
             }
+        }
+    }
+
+    /// Takes up the turn a context message said was being answered.
+    fn resume(&mut self) {
+        let Some(callers) = self.resume_turn.take() else {
+            return;
+        };
+        let script = self.script.clone();
+        if let Some(turn) = script.turns.get(callers - 1) {
+            self.pending_answer = Some(turn.answer.clone());
+            self.pending_rounds = rounds(&turn.tool_calls).into();
+        }
+        if std::mem::take(&mut self.deferred_response) {
+            self.on_response_create();
         }
     }
 

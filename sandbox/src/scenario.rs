@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::caller::Step;
-use crate::script::{ModelScript, Turn};
+use crate::script::{ModelScript, ScriptFaults, Turn};
 
 /// What must hold after the call.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
@@ -55,6 +55,9 @@ pub struct Expectations {
     /// How the call ended (`phone_stopped`, …).
     #[serde(default)]
     pub ends: Option<String>,
+    /// Model sessions reopened during the call, exactly.
+    #[serde(default)]
+    pub reconnects: Option<usize>,
 }
 
 /// A whole call.
@@ -72,6 +75,10 @@ pub struct Scenario {
     /// What the model hears and does, turn by turn.
     #[serde(default)]
     pub turns: Vec<Turn>,
+    /// How the simulated model misbehaves in the first session playing
+    /// this scenario (a drop mid-answer, refused responses, …).
+    #[serde(default)]
+    pub model_faults: ScriptFaults,
     /// What the caller does.
     pub caller: Vec<Step>,
     /// What must hold afterwards.
@@ -90,6 +97,7 @@ const SHIPPED: &[&str] = &[
     include_str!("../scenarios/very-long-answer.toml"),
     include_str!("../scenarios/hangup-mid-tool-call.toml"),
     include_str!("../scenarios/silence.toml"),
+    include_str!("../scenarios/model-drops-mid-answer.toml"),
 ];
 
 impl Scenario {
@@ -150,6 +158,7 @@ impl Scenario {
     pub fn script(&self) -> ModelScript {
         let mut script = ModelScript {
             turns: self.turns.clone(),
+            faults: self.model_faults.clone(),
             ..ModelScript::default()
         };
         if let Some(greeting) = &self.greeting {

@@ -52,6 +52,55 @@ pub struct ModelScript {
     /// Said when the caller speaks past the last turn.
     #[serde(default = "default_fallback")]
     pub fallback: String,
+    /// How the model misbehaves in the first session that plays this
+    /// script (none by default).
+    #[serde(default)]
+    pub faults: ScriptFaults,
+}
+
+/// Misbehaviour a scenario asks of the simulated model, in the first
+/// session that plays it (the session knows its scenario from the
+/// caller's first tagged audio, so faults that would come before it, a
+/// stall or a rejected configuration, are set from tests instead).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptFaults {
+    /// Close the session while answering the caller's Nth utterance (from
+    /// 1), right after the answer's first audio.
+    #[serde(default)]
+    pub close_in_turn: Option<usize>,
+    /// The WebSocket close code for `close_in_turn` (1011, an internal
+    /// error, by default; 1001 is OpenAI's "maximum duration").
+    #[serde(default = "internal_error")]
+    pub close_code: u16,
+    /// Answer this many `response.create` with `rate_limit_exceeded`.
+    #[serde(default)]
+    pub refuse_responses: usize,
+    /// Send a malformed frame after every this many events.
+    #[serde(default)]
+    pub malformed_every: Option<usize>,
+}
+
+fn internal_error() -> u16 {
+    1011
+}
+
+impl ScriptFaults {
+    /// Whether the script asks for no misbehaviour.
+    pub fn is_none(&self) -> bool {
+        self.close_in_turn.is_none() && self.refuse_responses == 0 && self.malformed_every.is_none()
+    }
+}
+
+impl Default for ScriptFaults {
+    fn default() -> Self {
+        Self {
+            close_in_turn: None,
+            close_code: internal_error(),
+            refuse_responses: 0,
+            malformed_every: None,
+        }
+    }
 }
 
 fn default_greeting() -> String {
@@ -68,6 +117,7 @@ impl Default for ModelScript {
             greeting: default_greeting(),
             turns: Vec::new(),
             fallback: default_fallback(),
+            faults: ScriptFaults::default(),
         }
     }
 }

@@ -158,7 +158,10 @@ async fn serve_then_call_with_the_built_binary() {
     assert!(String::from_utf8_lossy(&failing.stderr).contains("no scenario"));
 
     let listing = Command::new(BIN).args(["call", "--list"]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&listing.stdout).lines().count(), 10);
+    assert_eq!(
+        String::from_utf8_lossy(&listing.stdout).lines().count(),
+        qloophone_sandbox::scenario::Scenario::shipped().len()
+    );
 
     // SIGTERM: a graceful stop.
     let (dir, status) = server.stop().await;

@@ -458,7 +458,7 @@ impl CallSession {
     fn context(&self) -> String {
         use std::fmt::Write as _;
         let mut text = String::from(
-            "The connection to you was lost for a moment and restored; this is the same phone call.              Carry on from where it was without greeting the caller again.",
+            "The connection to you was lost for a moment and restored; this is the same phone call. Carry on from where it was without greeting the caller again.",
         );
         if !self.turns.is_empty() {
             text.push_str("\n\nThe conversation so far:");
@@ -478,7 +478,7 @@ impl CallSession {
         }
         if self.resume {
             text.push_str(
-                "\n\nYou were in the middle of answering when the connection dropped;                  answer the caller's last request again, briefly.",
+                "\n\nYou were in the middle of answering when the connection dropped; answer the caller's last request again, briefly.",
             );
         }
         text
