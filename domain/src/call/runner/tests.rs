@@ -431,6 +431,13 @@ async fn a_lost_model_is_reopened_and_told_the_conversation() {
     wait().await;
     // The first session drops; the caller goes on talking meanwhile.
     drop(first);
+    for _ in 0..500 {
+        let seen = events.lock().unwrap().clone();
+        if seen.contains(&CallEvent::ModelReconnecting { attempt: 1 }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
     h.phone_in
         .send(PhoneEvent::Media {
