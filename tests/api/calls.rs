@@ -716,3 +716,44 @@ async fn a_caller_that_stops_reading_ends_only_its_own_call() {
     app.idle().await;
     app.stop().await;
 }
+
+/// Before OpenAI's 60-minute cap, the session is replaced at a quiet
+/// moment: here after one second, while the caller listens in silence. The
+/// new session is told the conversation, and the call goes on to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_session_is_rolled_over_at_a_quiet_moment() {
+    let mut config = qloophone::config::Config::default();
+    config.openai.session_rollover_secs = 1;
+    let app = spawn_app_with(AppOptions {
+        config,
+        ..AppOptions::default()
+    })
+    .await;
+    let report = app
+        .call(
+            4,
+            &[
+                Step::WaitForAnswer { max_ms: 15_000 },
+                Step::Silence { ms: 8_000 },
+                Step::Hangup,
+            ],
+        )
+        .await;
+    assert!(!report.closed_by_server);
+    assert!(report.bytes_heard > 0);
+    let sessions = app.model.sessions();
+    assert!(
+        sessions.len() >= 2,
+        "rolled over: {} sessions",
+        sessions.len()
+    );
+    let told = sessions[1].events.iter().any(|event| {
+        event["item"]["role"] == "system"
+            && event["item"]["content"][0]["text"]
+                .as_str()
+                .is_some_and(|text| text.contains("same phone call"))
+    });
+    assert!(told, "the new session is told it carries on the call");
+    app.idle().await;
+    app.stop().await;
+}
