@@ -71,6 +71,19 @@ pub enum Command {
         /// Print the report as one JSON line.
         #[arg(long)]
         json: bool,
+        /// Full duplex: every call streams stamped 20 ms frames both ways
+        /// for --seconds, the model side played by this command on
+        /// --model-listen (point the server's OPENAI_REALTIME_URL there);
+        /// reports loss, order, routing and latency each way, and CPU per
+        /// frame. --scenario and --speed do not apply.
+        #[arg(long)]
+        duplex: bool,
+        /// How long each full-duplex call streams.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Where the full-duplex model side listens.
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        model_listen: SocketAddr,
     },
     /// Run one simulated peer on its own.
     Sim {

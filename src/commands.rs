@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use qloophone_sandbox::duplex::DuplexSettings;
 use qloophone_sandbox::load::LoadSettings;
 use qloophone_sandbox::phone::{CallSettings, place};
 use qloophone_sandbox::qloo::{QlooOptions, QlooSim};
@@ -78,8 +79,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             speed,
             server_pid,
             json,
+            duplex,
+            seconds,
+            model_listen,
         } => {
             telemetry::init_quiet();
+            if duplex {
+                let settings = DuplexSettings {
+                    url,
+                    calls,
+                    ramp: Duration::from_millis(ramp_ms),
+                    duration: Duration::from_secs(seconds),
+                    server_pid,
+                    auth_token: twilio_token(&config),
+                };
+                let model = qloophone_sandbox::duplex::start_model(model_listen, calls)
+                    .await
+                    .with_context(|| format!("cannot listen on {model_listen}"))?;
+                let report = qloophone_sandbox::duplex::run(&settings, model).await;
+                if json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else {
+                    print!("{}", report.summary());
+                }
+                if report.connected < report.calls as u64 {
+                    bail!(
+                        "{} of {} calls failed",
+                        report.calls as u64 - report.connected,
+                        report.calls
+                    );
+                }
+                return Ok(());
+            }
             let scenario = Scenario::find(&scenario).map_err(anyhow::Error::msg)?;
             let settings = LoadSettings {
                 url,

@@ -15,6 +15,8 @@
 //!   what the simulated model does in them.
 //! - [`phone`]: `qloophone call`, one simulated call with a transcript.
 //! - [`load`]: `qloophone load`, many calls at once with percentiles.
+//! - [`duplex`]: `qloophone load --duplex`, both directions of every call
+//!   loaded at once, each frame stamped and timed.
 //! - [`signature`]: `X-Twilio-Signature`, signed as Twilio signs.
 //!
 //! The tests use them, and so does the sandbox mode of the server: the
@@ -23,6 +25,7 @@
 
 pub mod audio;
 pub mod caller;
+pub mod duplex;
 pub mod load;
 pub mod phone;
 pub mod qloo;

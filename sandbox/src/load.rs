@@ -104,7 +104,7 @@ pub struct LoadReport {
 }
 
 /// `/proc/<pid>/stat` CPU ticks (user + system), and status memory.
-fn proc_sample(pid: u32) -> Option<(f64, f64, f64)> {
+pub(crate) fn proc_sample(pid: u32) -> Option<(f64, f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name in parentheses.
     let rest = stat.rsplit_once(')')?.1;

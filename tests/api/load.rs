@@ -55,3 +55,67 @@ async fn load_runs_calls_and_reports_percentiles_and_server_usage() {
     );
     app.stop().await;
 }
+
+/// A short full-duplex run: the server in live mode pointed at the load
+/// generator's own model side, three calls streaming both ways for two
+/// seconds. Every frame sent is received on its own call, in order (times
+/// are reported, never asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_duplex_run_counts_every_frame_both_ways() {
+    use qloophone::config::Config;
+    use qloophone::startup::Application;
+    use qloophone_adapters::secret::Secret;
+    use qloophone_sandbox::duplex::{DuplexSettings, run, start_model};
+
+    let calls = 3;
+    let model = start_model("127.0.0.1:0".parse().unwrap(), calls)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config::default();
+    config.openai.api_key = Some(Secret::new("duplex"));
+    config.openai.realtime_url = model.url();
+    config.qloo.api_key = Some(Secret::new("duplex"));
+    config.qloo.api_url = "http://127.0.0.1:9".to_owned();
+    config.qloo.api_log = String::new();
+    config.cache.snapshot = String::new();
+    config.server.public_url = format!("http://{addr}");
+    let app = Application::builder(listener, config).build().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    let settings = DuplexSettings {
+        url: format!("http://{addr}"),
+        calls,
+        ramp: Duration::from_millis(30),
+        duration: Duration::from_secs(2),
+        server_pid: Some(std::process::id()),
+        auth_token: None,
+    };
+    let report = run(&settings, model).await;
+    let summary = report.summary();
+    eprintln!("{summary}");
+    assert_eq!(report.connected, calls as u64, "{summary}");
+    assert!(report.failures.is_empty(), "{summary}");
+    for (name, direction) in [("uplink", &report.uplink), ("downlink", &report.downlink)] {
+        // Two seconds at 50 frames a second, for each call.
+        assert!(direction.sent >= 3 * 80, "{name}: {summary}");
+        assert_eq!(direction.lost, 0, "{name}: {summary}");
+        assert_eq!(direction.out_of_order, 0, "{name}: {summary}");
+        assert_eq!(direction.misrouted, 0, "{name}: {summary}");
+        assert!(direction.received <= direction.sent, "{name}: {summary}");
+        assert_eq!(direction.latency_us.count, direction.received, "{name}");
+    }
+    // The caller stops sending before `stop`, so at most the frames of the
+    // last wake-up are in flight when its call ends.
+    assert!(
+        report.uplink.sent - report.uplink.received <= 3 * 2,
+        "{summary}"
+    );
+    assert_eq!(report.start_to_first_append_us.count, calls as u64);
+    assert!(report.server_cpu_us_per_frame.is_some());
+    let _ = stop.send(());
+    server.await.unwrap();
+}
