@@ -84,6 +84,10 @@ pub enum Command {
         /// Where the full-duplex model side listens.
         #[arg(long, default_value = "127.0.0.1:8082")]
         model_listen: SocketAddr,
+        /// Full duplex: open this Media Stream URL directly instead of
+        /// asking /twiml (to measure another bridge the same way).
+        #[arg(long)]
+        stream_url: Option<String>,
     },
     /// Run one simulated peer on its own.
     Sim {

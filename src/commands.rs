@@ -82,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             duplex,
             seconds,
             model_listen,
+            stream_url,
         } => {
             telemetry::init_quiet();
             if duplex {
@@ -92,6 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     duration: Duration::from_secs(seconds),
                     server_pid,
                     auth_token: twilio_token(&config),
+                    stream_url,
                 };
                 let model = qloophone_sandbox::duplex::start_model(model_listen, calls)
                     .await

@@ -258,6 +258,10 @@ pub struct DuplexSettings {
     pub server_pid: Option<u32>,
     /// The Twilio auth token to sign requests with, if the server checks.
     pub auth_token: Option<String>,
+    /// Open this Media Stream URL directly instead of asking `/twiml` for
+    /// one (for a bridge with another webhook, such as Twilio's Node
+    /// sample, measured the same way).
+    pub stream_url: Option<String>,
 }
 
 /// The outcome of a full-duplex run.
@@ -382,6 +386,7 @@ async fn model_session(stream: TcpStream, shared: Arc<Shared>) {
     let mut uplink = Tally::new();
     let mut first_append = true;
     let mut wanted = false;
+    let mut unasked_at = None;
     let mut streaming = false;
     let mut seq = 0_u32;
     let mut sent = 0_u64;
@@ -419,12 +424,16 @@ async fn model_session(stream: TcpStream, shared: Arc<Shared>) {
                         let asked: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
                         let confirmed = json!({"type": "session.updated", "event_id": "event_duplex", "session": asked["session"]});
                         if socket.send(Message::text(confirmed.to_string())).await.is_err() { break }
+                        // A bridge that never asks for a response (Twilio's
+                        // Node sample waits for the caller) still hears the
+                        // model speak, a moment later.
+                        unasked_at.get_or_insert(tokio::time::Instant::now() + Duration::from_millis(100));
                     }
                     "response.create" => wanted = true,
                     _ => {}
                 }
             }
-            _ = ticker.tick(), if wanted && call != UNKNOWN_CALL => {
+            _ = ticker.tick(), if call != UNKNOWN_CALL && (wanted || unasked_at.is_some_and(|at| tokio::time::Instant::now() >= at)) => {
                 if !streaming {
                     streaming = true;
                     let created = json!({"type": "response.created", "event_id": "event_duplex",
@@ -476,9 +485,12 @@ async fn caller(settings: DuplexSettings, index: usize, shared: Arc<Shared>) -> 
     let call = u32::try_from(index).map_err(|_| "too many calls".to_owned())?;
     let call_sid = format!("CA{index:032x}");
     let token = settings.auth_token.as_deref();
-    let (url, parameters) = crate::phone::ask_for_stream(&settings.url, &call_sid, token)
-        .await
-        .map_err(|err| err.to_string())?;
+    let (url, parameters) = match &settings.stream_url {
+        Some(url) => (url.clone(), Vec::new()),
+        None => crate::phone::ask_for_stream(&settings.url, &call_sid, token)
+            .await
+            .map_err(|err| err.to_string())?,
+    };
     let mut request =
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
             url.as_str(),

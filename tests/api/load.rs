@@ -93,6 +93,7 @@ async fn a_full_duplex_run_counts_every_frame_both_ways() {
         duration: Duration::from_secs(2),
         server_pid: Some(std::process::id()),
         auth_token: None,
+        stream_url: None,
     };
     let report = run(&settings, model).await;
     let summary = report.summary();

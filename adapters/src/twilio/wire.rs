@@ -134,24 +134,56 @@ struct Dtmf {
     digit: String,
 }
 
-/// Twilio sends numbers as strings (`"timestamp":"5"`); accept both.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Lenient<'a> {
-    Number(u64),
-    Text(&'a str),
-    Owned(String),
+/// Twilio sends numbers as strings (`"timestamp":"5"`); accept both. A
+/// visitor, not an untagged enum: serde tries an untagged enum's variants
+/// in turn and builds an error message for each miss, three heap
+/// allocations on every media frame.
+struct LenientU64;
+
+impl<'de> serde::de::Visitor<'de> for LenientU64 {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a whole number, or a string of one")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<u64, E> {
+        Ok(value)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<u64, E> {
+        u64::try_from(value).map_err(E::custom)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<u64, E> {
+        text.trim().parse().map_err(E::custom)
+    }
+}
+
+struct OptionalLenientU64;
+
+impl<'de> serde::de::Visitor<'de> for OptionalLenientU64 {
+    type Value = Option<u64>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a whole number, a string of one, or null")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Option<u64>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<u64>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<u64>, D::Error> {
+        deserializer.deserialize_any(LenientU64).map(Some)
+    }
 }
 
 fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    let value = Option::<Lenient<'de>>::deserialize(deserializer)?;
-    value
-        .map(|value| match value {
-            Lenient::Number(n) => Ok(n),
-            Lenient::Text(text) => text.trim().parse().map_err(serde::de::Error::custom),
-            Lenient::Owned(text) => text.trim().parse().map_err(serde::de::Error::custom),
-        })
-        .transpose()
+    deserializer.deserialize_option(OptionalLenientU64)
 }
 
 fn lenient_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
