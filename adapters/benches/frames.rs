@@ -73,12 +73,17 @@ fn caller_to_model(c: &mut Criterion) {
         r#"{{"event":"media","sequenceNumber":"42","media":{{"track":"inbound","chunk":"41","timestamp":"820","payload":"{}"}},"streamSid":"MZ00000000000000000000000000000001"}}"#,
         payload(159)
     ));
+    let scratch = std::cell::RefCell::new(bytes::BytesMut::new());
     let relay = || {
         let Ok(Inbound::Event(PhoneEvent::Media { audio, .. })) = twilio::decode(black_box(&frame))
         else {
             panic!("a media frame");
         };
-        black_box(openai::encode(&ModelCommand::AppendAudio(audio)));
+        let mut scratch = scratch.borrow_mut();
+        black_box(openai::encode_text(
+            &ModelCommand::AppendAudio(audio),
+            &mut scratch,
+        ));
     };
     allocations_per_frame("caller frame to model append", relay);
     let mut group = c.benchmark_group("caller frame to model");
@@ -95,12 +100,19 @@ fn model_to_caller(c: &mut Criterion) {
     ));
     let encoder = Encoder::new(&StreamSid::parse("MZ00000000000000000000000000000001").unwrap());
     let mark = MarkName::new(42);
+    // As the legs run: one decoder per model session, one reused buffer per
+    // phone leg, each message dropped once written (as the socket does).
+    let decoder = std::cell::RefCell::new(openai::Decoder::default());
+    let scratch = std::cell::RefCell::new(bytes::BytesMut::new());
     let relay = || {
-        let Ok(ModelEvent::AudioDelta { audio, .. }) = openai::decode(black_box(&frame)) else {
+        let Ok(ModelEvent::AudioDelta { audio, .. }) =
+            decoder.borrow_mut().decode(black_box(&frame))
+        else {
             panic!("an audio delta");
         };
-        black_box(encoder.encode(&PhoneCommand::Media(audio)));
-        black_box(encoder.encode(&PhoneCommand::Mark(mark)));
+        let mut scratch = scratch.borrow_mut();
+        black_box(encoder.encode_text(&PhoneCommand::Media(audio), &mut scratch));
+        black_box(encoder.encode_text(&PhoneCommand::Mark(mark), &mut scratch));
     };
     allocations_per_frame("model delta to caller media and mark", relay);
     let mut group = c.benchmark_group("model delta to caller");

@@ -51,6 +51,19 @@ macro_rules! id_type {
                 parse_id(value, $kind).map(|v| Self(Arc::from(v)))
             }
 
+            /// Parses like [`parse`](Self::parse), sharing `previous`
+            /// instead of allocating when the text is the same (a model
+            /// names the same item in every audio delta of a response).
+            ///
+            /// # Errors
+            /// As [`parse`](Self::parse).
+            pub fn parse_reusing(value: &str, previous: Option<&Self>) -> Result<Self, IdError> {
+                match previous {
+                    Some(previous) if &*previous.0 == value => Ok(previous.clone()),
+                    _ => Self::parse(value),
+                }
+            }
+
             /// The identifier as text.
             pub fn as_str(&self) -> &str {
                 &self.0

@@ -175,6 +175,8 @@ impl RealtimeModel for OpenAiRealtime {
             ping_every: self.ping_every,
             last_heard: Instant::now(),
             outbound: Outbound::new(self.write_timeout),
+            decoder: wire::Decoder::default(),
+            scratch: bytes::BytesMut::new(),
         }))
     }
 }
@@ -201,6 +203,9 @@ struct OpenAiSession {
     ping_every: Duration,
     last_heard: Instant,
     outbound: Outbound,
+    decoder: wire::Decoder,
+    /// Where appends are written; its buffer is reused.
+    scratch: bytes::BytesMut,
 }
 
 #[async_trait]
@@ -258,7 +263,7 @@ impl ModelSession for OpenAiSession {
             match message {
                 Message::Text(text) => {
                     let frame = Bytes::from(text);
-                    match wire::decode(&frame) {
+                    match self.decoder.decode(&frame) {
                         Ok(event) => {
                             if let ModelEvent::Error { code, message, .. } = &event {
                                 tracing::warn!(code = code.as_deref().unwrap_or("none"), %message, "model error");
@@ -294,8 +299,10 @@ impl ModelSession for OpenAiSession {
 
     async fn send(&mut self, command: ModelCommand) -> Result<(), LegError> {
         let socket = self.socket.as_mut().ok_or(LegError::Closed)?;
-        self.outbound
-            .queue(socket, Message::text(wire::encode(&command)))
+        self.outbound.queue(
+            socket,
+            Message::Text(wire::encode_text(&command, &mut self.scratch)),
+        )
     }
 
     async fn flush(&mut self) -> Result<(), LegError> {

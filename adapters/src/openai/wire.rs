@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use qloophone_domain::ports::{
     ModelCommand, ModelErrorKind, ModelEvent, ResponseStatus, SessionSetup, TurnDetectionKind,
 };
@@ -15,6 +15,7 @@ use qloophone_domain::{ItemId, ResponseId, ToolCallId};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::audio::{PayloadError, chunk_from_base64, optional_borrowed};
 
@@ -107,6 +108,27 @@ struct ErrorBody {
 /// # Errors
 /// [`DecodeError`] for events that are malformed or miss what they need.
 pub fn decode(frame: &Bytes) -> Result<ModelEvent, DecodeError> {
+    Decoder::default().decode(frame)
+}
+
+/// Decodes one session's events, keeping the item id of the last audio
+/// delta so the next deltas of that item share it instead of allocating.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    last_item: Option<ItemId>,
+}
+
+impl Decoder {
+    /// Decodes one server event, as [`decode`] does.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for events that are malformed or miss what they need.
+    pub fn decode(&mut self, frame: &Bytes) -> Result<ModelEvent, DecodeError> {
+        decode_event(frame, &mut self.last_item)
+    }
+}
+
+fn decode_event(frame: &Bytes, last_item: &mut Option<ItemId>) -> Result<ModelEvent, DecodeError> {
     let event: Event<'_> = serde_json::from_slice(frame)?;
     let missing = |event, field| DecodeError::Missing { event, field };
     Ok(match event.kind.as_ref() {
@@ -147,13 +169,16 @@ pub fn decode(frame: &Bytes) -> Result<ModelEvent, DecodeError> {
         }
         "response.output_audio.delta" | "response.audio.delta" => {
             let delta = event.delta.ok_or(missing("audio delta", "delta"))?;
+            let item_id = ItemId::parse_reusing(
+                event
+                    .item_id
+                    .as_deref()
+                    .ok_or(missing("audio delta", "item_id"))?,
+                last_item.as_ref(),
+            )?;
+            *last_item = Some(item_id.clone());
             ModelEvent::AudioDelta {
-                item_id: ItemId::parse(
-                    event
-                        .item_id
-                        .as_deref()
-                        .ok_or(missing("audio delta", "item_id"))?,
-                )?,
+                item_id,
                 audio: chunk_from_base64(frame, delta)?,
             }
         }
@@ -283,6 +308,31 @@ pub fn session_update(setup: &SessionSetup) -> String {
 
 /// The client event for `command`.
 pub fn encode(command: &ModelCommand) -> String {
+    encode_string(command)
+}
+
+/// The event for `command` as a text message. An audio append, sent 50
+/// times a second, is written in `out` and split off it, reusing `out`'s
+/// buffer once the socket has copied the previous one out; anything else
+/// is built as [`encode`] builds it.
+pub fn encode_text(command: &ModelCommand, out: &mut BytesMut) -> Utf8Bytes {
+    match command {
+        ModelCommand::AppendAudio(audio) => {
+            const HEAD: &[u8] = br#"{"type":"input_audio_buffer.append","audio":""#;
+            let payload = std::str::from_utf8(audio.encoded()).unwrap_or_default();
+            out.reserve(HEAD.len() + payload.len() + 2);
+            out.extend_from_slice(HEAD);
+            // Checked base64 on the way in: nothing to escape.
+            out.extend_from_slice(payload.as_bytes());
+            out.extend_from_slice(b"\"}");
+            // SAFETY: a `str` payload between two ASCII literals is UTF-8.
+            unsafe { Utf8Bytes::from_bytes_unchecked(out.split().freeze()) }
+        }
+        other => Utf8Bytes::from(encode_string(other)),
+    }
+}
+
+fn encode_string(command: &ModelCommand) -> String {
     match command {
         ModelCommand::AppendAudio(audio) => {
             const HEAD: &str = r#"{"type":"input_audio_buffer.append","audio":""#;

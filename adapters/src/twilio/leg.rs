@@ -77,6 +77,8 @@ pub struct TwilioLeg {
     socket: Option<WebSocket>,
     outbound: Outbound,
     encoder: Option<Encoder>,
+    /// Where frames to Twilio are written; its buffer is reused.
+    scratch: bytes::BytesMut,
     stats: LegStats,
     pace: MediaPace,
     tokens: Option<Arc<StreamTokens>>,
@@ -105,6 +107,7 @@ impl TwilioLeg {
             socket: Some(socket),
             outbound: Outbound::new(write_timeout),
             encoder: None,
+            scratch: bytes::BytesMut::new(),
             stats: LegStats::default(),
             pace: MediaPace::new(),
             tokens,
@@ -218,8 +221,10 @@ impl AudioInbound for TwilioLeg {
         let (Some(socket), Some(encoder)) = (self.socket.as_mut(), self.encoder.as_ref()) else {
             return Err(LegError::Closed);
         };
-        self.outbound
-            .queue(socket, Message::text(encoder.encode(&command)))
+        self.outbound.queue(
+            socket,
+            Message::Text(encoder.encode_text(&command, &mut self.scratch)),
+        )
     }
 
     async fn flush(&mut self) -> Result<(), LegError> {

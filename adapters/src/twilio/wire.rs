@@ -5,12 +5,12 @@
 //! frame in a single pass, borrowing the audio payload from the frame.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use qloophone_domain::ports::{AudioEncoding, CallInfo, MediaFormat, PhoneCommand, PhoneEvent};
 use qloophone_domain::{CallSid, MarkName, StreamSid};
 use serde::{Deserialize, Deserializer};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::audio::{PayloadError, chunk_from_base64, optional_borrowed};
 
@@ -284,31 +284,46 @@ impl Encoder {
 
     /// The frame for `command`.
     pub fn encode(&self, command: &PhoneCommand) -> String {
+        let mut out = BytesMut::new();
+        self.encode_text(command, &mut out).as_str().to_owned()
+    }
+
+    /// The frame for `command`, written in `out` and split off it as a
+    /// text message. Once the socket has copied the previous message out
+    /// (and dropped it), `out` is the only owner of its buffer again and
+    /// the next frame reuses it: no allocation a frame.
+    pub fn encode_text(&self, command: &PhoneCommand, out: &mut BytesMut) -> Utf8Bytes {
+        use std::fmt::Write as _;
         match command {
             PhoneCommand::Media(audio) => {
                 let payload = audio.encoded();
-                let mut out = String::with_capacity(payload.len() + self.stream_sid.len() + 56);
-                out.push_str(r#"{"event":"media","streamSid":"#);
-                out.push_str(&self.stream_sid);
-                out.push_str(r#","media":{"payload":""#);
+                out.reserve(payload.len() + self.stream_sid.len() + 56);
+                out.extend_from_slice(br#"{"event":"media","streamSid":"#);
+                out.extend_from_slice(self.stream_sid.as_bytes());
+                out.extend_from_slice(br#","media":{"payload":""#);
                 // Checked base64 on the way in: nothing to escape.
-                out.push_str(std::str::from_utf8(payload).unwrap_or_default());
-                out.push_str("\"}}");
-                out
+                out.extend_from_slice(std::str::from_utf8(payload).unwrap_or_default().as_bytes());
+                out.extend_from_slice(b"\"}}");
             }
             PhoneCommand::Mark(name) => {
-                let mut out = String::with_capacity(self.stream_sid.len() + 56);
+                out.reserve(self.stream_sid.len() + 56);
                 let _ = write!(
                     out,
                     r#"{{"event":"mark","streamSid":{},"mark":{{"name":"{name}"}}}}"#,
                     self.stream_sid
                 );
-                out
             }
             PhoneCommand::Clear => {
-                format!(r#"{{"event":"clear","streamSid":{}}}"#, self.stream_sid)
+                let _ = write!(
+                    out,
+                    r#"{{"event":"clear","streamSid":{}}}"#,
+                    self.stream_sid
+                );
             }
         }
+        // SAFETY: everything written above is `str` text (the payload was
+        // checked as UTF-8 on the line that wrote it), so it is UTF-8.
+        unsafe { Utf8Bytes::from_bytes_unchecked(out.split().freeze()) }
     }
 }
 

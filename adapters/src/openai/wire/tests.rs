@@ -78,6 +78,42 @@ fn decodes_the_events_the_call_acts_on() {
 }
 
 #[test]
+fn a_sessions_deltas_of_one_item_share_its_id_and_a_new_item_gets_its_own() {
+    let delta = |item: &str| {
+        Bytes::from(
+            json!({"type": "response.output_audio.delta", "item_id": item, "delta": "//79"})
+                .to_string(),
+        )
+    };
+    let mut decoder = Decoder::default();
+    let item = |event| match event {
+        Ok(ModelEvent::AudioDelta { item_id, .. }) => item_id,
+        other => panic!("{other:?}"),
+    };
+    let first = item(decoder.decode(&delta("item_1")));
+    let again = item(decoder.decode(&delta("item_1")));
+    let next = item(decoder.decode(&delta("item_2")));
+    assert_eq!(first, again);
+    assert!(
+        std::ptr::eq(first.as_str(), again.as_str()),
+        "shared, not copied"
+    );
+    assert_eq!(next.as_str(), "item_2");
+}
+
+#[test]
+fn an_append_written_in_a_reused_buffer_is_the_event_encode_builds() {
+    let mut scratch = BytesMut::new();
+    let append = ModelCommand::AppendAudio(AudioChunk::new(Bytes::from_static(b"//79"), 3));
+    for _ in 0..3 {
+        let text = encode_text(&append, &mut scratch);
+        assert_eq!(text.as_str(), encode(&append));
+    }
+    let create = ModelCommand::CreateResponse;
+    assert_eq!(encode_text(&create, &mut scratch).as_str(), encode(&create));
+}
+
+#[test]
 fn audio_deltas_under_either_name_share_the_frame() {
     for name in ["response.output_audio.delta", "response.audio.delta"] {
         let frame = Bytes::from(
