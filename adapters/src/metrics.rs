@@ -35,6 +35,16 @@ struct ToolName {
     tool: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Direction {
+    direction: &'static str,
+}
+
+fn relay_histogram() -> Histogram {
+    // 10 µs to about 160 ms.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 15))
+}
+
 fn latency_histogram() -> Histogram {
     // 10 ms to about 20 s.
     Histogram::new(exponential_buckets(0.01, 2.0, 12))
@@ -67,6 +77,7 @@ pub struct Metrics {
     key_presses: Counter,
     model_reconnects: Counter,
     model_reconnect_gap: Histogram,
+    relay_latency: Family<Direction, Histogram, fn() -> Histogram>,
     active_calls: Gauge,
     dashboards: Gauge,
     draining: Gauge,
@@ -105,6 +116,7 @@ impl Metrics {
             key_presses: Counter::default(),
             model_reconnects: Counter::default(),
             model_reconnect_gap: latency_histogram(),
+            relay_latency: Family::new_with_constructor(relay_histogram),
             active_calls: Gauge::default(),
             dashboards: Gauge::default(),
             draining: Gauge::default(),
@@ -159,6 +171,12 @@ impl Metrics {
             "model_reconnect_gap_seconds",
             "How long calls went without a model while it was reopened",
             metrics.model_reconnect_gap.clone(),
+        );
+        registry.register(
+            "relay_latency_seconds",
+            "How long the server held a relayed audio frame, from the call receiving it to its \
+             write being flushed to the other leg, by direction (one frame in 16 is timed)",
+            metrics.relay_latency.clone(),
         );
         registry.register(
             "active_calls",
@@ -280,6 +298,13 @@ impl EventSink for Metrics {
             CallEvent::ModelReconnecting { .. } => {
                 self.model_reconnects.inc();
             }
+            CallEvent::Relayed { direction, latency } => {
+                self.relay_latency
+                    .get_or_create(&Direction {
+                        direction: direction.as_str(),
+                    })
+                    .observe(latency.as_secs_f64());
+            }
             CallEvent::ModelReconnected { gap } => {
                 #[allow(clippy::cast_precision_loss)]
                 self.model_reconnect_gap.observe(gap.get() as f64 / 1000.0);
@@ -292,6 +317,7 @@ impl EventSink for Metrics {
 mod tests {
     use std::time::{Duration, SystemTime};
 
+    use qloophone_domain::ports::RelayDirection;
     use qloophone_domain::{AudioMs, EndReason, ItemId, RawFrame, StreamSid};
 
     use super::*;
@@ -338,6 +364,16 @@ mod tests {
         metrics.emit(record(CallEvent::Error {
             message: "x".into(),
         }));
+        for direction in [
+            RelayDirection::Uplink,
+            RelayDirection::Uplink,
+            RelayDirection::Downlink,
+        ] {
+            metrics.emit(record(CallEvent::Relayed {
+                direction,
+                latency: Duration::from_micros(150),
+            }));
+        }
         metrics.emit(record(CallEvent::Ended {
             reason: EndReason::PhoneStopped,
         }));
@@ -363,6 +399,9 @@ mod tests {
             "qloophone_barge_ins_total 1",
             "qloophone_call_errors_total 1",
             "qloophone_key_presses_total 1",
+            "qloophone_relay_latency_seconds_count{direction=\"uplink\"} 2",
+            "qloophone_relay_latency_seconds_count{direction=\"downlink\"} 1",
+            "qloophone_relay_latency_seconds_bucket{le=\"0.00016\",direction=\"uplink\"} 2",
             "qloophone_active_calls 2",
             "qloophone_dashboards 1",
             "qloophone_draining 0",

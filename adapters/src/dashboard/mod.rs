@@ -251,7 +251,8 @@ pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<Stri
         return;
     }
     let event = match &record.event {
-        CallEvent::Model { .. } => return,
+        // Per-frame timing is for /metrics, not for people watching calls.
+        CallEvent::Model { .. } | CallEvent::Relayed { .. } => return,
         CallEvent::Started { call_sid } => json!({
             "type": "call.started",
             "call_sid": call_sid.as_ref().map(|sid| sid.as_str()),

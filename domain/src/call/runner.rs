@@ -18,7 +18,7 @@ use crate::call::registry::CallPermit;
 use crate::call::session::{CallSession, Command, Input, SessionPolicy, Timer, ToolDone};
 use crate::ports::RealtimeModel;
 use crate::ports::{AudioInbound, Clock, EventSink, LegError, ModelError, ModelSession};
-use crate::ports::{CallEvent, CallEventRecord, EndReason};
+use crate::ports::{CallEvent, CallEventRecord, EndReason, RELAY_SAMPLE, RelayDirection};
 use crate::ports::{CallInfo, ModelEvent, ModelFrame, PhoneEvent, SessionSetup};
 use crate::tools::{ToolExecutor, ToolOutcome};
 
@@ -169,6 +169,8 @@ pub async fn run_call<P: AudioInbound>(
     let mut shutdown_watched = true;
     let mut announced = false;
     let mut phone_unflushed = false;
+    let mut relayed_up = 0_u32;
+    let mut relayed_down = 0_u32;
     let mut model_unflushed = false;
 
     loop {
@@ -217,8 +219,19 @@ pub async fn run_call<P: AudioInbound>(
                 }
             }
         };
+        // One audio frame in RELAY_SAMPLE each way is timed from here to
+        // its flush below.
+        let mut timed = None;
         let input = match wake {
-            Wake::Input(input) => input,
+            Wake::Input(input) => {
+                if matches!(input, Input::Phone(PhoneEvent::Media { .. })) {
+                    relayed_up = relayed_up.wrapping_add(1);
+                    if relayed_up.is_multiple_of(RELAY_SAMPLE) {
+                        timed = Some((RelayDirection::Uplink, Instant::now()));
+                    }
+                }
+                input
+            }
             Wake::Opened(result) => {
                 opening = None;
                 match result {
@@ -240,8 +253,14 @@ pub async fn run_call<P: AudioInbound>(
                 Input::ModelClosed
             }
             Wake::Model(Some(frame)) => {
+                let audio = matches!(frame.event, ModelEvent::AudioDelta { .. });
+                if audio {
+                    relayed_down = relayed_down.wrapping_add(1);
+                    if relayed_down.is_multiple_of(RELAY_SAMPLE) {
+                        timed = Some((RelayDirection::Downlink, Instant::now()));
+                    }
+                }
                 if let Some(stream) = session.stream_sid() {
-                    let audio = matches!(frame.event, ModelEvent::AudioDelta { .. });
                     services.sink.emit(CallEventRecord {
                         call: stream.clone(),
                         at: services.clock.now(),
@@ -359,6 +378,7 @@ pub async fn run_call<P: AudioInbound>(
         }
         // Everything one wake-up produced goes out together: one write for
         // an audio delta's media and mark, not one each.
+        let (phone_written, model_written) = (phone_unflushed, model_unflushed);
         if std::mem::take(&mut phone_unflushed)
             && let Err(err) = phone.flush().await
         {
@@ -369,6 +389,22 @@ pub async fn run_call<P: AudioInbound>(
             && let Err(err) = leg.flush().await
         {
             tracing::debug!(error = %err, "model leg write failed");
+        }
+        // Only a frame that went out to the other leg counts (not caller
+        // audio buffered while the model reconnects).
+        let timed = timed.filter(|(direction, _)| match direction {
+            RelayDirection::Uplink => model_written,
+            RelayDirection::Downlink => phone_written,
+        });
+        if let (Some((direction, since)), Some(stream)) = (timed, session.stream_sid()) {
+            services.sink.emit(CallEventRecord {
+                call: stream.clone(),
+                at: services.clock.now(),
+                event: CallEvent::Relayed {
+                    direction,
+                    latency: since.elapsed(),
+                },
+            });
         }
         if let Some(reason) = ended {
             tools.abort_all();

@@ -118,11 +118,43 @@ pub enum CallEvent {
         /// phone's media clock.
         gap: AudioMs,
     },
+    /// How long the server held one relayed audio frame: from the call
+    /// receiving it, decoded, from one leg to its write being flushed to
+    /// the other. One frame in [`RELAY_SAMPLE`] each way is timed.
+    Relayed {
+        /// Which way.
+        direction: RelayDirection,
+        /// How long.
+        latency: Duration,
+    },
     /// The call is over.
     Ended {
         /// Why.
         reason: EndReason,
     },
+}
+
+/// Every this-many-th audio frame each way is timed ([`CallEvent::Relayed`]):
+/// often enough for percentiles, rare enough to cost nothing per frame.
+pub const RELAY_SAMPLE: u32 = 16;
+
+/// The way an audio frame was relayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RelayDirection {
+    /// Caller to model.
+    Uplink,
+    /// Model to caller.
+    Downlink,
+}
+
+impl RelayDirection {
+    /// `uplink` or `downlink`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Uplink => "uplink",
+            Self::Downlink => "downlink",
+        }
+    }
 }
 
 impl CallEvent {
@@ -137,6 +169,7 @@ impl CallEvent {
             Self::Error { .. } => "error",
             Self::ModelReconnecting { .. } => "model_reconnecting",
             Self::ModelReconnected { .. } => "model_reconnected",
+            Self::Relayed { .. } => "relayed",
             Self::Ended { .. } => "call.ended",
         }
     }

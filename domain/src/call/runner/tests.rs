@@ -685,3 +685,48 @@ fn spawn_call<P: AudioInbound + 'static>(
     let call = tokio::spawn(async move { run_call(phone, &services, permit, signal).await });
     (registry, call)
 }
+
+#[tokio::test]
+async fn one_relayed_frame_in_sixteen_each_way_is_timed_for_observers() {
+    let (mut h, phone) = harness();
+    let model = model_opening_once(&mut h);
+    let (sink, events) = recording_sink();
+    let services = services(model, MockToolExecutor::new(), sink);
+    let (_registry, call) = spawn_call(phone, services);
+    h.phone_in.send(start()).unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let model_in = h.model_in.clone().unwrap();
+    model_in
+        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
+    for n in 0..32 {
+        h.phone_in
+            .send(PhoneEvent::Media {
+                timestamp_ms: n * 20,
+                audio: audio.clone(),
+            })
+            .unwrap();
+    }
+    for _ in 0..16 {
+        model_in
+            .send(frame(ModelEvent::AudioDelta {
+                item_id: crate::types::ItemId::parse("item_1").unwrap(),
+                audio: audio.clone(),
+            }))
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.phone_in.send(PhoneEvent::Stop).unwrap();
+    assert_eq!(call.await.unwrap(), EndReason::PhoneStopped);
+    let events = events.lock().unwrap().clone();
+    let timed = |way: RelayDirection| {
+        events
+            .iter()
+            .filter(|e| matches!(e, CallEvent::Relayed { direction, .. } if *direction == way))
+            .count()
+    };
+    assert_eq!(timed(RelayDirection::Uplink), 2, "32 frames up");
+    assert_eq!(timed(RelayDirection::Downlink), 1, "16 deltas down");
+}
