@@ -29,5 +29,7 @@ for n in ${@:-10 100 200 400}; do
   for _ in $(seq 100); do curl -fsS http://127.0.0.1:18081/health >/dev/null 2>&1 && break; sleep 0.1; done
   taskset -c 1 "$bin" load --duplex --url http://127.0.0.1:18081 --calls "$n" --ramp-ms $((n * 10)) \
     --seconds "$seconds" --model-listen 127.0.0.1:18082 --server-pid "$server" --json || true
+  # The server's own view: relay latency inside it, one frame in 16.
+  echo "relay: $(curl -fsS http://127.0.0.1:18081/metrics | grep -E '^qloophone_relay_latency_seconds_(sum|count|bucket)' | tr '\n' ' ')"
   kill "$server"; wait "$server" 2>/dev/null || true; server=
 done
