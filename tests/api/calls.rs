@@ -298,13 +298,7 @@ async fn other_audio_formats_are_refused_before_the_model_is_called() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_call_limit_callers_hear_busy_and_streams_are_refused() {
-    let mut config = qloophone::config::Config::default();
-    config.limits.max_calls = 1;
-    let app = spawn_app_with(AppOptions {
-        config,
-        ..AppOptions::default()
-    })
-    .await;
+    let app = app_with(|config| config.limits.max_calls = 1).await;
     let first = app.spawn_call(6, vec![Step::Silence { ms: 2_000 }, Step::Hangup]);
     wait_until("the first call", || app.registry.active() == 1).await;
     let body = app
@@ -507,6 +501,19 @@ async fn a_media_flood_ends_only_its_own_call() {
     app.stop().await;
 }
 
+/// A sandbox server with `configure` applied to its settings.
+async fn app_with(
+    configure: impl FnOnce(&mut qloophone::config::Config),
+) -> crate::helpers::TestApp {
+    let mut config = qloophone::config::Config::default();
+    configure(&mut config);
+    spawn_app_with(AppOptions {
+        config,
+        ..AppOptions::default()
+    })
+    .await
+}
+
 /// A call against a model misbehaving as `faults` say (its first session
 /// only), with `configure` applied to the server: the caller waits for the
 /// greeting and hangs up.
@@ -643,13 +650,7 @@ async fn malformed_model_frames_are_skipped_and_the_call_goes_on() {
 /// hung up on once the caller-silence limit passes, freeing its place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_that_goes_quiet_after_start_is_hung_up() {
-    let mut config = qloophone::config::Config::default();
-    config.limits.caller_silence_timeout_ms = 1_500;
-    let app = spawn_app_with(AppOptions {
-        config,
-        ..AppOptions::default()
-    })
-    .await;
+    let app = app_with(|config| config.limits.caller_silence_timeout_ms = 1_500).await;
     let healthy = app.healthy_call();
     let mut quiet = rogue_call(&app, "MZquiet").await;
     assert!(hung_up(&mut quiet).await, "the quiet stream was closed");
@@ -722,13 +723,7 @@ async fn a_caller_that_stops_reading_ends_only_its_own_call() {
 /// new session is told the conversation, and the call goes on to its end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_session_is_rolled_over_at_a_quiet_moment() {
-    let mut config = qloophone::config::Config::default();
-    config.openai.session_rollover_secs = 1;
-    let app = spawn_app_with(AppOptions {
-        config,
-        ..AppOptions::default()
-    })
-    .await;
+    let app = app_with(|config| config.openai.session_rollover_secs = 1).await;
     let report = app
         .call(
             4,
