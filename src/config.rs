@@ -282,7 +282,16 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the setting and what is wrong with it.
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
-        let config: Self = figment.extract().map_err(Box::new)?;
+        let mut config: Self = figment.extract().map_err(Box::new)?;
+        // With no PUBLIC_URL given, the stream URL follows the port the
+        // server listens on (PORT=8091 alone streams to localhost:8091).
+        let defaults = Serialized::defaults(Config::default()).metadata();
+        let public_url_given = figment
+            .find_metadata("server.public_url")
+            .is_some_and(|from| from.name != defaults.name);
+        if !public_url_given {
+            config.server.public_url = format!("http://localhost:{}", config.server.port);
+        }
         config.validate()?;
         Ok(config)
     }

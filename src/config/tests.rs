@@ -39,6 +39,30 @@ fn defaults_match_the_original_service() {
 }
 
 #[test]
+fn without_a_public_url_the_stream_url_follows_the_port() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("PORT", "8091");
+        assert_eq!(
+            load(jail).unwrap().server.public_url,
+            "http://localhost:8091"
+        );
+        // Given explicitly, even as the default's text, it is kept.
+        jail.set_env("PUBLIC_URL", "http://localhost:8081");
+        assert_eq!(
+            load(jail).unwrap().server.public_url,
+            "http://localhost:8081"
+        );
+        jail.set_env("PUBLIC_URL", "https://abc.ngrok.app");
+        assert_eq!(
+            load(jail).unwrap().server.public_url,
+            "https://abc.ngrok.app"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn layers_apply_in_order_toml_then_dotenv_then_environment() {
     Jail::expect_with(|jail| {
         jail.clear_env();
