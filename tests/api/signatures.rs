@@ -171,3 +171,42 @@ async fn a_captured_signature_or_token_opens_no_second_call() {
     assert!(!opened && closed, "a stream without a token is refused");
     app.stop().await;
 }
+
+/// Behind a proxy that mounts the server under a path (PUBLIC_URL
+/// `http://host/phone`, the proxy stripping `/phone`), Twilio signs the
+/// URLs it called, prefix included; the stream URL in the TwiML is under
+/// the prefix too, and both signatures are checked against those URLs.
+#[tokio::test]
+async fn a_public_url_with_a_path_is_signed_and_streamed_under_it() {
+    let mut config = Config::default();
+    config.twilio.auth_token = Some(Secret::new(TOKEN));
+    config.dashboard.token = Some(Secret::new(DASHBOARD_KEY));
+    config.server.public_url = "https://phone.example/phone/".to_owned();
+    let app = spawn_app_with(AppOptions {
+        config,
+        ..AppOptions::default()
+    })
+    .await;
+    let params = vec![("CallSid".to_owned(), "CA1".to_owned())];
+    let validator = SignatureValidator::new(TOKEN);
+    let post = |signature: String| {
+        app.http
+            .post(app.url("/twiml"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body("CallSid=CA1")
+            .send()
+    };
+    // Signed for the URL the proxy served, without the prefix: refused.
+    let unprefixed = validator.sign("https://phone.example/twiml", &params);
+    assert_eq!(post(unprefixed).await.unwrap().status(), 403);
+    let signature = validator.sign("https://phone.example/phone/twiml", &params);
+    let response = post(signature).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let xml = response.text().await.unwrap();
+    assert!(
+        xml.contains(r#"<Stream url="wss://phone.example/phone/call">"#),
+        "{xml}"
+    );
+    app.stop().await;
+}

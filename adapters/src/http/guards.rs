@@ -17,14 +17,15 @@ pub(super) struct BadSignature;
 
 impl warp::reject::Reject for BadSignature {}
 
-/// The URL Twilio requested for a webhook: the public origin, this path,
-/// this query.
+/// The URL Twilio requested for a webhook: the public origin and the path
+/// a proxy mounts us under (the public URL's own), this path, this query.
 fn public_request_url(public_url: &Url, path: &str, query: &str) -> String {
     let origin = public_url.origin().ascii_serialization();
+    let prefix = twiml::mount_path(public_url);
     if query.is_empty() {
-        format!("{origin}{path}")
+        format!("{origin}{prefix}{path}")
     } else {
-        format!("{origin}{path}?{query}")
+        format!("{origin}{prefix}{path}?{query}")
     }
 }
 

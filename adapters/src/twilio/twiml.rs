@@ -16,10 +16,19 @@ pub fn stream_url(public_url: &Url) -> String {
         "ws"
     };
     let host = public_url.host_str().unwrap_or("localhost");
+    // A path in the public URL is where a proxy mounts this server
+    // (`https://abc.ngrok.app/phone`): the stream lives under it too.
+    let prefix = mount_path(public_url);
     match public_url.port() {
-        Some(port) => format!("{scheme}://{host}:{port}/call"),
-        None => format!("{scheme}://{host}/call"),
+        Some(port) => format!("{scheme}://{host}:{port}{prefix}/call"),
+        None => format!("{scheme}://{host}{prefix}/call"),
     }
+}
+
+/// The public URL's path without its trailing slash (`""` for none): the
+/// prefix a proxy puts before every path of this server.
+pub fn mount_path(public_url: &Url) -> &str {
+    public_url.path().trim_end_matches('/')
 }
 
 /// `<Connect><Stream>` to `/call`, with per-call `<Parameter>`s.
@@ -61,11 +70,16 @@ mod tests {
     }
 
     #[test]
-    fn https_public_urls_stream_over_wss_without_query_or_path() {
-        let xml = connect_stream(&url("https://abc.ngrok.app/some/path?x=1"), &[]);
+    fn https_public_urls_stream_over_wss_under_their_path_without_the_query() {
+        let xml = connect_stream(&url("https://abc.ngrok.app?x=1"), &[]);
         assert_eq!(
             xml,
             r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://abc.ngrok.app/call"></Stream></Connect><Say>Sorry, the concierge cannot go on with this call right now. Please call again later.</Say><Hangup/></Response>"#
+        );
+        // Mounted under a path by a proxy: the stream is under it too.
+        assert_eq!(
+            stream_url(&url("https://abc.ngrok.app/some/path/?x=1")),
+            "wss://abc.ngrok.app/some/path/call"
         );
     }
 
