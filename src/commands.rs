@@ -37,7 +37,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("start-up failed")?;
             announce(&app, &config);
-            app.run(shutdown_signal()).await;
+            // The second signal's listener starts once the first has come
+            // (an async block runs only when polled, during the drain).
+            app.run_until(shutdown_signal(), async { shutdown_signal().await })
+                .await;
         }
         Command::Call {
             url,

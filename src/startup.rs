@@ -233,6 +233,17 @@ impl Application {
     /// The HTTP server's graceful shutdown does not wait for upgraded
     /// WebSockets, so the calls are tracked and told through the registry.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        self.run_until(shutdown, std::future::pending()).await;
+    }
+
+    /// As [`run`](Self::run), and `cut_short` completing during the drain
+    /// ends the calls still running at once (a second SIGTERM or Ctrl-C:
+    /// the operator will not wait).
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        cut_short: impl Future<Output = ()> + Send + 'static,
+    ) {
         let saver = tokio::spawn(save_periodically(
             self.cache.clone(),
             self.cache_save_interval,
@@ -243,33 +254,41 @@ impl Application {
         // says draining and `/twiml` answers busy), before it stops.
         http::serve(self.listener, self.state.clone(), async move {
             shutdown.await;
-            drain(&state, drain_timeout).await;
+            drain(&state, drain_timeout, cut_short).await;
         })
         .await;
         saver.abort();
         save(self.cache).await;
         drop(self.sandbox);
+        tracing::info!("stopped");
     }
 }
 
 /// Turns new calls away, lets the calls in progress finish for up to
 /// `timeout`, ends the rest, then lets dashboards send their last events.
-async fn drain(state: &AppState, timeout: Duration) {
+async fn drain(state: &AppState, timeout: Duration, cut_short: impl Future<Output = ()>) {
     let registry = &state.registry;
     tracing::info!(
         calls = registry.active(),
         ?timeout,
-        "draining: no new calls"
+        "draining: no new calls (a second signal ends the calls at once)"
     );
     registry.drain();
-    if tokio::time::timeout(timeout, registry.drained())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            calls = registry.active(),
-            "drain timeout: ending the calls still running"
-        );
+    tokio::select! {
+        drained = tokio::time::timeout(timeout, registry.drained()) => {
+            if drained.is_err() {
+                tracing::warn!(
+                    calls = registry.active(),
+                    "drain timeout: ending the calls still running"
+                );
+            }
+        }
+        () = cut_short => {
+            tracing::warn!(
+                calls = registry.active(),
+                "second signal: ending the calls still running"
+            );
+        }
     }
     registry.shut_down();
     if tokio::time::timeout(Duration::from_secs(5), registry.drained())

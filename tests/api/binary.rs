@@ -418,3 +418,83 @@ async fn garbage_frames_log_one_line_and_a_flood_of_them_ends_the_call() {
         lines.len()
     );
 }
+
+/// SIGTERM drains; a second SIGTERM during the drain ends the calls still
+/// running at once instead of waiting out the drain timeout (here ten
+/// minutes), and the server says so, then that it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_cuts_the_drain_short() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = Served::start(
+        &["serve"],
+        &[("QLOOPHONE_SERVER__DRAIN_TIMEOUT_SECS", "600")],
+    )
+    .await;
+    let mut stream =
+        crate::helpers::started_stream(&format!("ws://127.0.0.1:{}/call", server.port), "MZdrain")
+            .await;
+    // A call that goes on for as long as the test lets it.
+    let talking = tokio::spawn(async move {
+        let frame =
+            r#"{"event":"media","streamSid":"MZdrain","media":{"timestamp":0,"payload":"/w=="}}"#;
+        while stream.send(Message::text(frame)).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let health = format!("{}/health", server.base);
+    crate::helpers::poll_until(&health, "the call to start", |body| {
+        body.contains(r#""activeCalls":1"#)
+    })
+    .await;
+    let term = |pid: u32| {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    term(server.pid());
+    crate::helpers::poll_until(&health, "the drain to begin", |body| {
+        body.contains("draining")
+    })
+    .await;
+    // Still draining: the call holds it open.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut child = server.child;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first signal only drains"
+    );
+    term(child.id());
+    // A bound so a drain that is not cut short fails here, not at the
+    // ten-minute drain timeout.
+    let mut status = None;
+    for _ in 0..200 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("the second signal did not end the drain");
+    };
+    assert!(status.success(), "{status:?}");
+    talking.abort();
+    let log = std::fs::read_to_string(server.dir.path().join("server.log")).unwrap();
+    assert!(
+        log.contains("second signal: ending the calls still running"),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .last()
+            .is_some_and(|line| line.contains("stopped")),
+        "{log}"
+    );
+}
