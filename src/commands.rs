@@ -29,7 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     });
     match command {
         Command::Serve { sandbox, insecure } => {
-            telemetry::init(&config.telemetry);
+            telemetry::init(&config.telemetry)?;
             config.server.insecure |= insecure;
             let mode = config.mode(sandbox)?;
             config.check_protected(mode)?;
@@ -49,7 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             speed,
             list,
         } => {
-            telemetry::init_quiet();
+            telemetry::init_quiet()?;
             if list {
                 for scenario in Scenario::shipped() {
                     println!("{:32} {}", scenario.name, scenario.description);
@@ -87,7 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             model_listen,
             stream_url,
         } => {
-            telemetry::init_quiet();
+            telemetry::init_quiet()?;
             if duplex {
                 let settings = DuplexSettings {
                     url,
@@ -141,7 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Sim { peer } => {
-            telemetry::init(&config.telemetry);
+            telemetry::init(&config.telemetry)?;
             match peer {
                 SimPeer::Realtime {
                     listen,

@@ -498,3 +498,30 @@ async fn a_second_sigterm_cuts_the_drain_short() {
         "{log}"
     );
 }
+
+/// A log filter that does not parse stops the server at start-up with the
+/// setting's name; a good one logs, without colour codes in a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_log_filter_is_refused_and_a_log_file_has_no_colour() {
+    let refused = Command::new(BIN)
+        .arg("serve")
+        .env("RUST_LOG", "qloophone=loud")
+        .env("PORT", free_port().to_string())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("QLOO_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("RUST_LOG is not a valid log filter"),
+        "{stderr}"
+    );
+
+    let server = Served::start(&["serve"], &[("LOG_FORMAT", "pretty")]).await;
+    let (dir, status) = server.stop().await;
+    assert!(status.success());
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(log.contains("stopped"), "{log}");
+    assert!(!log.contains('\u{1b}'), "no ANSI escapes in a file:\n{log}");
+}
