@@ -525,3 +525,50 @@ async fn a_bad_log_filter_is_refused_and_a_log_file_has_no_colour() {
     assert!(log.contains("stopped"), "{log}");
     assert!(!log.contains('\u{1b}'), "no ANSI escapes in a file:\n{log}");
 }
+
+/// One log line per request at INFO, with its method, path and status;
+/// health checks only at DEBUG (a load balancer polls them all day).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_is_one_log_line_and_health_checks_are_quiet() {
+    let server = Served::start(&["serve"], &[]).await;
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let response = http
+            .post(format!("{}/twiml", server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("CallSid=CA1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    for _ in 0..5 {
+        http.get(format!("{}/health", server.base))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (dir, _) = server.stop().await;
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let about = |path: &str| {
+        lines
+            .iter()
+            .filter(|line| line["fields"]["path"] == path)
+            .collect::<Vec<_>>()
+    };
+    let twiml = about("/twiml");
+    assert_eq!(twiml.len(), 3, "{log}");
+    for line in twiml {
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["fields"]["method"], "POST");
+        assert_eq!(line["fields"]["status"], 200);
+    }
+    assert!(
+        about("/health").is_empty(),
+        "health checks at DEBUG only:\n{log}"
+    );
+}

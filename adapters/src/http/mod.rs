@@ -108,7 +108,25 @@ pub fn routes(
         .or(twilio::routes(state.clone()))
         .or(dashboards::routes(state))
         .recover(recover)
-        .with(warp::trace::request())
+        .with(warp::log::custom(log_request))
+}
+
+/// One line per request: health checks and scrapes at DEBUG (a load
+/// balancer polls them every few seconds, draining answers included), a
+/// server error at WARN, anything else at INFO. The path never carries the
+/// query, where a dashboard key may be.
+fn log_request(info: warp::log::Info<'_>) {
+    let status = info.status().as_u16();
+    let path = info.path();
+    let elapsed_ms = info.elapsed().as_secs_f64() * 1000.0;
+    let method = info.method().as_str();
+    if matches!(path, "/health" | "/metrics") {
+        tracing::debug!(method, path, status, elapsed_ms, "request");
+    } else if status >= 500 {
+        tracing::warn!(method, path, status, elapsed_ms, "request failed");
+    } else {
+        tracing::info!(method, path, status, elapsed_ms, "request");
+    }
 }
 
 pub(crate) fn error_reply(status: StatusCode, message: &str) -> impl Reply + use<> {
