@@ -572,3 +572,41 @@ async fn each_request_is_one_log_line_and_health_checks_are_quiet() {
         "health checks at DEBUG only:\n{log}"
     );
 }
+
+/// A tool whose Qloo request fails is one WARN line with the cause, and
+/// without what the caller asked for (the place Qloo refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_tool_is_logged_once_with_its_cause_and_no_caller_words() {
+    let server = Served::start(&["serve"], &[("QLOOPHONE_SANDBOX__MODEL_PACE", "4")]).await;
+    let call = Command::new(BIN)
+        .args([
+            "call",
+            "--url",
+            &server.base,
+            "--scenario",
+            "qloo-tool-error",
+            "--speed",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        call.status.success(),
+        "{}",
+        String::from_utf8_lossy(&call.stdout)
+    );
+    let (dir, _) = server.stop().await;
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("the taste graph did not answer"))
+        .collect();
+    assert_eq!(failures.len(), 1, "{log}");
+    let line: serde_json::Value = serde_json::from_str(failures[0]).unwrap();
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(line["fields"]["cause"], "bad_request", "{line}");
+    assert!(
+        !log.contains("Atlantis"),
+        "the caller's words stay out of the log"
+    );
+}

@@ -249,6 +249,24 @@ pub enum TasteError {
     Unreachable(String),
 }
 
+impl TasteError {
+    /// What kind of failure, without the details a peer wrote (which may
+    /// echo what the caller asked for): safe to log.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Unavailable => "breaker_open",
+            Self::RateLimited => "rate_limited",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::BadRequest(_) => "bad_request",
+            Self::Upstream(_) => "upstream_error",
+            Self::BadResponse(_) => "bad_response",
+            Self::Unreachable(_) => "unreachable",
+        }
+    }
+}
+
 /// The taste graph: entities and recommendations.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]

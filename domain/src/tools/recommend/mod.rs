@@ -43,6 +43,16 @@ pub fn taste_tools(graph: Arc<dyn TasteGraph>) -> Toolbox {
 }
 
 fn upstream(what: &str, error: &TasteError) -> ToolFailure {
+    // One line per failure, with its cause and never the caller's words.
+    let status = match error {
+        TasteError::Upstream(status) => Some(*status),
+        _ => None,
+    };
+    tracing::warn!(
+        cause = error.kind(),
+        status,
+        "{what}: the taste graph did not answer"
+    );
     ToolFailure::new(what).with(json!({ "details": error.to_string() }))
 }
 
