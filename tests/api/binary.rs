@@ -571,6 +571,10 @@ async fn each_request_is_one_log_line_and_health_checks_are_quiet() {
         about("/health").is_empty(),
         "health checks at DEBUG only:\n{log}"
     );
+    assert!(
+        !log.contains(r#""None""#),
+        "no Option printed as a string:\n{log}"
+    );
 }
 
 /// A tool whose Qloo request fails is one WARN line with the cause, and
