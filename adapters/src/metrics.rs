@@ -45,6 +45,45 @@ fn relay_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_01, 2.0, 15))
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Build {
+    version: &'static str,
+}
+
+/// This process as `/proc` describes it (Linux; `None` elsewhere).
+struct ProcessSample {
+    cpu_seconds: f64,
+    rss_bytes: u64,
+    open_fds: u64,
+    start_time_seconds: f64,
+}
+
+fn process_sample() -> Option<ProcessSample> {
+    // USER_HZ and the page size are 100 and 4096 on every Linux we run on.
+    const TICKS: f64 = 100.0;
+    const PAGE: u64 = 4096;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |at: usize| fields.get(at).and_then(|v| v.parse::<f64>().ok());
+    let cpu_seconds = (ticks(11)? + ticks(12)?) / TICKS;
+    let started_ticks = ticks(19)?;
+    let rss_bytes = fields.get(21)?.parse::<u64>().ok()? * PAGE;
+    let boot = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("btime "))?
+        .trim()
+        .parse::<f64>()
+        .ok()?;
+    let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some(ProcessSample {
+        cpu_seconds,
+        rss_bytes,
+        open_fds,
+        start_time_seconds: boot + started_ticks / TICKS,
+    })
+}
+
 fn latency_histogram() -> Histogram {
     // 10 ms to about 20 s.
     Histogram::new(exponential_buckets(0.01, 2.0, 12))
@@ -83,9 +122,14 @@ pub struct Metrics {
     draining: Gauge,
     qloo_breaker: Gauge,
     cache_entries: Gauge,
-    cache_hits: Gauge,
-    cache_misses: Gauge,
-    cache_evictions: Gauge,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    cache_evictions: Counter,
+    build_info: Family<Build, Gauge>,
+    process_cpu: Counter<f64, std::sync::atomic::AtomicU64>,
+    process_rss: Gauge,
+    process_open_fds: Gauge,
+    process_start: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// The tools offered to the model: the only values the `tool` label
     /// takes, so a model inventing names cannot grow the label set.
     known_tools: Vec<String>,
@@ -104,7 +148,8 @@ impl Metrics {
     /// Every metric, registered; `known_tools` are the tools offered to the
     /// model (any other name is counted as `unknown`).
     pub fn new(known_tools: Vec<String>) -> Self {
-        let mut registry = Registry::with_prefix("qloophone");
+        let mut root = Registry::default();
+        let registry = root.sub_registry_with_prefix("qloophone");
         let metrics = Self {
             registry: Mutex::new(Registry::default()),
             calls_started: Counter::default(),
@@ -122,9 +167,14 @@ impl Metrics {
             draining: Gauge::default(),
             qloo_breaker: Gauge::default(),
             cache_entries: Gauge::default(),
-            cache_hits: Gauge::default(),
-            cache_misses: Gauge::default(),
-            cache_evictions: Gauge::default(),
+            cache_hits: Counter::default(),
+            cache_misses: Counter::default(),
+            cache_evictions: Counter::default(),
+            build_info: Family::default(),
+            process_cpu: Counter::default(),
+            process_rss: Gauge::default(),
+            process_open_fds: Gauge::default(),
+            process_start: Gauge::default(),
             known_tools,
         };
         registry.register(
@@ -218,10 +268,45 @@ impl Metrics {
             "Entity cache evictions since start",
             metrics.cache_evictions.clone(),
         );
+        metrics
+            .build_info
+            .get_or_create(&Build {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "This build: its version as a label, value 1",
+            metrics.build_info.clone(),
+        );
+        // The process metrics are named as every Prometheus client names
+        // them, without the service's prefix.
+        root.register(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            metrics.process_cpu.clone(),
+        );
+        root.register_with_unit(
+            "process_resident_memory",
+            "Resident memory size in bytes",
+            prometheus_client::registry::Unit::Bytes,
+            metrics.process_rss.clone(),
+        );
+        root.register(
+            "process_open_fds",
+            "Number of open file descriptors",
+            metrics.process_open_fds.clone(),
+        );
+        root.register_with_unit(
+            "process_start_time",
+            "Start time of the process since the Unix epoch in seconds",
+            prometheus_client::registry::Unit::Seconds,
+            metrics.process_start.clone(),
+        );
         *metrics
             .registry
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = registry;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = root;
         metrics
     }
 
@@ -233,9 +318,17 @@ impl Metrics {
         self.draining.set(i64::from(now.draining));
         self.qloo_breaker.set(now.qloo_breaker.level());
         self.cache_entries.set(gauge(now.cache.size as u64));
-        self.cache_hits.set(gauge(now.cache.hits));
-        self.cache_misses.set(gauge(now.cache.misses));
-        self.cache_evictions.set(gauge(now.cache.evictions));
+        // The cache keeps its own totals: the counters take them as they are.
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        self.cache_hits.inner().store(now.cache.hits, relaxed);
+        self.cache_misses.inner().store(now.cache.misses, relaxed);
+        self.cache_evictions.inner().store(now.cache.evictions, relaxed);
+        if let Some(process) = process_sample() {
+            self.process_cpu.inner().store(process.cpu_seconds.to_bits(), relaxed);
+            self.process_rss.set(gauge(process.rss_bytes));
+            self.process_open_fds.set(gauge(process.open_fds));
+            self.process_start.set(process.start_time_seconds);
+        }
         let mut text = String::new();
         let registry = self
             .registry
@@ -407,8 +500,14 @@ mod tests {
             "qloophone_draining 0",
             "qloophone_qloo_breaker 2",
             "qloophone_cache_entries 3",
-            "qloophone_cache_hits 4",
-            "qloophone_cache_misses 5",
+            "qloophone_cache_hits_total 4",
+            "qloophone_cache_misses_total 5",
+            "# TYPE qloophone_cache_hits counter",
+            "qloophone_build_info{version=\"",
+            "# TYPE process_cpu_seconds counter",
+            "process_resident_memory_bytes ",
+            "process_open_fds ",
+            "process_start_time_seconds ",
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
