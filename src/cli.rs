@@ -38,6 +38,15 @@ pub enum Command {
         /// A shipped scenario's name, or a scenario file.
         #[arg(long, default_value = "two-films-to-a-film")]
         scenario: String,
+        /// Sign the webhook and the stream as Twilio does, with this auth
+        /// token (default: TWILIO_AUTH_TOKEN / twilio.auth_token), to
+        /// smoke-test a server that checks signatures.
+        #[arg(long, value_name = "TOKEN")]
+        auth_token: Option<String>,
+        /// The dashboard key, to read the call's events from /logs
+        /// (default: DASHBOARD_TOKEN / dashboard.token).
+        #[arg(long, value_name = "KEY")]
+        dashboard_token: Option<String>,
         /// Write what the caller heard to this WAV file.
         #[arg(long, value_name = "FILE")]
         wav: Option<PathBuf>,

@@ -45,6 +45,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Call {
             url,
             scenario,
+            auth_token,
+            dashboard_token,
             wav,
             speed,
             list,
@@ -62,12 +64,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 scenario,
                 wav,
                 speed,
-                auth_token: twilio_token(&config),
-                dashboard_token: config
-                    .dashboard
-                    .token
-                    .as_ref()
-                    .map(|token| token.expose().to_owned()),
+                auth_token: auth_token.or_else(|| twilio_token(&config)),
+                dashboard_token: dashboard_token.or_else(|| {
+                    config
+                        .dashboard
+                        .token
+                        .as_ref()
+                        .map(|token| token.expose().to_owned())
+                }),
             };
             let outcome = place(&settings, &mut std::io::stdout()).await?;
             if !outcome.passed() {

@@ -322,9 +322,13 @@ impl Metrics {
         let relaxed = std::sync::atomic::Ordering::Relaxed;
         self.cache_hits.inner().store(now.cache.hits, relaxed);
         self.cache_misses.inner().store(now.cache.misses, relaxed);
-        self.cache_evictions.inner().store(now.cache.evictions, relaxed);
+        self.cache_evictions
+            .inner()
+            .store(now.cache.evictions, relaxed);
         if let Some(process) = process_sample() {
-            self.process_cpu.inner().store(process.cpu_seconds.to_bits(), relaxed);
+            self.process_cpu
+                .inner()
+                .store(process.cpu_seconds.to_bits(), relaxed);
             self.process_rss.set(gauge(process.rss_bytes));
             self.process_open_fds.set(gauge(process.open_fds));
             self.process_start.set(process.start_time_seconds);

@@ -614,3 +614,49 @@ async fn a_failed_tool_is_logged_once_with_its_cause_and_no_caller_words() {
         "the caller's words stay out of the log"
     );
 }
+
+/// `qloophone call --auth-token --dashboard-token` smoke-tests a guarded
+/// server: it signs like Twilio and reads /logs with the key. Without the
+/// token the same call is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_command_smoke_tests_a_guarded_server() {
+    const TOKEN: &str = "twilio-smoke-token";
+    const KEY: &str = "dashboard-smoke-key";
+    let server = Served::start(
+        &["serve"],
+        &[
+            ("TWILIO_AUTH_TOKEN", TOKEN),
+            ("DASHBOARD_TOKEN", KEY),
+            ("QLOOPHONE_SANDBOX__MODEL_PACE", "4"),
+        ],
+    )
+    .await;
+    let call = |extra: &[&str]| {
+        Command::new(BIN)
+            .args([
+                "call",
+                "--url",
+                &server.base,
+                "--scenario",
+                "silence",
+                "--speed",
+                "4",
+            ])
+            .args(extra)
+            .env_remove("TWILIO_AUTH_TOKEN")
+            .env_remove("DASHBOARD_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let unsigned = call(&[]);
+    assert!(!unsigned.status.success());
+    let signed = call(&["--auth-token", TOKEN, "--dashboard-token", KEY]);
+    let stdout = String::from_utf8_lossy(&signed.stdout);
+    assert!(
+        signed.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    assert!(stdout.contains("PASS silence"), "{stdout}");
+    let _ = server.stop().await;
+}
