@@ -209,13 +209,14 @@ fn twilio_token(config: &Config) -> Option<String> {
 fn announce(app: &Application, config: &Config) {
     let addr = app.addr();
     match app.sandbox() {
-        Some(sandbox) => tracing::warn!(
-            "SANDBOX MODE (no API keys): the voice model is simulated at {} and Qloo at {}; \
-             nothing reaches OpenAI or Qloo. Place a call with: cargo run --release -- call --url http://localhost:{}",
-            sandbox.realtime.url(),
-            sandbox.qloo.url(),
-            addr.port()
-        ),
+        Some(sandbox) => {
+            let (model, qloo) = sandbox.urls(config);
+            tracing::warn!(
+                "SANDBOX MODE (no API keys): the voice model is simulated at {model} and Qloo at {qloo}; \
+                 nothing reaches OpenAI or Qloo. Place a call with: cargo run --release -- call --url http://localhost:{}",
+                addr.port()
+            );
+        }
         None if config.mode(false).ok() == Some(Mode::Live) => {
             tracing::info!(model = %config.openai.model, "live mode");
             if !is_set(&config.twilio.auth_token) {

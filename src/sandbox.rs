@@ -58,11 +58,31 @@ impl Sandbox {
         })
     }
 
-    /// Points the OpenAI and Qloo settings at the simulated peers.
+    /// Points the OpenAI and Qloo settings at the simulated peers, except
+    /// where the operator gave a URL of their own (`OPENAI_REALTIME_URL`,
+    /// `QLOO_API_URL`: a stand-alone simulator, say), which is kept.
     pub fn point_at(&self, config: &mut Config) {
-        config.openai.realtime_url = self.realtime.url();
+        let (model, qloo) = self.urls(config);
+        config.openai.realtime_url = model;
         config.openai.api_key = Some(Secret::new(SANDBOX_KEY));
-        config.qloo.api_url = self.qloo.url();
+        config.qloo.api_url = qloo;
         config.qloo.api_key = Some(Secret::new(SANDBOX_KEY));
+    }
+
+    /// The model's and Qloo's URLs sandbox mode uses with `config`: the
+    /// operator's where given, else the built-in simulators'.
+    pub fn urls(&self, config: &Config) -> (String, String) {
+        let defaults = Config::default();
+        let model = if config.openai.realtime_url == defaults.openai.realtime_url {
+            self.realtime.url()
+        } else {
+            config.openai.realtime_url.clone()
+        };
+        let qloo = if config.qloo.api_url == defaults.qloo.api_url {
+            self.qloo.url()
+        } else {
+            config.qloo.api_url.clone()
+        };
+        (model, qloo)
     }
 }

@@ -752,3 +752,35 @@ async fn an_old_session_is_rolled_over_at_a_quiet_moment() {
     app.idle().await;
     app.stop().await;
 }
+
+/// In sandbox mode, an `OPENAI_REALTIME_URL` of the operator's own (a
+/// stand-alone `sim realtime`, say) is used instead of the built-in
+/// simulator, as the README says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_mode_honours_a_model_url_of_its_own() {
+    use qloophone_sandbox::realtime::{RealtimeOptions, RealtimeSim};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let standalone = RealtimeSim::spawn(
+        listener,
+        RealtimeOptions {
+            pace: 4.0,
+            ms_per_char: 20,
+            ..RealtimeOptions::default()
+        },
+    )
+    .unwrap();
+    let url = standalone.url();
+    let app = app_with(|config| config.openai.realtime_url = url).await;
+    let report = app.healthy_call().await.unwrap();
+    assert!(report.bytes_heard > 0);
+    wait_until("the stand-alone model to see the call", || {
+        standalone.recorder().sessions().len() == 1
+    })
+    .await;
+    assert!(
+        app.model.sessions().is_empty(),
+        "the built-in simulator is not used"
+    );
+    app.stop().await;
+}
