@@ -495,10 +495,11 @@ pub fn check(
         failures.push("expected a barge-in".to_owned());
     }
     let digits: String = of("dtmf").filter_map(|e| e["digit"].as_str()).collect();
-    if digits != expect.dtmf {
+    if let Some(wanted) = &expect.dtmf
+        && &digits != wanted
+    {
         failures.push(format!(
-            "expected the keys {:?}; observers saw {digits:?}",
-            expect.dtmf
+            "expected the keys {wanted:?}; observers saw {digits:?}"
         ));
     }
     if let Some(min) = expect.min_heard_ms {
@@ -585,6 +586,19 @@ mod tests {
         assert_eq!(reader.spec().channels, 1);
         assert_eq!(reader.len(), 1600);
         assert!(write_wav(Path::new("/nonexistent/dir/x.wav"), &audio).is_err());
+    }
+
+    #[test]
+    fn keys_are_checked_only_when_the_scenario_names_them() {
+        let events = vec![serde_json::json!({"type": "dtmf", "digit": "5"})];
+        let report = CallReport::default();
+        let mut expect = crate::scenario::Expectations::default();
+        assert!(check(&expect, &events, &report).is_empty(), "not checked");
+        expect.dtmf = Some("5".to_owned());
+        assert!(check(&expect, &events, &report).is_empty());
+        expect.dtmf = Some(String::new());
+        let failures = check(&expect, &events, &report);
+        assert_eq!(failures, vec![r#"expected the keys ""; observers saw "5""#]);
     }
 
     #[test]

@@ -46,9 +46,10 @@ pub struct Expectations {
     /// The caller was interrupted-for: a barge-in happened.
     #[serde(default)]
     pub barge_in: bool,
-    /// Keys pressed, as observers saw them.
+    /// Keys pressed, as observers saw them, exactly (not checked unless
+    /// given).
     #[serde(default)]
-    pub dtmf: String,
+    pub dtmf: Option<String>,
     /// At least this much assistant audio was heard.
     #[serde(default)]
     pub min_heard_ms: Option<u64>,
