@@ -206,6 +206,25 @@ fn twilio_token(config: &Config) -> Option<String> {
         .map(|token| token.expose().to_owned())
 }
 
+/// Why Twilio could not reach `public_url`, if it could not: it streams
+/// only to `wss://` (an `https` public URL) on a host it can resolve.
+fn unreachable_by_twilio(public_url: &str) -> Option<&'static str> {
+    let url = url::Url::parse(public_url).ok()?;
+    let local = match url.host() {
+        Some(url::Host::Domain(host)) => host == "localhost" || host.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        None => true,
+    };
+    if local {
+        Some("names this machine or a private network")
+    } else if url.scheme() != "https" {
+        Some("is not https")
+    } else {
+        None
+    }
+}
+
 fn announce(app: &Application, config: &Config) {
     let addr = app.addr();
     match app.sandbox() {
@@ -219,6 +238,12 @@ fn announce(app: &Application, config: &Config) {
         }
         None if config.mode(false).ok() == Some(Mode::Live) => {
             tracing::info!(model = %config.openai.model, "live mode");
+            if let Some(problem) = unreachable_by_twilio(&config.server.public_url) {
+                tracing::warn!(
+                    public_url = %config.server.public_url,
+                    "PUBLIC_URL {problem}: Twilio cannot stream to it; set it to the https address Twilio reaches (a proxy or tunnel)"
+                );
+            }
             if !is_set(&config.twilio.auth_token) {
                 tracing::error!(
                     "INSECURE: TWILIO_AUTH_TOKEN is not set: anyone who finds /twiml and /call can open billed model sessions"
@@ -233,4 +258,26 @@ fn announce(app: &Application, config: &Config) {
         None => {}
     }
     tracing::info!(%addr, public_url = %config.server.public_url, "QlooPhone listening");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn public_urls_twilio_cannot_reach_are_named() {
+        use super::unreachable_by_twilio as check;
+        assert_eq!(check("https://abc.ngrok.app"), None);
+        assert_eq!(check("https://abc.ngrok.app/phone"), None);
+        assert_eq!(check("http://abc.ngrok.app"), Some("is not https"));
+        for local in [
+            "http://localhost:8081",
+            "https://127.0.0.1",
+            "https://10.0.0.5",
+            "https://[::1]:8443",
+        ] {
+            assert!(
+                check(local).is_some_and(|why| why.contains("this machine")),
+                "{local}"
+            );
+        }
+    }
 }

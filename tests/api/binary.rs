@@ -660,3 +660,22 @@ async fn the_call_command_smoke_tests_a_guarded_server() {
     assert!(stdout.contains("PASS silence"), "{stdout}");
     let _ = server.stop().await;
 }
+
+/// Live mode with a PUBLIC_URL Twilio cannot reach (plain http on this
+/// machine) starts, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_mode_warns_of_a_public_url_twilio_cannot_reach() {
+    let server = Served::start(
+        &["serve", "--insecure"],
+        &[("OPENAI_API_KEY", "sk-test"), ("QLOO_API_KEY", "qloo-test")],
+    )
+    .await;
+    let (dir, _) = server.stop().await;
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let warning = log
+        .lines()
+        .find(|line| line.contains("Twilio cannot stream to it"))
+        .unwrap_or_else(|| panic!("no warning in:\n{log}"));
+    assert!(warning.contains("names this machine"), "{warning}");
+    assert!(warning.contains(r#""level":"WARN""#), "{warning}");
+}
