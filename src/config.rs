@@ -208,8 +208,10 @@ pub enum Mode {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A value could not be read or had the wrong type.
+    /// (Not its `source`: the description already says all of it, and
+    /// error reports would print it twice.)
     #[error("configuration error: {}", describe(.0))]
-    Load(#[from] Box<figment::Error>),
+    Load(Box<figment::Error>),
     /// A value was read but makes no sense.
     #[error("configuration error: {setting} {problem}")]
     Invalid {
@@ -492,21 +494,43 @@ fn check_url(setting: &'static str, value: &str, schemes: &[&str]) -> Result<(),
 
 /// Names each failing setting by its key and, where it has one, its
 /// original variable name, then says where the value came from.
+impl From<Box<figment::Error>> for ConfigError {
+    fn from(error: Box<figment::Error>) -> Self {
+        Self::Load(error)
+    }
+}
+
+/// Each of figment's errors once: the setting (with its variable when the
+/// value came from the environment or `.env`), what is wrong, and where the
+/// value came from (the file, for a TOML file).
 fn describe(error: &figment::Error) -> String {
     error
         .clone()
         .into_iter()
         .map(|error| {
-            let key = error.path.join(".").to_ascii_lowercase();
+            let mut path = error.path.clone();
+            // Figment prefixes keys read from a TOML file with its profile.
+            if path.first().is_some_and(|first| first == "default") {
+                path.remove(0);
+            }
+            let key = path.join(".").to_ascii_lowercase();
+            let from_environment = error.metadata.as_ref().is_some_and(|metadata| {
+                metadata.name.contains("environment") || metadata.name.contains(".env")
+            });
             let setting = match ALIASES.iter().find(|(_, path)| *path == key) {
-                Some((var, _)) => format!("{key} ({var})"),
-                None if key.is_empty() => "the configuration".to_owned(),
-                None => key,
+                Some((var, _)) if from_environment => format!("{key} ({var})"),
+                _ if key.is_empty() => "the configuration".to_owned(),
+                _ => key,
             };
             let source = error
                 .metadata
                 .as_ref()
-                .map(|metadata| format!(" (from {})", metadata.name))
+                .map(|metadata| match &metadata.source {
+                    Some(figment::Source::File(file)) => {
+                        format!(" (from {} {})", metadata.name, file.display())
+                    }
+                    _ => format!(" (from {})", metadata.name),
+                })
                 .unwrap_or_default();
             format!("{setting}: {}{source}", error.kind)
         })

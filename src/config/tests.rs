@@ -368,3 +368,32 @@ fn secrets_never_print() {
         Ok(())
     });
 }
+
+#[test]
+fn a_bad_value_is_described_once_with_where_it_came_from() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("PORT", "abc");
+        let err = load(jail).unwrap_err();
+        assert!(
+            std::error::Error::source(&err).is_none(),
+            "described once, not again as its cause"
+        );
+        let text = err.to_string();
+        assert!(text.contains("server.port (PORT): invalid type"), "{text}");
+        assert!(text.ends_with("(from environment variable(s))"), "{text}");
+
+        jail.clear_env();
+        jail.create_file("q.toml", "[server]\nport = \"abc\"\n")?;
+        let text = Config::load(Some(std::path::Path::new("q.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("server.port: invalid type"), "{text}");
+        assert!(
+            !text.contains("(PORT)"),
+            "a TOML key is not the variable: {text}"
+        );
+        assert!(text.contains("q.toml"), "the file is named: {text}");
+        Ok(())
+    });
+}
