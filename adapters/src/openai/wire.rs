@@ -306,11 +306,6 @@ pub fn session_update(setup: &SessionSetup) -> String {
     .to_string()
 }
 
-/// The client event for `command`.
-pub fn encode(command: &ModelCommand) -> String {
-    encode_string(command)
-}
-
 /// The event for `command` as a text message. An audio append, sent 50
 /// times a second, is written in `out` and split off it, reusing `out`'s
 /// buffer once the socket has copied the previous one out; anything else
@@ -328,11 +323,12 @@ pub fn encode_text(command: &ModelCommand, out: &mut BytesMut) -> Utf8Bytes {
             // SAFETY: a `str` payload between two ASCII literals is UTF-8.
             unsafe { Utf8Bytes::from_bytes_unchecked(out.split().freeze()) }
         }
-        other => Utf8Bytes::from(encode_string(other)),
+        other => Utf8Bytes::from(encode(other)),
     }
 }
 
-fn encode_string(command: &ModelCommand) -> String {
+/// The client event for `command`.
+pub fn encode(command: &ModelCommand) -> String {
     match command {
         ModelCommand::AppendAudio(audio) => {
             const HEAD: &str = r#"{"type":"input_audio_buffer.append","audio":""#;
