@@ -21,6 +21,9 @@ struct FakePhone {
     events: mpsc::UnboundedReceiver<PhoneEvent>,
     sent: Arc<Mutex<Vec<PhoneCommand>>>,
     closed: Arc<AtomicBool>,
+    /// Refuse every command as a full queue does (a Twilio socket that
+    /// stopped reading).
+    backlogged: bool,
 }
 
 #[async_trait]
@@ -29,6 +32,9 @@ impl AudioInbound for FakePhone {
         self.events.recv().await
     }
     async fn send(&mut self, command: PhoneCommand) -> Result<(), LegError> {
+        if self.backlogged {
+            return Err(LegError::Backlogged);
+        }
         self.sent.lock().unwrap().push(command);
         Ok(())
     }
@@ -41,6 +47,8 @@ struct FakeModel {
     events: mpsc::UnboundedReceiver<ModelFrame>,
     sent: Arc<Mutex<Vec<ModelCommand>>>,
     closed: Arc<AtomicBool>,
+    /// Once set, every command is refused as a full queue does.
+    backlogged: Arc<AtomicBool>,
 }
 
 #[async_trait]
@@ -49,6 +57,9 @@ impl ModelSession for FakeModel {
         self.events.recv().await
     }
     async fn send(&mut self, command: ModelCommand) -> Result<(), LegError> {
+        if self.backlogged.load(Ordering::SeqCst) {
+            return Err(LegError::Backlogged);
+        }
         self.sent.lock().unwrap().push(command);
         Ok(())
     }
@@ -103,6 +114,7 @@ fn model_opening_once(harness: &mut Harness) -> MockRealtimeModel {
         events: rx,
         sent: harness.model_out.clone(),
         closed: harness.model_closed.clone(),
+        backlogged: Arc::new(AtomicBool::new(false)),
     };
     let session = Mutex::new(Some(session));
     let mut model = MockRealtimeModel::new();
@@ -122,6 +134,7 @@ fn harness() -> (Harness, FakePhone) {
         events,
         sent: phone_out.clone(),
         closed: phone_closed.clone(),
+        backlogged: false,
     };
     (
         Harness {
@@ -354,6 +367,7 @@ async fn shutdown_ends_a_live_call_and_frees_its_place() {
 struct SessionHandle {
     events: mpsc::UnboundedSender<ModelFrame>,
     sent: Arc<Mutex<Vec<ModelCommand>>>,
+    backlogged: Arc<AtomicBool>,
 }
 
 /// A model double whose `open` hands out `count` fake sessions in turn,
@@ -364,12 +378,18 @@ fn model_sessions(count: usize) -> (MockRealtimeModel, Vec<SessionHandle>) {
     for _ in 0..count {
         let (tx, rx) = mpsc::unbounded_channel();
         let sent = Arc::new(Mutex::new(Vec::new()));
+        let backlogged = Arc::new(AtomicBool::new(false));
         sessions.push(FakeModel {
             events: rx,
             sent: sent.clone(),
             closed: Arc::new(AtomicBool::new(false)),
+            backlogged: backlogged.clone(),
         });
-        handles.push(SessionHandle { events: tx, sent });
+        handles.push(SessionHandle {
+            events: tx,
+            sent,
+            backlogged,
+        });
     }
     let sessions = Mutex::new(std::collections::VecDeque::from(sessions));
     let mut model = MockRealtimeModel::new();
@@ -627,38 +647,14 @@ async fn a_tool_past_its_deadline_answers_the_model_with_a_speakable_error() {
     assert_eq!(call.await.unwrap(), EndReason::PhoneStopped);
 }
 
-/// A phone leg whose queue is full (a Twilio socket that stopped reading).
-struct StuckPhone {
-    events: mpsc::UnboundedReceiver<PhoneEvent>,
-    closed: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl AudioInbound for StuckPhone {
-    async fn recv(&mut self) -> Option<PhoneEvent> {
-        self.events.recv().await
-    }
-    async fn send(&mut self, _command: PhoneCommand) -> Result<(), LegError> {
-        Err(LegError::Backlogged)
-    }
-    async fn close(&mut self) {
-        self.closed.store(true, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_phone_leg_that_stops_taking_audio_ends_its_call() {
-    let (mut h, _) = harness();
-    let (phone_in, events) = mpsc::unbounded_channel();
-    let closed = Arc::new(AtomicBool::new(false));
-    let phone = StuckPhone {
-        events,
-        closed: closed.clone(),
-    };
+    let (mut h, mut phone) = harness();
+    phone.backlogged = true;
     let model = model_opening_once(&mut h);
     let services = services(model, MockToolExecutor::new(), quiet_sink());
     let (_registry, call) = spawn_call(phone, services);
-    phone_in.send(start()).unwrap();
+    h.phone_in.send(start()).unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
     let model_in = h.model_in.clone().unwrap();
     model_in
@@ -671,7 +667,7 @@ async fn a_phone_leg_that_stops_taking_audio_ends_its_call() {
         }))
         .unwrap();
     assert_eq!(call.await.unwrap(), EndReason::PhoneClosed);
-    assert!(closed.load(Ordering::SeqCst));
+    assert!(h.phone_closed.load(Ordering::SeqCst));
 }
 
 /// Runs `phone` as a call with one place in a fresh registry.
@@ -729,4 +725,53 @@ async fn one_relayed_frame_in_sixteen_each_way_is_timed_for_observers() {
     };
     assert_eq!(timed(RelayDirection::Uplink), 2, "32 frames up");
     assert_eq!(timed(RelayDirection::Downlink), 1, "16 deltas down");
+}
+
+#[tokio::test]
+async fn a_model_session_that_stops_taking_events_is_replaced() {
+    let (h, phone) = harness();
+    let (model, sessions) = model_sessions(2);
+    let (sink, events) = recording_sink();
+    let services = services(model, MockToolExecutor::new(), sink);
+    let (_registry, call) = spawn_call(phone, services);
+    h.phone_in.send(start()).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut sessions = sessions.into_iter();
+    let first = sessions.next().unwrap();
+    let second = sessions.next().unwrap();
+    first
+        .events
+        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Its queue fills: the caller's next audio cannot be handed to it.
+    first.backlogged.store(true, Ordering::SeqCst);
+    h.phone_in
+        .send(PhoneEvent::Media {
+            timestamp_ms: 20,
+            audio: AudioChunk::new(Bytes::from_static(b"//79"), 3),
+        })
+        .unwrap();
+    for _ in 0..500 {
+        if !second.sent.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    h.phone_in.send(PhoneEvent::Stop).unwrap();
+    assert_eq!(call.await.unwrap(), EndReason::PhoneStopped);
+    let events = events.lock().unwrap().clone();
+    assert!(
+        events.contains(&CallEvent::ModelReconnecting { attempt: 1 }),
+        "{events:?}"
+    );
+    assert!(
+        second
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|command| matches!(command, ModelCommand::SystemMessage(_))),
+        "the new session is told the call so far"
+    );
 }
