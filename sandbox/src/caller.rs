@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::audio::{self, FRAME_BYTES};
+use crate::inband;
 
 /// One thing the caller does.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -70,6 +71,9 @@ pub struct CallerOptions {
     pub parameters: Vec<(String, String)>,
     /// `X-Twilio-Signature` for the upgrade, as Twilio would sign it.
     pub signature: Option<String>,
+    /// A scenario's model side to carry in the quiet frames (see
+    /// [`inband`]); empty: none. The call opens with one round of it.
+    pub carry: Vec<u8>,
 }
 
 impl CallerOptions {
@@ -84,6 +88,7 @@ impl CallerOptions {
             media_format: ("audio/x-mulaw".to_owned(), 8000, 1),
             parameters: Vec::new(),
             signature: None,
+            carry: Vec::new(),
         }
     }
 }
@@ -138,6 +143,9 @@ pub enum CallerError {
     /// The connection failed mid-call.
     #[error("the call's socket failed: {0}")]
     Socket(#[from] Box<tokio_tungstenite::tungstenite::Error>),
+    /// The model side to carry does not fit in band.
+    #[error(transparent)]
+    TooLarge(#[from] inband::TooLarge),
 }
 
 enum Queued {
@@ -156,6 +164,9 @@ struct Phone {
     queue: VecDeque<Queued>,
     report: CallReport,
     quiet_frames: u64,
+    /// The carried chunks, and the next to send.
+    carousel: Vec<Vec<u8>>,
+    next_chunk: usize,
 }
 
 impl Phone {
@@ -177,6 +188,13 @@ impl Phone {
             audio::silence(FRAME_BYTES)
         };
         audio::tag(&mut bytes, self.options.tag);
+        if !speaking && !self.carousel.is_empty() {
+            inband::write_chunk(
+                &mut bytes,
+                &self.carousel[self.next_chunk % self.carousel.len()],
+            );
+            self.next_chunk += 1;
+        }
         let timestamp = self.chunk * 20;
         self.chunk += 1;
         let payload = audio::encode(&bytes);
@@ -295,6 +313,7 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
     {
         request.headers_mut().insert("x-twilio-signature", value);
     }
+    let carousel = inband::chunks(&options.carry)?;
     let (socket, _) =
         tokio_tungstenite::connect_async_with_config(request, Some(crate::socket_config()), true)
             .await
@@ -314,6 +333,8 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
         queue: VecDeque::new(),
         report: CallReport::default(),
         quiet_frames: 0,
+        carousel,
+        next_chunk: 0,
     };
     let boxed = |err| CallerError::Socket(Box::new(err));
 
@@ -359,6 +380,13 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
     let mut ticker = tokio::time::interval(frame_period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut steps: VecDeque<Step> = steps.iter().cloned().collect();
+    if !phone.carousel.is_empty() {
+        // One whole round of the carried script before anything else, so
+        // the model has it even if the caller speaks at once.
+        steps.push_front(Step::Silence {
+            ms: 20 * phone.carousel.len() as u64,
+        });
+    }
     // The step, the frames spent on it, and the audio heard when it began.
     let mut current: Option<(Step, u64, usize)> = None;
     let mut hung_up = false;

@@ -26,6 +26,7 @@
 pub mod audio;
 pub mod caller;
 pub mod duplex;
+pub mod inband;
 pub mod load;
 pub mod phone;
 pub mod qloo;

@@ -291,6 +291,7 @@ pub async fn place(
         call_sid: call_sid.clone(),
         media_format: ("audio/x-mulaw".to_owned(), 8000, 1),
         parameters,
+        carry: scenario.carried(),
     };
     let steps = scenario.caller.clone();
     let call = tokio::spawn(async move { place_call(caller, &steps).await });

@@ -38,6 +38,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use crate::audio::{self, BYTES_PER_MS, FRAME_BYTES};
+use crate::inband::Reassembler;
 use crate::script::{ModelScript, ScriptFaults, ScriptedCall, fill_ids, rounds, summarize};
 
 /// Client events kept per session; more are counted, not kept.
@@ -90,6 +91,10 @@ impl ModelFaults {
 const VOICE_LOUDNESS: f64 = 800.0;
 /// Speech must last this long before `speech_started` (debounce).
 const SPEECH_CONFIRM_MS: u64 = 60;
+/// How long a greeting waits for the caller's first tagged audio.
+const FIRST_AUDIO_WAIT: Duration = Duration::from_millis(300);
+/// How long it waits for a carried script once its first chunk has come.
+const CARRIED_SCRIPT_WAIT: Duration = Duration::from_secs(3);
 
 /// How the simulated model behaves.
 #[derive(Debug, Clone)]
@@ -452,8 +457,15 @@ struct Conn {
     /// The caller's turn a context message said was being answered, until
     /// the scenario is known.
     resume_turn: Option<usize>,
-    /// A `response.create` that waits for `resume_turn`.
+    /// A `response.create` that waits for `resume_turn`, or a greeting
+    /// that waits for the scenario.
     deferred_response: bool,
+    /// A scenario's model side coming in band, in the caller's audio.
+    carried: Reassembler,
+    /// When the greeting began to wait for the scenario.
+    greeting_held_at: Option<Instant>,
+    /// The greeting waited long enough: it plays whatever the scenario.
+    hold_over: bool,
 }
 
 impl Conn {
@@ -491,6 +503,9 @@ impl Conn {
             close_now: None,
             resume_turn: None,
             deferred_response: false,
+            carried: Reassembler::default(),
+            greeting_held_at: None,
+            hold_over: false,
         }
     }
 
@@ -522,7 +537,36 @@ impl Conn {
     }
 
     fn next_due(&self) -> Option<Instant> {
-        self.speaking.as_ref().map(|s| s.next_due)
+        let speech = self.speaking.as_ref().map(|s| s.next_due);
+        match (speech, self.greeting_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Until when a held greeting waits for the scenario: a moment for the
+    /// caller's first tagged audio, longer once a carried script is coming.
+    fn greeting_deadline(&self) -> Option<Instant> {
+        let held_at = self.greeting_held_at?;
+        Some(
+            held_at
+                + if self.carried.in_progress() {
+                    CARRIED_SCRIPT_WAIT
+                } else {
+                    FIRST_AUDIO_WAIT
+                },
+        )
+    }
+
+    /// Whether a greeting asked for now should wait for the scenario: a
+    /// scenario may bring its own greeting, and a carried one takes a few
+    /// frames to arrive.
+    fn hold_greeting(&self) -> bool {
+        !self.picked
+            && !self.hold_over
+            && !self.greeted
+            && !self.heard_anything
+            && !self.options.scenarios.is_empty()
     }
 
     fn on_client(&mut self, text: &str) {
@@ -598,17 +642,26 @@ impl Conn {
             return;
         };
         let tag = audio::read_tag(&bytes);
-        if !self.picked
-            && let Some(tag) = tag
-        {
-            self.picked = true;
-            if let Some((_, script)) = self.options.scenarios.iter().find(|(id, _)| *id == tag) {
-                self.script = script.clone();
-                if !script.faults.is_none() && self.recorder.first_to_play(tag) {
-                    self.faults = ModelFaults::from_script(&script.faults);
+        for frame in bytes.chunks(FRAME_BYTES) {
+            let Some(tag) = audio::read_tag(frame) else {
+                continue;
+            };
+            if let Some(payload) = self.carried.accept(frame) {
+                match serde_json::from_slice::<ModelScript>(&payload) {
+                    Ok(script) => self.adopt(tag, Some(Arc::new(script))),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "a carried scenario script does not parse");
+                    }
                 }
+            } else if !self.picked && !self.carried.in_progress() {
+                let script = self
+                    .options
+                    .scenarios
+                    .iter()
+                    .find(|(id, _)| *id == tag)
+                    .map(|(_, script)| script.clone());
+                self.adopt(tag, script);
             }
-            self.resume();
         }
         self.recorder.update(self.id, |session| {
             session.audio_in += bytes.len();
@@ -619,6 +672,21 @@ impl Conn {
             let frame: Vec<u8> = self.pending.drain(..FRAME_BYTES).collect();
             self.on_frame(&frame);
         }
+    }
+
+    /// Plays scenario `tag` from now on: its script when known (shipped,
+    /// or carried in band), else the default one. Whatever waited for the
+    /// scenario goes on.
+    fn adopt(&mut self, tag: u16, script: Option<Arc<ModelScript>>) {
+        self.picked = true;
+        if let Some(script) = script {
+            if !script.faults.is_none() && self.recorder.first_to_play(tag) {
+                self.faults = ModelFaults::from_script(&script.faults);
+            }
+            self.script = script;
+        }
+        self.greeting_held_at = None;
+        self.resume();
     }
 
     /// Voice activity, one 20 ms frame at a time, on the input audio clock.
@@ -701,6 +769,11 @@ impl Conn {
         // waits for it.
         if self.resume_turn.is_some() {
             self.deferred_response = true;
+            return;
+        }
+        if self.hold_greeting() {
+            self.deferred_response = true;
+            self.greeting_held_at.get_or_insert_with(Instant::now);
             return;
         }
         if self.refused < self.faults.refuse_responses {
@@ -824,6 +897,18 @@ impl Conn {
     }
 
     fn on_tick(&mut self) {
+        if self
+            .greeting_deadline()
+            .is_some_and(|deadline| deadline <= Instant::now())
+        {
+            // No scenario came in time: greet as the default script does.
+            self.greeting_held_at = None;
+            self.hold_over = true;
+            if std::mem::take(&mut self.deferred_response) {
+                self.on_response_create();
+            }
+            return;
+        }
         let pace = self.options.pace.max(0.01);
         let Some(speaking) = self.speaking.as_mut() else {
             return;
@@ -954,13 +1039,12 @@ impl Conn {
 
     /// Takes up the turn a context message said was being answered.
     fn resume(&mut self) {
-        let Some(callers) = self.resume_turn.take() else {
-            return;
-        };
-        let script = self.script.clone();
-        if let Some(turn) = script.turns.get(callers - 1) {
-            self.pending_answer = Some(turn.answer.clone());
-            self.pending_rounds = rounds(&turn.tool_calls).into();
+        if let Some(callers) = self.resume_turn.take() {
+            let script = self.script.clone();
+            if let Some(turn) = script.turns.get(callers - 1) {
+                self.pending_answer = Some(turn.answer.clone());
+                self.pending_rounds = rounds(&turn.tool_calls).into();
+            }
         }
         if std::mem::take(&mut self.deferred_response) {
             self.on_response_create();

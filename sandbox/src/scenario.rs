@@ -5,7 +5,9 @@
 //! what must be true afterwards (`expect`). The shipped ones live in
 //! `scenarios/` and are compiled in. The caller tells the simulated model
 //! which scenario it is playing by tagging its audio with the scenario's
-//! number, through the real server.
+//! number, through the real server, and `qloophone call` also carries the
+//! scenario's model side in its quiet audio ([`crate::inband`]), so a
+//! scenario file plays against a simulated model that has never seen it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -166,6 +168,11 @@ impl Scenario {
             script.greeting.clone_from(greeting);
         }
         script
+    }
+
+    /// The simulated model's side as carried in band: the script as JSON.
+    pub fn carried(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.script()).unwrap_or_default()
     }
 
     /// Every shipped scenario's script, keyed by tag, for the simulated model.

@@ -5,11 +5,11 @@
 //! what it says. `{tool_output}` in an answer is replaced by a short summary
 //! of the tool results it was given.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One scripted tool call.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScriptedCall {
     /// The tool.
     pub name: String,
@@ -28,7 +28,7 @@ fn empty_object() -> Value {
 }
 
 /// The model's answer to one caller utterance.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Turn {
     /// What the caller said, as the model's transcription reports it.
     pub heard: String,
@@ -41,7 +41,7 @@ pub struct Turn {
 }
 
 /// The whole script of one call.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelScript {
     /// Said when asked for a response before the caller spoke.
     #[serde(default = "default_greeting")]
@@ -62,7 +62,7 @@ pub struct ModelScript {
 /// session that plays it (the session knows its scenario from the
 /// caller's first tagged audio, so faults that would come before it, a
 /// stall or a rejected configuration, are set from tests instead).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptFaults {
     /// Close the session while answering the caller's Nth utterance (from

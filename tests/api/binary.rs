@@ -152,10 +152,16 @@ async fn serve_then_call_with_the_built_binary() {
 
     let failing = Command::new(BIN)
         .args(["call", "--url", &base, "--scenario", "no-such-scenario"])
+        .env("RUST_BACKTRACE", "1")
         .output()
         .unwrap();
     assert!(!failing.status.success());
-    assert!(String::from_utf8_lossy(&failing.stderr).contains("no scenario"));
+    let stderr = String::from_utf8_lossy(&failing.stderr);
+    assert!(stderr.starts_with("error: no scenario"), "{stderr}");
+    assert!(
+        !stderr.contains("backtrace"),
+        "an operator's error is one message, not a trace:\n{stderr}"
+    );
 
     let listing = Command::new(BIN).args(["call", "--list"]).output().unwrap();
     assert_eq!(
@@ -170,6 +176,91 @@ async fn serve_then_call_with_the_built_binary() {
         dir.path().join("cache/entities.json").exists(),
         "the cache was saved on the way out"
     );
+}
+
+/// The README's "Writing a scenario" example, taken from the README itself.
+fn readme_scenario() -> String {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("### Writing a scenario")
+        .nth(1)
+        .expect("the README has a scenario section");
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section holds a TOML block");
+    block.to_owned()
+}
+
+/// `qloophone call` with a scenario file against a sandbox server that has
+/// never seen it: the file's model turns are played (they travel in the
+/// caller's quiet audio), first the README's own example, then a second
+/// file with its own greeting, on the same running server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_scenario_example_plays_against_a_running_sandbox() {
+    let server = Served::start(&["serve"], &[("QLOOPHONE_SANDBOX__MODEL_PACE", "4")]).await;
+    let example = readme_scenario();
+    let call = |text: String, file: &str| {
+        let path = server.dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        let base = server.base.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .args(["call", "--url", &base, "--speed", "4", "--scenario"])
+                .arg(&path)
+                .output()
+                .unwrap()
+        })
+    };
+
+    let played = call(example.clone(), "mine.toml").await.unwrap();
+    let stdout = String::from_utf8_lossy(&played.stdout);
+    assert!(
+        played.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&played.stderr)
+    );
+    for expected in [
+        "(my-scenario)",
+        "  caller  I love Khruangbin",
+        "  tool    search_entity",
+        "  tool    get_recommendation",
+        "  agent   Try ",
+        "  key     5",
+        "PASS my-scenario",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+
+    let other = example
+        .replace(
+            "name = \"my-scenario\"",
+            "name = \"another\"\ngreeting = \"Welcome to the test line.\"",
+        )
+        .replace("I love Khruangbin", "I love Khruangbin a lot")
+        .replace(
+            "spoken = [\"Try \"]",
+            "spoken = [\"Welcome to the test line.\", \"Try \"]",
+        );
+    assert_ne!(other, example);
+    let played = call(other, "another.toml").await.unwrap();
+    let stdout = String::from_utf8_lossy(&played.stdout);
+    assert!(played.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("  agent   Welcome to the test line."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  caller  I love Khruangbin a lot"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PASS another"), "{stdout}");
+    let (_dir, status) = server.stop().await;
+    assert!(status.success());
 }
 
 /// A whole call with a known caller number, both API keys, the Twilio
@@ -506,6 +597,7 @@ async fn a_bad_log_filter_is_refused_and_a_log_file_has_no_colour() {
     let refused = Command::new(BIN)
         .arg("serve")
         .env("RUST_LOG", "qloophone=loud")
+        .env("RUST_BACKTRACE", "1")
         .env("PORT", free_port().to_string())
         .env_remove("OPENAI_API_KEY")
         .env_remove("QLOO_API_KEY")
@@ -517,6 +609,7 @@ async fn a_bad_log_filter_is_refused_and_a_log_file_has_no_colour() {
         stderr.contains("RUST_LOG is not a valid log filter"),
         "{stderr}"
     );
+    assert!(!stderr.contains("backtrace"), "{stderr}");
 
     let server = Served::start(&["serve"], &[("LOG_FORMAT", "pretty")]).await;
     let (dir, status) = server.stop().await;

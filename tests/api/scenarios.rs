@@ -6,7 +6,7 @@ use std::time::Duration;
 use qloophone_sandbox::phone::{CallSettings, place};
 use qloophone_sandbox::scenario::Scenario;
 
-use crate::helpers::{AppOptions, spawn_app_with};
+use crate::helpers::{AppOptions, read_until, spawn_app_with, started_stream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_shipped_scenario_passes() {
@@ -99,4 +99,23 @@ async fn a_server_that_is_not_there_is_a_clear_error() {
     };
     let err = place(&settings, &mut Vec::new()).await.unwrap_err();
     assert!(err.to_string().contains("/twiml failed"), "{err}");
+}
+
+/// The simulated model holds its greeting a moment for the caller's first
+/// tagged audio (a scenario may bring its own greeting, carried in that
+/// audio); a line that sends no audio at all is still greeted.
+#[tokio::test]
+async fn a_caller_that_sends_no_audio_is_still_greeted() {
+    let app = spawn_app_with(AppOptions {
+        tools: None,
+        scenarios: Scenario::registry(),
+        ..AppOptions::default()
+    })
+    .await;
+    let mut socket = started_stream(&app.ws_url("/call"), "MZsilent").await;
+    let events = read_until(&mut socket, |event| event["event"] == "media").await;
+    assert_eq!(events.last().unwrap()["streamSid"], "MZsilent");
+    drop(socket);
+    app.idle().await;
+    app.stop().await;
 }
