@@ -397,3 +397,83 @@ fn a_bad_value_is_described_once_with_where_it_came_from() {
         Ok(())
     });
 }
+
+/// Every dotted key under `value`, with its value.
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&path, inner, out);
+            }
+        }
+        other => out.push((prefix.to_owned(), other.clone())),
+    }
+}
+
+/// The README's settings table says only what is true: every setting it
+/// lists exists, every setting is listed, and a default written as one
+/// literal is the default the code has.
+#[test]
+fn the_readme_lists_every_setting_with_its_true_default() {
+    let readme = include_str!("../../README.md");
+    let mut listed = std::collections::BTreeMap::new();
+    for line in readme.lines().filter(|line| line.starts_with("| ")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let Some(key) = cells
+            .get(1)
+            .and_then(|cell| cell.strip_prefix('`'))
+            .and_then(|cell| cell.strip_suffix('`'))
+        else {
+            continue;
+        };
+        if key.contains('.') && !key.contains(' ') {
+            listed.insert(key.to_owned(), cells.get(2).copied().unwrap_or_default());
+        }
+    }
+    let mut actual = Vec::new();
+    flatten(
+        "",
+        &serde_json::to_value(Config::default()).unwrap(),
+        &mut actual,
+    );
+    let actual: std::collections::BTreeMap<String, serde_json::Value> =
+        actual.into_iter().collect();
+    let missing: Vec<&String> = actual.keys().filter(|k| !listed.contains_key(*k)).collect();
+    let unknown: Vec<&String> = listed.keys().filter(|k| !actual.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "settings the README does not list: {missing:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "README settings that do not exist: {unknown:?}"
+    );
+    let mut wrong = Vec::new();
+    for (key, written) in &listed {
+        let Some(literal) = written
+            .strip_prefix('`')
+            .and_then(|rest| rest.strip_suffix('`'))
+            .filter(|literal| !literal.contains('`'))
+        else {
+            continue;
+        };
+        let value = &actual[key];
+        let shown = match value {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Array(items) if items.is_empty() => "[]".to_owned(),
+            other => other.to_string(),
+        };
+        if shown != literal {
+            wrong.push(format!("{key}: README {literal}, code {shown}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "defaults the README gets wrong: {wrong:?}"
+    );
+}

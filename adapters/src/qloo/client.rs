@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::breaker::Breaker;
-use super::log::{ApiLog, LogEntry};
+use super::log::{ApiLog, LogEntry, Rotation};
 use super::wire;
 use crate::secret::Secret;
 
@@ -36,6 +36,10 @@ pub struct QlooSettings {
     pub max_retries: u32,
     /// Where each call is logged as a JSON line; empty for nowhere.
     pub api_log: String,
+    /// Past this size the API log moves aside (`api_calls.log.1`); 0: never.
+    pub api_log_max_bytes: u64,
+    /// Rotated API logs kept; older ones are deleted.
+    pub api_log_keep: usize,
     /// Failures in a row that open the circuit breaker.
     pub breaker_failures: u32,
     /// How long the open breaker fails fast before one probe, in ms.
@@ -52,6 +56,8 @@ impl Default for QlooSettings {
             deadline_ms: 6000,
             max_retries: 2,
             api_log: "api_calls.log".to_owned(),
+            api_log_max_bytes: 10 << 20,
+            api_log_keep: 3,
             breaker_failures: 5,
             breaker_cooldown_ms: 10_000,
         }
@@ -63,7 +69,15 @@ impl QlooSettings {
     pub fn api_log(&self) -> Option<ApiLog> {
         Some(self.api_log.as_str())
             .filter(|path| !path.is_empty())
-            .map(|path| ApiLog::to_file(path.into()))
+            .map(|path| {
+                ApiLog::to_file(
+                    path.into(),
+                    Rotation {
+                        max_bytes: self.api_log_max_bytes,
+                        keep: self.api_log_keep,
+                    },
+                )
+            })
     }
 }
 

@@ -7,7 +7,8 @@
 //!   fails fast while Qloo keeps failing (the cache above still answers).
 //! - [`EntityCache`] is a `TasteGraph` decorator: a true LRU of search
 //!   results with a TTL, shared lookups, stats and a snapshot on disk.
-//! - [`ApiLog`] appends one JSON line per Qloo call to `api_calls.log`.
+//! - [`ApiLog`] appends one JSON line per Qloo call to `api_calls.log`,
+//!   rotated by size.
 //! - [`wire`]: query strings and response shapes.
 
 mod breaker;
@@ -19,4 +20,4 @@ pub mod wire;
 pub use breaker::{Breaker, BreakerState};
 pub use cache::{CacheSettings, CacheStats, CacheStatsSource, EntityCache};
 pub use client::{QlooClient, QlooSettings};
-pub use log::{ApiLog, LogEntry};
+pub use log::{ApiLog, LogEntry, Rotation};
