@@ -772,3 +772,58 @@ async fn live_mode_warns_of_a_public_url_twilio_cannot_reach() {
     assert!(warning.contains("names this machine"), "{warning}");
     assert!(warning.contains(r#""level":"WARN""#), "{warning}");
 }
+
+/// The README's troubleshooting entry "Callers hear an apology and the call
+/// ends at once", as it happens: a model that cannot be reached, and one
+/// that refuses the key, each end the call before any audio, the log says
+/// `model unavailable` with the cause, and the end reason tells them apart;
+/// the TwiML holds the apology Twilio plays after the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_or_refusing_model_ends_the_call_as_the_readme_says() {
+    use qloophone_sandbox::caller::{CallerOptions, Step, place_call};
+    use qloophone_sandbox::realtime::{RealtimeOptions, RealtimeSim};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refusing = RealtimeSim::spawn(
+        listener,
+        RealtimeOptions {
+            api_key: Some("a key the server does not have".into()),
+            ..RealtimeOptions::default()
+        },
+    )
+    .unwrap();
+    let closed = format!("ws://127.0.0.1:{}/v1/realtime", free_port());
+    for (url, reason) in [
+        (closed, "model_unavailable"),
+        (refusing.url(), "model_refused"),
+    ] {
+        let server = Served::start(&["serve"], &[("OPENAI_REALTIME_URL", &url)]).await;
+        let twiml = reqwest::get(format!("{}/twiml", server.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(twiml.contains("</Connect><Say>Sorry"), "{twiml}");
+        let caller = CallerOptions::new(format!("ws://127.0.0.1:{}/call", server.port), 3);
+        let steps = [Step::WaitForAudio { max_ms: 5_000 }, Step::Hangup];
+        let report = place_call(caller, &steps).await.unwrap();
+        assert!(report.closed_by_server, "{reason}: the call ended at once");
+        assert_eq!(report.bytes_heard, 0, "{reason}");
+        let (dir, _) = server.stop().await;
+        let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+        let unavailable = log
+            .lines()
+            .find(|line| line.contains("model unavailable"))
+            .unwrap_or_else(|| panic!("{reason}: no 'model unavailable' line in\n{log}"));
+        assert!(
+            unavailable.contains("\"error\""),
+            "the cause is given: {unavailable}"
+        );
+        let ended = log
+            .lines()
+            .find(|line| line.contains("call ended"))
+            .unwrap_or_else(|| panic!("no end line in\n{log}"));
+        assert!(ended.contains(reason), "{reason}: {ended}");
+    }
+}
