@@ -6,8 +6,13 @@
 //! number or roman numeral. Two titles are the same franchise when their
 //! cores are equal, when one core is a word-prefix of the other and what
 //! follows reads like a sequel (or the shared core is distinctive: two words
-//! or more), when one is the plural of the other ("Alien", "Aliens"), or
-//! when they share a long title stem ("Harry Potter and the …").
+//! or more), when one is the plural of the other ("Alien", "Aliens"), when
+//! one title's whole core of two significant words or more is inside the
+//! other ("Rogue One: A Star Wars Story"), or when they share a run of
+//! three words or more, two of them significant ("Harry Potter and the …",
+//! "… of the Planet of the Apes").
+//!
+//! `sequels/pairs.rs` is the labelled table the rules are measured on.
 
 /// Words that mark a sequel when they follow a title.
 const SEQUEL_WORDS: &[&str] = &[
@@ -57,6 +62,7 @@ const SEQUEL_WORDS: &[&str] = &[
     "continues",
     "sequel",
     "prequel",
+    "saga",
     "covenant",
     "prometheus",
     "romulus",
@@ -223,12 +229,48 @@ pub fn same_franchise(a: &str, b: &str) -> bool {
             return true; // "alien", "aliens"
         }
     }
-    let shared = core_a
-        .iter()
-        .zip(core_b.iter())
-        .take_while(|(x, y)| x == y)
-        .count();
-    shared >= 3 && significant(&core_a[..shared]) >= 2
+    // One title's whole core, two significant words or more, inside the
+    // other: "Rogue One: A Star Wars Story" and "Star Wars", "Live Free or
+    // Die Hard" and "Die Hard". One word is not enough ("Eternal Sunshine of
+    // the Spotless Mind" is not a "Sunshine" film), nor two words that are
+    // not a whole core ("New York, New York" and "New York Stories").
+    for (core, other) in [(&core_a, &whole_b), (&core_b, &whole_a)] {
+        if significant(core) >= 2 && contains_run(other, core) {
+            return true;
+        }
+    }
+    // A long run of words in common, anywhere: "War for the Planet of the
+    // Apes" and "Rise of the Planet of the Apes", "Harry Potter and the …".
+    // Three words with two significant ones, so "Night of the Living Dead"
+    // and "Night at the Museum" stay apart.
+    let (run_start, run_len) = longest_common_run(&whole_a, &whole_b);
+    run_len >= 3 && significant(&whole_a[run_start..run_start + run_len]) >= 2
+}
+
+/// Whether `needle` appears in `hay` as consecutive words.
+fn contains_run(hay: &[String], needle: &[String]) -> bool {
+    !needle.is_empty()
+        && needle.len() <= hay.len()
+        && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The longest run of consecutive words `a` and `b` share: where it starts
+/// in `a`, and its length.
+fn longest_common_run(a: &[String], b: &[String]) -> (usize, usize) {
+    let mut best = (0, 0);
+    for i in 0..a.len() {
+        for j in 0..b.len() {
+            let len = a[i..]
+                .iter()
+                .zip(&b[j..])
+                .take_while(|(x, y)| x == y)
+                .count();
+            if len > best.1 {
+                best = (i, len);
+            }
+        }
+    }
+    best
 }
 
 /// Whether `candidate` is a sequel, prequel or franchise sibling of any of
@@ -256,8 +298,62 @@ pub fn franchise_repeats(titles: &[&str]) -> Vec<usize> {
 }
 
 #[cfg(test)]
+mod pairs;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The labelled table (`pairs.rs`): how well the filter tells a
+    /// franchise entry from a look-alike, with every error listed.
+    #[test]
+    fn the_labelled_table() {
+        let (mut caught, mut missed, mut passed, mut flagged) = (0, 0, 0, 0);
+        let mut errors = Vec::new();
+        for (candidate, named, expected) in pairs::PAIRS {
+            let got = same_franchise(candidate.title, named.title);
+            match (expected, got) {
+                (true, true) => caught += 1,
+                (true, false) => missed += 1,
+                (false, false) => passed += 1,
+                (false, true) => flagged += 1,
+            }
+            if got != *expected {
+                let what = if *expected { "missed" } else { "flagged" };
+                errors.push(format!(
+                    "  {what}: {:?} ({}, {}) for a fan of {:?} ({}, {})",
+                    candidate.title,
+                    candidate.kind.name(),
+                    candidate.year,
+                    named.title,
+                    named.kind.name(),
+                    named.year
+                ));
+            }
+        }
+        let total = pairs::PAIRS.len();
+        #[allow(clippy::cast_precision_loss)]
+        let ratio = |a: usize, b: usize| a as f64 / b.max(1) as f64;
+        let accuracy = ratio(caught + passed, total);
+        let recall = ratio(caught, caught + missed);
+        let specificity = ratio(passed, passed + flagged);
+        println!(
+            "{total} pairs: accuracy {accuracy:.3}, recall {recall:.3}, specificity {specificity:.3}\n{}",
+            errors.join("\n")
+        );
+        assert!(total >= 150);
+        assert!(
+            accuracy >= ACCURACY_FLOOR,
+            "accuracy {accuracy:.3}:\n{}",
+            errors.join("\n")
+        );
+    }
+
+    /// What the title rules reach on the table today (0.883: the misses
+    /// left are a distinctive first word with a new second word, which
+    /// titles alone cannot tell from "Star Trek" and "Star Wars"); a
+    /// regression guard, not the goal, which is 0.97.
+    const ACCURACY_FLOOR: f64 = 0.88;
 
     /// (candidate, input, same franchise?)
     const CASES: &[(&str, &str, bool)] = &[
@@ -315,7 +411,6 @@ mod tests {
         ("New York, New York", "New York Stories", false),
         ("Spider-Man 2", "Spider-Man", true),
         ("Spider-Man: Into the Spider-Verse", "Spider-Man", true),
-        ("Before Sunset", "Before Sunrise", false),
         ("Halloween", "Halloween", false),
         ("Mad Max: Fury Road", "Mad Max", true),
         ("Max Payne", "Mad Max", false),
