@@ -124,7 +124,9 @@ impl Tool for GetRecommendation {
             other => other,
         }
         .map_err(|err| upstream("Recommendation failed", &err))?;
-        let found = self.without_sequels(found, &inputs, &mut query).await;
+        let (found, filtered) = self
+            .without_sequels(found, &inputs, &mut query, take as usize)
+            .await;
         let picks: Vec<&Entity> = found.iter().take(take as usize).collect();
         let Some(top) = picks.first() else {
             return Err(ToolFailure::new("No recommendations found")
@@ -166,6 +168,7 @@ impl Tool for GetRecommendation {
             "recommendations": recommendations,
             "top_pick": {"name": top.name, "entity_id": top.id.as_ref().map(EntityId::as_str)},
             "count": picks.len(),
+            "filtered": filtered,
             "output_type": query.filter_type,
         });
         if let Some(bridge) = bridge {
@@ -183,13 +186,17 @@ impl Tool for GetRecommendation {
 
 impl GetRecommendation {
     /// Leaves out the inputs, their sequels and repeats of one franchise.
-    /// When two of the top three are sequels, asks again excluding them.
+    /// When that leaves fewer than `wanted`, asks once more excluding what
+    /// was dropped (the Qloo client's deadline bounds the extra request,
+    /// and its failure keeps what the first answer gave). Returns the
+    /// entities kept and how many distinct ones were left out.
     async fn without_sequels(
         &self,
         found: Insights,
         inputs: &[KnownEntity],
         query: &mut InsightsQuery,
-    ) -> Vec<Entity> {
+        wanted: usize,
+    ) -> (Vec<Entity>, usize) {
         let names: Vec<&str> = inputs.iter().map(|e| e.name.as_str()).collect();
         let sequels = |entities: &[Entity]| -> Vec<usize> {
             let titles: Vec<&str> = entities.iter().map(|e| e.name.as_str()).collect();
@@ -206,25 +213,45 @@ impl GetRecommendation {
                 })
                 .collect()
         };
-        let mut entities = found.entities;
-        let flagged = sequels(&entities);
-        if flagged.iter().filter(|&&i| i < 3).count() >= 2 {
-            query.exclude_entities = flagged
-                .iter()
-                .filter_map(|&i| entities[i].id.clone())
-                .collect();
-            match self.graph.insights(query).await {
-                Ok(again) if !again.entities.is_empty() => entities = again.entities,
-                Ok(_) => {}
-                Err(err) => tracing::debug!(error = %err, "refetch without sequels failed"),
+        let split = |entities: Vec<Entity>, dropped: &mut Vec<EntityId>| -> Vec<Entity> {
+            let flagged = sequels(&entities);
+            entities
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, entity)| {
+                    if flagged.contains(&i) {
+                        if let Some(id) = &entity.id
+                            && !dropped.contains(id)
+                        {
+                            dropped.push(id.clone());
+                        }
+                        None
+                    } else {
+                        entity.id.is_some().then_some(entity)
+                    }
+                })
+                .collect()
+        };
+        let mut dropped = Vec::new();
+        let kept = split(found.entities, &mut dropped);
+        if kept.len() >= wanted || dropped.is_empty() {
+            return (kept, dropped.len());
+        }
+        query.exclude_entities.clone_from(&dropped);
+        match self.graph.insights(query).await {
+            Ok(again) => {
+                let refetched = split(again.entities, &mut dropped);
+                let kept = if refetched.len() > kept.len() {
+                    refetched
+                } else {
+                    kept
+                };
+                (kept, dropped.len())
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "refetch without sequels failed");
+                (kept, dropped.len())
             }
         }
-        let flagged = sequels(&entities);
-        entities
-            .into_iter()
-            .enumerate()
-            .filter(|(i, entity)| !flagged.contains(i) && entity.id.is_some())
-            .map(|(_, entity)| entity)
-            .collect()
     }
 }

@@ -364,11 +364,15 @@ async fn recommendations_bridge_tastes_and_leave_out_sequels() {
         "Especially great for The Matrix fans, with elements of Khruangbin"
     );
     assert_eq!(value["count"], 3);
+    assert_eq!(
+        value["filtered"], 4,
+        "two sequels, the input itself and a franchise repeat"
+    );
     assert!(value.get("fallback_note").is_none());
 }
 
 #[tokio::test]
-async fn one_sequel_in_the_top_three_is_dropped_without_a_refetch() {
+async fn a_sequel_is_dropped_without_a_refetch_when_enough_remain() {
     let mut graph = MockTasteGraph::new();
     graph.expect_insights().times(1).returning(|_| {
         Ok(insights(vec![
@@ -380,15 +384,66 @@ async fn one_sequel_in_the_top_three_is_dropped_without_a_refetch() {
     let (value, _, _) = run(
         graph,
         "get_recommendation",
-        json!({"entity_ids": "M1"}),
+        json!({"entity_ids": "M1", "take": 2}),
         vec![matrix()],
     )
     .await;
     assert_eq!(value["recommendations"].as_array().unwrap().len(), 2);
+    assert_eq!(value["filtered"], 1);
     assert!(
         value.get("taste_bridge").is_none(),
         "no explainability, no bridge"
     );
+}
+
+/// Fewer left than asked for: one more request, excluding what was
+/// dropped; if it fails, the first answer's survivors are the result.
+#[tokio::test]
+async fn filtering_that_leaves_too_few_asks_again_and_a_failed_retry_keeps_the_first_answer() {
+    for retry_fails in [false, true] {
+        let mut graph = MockTasteGraph::new();
+        let queries = Arc::new(Mutex::new(Vec::new()));
+        let seen = queries.clone();
+        graph.expect_insights().times(2).returning(move |q| {
+            seen.lock().unwrap().push(q.clone());
+            if q.exclude_entities.is_empty() {
+                Ok(insights(vec![
+                    scored("M2", "The Matrix Reloaded", 0.99, &[]),
+                    scored("X1", "Inception", 0.9, &[]),
+                    scored("X2", "Dark City", 0.8, &[]),
+                ]))
+            } else if retry_fails {
+                Err(TasteError::Timeout)
+            } else {
+                Ok(insights(vec![
+                    scored("X1", "Inception", 0.9, &[]),
+                    scored("X2", "Dark City", 0.8, &[]),
+                    scored("X3", "Ghost in the Shell", 0.7, &[]),
+                ]))
+            }
+        });
+        let (value, _, is_error) = run(
+            graph,
+            "get_recommendation",
+            json!({"entity_ids": "M1", "take": 3}),
+            vec![matrix()],
+        )
+        .await;
+        assert!(!is_error, "{value}");
+        assert_eq!(queries.lock().unwrap()[1].exclude_entities, [id("M2")]);
+        let names: Vec<&str> = value["recommendations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        if retry_fails {
+            assert_eq!(names, ["Inception", "Dark City"]);
+        } else {
+            assert_eq!(names, ["Inception", "Dark City", "Ghost in the Shell"]);
+        }
+        assert_eq!(value["filtered"], 1);
+    }
 }
 
 #[tokio::test]
