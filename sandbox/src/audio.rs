@@ -52,25 +52,51 @@ pub fn silence(samples: usize) -> Vec<u8> {
 /// values (0xF0 to 0xFF: at most 120 of 32767), so a test can tell whose
 /// audio arrived where without changing how loud it is.
 pub fn tag(frame: &mut [u8], id: u16) {
-    for (i, byte) in frame.iter_mut().take(4).enumerate() {
-        #[allow(clippy::cast_possible_truncation)]
-        let nibble = ((id >> (4 * i)) & 0xF) as u8;
-        *byte = 0xF0 | nibble;
+    if let Some(samples) = frame.get_mut(..4) {
+        write_nibbles(samples, id);
     }
 }
 
 /// Reads a [`tag`], if the frame starts with one.
 pub fn read_tag(frame: &[u8]) -> Option<u16> {
-    if frame.len() < 4 || frame[..4].iter().any(|&b| b & 0xF0 != 0xF0) {
+    read_nibbles(frame.get(..4)?)
+}
+
+/// Writes `value` into four samples, a nibble each (least significant
+/// first), as quiet μ-law values.
+pub(crate) fn write_nibbles(samples: &mut [u8], value: u16) {
+    for (i, byte) in samples.iter_mut().take(4).enumerate() {
+        #[allow(clippy::cast_possible_truncation)]
+        let nibble = ((value >> (4 * i)) & 0xF) as u8;
+        *byte = 0xF0 | nibble;
+    }
+}
+
+/// Reads what [`write_nibbles`] wrote into up to four samples, if each is
+/// a quiet nibble value.
+pub(crate) fn read_nibbles(samples: &[u8]) -> Option<u16> {
+    if samples.iter().any(|&b| b & 0xF0 != 0xF0) {
         return None;
     }
     Some(
-        frame[..4]
+        samples
             .iter()
             .enumerate()
             .map(|(i, &b)| u16::from(b & 0x0F) << (4 * i))
             .sum(),
     )
+}
+
+/// FNV-1a folded to 16 bits: scenario tags and carried-script checksums.
+pub(crate) fn fnv16(bytes: &[u8]) -> u16 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for &byte in bytes {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let folded = ((hash >> 16) ^ hash) as u16;
+    folded
 }
 
 /// base64 text of `bytes`.

@@ -20,7 +20,7 @@
 //!
 //! [`audio::tag`]: crate::audio::tag
 
-use crate::audio::{FRAME_BYTES, SILENCE};
+use crate::audio::{self, FRAME_BYTES, SILENCE, read_nibbles};
 
 /// Script bytes in one frame.
 pub const CHUNK_BYTES: usize = 70;
@@ -56,7 +56,7 @@ pub fn chunks(payload: &[u8]) -> Result<Vec<Vec<u8>>, TooLarge> {
         });
     }
     let count = parts.len() as u16;
-    let sum = checksum(payload);
+    let sum = audio::fnv16(payload);
     Ok(parts
         .iter()
         .enumerate()
@@ -68,8 +68,7 @@ pub fn chunks(payload: &[u8]) -> Result<Vec<Vec<u8>>, TooLarge> {
             push_u16(&mut samples, sum);
             #[allow(clippy::cast_possible_truncation)]
             let len = part.len() as u8;
-            samples.push(0xF0 | (len & 0x0F));
-            samples.push(0xF0 | (len >> 4));
+            samples.extend([0xF0 | (len & 0x0F), 0xF0 | (len >> 4)]);
             for byte in *part {
                 samples.push(0xF0 | (byte & 0x0F));
                 samples.push(0xF0 | (byte >> 4));
@@ -89,35 +88,9 @@ pub fn write_chunk(frame: &mut [u8], chunk: &[u8]) {
 }
 
 fn push_u16(samples: &mut Vec<u8>, value: u16) {
-    for i in 0..4 {
-        #[allow(clippy::cast_possible_truncation)]
-        samples.push(0xF0 | ((value >> (4 * i)) & 0x0F) as u8);
-    }
-}
-
-fn read_nibbles(samples: &[u8]) -> Option<u16> {
-    if samples.iter().any(|&b| b & 0xF0 != 0xF0) {
-        return None;
-    }
-    Some(
-        samples
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| u16::from(b & 0x0F) << (4 * i))
-            .sum(),
-    )
-}
-
-/// FNV-1a folded to 16 bits.
-fn checksum(bytes: &[u8]) -> u16 {
-    let mut hash: u32 = 0x811c_9dc5;
-    for &byte in bytes {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    #[allow(clippy::cast_possible_truncation)]
-    let folded = ((hash >> 16) ^ hash) as u16;
-    folded
+    let at = samples.len();
+    samples.resize(at + 4, SILENCE);
+    audio::write_nibbles(&mut samples[at..], value);
 }
 
 struct Chunk {
@@ -186,7 +159,7 @@ impl Reassembler {
         let payload: Vec<u8> = parts.iter().flatten().flatten().copied().collect();
         let sum = chunk.sum;
         self.receiving = None;
-        if checksum(&payload) != sum {
+        if audio::fnv16(&payload) != sum {
             return None;
         }
         self.done = true;

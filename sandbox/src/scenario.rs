@@ -146,15 +146,8 @@ impl Scenario {
 
     /// The number that identifies it in the caller's audio.
     pub fn tag(&self) -> u16 {
-        // FNV-1a, folded to 16 bits, kept clear of the small numbers tests use.
-        let mut hash: u32 = 0x811c_9dc5;
-        for byte in self.name.bytes() {
-            hash ^= u32::from(byte);
-            hash = hash.wrapping_mul(0x0100_0193);
-        }
-        #[allow(clippy::cast_possible_truncation)]
-        let folded = ((hash >> 16) ^ hash) as u16;
-        folded | 0x8000
+        // Kept clear of the small numbers tests use.
+        crate::audio::fnv16(self.name.as_bytes()) | 0x8000
     }
 
     /// The simulated model's side of it.
