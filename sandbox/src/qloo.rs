@@ -583,6 +583,9 @@ fn search(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response {
             if let Some(address) = &e.address {
                 hit["disambiguation"] = Value::from(address.as_str());
             }
+            if let Some(year) = e.year {
+                hit["properties"]["release_year"] = Value::from(year);
+            }
             if let Some((lat, lon)) = e.point {
                 hit["location"] = json!({"lat": lat, "lon": lon});
             }

@@ -61,6 +61,11 @@ async fn searches_send_the_key_and_the_exact_query_string() {
         .unwrap();
     assert_eq!(found[0].name, "The Matrix");
     assert_eq!(found[0].kind, Some(EntityKind::Movie));
+    assert_eq!(
+        found[0].year,
+        Some(1999),
+        "properties.release_year, as Qloo gives it"
+    );
     let request = &sim.requests()[0];
     assert_eq!(request.path, "/search");
     assert_eq!(

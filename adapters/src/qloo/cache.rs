@@ -452,6 +452,8 @@ struct StoredEntity {
     address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     disambiguation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    year: Option<u16>,
 }
 
 impl From<&Entity> for StoredEntity {
@@ -473,6 +475,7 @@ impl From<&Entity> for StoredEntity {
             description: entity.description.clone(),
             address: entity.address.clone(),
             disambiguation: entity.disambiguation.clone(),
+            year: entity.year,
         }
     }
 }
@@ -492,6 +495,7 @@ impl StoredEntity {
             description: self.description,
             address: self.address,
             disambiguation: self.disambiguation,
+            year: self.year,
             ..Entity::default()
         })
     }

@@ -157,6 +157,17 @@ struct RawEntity {
     disambiguation: Option<String>,
 }
 
+/// A release year, given as a number or as text; anything outside 1000 to
+/// 9999 is no year.
+fn year(value: &Value) -> Option<u16> {
+    let year = value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|text| text.trim().parse().ok()))?;
+    u16::try_from(year)
+        .ok()
+        .filter(|year| (1000..=9999).contains(year))
+}
+
 fn text(value: &Value) -> Option<String> {
     value.as_str().map(str::to_owned).filter(|s| !s.is_empty())
 }
@@ -223,6 +234,7 @@ impl RawEntity {
             description,
             address: text(&properties["address"]),
             disambiguation: self.disambiguation.filter(|d| !d.is_empty()),
+            year: year(&properties["release_year"]),
             explainability,
         })
     }
@@ -405,6 +417,21 @@ mod tests {
     }
 
     #[test]
+    fn release_years_are_numbers_or_text_and_nothing_else() {
+        for (given, read) in [
+            (json!(2022), Some(2022)),
+            (json!(" 1968 "), Some(1968)),
+            (json!(12), None),
+            (json!(99_999), None),
+            (json!("soon"), None),
+            (json!(-5), None),
+            (json!(null), None),
+        ] {
+            assert_eq!(year(&given), read, "{given}");
+        }
+    }
+
+    #[test]
     fn search_answers_are_read_leniently() {
         let body = json!({"results": [
             {"name": "Khruangbin", "entity_id": "BAF6317A", "types": ["urn:entity:artist"], "popularity": 0.99,
@@ -412,7 +439,7 @@ mod tests {
              "tags": [{"id": "urn:tag:genre:music:psychedelic", "name": "Psychedelic"}, "plain", {"tag_id": "t2", "value": "Funk"}, 5]},
             {"name": "No id"},
             {"entity_id": "X", "name": " "},
-            {"entity_id": "Y", "name": "Old shape", "type": "urn:entity:movie"}
+            {"entity_id": "Y", "name": "Old shape", "type": "urn:entity:movie", "properties": {"release_year": "1999"}}
         ]});
         let entities = parse_search(body.to_string().as_bytes()).unwrap();
         assert_eq!(entities.len(), 2);
@@ -422,6 +449,8 @@ mod tests {
         let tag_names: Vec<&str> = k.tags.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(tag_names, ["Psychedelic", "plain", "Funk"]);
         assert_eq!(entities[1].kind, Some(EntityKind::Movie));
+        assert_eq!(entities[1].year, Some(1999), "a year given as text");
+        assert_eq!(k.year, None);
         assert!(parse_search(b"[]").is_err());
         assert_eq!(parse_search(b"{}").unwrap(), vec![]);
     }

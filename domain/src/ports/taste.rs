@@ -157,6 +157,9 @@ pub struct Entity {
     pub address: Option<String>,
     /// Disambiguation text (year and director, or address).
     pub disambiguation: Option<String>,
+    /// The year it came out (films, shows, books, games), as the graph
+    /// says it: what tells a sequel from an earlier work of the same name.
+    pub year: Option<u16>,
     /// Per-input explanations.
     pub explainability: Vec<Explanation>,
 }

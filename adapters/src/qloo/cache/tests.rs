@@ -42,6 +42,7 @@ fn found(name: &str) -> Vec<Entity> {
             name: "X".into(),
         }],
         description: Some("d".into()),
+        year: Some(1999),
         ..Entity::default()
     }]
 }

@@ -150,6 +150,9 @@ impl Tool for GetRecommendation {
                 if let Some(address) = &entity.address {
                     item["address"] = Value::from(address.as_str());
                 }
+                if let Some(year) = entity.year {
+                    item["year"] = Value::from(year);
+                }
                 if let Some(distance) = entity.distance_m {
                     item["distance_m"] = Value::from(distance.round());
                 }

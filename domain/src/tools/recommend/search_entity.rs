@@ -78,8 +78,14 @@ impl Tool for SearchEntity {
                 ToolFailure::new("No results found").with(json!({ "suggestion": suggestion }))
             );
         };
+        let mut value =
+            json!({"entity_id": entity.id.as_str(), "name": entity.name, "type": entity.kind});
+        if let Some(year) = best.and_then(|e| e.year) {
+            // "Dune (2021)", not the 1984 one: the model can say which.
+            value["year"] = Value::from(year);
+        }
         Ok(ToolSuccess {
-            value: json!({"entity_id": entity.id.as_str(), "name": entity.name, "type": entity.kind}),
+            value,
             learned: vec![entity],
         })
     }

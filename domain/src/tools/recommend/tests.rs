@@ -141,7 +141,10 @@ async fn search_entity_narrows_by_type_and_prefers_the_exact_title() {
             Ok(vec![
                 entity("A1", "The Matrix Soundtrack", "urn:entity:artist"),
                 entity("M2", "The Matrix Reloaded", "urn:entity:movie"),
-                entity("M1", "The Matrix", "urn:entity:movie"),
+                Entity {
+                    year: Some(1999),
+                    ..entity("M1", "The Matrix", "urn:entity:movie")
+                },
             ])
         });
     let (value, learned, is_error) = run(
@@ -154,7 +157,7 @@ async fn search_entity_narrows_by_type_and_prefers_the_exact_title() {
     assert!(!is_error);
     assert_eq!(
         value,
-        json!({"entity_id": "M1", "name": "The Matrix", "type": "urn:entity:movie"})
+        json!({"entity_id": "M1", "name": "The Matrix", "type": "urn:entity:movie", "year": 1999})
     );
     assert_eq!(learned, vec![matrix()]);
 }
@@ -313,7 +316,10 @@ async fn recommendations_bridge_tastes_and_leave_out_sequels() {
                 scored("M1", "The Matrix", 0.99, &[]),
                 scored("X1", "Inception", 0.9, &[("M1", 0.9), ("K1", 0.4)]),
                 scored("T1", "Toy Story 2", 0.8, &[]),
-                scored("X2", "Dark City", 0.7, &[("M1", 0.8)]),
+                Entity {
+                    year: Some(1998),
+                    ..scored("X2", "Dark City", 0.7, &[("M1", 0.8)])
+                },
                 scored("T2", "Toy Story 3", 0.6, &[]),
             ]))
         }
@@ -347,7 +353,9 @@ async fn recommendations_bridge_tastes_and_leave_out_sequels() {
         ["Inception", "Toy Story 2", "Dark City"],
         "no input, no sequel, one per franchise"
     );
+    assert_eq!(value["recommendations"][2]["year"], 1998);
     let first = &value["recommendations"][0];
+    assert!(first.get("year").is_none(), "no year known, none said");
     assert_eq!(first["score"], 0.9);
     assert_eq!(first["tags"], json!(["Sci-fi", "Cult", "Neo-noir"]));
     assert!(first["description"].as_str().unwrap().chars().count() <= 161);
