@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use super::recommendation::FALLBACK_NOTE;
 use super::*;
 use crate::ports::MockTasteGraph;
-use crate::ports::{EntityKind, Explanation, Insights, Location, SortBy, Tag, TasteError};
+use crate::ports::{
+    EntityKind, Explanation, Insights, InsightsQuery, Location, SortBy, Tag, TasteError,
+};
 use crate::tools::vocabulary::OUTPUT_TYPES;
 use crate::tools::{ToolExecutor, ToolInvocation};
 use crate::types::ToolCallId;
@@ -298,32 +300,45 @@ async fn recommendations_accept_only_entities_searched_in_this_call() {
     assert_eq!(value["error"], "Missing required argument \"entity_ids\"");
 }
 
-#[tokio::test]
-async fn recommendations_bridge_tastes_and_leave_out_sequels() {
+/// A graph that answers `first`, then, asked again with exclusions,
+/// `again`; it records every query.
+fn first_then_refetch(
+    first: Vec<Entity>,
+    again: Result<Vec<Entity>, TasteError>,
+) -> (MockTasteGraph, Arc<Mutex<Vec<InsightsQuery>>>) {
     let mut graph = MockTasteGraph::new();
     let queries = Arc::new(Mutex::new(Vec::new()));
     let seen = queries.clone();
     graph.expect_insights().times(2).returning(move |q| {
         seen.lock().unwrap().push(q.clone());
         if q.exclude_entities.is_empty() {
-            Ok(insights(vec![
-                scored("M2", "The Matrix Reloaded", 0.99, &[]),
-                scored("M3", "The Matrix Revolutions", 0.98, &[]),
-                scored("X1", "Inception", 0.9, &[("M1", 0.9), ("K1", 0.4)]),
-            ]))
+            Ok(insights(first.clone()))
         } else {
-            Ok(insights(vec![
-                scored("M1", "The Matrix", 0.99, &[]),
-                scored("X1", "Inception", 0.9, &[("M1", 0.9), ("K1", 0.4)]),
-                scored("T1", "Toy Story 2", 0.8, &[]),
-                Entity {
-                    year: Some(1998),
-                    ..scored("X2", "Dark City", 0.7, &[("M1", 0.8)])
-                },
-                scored("T2", "Toy Story 3", 0.6, &[]),
-            ]))
+            again.clone().map(insights)
         }
     });
+    (graph, queries)
+}
+
+#[tokio::test]
+async fn recommendations_bridge_tastes_and_leave_out_sequels() {
+    let (graph, queries) = first_then_refetch(
+        vec![
+            scored("M2", "The Matrix Reloaded", 0.99, &[]),
+            scored("M3", "The Matrix Revolutions", 0.98, &[]),
+            scored("X1", "Inception", 0.9, &[("M1", 0.9), ("K1", 0.4)]),
+        ],
+        Ok(vec![
+            scored("M1", "The Matrix", 0.99, &[]),
+            scored("X1", "Inception", 0.9, &[("M1", 0.9), ("K1", 0.4)]),
+            scored("T1", "Toy Story 2", 0.8, &[]),
+            Entity {
+                year: Some(1998),
+                ..scored("X2", "Dark City", 0.7, &[("M1", 0.8)])
+            },
+            scored("T2", "Toy Story 3", 0.6, &[]),
+        ]),
+    );
     let (value, _, is_error) = run(
         graph,
         "get_recommendation",
@@ -409,27 +424,23 @@ async fn a_sequel_is_dropped_without_a_refetch_when_enough_remain() {
 #[tokio::test]
 async fn filtering_that_leaves_too_few_asks_again_and_a_failed_retry_keeps_the_first_answer() {
     for retry_fails in [false, true] {
-        let mut graph = MockTasteGraph::new();
-        let queries = Arc::new(Mutex::new(Vec::new()));
-        let seen = queries.clone();
-        graph.expect_insights().times(2).returning(move |q| {
-            seen.lock().unwrap().push(q.clone());
-            if q.exclude_entities.is_empty() {
-                Ok(insights(vec![
-                    scored("M2", "The Matrix Reloaded", 0.99, &[]),
-                    scored("X1", "Inception", 0.9, &[]),
-                    scored("X2", "Dark City", 0.8, &[]),
-                ]))
-            } else if retry_fails {
-                Err(TasteError::Timeout)
-            } else {
-                Ok(insights(vec![
-                    scored("X1", "Inception", 0.9, &[]),
-                    scored("X2", "Dark City", 0.8, &[]),
-                    scored("X3", "Ghost in the Shell", 0.7, &[]),
-                ]))
-            }
-        });
+        let again = if retry_fails {
+            Err(TasteError::Timeout)
+        } else {
+            Ok(vec![
+                scored("X1", "Inception", 0.9, &[]),
+                scored("X2", "Dark City", 0.8, &[]),
+                scored("X3", "Ghost in the Shell", 0.7, &[]),
+            ])
+        };
+        let (graph, queries) = first_then_refetch(
+            vec![
+                scored("M2", "The Matrix Reloaded", 0.99, &[]),
+                scored("X1", "Inception", 0.9, &[]),
+                scored("X2", "Dark City", 0.8, &[]),
+            ],
+            again,
+        );
         let (value, _, is_error) = run(
             graph,
             "get_recommendation",
