@@ -300,6 +300,16 @@ async fn recommendations_accept_only_entities_searched_in_this_call() {
     assert_eq!(value["error"], "Missing required argument \"entity_ids\"");
 }
 
+/// The names a recommendation result gives, in order.
+fn recommended(value: &Value) -> Vec<&str> {
+    value["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect()
+}
+
 /// A graph that answers `first`, then, asked again with exclusions,
 /// `again`; it records every query.
 fn first_then_refetch(
@@ -357,12 +367,7 @@ async fn recommendations_bridge_tastes_and_leave_out_sequels() {
         [id("M2"), id("M3")],
         "refetched without the sequels"
     );
-    let names: Vec<&str> = value["recommendations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let names = recommended(&value);
     assert_eq!(
         names,
         ["Inception", "Toy Story 2", "Dark City"],
@@ -450,12 +455,7 @@ async fn filtering_that_leaves_too_few_asks_again_and_a_failed_retry_keeps_the_f
         .await;
         assert!(!is_error, "{value}");
         assert_eq!(queries.lock().unwrap()[1].exclude_entities, [id("M2")]);
-        let names: Vec<&str> = value["recommendations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["name"].as_str().unwrap())
-            .collect();
+        let names = recommended(&value);
         if retry_fails {
             assert_eq!(names, ["Inception", "Dark City"]);
         } else {
