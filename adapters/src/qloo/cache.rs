@@ -454,6 +454,8 @@ struct StoredEntity {
     disambiguation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     year: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    people: Vec<String>,
 }
 
 impl From<&Entity> for StoredEntity {
@@ -476,6 +478,7 @@ impl From<&Entity> for StoredEntity {
             address: entity.address.clone(),
             disambiguation: entity.disambiguation.clone(),
             year: entity.year,
+            people: entity.people.clone(),
         }
     }
 }
@@ -496,6 +499,7 @@ impl StoredEntity {
             address: self.address,
             disambiguation: self.disambiguation,
             year: self.year,
+            people: self.people,
             ..Entity::default()
         })
     }

@@ -168,6 +168,31 @@ fn year(value: &Value) -> Option<u16> {
         .filter(|year| (1000..=9999).contains(year))
 }
 
+/// A media entity's `disambiguation` reads "1999, Lana Wachowski, Lilly
+/// Wachowski": the year, then the people Qloo names for it (directors,
+/// authors, creators). Anything else (a place's address) names nobody.
+/// At most eight names of at most 80 characters are kept.
+fn credits(disambiguation: Option<&str>) -> (Option<u16>, Vec<String>) {
+    let Some((first, rest)) = disambiguation.map(|d| d.split_once(',').unwrap_or((d, ""))) else {
+        return (None, Vec::new());
+    };
+    let first = first.trim();
+    let Some(year) = (first.len() == 4)
+        .then(|| year(&Value::from(first)))
+        .flatten()
+    else {
+        return (None, Vec::new());
+    };
+    let people = rest
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty() && name.chars().count() <= 80)
+        .take(8)
+        .map(str::to_owned)
+        .collect();
+    (Some(year), people)
+}
+
 fn text(value: &Value) -> Option<String> {
     value.as_str().map(str::to_owned).filter(|s| !s.is_empty())
 }
@@ -221,6 +246,8 @@ impl RawEntity {
                 _ => None,
             })
             .collect();
+        let disambiguation = self.disambiguation.filter(|d| !d.is_empty());
+        let (credited_year, people) = credits(disambiguation.as_deref());
         Some(Entity {
             id: Some(id),
             name,
@@ -233,8 +260,9 @@ impl RawEntity {
             tags,
             description,
             address: text(&properties["address"]),
-            disambiguation: self.disambiguation.filter(|d| !d.is_empty()),
-            year: year(&properties["release_year"]),
+            year: year(&properties["release_year"]).or(credited_year),
+            people,
+            disambiguation,
             explainability,
         })
     }
@@ -429,6 +457,47 @@ mod tests {
         ] {
             assert_eq!(year(&given), read, "{given}");
         }
+    }
+
+    #[test]
+    fn a_media_disambiguation_gives_the_year_and_the_people() {
+        let cases: [(Option<&str>, Option<u16>, &[&str]); 7] = [
+            (
+                Some("1999, Lana Wachowski, Lilly Wachowski"),
+                Some(1999),
+                &["Lana Wachowski", "Lilly Wachowski"],
+            ),
+            (Some("2003"), Some(2003), &[]),
+            (
+                Some("1965,  Frank Herbert , "),
+                Some(1965),
+                &["Frank Herbert"],
+            ),
+            (Some("310 W Willie Nelson Blvd, Austin"), None, &[]),
+            (Some("Austin, Travis County, Texas"), None, &[]),
+            (Some("12345, Someone"), None, &[]),
+            (None, None, &[]),
+        ];
+        for (given, year, people) in cases {
+            assert_eq!(
+                credits(given),
+                (year, people.iter().map(|&p| p.to_owned()).collect()),
+                "{given:?}"
+            );
+        }
+        let many = format!("2001, {}", vec!["A B"; 20].join(", "));
+        assert_eq!(credits(Some(&many)).1.len(), 8, "a bounded list");
+        let body = json!({"results": [
+            {"entity_id": "M", "name": "The Matrix", "types": ["urn:entity:movie"],
+             "disambiguation": "1999, Lana Wachowski, Lilly Wachowski"}
+        ]});
+        let matrix = &parse_search(body.to_string().as_bytes()).unwrap()[0];
+        assert_eq!(
+            matrix.year,
+            Some(1999),
+            "the year, when the properties have none"
+        );
+        assert_eq!(matrix.people, ["Lana Wachowski", "Lilly Wachowski"]);
     }
 
     #[test]

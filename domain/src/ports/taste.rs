@@ -160,6 +160,8 @@ pub struct Entity {
     /// The year it came out (films, shows, books, games), as the graph
     /// says it: what tells a sequel from an earlier work of the same name.
     pub year: Option<u16>,
+    /// The people the graph names for it: directors, authors, creators.
+    pub people: Vec<String>,
     /// Per-input explanations.
     pub explainability: Vec<Explanation>,
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use crate::ports::EntityKind;
+use crate::ports::{EntityKind, Tag};
 use crate::types::{EntityId, ToolCallId};
 
 /// An entity found by a search in this call; only these may be used as
@@ -31,6 +31,26 @@ pub struct KnownEntity {
     pub name: String,
     /// Its type URN.
     pub kind: Option<EntityKind>,
+    /// The year it came out, when the graph said.
+    pub year: Option<u16>,
+    /// The people the graph named for it (directors, authors, creators).
+    pub people: Vec<String>,
+    /// Its tags.
+    pub tags: Vec<Tag>,
+}
+
+impl KnownEntity {
+    /// An entity known by id, name and kind only.
+    pub fn new(id: EntityId, name: impl Into<String>, kind: Option<EntityKind>) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            kind,
+            year: None,
+            people: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
 }
 
 /// One tool invocation by the model.

@@ -288,11 +288,11 @@ mod tests {
     use crate::types::EntityId;
 
     fn known(kind: &str) -> KnownEntity {
-        KnownEntity {
-            id: EntityId::parse("X").unwrap(),
-            name: "x".into(),
-            kind: EntityKind::from_name(kind),
-        }
+        KnownEntity::new(
+            EntityId::parse("X").unwrap(),
+            "x",
+            EntityKind::from_name(kind),
+        )
     }
 
     #[test]

@@ -43,6 +43,7 @@ fn found(name: &str) -> Vec<Entity> {
         }],
         description: Some("d".into()),
         year: Some(1999),
+        people: vec!["Lana Wachowski".into()],
         ..Entity::default()
     }]
 }

@@ -420,11 +420,11 @@ async fn a_lost_model_is_reopened_and_told_the_conversation() {
     tools.expect_execute().returning(|_| {
         ToolOutcome::ok(
             &serde_json::json!({"name": "The Matrix"}),
-            vec![crate::tools::KnownEntity {
-                id: crate::types::EntityId::parse("ENT-MATRIX").unwrap(),
-                name: "The Matrix".into(),
-                kind: None,
-            }],
+            vec![crate::tools::KnownEntity::new(
+                crate::types::EntityId::parse("ENT-MATRIX").unwrap(),
+                "The Matrix",
+                None,
+            )],
         )
     });
     let services = services(model, tools, sink);

@@ -542,11 +542,11 @@ fn error_results_are_answered_like_any_other() {
 fn entities_found_are_offered_to_later_tool_runs() {
     let mut s = Script::live(no_greeting());
     s.step(function_call("call_1", "search_entity"));
-    let matrix = KnownEntity {
-        id: crate::types::EntityId::parse("F00D").unwrap(),
-        name: "The Matrix".into(),
-        kind: Some(EntityKind::Movie),
-    };
+    let matrix = KnownEntity::new(
+        crate::types::EntityId::parse("F00D").unwrap(),
+        "The Matrix",
+        Some(EntityKind::Movie),
+    );
     s.step(tool_done("call_1", "{}", vec![matrix.clone()]));
     assert_eq!(s.session.known_entities(), std::slice::from_ref(&matrix));
     let out = s.step(function_call("call_2", "get_recommendation"));

@@ -76,6 +76,9 @@ fn known(entity: &Entity) -> Option<KnownEntity> {
         id,
         name: entity.name.clone(),
         kind: entity.kind,
+        year: entity.year,
+        people: entity.people.clone(),
+        tags: entity.tags.clone(),
     })
 }
 

@@ -11,7 +11,7 @@ use crate::ports::{
     Entity, EntityKind, Insights, InsightsQuery, Location, SortBy, TasteError, TasteGraph,
 };
 use crate::tools::args::Args;
-use crate::tools::sequels::{franchise_repeats, is_likely_sequel};
+use crate::tools::sequels::{Work, franchise_repeats, is_likely_sequel};
 use crate::tools::vocabulary::{
     OUTPUT_TYPES, entity_type, infer_output_type, neighborhood, place_tag, taste_bridge,
 };
@@ -200,10 +200,10 @@ impl GetRecommendation {
         query: &mut InsightsQuery,
         wanted: usize,
     ) -> (Vec<Entity>, usize) {
-        let names: Vec<&str> = inputs.iter().map(|e| e.name.as_str()).collect();
+        let named: Vec<Work<'_>> = inputs.iter().map(Work::known).collect();
         let sequels = |entities: &[Entity]| -> Vec<usize> {
-            let titles: Vec<&str> = entities.iter().map(|e| e.name.as_str()).collect();
-            let repeats = franchise_repeats(&titles);
+            let works: Vec<Work<'_>> = entities.iter().map(Work::of).collect();
+            let repeats = franchise_repeats(&works);
             (0..entities.len())
                 .filter(|&i| {
                     let entity = &entities[i];
@@ -211,7 +211,7 @@ impl GetRecommendation {
                         .id
                         .as_ref()
                         .is_some_and(|id| inputs.iter().any(|e| &e.id == id))
-                        || is_likely_sequel(&entity.name, names.iter().copied())
+                        || is_likely_sequel(&works[i], &named)
                         || repeats.contains(&i)
                 })
                 .collect()

@@ -61,27 +61,15 @@ fn scored(id_text: &str, name: &str, affinity: f64, explain: &[(&str, f64)]) -> 
 }
 
 fn matrix() -> KnownEntity {
-    KnownEntity {
-        id: id("M1"),
-        name: "The Matrix".into(),
-        kind: Some(EntityKind::Movie),
-    }
+    KnownEntity::new(id("M1"), "The Matrix", Some(EntityKind::Movie))
 }
 
 fn khruangbin() -> KnownEntity {
-    KnownEntity {
-        id: id("K1"),
-        name: "Khruangbin".into(),
-        kind: Some(EntityKind::Artist),
-    }
+    KnownEntity::new(id("K1"), "Khruangbin", Some(EntityKind::Artist))
 }
 
 fn austin() -> KnownEntity {
-    KnownEntity {
-        id: id("L1"),
-        name: "Austin".into(),
-        kind: Some(EntityKind::Locality),
-    }
+    KnownEntity::new(id("L1"), "Austin", Some(EntityKind::Locality))
 }
 
 async fn run(
@@ -161,7 +149,12 @@ async fn search_entity_narrows_by_type_and_prefers_the_exact_title() {
         value,
         json!({"entity_id": "M1", "name": "The Matrix", "type": "urn:entity:movie", "year": 1999})
     );
-    assert_eq!(learned, vec![matrix()]);
+    // What the search said of the work is kept for the franchise rules.
+    let with_year = KnownEntity {
+        year: Some(1999),
+        ..matrix()
+    };
+    assert_eq!(learned, vec![with_year]);
 }
 
 #[tokio::test]
@@ -785,4 +778,56 @@ async fn fan_venue_arguments_are_checked() {
     )
     .await;
     assert_eq!(value["error"], "No places found in this area");
+}
+
+/// The facts a search gave of the caller's work (people, tags, year) reach
+/// the franchise rules: a tagged sequel by the same director is left out,
+/// a film that only shares its first word is kept.
+#[tokio::test]
+async fn what_the_search_said_of_the_input_decides_its_sequels() {
+    let mut graph = MockTasteGraph::new();
+    graph.expect_search().times(1).returning(|_| {
+        Ok(vec![Entity {
+            year: Some(2003),
+            people: vec!["Andrew Stanton".into()],
+            ..entity("N1", "Finding Nemo", "urn:entity:movie")
+        }])
+    });
+    let (_, learned, _) = run(
+        graph,
+        "search_entity",
+        json!({"query": "Finding Nemo", "type": "movie"}),
+        vec![],
+    )
+    .await;
+    assert_eq!(learned[0].people, ["Andrew Stanton"]);
+    let mut graph = MockTasteGraph::new();
+    graph.expect_insights().times(1).returning(|_| {
+        Ok(insights(vec![
+            Entity {
+                year: Some(2016),
+                people: vec!["Andrew Stanton".into()],
+                tags: vec![Tag {
+                    id: "urn:tag:keyword:media:sequel".into(),
+                    name: "Sequel".into(),
+                }],
+                ..scored("D1", "Finding Dory", 0.99, &[])
+            },
+            Entity {
+                year: Some(2004),
+                people: vec!["Marc Forster".into()],
+                ..scored("F1", "Finding Neverland", 0.9, &[])
+            },
+            scored("U1", "Up", 0.8, &[]),
+        ]))
+    });
+    let (value, _, _) = run(
+        graph,
+        "get_recommendation",
+        json!({"entity_ids": "N1", "take": 2}),
+        learned,
+    )
+    .await;
+    assert_eq!(recommended(&value), ["Finding Neverland", "Up"]);
+    assert_eq!(value["filtered"], 1);
 }
