@@ -37,8 +37,10 @@ pub struct SimEntity {
     pub kind: String,
     /// Year, for media.
     pub year: Option<u32>,
-    /// Taste words.
+    /// Taste words (and keywords such as "sequel", as Qloo's keyword tags).
     pub tags: Vec<String>,
+    /// The people Qloo names for a work (directors, authors, creators).
+    pub people: Vec<String>,
     /// 0 to 1.
     pub popularity: f64,
     /// Coordinates (places, localities).
@@ -131,6 +133,7 @@ impl Catalogue {
                     kind: kind.clone(),
                     year: None,
                     tags: Vec::new(),
+                    people: Vec::new(),
                     popularity,
                     point: None,
                     address: None,
@@ -173,6 +176,12 @@ impl Catalogue {
                     _ => {
                         entity.year = get(1).parse().ok();
                         entity.tags = get(2).split_whitespace().map(str::to_owned).collect();
+                        entity.people = get(3)
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|p| !p.is_empty())
+                            .map(str::to_owned)
+                            .collect();
                     }
                 }
                 entities.push(entity);
@@ -507,6 +516,22 @@ fn tag_json(word: &str) -> Value {
     json!({"id": format!("urn:tag:keyword:qloo:{word}"), "name": name, "type": "urn:tag:keyword:qloo"})
 }
 
+/// What tells an entity from its namesakes, as Qloo writes it: a place's
+/// address, or a work's year followed by its people ("1999, Lana
+/// Wachowski, Lilly Wachowski").
+fn disambiguation(entity: &SimEntity) -> Option<String> {
+    if let Some(address) = &entity.address {
+        return Some(address.clone());
+    }
+    let year = entity.year?;
+    Some(
+        std::iter::once(year.to_string())
+            .chain(entity.people.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
 fn tags_json(entity: &SimEntity) -> Vec<Value> {
     let mut tags: Vec<Value> = entity.tags.iter().map(|t| tag_json(t)).collect();
     for id in &entity.place_tags {
@@ -580,8 +605,8 @@ fn search(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response {
                 "properties": {"short_description": description(e), "image": {"url": format!("https://images.example/{}.jpg", e.id)}},
                 "tags": tags_json(e),
             });
-            if let Some(address) = &e.address {
-                hit["disambiguation"] = Value::from(address.as_str());
+            if let Some(text) = disambiguation(e) {
+                hit["disambiguation"] = Value::from(text);
             }
             if let Some(year) = e.year {
                 hit["properties"]["release_year"] = Value::from(year);
@@ -890,7 +915,7 @@ fn insights(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response
                 "properties": properties,
                 "tags": tags_json(e),
                 "query": query,
-                "disambiguation": e.address.clone().or_else(|| e.year.map(|y| y.to_string())).unwrap_or_default(),
+                "disambiguation": disambiguation(e).unwrap_or_default(),
             });
             if let Some((lat, lon)) = e.point {
                 item["location"] = json!({"lat": lat, "lon": lon, "geohash": ""});

@@ -379,3 +379,131 @@ async fn a_failing_qloo_trips_the_breaker_and_the_cache_still_answers() {
     );
     assert_eq!(breaker.state(), BreakerState::Closed);
 }
+
+/// The franchise rules as they run: on what the Qloo adapter reads from the
+/// simulated Qloo's answers (years, people from the disambiguation, keyword
+/// tags), not on hand-built works.
+#[tokio::test]
+async fn the_franchise_rules_read_what_qloo_gives() {
+    use qloophone_domain::tools::sequels::{Work, same_franchise};
+    let (_sim, client) = setup(Duration::ZERO).await;
+    let mut found = std::collections::HashMap::new();
+    for title in [
+        "Rocky",
+        "Rocky Balboa",
+        "Finding Nemo",
+        "Finding Dory",
+        "Finding Neverland",
+        "Jurassic Park",
+        "Jurassic World",
+        "Kung Fu Panda",
+        "Kung Fu Hustle",
+        "Arrival",
+        "The Arrival",
+        "Heat",
+        "The Heat",
+        "Blade",
+        "Blade Runner 2049",
+        "Before Sunrise",
+        "Before Sunset",
+    ] {
+        let hits = client
+            .search(&search(title, &[EntityKind::Movie]))
+            .await
+            .unwrap();
+        let hit = hits
+            .into_iter()
+            .find(|e| e.name == title)
+            .unwrap_or_else(|| panic!("{title} is in the catalogue"));
+        assert!(hit.year.is_some(), "{title}: a year");
+        assert!(!hit.people.is_empty(), "{title}: its people");
+        found.insert(title, hit);
+    }
+    assert!(
+        found["Rocky Balboa"]
+            .tags
+            .iter()
+            .any(|t| t.name == "Sequel")
+    );
+    let mut wrong = Vec::new();
+    for (a, b, expected) in [
+        ("Rocky Balboa", "Rocky", true),
+        ("Finding Dory", "Finding Nemo", true),
+        ("Finding Dory", "Finding Neverland", false),
+        ("Jurassic World", "Jurassic Park", true),
+        ("Kung Fu Hustle", "Kung Fu Panda", false),
+        ("The Arrival", "Arrival", false),
+        ("The Heat", "Heat", false),
+        ("Blade", "Blade Runner 2049", false),
+        ("Before Sunset", "Before Sunrise", true),
+    ] {
+        if same_franchise(&Work::of(&found[a]), &Work::of(&found[b])) != expected {
+            wrong.push(format!("{a} / {b}: expected {expected}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:?}");
+}
+
+/// `get_recommendation` over the real adapter and the simulated Qloo: a fan
+/// of "Finding Nemo" is not sent to its sequel, which the graph ranks first.
+#[tokio::test]
+async fn a_recommendation_leaves_out_the_sequel_the_graph_ranks_first() {
+    use qloophone_domain::ToolCallId;
+    use qloophone_domain::tools::recommend::taste_tools;
+    use qloophone_domain::tools::{ToolExecutor, ToolInvocation};
+    use std::sync::Arc;
+    let (sim, graph) = setup(Duration::ZERO).await;
+    let toolbox = taste_tools(Arc::new(graph));
+    let invoke = |name: &str, arguments: serde_json::Value, known| ToolInvocation {
+        call_id: ToolCallId::parse("call_1").unwrap(),
+        name: name.into(),
+        arguments: arguments.to_string().into(),
+        known,
+    };
+    let searched = toolbox
+        .execute(invoke(
+            "search_entity",
+            serde_json::json!({"query": "Finding Nemo", "type": "movie"}),
+            Arc::from(Vec::new()),
+        ))
+        .await;
+    assert!(!searched.is_error, "{}", searched.output);
+    let nemo = searched.learned[0].clone();
+    assert_eq!(nemo.people, ["Andrew Stanton"]);
+    // What the graph itself ranks for a fan of Finding Nemo: the sequel.
+    let raw = client(&sim, "test-key", 2)
+        .insights(&InsightsQuery {
+            filter_type: EntityKind::Movie,
+            interest_entities: vec![nemo.id.clone()],
+            take: 5,
+            ..InsightsQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        raw.entities.iter().any(|e| e.name == "Finding Dory"),
+        "the graph ranks the sequel among the first five"
+    );
+    let recommended = toolbox
+        .execute(invoke(
+            "get_recommendation",
+            serde_json::json!({"entity_ids": nemo.id.as_str(), "output_type": "movie", "take": 5}),
+            Arc::from(vec![nemo.clone()]),
+        ))
+        .await;
+    assert!(!recommended.is_error, "{}", recommended.output);
+    let first: serde_json::Value = serde_json::from_str(&recommended.output).unwrap();
+    assert_eq!(
+        first["filtered"].as_u64().map(|n| n >= 1),
+        Some(true),
+        "{first}"
+    );
+    let names: Vec<&str> = first["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"Finding Dory"), "{names:?}");
+    assert_eq!(names.len(), 5, "refilled after filtering: {names:?}");
+}
