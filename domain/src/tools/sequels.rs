@@ -289,10 +289,13 @@ impl<'a> Work<'a> {
 ///   long; plurals; a whole core inside the other title; a long shared run.
 ///   ("Up in the Air" is not an "Up" film; "Eternal Sunshine of the
 ///   Spotless Mind" is not a "Sunshine" film.)
-/// - *Namesakes*: equal cores that differ only by a leading article, years
-///   apart, by different people, neither tagged as a sequel, remake or
-///   reboot, are two works that share a name ("The Arrival" and "Arrival").
-///   Not "The Batman" and "Batman": the later one is tagged a reboot.
+/// - *Namesakes*: equal cores by different people, neither tagged as a
+///   sequel, remake or reboot, are two works that share a name when they
+///   are two kinds of work ("Avatar: The Last Airbender", a series, is not
+///   the "Avatar" film) or differ only by a leading article, years apart
+///   ("The Arrival" and "Arrival"). Not "The Batman" and "Batman" (the
+///   later is tagged a reboot), nor "Star Wars: The Clone Wars" (George
+///   Lucas's, as "Star Wars" is).
 /// - The evidence rules below need the two works to be of one kind (or a
 ///   kind unknown): the graph's "Godfather of Harlem" is a TV series, not a
 ///   "Godfather" film.
@@ -382,10 +385,11 @@ fn same_by_title(
     run_len >= 3 && significant(&whole_a[run_start..run_start + run_len]) >= 2
 }
 
-/// Two works with one core that are different works sharing a name: the
-/// titles differ only by a leading article, the years differ, no person is
-/// shared (both name theirs), and neither is tagged as a later entry,
-/// remake or reboot.
+/// Two works with one core that are different works sharing a name: no
+/// person is shared (both name theirs), neither is tagged as a later entry,
+/// remake or reboot, and either they are two kinds of work ("Avatar: The
+/// Last Airbender", a series, and "Avatar", a film) or their titles differ
+/// only by a leading article and their years differ ("The Arrival").
 fn namesakes(a: &Work<'_>, b: &Work<'_>, whole_a: &[String], whole_b: &[String]) -> bool {
     let unarticled = |words: &[String]| -> Vec<String> {
         match words.split_first() {
@@ -396,8 +400,9 @@ fn namesakes(a: &Work<'_>, b: &Work<'_>, whole_a: &[String], whole_b: &[String])
         }
     };
     let renewed = |work: &Work<'_>| work.follows_something() || work.tagged(&["remake", "reboot"]);
-    unarticled(whole_a) == unarticled(whole_b)
-        && matches!((a.year, b.year), (Some(x), Some(y)) if x != y)
+    let kinds_differ = matches!((a.kind, b.kind), (Some(x), Some(y)) if x != y);
+    let years_differ = matches!((a.year, b.year), (Some(x), Some(y)) if x != y);
+    (kinds_differ || (unarticled(whole_a) == unarticled(whole_b) && years_differ))
         && !a.people.is_empty()
         && !b.people.is_empty()
         && !a.shares_a_person(b)
@@ -730,6 +735,34 @@ mod tests {
         assert!(same("The Arrival", "Arrival"));
         let same_maker = work("The Arrival", Movie, 1996, &["Denis Villeneuve"], &[]);
         assert!(same_works(&same_maker, &arrival));
+    }
+
+    #[test]
+    fn a_series_named_like_a_film_by_other_people_is_another_work() {
+        use EntityKind::{Movie, TvShow};
+        let avatar = work("Avatar", Movie, 2009, &["James Cameron"], &[]);
+        let airbender = work(
+            "Avatar: The Last Airbender",
+            TvShow,
+            2005,
+            &["Michael Dante DiMartino", "Bryan Konietzko"],
+            &[],
+        );
+        assert!(!same_works(&airbender, &avatar));
+        // Counter-example: a series of the film's franchise, by its maker.
+        let star_wars = work("Star Wars", Movie, 1977, &["George Lucas"], &[]);
+        let clone_wars = work(
+            "Star Wars: The Clone Wars",
+            TvShow,
+            2008,
+            &["George Lucas", "Dave Filoni"],
+            &[],
+        );
+        assert!(same_works(&clone_wars, &star_wars));
+        // Of one kind, a subtitle is no sign of a namesake ("Thor: Ragnarok").
+        let thor = work("Thor", Movie, 2011, &["Kenneth Branagh"], &[]);
+        let ragnarok = work("Thor: Ragnarok", Movie, 2017, &["Taika Waititi"], &[]);
+        assert!(same_works(&ragnarok, &thor));
     }
 
     #[test]

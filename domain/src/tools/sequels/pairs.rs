@@ -387,6 +387,19 @@ pub(super) const PAIRS: &[(Work, Work, bool)] = &[
         true,
     ),
     // TV.
+    // A series named like a film, by other people: another work.
+    (
+        w("Avatar: The Last Airbender", 2005, TvShow)
+            .by(&["Michael Dante DiMartino", "Bryan Konietzko"]),
+        m("Avatar", 2009).by(&["James Cameron"]),
+        false,
+    ),
+    // A series of a film's franchise, by the film's maker.
+    (
+        w("Star Wars: The Clone Wars", 2008, TvShow).by(&["George Lucas", "Dave Filoni"]),
+        m("Star Wars", 1977).by(&["George Lucas"]),
+        true,
+    ),
     (
         w("Star Trek: The Next Generation", 1987, TvShow),
         w("Star Trek", 1966, TvShow),
