@@ -35,6 +35,13 @@ struct ToolName {
     tool: String,
 }
 
+/// A kind of model token: `input_text`, `input_audio`, `cached_input`,
+/// `output_text`, `output_audio`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenKind {
+    kind: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Direction {
     direction: &'static str,
@@ -109,6 +116,7 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     calls_started: Counter,
     calls_ended: Family<Reason, Counter>,
+    model_tokens: Family<TokenKind, Counter>,
     tool_calls: Family<ToolOutcome, Counter>,
     tool_latency: Family<ToolName, Histogram, fn() -> Histogram>,
     barge_ins: Counter,
@@ -154,6 +162,7 @@ impl Metrics {
             registry: Mutex::new(Registry::default()),
             calls_started: Counter::default(),
             calls_ended: Family::default(),
+            model_tokens: Family::default(),
             tool_calls: Family::default(),
             tool_latency: Family::new_with_constructor(latency_histogram),
             barge_ins: Counter::default(),
@@ -186,6 +195,11 @@ impl Metrics {
             "calls_ended",
             "Calls ended, by reason",
             metrics.calls_ended.clone(),
+        );
+        registry.register(
+            "model_tokens",
+            "Tokens the voice model billed, by kind (cached input is part of the input counts)",
+            metrics.model_tokens.clone(),
         );
         registry.register(
             "tool_calls",
@@ -352,6 +366,19 @@ impl EventSink for Metrics {
             CallEvent::Started { .. } => {
                 self.calls_started.inc();
             }
+            CallEvent::Usage { response, .. } => {
+                for (kind, tokens) in [
+                    ("input_text", response.input_text),
+                    ("input_audio", response.input_audio),
+                    ("cached_input", response.cached_input),
+                    ("output_text", response.output_text),
+                    ("output_audio", response.output_audio),
+                ] {
+                    self.model_tokens
+                        .get_or_create(&TokenKind { kind })
+                        .inc_by(tokens);
+                }
+            }
             CallEvent::Ended { reason } => {
                 self.calls_ended
                     .get_or_create(&Reason {
@@ -471,6 +498,18 @@ mod tests {
                 latency: Duration::from_micros(150),
             }));
         }
+        for _ in 0..2 {
+            metrics.emit(record(CallEvent::Usage {
+                response: qloophone_domain::ports::Usage {
+                    input_text: 600,
+                    input_audio: 10,
+                    cached_input: 5,
+                    output_text: 20,
+                    output_audio: 40,
+                },
+                total: qloophone_domain::ports::Usage::default(),
+            }));
+        }
         metrics.emit(record(CallEvent::Ended {
             reason: EndReason::PhoneStopped,
         }));
@@ -488,6 +527,11 @@ mod tests {
         });
         for line in [
             "qloophone_calls_started_total 1",
+            "qloophone_model_tokens_total{kind=\"input_text\"} 1200",
+            "qloophone_model_tokens_total{kind=\"input_audio\"} 20",
+            "qloophone_model_tokens_total{kind=\"cached_input\"} 10",
+            "qloophone_model_tokens_total{kind=\"output_text\"} 40",
+            "qloophone_model_tokens_total{kind=\"output_audio\"} 80",
             "qloophone_calls_ended_total{reason=\"phone_stopped\"} 1",
             "qloophone_tool_calls_total{tool=\"search_entity\",outcome=\"ok\"} 2",
             "qloophone_tool_calls_total{tool=\"search_entity\",outcome=\"error\"} 1",

@@ -439,6 +439,11 @@ struct Conn {
     turn: usize,
     heard_anything: bool,
     greeted: bool,
+    /// Text tokens in the conversation so far (what the next response
+    /// reads besides the instructions and the caller's audio).
+    context_tokens: u64,
+    /// The input tokens the previous response read: cached for the next.
+    last_input_tokens: u64,
     speaking: Option<Speaking>,
     generated_ms: HashMap<String, u64>,
     awaiting: HashSet<String>,
@@ -489,6 +494,8 @@ impl Conn {
             turn: 0,
             heard_anything: false,
             greeted: false,
+            context_tokens: 0,
+            last_input_tokens: 0,
             speaking: None,
             generated_ms: HashMap::new(),
             awaiting: HashSet::new(),
@@ -838,8 +845,13 @@ impl Conn {
             self.awaiting.insert(call_id);
             output.push(done);
         }
+        let arguments: usize = output
+            .iter()
+            .map(|item| item["arguments"].as_str().map_or(0, str::len))
+            .sum();
+        let usage = self.usage(arguments, 0);
         self.emit(json!({"type": "response.done", "response": {"id": response_id, "object": "realtime.response",
-                         "status": "completed", "status_details": null, "output": output}}));
+                         "status": "completed", "status_details": null, "output": output, "usage": usage}}));
     }
 
     /// Starts an audio response saying `text`.
@@ -938,6 +950,30 @@ impl Conn {
         }
     }
 
+    /// A response's `usage`, shaped as the GA server reports it: each
+    /// response reads the whole conversation (the instructions and tools,
+    /// about 600 tokens, the text so far, and the caller's audio at 10
+    /// tokens a second), of which what the previous one read is cached; it
+    /// writes about a token per four characters of text and 20 tokens a
+    /// second of audio.
+    fn usage(&mut self, output_chars: usize, output_audio_ms: u64) -> Value {
+        let input_text = 600 + self.context_tokens;
+        let input_audio = self.input_ms / 100;
+        let cached = self.last_input_tokens.min(input_text + input_audio);
+        let output_text = (output_chars as u64).div_ceil(4);
+        let output_audio = output_audio_ms / 50;
+        self.context_tokens += output_text;
+        self.last_input_tokens = input_text + input_audio;
+        json!({
+            "total_tokens": input_text + input_audio + output_text + output_audio,
+            "input_tokens": input_text + input_audio,
+            "output_tokens": output_text + output_audio,
+            "input_token_details": {"text_tokens": input_text, "audio_tokens": input_audio, "cached_tokens": cached,
+                                    "cached_tokens_details": {"text_tokens": cached.min(input_text), "audio_tokens": cached.saturating_sub(input_text)}},
+            "output_token_details": {"text_tokens": output_text, "audio_tokens": output_audio},
+        })
+    }
+
     fn cancel(&mut self, reason: &str) {
         self.finish("cancelled", Some(reason));
     }
@@ -969,7 +1005,9 @@ impl Conn {
             json!({"type": "conversation.item.done", "previous_item_id": null, "item": item}),
         );
         let details = reason.map(|reason| json!({"type": status, "reason": reason}));
-        self.emit(json!({"type": "response.done", "response": {"id": response_id, "object": "realtime.response",
+        let spoken_ms = self.generated_ms.get(&item_id).copied().unwrap_or(0);
+        let usage = self.usage(transcript.len(), spoken_ms);
+        self.emit(json!({"type": "response.done", "response": {"id": response_id, "object": "realtime.response", "usage": usage,
                          "status": status, "status_details": details, "output": [item]}}));
     }
 
@@ -1057,6 +1095,8 @@ impl Conn {
             self.read_context(text);
         }
         if item["type"] == "function_call_output" {
+            let output = item["output"].as_str().map_or(0, str::len) as u64;
+            self.context_tokens += output.div_ceil(4);
             let call_id = item["call_id"].as_str().unwrap_or_default();
             if !self.awaiting.remove(call_id) {
                 self.error(

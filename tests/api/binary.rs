@@ -176,6 +176,24 @@ async fn serve_then_call_with_the_built_binary() {
         dir.path().join("cache/entities.json").exists(),
         "the cache was saved on the way out"
     );
+    // The call's end line says what the model's responses used.
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let ended = log
+        .lines()
+        .find(|line| line.contains("call ended"))
+        .unwrap_or_else(|| panic!("no end line in\n{log}"));
+    let tokens = |field: &str| -> u64 {
+        let at = ended
+            .find(&format!("\"{field}\":"))
+            .unwrap_or_else(|| panic!("{field} in {ended}"));
+        ended[at + field.len() + 3..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{field} in {ended}"))
+    };
+    assert!(tokens("output_audio_tokens") > 0, "{ended}");
+    assert!(tokens("input_text_tokens") > 0, "{ended}");
 }
 
 /// The README's "Writing a scenario" example, taken from the README itself.

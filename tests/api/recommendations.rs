@@ -171,6 +171,44 @@ async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
             .any(|t| t.starts_with("Try ") && t.contains(bars[0]["name"].as_str().unwrap()))
     );
 
+    // Every response's tokens, with the call's running total (three
+    // tool-calling responses and at least the greeting and two answers).
+    let totals: Vec<u64> = events
+        .iter()
+        .filter(|e| e["event"]["type"] == "usage")
+        .map(|e| e["event"]["total"]["total_tokens"].as_u64().unwrap())
+        .collect();
+    assert!(totals.len() >= 5, "{totals:?}");
+    assert!(totals.windows(2).all(|w| w[0] < w[1]), "{totals:?}");
+    let last = &events
+        .iter()
+        .rev()
+        .find(|e| e["event"]["type"] == "usage")
+        .unwrap()["event"]["total"];
+    assert!(last["output_audio_tokens"].as_u64().unwrap() > 0, "{last}");
+    assert!(last["cached_input_tokens"].as_u64().unwrap() > 0, "{last}");
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let billed: u64 = metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("qloophone_model_tokens_total{") && !line.contains("cached_input")
+        })
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        billed,
+        *totals.last().unwrap(),
+        "/metrics counts what the call used"
+    );
+
     let (_, stats) = app.get_json("/cache-stats").await;
     assert_eq!(stats["misses"], 2, "{stats}");
     assert!(

@@ -22,7 +22,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use qloophone_domain::ports::{Clock, EventSink};
+use qloophone_domain::ports::{Clock, EventSink, Usage};
 use qloophone_domain::{CallEvent, CallEventRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -284,11 +284,25 @@ pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<Stri
         CallEvent::ModelReconnected { gap } => {
             json!({"type": "model_reconnected", "gap_ms": gap.get()})
         }
+        CallEvent::Usage { response, total } => {
+            json!({"type": "usage", "response": usage_json(response), "total": usage_json(total)})
+        }
         CallEvent::Ended { reason } => json!({"type": "call.ended", "reason": reason.as_str()}),
     };
     out.push(
         json!({"call": record.call.as_str(), "at": rfc3339(record.at), "event": event}).to_string(),
     );
+}
+
+fn usage_json(usage: &Usage) -> Value {
+    json!({
+        "input_text_tokens": usage.input_text,
+        "input_audio_tokens": usage.input_audio,
+        "cached_input_tokens": usage.cached_input,
+        "output_text_tokens": usage.output_text,
+        "output_audio_tokens": usage.output_audio,
+        "total_tokens": usage.total(),
+    })
 }
 
 /// The beta-named copy the original monitor needs, if this event has one.

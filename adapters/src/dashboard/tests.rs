@@ -197,3 +197,27 @@ async fn a_lagging_dashboard_is_told_and_skips_ahead() {
     let goodbye = client.recv_closed().await;
     assert!(goodbye.is_ok(), "the dashboard is closed at shutdown");
 }
+
+#[test]
+fn usage_reaches_the_envelope_stream_and_not_the_raw_one() {
+    let response = Usage {
+        input_text: 600,
+        input_audio: 10,
+        cached_input: 0,
+        output_text: 20,
+        output_audio: 40,
+    };
+    let mut total = response;
+    total.add(&response);
+    let usage = record(CallEvent::Usage { response, total });
+    assert!(
+        rendered(&usage, RAW).is_empty(),
+        "the original monitor never saw it"
+    );
+    let out = rendered(&usage, ENVELOPE);
+    assert_eq!(out[0]["event"]["type"], "usage");
+    assert_eq!(out[0]["event"]["response"]["total_tokens"], 670);
+    assert_eq!(out[0]["event"]["total"]["input_text_tokens"], 1200);
+    assert_eq!(out[0]["event"]["total"]["output_audio_tokens"], 80);
+    assert_eq!(out[0]["event"]["total"]["cached_input_tokens"], 0);
+}

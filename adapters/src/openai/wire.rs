@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use bytes::{Bytes, BytesMut};
 use qloophone_domain::ports::{
     ModelCommand, ModelErrorKind, ModelEvent, ResponseStatus, SessionSetup, TurnDetectionKind,
+    Usage,
 };
 use qloophone_domain::tools::ToolSpec;
 use qloophone_domain::{ItemId, ResponseId, ToolCallId};
@@ -75,6 +76,54 @@ struct Response {
     id: Option<String>,
     #[serde(default)]
     status: Option<String>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+/// `response.usage`: `input_token_details` splits the input into text and
+/// audio (and says how much was cached), `output_token_details` the output.
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    input_token_details: TokenDetails,
+    #[serde(default)]
+    output_token_details: TokenDetails,
+}
+
+#[derive(Deserialize, Default)]
+struct TokenDetails {
+    #[serde(default)]
+    text_tokens: Option<u64>,
+    #[serde(default)]
+    audio_tokens: Option<u64>,
+    #[serde(default)]
+    cached_tokens: u64,
+}
+
+impl WireUsage {
+    /// Our usage; a side without details counts as text.
+    fn usage(&self) -> Usage {
+        let split = |total: u64, details: &TokenDetails| match (
+            details.text_tokens,
+            details.audio_tokens,
+        ) {
+            (None, None) => (total, 0),
+            (text, audio) => (text.unwrap_or(0), audio.unwrap_or(0)),
+        };
+        let (input_text, input_audio) = split(self.input_tokens, &self.input_token_details);
+        let (output_text, output_audio) = split(self.output_tokens, &self.output_token_details);
+        Usage {
+            input_text,
+            input_audio,
+            cached_input: self.input_token_details.cached_tokens,
+            output_text,
+            output_audio,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -165,6 +214,11 @@ fn decode_event(frame: &Bytes, last_item: &mut Option<ItemId>) -> Result<ModelEv
                 response_id: response_id(event.response.as_ref())
                     .ok_or(missing("response.done", "response.id"))??,
                 status,
+                usage: event
+                    .response
+                    .as_ref()
+                    .and_then(|r| r.usage.as_ref())
+                    .map(WireUsage::usage),
             }
         }
         "response.output_audio.delta" | "response.audio.delta" => {

@@ -412,7 +412,17 @@ pub async fn run_call<P: AudioInbound>(
                 model.close().await;
             }
             phone.close().await;
-            tracing::info!(reason = %reason, dropped_frames = session.dropped_frames(), "call ended");
+            let usage = session.usage();
+            tracing::info!(
+                reason = %reason,
+                dropped_frames = session.dropped_frames(),
+                input_text_tokens = usage.input_text,
+                input_audio_tokens = usage.input_audio,
+                cached_input_tokens = usage.cached_input,
+                output_text_tokens = usage.output_text,
+                output_audio_tokens = usage.output_audio,
+                "call ended"
+            );
             return reason;
         }
     }

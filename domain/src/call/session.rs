@@ -17,7 +17,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{CallEvent, EndReason};
+use crate::ports::{CallEvent, EndReason, Usage};
 use crate::ports::{
     CallInfo, ModelCommand, ModelErrorKind, ModelEvent, PhoneCommand, PhoneEvent, ResponseStatus,
 };
@@ -228,6 +228,7 @@ pub struct CallSession {
     latest_media_ms: u64,
     buffered: VecDeque<AudioChunk>,
     dropped_frames: u64,
+    usage: Usage,
     greeted: bool,
     playback: Option<Playback>,
     marks: VecDeque<PendingMark>,
@@ -269,6 +270,7 @@ impl CallSession {
             latest_media_ms: 0,
             buffered: VecDeque::new(),
             dropped_frames: 0,
+            usage: Usage::default(),
             greeted: false,
             playback: None,
             marks: VecDeque::new(),
@@ -316,6 +318,11 @@ impl CallSession {
     /// and the buffer was full, or before `start`.
     pub fn dropped_frames(&self) -> u64 {
         self.dropped_frames
+    }
+
+    /// The model's tokens so far in this call, summed over its responses.
+    pub fn usage(&self) -> Usage {
+        self.usage
     }
 
     /// Whether assistant audio is still queued or playing at the caller.
@@ -673,7 +680,15 @@ impl CallSession {
             ModelEvent::ResponseDone {
                 response_id,
                 status,
+                usage,
             } => {
+                if let Some(usage) = usage {
+                    self.usage.add(&usage);
+                    out.push(Command::Emit(CallEvent::Usage {
+                        response: usage,
+                        total: self.usage,
+                    }));
+                }
                 let ours = match &self.response {
                     Response::Active { id, .. } => *id == response_id,
                     Response::Requested => true,

@@ -86,6 +86,8 @@ pub enum ModelEvent {
         response_id: ResponseId,
         /// How.
         status: ResponseStatus,
+        /// The tokens it used, when the model said.
+        usage: Option<Usage>,
     },
     /// Assistant audio.
     AudioDelta {
@@ -293,4 +295,36 @@ pub trait ModelSession: Send {
 
     /// Closes the session.
     async fn close(&mut self);
+}
+
+/// Tokens a response used, by kind, as the model bills them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Text input tokens (instructions, transcripts, tool outputs), cached
+    /// ones included.
+    pub input_text: u64,
+    /// Audio input tokens, cached ones included.
+    pub input_audio: u64,
+    /// Input tokens served from the model's cache (billed lower).
+    pub cached_input: u64,
+    /// Text output tokens.
+    pub output_text: u64,
+    /// Audio output tokens.
+    pub output_audio: u64,
+}
+
+impl Usage {
+    /// All tokens, in and out.
+    pub fn total(&self) -> u64 {
+        self.input_text + self.input_audio + self.output_text + self.output_audio
+    }
+
+    /// Adds another response's tokens (saturating).
+    pub fn add(&mut self, other: &Usage) {
+        self.input_text = self.input_text.saturating_add(other.input_text);
+        self.input_audio = self.input_audio.saturating_add(other.input_audio);
+        self.cached_input = self.cached_input.saturating_add(other.cached_input);
+        self.output_text = self.output_text.saturating_add(other.output_text);
+        self.output_audio = self.output_audio.saturating_add(other.output_audio);
+    }
 }

@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::ports::Usage;
 use crate::types::{AudioMs, CallSid, ItemId, RawFrame, StreamSid};
 
 /// Why a call ended.
@@ -127,6 +128,13 @@ pub enum CallEvent {
         /// How long.
         latency: Duration,
     },
+    /// A response's tokens, and the call's so far.
+    Usage {
+        /// This response's.
+        response: Usage,
+        /// The call's, this response included.
+        total: Usage,
+    },
     /// The call is over.
     Ended {
         /// Why.
@@ -170,6 +178,7 @@ impl CallEvent {
             Self::ModelReconnecting { .. } => "model_reconnecting",
             Self::ModelReconnected { .. } => "model_reconnected",
             Self::Relayed { .. } => "relayed",
+            Self::Usage { .. } => "usage",
             Self::Ended { .. } => "call.ended",
         }
     }

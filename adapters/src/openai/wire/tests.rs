@@ -51,10 +51,45 @@ fn decodes_the_events_the_call_acts_on() {
             ev(json!({"type":"response.done","response":{"id":"resp_1","status":status}})),
             ModelEvent::ResponseDone {
                 response_id: ResponseId::parse("resp_1").unwrap(),
-                status: expected
+                status: expected,
+                usage: None,
             }
         );
     }
+    // The usage, as the GA server reports it: input split into text and
+    // audio with the cached share, output split the same way.
+    let done = ev(
+        json!({"type":"response.done","response":{"id":"resp_2","status":"completed",
+        "usage":{"total_tokens":1346,"input_tokens":1070,"output_tokens":276,
+                 "input_token_details":{"text_tokens":1000,"audio_tokens":70,"cached_tokens":960,
+                                        "cached_tokens_details":{"text_tokens":960,"audio_tokens":0}},
+                 "output_token_details":{"text_tokens":60,"audio_tokens":216}}}}),
+    );
+    let ModelEvent::ResponseDone { usage, .. } = done else {
+        panic!("{done:?}")
+    };
+    assert_eq!(
+        usage,
+        Some(Usage {
+            input_text: 1000,
+            input_audio: 70,
+            cached_input: 960,
+            output_text: 60,
+            output_audio: 216,
+        })
+    );
+    // Without details (as in older samples), the totals count as text.
+    let done = ev(
+        json!({"type":"response.done","response":{"id":"resp_3","status":"completed",
+        "usage":{"total_tokens":512,"input_tokens":500,"output_tokens":12}}}),
+    );
+    let ModelEvent::ResponseDone { usage, .. } = done else {
+        panic!("{done:?}")
+    };
+    assert_eq!(
+        usage.map(|u| (u.input_text, u.output_text, u.total())),
+        Some((500, 12, 512))
+    );
     assert_eq!(
         ev(
             json!({"type":"error","error":{"type":"invalid_request_error","code":"x","message":"bad"}})

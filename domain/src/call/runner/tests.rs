@@ -241,6 +241,7 @@ async fn a_call_relays_audio_runs_a_tool_and_ends_on_stop() {
         .send(frame(ModelEvent::ResponseDone {
             response_id: ResponseId::parse("resp_1").unwrap(),
             status: ResponseStatus::Completed,
+            usage: None,
         }))
         .unwrap();
     wait().await;

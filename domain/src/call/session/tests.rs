@@ -86,6 +86,7 @@ fn done(id: &str, status: ResponseStatus) -> Input {
     Input::Model(ModelEvent::ResponseDone {
         response_id: resp(id),
         status,
+        usage: None,
     })
 }
 
@@ -883,4 +884,60 @@ fn turns_kept_for_the_context_are_bounded() {
     assert!(!text.contains("answer 27 "), "old turns dropped");
     assert!(text.contains("answer 39 "));
     assert!(text.len() < CONTEXT_TURNS * (CONTEXT_TURN_CHARS + 10) + 1000);
+}
+
+/// Each response's tokens are reported with the call's running total, and
+/// the session keeps the total for the call's end line; a response without
+/// usage reports nothing.
+#[test]
+fn model_usage_is_summed_over_the_call() {
+    let mut s = Script::live(no_greeting());
+    let used = |input_audio, output_audio| Usage {
+        input_text: 600,
+        input_audio,
+        cached_input: 100,
+        output_text: 20,
+        output_audio,
+    };
+    s.step(created("resp_1"));
+    let out = s.step(Input::Model(ModelEvent::ResponseDone {
+        response_id: resp("resp_1"),
+        status: ResponseStatus::Completed,
+        usage: Some(used(10, 40)),
+    }));
+    let first = used(10, 40);
+    assert!(out.contains(&Command::Emit(CallEvent::Usage {
+        response: first,
+        total: first,
+    })));
+    s.step(created("resp_2"));
+    let out = s.step(Input::Model(ModelEvent::ResponseDone {
+        response_id: resp("resp_2"),
+        status: ResponseStatus::Cancelled,
+        usage: Some(used(30, 8)),
+    }));
+    let total = Usage {
+        input_text: 1200,
+        input_audio: 40,
+        cached_input: 200,
+        output_text: 40,
+        output_audio: 48,
+    };
+    assert!(
+        out.contains(&Command::Emit(CallEvent::Usage {
+            response: used(30, 8),
+            total,
+        })),
+        "a cancelled response is billed too: {out:?}"
+    );
+    assert_eq!(s.session.usage(), total);
+    assert_eq!(total.total(), 1328);
+    s.step(created("resp_3"));
+    let out = s.step(done("resp_3", ResponseStatus::Completed));
+    assert!(
+        !out.iter()
+            .any(|c| matches!(c, Command::Emit(CallEvent::Usage { .. }))),
+        "{out:?}"
+    );
+    assert_eq!(s.session.usage(), total);
 }
