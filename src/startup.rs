@@ -135,6 +135,7 @@ impl Builder {
             ready_timeout: Duration::from_millis(openai.ready_timeout_ms),
             response_timeout: Duration::from_millis(openai.response_timeout_ms),
             rollover_after: Duration::from_secs(openai.session_rollover_secs),
+            prices: openai.prices.prices(),
             ..SessionPolicy::default()
         };
         let setup = policy::session_setup(

@@ -504,10 +504,12 @@ mod tests {
                     input_text: 600,
                     input_audio: 10,
                     cached_input: 5,
+                    cached_audio: 0,
                     output_text: 20,
                     output_audio: 40,
                 },
                 total: qloophone_domain::ports::Usage::default(),
+                cost_micros: 0,
             }));
         }
         metrics.emit(record(CallEvent::Ended {

@@ -194,6 +194,13 @@ async fn serve_then_call_with_the_built_binary() {
     };
     assert!(tokens("output_audio_tokens") > 0, "{ended}");
     assert!(tokens("input_text_tokens") > 0, "{ended}");
+    let cost: f64 = ended
+        .split("\"cost_usd\":")
+        .nth(1)
+        .and_then(|rest| rest.split([',', '}']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("cost_usd in {ended}"));
+    assert!(cost > 0.0 && cost < 1.0, "an estimate in dollars: {ended}");
 }
 
 /// The README's "Writing a scenario" example, taken from the README itself.

@@ -187,6 +187,17 @@ async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
         .unwrap()["event"]["total"];
     assert!(last["output_audio_tokens"].as_u64().unwrap() > 0, "{last}");
     assert!(last["cached_input_tokens"].as_u64().unwrap() > 0, "{last}");
+    // Priced at the default (gpt-realtime) prices: a few cents at most.
+    let costs: Vec<f64> = events
+        .iter()
+        .filter(|e| e["event"]["type"] == "usage")
+        .map(|e| e["event"]["cost_usd"].as_f64().unwrap())
+        .collect();
+    assert!(
+        costs[0] > 0.0 && costs.windows(2).all(|w| w[0] <= w[1]),
+        "{costs:?}"
+    );
+    assert!(*costs.last().unwrap() < 1.0, "{costs:?}");
     let metrics = app
         .http
         .get(app.url("/metrics"))

@@ -284,14 +284,27 @@ pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<Stri
         CallEvent::ModelReconnected { gap } => {
             json!({"type": "model_reconnected", "gap_ms": gap.get()})
         }
-        CallEvent::Usage { response, total } => {
-            json!({"type": "usage", "response": usage_json(response), "total": usage_json(total)})
-        }
+        CallEvent::Usage {
+            response,
+            total,
+            cost_micros,
+        } => json!({
+            "type": "usage",
+            "response": usage_json(response),
+            "total": usage_json(total),
+            "cost_usd": dollars(*cost_micros),
+        }),
         CallEvent::Ended { reason } => json!({"type": "call.ended", "reason": reason.as_str()}),
     };
     out.push(
         json!({"call": record.call.as_str(), "at": rfc3339(record.at), "event": event}).to_string(),
     );
+}
+
+/// Millionths of a dollar as dollars.
+#[allow(clippy::cast_precision_loss)] // exact below 2^53 micro-dollars
+fn dollars(micros: u64) -> f64 {
+    micros as f64 / 1e6
 }
 
 fn usage_json(usage: &Usage) -> Value {

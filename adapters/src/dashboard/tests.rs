@@ -204,12 +204,17 @@ fn usage_reaches_the_envelope_stream_and_not_the_raw_one() {
         input_text: 600,
         input_audio: 10,
         cached_input: 0,
+        cached_audio: 0,
         output_text: 20,
         output_audio: 40,
     };
     let mut total = response;
     total.add(&response);
-    let usage = record(CallEvent::Usage { response, total });
+    let usage = record(CallEvent::Usage {
+        response,
+        total,
+        cost_micros: 12_345,
+    });
     assert!(
         rendered(&usage, RAW).is_empty(),
         "the original monitor never saw it"
@@ -220,4 +225,5 @@ fn usage_reaches_the_envelope_stream_and_not_the_raw_one() {
     assert_eq!(out[0]["event"]["total"]["input_text_tokens"], 1200);
     assert_eq!(out[0]["event"]["total"]["output_audio_tokens"], 80);
     assert_eq!(out[0]["event"]["total"]["cached_input_tokens"], 0);
+    assert_eq!(out[0]["event"]["cost_usd"], 0.012345);
 }

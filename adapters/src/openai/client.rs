@@ -10,7 +10,7 @@ use qloophone_domain::RawFrame;
 use qloophone_domain::ports::{
     CallInfo, ModelCommand, ModelEvent, ModelFrame, SessionSetup, TurnDetection,
 };
-use qloophone_domain::ports::{LegError, ModelError, ModelSession, RealtimeModel};
+use qloophone_domain::ports::{LegError, ModelError, ModelSession, Prices, RealtimeModel};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -65,6 +65,59 @@ pub struct OpenAiSettings {
     /// How often the model socket is pinged, in ms; a socket that answers
     /// nothing for two intervals is given up and the session reopened.
     pub ping_interval_ms: u64,
+    /// What the model's tokens cost, for the per-call estimate.
+    pub prices: PriceSettings,
+}
+
+/// `[openai.prices]`: dollars per million tokens of each kind. The
+/// defaults are OpenAI's list prices for `gpt-realtime` (2025-08-28).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PriceSettings {
+    /// Text input.
+    pub input_text: f64,
+    /// Audio input.
+    pub input_audio: f64,
+    /// Cached input (text or audio).
+    pub cached_input: f64,
+    /// Text output.
+    pub output_text: f64,
+    /// Audio output.
+    pub output_audio: f64,
+}
+
+impl Default for PriceSettings {
+    fn default() -> Self {
+        Self {
+            input_text: 4.0,
+            input_audio: 32.0,
+            cached_input: 0.4,
+            output_text: 16.0,
+            output_audio: 64.0,
+        }
+    }
+}
+
+impl PriceSettings {
+    /// The prices in millionths of a dollar a million tokens; a negative
+    /// or non-finite price counts as free.
+    pub fn prices(&self) -> Prices {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // clamped first
+        let micros = |dollars: f64| {
+            if dollars.is_finite() && dollars > 0.0 {
+                (dollars * 1e6).round().min(1e15) as u64
+            } else {
+                0
+            }
+        };
+        Prices {
+            input_text: micros(self.input_text),
+            input_audio: micros(self.input_audio),
+            cached_input: micros(self.cached_input),
+            output_text: micros(self.output_text),
+            output_audio: micros(self.output_audio),
+        }
+    }
 }
 
 impl Default for OpenAiSettings {
@@ -83,6 +136,7 @@ impl Default for OpenAiSettings {
             response_timeout_ms: 8000,
             session_rollover_secs: 55 * 60,
             ping_interval_ms: 10_000,
+            prices: PriceSettings::default(),
         }
     }
 }
@@ -324,5 +378,42 @@ impl ModelSession for OpenAiSession {
                 "model events ignored during the call"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod price_tests {
+    use super::*;
+
+    #[test]
+    fn prices_in_dollars_become_millionths_and_nonsense_is_free() {
+        assert_eq!(
+            PriceSettings::default().prices(),
+            Prices {
+                input_text: 4_000_000,
+                input_audio: 32_000_000,
+                cached_input: 400_000,
+                output_text: 16_000_000,
+                output_audio: 64_000_000,
+            }
+        );
+        let odd = PriceSettings {
+            input_text: -1.0,
+            input_audio: f64::NAN,
+            cached_input: f64::INFINITY,
+            output_text: 0.000_000_4,
+            output_audio: 1e30,
+        }
+        .prices();
+        assert_eq!(
+            (
+                odd.input_text,
+                odd.input_audio,
+                odd.cached_input,
+                odd.output_text
+            ),
+            (0, 0, 0, 0)
+        );
+        assert_eq!(odd.output_audio, 1_000_000_000_000_000, "clamped");
     }
 }

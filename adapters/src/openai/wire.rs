@@ -102,6 +102,14 @@ struct TokenDetails {
     audio_tokens: Option<u64>,
     #[serde(default)]
     cached_tokens: u64,
+    #[serde(default)]
+    cached_tokens_details: Option<CachedDetails>,
+}
+
+#[derive(Deserialize, Default)]
+struct CachedDetails {
+    #[serde(default)]
+    audio_tokens: u64,
 }
 
 impl WireUsage {
@@ -120,6 +128,11 @@ impl WireUsage {
             input_text,
             input_audio,
             cached_input: self.input_token_details.cached_tokens,
+            cached_audio: self
+                .input_token_details
+                .cached_tokens_details
+                .as_ref()
+                .map_or(0, |details| details.audio_tokens),
             output_text,
             output_audio,
         }

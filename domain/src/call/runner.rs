@@ -421,6 +421,7 @@ pub async fn run_call<P: AudioInbound>(
                 cached_input_tokens = usage.cached_input,
                 output_text_tokens = usage.output_text,
                 output_audio_tokens = usage.output_audio,
+                cost_usd = session.cost_micros() as f64 / 1e6,
                 "call ended"
             );
             return reason;

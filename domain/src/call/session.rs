@@ -17,7 +17,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{CallEvent, EndReason, Usage};
+use crate::ports::{CallEvent, EndReason, Prices, Usage};
 use crate::ports::{
     CallInfo, ModelCommand, ModelErrorKind, ModelEvent, PhoneCommand, PhoneEvent, ResponseStatus,
 };
@@ -51,6 +51,8 @@ pub struct SessionPolicy {
     /// Age at which a model session is replaced at the next quiet moment,
     /// before the service's own cap (OpenAI closes sessions at 60 minutes).
     pub rollover_after: Duration,
+    /// What the model's tokens cost, for the call's estimate.
+    pub prices: Prices,
 }
 
 impl Default for SessionPolicy {
@@ -64,6 +66,7 @@ impl Default for SessionPolicy {
             ready_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(8),
             rollover_after: Duration::from_secs(55 * 60),
+            prices: Prices::default(),
         }
     }
 }
@@ -323,6 +326,12 @@ impl CallSession {
     /// The model's tokens so far in this call, summed over its responses.
     pub fn usage(&self) -> Usage {
         self.usage
+    }
+
+    /// What those tokens cost at the policy's prices, in millionths of a
+    /// dollar.
+    pub fn cost_micros(&self) -> u64 {
+        self.usage.cost_micros(&self.policy.prices)
     }
 
     /// Whether assistant audio is still queued or playing at the caller.
@@ -687,6 +696,7 @@ impl CallSession {
                     out.push(Command::Emit(CallEvent::Usage {
                         response: usage,
                         total: self.usage,
+                        cost_micros: self.usage.cost_micros(&self.policy.prices),
                     }));
                 }
                 let ours = match &self.response {

@@ -307,13 +307,55 @@ pub struct Usage {
     pub input_audio: u64,
     /// Input tokens served from the model's cache (billed lower).
     pub cached_input: u64,
+    /// The audio part of `cached_input`, when the model said.
+    pub cached_audio: u64,
     /// Text output tokens.
     pub output_text: u64,
     /// Audio output tokens.
     pub output_audio: u64,
 }
 
+/// What the model charges, in millionths of a dollar per million tokens
+/// of each kind (so $4.00 a million is 4,000,000).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prices {
+    /// Text input.
+    pub input_text: u64,
+    /// Audio input.
+    pub input_audio: u64,
+    /// Cached input, text or audio.
+    pub cached_input: u64,
+    /// Text output.
+    pub output_text: u64,
+    /// Audio output.
+    pub output_audio: u64,
+}
+
 impl Usage {
+    /// What these tokens cost at `prices`, in millionths of a dollar.
+    /// Cached tokens are priced as cached and taken off the full-price
+    /// input, text first (the cached prefix starts with the instructions)
+    /// unless the model said how much cached audio there was.
+    pub fn cost_micros(&self, prices: &Prices) -> u64 {
+        let cached_audio = self.cached_audio.min(self.input_audio);
+        let cached_text = self
+            .cached_input
+            .saturating_sub(cached_audio)
+            .min(self.input_text);
+        let billed = [
+            (self.input_text - cached_text, prices.input_text),
+            (self.input_audio - cached_audio, prices.input_audio),
+            (cached_text + cached_audio, prices.cached_input),
+            (self.output_text, prices.output_text),
+            (self.output_audio, prices.output_audio),
+        ];
+        let micros_times_million: u128 = billed
+            .iter()
+            .map(|&(tokens, price)| u128::from(tokens) * u128::from(price))
+            .sum();
+        u64::try_from(micros_times_million.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+    }
+
     /// All tokens, in and out.
     pub fn total(&self) -> u64 {
         self.input_text + self.input_audio + self.output_text + self.output_audio
@@ -324,6 +366,7 @@ impl Usage {
         self.input_text = self.input_text.saturating_add(other.input_text);
         self.input_audio = self.input_audio.saturating_add(other.input_audio);
         self.cached_input = self.cached_input.saturating_add(other.cached_input);
+        self.cached_audio = self.cached_audio.saturating_add(other.cached_audio);
         self.output_text = self.output_text.saturating_add(other.output_text);
         self.output_audio = self.output_audio.saturating_add(other.output_audio);
     }

@@ -134,6 +134,9 @@ pub enum CallEvent {
         response: Usage,
         /// The call's, this response included.
         total: Usage,
+        /// What the call's tokens cost so far at the configured prices, in
+        /// millionths of a dollar (an estimate).
+        cost_micros: u64,
     },
     /// The call is over.
     Ended {

@@ -62,7 +62,7 @@ fn decodes_the_events_the_call_acts_on() {
         json!({"type":"response.done","response":{"id":"resp_2","status":"completed",
         "usage":{"total_tokens":1346,"input_tokens":1070,"output_tokens":276,
                  "input_token_details":{"text_tokens":1000,"audio_tokens":70,"cached_tokens":960,
-                                        "cached_tokens_details":{"text_tokens":960,"audio_tokens":0}},
+                                        "cached_tokens_details":{"text_tokens":900,"audio_tokens":60}},
                  "output_token_details":{"text_tokens":60,"audio_tokens":216}}}}),
     );
     let ModelEvent::ResponseDone { usage, .. } = done else {
@@ -74,6 +74,7 @@ fn decodes_the_events_the_call_acts_on() {
             input_text: 1000,
             input_audio: 70,
             cached_input: 960,
+            cached_audio: 60,
             output_text: 60,
             output_audio: 216,
         })

@@ -891,11 +891,23 @@ fn turns_kept_for_the_context_are_bounded() {
 /// usage reports nothing.
 #[test]
 fn model_usage_is_summed_over_the_call() {
-    let mut s = Script::live(no_greeting());
+    // gpt-realtime's prices, in millionths of a dollar a million tokens.
+    let prices = Prices {
+        input_text: 4_000_000,
+        input_audio: 32_000_000,
+        cached_input: 400_000,
+        output_text: 16_000_000,
+        output_audio: 64_000_000,
+    };
+    let mut s = Script::live(SessionPolicy {
+        prices,
+        ..no_greeting()
+    });
     let used = |input_audio, output_audio| Usage {
         input_text: 600,
         input_audio,
         cached_input: 100,
+        cached_audio: 0,
         output_text: 20,
         output_audio,
     };
@@ -906,9 +918,12 @@ fn model_usage_is_summed_over_the_call() {
         usage: Some(used(10, 40)),
     }));
     let first = used(10, 40);
+    // 500 text tokens at $4, 10 audio at $32, 100 cached at $0.40, 20 text
+    // out at $16 and 40 audio out at $64 a million: $0.00524.
     assert!(out.contains(&Command::Emit(CallEvent::Usage {
         response: first,
         total: first,
+        cost_micros: 5240,
     })));
     s.step(created("resp_2"));
     let out = s.step(Input::Model(ModelEvent::ResponseDone {
@@ -920,6 +935,7 @@ fn model_usage_is_summed_over_the_call() {
         input_text: 1200,
         input_audio: 40,
         cached_input: 200,
+        cached_audio: 0,
         output_text: 40,
         output_audio: 48,
     };
@@ -927,10 +943,12 @@ fn model_usage_is_summed_over_the_call() {
         out.contains(&Command::Emit(CallEvent::Usage {
             response: used(30, 8),
             total,
+            cost_micros: 9072,
         })),
         "a cancelled response is billed too: {out:?}"
     );
     assert_eq!(s.session.usage(), total);
+    assert_eq!(s.session.cost_micros(), 9072);
     assert_eq!(total.total(), 1328);
     s.step(created("resp_3"));
     let out = s.step(done("resp_3", ResponseStatus::Completed));
@@ -940,4 +958,34 @@ fn model_usage_is_summed_over_the_call() {
         "{out:?}"
     );
     assert_eq!(s.session.usage(), total);
+}
+
+#[test]
+fn cached_audio_is_taken_off_the_audio_input() {
+    let prices = Prices {
+        input_text: 1_000_000,
+        input_audio: 10_000_000,
+        cached_input: 0,
+        output_text: 0,
+        output_audio: 0,
+    };
+    let usage = Usage {
+        input_text: 100,
+        input_audio: 100,
+        cached_input: 150,
+        cached_audio: 60,
+        ..Usage::default()
+    };
+    // 10 text tokens at $1 and 40 audio at $10 a million: $0.00041.
+    assert_eq!(usage.cost_micros(&prices), 410);
+    // Counts the model got wrong (more cached than read) never underflow.
+    let odd = Usage {
+        input_text: 5,
+        input_audio: 1,
+        cached_input: 50,
+        cached_audio: 9,
+        ..Usage::default()
+    };
+    assert_eq!(odd.cost_micros(&prices), 0);
+    assert_eq!(Usage::default().cost_micros(&prices), 0);
 }
