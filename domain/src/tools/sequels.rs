@@ -272,7 +272,7 @@ impl<'a> Work<'a> {
     }
 
     /// Whether it came out after `other` (true when either year is unknown).
-    fn not_before(&self, other: &Work<'_>) -> bool {
+    fn came_after(&self, other: &Work<'_>) -> bool {
         match (self.year, other.year) {
             (Some(mine), Some(theirs)) => mine > theirs,
             _ => true,
@@ -443,7 +443,7 @@ fn tagged_sequel(
     core_later: &[String],
     core_earlier: &[String],
 ) -> bool {
-    if !later.follows_something() || !later.not_before(earlier) {
+    if !later.follows_something() || !later.came_after(earlier) {
         return false;
     }
     let numbered = words(main_title(later.title))
