@@ -76,8 +76,10 @@ struct Response {
     id: Option<String>,
     #[serde(default)]
     status: Option<String>,
+    /// Kept as JSON and read on its own, so usage the model gets wrong
+    /// costs the usage, never the `response.done` that carries it.
     #[serde(default)]
-    usage: Option<WireUsage>,
+    usage: Option<Value>,
 }
 
 /// `response.usage`: `input_token_details` splits the input into text and
@@ -231,7 +233,8 @@ fn decode_event(frame: &Bytes, last_item: &mut Option<ItemId>) -> Result<ModelEv
                     .response
                     .as_ref()
                     .and_then(|r| r.usage.as_ref())
-                    .map(WireUsage::usage),
+                    .and_then(|usage| WireUsage::deserialize(usage).ok())
+                    .map(|usage| usage.usage()),
             }
         }
         "response.output_audio.delta" | "response.audio.delta" => {

@@ -91,6 +91,19 @@ fn decodes_the_events_the_call_acts_on() {
         usage.map(|u| (u.input_text, u.output_text, u.total())),
         Some((500, 12, 512))
     );
+    // Usage the model gets wrong is dropped; the response still ends.
+    let done = ev(
+        json!({"type":"response.done","response":{"id":"resp_4","status":"completed",
+        "usage":{"input_tokens":"many","output_tokens":-1}}}),
+    );
+    assert_eq!(
+        done,
+        ModelEvent::ResponseDone {
+            response_id: ResponseId::parse("resp_4").unwrap(),
+            status: ResponseStatus::Completed,
+            usage: None,
+        }
+    );
     assert_eq!(
         ev(
             json!({"type":"error","error":{"type":"invalid_request_error","code":"x","message":"bad"}})
