@@ -362,7 +362,7 @@ impl Metrics {
 impl EventSink for Metrics {
     fn emit(&self, record: CallEventRecord) {
         match &record.event {
-            CallEvent::Model { .. } => {}
+            CallEvent::Model { .. } | CallEvent::Activity { .. } | CallEvent::Turn { .. } => {}
             CallEvent::Started { .. } => {
                 self.calls_started.inc();
             }
@@ -457,7 +457,10 @@ mod tests {
     #[test]
     fn events_are_counted_and_live_state_is_reported() {
         let metrics = Metrics::new(vec!["search_entity".to_owned()]);
-        metrics.emit(record(CallEvent::Started { call_sid: None }));
+        metrics.emit(record(CallEvent::Started {
+            call_sid: None,
+            caller: None,
+        }));
         metrics.emit(record(CallEvent::Model {
             audio: true,
             raw: RawFrame::default(),

@@ -111,6 +111,13 @@ id_type!(
     "call sid"
 );
 id_type!(
+    /// Who is calling, as the phone leg shows it: a number masked to its
+    /// first and last digits (`+1******4567`), or a name such as
+    /// `anonymous`. Never a whole number.
+    CallerId,
+    "caller id"
+);
+id_type!(
     /// A Qloo entity id (a UUID, or a URN for localities).
     EntityId,
     "entity id"

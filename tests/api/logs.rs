@@ -97,7 +97,14 @@ async fn envelope_form_carries_the_call_and_the_servers_own_events() {
     })
     .await;
     let mut socket = dashboard(&app, "?format=envelope").await;
-    one_call(&app, 7).await;
+    let mut caller = app.caller(7);
+    // As a TwiML that does not mask would pass it.
+    caller
+        .parameters
+        .push(("caller".into(), "+15551230007".into()));
+    qloophone_sandbox::caller::place_call(caller, &one_turn())
+        .await
+        .unwrap();
     let events = read_until(&mut socket, |e| e["event"]["type"] == "call.ended").await;
     let call = format!("MZ{:032x}", 7);
     assert!(events.iter().all(|e| e["call"] == call.as_str()));
@@ -118,6 +125,7 @@ async fn envelope_form_carries_the_call_and_the_servers_own_events() {
         .collect();
     assert_eq!(server[0]["type"], "call.started");
     assert_eq!(server[0]["call_sid"], format!("CA{:032x}", 7));
+    assert_eq!(server[0]["caller"], "+1******0007", "masked by the server");
     assert_eq!(server[1]["type"], "tool.called");
     assert_eq!(server[1]["name"], "search_entity");
     assert_eq!(server[1]["arguments"]["query"], "Khruangbin");
@@ -131,6 +139,44 @@ async fn envelope_form_carries_the_call_and_the_servers_own_events() {
             .iter()
             .any(|e| e["event"]["type"] == "response.created"),
         "model events are enveloped too"
+    );
+    let of_type = |kind: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .map(|e| &e["event"])
+            .filter(|e| e["type"] == kind)
+            .collect()
+    };
+    let states: Vec<&str> = of_type("call.state")
+        .iter()
+        .filter_map(|e| e["state"].as_str())
+        .collect();
+    for state in [
+        "connecting",
+        "greeting",
+        "listening",
+        "tool_running",
+        "speaking",
+    ] {
+        assert!(states.contains(&state), "{state} missing from {states:?}");
+    }
+    assert!(
+        states.windows(2).all(|pair| pair[0] != pair[1]),
+        "each change once: {states:?}"
+    );
+    let turns: Vec<(&str, &str)> = of_type("turn")
+        .iter()
+        .map(|e| (e["speaker"].as_str().unwrap(), e["text"].as_str().unwrap()))
+        .collect();
+    assert!(
+        turns.contains(&("caller", "I love Khruangbin")),
+        "{turns:?}"
+    );
+    assert!(
+        turns
+            .iter()
+            .any(|(who, text)| *who == "assistant" && text.starts_with("Found")),
+        "{turns:?}"
     );
     app.stop().await;
 }

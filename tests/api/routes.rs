@@ -37,12 +37,16 @@ async fn cache_stats_start_at_zero() {
 #[tokio::test]
 async fn twiml_answers_get_and_post_with_a_stream_to_call() {
     let app = spawn_app().await;
-    for request in [
-        app.http.get(app.url("/twiml")),
-        app.http
-            .post(app.url("/twiml"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("CallSid=CA123&From=%2B15551234567&To=%2B15557654321"),
+    for (request, parameters) in [
+        (app.http.get(app.url("/twiml")), ""),
+        (
+            app.http
+                .post(app.url("/twiml"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("CallSid=CA123&From=%2B15551234567&To=%2B15557654321"),
+            // The caller, masked before it leaves the server.
+            r#"<Parameter name="caller" value="+1******4567"/>"#,
+        ),
     ] {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200);
@@ -51,7 +55,7 @@ async fn twiml_answers_get_and_post_with_a_stream_to_call() {
         assert_eq!(
             body,
             format!(
-                r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="ws://{}/call"></Stream></Connect><Say>Sorry, the concierge cannot go on with this call right now. Please call again later.</Say><Hangup/></Response>"#,
+                r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="ws://{}/call">{parameters}</Stream></Connect><Say>Sorry, the concierge cannot go on with this call right now. Please call again later.</Say><Hangup/></Response>"#,
                 app.addr
             )
         );

@@ -14,8 +14,9 @@
 //!   `response.output_audio_transcript.delta` by a copy typed
 //!   `response.audio_transcript.delta`.
 //! - envelope (`?format=envelope`): `{"call","at","event"}` for model events
-//!   and the server's own (`call.started`, `call.ended`, `tool.called`,
-//!   `barge_in`, `dtmf`, `error`).
+//!   and the server's own (`call.started`, `call.state`, `turn`,
+//!   `tool.called`, `barge_in`, `dtmf`, `error`, `model_reconnecting`,
+//!   `model_reconnected`, `usage`, `call.ended`).
 //!
 //! Audio deltas are most of the bytes and are left out unless `?audio=1`.
 
@@ -253,10 +254,17 @@ pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<Stri
     let event = match &record.event {
         // Per-frame timing is for /metrics, not for people watching calls.
         CallEvent::Model { .. } | CallEvent::Relayed { .. } => return,
-        CallEvent::Started { call_sid } => json!({
+        CallEvent::Started { call_sid, caller } => json!({
             "type": "call.started",
             "call_sid": call_sid.as_ref().map(|sid| sid.as_str()),
+            "caller": caller.as_ref().map(|caller| caller.as_str()),
         }),
+        CallEvent::Activity { activity } => {
+            json!({"type": "call.state", "state": activity.as_str()})
+        }
+        CallEvent::Turn { speaker, text } => {
+            json!({"type": "turn", "speaker": speaker.as_str(), "text": &**text})
+        }
         CallEvent::ToolCalled {
             name,
             arguments,

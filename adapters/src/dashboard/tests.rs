@@ -81,6 +81,7 @@ fn audio_is_left_out_unless_asked_for() {
 fn server_events_appear_only_in_the_envelope_form() {
     let started = record(CallEvent::Started {
         call_sid: Some(CallSid::parse("CA1").unwrap()),
+        caller: Some(qloophone_domain::CallerId::parse("+1******4567").unwrap()),
     });
     assert!(rendered(&started, RAW).is_empty());
     let out = rendered(&started, ENVELOPE);
@@ -88,6 +89,7 @@ fn server_events_appear_only_in_the_envelope_form() {
     assert_eq!(out[0]["at"], "2025-01-30T10:00:00.000Z");
     assert_eq!(out[0]["event"]["type"], "call.started");
     assert_eq!(out[0]["event"]["call_sid"], "CA1");
+    assert_eq!(out[0]["event"]["caller"], "+1******4567");
 
     let cases = [
         (
@@ -106,6 +108,19 @@ fn server_events_appear_only_in_the_envelope_form() {
                 audio_end: AudioMs::new(1840),
             },
             r#"{"audio_end_ms":1840,"item_id":"item_1","type":"barge_in"}"#,
+        ),
+        (
+            CallEvent::Activity {
+                activity: qloophone_domain::ports::Activity::ToolRunning,
+            },
+            r#"{"state":"tool_running","type":"call.state"}"#,
+        ),
+        (
+            CallEvent::Turn {
+                speaker: qloophone_domain::ports::Speaker::Caller,
+                text: "I love \"The Matrix\"".into(),
+            },
+            r#"{"speaker":"caller","text":"I love \"The Matrix\"","type":"turn"}"#,
         ),
         (
             CallEvent::Dtmf { digit: '#' },

@@ -52,10 +52,21 @@ fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Repl
         .as_ref()
         .zip(call_sid)
         .map(|(tokens, call_sid)| tokens.issue(call_sid));
+    // The caller, masked here, so a whole number never travels into the
+    // stream's parameters (which Twilio keeps with the call).
+    let caller = params
+        .iter()
+        .find(|(name, _)| name == "From")
+        .map(|(_, value)| crate::privacy::mask_phone_numbers(value));
     let parameters: Vec<(&str, &str)> = token
         .as_deref()
         .map(|token| (stream_token::PARAMETER, token))
         .into_iter()
+        .chain(
+            caller
+                .as_deref()
+                .map(|caller| (crate::twilio::wire::CALLER_PARAMETER, caller)),
+        )
         .collect();
     xml(twiml::connect_stream(&state.public_url, &parameters))
 }

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
 use qloophone_domain::ports::{AudioEncoding, CallInfo, MediaFormat, PhoneCommand, PhoneEvent};
-use qloophone_domain::{CallSid, MarkName, StreamSid};
+use qloophone_domain::{CallSid, CallerId, MarkName, StreamSid};
 use serde::{Deserialize, Deserializer};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -111,6 +111,36 @@ struct Start {
     call_sid: Option<String>,
     #[serde(default)]
     media_format: Option<Format>,
+    #[serde(default)]
+    custom_parameters: Option<CustomParameters>,
+}
+
+/// The `<Parameter>`s our TwiML set that the domain hears of.
+#[derive(Deserialize)]
+struct CustomParameters {
+    /// [`CALLER_PARAMETER`]; anything but text is ignored.
+    #[serde(default)]
+    caller: Option<serde_json::Value>,
+}
+
+/// The `<Parameter>` name the caller (masked by `/twiml`) travels under.
+pub const CALLER_PARAMETER: &str = "caller";
+
+/// The caller a `start` names, masked again (whoever wrote the TwiML), or
+/// `None` when it names none usable: never a reason to refuse the call.
+fn caller(parameters: Option<&CustomParameters>) -> Option<CallerId> {
+    let text = parameters?.caller.as_ref()?.as_str()?;
+    let masked = crate::privacy::mask_phone_numbers(text);
+    // A number written without its `+` is not masked: not shown at all.
+    let longest_digits = masked
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    if longest_digits > 4 {
+        return None;
+    }
+    CallerId::parse(&masked).ok()
 }
 
 #[derive(Deserialize)]
@@ -226,6 +256,7 @@ pub fn decode(frame: &Bytes) -> Result<Inbound, DecodeError> {
             PhoneEvent::Start(CallInfo {
                 stream_sid: StreamSid::parse(&stream)?,
                 call_sid: start.call_sid.as_deref().map(CallSid::parse).transpose()?,
+                caller: caller(start.custom_parameters.as_ref()),
                 media_format,
             })
         }

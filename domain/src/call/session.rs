@@ -17,7 +17,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{CallEvent, EndReason, Prices, Usage};
+use crate::ports::{Activity, CallEvent, EndReason, Prices, Speaker, Usage};
 use crate::ports::{
     CallInfo, ModelCommand, ModelErrorKind, ModelEvent, PhoneCommand, PhoneEvent, ResponseStatus,
 };
@@ -185,13 +185,6 @@ enum Phase {
     Ended,
 }
 
-/// Who said a turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Speaker {
-    Caller,
-    Assistant,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Response {
     /// No response is being generated.
@@ -233,6 +226,10 @@ pub struct CallSession {
     dropped_frames: u64,
     usage: Usage,
     greeted: bool,
+    /// Whether the caller has started speaking at least once.
+    heard_caller: bool,
+    /// What observers were last told the call is doing.
+    activity: Option<Activity>,
     playback: Option<Playback>,
     marks: VecDeque<PendingMark>,
     next_mark: u64,
@@ -275,6 +272,8 @@ impl CallSession {
             dropped_frames: 0,
             usage: Usage::default(),
             greeted: false,
+            heard_caller: false,
+            activity: None,
             playback: None,
             marks: VecDeque::new(),
             next_mark: 0,
@@ -390,6 +389,46 @@ impl CallSession {
             Input::Shutdown => self.end(EndReason::Shutdown, out),
         }
         self.maybe_roll_over(out);
+        self.report_activity(out);
+    }
+
+    /// What the call is doing now (`None` before `start` and after the end).
+    pub fn activity(&self) -> Option<Activity> {
+        Some(match self.phase {
+            Phase::AwaitingStart | Phase::Ended => return None,
+            Phase::Connecting => Activity::Connecting,
+            Phase::Reconnecting => Activity::Reconnecting,
+            // A new session that has not confirmed its configuration yet.
+            Phase::Live if !self.ready && self.generation > 1 => Activity::Reconnecting,
+            Phase::Live if !self.ready => Activity::Connecting,
+            Phase::Live if self.caller_speaking => Activity::Listening,
+            Phase::Live if !self.tools_in_flight.is_empty() => Activity::ToolRunning,
+            Phase::Live => {
+                let audible = !self.marks.is_empty();
+                let answering = audible || self.response != Response::Idle || self.needs_response;
+                if !answering {
+                    Activity::Listening
+                } else if self.greeted && !self.heard_caller {
+                    Activity::Greeting
+                } else if audible {
+                    Activity::Speaking
+                } else {
+                    Activity::Thinking
+                }
+            }
+        })
+    }
+
+    /// Tells observers when what the call is doing changed (a few
+    /// comparisons an input: no event unless it did).
+    fn report_activity(&mut self, out: &mut Vec<Command>) {
+        let now = self.activity();
+        if now != self.activity {
+            self.activity = now;
+            if let Some(activity) = now {
+                out.push(Command::Emit(CallEvent::Activity { activity }));
+            }
+        }
     }
 
     fn on_model_opened(&mut self, out: &mut Vec<Command>) {
@@ -500,11 +539,15 @@ impl CallSession {
         text
     }
 
-    fn remember(&mut self, speaker: Speaker, text: &str) {
+    fn remember(&mut self, speaker: Speaker, text: &str, out: &mut Vec<Command>) {
         let text = text.trim();
         if text.is_empty() {
             return;
         }
+        out.push(Command::Emit(CallEvent::Turn {
+            speaker,
+            text: text.into(),
+        }));
         let kept: String = text.chars().take(CONTEXT_TURN_CHARS).collect();
         if self.turns.len() >= CONTEXT_TURNS {
             self.turns.pop_front();
@@ -589,6 +632,7 @@ impl CallSession {
                 self.phase = Phase::Connecting;
                 out.push(Command::Emit(CallEvent::Started {
                     call_sid: info.call_sid.clone(),
+                    caller: info.caller.clone(),
                 }));
                 if supported {
                     out.push(Command::OpenModel {
@@ -666,10 +710,13 @@ impl CallSession {
                 }
                 self.maybe_create_response(out);
             }
-            ModelEvent::CallerTranscript { text } => self.remember(Speaker::Caller, &text),
-            ModelEvent::AssistantTranscript { text } => self.remember(Speaker::Assistant, &text),
+            ModelEvent::CallerTranscript { text } => self.remember(Speaker::Caller, &text, out),
+            ModelEvent::AssistantTranscript { text } => {
+                self.remember(Speaker::Assistant, &text, out);
+            }
             ModelEvent::SpeechStarted => {
                 self.caller_speaking = true;
+                self.heard_caller = true;
                 self.barge_in(out);
             }
             ModelEvent::SpeechStopped => self.caller_speaking = false,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::ports::Usage;
-use crate::types::{AudioMs, CallSid, ItemId, RawFrame, StreamSid};
+use crate::types::{AudioMs, CallSid, CallerId, ItemId, RawFrame, StreamSid};
 
 /// Why a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,6 +69,20 @@ pub enum CallEvent {
     Started {
         /// Twilio's call id.
         call_sid: Option<CallSid>,
+        /// Who is calling, masked.
+        caller: Option<CallerId>,
+    },
+    /// What the call is doing changed.
+    Activity {
+        /// What it is doing now.
+        activity: Activity,
+    },
+    /// Someone finished saying something (the model's transcript of it).
+    Turn {
+        /// Who.
+        speaker: Speaker,
+        /// What, as transcribed.
+        text: Arc<str>,
     },
     /// An event from the model, exactly as it sent it.
     Model {
@@ -168,11 +182,67 @@ impl RelayDirection {
     }
 }
 
+/// What a call is doing, as someone watching it would say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activity {
+    /// The voice model is being reached.
+    Connecting,
+    /// The assistant is greeting the caller (before the caller spoke).
+    Greeting,
+    /// The caller has the floor (speaking, or the assistant waits for them).
+    Listening,
+    /// A response is being prepared and no audio has been sent yet.
+    Thinking,
+    /// The assistant's audio is playing to the caller.
+    Speaking,
+    /// A tool the model called is running.
+    ToolRunning,
+    /// The model session was lost and is being reopened.
+    Reconnecting,
+}
+
+impl Activity {
+    /// `connecting`, `greeting`, `listening`, `thinking`, `speaking`,
+    /// `tool_running` or `reconnecting`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Greeting => "greeting",
+            Self::Listening => "listening",
+            Self::Thinking => "thinking",
+            Self::Speaking => "speaking",
+            Self::ToolRunning => "tool_running",
+            Self::Reconnecting => "reconnecting",
+        }
+    }
+}
+
+/// Who said a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Speaker {
+    /// The person on the phone.
+    Caller,
+    /// The voice model.
+    Assistant,
+}
+
+impl Speaker {
+    /// `caller` or `assistant`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Caller => "caller",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
 impl CallEvent {
     /// The event's name in the dashboard's envelope form.
     pub const fn name(&self) -> &'static str {
         match self {
             Self::Started { .. } => "call.started",
+            Self::Activity { .. } => "call.state",
+            Self::Turn { .. } => "turn",
             Self::Model { .. } => "model.event",
             Self::ToolCalled { .. } => "tool.called",
             Self::BargeIn { .. } => "barge_in",

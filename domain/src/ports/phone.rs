@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::LegError;
-use crate::types::{AudioChunk, CallSid, MarkName, StreamSid};
+use crate::types::{AudioChunk, CallSid, CallerId, MarkName, StreamSid};
 
 /// How audio samples are encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,8 @@ pub struct CallInfo {
     pub stream_sid: StreamSid,
     /// Twilio's call id, when sent.
     pub call_sid: Option<CallSid>,
+    /// Who is calling, masked, when the leg was told.
+    pub caller: Option<CallerId>,
     /// The audio format.
     pub media_format: MediaFormat,
 }

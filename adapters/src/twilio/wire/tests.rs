@@ -125,6 +125,31 @@ fn malformed_frames_are_errors() {
 }
 
 #[test]
+fn the_caller_parameter_reaches_the_domain_masked_or_not_at_all() {
+    let caller = |value: &str| {
+        let frame = START.replace(r#""n":3"#, &format!(r#""caller":{value}"#));
+        let PhoneEvent::Start(info) = event(&frame) else {
+            panic!("start")
+        };
+        info.caller.map(|caller| caller.as_str().to_owned())
+    };
+    assert_eq!(caller(r#""+1******4567""#).as_deref(), Some("+1******4567"));
+    // Whoever wrote the TwiML, a whole number is masked here.
+    assert_eq!(caller(r#""+15551234567""#).as_deref(), Some("+1******4567"));
+    assert_eq!(caller(r#""anonymous""#).as_deref(), Some("anonymous"));
+    // A number without its `+` cannot be masked reliably: not shown.
+    assert_eq!(caller(r#""15551234567""#), None);
+    // Not text, empty, or with spaces: the call goes on without it.
+    for bad in ["42", "null", r#""""#, r#""a b""#, "{}"] {
+        assert_eq!(caller(bad), None, "{bad}");
+    }
+    let PhoneEvent::Start(info) = event(START) else {
+        panic!("start")
+    };
+    assert_eq!(info.caller, None);
+}
+
+#[test]
 fn other_media_formats_are_decoded_for_the_domain_to_refuse() {
     let frame = START.replace(
         r#""encoding":"audio/x-mulaw","sampleRate":8000"#,

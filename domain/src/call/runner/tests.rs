@@ -85,6 +85,7 @@ fn start() -> PhoneEvent {
     PhoneEvent::Start(CallInfo {
         stream_sid: sid(),
         call_sid: None,
+        caller: None,
         media_format: MediaFormat::mulaw_8k_mono(),
     })
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::ports::{AudioEncoding, EntityKind, MediaFormat};
+use crate::types::CallerId;
 
 fn sid() -> StreamSid {
     StreamSid::parse("MZ00000000000000000000000000000001").unwrap()
@@ -32,6 +33,7 @@ fn info() -> CallInfo {
     CallInfo {
         stream_sid: sid(),
         call_sid: None,
+        caller: Some(CallerId::parse("+1******4567").unwrap()),
         media_format: MediaFormat::mulaw_8k_mono(),
     }
 }
@@ -96,6 +98,9 @@ fn done(id: &str, status: ResponseStatus) -> Input {
 struct Script {
     session: CallSession,
     scheduled: Vec<Timer>,
+    /// What observers were told the call is doing, in order (kept out of
+    /// the commands each step returns).
+    activities: Vec<Activity>,
 }
 
 impl Script {
@@ -103,6 +108,7 @@ impl Script {
         Self {
             session: CallSession::new(policy),
             scheduled: Vec::new(),
+            activities: Vec::new(),
         }
     }
 
@@ -133,6 +139,10 @@ impl Script {
         out.retain(|command| match command {
             Command::Schedule { timer, .. } => {
                 self.scheduled.push(*timer);
+                false
+            }
+            Command::Emit(CallEvent::Activity { activity }) => {
+                self.activities.push(*activity);
                 false
             }
             _ => true,
@@ -166,7 +176,10 @@ fn start_opens_the_model_and_tells_observers() {
     assert_eq!(
         out,
         vec![
-            Command::Emit(CallEvent::Started { call_sid: None }),
+            Command::Emit(CallEvent::Started {
+                call_sid: None,
+                caller: info().caller,
+            }),
             Command::OpenModel {
                 info: info(),
                 after: Duration::ZERO,
@@ -988,4 +1001,100 @@ fn cached_audio_is_taken_off_the_audio_input() {
     };
     assert_eq!(odd.cost_micros(&prices), 0);
     assert_eq!(Usage::default().cost_micros(&prices), 0);
+}
+
+#[test]
+fn observers_follow_what_the_call_is_doing_and_hear_each_change_once() {
+    use Activity::*;
+    let mut s = Script::new(SessionPolicy::default());
+    assert_eq!(s.session.activity(), None, "nothing before start");
+    s.step(Input::Phone(PhoneEvent::Start(info())));
+    s.step(Input::ModelOpened);
+    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 }));
+    // The greeting: asked for, started, played, heard.
+    s.steps([
+        created("resp_1"),
+        delta("item_g", 800),
+        delta("item_g", 800),
+    ]);
+    s.step(done("resp_1", ResponseStatus::Completed));
+    s.step(Input::Phone(PhoneEvent::Mark(MarkName::new(1))));
+    assert_eq!(s.activities, [Connecting, Greeting, Listening]);
+    // The caller asks; the model answers with a tool, then speaks.
+    s.activities.clear();
+    s.steps([speech_started(), media(100), media(120)]);
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    s.step(created("resp_2"));
+    s.step(function_call("call_1", "search_entity"));
+    s.step(done("resp_2", ResponseStatus::Completed));
+    s.step(tool_done("call_1", r#"{"name":"The Matrix"}"#, vec![]));
+    s.steps([created("resp_3"), delta("item_b", 800)]);
+    s.step(done("resp_3", ResponseStatus::Completed));
+    assert_eq!(s.activities, [Thinking, ToolRunning, Thinking, Speaking]);
+    // The caller speaks over it: listening again at once.
+    s.step(speech_started());
+    assert_eq!(s.activities.last(), Some(&Listening));
+    assert_eq!(s.session.activity(), Some(Listening));
+    // The model goes away and comes back.
+    s.activities.clear();
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    s.step(Input::ModelClosed);
+    assert_eq!(s.activities, [Reconnecting]);
+    s.step(Input::ModelOpened);
+    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 }));
+    assert_eq!(
+        s.activities,
+        [Reconnecting, Listening],
+        "reconnecting until the new session is ready"
+    );
+    // The end says so by itself: no activity after it.
+    s.activities.clear();
+    let out = s.step(Input::Phone(PhoneEvent::Stop));
+    assert!(out.contains(&Command::End(EndReason::PhoneStopped)));
+    assert_eq!(s.activities, []);
+    assert_eq!(s.session.activity(), None);
+}
+
+#[test]
+fn a_greeting_the_caller_interrupts_is_no_longer_a_greeting() {
+    let mut s = Script::live(SessionPolicy::default());
+    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 }));
+    s.steps([created("resp_1"), delta("item_g", 800)]);
+    assert_eq!(s.session.activity(), Some(Activity::Greeting));
+    s.step(speech_started());
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    s.steps([
+        done("resp_1", ResponseStatus::Cancelled),
+        created("resp_2"),
+        delta("item_b", 800),
+    ]);
+    assert_eq!(s.session.activity(), Some(Activity::Speaking));
+}
+
+#[test]
+fn each_finished_turn_is_told_to_observers_trimmed_and_empty_ones_are_not() {
+    let mut s = Script::live(no_greeting());
+    let out = s.steps([
+        Input::Model(ModelEvent::CallerTranscript {
+            text: "  I love The Matrix \n".into(),
+        }),
+        Input::Model(ModelEvent::CallerTranscript { text: "   ".into() }),
+        Input::Model(ModelEvent::AssistantTranscript {
+            text: "Then try Ghost in the Shell.".into(),
+        }),
+    ]);
+    let turns: Vec<(Speaker, &str)> = out
+        .iter()
+        .filter_map(|command| match command {
+            Command::Emit(CallEvent::Turn { speaker, text }) => Some((*speaker, &**text)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            (Speaker::Caller, "I love The Matrix"),
+            (Speaker::Assistant, "Then try Ghost in the Shell."),
+        ]
+    );
 }
