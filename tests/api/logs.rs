@@ -248,3 +248,79 @@ async fn frames_from_dashboards_never_reach_calls() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_that_connects_late_is_told_the_recent_past_first_then_each_event_once() {
+    let app = spawn_app_with(AppOptions {
+        script: script(),
+        ..AppOptions::default()
+    })
+    .await;
+    app.call(1, &one_turn()).await;
+    let held = app.spawn_call(
+        2,
+        vec![
+            Step::WaitForAnswer { max_ms: 10_000 },
+            Step::Silence { ms: 20_000 },
+            Step::Hangup,
+        ],
+    );
+    let (first, second) = (format!("MZ{:032x}", 1), format!("MZ{:032x}", 2));
+    // Until the held call has been greeted and waits for its caller.
+    let (mut socket, past) = 'connect: {
+        for _ in 0..100 {
+            let mut socket = dashboard(&app, "?format=envelope").await;
+            let past = read_until(&mut socket, |e| e["type"] == "connection.replayed").await;
+            let listening = past.iter().any(|e| {
+                e["call"] == second.as_str()
+                    && e["event"]["type"] == "call.state"
+                    && e["event"]["state"] == "listening"
+            });
+            if listening {
+                break 'connect (socket, past);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the held call never showed as listening");
+    };
+    let kinds = |call: &str| -> Vec<String> {
+        past.iter()
+            .filter(|e| e["call"] == call)
+            .map(|e| e["event"]["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let ended = kinds(&first);
+    assert_eq!(ended.first().map(String::as_str), Some("call.started"));
+    assert_eq!(ended.last().map(String::as_str), Some("call.ended"));
+    for kind in ["turn", "tool.called", "usage"] {
+        assert!(ended.iter().any(|k| k == kind), "{kind} in {ended:?}");
+    }
+    assert!(
+        !ended.iter().any(|k| k == "call.state"),
+        "an ended call has no state"
+    );
+    let live = kinds(&second);
+    assert_eq!(live.first().map(String::as_str), Some("call.started"));
+    assert_eq!(live.last().map(String::as_str), Some("call.state"));
+    assert_eq!(
+        past.last().unwrap()["events"],
+        past.len() - 1,
+        "the replay's count"
+    );
+    assert!(
+        past.iter()
+            .all(|e| e["type"] == "connection.replayed" || !e["event"]["type"].is_null()),
+        "the replay holds server events only"
+    );
+    // Then live: the held call's end, and nothing it already said again.
+    let after = read_until(&mut socket, |e| {
+        e["call"] == second.as_str() && e["event"]["type"] == "call.ended"
+    })
+    .await;
+    assert!(
+        !after.iter().any(|e| e["event"]["type"] == "call.started"),
+        "no event is both replayed and live"
+    );
+    held.await.unwrap();
+    app.stop().await;
+}

@@ -19,6 +19,12 @@
 //!   `model_reconnected`, `usage`, `call.ended`).
 //!
 //! Audio deltas are most of the bytes and are left out unless `?audio=1`.
+//!
+//! An envelope dashboard is first told the recent past ([`history`]): the
+//! calls in progress and the last to end, as their server events, then
+//! `{"type":"connection.replayed"}`, then everything live.
+
+pub mod history;
 
 use std::time::Duration;
 
@@ -33,6 +39,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::http::websocket::Socket as WebSocket;
+use history::History;
 
 use crate::secret::Secret;
 use crate::time::rfc3339;
@@ -77,6 +84,9 @@ impl Default for DashboardSettings {
 pub struct DashboardHub {
     events: broadcast::Sender<CallEventRecord>,
     closed: tokio::sync::watch::Sender<bool>,
+    /// Held while a kept event is filed and sent, so a dashboard
+    /// subscribing under it sees each event once: replayed or live.
+    history: std::sync::Arc<std::sync::Mutex<History>>,
 }
 
 impl DashboardHub {
@@ -84,7 +94,26 @@ impl DashboardHub {
     pub fn new(settings: &DashboardSettings) -> Self {
         let (events, _) = broadcast::channel(settings.buffer.max(1));
         let (closed, _) = tokio::sync::watch::channel(false);
-        Self { events, closed }
+        Self {
+            events,
+            closed,
+            history: std::sync::Arc::default(),
+        }
+    }
+
+    /// A receiver of every event from now on, and the kept events of the
+    /// recent past (see [`history`]), none in both.
+    pub fn subscribe_with_history(
+        &self,
+    ) -> (broadcast::Receiver<CallEventRecord>, Vec<CallEventRecord>) {
+        let history = self.lock_history();
+        (self.events.subscribe(), history.replay())
+    }
+
+    fn lock_history(&self) -> std::sync::MutexGuard<'_, History> {
+        self.history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Tells every dashboard to finish sending what it has and hang up
@@ -112,7 +141,13 @@ impl DashboardHub {
 impl EventSink for DashboardHub {
     fn emit(&self, record: CallEventRecord) {
         // No receivers is not an error: nobody is watching.
-        let _ = self.events.send(record);
+        if History::keeps(&record.event) {
+            let mut history = self.lock_history();
+            history.record(&record);
+            let _ = self.events.send(record);
+        } else {
+            let _ = self.events.send(record);
+        }
     }
 }
 
@@ -155,7 +190,7 @@ fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Er
 /// (then it sends the events already waiting and closes).
 pub async fn serve_client(
     mut socket: WebSocket,
-    mut events: broadcast::Receiver<CallEventRecord>,
+    (mut events, past): (broadcast::Receiver<CallEventRecord>, Vec<CallEventRecord>),
     options: LogsOptions,
     clock: &dyn Clock,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -165,6 +200,21 @@ pub async fn serve_client(
         return;
     }
     let mut frames = Vec::with_capacity(2);
+    if options.format == Format::Envelope {
+        for record in &past {
+            render(record, options, &mut frames);
+        }
+        for frame in frames.drain(..) {
+            if send(&mut socket, frame).await.is_err() {
+                return;
+            }
+        }
+        let replayed = json!({"type": "connection.replayed", "events": past.len()});
+        if send(&mut socket, replayed.to_string()).await.is_err() {
+            return;
+        }
+    }
+    drop(past);
     loop {
         if *shutdown.borrow_and_update() {
             // Send what is already waiting (the last calls' ends), then go.

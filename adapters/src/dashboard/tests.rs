@@ -177,7 +177,7 @@ async fn a_lagging_dashboard_is_told_and_skips_ahead() {
         ..DashboardSettings::default()
     });
     let clock = Arc::new(SystemClock);
-    let events = Arc::new(std::sync::Mutex::new(Some(hub.subscribe())));
+    let events = Arc::new(std::sync::Mutex::new(Some((hub.subscribe(), Vec::new()))));
     for n in 0..10 {
         hub.emit(model(&format!(r#"{{"type":"n{n}"}}"#), false));
     }

@@ -36,7 +36,7 @@ fn logs_upgrade(upgrade: Upgrade, options: LogsOptions, state: Arc<AppState>) ->
             "too many dashboards",
         ));
     }
-    let events = state.dashboard.subscribe();
+    let events = state.dashboard.subscribe_with_history();
     let shutdown = state.dashboard.closed();
     let config = websocket::config(MAX_LOGS_FRAME);
     Box::new(upgrade.accept(config, move |socket| async move {
