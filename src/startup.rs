@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use qloophone_adapters::dashboard::DashboardHub;
 use qloophone_adapters::http::{self, AppState};
-use qloophone_adapters::metrics::Metrics;
+use qloophone_adapters::metrics::{Metrics, QlooRequests};
 use qloophone_adapters::openai::OpenAiRealtime;
 use qloophone_adapters::qloo::{EntityCache, QlooClient};
 use qloophone_adapters::time::SystemClock;
@@ -109,9 +109,11 @@ impl Builder {
         let addr = listener.local_addr()?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let api_log = config.qloo.api_log();
+        let qloo_requests = QlooRequests::default();
         let qloo = QlooClient::new(&config.qloo, api_log.clone())
             .map_err(anyhow::Error::msg)
-            .context("qloo")?;
+            .context("qloo")?
+            .with_metrics(qloo_requests.clone());
         let qloo_breaker = qloo.breaker();
         let cache = Arc::new(EntityCache::new(
             Arc::new(qloo),
@@ -146,7 +148,7 @@ impl Builder {
             specs,
         );
         let dashboard = DashboardHub::new(&config.dashboard);
-        let metrics = Arc::new(Metrics::new(tool_names));
+        let metrics = Arc::new(Metrics::new(tool_names, &qloo_requests));
         let sink: Arc<dyn EventSink> = Arc::new(FanOut::new(vec![
             Arc::new(dashboard.clone()),
             metrics.clone(),

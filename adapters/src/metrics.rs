@@ -6,6 +6,7 @@
 //! dashboards) are read when scraped.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -91,6 +92,80 @@ fn process_sample() -> Option<ProcessSample> {
     })
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QlooRequest {
+    endpoint: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Endpoint {
+    endpoint: &'static str,
+}
+
+/// How one request to Qloo ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QlooOutcome {
+    /// An HTTP answer with this status.
+    Status(u16),
+    /// No answer before the request's timeout.
+    Timeout,
+    /// The request failed before any answer (connection refused, reset).
+    Error,
+}
+
+impl QlooOutcome {
+    /// The `status` label: the status class (`2xx`, `4xx`, `5xx`; `429`
+    /// apart), `timeout` or `error`, so upstream cannot grow the label set.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Status(429) => "429",
+            Self::Status(200..=299) => "2xx",
+            Self::Status(300..=399) => "3xx",
+            Self::Status(400..=499) => "4xx",
+            Self::Status(500..=599) => "5xx",
+            Self::Status(_) => "other",
+            Self::Timeout => "timeout",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Requests to Qloo by endpoint and outcome, and their latency: filled by
+/// the Qloo client, exposed by [`Metrics`].
+#[derive(Debug, Clone)]
+pub struct QlooRequests {
+    count: Family<QlooRequest, Counter>,
+    latency: Family<Endpoint, Histogram, fn() -> Histogram>,
+}
+
+impl Default for QlooRequests {
+    fn default() -> Self {
+        Self {
+            count: Family::default(),
+            // 5 ms to about 20 s.
+            latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.005, 2.0, 13))
+            }),
+        }
+    }
+}
+
+impl QlooRequests {
+    /// One request to `endpoint` (a path of the client's fixed set).
+    pub fn observe(&self, endpoint: &'static str, outcome: QlooOutcome, latency: Duration) {
+        self.count
+            .get_or_create(&QlooRequest {
+                endpoint,
+                status: outcome.label(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&Endpoint { endpoint })
+            .observe(latency.as_secs_f64());
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 10 ms to about 20 s.
     Histogram::new(exponential_buckets(0.01, 2.0, 12))
@@ -109,6 +184,9 @@ pub struct Snapshot {
     pub qloo_breaker: crate::qloo::BreakerState,
     /// Entity cache counters.
     pub cache: CacheStats,
+    /// Dashboard messages dropped since start (skipped by dashboards that
+    /// fell behind, or left unsent to ones that stopped reading).
+    pub dashboard_dropped: u64,
 }
 
 /// The metrics.
@@ -125,6 +203,10 @@ pub struct Metrics {
     model_reconnects: Counter,
     model_reconnect_gap: Histogram,
     relay_latency: Family<Direction, Histogram, fn() -> Histogram>,
+    frames_relayed: Family<Direction, Counter>,
+    model_connect: Histogram,
+    first_audio: Histogram,
+    dashboard_dropped: Counter,
     active_calls: Gauge,
     dashboards: Gauge,
     draining: Gauge,
@@ -155,7 +237,7 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     /// Every metric, registered; `known_tools` are the tools offered to the
     /// model (any other name is counted as `unknown`).
-    pub fn new(known_tools: Vec<String>) -> Self {
+    pub fn new(known_tools: Vec<String>, qloo: &QlooRequests) -> Self {
         let mut root = Registry::default();
         let registry = root.sub_registry_with_prefix("qloophone");
         let metrics = Self {
@@ -171,6 +253,10 @@ impl Metrics {
             model_reconnects: Counter::default(),
             model_reconnect_gap: latency_histogram(),
             relay_latency: Family::new_with_constructor(relay_histogram),
+            frames_relayed: Family::default(),
+            model_connect: latency_histogram(),
+            first_audio: latency_histogram(),
+            dashboard_dropped: Counter::default(),
             active_calls: Gauge::default(),
             dashboards: Gauge::default(),
             draining: Gauge::default(),
@@ -241,6 +327,43 @@ impl Metrics {
             "How long the server held a relayed audio frame, from the call receiving it to its \
              write being flushed to the other leg, by direction (one frame in 16 is timed)",
             metrics.relay_latency.clone(),
+        );
+        registry.register(
+            "frames_relayed",
+            "Audio frames taken in from one leg for the other, by direction (uplink: caller to \
+             model, buffered audio included; downlink: model to caller)",
+            metrics.frames_relayed.clone(),
+        );
+        registry.register_with_unit(
+            "model_connect",
+            "How long a model session took to open, from asking to its socket being ready \
+             (reconnects included)",
+            prometheus_client::registry::Unit::Seconds,
+            metrics.model_connect.clone(),
+        );
+        registry.register_with_unit(
+            "first_audio",
+            "From the model hearing the caller stop speaking to the answer's first audio going \
+             to the caller, on the phone's media clock",
+            prometheus_client::registry::Unit::Seconds,
+            metrics.first_audio.clone(),
+        );
+        registry.register(
+            "qloo_requests",
+            "Requests sent to Qloo, by endpoint and outcome (status class, 429, timeout, error)",
+            qloo.count.clone(),
+        );
+        registry.register_with_unit(
+            "qloo_request_latency",
+            "Qloo request latency, by endpoint",
+            prometheus_client::registry::Unit::Seconds,
+            qloo.latency.clone(),
+        );
+        registry.register(
+            "dashboard_dropped_messages",
+            "Dashboard messages dropped: skipped by dashboards that fell behind, or unsent to ones \
+             that stopped reading",
+            metrics.dashboard_dropped.clone(),
         );
         registry.register(
             "active_calls",
@@ -339,6 +462,9 @@ impl Metrics {
         self.cache_evictions
             .inner()
             .store(now.cache.evictions, relaxed);
+        self.dashboard_dropped
+            .inner()
+            .store(now.dashboard_dropped, relaxed);
         if let Some(process) = process_sample() {
             self.process_cpu
                 .inner()
@@ -422,12 +548,27 @@ impl EventSink for Metrics {
             CallEvent::ModelReconnecting { .. } => {
                 self.model_reconnects.inc();
             }
-            CallEvent::Relayed { direction, latency } => {
-                self.relay_latency
-                    .get_or_create(&Direction {
-                        direction: direction.as_str(),
-                    })
-                    .observe(latency.as_secs_f64());
+            CallEvent::Relayed {
+                direction,
+                frames,
+                latency,
+            } => {
+                let direction = Direction {
+                    direction: direction.as_str(),
+                };
+                self.frames_relayed
+                    .get_or_create(&direction)
+                    .inc_by(u64::from(*frames));
+                if let Some(latency) = latency {
+                    self.relay_latency
+                        .get_or_create(&direction)
+                        .observe(latency.as_secs_f64());
+                }
+            }
+            CallEvent::ModelConnected { took } => self.model_connect.observe(took.as_secs_f64()),
+            CallEvent::FirstAudio { after } => {
+                #[allow(clippy::cast_precision_loss)]
+                self.first_audio.observe(after.get() as f64 / 1000.0);
             }
             CallEvent::ModelReconnected { gap } => {
                 #[allow(clippy::cast_precision_loss)]
@@ -455,8 +596,38 @@ mod tests {
     }
 
     #[test]
+    fn qloo_statuses_collapse_to_a_fixed_label_set() {
+        let label = |outcome| QlooOutcome::label(outcome);
+        assert_eq!(label(QlooOutcome::Status(204)), "2xx");
+        assert_eq!(label(QlooOutcome::Status(302)), "3xx");
+        assert_eq!(label(QlooOutcome::Status(404)), "4xx");
+        assert_eq!(label(QlooOutcome::Status(429)), "429");
+        assert_eq!(label(QlooOutcome::Status(502)), "5xx");
+        assert_eq!(label(QlooOutcome::Status(999)), "other");
+        assert_eq!(label(QlooOutcome::Error), "error");
+    }
+
+    #[test]
     fn events_are_counted_and_live_state_is_reported() {
-        let metrics = Metrics::new(vec!["search_entity".to_owned()]);
+        let qloo = QlooRequests::default();
+        let metrics = Metrics::new(vec!["search_entity".to_owned()], &qloo);
+        qloo.observe(
+            "/search",
+            QlooOutcome::Status(200),
+            Duration::from_millis(40),
+        );
+        qloo.observe(
+            "/search",
+            QlooOutcome::Status(503),
+            Duration::from_millis(40),
+        );
+        qloo.observe("/v2/insights", QlooOutcome::Timeout, Duration::from_secs(3));
+        metrics.emit(record(CallEvent::ModelConnected {
+            took: Duration::from_millis(120),
+        }));
+        metrics.emit(record(CallEvent::FirstAudio {
+            after: AudioMs::new(640),
+        }));
         metrics.emit(record(CallEvent::Started {
             call_sid: None,
             caller: None,
@@ -472,6 +643,7 @@ mod tests {
                 result: "{}".into(),
                 is_error,
                 latency: Duration::from_millis(300),
+                upstream_requests: 1,
             }));
         }
         for invented in ["drop_table", "x".repeat(200).as_str()] {
@@ -481,6 +653,7 @@ mod tests {
                 result: "{}".into(),
                 is_error: true,
                 latency: Duration::from_millis(1),
+                upstream_requests: 0,
             }));
         }
         metrics.emit(record(CallEvent::BargeIn {
@@ -498,9 +671,16 @@ mod tests {
         ] {
             metrics.emit(record(CallEvent::Relayed {
                 direction,
-                latency: Duration::from_micros(150),
+                frames: 16,
+                latency: Some(Duration::from_micros(150)),
             }));
         }
+        // The end's remainder: counted, not timed.
+        metrics.emit(record(CallEvent::Relayed {
+            direction: RelayDirection::Downlink,
+            frames: 5,
+            latency: None,
+        }));
         for _ in 0..2 {
             metrics.emit(record(CallEvent::Usage {
                 response: qloophone_domain::ports::Usage {
@@ -529,9 +709,21 @@ mod tests {
                 misses: 5,
                 evictions: 0,
             },
+            dashboard_dropped: 7,
         });
         for line in [
             "qloophone_calls_started_total 1",
+            "qloophone_frames_relayed_total{direction=\"uplink\"} 32",
+            "qloophone_frames_relayed_total{direction=\"downlink\"} 21",
+            "# UNIT qloophone_model_connect_seconds seconds",
+            "qloophone_model_connect_seconds_count 1",
+            "qloophone_first_audio_seconds_count 1",
+            "qloophone_first_audio_seconds_bucket{le=\"0.64\"} 1",
+            "qloophone_qloo_requests_total{endpoint=\"/search\",status=\"2xx\"} 1",
+            "qloophone_qloo_requests_total{endpoint=\"/search\",status=\"5xx\"} 1",
+            "qloophone_qloo_requests_total{endpoint=\"/v2/insights\",status=\"timeout\"} 1",
+            "qloophone_qloo_request_latency_seconds_count{endpoint=\"/search\"} 2",
+            "qloophone_dashboard_dropped_messages_total 7",
             "qloophone_model_tokens_total{kind=\"input_text\"} 1200",
             "qloophone_model_tokens_total{kind=\"input_audio\"} 20",
             "qloophone_model_tokens_total{kind=\"cached_input\"} 10",

@@ -305,13 +305,26 @@ pub async fn poll_until(url: &str, what: &str, done: impl Fn(&str) -> bool) {
     panic!("{what}: not reached in ten seconds");
 }
 
+/// A dashboard on `/logs{query}`, past its greeting (and, in the envelope
+/// form, past the replay of the recent past).
 pub async fn dashboard(app: &TestApp, query: &str) -> Socket {
+    dashboard_with_past(app, query).await.0
+}
+
+/// A dashboard and, in the envelope form, the recent past it was replayed
+/// (ending with `connection.replayed`).
+pub async fn dashboard_with_past(app: &TestApp, query: &str) -> (Socket, Vec<Value>) {
     let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url(&format!("/logs{query}")))
         .await
         .unwrap();
     let hello = next_json(&mut socket).await.unwrap();
     assert_eq!(hello["type"], "connection.established");
-    socket
+    let past = if query.contains("format=envelope") {
+        read_until(&mut socket, |e| e["type"] == "connection.replayed").await
+    } else {
+        Vec::new()
+    };
+    (socket, past)
 }
 
 pub async fn next_json(socket: &mut Socket) -> Option<Value> {

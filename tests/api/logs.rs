@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{
-    AppOptions, TestApp, dashboard, next_json, one_turn, read_until, spawn_app_with,
+    AppOptions, TestApp, dashboard, dashboard_with_past, next_json, one_turn, read_until,
+    spawn_app_with,
 };
 
 fn script() -> ModelScript {
@@ -269,8 +270,7 @@ async fn a_dashboard_that_connects_late_is_told_the_recent_past_first_then_each_
     // Until the held call has been greeted and waits for its caller.
     let (mut socket, past) = 'connect: {
         for _ in 0..100 {
-            let mut socket = dashboard(&app, "?format=envelope").await;
-            let past = read_until(&mut socket, |e| e["type"] == "connection.replayed").await;
+            let (socket, past) = dashboard_with_past(&app, "?format=envelope").await;
             let listening = past.iter().any(|e| {
                 e["call"] == second.as_str()
                     && e["event"]["type"] == "call.state"

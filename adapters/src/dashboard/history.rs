@@ -54,7 +54,13 @@ impl History {
     /// Whether an event is worth keeping at all (a cheap test, made before
     /// any lock is taken).
     pub fn keeps(event: &CallEvent) -> bool {
-        !matches!(event, CallEvent::Model { .. } | CallEvent::Relayed { .. })
+        !matches!(
+            event,
+            CallEvent::Model { .. }
+                | CallEvent::Relayed { .. }
+                | CallEvent::ModelConnected { .. }
+                | CallEvent::FirstAudio { .. }
+        )
     }
 
     /// Files one event under its call.
@@ -79,7 +85,11 @@ impl History {
             return; // a call that started before anyone kept its story
         };
         match record.event {
-            CallEvent::Model { .. } | CallEvent::Relayed { .. } | CallEvent::Started { .. } => {}
+            CallEvent::Model { .. }
+            | CallEvent::Relayed { .. }
+            | CallEvent::ModelConnected { .. }
+            | CallEvent::FirstAudio { .. }
+            | CallEvent::Started { .. } => {}
             CallEvent::Activity { .. } => call.state = Some(record.clone()),
             CallEvent::Usage { .. } => call.usage = Some(record.clone()),
             CallEvent::Ended { .. } => {

@@ -26,6 +26,7 @@
 
 pub mod history;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -87,6 +88,22 @@ pub struct DashboardHub {
     /// Held while a kept event is filed and sent, so a dashboard
     /// subscribing under it sees each event once: replayed or live.
     history: std::sync::Arc<std::sync::Mutex<History>>,
+    /// Messages dashboards did not get (see [`Subscription::dropped`]).
+    dropped: std::sync::Arc<AtomicU64>,
+}
+
+/// What one dashboard reads: the recent past, then every event live.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Every event from the moment of subscribing.
+    pub events: broadcast::Receiver<CallEventRecord>,
+    /// The kept events of the recent past (see [`history`]), none of them
+    /// also in `events`.
+    pub past: Vec<CallEventRecord>,
+    /// Counts messages this dashboard did not get: events it skipped when
+    /// it fell behind, and the one it was not sent when it was dropped for
+    /// not reading.
+    pub dropped: std::sync::Arc<AtomicU64>,
 }
 
 impl DashboardHub {
@@ -98,16 +115,23 @@ impl DashboardHub {
             events,
             closed,
             history: std::sync::Arc::default(),
+            dropped: std::sync::Arc::default(),
         }
     }
 
-    /// A receiver of every event from now on, and the kept events of the
-    /// recent past (see [`history`]), none in both.
-    pub fn subscribe_with_history(
-        &self,
-    ) -> (broadcast::Receiver<CallEventRecord>, Vec<CallEventRecord>) {
+    /// Messages dashboards did not get since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// A new dashboard's [`Subscription`].
+    pub fn subscribe_with_history(&self) -> Subscription {
         let history = self.lock_history();
-        (self.events.subscribe(), history.replay())
+        Subscription {
+            events: self.events.subscribe(),
+            past: history.replay(),
+            dropped: self.dropped.clone(),
+        }
     }
 
     fn lock_history(&self) -> std::sync::MutexGuard<'_, History> {
@@ -190,7 +214,7 @@ fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Er
 /// (then it sends the events already waiting and closes).
 pub async fn serve_client(
     mut socket: WebSocket,
-    (mut events, past): (broadcast::Receiver<CallEventRecord>, Vec<CallEventRecord>),
+    subscription: Subscription,
     options: LogsOptions,
     clock: &dyn Clock,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -199,6 +223,11 @@ pub async fn serve_client(
     if send(&mut socket, hello.to_string()).await.is_err() {
         return;
     }
+    let Subscription {
+        mut events,
+        past,
+        dropped,
+    } = subscription;
     let mut frames = Vec::with_capacity(2);
     if options.format == Format::Envelope {
         for record in &past {
@@ -249,12 +278,14 @@ pub async fn serve_client(
                     for frame in frames.drain(..) {
                         if send(&mut socket, frame).await.is_err() {
                             tracing::info!("dropping a dashboard that stopped reading");
+                            dropped.fetch_add(1, Ordering::Relaxed);
                             return;
                         }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     tracing::debug!(skipped, "dashboard fell behind");
+                    dropped.fetch_add(skipped, Ordering::Relaxed);
                     let notice = json!({"type": "connection.lagged", "skipped": skipped});
                     if send(&mut socket, notice.to_string()).await.is_err() {
                         return;
@@ -309,6 +340,10 @@ pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<Stri
             "call_sid": call_sid.as_ref().map(|sid| sid.as_str()),
             "caller": caller.as_ref().map(|caller| caller.as_str()),
         }),
+        CallEvent::ModelConnected { took } => {
+            json!({"type": "model_connected", "took_ms": took.as_secs_f64() * 1000.0})
+        }
+        CallEvent::FirstAudio { after } => json!({"type": "first_audio", "after_ms": after.get()}),
         CallEvent::Activity { activity } => {
             json!({"type": "call.state", "state": activity.as_str()})
         }
@@ -321,6 +356,7 @@ pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<Stri
             result,
             is_error,
             latency,
+            upstream_requests,
         } => json!({
             "type": "tool.called",
             "name": &**name,
@@ -328,6 +364,7 @@ pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<Stri
             "result": as_json(result),
             "is_error": is_error,
             "latency_ms": latency.as_secs_f64() * 1000.0,
+            "qloo_requests": upstream_requests,
         }),
         CallEvent::BargeIn { item_id, audio_end } => json!({
             "type": "barge_in",

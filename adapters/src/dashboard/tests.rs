@@ -99,8 +99,9 @@ fn server_events_appear_only_in_the_envelope_form() {
                 result: "not json".into(),
                 is_error: true,
                 latency: Duration::from_millis(250),
+                upstream_requests: 2,
             },
-            r#"{"arguments":{"query":"x"},"is_error":true,"latency_ms":250.0,"name":"search_entity","result":"not json","type":"tool.called"}"#,
+            r#"{"arguments":{"query":"x"},"is_error":true,"latency_ms":250.0,"name":"search_entity","qloo_requests":2,"result":"not json","type":"tool.called"}"#,
         ),
         (
             CallEvent::BargeIn {
@@ -177,7 +178,11 @@ async fn a_lagging_dashboard_is_told_and_skips_ahead() {
         ..DashboardSettings::default()
     });
     let clock = Arc::new(SystemClock);
-    let events = Arc::new(std::sync::Mutex::new(Some((hub.subscribe(), Vec::new()))));
+    let events = Arc::new(std::sync::Mutex::new(Some(Subscription {
+        events: hub.subscribe(),
+        past: Vec::new(),
+        dropped: Arc::default(),
+    })));
     for n in 0..10 {
         hub.emit(model(&format!(r#"{{"type":"n{n}"}}"#), false));
     }

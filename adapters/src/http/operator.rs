@@ -70,6 +70,7 @@ pub(super) fn routes(
                 draining: state.registry.is_draining(),
                 cache: state.cache.cache_stats(),
                 qloo_breaker: state.qloo_breaker.state(),
+                dashboard_dropped: state.dashboard.dropped(),
             });
             warp::reply::with_header(
                 text,

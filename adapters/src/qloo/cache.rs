@@ -12,6 +12,7 @@
 //! Insights are not cached: they depend on every parameter and the caller's
 //! context, and go straight through.
 
+use qloophone_domain::ports::upstream;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -316,7 +317,8 @@ impl EntityCache {
     fn spawn_lookup(&self, key: Key, query: SearchQuery) -> Lookup {
         let inner = self.inner.clone();
         let shelf = self.shelf.clone();
-        let task = tokio::spawn(async move {
+        // Its requests count for the tool run that started it.
+        let task = tokio::spawn(upstream::carry(async move {
             let result = inner.search(&query).await;
             lock(&shelf.inflight).remove(&key);
             if let Ok(entities) = &result
@@ -325,7 +327,7 @@ impl EntityCache {
                 shelf.store(key, entities.clone());
             }
             result
-        });
+        }));
         async move {
             task.await.unwrap_or_else(|err| {
                 Err(TasteError::Unreachable(format!(

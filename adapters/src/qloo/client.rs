@@ -1,5 +1,7 @@
 //! [`TasteGraph`] over Qloo's HTTP API with reqwest.
 
+use crate::metrics::{QlooOutcome, QlooRequests};
+use qloophone_domain::ports::upstream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,6 +94,7 @@ pub struct QlooClient {
     max_retries: u32,
     log: Option<ApiLog>,
     breaker: Arc<Breaker>,
+    metrics: Option<QlooRequests>,
 }
 
 /// One request's claim on the breaker: a verdict when it ends, or the
@@ -157,7 +160,15 @@ impl QlooClient {
                 settings.breaker_failures,
                 Duration::from_millis(settings.breaker_cooldown_ms),
             )),
+            metrics: None,
         })
+    }
+
+    /// The client, counting its requests in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: QlooRequests) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The circuit breaker in front of Qloo (for `/health` and `/metrics`).
@@ -209,11 +220,11 @@ impl QlooClient {
             let latency = started.elapsed();
             let (status, headers, body) = match outcome {
                 Err(_) => {
-                    self.log(endpoint, &params, "timeout".into(), latency);
+                    self.log(endpoint, &params, QlooOutcome::Timeout, latency);
                     return Err(TasteError::Timeout);
                 }
                 Ok(Err(err)) => {
-                    self.log(endpoint, &params, "error".into(), latency);
+                    self.log(endpoint, &params, QlooOutcome::Error, latency);
                     return Err(if err.is_timeout() {
                         TasteError::Timeout
                     } else {
@@ -222,7 +233,12 @@ impl QlooClient {
                 }
                 Ok(Ok(answer)) => answer,
             };
-            self.log(endpoint, &params, status.as_u16().to_string(), latency);
+            self.log(
+                endpoint,
+                &params,
+                QlooOutcome::Status(status.as_u16()),
+                latency,
+            );
             let retry_in = match status {
                 s if s.is_success() => {
                     let json = headers
@@ -267,7 +283,18 @@ impl QlooClient {
         }
     }
 
-    fn log(&self, endpoint: &'static str, params: &str, status: String, latency: Duration) {
+    /// One request sent: counted for the tool run that sent it and in the
+    /// metrics, logged at DEBUG and in the API log.
+    fn log(&self, endpoint: &'static str, params: &str, outcome: QlooOutcome, latency: Duration) {
+        upstream::record();
+        if let Some(metrics) = &self.metrics {
+            metrics.observe(endpoint, outcome, latency);
+        }
+        let status = match outcome {
+            QlooOutcome::Status(code) => code.to_string(),
+            QlooOutcome::Timeout => "timeout".to_owned(),
+            QlooOutcome::Error => "error".to_owned(),
+        };
         let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         tracing::debug!(endpoint, %status, latency_ms, "Qloo call");
         if let Some(log) = &self.log {

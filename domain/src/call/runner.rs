@@ -16,10 +16,10 @@ use tokio::time::Instant;
 
 use crate::call::registry::CallPermit;
 use crate::call::session::{CallSession, Command, Input, SessionPolicy, Timer, ToolDone};
-use crate::ports::RealtimeModel;
 use crate::ports::{AudioInbound, Clock, EventSink, LegError, ModelError, ModelSession};
 use crate::ports::{CallEvent, CallEventRecord, EndReason, RELAY_SAMPLE, RelayDirection};
 use crate::ports::{CallInfo, ModelEvent, ModelFrame, PhoneEvent, SessionSetup};
+use crate::ports::{RealtimeModel, upstream};
 use crate::tools::{ToolExecutor, ToolOutcome};
 
 /// What every call needs, shared by all calls.
@@ -171,6 +171,7 @@ pub async fn run_call<P: AudioInbound>(
     let mut phone_unflushed = false;
     let mut relayed_up = 0_u32;
     let mut relayed_down = 0_u32;
+    let mut opening_since = Instant::now();
     let mut model_unflushed = false;
 
     loop {
@@ -222,6 +223,7 @@ pub async fn run_call<P: AudioInbound>(
         // One audio frame in RELAY_SAMPLE each way is timed from here to
         // its flush below.
         let mut timed = None;
+        let mut connected = None;
         let input = match wake {
             Wake::Input(input) => {
                 if matches!(input, Input::Phone(PhoneEvent::Media { .. })) {
@@ -237,6 +239,7 @@ pub async fn run_call<P: AudioInbound>(
                 match result {
                     Ok(session) => {
                         model = Some(session);
+                        connected = Some(opening_since.elapsed());
                         Input::ModelOpened
                     }
                     Err(err) => {
@@ -273,6 +276,13 @@ pub async fn run_call<P: AudioInbound>(
                 Input::Model(frame.event)
             }
         };
+        if let (Some(took), Some(stream)) = (connected, session.stream_sid()) {
+            services.sink.emit(CallEventRecord {
+                call: stream.clone(),
+                at: services.clock.now(),
+                event: CallEvent::ModelConnected { took },
+            });
+        }
 
         let mut next = Some(input);
         let mut ended = None;
@@ -315,6 +325,7 @@ pub async fn run_call<P: AudioInbound>(
                             }
                             tracing::info!("call started");
                         }
+                        opening_since = Instant::now() + after;
                         opening = Some(open_model(services, info, after));
                     }
                     Command::CloseModel => {
@@ -330,7 +341,9 @@ pub async fn run_call<P: AudioInbound>(
                             let call_id = invocation.call_id.clone();
                             let name = invocation.name.clone();
                             let arguments = invocation.arguments.clone();
-                            let outcome = tokio::time::timeout(deadline, executor.execute(invocation))
+                            let upstream = upstream::Requests::default();
+                            let run = upstream.scope(executor.execute(invocation));
+                            let outcome = tokio::time::timeout(deadline, run)
                                 .await
                                 .unwrap_or_else(|_| {
                                     tracing::warn!(tool = %name, ?deadline, "tool gave up at its deadline");
@@ -345,6 +358,7 @@ pub async fn run_call<P: AudioInbound>(
                                 arguments,
                                 outcome,
                                 latency: started.elapsed(),
+                                upstream_requests: upstream.get(),
                             }
                         });
                     }
@@ -362,6 +376,27 @@ pub async fn run_call<P: AudioInbound>(
                             _ => {}
                         }
                         if let Some(stream) = session.stream_sid() {
+                            if matches!(event, CallEvent::Ended { .. }) {
+                                // The frames since the last report, before
+                                // the end, which is the call's last event.
+                                for (direction, count) in [
+                                    (RelayDirection::Uplink, relayed_up),
+                                    (RelayDirection::Downlink, relayed_down),
+                                ] {
+                                    let frames = count % RELAY_SAMPLE;
+                                    if frames > 0 {
+                                        services.sink.emit(CallEventRecord {
+                                            call: stream.clone(),
+                                            at: services.clock.now(),
+                                            event: CallEvent::Relayed {
+                                                direction,
+                                                frames,
+                                                latency: None,
+                                            },
+                                        });
+                                    }
+                                }
+                            }
                             services.sink.emit(CallEventRecord {
                                 call: stream.clone(),
                                 at: services.clock.now(),
@@ -390,19 +425,20 @@ pub async fn run_call<P: AudioInbound>(
         {
             tracing::debug!(error = %err, "model leg write failed");
         }
-        // Only a frame that went out to the other leg counts (not caller
-        // audio buffered while the model reconnects).
-        let timed = timed.filter(|(direction, _)| match direction {
-            RelayDirection::Uplink => model_written,
-            RelayDirection::Downlink => phone_written,
-        });
         if let (Some((direction, since)), Some(stream)) = (timed, session.stream_sid()) {
+            // Only a frame that went out to the other leg is timed (not
+            // caller audio buffered while the model reconnects).
+            let written = match direction {
+                RelayDirection::Uplink => model_written,
+                RelayDirection::Downlink => phone_written,
+            };
             services.sink.emit(CallEventRecord {
                 call: stream.clone(),
                 at: services.clock.now(),
                 event: CallEvent::Relayed {
                     direction,
-                    latency: since.elapsed(),
+                    frames: RELAY_SAMPLE,
+                    latency: written.then(|| since.elapsed()),
                 },
             });
         }
@@ -422,6 +458,7 @@ pub async fn run_call<P: AudioInbound>(
                 output_text_tokens = usage.output_text,
                 output_audio_tokens = usage.output_audio,
                 cost_usd = session.cost_micros() as f64 / 1e6,
+                taste_graph_requests = session.upstream_requests(),
                 "call ended"
             );
             return reason;

@@ -106,6 +106,8 @@ pub struct ToolDone {
     pub outcome: ToolOutcome,
     /// How long it took.
     pub latency: Duration,
+    /// Requests it sent to the taste graph's service (cache hits send none).
+    pub upstream_requests: u32,
 }
 
 /// Everything that can happen to a call.
@@ -225,6 +227,7 @@ pub struct CallSession {
     buffered: VecDeque<AudioChunk>,
     dropped_frames: u64,
     usage: Usage,
+    upstream_requests: u64,
     greeted: bool,
     /// Whether the caller has started speaking at least once.
     heard_caller: bool,
@@ -237,6 +240,9 @@ pub struct CallSession {
     response: Response,
     needs_response: bool,
     caller_speaking: bool,
+    /// The media clock when the model last heard the caller stop, until
+    /// the answer's first audio goes out.
+    caller_stopped_at_ms: Option<u64>,
     tools_in_flight: HashSet<ToolCallId>,
     tools_seen: HashSet<ToolCallId>,
     known: Vec<KnownEntity>,
@@ -271,6 +277,7 @@ impl CallSession {
             buffered: VecDeque::new(),
             dropped_frames: 0,
             usage: Usage::default(),
+            upstream_requests: 0,
             greeted: false,
             heard_caller: false,
             activity: None,
@@ -281,6 +288,7 @@ impl CallSession {
             response: Response::Idle,
             needs_response: false,
             caller_speaking: false,
+            caller_stopped_at_ms: None,
             tools_in_flight: HashSet::new(),
             tools_seen: HashSet::new(),
             known: Vec::new(),
@@ -331,6 +339,11 @@ impl CallSession {
     /// dollar.
     pub fn cost_micros(&self) -> u64 {
         self.usage.cost_micros(&self.policy.prices)
+    }
+
+    /// Requests the call's tools sent to the taste graph's service so far.
+    pub fn upstream_requests(&self) -> u64 {
+        self.upstream_requests
     }
 
     /// Whether assistant audio is still queued or playing at the caller.
@@ -717,9 +730,13 @@ impl CallSession {
             ModelEvent::SpeechStarted => {
                 self.caller_speaking = true;
                 self.heard_caller = true;
+                self.caller_stopped_at_ms = None;
                 self.barge_in(out);
             }
-            ModelEvent::SpeechStopped => self.caller_speaking = false,
+            ModelEvent::SpeechStopped => {
+                self.caller_speaking = false;
+                self.caller_stopped_at_ms = Some(self.latest_media_ms);
+            }
             ModelEvent::ResponseCreated { response_id } => {
                 // A response the server started by itself (its turn detection
                 // answering the caller) sees every tool output sent so far, so
@@ -836,6 +853,11 @@ impl CallSession {
         });
         out.push(Command::Phone(PhoneCommand::Media(audio)));
         out.push(Command::Phone(PhoneCommand::Mark(name)));
+        if let Some(stopped) = self.caller_stopped_at_ms.take() {
+            out.push(Command::Emit(CallEvent::FirstAudio {
+                after: AudioMs::new(self.latest_media_ms.saturating_sub(stopped)),
+            }));
+        }
     }
 
     /// The caller spoke while assistant audio may still be playing.
@@ -896,7 +918,9 @@ impl CallSession {
             result: done.outcome.output,
             is_error: done.outcome.is_error,
             latency: done.latency,
+            upstream_requests: done.upstream_requests,
         }));
+        self.upstream_requests += u64::from(done.upstream_requests);
         self.needs_response = true;
         self.maybe_create_response(out);
     }

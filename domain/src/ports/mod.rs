@@ -16,6 +16,7 @@ pub mod model;
 pub mod observers;
 pub mod phone;
 pub mod taste;
+pub mod upstream;
 
 pub use clock::*;
 pub use model::*;

@@ -104,6 +104,9 @@ pub enum CallEvent {
         is_error: bool,
         /// How long it took.
         latency: Duration,
+        /// Requests it sent to the taste graph's service (cache hits send
+        /// none).
+        upstream_requests: u32,
     },
     /// The caller spoke over the assistant.
     BargeIn {
@@ -133,14 +136,30 @@ pub enum CallEvent {
         /// phone's media clock.
         gap: AudioMs,
     },
-    /// How long the server held one relayed audio frame: from the call
-    /// receiving it, decoded, from one leg to its write being flushed to
-    /// the other. One frame in [`RELAY_SAMPLE`] each way is timed.
+    /// Audio frames taken in from one leg for the other, told every
+    /// [`RELAY_SAMPLE`] frames and once more at the end for the rest; with
+    /// how long the server held the last of them: from the call receiving
+    /// it, decoded, to its write being flushed to the other leg.
     Relayed {
         /// Which way.
         direction: RelayDirection,
-        /// How long.
-        latency: Duration,
+        /// Frames since the last report.
+        frames: u32,
+        /// How long the last one was held, when it was written at once
+        /// (not for caller audio buffered while the model reconnects, nor
+        /// at the end).
+        latency: Option<Duration>,
+    },
+    /// A model session opened (the first, or one taking over).
+    ModelConnected {
+        /// From asking for it to its socket being ready.
+        took: Duration,
+    },
+    /// The first assistant audio of an answer went to the caller.
+    FirstAudio {
+        /// How long after the model heard the caller stop speaking, on the
+        /// phone's media clock (20 ms steps).
+        after: AudioMs,
     },
     /// A response's tokens, and the call's so far.
     Usage {
@@ -251,6 +270,8 @@ impl CallEvent {
             Self::ModelReconnecting { .. } => "model_reconnecting",
             Self::ModelReconnected { .. } => "model_reconnected",
             Self::Relayed { .. } => "relayed",
+            Self::ModelConnected { .. } => "model_connected",
+            Self::FirstAudio { .. } => "first_audio",
             Self::Usage { .. } => "usage",
             Self::Ended { .. } => "call.ended",
         }

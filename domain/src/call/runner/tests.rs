@@ -699,7 +699,7 @@ async fn one_relayed_frame_in_sixteen_each_way_is_timed_for_observers() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
     let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
-    for n in 0..32 {
+    for n in 0..37 {
         h.phone_in
             .send(PhoneEvent::Media {
                 timestamp_ms: n * 20,
@@ -707,7 +707,7 @@ async fn one_relayed_frame_in_sixteen_each_way_is_timed_for_observers() {
             })
             .unwrap();
     }
-    for _ in 0..16 {
+    for _ in 0..19 {
         model_in
             .send(frame(ModelEvent::AudioDelta {
                 item_id: crate::types::ItemId::parse("item_1").unwrap(),
@@ -722,11 +722,33 @@ async fn one_relayed_frame_in_sixteen_each_way_is_timed_for_observers() {
     let timed = |way: RelayDirection| {
         events
             .iter()
-            .filter(|e| matches!(e, CallEvent::Relayed { direction, .. } if *direction == way))
+            .filter(|e| {
+                matches!(e, CallEvent::Relayed { direction, latency: Some(_), .. } if *direction == way)
+            })
             .count()
     };
-    assert_eq!(timed(RelayDirection::Uplink), 2, "32 frames up");
-    assert_eq!(timed(RelayDirection::Downlink), 1, "16 deltas down");
+    assert_eq!(timed(RelayDirection::Uplink), 2, "37 frames up");
+    assert_eq!(timed(RelayDirection::Downlink), 1, "19 deltas down");
+    // Every frame is counted, the remainder told before the end.
+    let counted = |way: RelayDirection| -> u32 {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                CallEvent::Relayed {
+                    direction, frames, ..
+                } if *direction == way => Some(*frames),
+                _ => None,
+            })
+            .sum()
+    };
+    assert_eq!(counted(RelayDirection::Uplink), 37);
+    assert_eq!(counted(RelayDirection::Downlink), 19);
+    assert!(matches!(events.last(), Some(CallEvent::Ended { .. })));
+    let connects = events
+        .iter()
+        .filter(|e| matches!(e, CallEvent::ModelConnected { .. }))
+        .count();
+    assert_eq!(connects, 1, "the model's connect time");
 }
 
 #[tokio::test]

@@ -75,6 +75,7 @@ fn tool_done(id: &str, output: &str, learned: Vec<KnownEntity>) -> Input {
             learned,
         },
         latency: Duration::from_millis(12),
+        upstream_requests: 1,
     })
 }
 
@@ -1097,4 +1098,31 @@ fn each_finished_turn_is_told_to_observers_trimmed_and_empty_ones_are_not() {
             (Speaker::Assistant, "Then try Ghost in the Shell."),
         ]
     );
+}
+
+#[test]
+fn the_first_audio_of_an_answer_is_timed_from_the_end_of_the_callers_speech() {
+    let first_audio = |out: &[Command]| -> Vec<AudioMs> {
+        out.iter()
+            .filter_map(|c| match c {
+                Command::Emit(CallEvent::FirstAudio { after }) => Some(*after),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut s = Script::live(no_greeting());
+    // Audio with no turn before it (a greeting) is not an answer.
+    assert_eq!(first_audio(&s.step(delta("item_g", 160))), []);
+    s.steps([speech_started(), media(1_000)]);
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    s.steps([media(1_020), media(1_040), created("resp_1")]);
+    s.step(media(1_360));
+    let out = s.steps([delta("item_a", 160), delta("item_a", 160)]);
+    assert_eq!(first_audio(&out), [AudioMs::new(360)], "once an answer");
+    // A caller who speaks again before any audio starts a new wait.
+    s.steps([speech_started(), media(2_000)]);
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    s.step(speech_started());
+    s.step(media(2_500));
+    assert_eq!(first_audio(&s.step(delta("item_b", 160))), []);
 }
