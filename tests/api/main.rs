@@ -3,12 +3,14 @@
 
 mod access;
 mod binary;
+mod browser;
 mod calls;
 mod connections;
 mod drain;
 mod helpers;
 mod load;
 mod logs;
+mod metrics;
 mod qloo;
 mod recommendations;
 mod routes;

@@ -231,3 +231,49 @@ async fn test_endpoints_exist_only_in_the_sandbox_and_insecure_live_mode_says_so
     let _ = stop.send(());
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn the_built_in_dashboard_is_served_whole_with_a_strict_policy() {
+    let app = spawn_app().await;
+    let page = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    // Everything it loads is this server's own, by relative URL (so a
+    // proxy mounting the server under a path serves it too).
+    for (asset, kind) in [
+        ("dashboard/app.js", "text/javascript; charset=utf-8"),
+        ("dashboard/app.css", "text/css; charset=utf-8"),
+    ] {
+        assert!(html.contains(&format!("\"{asset}\"")), "{asset} linked");
+        let response = app
+            .http
+            .get(app.url(&format!("/{asset}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert_eq!(response.headers()["content-type"], kind);
+        assert!(!response.text().await.unwrap().is_empty());
+    }
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no CDN"
+    );
+    let (status, _) = app.get_json("/dashboard/other.js").await;
+    assert_eq!(status, 404);
+    let post = app.http.post(app.url("/")).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+}

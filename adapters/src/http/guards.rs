@@ -214,29 +214,91 @@ pub(super) fn dashboard_key(
 }
 
 /// Passes requests without an `Origin` (not a browser), and browsers on the
-/// public URL's own origin or one of `dashboard.allowed_origins`.
+/// public URL's own origin, one of `dashboard.allowed_origins`, or a
+/// loopback origin that is this server's own (the built-in dashboard
+/// opened on the machine itself or through a tunnel: `Origin` and `Host`
+/// name the same loopback address and port).
 pub(super) fn allowed_origin(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::header::optional::<String>("origin")
+        .and(warp::header::optional::<String>("host"))
         .and(with_state(state))
-        .and_then(|origin: Option<String>, state: Arc<AppState>| async move {
-            let Some(origin) = origin else {
-                return Ok(());
-            };
-            let own = state.public_url.origin().ascii_serialization();
-            let allowed = origin == own
-                || state
-                    .access
-                    .allowed_origins
-                    .iter()
-                    .any(|allowed| allowed == "*" || allowed.trim_end_matches('/') == origin);
-            if allowed {
-                Ok(())
-            } else {
-                tracing::warn!(%origin, "dashboard refused: origin not allowed");
-                Err(warp::reject::custom(BadOrigin))
-            }
-        })
+        .and_then(
+            |origin: Option<String>, host: Option<String>, state: Arc<AppState>| async move {
+                let Some(origin) = origin else {
+                    return Ok(());
+                };
+                let own = state.public_url.origin().ascii_serialization();
+                let allowed =
+                    origin == own
+                        || host
+                            .as_deref()
+                            .is_some_and(|host| own_loopback(&origin, host))
+                        || state.access.allowed_origins.iter().any(|allowed| {
+                            allowed == "*" || allowed.trim_end_matches('/') == origin
+                        });
+                if allowed {
+                    Ok(())
+                } else {
+                    tracing::warn!(%origin, "dashboard refused: origin not allowed");
+                    Err(warp::reject::custom(BadOrigin))
+                }
+            },
+        )
         .untuple_one()
+}
+
+/// Whether `origin` is `http://` a loopback host and `host` (the request's
+/// `Host`) names it, port included: a page this server served itself.
+fn own_loopback(origin: &str, host: &str) -> bool {
+    let Some(authority) = origin.strip_prefix("http://") else {
+        return false;
+    };
+    let name = authority
+        .rsplit_once(':')
+        .map_or(authority, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with('[') {
+                name
+            } else {
+                authority
+            }
+        });
+    let loopback = matches!(name, "localhost" | "[::1]")
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback && authority.eq_ignore_ascii_case(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_loopback;
+
+    #[test]
+    fn only_a_loopback_page_on_this_very_address_is_our_own() {
+        for (origin, host) in [
+            ("http://127.0.0.1:8080", "127.0.0.1:8080"),
+            ("http://localhost:8080", "localhost:8080"),
+            ("http://[::1]:8080", "[::1]:8080"),
+            ("http://127.0.0.2", "127.0.0.2"),
+        ] {
+            assert!(own_loopback(origin, host), "{origin} on {host}");
+        }
+        for (origin, host) in [
+            // Another local page (the original monitor's port) is not ours.
+            ("http://localhost:3000", "localhost:8080"),
+            // DNS rebinding: a foreign name resolving to us is not loopback.
+            ("http://evil.example:8080", "evil.example:8080"),
+            ("https://localhost:8080", "localhost:8080"),
+            ("http://127.0.0.1:8080", "localhost:8080"),
+            (
+                "http://127.0.0.1.evil.example:80",
+                "127.0.0.1.evil.example:80",
+            ),
+            ("null", "localhost:8080"),
+        ] {
+            assert!(!own_loopback(origin, host), "{origin} on {host}");
+        }
+    }
 }

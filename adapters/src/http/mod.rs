@@ -3,6 +3,7 @@
 //! - [`twilio`]: `ALL /twiml` (the webhook) and WebSocket `/call` (the
 //!   Media Stream), behind the [`guards`].
 //! - [`dashboards`]: WebSocket `/logs`.
+//! - [`page`]: `GET /`, the built-in dashboard that reads it.
 //! - [`operator`]: `GET /health`, `/cache-stats`, `/metrics`, `/tools`,
 //!   `/public-url`, and in sandbox mode `/test/sessions`.
 //! - [`guards`]: filters in front of routes: Twilio signatures, body limits.
@@ -14,6 +15,7 @@
 mod dashboards;
 mod guards;
 mod operator;
+mod page;
 mod server;
 mod twilio;
 pub(crate) mod websocket;
@@ -107,6 +109,7 @@ pub fn routes(
     operator::routes(state.clone())
         .or(twilio::routes(state.clone()))
         .or(dashboards::routes(state))
+        .or(page::routes())
         .recover(recover)
         .with(warp::log::custom(log_request))
 }
