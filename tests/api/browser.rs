@@ -150,6 +150,10 @@ async fn until(client: &Client, what: &str, script: &str) -> Value {
 }
 
 async fn app_with_key(script: ModelScript) -> TestApp {
+    app_at(script, None).await
+}
+
+async fn app_at(script: ModelScript, bind: Option<std::net::SocketAddr>) -> TestApp {
     let mut config = Config::default();
     config.dashboard.token = Some(Secret::new(KEY));
     spawn_app_with(AppOptions {
@@ -157,6 +161,7 @@ async fn app_with_key(script: ModelScript) -> TestApp {
         config,
         // The sandbox's own Qloo, through the real client.
         tools: None,
+        bind,
         ..AppOptions::default()
     })
     .await
@@ -393,6 +398,53 @@ async fn twenty_calls_at_once_are_all_listed_then_all_end() {
         "twenty calls ended",
         "return document.querySelectorAll('#ended-list .row').length === 20 \
          && document.querySelectorAll('#live-list .row').length === 0",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_says_when_the_server_is_gone_and_reconnects_when_it_returns() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let client = &browser.client;
+    let app = app_with_key(film_script()).await;
+    let addr = app.addr;
+    open_dashboard(&app, client).await;
+    app.call(1, &crate::helpers::one_turn()).await;
+    until(
+        client,
+        "the first call listed",
+        "return document.querySelectorAll('#ended-list .row').length === 1",
+    )
+    .await;
+    app.stop().await;
+    let said = until(
+        client,
+        "the page says it is disconnected",
+        "const l = document.getElementById('link'); \
+         return l.dataset.state === 'down' && l.textContent",
+    )
+    .await;
+    assert!(said.as_str().unwrap().starts_with("disconnected"), "{said}");
+    // A new server on the same address: the page finds it by itself.
+    let app = app_at(film_script(), Some(addr)).await;
+    until(
+        client,
+        "live again",
+        "return document.getElementById('link').textContent === 'live'",
+    )
+    .await;
+    app.call(2, &crate::helpers::one_turn()).await;
+    until(
+        client,
+        "the new server's call listed (the old one's past went with it)",
+        &format!(
+            "return document.querySelectorAll('#ended-list .row').length === 1 \
+             && !!document.getElementById('row-MZ{:032x}')",
+            2
+        ),
     )
     .await;
     app.stop().await;

@@ -42,6 +42,8 @@ pub struct AppOptions {
     pub scenarios: Vec<(u16, Arc<ModelScript>)>,
     pub qloo_latency: Duration,
     pub model_faults: ModelFaults,
+    /// Where to listen (default: a free loopback port).
+    pub bind: Option<std::net::SocketAddr>,
 }
 
 impl Default for AppOptions {
@@ -55,6 +57,7 @@ impl Default for AppOptions {
             scenarios: Vec::new(),
             qloo_latency: Duration::ZERO,
             model_faults: ModelFaults::default(),
+            bind: None,
         }
     }
 }
@@ -64,7 +67,10 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = match options.bind {
+        Some(addr) => TcpListener::bind(addr).await.unwrap(),
+        None => TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    };
     let sandbox = Sandbox::start_with(
         RealtimeOptions {
             script: Arc::new(options.script),
