@@ -262,7 +262,10 @@ async fn a_dashboard_that_connects_late_is_told_the_recent_past_first_then_each_
         2,
         vec![
             Step::WaitForAnswer { max_ms: 10_000 },
-            Step::Silence { ms: 20_000 },
+            // Long enough to be seen listening, short enough that its end
+            // comes within one read's timeout even on a slow run (coverage
+            // runs three times slower; 20 s of audio once took too long).
+            Step::Silence { ms: 10_000 },
             Step::Hangup,
         ],
     );
