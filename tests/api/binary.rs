@@ -5,13 +5,7 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_qloophone");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::free_port;
 
 /// `qloophone serve` run as its own process in a fresh directory, on a
 /// free port, its output in `server.log` there. Without API keys in `env`

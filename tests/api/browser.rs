@@ -17,7 +17,7 @@ use qloophone_sandbox::script::{ModelScript, ScriptedCall, Turn};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::helpers::{AppOptions, TestApp, spawn_app_with};
+use crate::helpers::{AppOptions, TestApp, free_port, spawn_app_with};
 
 const KEY: &str = "browser-dashboard-key";
 
@@ -45,14 +45,6 @@ impl Drop for Browser {
 fn program(variable: &str, default: &str) -> Option<PathBuf> {
     let path = std::env::var_os(variable).map_or_else(|| PathBuf::from(default), PathBuf::from);
     path.exists().then_some(path)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The browser, or `None` when the browser tests are skipped on purpose.

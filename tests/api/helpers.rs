@@ -370,3 +370,12 @@ pub async fn read_until(socket: &mut Socket, last: impl Fn(&Value) -> bool) -> V
         events.len()
     );
 }
+
+/// A loopback port free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
