@@ -5,6 +5,7 @@
 //! Without Chromium these tests fail and say how to install it; set
 //! `QLOOPHONE_SKIP_BROWSER_TESTS=1` to skip them on purpose.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -35,8 +36,24 @@ struct Browser {
     _profile: tempfile::TempDir,
 }
 
+impl Browser {
+    /// Ends the WebDriver session, which quits Chromium.
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
 impl Drop for Browser {
+    /// Chromium outlives a killed chromedriver (its renderers went on
+    /// running the page, hundreds of them after a day of test runs), so
+    /// the whole process group chromedriver leads is killed, whether the
+    /// test ended or panicked.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -69,6 +86,8 @@ async fn browser() -> Option<Browser> {
     let port = free_port();
     let driver = Command::new(chromedriver)
         .arg(format!("--port={port}"))
+        // A group of its own, with the Chromium it starts: see `Drop`.
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -337,6 +356,7 @@ async fn a_call_shows_live_with_its_state_transcript_tool_call_key_press_and_cos
     std::fs::write(&path, screenshot).unwrap();
     eprintln!("screenshot: {}", path.display());
     app.stop().await;
+    browser.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,6 +413,7 @@ async fn twenty_calls_at_once_are_all_listed_then_all_end() {
     )
     .await;
     app.stop().await;
+    browser.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,4 +461,5 @@ async fn the_page_says_when_the_server_is_gone_and_reconnects_when_it_returns() 
     )
     .await;
     app.stop().await;
+    browser.close().await;
 }
