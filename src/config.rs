@@ -17,6 +17,7 @@ pub use qloophone_adapters::dashboard::DashboardSettings;
 pub use qloophone_adapters::http::HttpSettings;
 pub use qloophone_adapters::openai::OpenAiSettings;
 pub use qloophone_adapters::qloo::{CacheSettings, QlooSettings};
+pub use qloophone_adapters::redis::RedisSettings;
 pub use qloophone_adapters::secret::Secret;
 pub use qloophone_adapters::twilio::TwilioSettings;
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("PORT", "server.port"),
     ("PUBLIC_URL", "server.public_url"),
     ("LOG_FORMAT", "telemetry.log_format"),
+    ("REDIS_URL", "redis.url"),
 ];
 const PREFIX: &str = "QLOOPHONE_";
 
@@ -92,6 +94,8 @@ pub struct Config {
     pub cache: CacheSettings,
     /// The sandbox's simulated peers.
     pub sandbox: SandboxSettings,
+    /// Shared state for several instances (`REDIS_URL`).
+    pub redis: RedisSettings,
 }
 
 /// `[sandbox]`
@@ -364,12 +368,30 @@ impl Config {
         if self.dashboard.buffer == 0 {
             return Err(invalid("dashboard.buffer", "must be at least 1"));
         }
+        if let Some(url) = &self.redis.url {
+            let scheme = url.expose().split_once("://").map(|(scheme, _)| scheme);
+            if !matches!(scheme, Some("redis" | "rediss" | "unix" | "redis+unix")) {
+                // The value is not quoted: it may hold a password.
+                return Err(invalid(
+                    "redis.url (REDIS_URL)",
+                    "must be a redis:// or rediss:// URL",
+                ));
+            }
+        }
+        if self.redis.expiry_ms <= self.redis.heartbeat_ms {
+            return Err(invalid(
+                "redis.expiry_ms",
+                "must be longer than redis.heartbeat_ms (an instance would expire between its heartbeats)",
+            ));
+        }
         for (setting, value) in [
             ("openai.connect_timeout_ms", self.openai.connect_timeout_ms),
             ("qloo.search_timeout_ms", self.qloo.search_timeout_ms),
             ("qloo.insights_timeout_ms", self.qloo.insights_timeout_ms),
             ("qloo.deadline_ms", self.qloo.deadline_ms),
             ("cache.ttl_secs", self.cache.ttl_secs),
+            ("redis.deadline_ms", self.redis.deadline_ms),
+            ("redis.heartbeat_ms", self.redis.heartbeat_ms),
             ("cache.save_interval_secs", self.cache.save_interval_secs),
             ("limits.start_timeout_ms", self.limits.start_timeout_ms),
             (

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ use qloophone_adapters::http::{self, AppState};
 use qloophone_adapters::metrics::{Metrics, QlooRequests};
 use qloophone_adapters::openai::OpenAiRealtime;
 use qloophone_adapters::qloo::{EntityCache, QlooClient};
+use qloophone_adapters::redis::feed::{self, FeedSink};
+use qloophone_adapters::redis::{Fleet, Redis, SharedEntities};
 use qloophone_adapters::time::SystemClock;
 use qloophone_adapters::twilio::signature::SignatureValidator;
 use qloophone_adapters::twilio::stream_token::StreamTokens;
@@ -36,6 +39,22 @@ pub struct Application {
     cache: Arc<EntityCache>,
     cache_save_interval: Duration,
     drain_timeout: Duration,
+    fleet: Option<FleetParts>,
+}
+
+/// What runs beside the server when instances share a Redis.
+struct FleetParts {
+    fleet: Arc<Fleet>,
+    feed: FeedSink,
+    publisher: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl std::fmt::Debug for FleetParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetParts")
+            .field("fleet", &self.fleet)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What [`Application::builder`] assembles: a listener, a configuration,
@@ -115,12 +134,19 @@ impl Builder {
             .context("qloo")?
             .with_metrics(qloo_requests.clone());
         let qloo_breaker = qloo.breaker();
-        let cache = Arc::new(EntityCache::new(
-            Arc::new(qloo),
-            clock.clone(),
-            &config.cache,
-            api_log,
-        ));
+        // With a Redis, state callers and operators expect shared is shared.
+        let redis = match &config.redis.url {
+            Some(_) => {
+                let instance = config.redis.instance_name();
+                Some(Redis::open(&config.redis, &instance)?)
+            }
+            None => None,
+        };
+        let mut cache = EntityCache::new(Arc::new(qloo), clock.clone(), &config.cache, api_log);
+        if let Some(redis) = &redis {
+            cache = cache.with_shared_tier(Arc::new(SharedEntities::new(redis.clone())));
+        }
+        let cache = Arc::new(cache);
         let openai = &config.openai;
         let write_timeout = Duration::from_millis(config.limits.write_timeout_ms);
         let model = OpenAiRealtime::new(openai)
@@ -147,12 +173,28 @@ impl Builder {
             &openai.transcription_model,
             specs,
         );
-        let dashboard = DashboardHub::new(&config.dashboard);
+        let mut dashboard = DashboardHub::new(&config.dashboard);
         let metrics = Arc::new(Metrics::new(tool_names, &qloo_requests));
-        let sink: Arc<dyn EventSink> = Arc::new(FanOut::new(vec![
-            Arc::new(dashboard.clone()),
-            metrics.clone(),
-        ]));
+        let mut sinks: Vec<Arc<dyn EventSink>> = Vec::with_capacity(3);
+        let fleet = redis.map(|redis| {
+            dashboard = dashboard.clone().with_instance(redis.instance().clone());
+            metrics.register_fleet();
+            let fleet = Fleet::new(redis.clone(), &config.redis, env!("CARGO_PKG_VERSION"));
+            let (feed, publisher) = FeedSink::new(
+                redis,
+                config.redis.feed_length,
+                fleet.feed_dropped().clone(),
+            );
+            sinks.push(Arc::new(feed.clone()));
+            FleetParts {
+                fleet,
+                feed,
+                publisher: Box::pin(publisher),
+            }
+        });
+        sinks.push(Arc::new(dashboard.clone()));
+        sinks.push(metrics.clone());
+        let sink: Arc<dyn EventSink> = Arc::new(FanOut::new(sinks));
         let services = CallServices {
             model: Arc::new(model),
             tools,
@@ -172,10 +214,15 @@ impl Builder {
         // With Twilio's token set, every stream must also bring the token
         // its webhook answer carried.
         let stream_tokens = match &config.twilio.auth_token {
-            Some(_) => Some(Arc::new(
-                StreamTokens::new(config.twilio.stream_secret.as_ref(), clock.clone())
-                    .context("no randomness for the stream-token key")?,
-            )),
+            Some(_) => {
+                let mut tokens =
+                    StreamTokens::new(config.twilio.stream_secret.as_ref(), clock.clone())
+                        .context("no randomness for the stream-token key")?;
+                if let Some(parts) = &fleet {
+                    tokens = tokens.with_ledger(parts.fleet.clone());
+                }
+                Some(Arc::new(tokens))
+            }
             None => None,
         };
         let state = Arc::new(AppState {
@@ -199,6 +246,7 @@ impl Builder {
             http: config.http.clone(),
             qloo_breaker,
             write_timeout,
+            fleet: fleet.as_ref().map(|parts| parts.fleet.clone()),
         });
         Ok(Application {
             listener,
@@ -208,6 +256,7 @@ impl Builder {
             cache,
             cache_save_interval: config.cache.save_interval(),
             drain_timeout: Duration::from_secs(config.server.drain_timeout_secs),
+            fleet,
         })
     }
 }
@@ -251,6 +300,10 @@ impl Application {
             self.cache.clone(),
             self.cache_save_interval,
         ));
+        let fleet = match self.fleet {
+            Some(parts) => Some(join_fleet(parts, &self.state).await),
+            None => None,
+        };
         let state = self.state.clone();
         let drain_timeout = self.drain_timeout;
         // The drain happens while the server still accepts (so `/health`
@@ -261,10 +314,61 @@ impl Application {
         })
         .await;
         saver.abort();
+        if let Some(fleet) = fleet {
+            fleet.leave().await;
+        }
         save(self.cache).await;
         drop(self.sandbox);
         tracing::info!("stopped");
     }
+}
+
+/// The fleet's tasks, running beside the server until it stops.
+struct FleetTasks {
+    fleet: Arc<Fleet>,
+    feed: FeedSink,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl FleetTasks {
+    /// Lets the last events reach the feed, then leaves the registry.
+    async fn leave(self) {
+        self.feed.flushed(Duration::from_secs(1)).await;
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.fleet.leave().await;
+        tracing::info!("left the fleet");
+    }
+}
+
+/// Starts the heartbeats, the feed's publisher and its reader. Redis away
+/// at start is said, and the server runs on its own state until it returns.
+async fn join_fleet(parts: FleetParts, state: &AppState) -> FleetTasks {
+    let FleetParts {
+        fleet,
+        feed,
+        publisher,
+    } = parts;
+    let redis = fleet.redis().clone();
+    if redis.ping().await {
+        tracing::info!(instance = %redis.instance(), "joined the fleet");
+    } else {
+        tracing::warn!(
+            instance = %redis.instance(),
+            "redis unreachable at start: running on this instance's own state until it answers"
+        );
+    }
+    let tasks = vec![
+        tokio::spawn(publisher),
+        tokio::spawn(feed::run_reader(redis, state.dashboard.clone())),
+        tokio::spawn(
+            fleet
+                .clone()
+                .run_heartbeats(state.registry.clone(), state.dashboard.clone()),
+        ),
+    ];
+    FleetTasks { fleet, feed, tasks }
 }
 
 /// Turns new calls away, lets the calls in progress finish for up to

@@ -5,6 +5,7 @@
 //! - [`openai`]: the voice-model leg over the OpenAI Realtime API.
 //! - [`qloo`]: the taste graph over Qloo's HTTP API.
 //! - [`dashboard`]: `/logs` observers.
+//! - [`redis`]: what several instances share.
 //!
 //! Wire types live here and never cross into the domain: each adapter
 //! decodes its peer's frames into domain types and encodes commands back.
@@ -17,6 +18,7 @@ pub mod openai;
 pub mod outbound;
 pub mod privacy;
 pub mod qloo;
+pub mod redis;
 pub mod secret;
 pub mod time;
 pub mod twilio;

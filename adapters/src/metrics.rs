@@ -187,6 +187,42 @@ pub struct Snapshot {
     /// Dashboard messages dropped since start (skipped by dashboards that
     /// fell behind, or left unsent to ones that stopped reading).
     pub dashboard_dropped: u64,
+    /// The fleet, when instances share a Redis.
+    pub fleet: Option<FleetSnapshot>,
+}
+
+/// The fleet's figures, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FleetSnapshot {
+    /// Whether Redis answered its last command.
+    pub redis_up: bool,
+    /// Redis commands failed or late since start.
+    pub redis_failures: u64,
+    /// Calls in progress on every instance (as of the last heartbeat).
+    pub calls: usize,
+    /// The fleet-wide limit (0 for none).
+    pub limit: usize,
+    /// Instances alive.
+    pub instances: usize,
+    /// Of them, those draining.
+    pub draining: usize,
+    /// Events not published to the fleet feed (its queue was full).
+    pub feed_dropped: u64,
+}
+
+/// The fleet's metrics, registered only when there is a fleet.
+#[derive(Default)]
+struct FleetMetrics {
+    redis_up: Gauge,
+    redis_failures: Counter,
+    calls: Gauge,
+    limit: Gauge,
+    instances: Gauge,
+    draining: Gauge,
+    feed_dropped: Counter,
+    shared_hits: Counter,
+    shared_misses: Counter,
+    shared_errors: Counter,
 }
 
 /// The metrics.
@@ -223,6 +259,7 @@ pub struct Metrics {
     /// The tools offered to the model: the only values the `tool` label
     /// takes, so a model inventing names cannot grow the label set.
     known_tools: Vec<String>,
+    fleet: std::sync::OnceLock<FleetMetrics>,
 }
 
 /// The `tool` label of a tool the model was never offered.
@@ -271,6 +308,7 @@ impl Metrics {
             process_open_fds: Gauge::default(),
             process_start: Gauge::default(),
             known_tools,
+            fleet: std::sync::OnceLock::new(),
         };
         registry.register(
             "calls_started",
@@ -473,6 +511,23 @@ impl Metrics {
             self.process_open_fds.set(gauge(process.open_fds));
             self.process_start.set(process.start_time_seconds);
         }
+        if let (Some(fleet), Some(now)) = (self.fleet.get(), now.fleet) {
+            fleet.redis_up.set(i64::from(now.redis_up));
+            fleet
+                .redis_failures
+                .inner()
+                .store(now.redis_failures, relaxed);
+            fleet.calls.set(gauge(now.calls as u64));
+            fleet.limit.set(gauge(now.limit as u64));
+            fleet.instances.set(gauge(now.instances as u64));
+            fleet.draining.set(gauge(now.draining as u64));
+            fleet.feed_dropped.inner().store(now.feed_dropped, relaxed);
+        }
+        if let (Some(fleet), Some(shared)) = (self.fleet.get(), now.cache.shared) {
+            fleet.shared_hits.inner().store(shared.hits, relaxed);
+            fleet.shared_misses.inner().store(shared.misses, relaxed);
+            fleet.shared_errors.inner().store(shared.errors, relaxed);
+        }
         let mut text = String::new();
         let registry = self
             .registry
@@ -482,6 +537,65 @@ impl Metrics {
             text.clear();
         }
         text
+    }
+}
+
+impl Metrics {
+    /// Adds the fleet's metrics (when instances share a Redis).
+    pub fn register_fleet(&self) {
+        let fleet = FleetMetrics::default();
+        let mut root = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let registry = root.sub_registry_with_prefix("qloophone");
+        registry.register("redis_up", "1 while Redis answers", fleet.redis_up.clone());
+        registry.register(
+            "redis_failures",
+            "Redis commands that failed or missed their deadline since start",
+            fleet.redis_failures.clone(),
+        );
+        registry.register(
+            "fleet_calls",
+            "Calls in progress on every instance (as of the last heartbeat)",
+            fleet.calls.clone(),
+        );
+        registry.register(
+            "fleet_max_calls",
+            "The fleet-wide call limit (0 for none)",
+            fleet.limit.clone(),
+        );
+        registry.register(
+            "fleet_instances",
+            "Instances alive in the fleet",
+            fleet.instances.clone(),
+        );
+        registry.register(
+            "fleet_draining_instances",
+            "Instances of the fleet draining",
+            fleet.draining.clone(),
+        );
+        registry.register(
+            "fleet_feed_dropped_events",
+            "Call events not published to the fleet's dashboard feed (its queue was full)",
+            fleet.feed_dropped.clone(),
+        );
+        registry.register(
+            "shared_cache_hits",
+            "Entity lookups answered by the shared (Redis) tier since start",
+            fleet.shared_hits.clone(),
+        );
+        registry.register(
+            "shared_cache_misses",
+            "Entity lookups the shared (Redis) tier did not have since start",
+            fleet.shared_misses.clone(),
+        );
+        registry.register(
+            "shared_cache_errors",
+            "Shared (Redis) tier requests failed or late since start",
+            fleet.shared_errors.clone(),
+        );
+        let _ = self.fleet.set(fleet);
     }
 }
 
@@ -708,8 +822,10 @@ mod tests {
                 hits: 4,
                 misses: 5,
                 evictions: 0,
+                shared: None,
             },
             dashboard_dropped: 7,
+            fleet: None,
         });
         for line in [
             "qloophone_calls_started_total 1",

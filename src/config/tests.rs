@@ -477,3 +477,58 @@ fn the_readme_lists_every_setting_with_its_true_default() {
         "defaults the README gets wrong: {wrong:?}"
     );
 }
+
+#[test]
+fn redis_is_off_by_default_and_redis_url_turns_it_on() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        assert_eq!(load(jail).unwrap().redis.url, None, "in-process by default");
+        jail.set_env("REDIS_URL", "redis://:hunter2@cache:6379/2");
+        let config = load(jail).unwrap();
+        assert_eq!(
+            config.redis.url.as_ref().map(Secret::expose),
+            Some("redis://:hunter2@cache:6379/2")
+        );
+        jail.create_file(
+            "qloophone.toml",
+            "[redis]\ninstance = \"east-1\"\nmax_fleet_calls = 40\nheartbeat_ms = 500\nexpiry_ms = 1500\n",
+        )?;
+        let config = load(jail).unwrap();
+        assert_eq!(config.redis.instance_name(), "east-1");
+        assert_eq!(config.redis.max_fleet_calls, 40);
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_redis_url_or_an_expiry_inside_a_heartbeat_is_refused_without_the_password() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("REDIS_URL", "http://:hunter2@cache:6379");
+        let text = error_text(jail);
+        assert!(text.contains("redis.url (REDIS_URL)"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        jail.set_env("REDIS_URL", "redis://cache:6379");
+        jail.set_env("QLOOPHONE_REDIS__EXPIRY_MS", "2000");
+        let text = error_text(jail);
+        assert!(text.contains("redis.expiry_ms"), "{text}");
+        jail.set_env("QLOOPHONE_REDIS__EXPIRY_MS", "6000");
+        jail.set_env("QLOOPHONE_REDIS__DEADLINE_MS", "0");
+        assert!(error_text(jail).contains("redis.deadline_ms"));
+        Ok(())
+    });
+}
+
+#[test]
+fn without_a_configured_name_each_instance_gets_its_own() {
+    let settings = RedisSettings::default();
+    let name = settings.instance_name();
+    // The host's name, then a random suffix: two replicas on one host name
+    // still differ.
+    let (host, suffix) = name.rsplit_once('-').unwrap();
+    assert!(!host.is_empty(), "{name}");
+    assert!(
+        suffix.len() == 4 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+}

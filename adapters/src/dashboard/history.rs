@@ -10,26 +10,92 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use qloophone_domain::{CallEvent, CallEventRecord, StreamSid};
+use qloophone_domain::{CallEvent, CallEventRecord};
+
+use super::Item;
 
 /// Story events kept a call (older ones are forgotten first).
 pub const STORY: usize = 32;
 /// Ended calls kept.
 pub const RECENT: usize = 50;
 
+/// What an event is to a call's story.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The call began.
+    Start,
+    /// What it is doing now (only the latest is kept).
+    State,
+    /// Its cost so far (only the latest is kept).
+    Usage,
+    /// It ended.
+    End,
+    /// A turn, tool call, key press, barge-in, error or reconnect.
+    Story,
+    /// Not kept: model traffic and timings.
+    Skip,
+}
+
+impl Role {
+    /// The role of one of this instance's events.
+    pub fn of(event: &CallEvent) -> Self {
+        match event {
+            CallEvent::Model { .. }
+            | CallEvent::Relayed { .. }
+            | CallEvent::ModelConnected { .. }
+            | CallEvent::FirstAudio { .. } => Self::Skip,
+            CallEvent::Started { .. } => Self::Start,
+            CallEvent::Activity { .. } => Self::State,
+            CallEvent::Usage { .. } => Self::Usage,
+            CallEvent::Ended { .. } => Self::End,
+            CallEvent::Turn { .. }
+            | CallEvent::ToolCalled { .. }
+            | CallEvent::BargeIn { .. }
+            | CallEvent::Dtmf { .. }
+            | CallEvent::Error { .. }
+            | CallEvent::ModelReconnecting { .. }
+            | CallEvent::ModelReconnected { .. } => Self::Story,
+        }
+    }
+
+    /// Its name on the fleet feed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::State => "state",
+            Self::Usage => "usage",
+            Self::End => "end",
+            Self::Story => "story",
+            Self::Skip => "skip",
+        }
+    }
+
+    /// The role named `name` on the fleet feed.
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "start" => Self::Start,
+            "state" => Self::State,
+            "usage" => Self::Usage,
+            "end" => Self::End,
+            "story" => Self::Story,
+            _ => Self::Skip,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Call {
-    started: CallEventRecord,
-    /// The latest `Activity`.
-    state: Option<CallEventRecord>,
-    /// The latest `Usage`.
-    usage: Option<CallEventRecord>,
-    story: VecDeque<CallEventRecord>,
-    ended: Option<CallEventRecord>,
+    started: Item,
+    /// The latest state.
+    state: Option<Item>,
+    /// The latest usage.
+    usage: Option<Item>,
+    story: VecDeque<Item>,
+    ended: Option<Item>,
 }
 
 impl Call {
-    fn replay(&self, out: &mut Vec<CallEventRecord>) {
+    fn replay(&self, out: &mut Vec<Item>) {
         out.push(self.started.clone());
         // The story in order, then the latest state and cost, then the end:
         // a page applying them in turn ends where the call is now.
@@ -40,13 +106,14 @@ impl Call {
     }
 }
 
-/// The calls a late dashboard is told about.
+/// The calls a late dashboard is told about: this instance's, and with a
+/// fleet, the other instances' (keyed `instance/call`).
 #[derive(Debug, Default)]
 pub struct History {
-    live: HashMap<StreamSid, Call>,
-    /// When each live call started (an index into nothing: the order the
-    /// replay gives them).
-    order: VecDeque<StreamSid>,
+    live: HashMap<String, Call>,
+    /// The live calls in the order they started (the order the replay
+    /// gives them).
+    order: VecDeque<String>,
     ended: VecDeque<Call>,
 }
 
@@ -54,25 +121,28 @@ impl History {
     /// Whether an event is worth keeping at all (a cheap test, made before
     /// any lock is taken).
     pub fn keeps(event: &CallEvent) -> bool {
-        !matches!(
-            event,
-            CallEvent::Model { .. }
-                | CallEvent::Relayed { .. }
-                | CallEvent::ModelConnected { .. }
-                | CallEvent::FirstAudio { .. }
-        )
+        Role::of(event) != Role::Skip
     }
 
-    /// Files one event under its call.
+    /// Files one of this instance's events under its call.
     pub fn record(&mut self, record: &CallEventRecord) {
-        if let CallEvent::Started { .. } = record.event {
-            if !self.live.contains_key(&record.call) {
-                self.order.push_back(record.call.clone());
+        self.file(
+            record.call.as_str().to_owned(),
+            Role::of(&record.event),
+            Item::Local(record.clone()),
+        );
+    }
+
+    /// Files `item`, which plays `role` in the story of the call `key`.
+    pub fn file(&mut self, key: String, role: Role, item: Item) {
+        if role == Role::Start {
+            if !self.live.contains_key(&key) {
+                self.order.push_back(key.clone());
             }
             self.live.insert(
-                record.call.clone(),
+                key,
                 Call {
-                    started: record.clone(),
+                    started: item,
                     state: None,
                     usage: None,
                     story: VecDeque::new(),
@@ -81,53 +151,52 @@ impl History {
             );
             return;
         }
-        let Some(call) = self.live.get_mut(&record.call) else {
+        let Some(call) = self.live.get_mut(&key) else {
             return; // a call that started before anyone kept its story
         };
-        match record.event {
-            CallEvent::Model { .. }
-            | CallEvent::Relayed { .. }
-            | CallEvent::ModelConnected { .. }
-            | CallEvent::FirstAudio { .. }
-            | CallEvent::Started { .. } => {}
-            CallEvent::Activity { .. } => call.state = Some(record.clone()),
-            CallEvent::Usage { .. } => call.usage = Some(record.clone()),
-            CallEvent::Ended { .. } => {
-                let Some(mut call) = self.live.remove(&record.call) else {
+        match role {
+            Role::Skip | Role::Start => {}
+            Role::State => call.state = Some(item),
+            Role::Usage => call.usage = Some(item),
+            Role::End => {
+                let Some(mut call) = self.live.remove(&key) else {
                     return;
                 };
-                self.order.retain(|sid| sid != &record.call);
+                self.order.retain(|live| live != &key);
                 call.state = None;
-                call.ended = Some(record.clone());
+                call.ended = Some(item);
                 if self.ended.len() >= RECENT {
                     self.ended.pop_front();
                 }
                 self.ended.push_back(call);
             }
-            CallEvent::Turn { .. }
-            | CallEvent::ToolCalled { .. }
-            | CallEvent::BargeIn { .. }
-            | CallEvent::Dtmf { .. }
-            | CallEvent::Error { .. }
-            | CallEvent::ModelReconnecting { .. }
-            | CallEvent::ModelReconnected { .. } => {
+            Role::Story => {
                 if call.story.len() >= STORY {
                     call.story.pop_front();
                 }
-                call.story.push_back(record.clone());
+                call.story.push_back(item);
             }
         }
     }
 
+    /// The keys of the calls in progress whose key starts with `prefix`.
+    pub fn live_under(&self, prefix: &str) -> Vec<String> {
+        self.order
+            .iter()
+            .filter(|key| key.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
     /// Every kept event: the ended calls first (oldest first), then the
     /// calls in progress in the order they started.
-    pub fn replay(&self) -> Vec<CallEventRecord> {
+    pub fn replay(&self) -> Vec<Item> {
         let mut out = Vec::new();
         for call in &self.ended {
             call.replay(&mut out);
         }
-        for sid in &self.order {
-            if let Some(call) = self.live.get(sid) {
+        for key in &self.order {
+            if let Some(call) = self.live.get(key) {
                 call.replay(&mut out);
             }
         }
@@ -146,6 +215,8 @@ mod tests {
 
     use qloophone_domain::EndReason;
     use qloophone_domain::ports::{Activity, Speaker};
+
+    use qloophone_domain::StreamSid;
 
     use super::*;
 
@@ -181,11 +252,21 @@ mod tests {
         )
     }
 
-    fn names(records: &[CallEventRecord]) -> Vec<String> {
-        records
+    fn names(items: &[Item]) -> Vec<String> {
+        items
             .iter()
-            .map(|record| format!("{}:{}", record.call, record.event.name()))
+            .map(|item| {
+                let record = local(item);
+                format!("{}:{}", record.call, record.event.name())
+            })
             .collect()
+    }
+
+    fn local(item: &Item) -> &CallEventRecord {
+        match item {
+            Item::Local(record) => record,
+            Item::Remote(_) => panic!("only local events here"),
+        }
     }
 
     #[test]
@@ -206,7 +287,7 @@ mod tests {
             ["MZ1:call.started", "MZ1:turn", "MZ1:call.state"]
         );
         assert_eq!(
-            replay[2].event,
+            local(&replay[2]).event,
             CallEvent::Activity {
                 activity: Activity::Listening
             },
@@ -242,7 +323,7 @@ mod tests {
         let replay = history.replay();
         let ends = replay
             .iter()
-            .filter(|record| matches!(record.event, CallEvent::Ended { .. }))
+            .filter(|item| matches!(local(item).event, CallEvent::Ended { .. }))
             .count();
         assert_eq!(ends, RECENT);
         assert!(!names(&replay).contains(&"MZ2:call.ended".to_owned()));
@@ -260,7 +341,7 @@ mod tests {
         let replay = history.replay();
         assert_eq!(replay.len(), 1 + STORY);
         assert_eq!(
-            replay[1].event,
+            local(&replay[1]).event,
             CallEvent::Turn {
                 speaker: Speaker::Caller,
                 text: "turn 10".into()

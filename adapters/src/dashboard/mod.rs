@@ -23,6 +23,10 @@
 //! An envelope dashboard is first told the recent past ([`history`]): the
 //! calls in progress and the last to end, as their server events, then
 //! `{"type":"connection.replayed"}`, then everything live.
+//!
+//! With a fleet (Redis), the hub also carries the other instances' events
+//! ([`Item::Remote`], from [`crate::redis::feed`]), already rendered there,
+//! and every envelope says which instance its call is on (`"instance"`).
 
 pub mod history;
 
@@ -40,7 +44,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::http::websocket::Socket as WebSocket;
-use history::History;
+use history::{History, Role};
 
 use crate::secret::Secret;
 use crate::time::rfc3339;
@@ -80,26 +84,62 @@ impl Default for DashboardSettings {
     }
 }
 
+/// One event for dashboards: one of this instance's calls', or another
+/// instance's, as the fleet feed brought it.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// This instance's.
+    Local(CallEventRecord),
+    /// Another instance's.
+    Remote(std::sync::Arc<RemoteEvent>),
+}
+
+/// Another instance's event, rendered there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEvent {
+    /// The instance its call is on.
+    pub instance: std::sync::Arc<str>,
+    /// Its call's stream.
+    pub call: String,
+    /// What it is to the call's story.
+    pub role: Role,
+    /// Its envelope form, `instance` included.
+    pub envelope: String,
+    /// A model event's raw text, for raw dashboards.
+    pub raw: Option<String>,
+}
+
+impl RemoteEvent {
+    /// The key its call is filed under in the history.
+    fn key(&self) -> String {
+        format!("{}/{}", self.instance, self.call)
+    }
+}
+
 /// The fan-out point for call events.
 #[derive(Debug, Clone)]
 pub struct DashboardHub {
-    events: broadcast::Sender<CallEventRecord>,
+    events: broadcast::Sender<Item>,
     closed: tokio::sync::watch::Sender<bool>,
     /// Held while a kept event is filed and sent, so a dashboard
     /// subscribing under it sees each event once: replayed or live.
     history: std::sync::Arc<std::sync::Mutex<History>>,
     /// Messages dashboards did not get (see [`Subscription::dropped`]).
     dropped: std::sync::Arc<AtomicU64>,
+    /// This instance's name on envelopes, with a fleet.
+    instance: Option<std::sync::Arc<str>>,
 }
 
 /// What one dashboard reads: the recent past, then every event live.
 #[derive(Debug)]
 pub struct Subscription {
     /// Every event from the moment of subscribing.
-    pub events: broadcast::Receiver<CallEventRecord>,
+    pub events: broadcast::Receiver<Item>,
     /// The kept events of the recent past (see [`history`]), none of them
     /// also in `events`.
-    pub past: Vec<CallEventRecord>,
+    pub past: Vec<Item>,
+    /// This instance's name, for the envelopes of its own events.
+    pub instance: Option<std::sync::Arc<str>>,
     /// Counts messages this dashboard did not get: events it skipped when
     /// it fell behind, and the one it was not sent when it was dropped for
     /// not reading.
@@ -116,7 +156,59 @@ impl DashboardHub {
             closed,
             history: std::sync::Arc::default(),
             dropped: std::sync::Arc::default(),
+            instance: None,
         }
+    }
+
+    /// Labels this instance's envelopes with `name` (with a fleet).
+    #[must_use]
+    pub fn with_instance(mut self, name: std::sync::Arc<str>) -> Self {
+        self.instance = Some(name);
+        self
+    }
+
+    /// This instance's label, with a fleet.
+    pub fn instance(&self) -> Option<&std::sync::Arc<str>> {
+        self.instance.as_ref()
+    }
+
+    /// Hands dashboards another instance's event.
+    pub fn emit_remote(&self, event: RemoteEvent) {
+        let key = event.key();
+        let role = event.role;
+        let item = Item::Remote(std::sync::Arc::new(event));
+        if role == Role::Skip {
+            let _ = self.events.send(item);
+        } else {
+            let mut history = self.lock_history();
+            history.file(key, role, item.clone());
+            let _ = self.events.send(item);
+        }
+    }
+
+    /// Ends, for dashboards, the calls of `instance` still in progress:
+    /// it left the fleet without saying they ended (it crashed). Returns
+    /// how many there were.
+    pub fn forget_instance(&self, instance: &str, at: std::time::SystemTime) -> usize {
+        let prefix = format!("{instance}/");
+        let calls = self.lock_history().live_under(&prefix);
+        for key in &calls {
+            let call = &key[prefix.len()..];
+            let envelope = json!({
+                "instance": instance,
+                "call": call,
+                "at": rfc3339(at),
+                "event": {"type": "call.ended", "reason": "instance_lost"},
+            });
+            self.emit_remote(RemoteEvent {
+                instance: instance.into(),
+                call: call.to_owned(),
+                role: Role::End,
+                envelope: envelope.to_string(),
+                raw: None,
+            });
+        }
+        calls.len()
     }
 
     /// Messages dashboards did not get since start.
@@ -131,6 +223,7 @@ impl DashboardHub {
             events: self.events.subscribe(),
             past: history.replay(),
             dropped: self.dropped.clone(),
+            instance: self.instance.clone(),
         }
     }
 
@@ -152,7 +245,7 @@ impl DashboardHub {
     }
 
     /// A receiver of every event from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<CallEventRecord> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Item> {
         self.events.subscribe()
     }
 
@@ -168,9 +261,9 @@ impl EventSink for DashboardHub {
         if History::keeps(&record.event) {
             let mut history = self.lock_history();
             history.record(&record);
-            let _ = self.events.send(record);
+            let _ = self.events.send(Item::Local(record));
         } else {
-            let _ = self.events.send(record);
+            let _ = self.events.send(Item::Local(record));
         }
     }
 }
@@ -227,11 +320,13 @@ pub async fn serve_client(
         mut events,
         past,
         dropped,
+        instance,
     } = subscription;
+    let instance = instance.as_deref();
     let mut frames = Vec::with_capacity(2);
     if options.format == Format::Envelope {
-        for record in &past {
-            render(record, options, &mut frames);
+        for item in &past {
+            render_item(item, options, instance, &mut frames);
         }
         for frame in frames.drain(..) {
             if send(&mut socket, frame).await.is_err() {
@@ -247,8 +342,8 @@ pub async fn serve_client(
     loop {
         if *shutdown.borrow_and_update() {
             // Send what is already waiting (the last calls' ends), then go.
-            while let Ok(record) = events.try_recv() {
-                render(&record, options, &mut frames);
+            while let Ok(item) = events.try_recv() {
+                render_item(&item, options, instance, &mut frames);
             }
             for frame in frames.drain(..) {
                 if send(&mut socket, frame).await.is_err() {
@@ -273,8 +368,8 @@ pub async fn serve_client(
                 Some(Err(_)) | None => break,
             },
             event = events.recv() => match event {
-                Ok(record) => {
-                    render(&record, options, &mut frames);
+                Ok(item) => {
+                    render_item(&item, options, instance, &mut frames);
                     for frame in frames.drain(..) {
                         if send(&mut socket, frame).await.is_err() {
                             tracing::info!("dropping a dashboard that stopped reading");
@@ -305,8 +400,42 @@ async fn send(socket: &mut WebSocket, text: String) -> Result<(), ()> {
     }
 }
 
+/// The frames a client with `options` gets for `item`; this instance's
+/// envelopes say `instance` when there is one.
+pub fn render_item(
+    item: &Item,
+    options: LogsOptions,
+    instance: Option<&str>,
+    out: &mut Vec<String>,
+) {
+    match item {
+        Item::Local(record) => render_labelled(record, options, instance, out),
+        Item::Remote(event) => match options.format {
+            Format::Raw => {
+                if let Some(raw) = &event.raw {
+                    out.push(raw.clone());
+                    if let Some(copy) = beta_copy(raw) {
+                        out.push(copy);
+                    }
+                }
+            }
+            Format::Envelope => out.push(event.envelope.clone()),
+        },
+    }
+}
+
 /// The frames a client with `options` gets for `record`.
 pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<String>) {
+    render_labelled(record, options, None, out);
+}
+
+/// As [`render`], each envelope saying it comes from `instance`.
+pub fn render_labelled(
+    record: &CallEventRecord,
+    options: LogsOptions,
+    instance: Option<&str>,
+    out: &mut Vec<String>,
+) {
     if let CallEvent::Model { audio, raw } = &record.event {
         if *audio && !options.audio {
             return;
@@ -321,11 +450,19 @@ pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<Stri
                     out.push(copy);
                 }
             }
-            Format::Envelope => out.push(format!(
-                r#"{{"call":{},"at":"{}","event":{text}}}"#,
-                quoted(record.call.as_str()),
-                rfc3339(record.at)
-            )),
+            Format::Envelope => match instance {
+                None => out.push(format!(
+                    r#"{{"call":{},"at":"{}","event":{text}}}"#,
+                    quoted(record.call.as_str()),
+                    rfc3339(record.at)
+                )),
+                Some(instance) => out.push(format!(
+                    r#"{{"instance":{},"call":{},"at":"{}","event":{text}}}"#,
+                    quoted(instance),
+                    quoted(record.call.as_str()),
+                    rfc3339(record.at)
+                )),
+            },
         }
         return;
     }
@@ -391,9 +528,12 @@ pub fn render(record: &CallEventRecord, options: LogsOptions, out: &mut Vec<Stri
         }),
         CallEvent::Ended { reason } => json!({"type": "call.ended", "reason": reason.as_str()}),
     };
-    out.push(
-        json!({"call": record.call.as_str(), "at": rfc3339(record.at), "event": event}).to_string(),
-    );
+    let mut envelope =
+        json!({"call": record.call.as_str(), "at": rfc3339(record.at), "event": event});
+    if let Some(instance) = instance {
+        envelope["instance"] = Value::from(instance);
+    }
+    out.push(envelope.to_string());
 }
 
 /// Millionths of a dollar as dollars.

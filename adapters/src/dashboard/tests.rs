@@ -4,10 +4,11 @@ use std::time::{Duration, SystemTime};
 use crate::time::SystemClock;
 use bytes::Bytes;
 use qloophone_domain::{AudioMs, CallSid, EndReason, ItemId, RawFrame, StreamSid};
-use serde_json::Value;
+use serde_json::{Value, json};
 use warp::Filter;
 
 use super::*;
+use history::Role;
 
 fn record(event: CallEvent) -> CallEventRecord {
     CallEventRecord {
@@ -181,6 +182,7 @@ async fn a_lagging_dashboard_is_told_and_skips_ahead() {
     let events = Arc::new(std::sync::Mutex::new(Some(Subscription {
         events: hub.subscribe(),
         past: Vec::new(),
+        instance: None,
         dropped: Arc::default(),
     })));
     for n in 0..10 {
@@ -246,4 +248,59 @@ fn usage_reaches_the_envelope_stream_and_not_the_raw_one() {
     assert_eq!(out[0]["event"]["total"]["output_audio_tokens"], 80);
     assert_eq!(out[0]["event"]["total"]["cached_input_tokens"], 0);
     assert_eq!(out[0]["event"]["cost_usd"], 0.012345);
+}
+
+fn remote(role: Role, envelope: Value, raw: Option<&str>) -> RemoteEvent {
+    RemoteEvent {
+        instance: "b".into(),
+        call: "MZ9".into(),
+        role,
+        envelope: envelope.to_string(),
+        raw: raw.map(str::to_owned),
+    }
+}
+
+#[test]
+fn another_instances_events_reach_both_forms_and_its_lost_calls_are_ended() {
+    let hub = DashboardHub::new(&DashboardSettings::default()).with_instance("a".into());
+    let mut events = hub.subscribe();
+    let started =
+        json!({"instance": "b", "call": "MZ9", "at": "t", "event": {"type": "call.started"}});
+    hub.emit_remote(remote(Role::Start, started.clone(), None));
+    let delta = r#"{"type":"response.output_audio_transcript.delta","delta":"hi"}"#;
+    hub.emit_remote(remote(Role::Skip, json!({"instance": "b"}), Some(delta)));
+    let render_all = |item: &Item, options| {
+        let mut out = Vec::new();
+        render_item(item, options, hub.instance().map(AsRef::as_ref), &mut out);
+        out
+    };
+    let first = events.try_recv().unwrap();
+    assert_eq!(render_all(&first, ENVELOPE), [started.to_string()]);
+    assert!(
+        render_all(&first, RAW).is_empty(),
+        "server events are envelope-only"
+    );
+    let second = events.try_recv().unwrap();
+    let raw = render_all(&second, RAW);
+    assert_eq!(raw.len(), 2, "with its beta copy: {raw:?}");
+    // This instance's own envelopes say so.
+    let mut out = Vec::new();
+    render_item(
+        &Item::Local(record(CallEvent::Dtmf { digit: '5' })),
+        ENVELOPE,
+        Some("a"),
+        &mut out,
+    );
+    let own: Value = serde_json::from_str(&out[0]).unwrap();
+    assert_eq!(own["instance"], "a");
+
+    // B crashed: its call still in progress is ended for the dashboards.
+    assert_eq!(hub.forget_instance("b", SystemTime::UNIX_EPOCH), 1);
+    let ended = events.try_recv().unwrap();
+    let ended: Value = serde_json::from_str(&render_all(&ended, ENVELOPE)[0]).unwrap();
+    assert_eq!(ended["event"]["reason"], "instance_lost");
+    assert_eq!(ended["call"], "MZ9");
+    assert_eq!(hub.forget_instance("b", SystemTime::UNIX_EPOCH), 0, "once");
+    let past = hub.subscribe_with_history().past;
+    assert_eq!(past.len(), 2, "its story: start and end");
 }

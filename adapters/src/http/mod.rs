@@ -85,6 +85,8 @@ pub struct AppState {
     /// How long a Twilio socket may take nothing while audio waits for it
     /// before its call ends.
     pub write_timeout: std::time::Duration,
+    /// This instance's part in a fleet sharing one Redis, when there is one.
+    pub fleet: Option<Arc<crate::redis::Fleet>>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -38,6 +38,9 @@ pub(super) fn routes(
                 "activeCalls": state.registry.active(),
                 "qloo": {"breaker": state.qloo_breaker.state().as_str()},
             });
+            if let Some(fleet) = &state.fleet {
+                body["fleet"] = fleet_json(fleet);
+            }
             if state.insecure {
                 body["insecure"] =
                     json!("live mode without the Twilio token or the dashboard key (--insecure)");
@@ -71,6 +74,7 @@ pub(super) fn routes(
                 cache: state.cache.cache_stats(),
                 qloo_breaker: state.qloo_breaker.state(),
                 dashboard_dropped: state.dashboard.dropped(),
+                fleet: state.fleet.as_ref().map(|fleet| fleet.snapshot()),
             });
             warp::reply::with_header(
                 text,
@@ -120,6 +124,26 @@ fn sandbox_only(state: &AppState) -> impl Filter<Extract = (), Error = Rejection
         .untuple_one()
 }
 
+/// The fleet as `/health` shows it: this instance, whether Redis answers,
+/// and every instance alive with its calls (as of the last heartbeat).
+fn fleet_json(fleet: &crate::redis::Fleet) -> serde_json::Value {
+    let view = fleet.view();
+    json!({
+        "instance": fleet.redis().instance().as_ref(),
+        "redis": if fleet.redis().is_up() { "up" } else { "down" },
+        "calls": view.calls,
+        "maxCalls": (fleet.limit() > 0).then_some(fleet.limit()),
+        "instances": view.instances.iter().map(|instance| json!({
+            "name": instance.name,
+            "calls": instance.calls,
+            "draining": instance.draining,
+            "maxCalls": instance.max_calls,
+            "version": instance.version,
+        })).collect::<Vec<_>>(),
+        "asOf": view.at.map(rfc3339),
+    })
+}
+
 #[derive(Serialize)]
 struct CacheStatsBody {
     size: usize,
@@ -128,19 +152,48 @@ struct CacheStatsBody {
     evictions: u64,
     #[serde(rename = "hitRate")]
     hit_rate: f64,
+    /// The shared (Redis) tier, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<SharedTierBody>,
     timestamp: String,
+}
+
+#[derive(Serialize)]
+struct SharedTierBody {
+    connected: bool,
+    hits: u64,
+    misses: u64,
+    writes: u64,
+    errors: u64,
+    /// Lookups that waited for another instance's search of the same.
+    waits: u64,
+    #[serde(rename = "hitRate")]
+    hit_rate: f64,
+}
+
+#[allow(clippy::cast_precision_loss)] // counters far below 2^52
+fn rate(hits: u64, misses: u64) -> f64 {
+    let lookups = hits + misses;
+    if lookups == 0 {
+        0.0
+    } else {
+        hits as f64 / lookups as f64
+    }
 }
 
 fn cache_stats_body(state: &AppState) -> CacheStatsBody {
     let stats = state.cache.cache_stats();
-    let lookups = stats.hits + stats.misses;
-    #[allow(clippy::cast_precision_loss)] // counters far below 2^52
-    let hit_rate = if lookups == 0 {
-        0.0
-    } else {
-        stats.hits as f64 / lookups as f64
-    };
+    let hit_rate = rate(stats.hits, stats.misses);
     CacheStatsBody {
+        shared: stats.shared.map(|tier| SharedTierBody {
+            connected: tier.connected,
+            hits: tier.hits,
+            misses: tier.misses,
+            writes: tier.writes,
+            errors: tier.errors,
+            waits: tier.waits,
+            hit_rate: rate(tier.hits, tier.misses),
+        }),
         size: stats.size,
         hits: stats.hits,
         misses: stats.misses,

@@ -11,6 +11,7 @@ use warp::{Filter, Rejection, Reply};
 use super::guards::{signed_stream, signed_webhook};
 use super::websocket::{self, Upgrade};
 use super::{AppState, MAX_CALL_FRAME, error_reply, with_state};
+use crate::redis::Admission;
 use crate::twilio::{TwilioLeg, stream_token, twiml};
 
 /// `/twiml` and `/call`.
@@ -25,7 +26,7 @@ pub(super) fn routes(
         .and(signed_stream(state.clone()))
         .and(websocket::upgrade())
         .and(with_state(state.clone()))
-        .map(call_upgrade);
+        .then(call_upgrade);
     twiml.or(call)
 }
 
@@ -38,6 +39,13 @@ fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Repl
         tracing::warn!(
             active = state.registry.active(),
             "all lines busy: caller turned away"
+        );
+        return xml(twiml::busy());
+    }
+    if let Some(fleet) = state.fleet.as_ref().filter(|fleet| fleet.looks_full()) {
+        tracing::warn!(
+            fleet_calls = fleet.view().calls,
+            "every line of the fleet busy: caller turned away"
         );
         return xml(twiml::busy());
     }
@@ -71,7 +79,7 @@ fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Repl
     xml(twiml::connect_stream(&state.public_url, &parameters))
 }
 
-fn call_upgrade(upgrade: Upgrade, state: Arc<AppState>) -> Box<dyn Reply> {
+async fn call_upgrade(upgrade: Upgrade, state: Arc<AppState>) -> Box<dyn Reply> {
     let Some(permit) = state.registry.try_admit() else {
         tracing::warn!(
             active = state.registry.active(),
@@ -81,6 +89,30 @@ fn call_upgrade(upgrade: Upgrade, state: Arc<AppState>) -> Box<dyn Reply> {
             StatusCode::SERVICE_UNAVAILABLE,
             "at the call limit",
         ));
+    };
+    // The fleet's limit too, under Redis's short deadline; without an
+    // answer, this instance's own limit is the one that holds.
+    let place = match &state.fleet {
+        Some(fleet) => match fleet.admit().await {
+            Admission::Admitted(place) => Some(place),
+            Admission::Full(calls) => {
+                tracing::warn!(
+                    fleet_calls = calls,
+                    "call refused: at the fleet's call limit"
+                );
+                return Box::new(error_reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "at the fleet's call limit",
+                ));
+            }
+            Admission::Unchecked => {
+                tracing::warn!(
+                    "the fleet's registry did not answer: this call counts on this instance only"
+                );
+                None
+            }
+        },
+        None => None,
     };
     let config = websocket::config(MAX_CALL_FRAME);
     Box::new(upgrade.accept(config, move |socket| async move {
@@ -94,6 +126,7 @@ fn call_upgrade(upgrade: Upgrade, state: Arc<AppState>) -> Box<dyn Reply> {
         let reason =
             tracing::Instrument::instrument(run_call(leg, &state.services, permit, shutdown), span)
                 .await;
+        drop(place);
         tracing::debug!(%reason, "call task done");
     }))
 }

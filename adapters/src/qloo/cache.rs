@@ -39,11 +39,57 @@ pub struct CacheStats {
     pub size: usize,
     /// Lookups answered from the cache.
     pub hits: u64,
-    /// Lookups that went upstream.
+    /// Lookups that went past this instance's entries (to the shared tier,
+    /// when there is one, then upstream).
     pub misses: u64,
     /// Entries pushed out to make room.
     pub evictions: u64,
+    /// The shared tier's counters, when there is one.
+    pub shared: Option<TierStats>,
 }
+
+/// The shared tier's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TierStats {
+    /// Whether it answered its last request.
+    pub connected: bool,
+    /// Lookups it answered (another instance had searched).
+    pub hits: u64,
+    /// Lookups it did not have.
+    pub misses: u64,
+    /// Results written to it.
+    pub writes: u64,
+    /// Requests it failed or did not answer in time.
+    pub errors: u64,
+    /// Lookups that waited for another instance's search of the same.
+    pub waits: u64,
+}
+
+/// A second tier under the in-process entries, shared by several
+/// instances (Redis). Every method answers within a short deadline: when
+/// the tier is away, a lookup is a miss and a claim is granted.
+#[async_trait]
+pub trait SharedTier: Send + Sync {
+    /// The value stored under `key`, if any.
+    async fn get(&self, key: &str) -> Option<Vec<u8>>;
+    /// Stores `value` under `key` for `ttl`.
+    async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration);
+    /// Claims the search for `key` for a short while: `false` when another
+    /// instance is already searching for it.
+    async fn claim(&self, key: &str) -> bool;
+    /// Gives a claim back.
+    async fn release(&self, key: &str);
+    /// Counts a lookup that waited for another instance's search.
+    fn waited(&self);
+    /// The counters now.
+    fn stats(&self) -> TierStats;
+}
+
+/// How long a lookup waits for another instance's search of the same thing
+/// before searching itself.
+const CLAIM_WAIT: Duration = Duration::from_millis(1500);
+/// How often it looks for that search's result meanwhile.
+const CLAIM_POLL: Duration = Duration::from_millis(40);
 
 /// Something that can report cache counters.
 pub trait CacheStatsSource: Send + Sync {
@@ -93,6 +139,12 @@ struct Key {
 }
 
 impl Key {
+    /// The key in the shared tier: the same for the same search on every
+    /// instance.
+    fn shared_name(&self) -> String {
+        format!("{}|{}|{}", self.text, self.types, self.take)
+    }
+
     fn of(query: &SearchQuery) -> Self {
         Self {
             text: query
@@ -117,6 +169,21 @@ struct Stored {
     stored_at: SystemTime,
 }
 
+impl Stored {
+    /// Entities as a snapshot or the shared tier holds them, stored at
+    /// `stored_at_ms` (Unix milliseconds); any that no longer parse are
+    /// left out.
+    fn saved(entities: Vec<StoredEntity>, stored_at_ms: u64) -> Self {
+        Self {
+            entities: entities
+                .into_iter()
+                .filter_map(StoredEntity::into_entity)
+                .collect(),
+            stored_at: UNIX_EPOCH + Duration::from_millis(stored_at_ms),
+        }
+    }
+}
+
 struct State {
     entries: LruCache<Key, Stored>,
     hits: u64,
@@ -130,6 +197,7 @@ pub struct EntityCache {
     snapshot: Option<PathBuf>,
     shelf: Arc<Shelf>,
     log: Option<ApiLog>,
+    shared: Option<Arc<dyn SharedTier>>,
 }
 
 /// The entries and the lookups on their way upstream. Shared with those
@@ -172,11 +240,11 @@ impl Shelf {
         state.entries.get(key).map(|stored| stored.entities.clone())
     }
 
-    fn store(&self, key: Key, entities: Vec<Entity>) {
+    fn store_at(&self, key: Key, entities: Vec<Entity>, stored_at: SystemTime) {
         let mut state = lock(&self.state);
         let stored = Stored {
             entities,
-            stored_at: self.clock.now(),
+            stored_at,
         };
         if let Some((evicted, _)) = state.entries.push(key.clone(), stored)
             && evicted != key
@@ -218,11 +286,21 @@ impl EntityCache {
                 dirty: AtomicBool::new(false),
             }),
             log,
+            shared: None,
         };
         if let Some(path) = cache.snapshot.clone() {
             cache.load(&path);
         }
         cache
+    }
+
+    /// Puts `tier` under this instance's entries: a lookup they miss asks
+    /// it before going upstream, and what comes from upstream is stored
+    /// in it too.
+    #[must_use]
+    pub fn with_shared_tier(mut self, tier: Arc<dyn SharedTier>) -> Self {
+        self.shared = Some(tier);
+        self
     }
 
     /// Whether entries changed since the last save.
@@ -285,14 +363,7 @@ impl EntityCache {
         let mut state = lock(&self.shelf.state);
         let mut loaded = 0;
         for entry in snapshot.entries {
-            let stored = Stored {
-                entities: entry
-                    .entities
-                    .into_iter()
-                    .filter_map(StoredEntity::into_entity)
-                    .collect(),
-                stored_at: UNIX_EPOCH + Duration::from_millis(entry.stored_at_ms),
-            };
+            let stored = Stored::saved(entry.entities, entry.stored_at_ms);
             if self.shelf.fresh(&stored) {
                 let key = Key {
                     text: entry.query,
@@ -317,16 +388,26 @@ impl EntityCache {
     fn spawn_lookup(&self, key: Key, query: SearchQuery) -> Lookup {
         let inner = self.inner.clone();
         let shelf = self.shelf.clone();
+        let shared = self.shared.clone();
         // Its requests count for the tool run that started it.
         let task = tokio::spawn(upstream::carry(async move {
-            let result = inner.search(&query).await;
+            let result = match &shared {
+                Some(tier) => {
+                    search_shared(tier.as_ref(), inner.as_ref(), &shelf, &key, &query).await
+                }
+                None => inner.search(&query).await.map(|entities| (entities, None)),
+            };
             lock(&shelf.inflight).remove(&key);
-            if let Ok(entities) = &result
-                && !entities.is_empty()
-            {
-                shelf.store(key, entities.clone());
+            match result {
+                Ok((entities, stored_at)) => {
+                    if !entities.is_empty() {
+                        let stored_at = stored_at.unwrap_or_else(|| shelf.clock.now());
+                        shelf.store_at(key, entities.clone(), stored_at);
+                    }
+                    Ok(entities)
+                }
+                Err(err) => Err(err),
             }
-            result
         }));
         async move {
             task.await.unwrap_or_else(|err| {
@@ -350,6 +431,58 @@ impl EntityCache {
             ));
         }
     }
+}
+
+/// A search through the shared tier: its entry if another instance has
+/// searched already; else, once this instance holds the claim (or another
+/// instance's search has not answered within [`CLAIM_WAIT`]), the search
+/// upstream, whose result is stored in the tier for the others. Returns
+/// the entities and, for a shared entry, when it was first stored (so its
+/// freshness runs from then, not from when this instance copied it).
+async fn search_shared(
+    tier: &dyn SharedTier,
+    inner: &dyn TasteGraph,
+    shelf: &Shelf,
+    key: &Key,
+    query: &SearchQuery,
+) -> Result<(Vec<Entity>, Option<SystemTime>), TasteError> {
+    let name = key.shared_name();
+    let shared = |bytes: Option<Vec<u8>>| {
+        let entry: SharedEntry = serde_json::from_slice(&bytes?).ok()?;
+        let stored = Stored::saved(entry.entities, entry.stored_at_ms);
+        (shelf.fresh(&stored) && !stored.entities.is_empty())
+            .then_some((stored.entities, Some(stored.stored_at)))
+    };
+    if let Some(found) = shared(tier.get(&name).await) {
+        return Ok(found);
+    }
+    let claimed = tier.claim(&name).await;
+    if !claimed {
+        tier.waited();
+        let until = tokio::time::Instant::now() + CLAIM_WAIT;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(CLAIM_POLL).await;
+            if let Some(found) = shared(tier.get(&name).await) {
+                return Ok(found);
+            }
+        }
+    }
+    let result = inner.search(query).await;
+    if let Ok(entities) = &result
+        && !entities.is_empty()
+    {
+        let entry = SharedEntry {
+            stored_at_ms: millis(shelf.clock.now()),
+            entities: entities.iter().map(StoredEntity::from).collect(),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&entry) {
+            tier.put(&name, bytes, shelf.ttl).await;
+        }
+    }
+    if claimed {
+        tier.release(&name).await;
+    }
+    result.map(|entities| (entities, None))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, flushes it to disk,
@@ -388,6 +521,7 @@ impl CacheStatsSource for EntityCache {
             hits: state.hits,
             misses: state.misses,
             evictions: state.evictions,
+            shared: self.shared.as_ref().map(|tier| tier.stats()),
         }
     }
 }
@@ -426,6 +560,13 @@ impl TasteGraph for EntityCache {
 struct Snapshot {
     version: u32,
     entries: Vec<SnapshotEntry>,
+}
+
+/// One search's result in the shared tier.
+#[derive(Serialize, Deserialize)]
+struct SharedEntry {
+    stored_at_ms: u64,
+    entities: Vec<StoredEntity>,
 }
 
 #[derive(Serialize, Deserialize)]

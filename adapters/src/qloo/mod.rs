@@ -18,6 +18,6 @@ mod log;
 pub mod wire;
 
 pub use breaker::{Breaker, BreakerState};
-pub use cache::{CacheSettings, CacheStats, CacheStatsSource, EntityCache};
+pub use cache::{CacheSettings, CacheStats, CacheStatsSource, EntityCache, SharedTier, TierStats};
 pub use client::{QlooClient, QlooSettings};
 pub use log::{ApiLog, LogEntry, Rotation};

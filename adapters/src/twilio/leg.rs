@@ -187,7 +187,7 @@ impl AudioInbound for TwilioLeg {
                         if let Some(tokens) = &self.tokens {
                             let call_sid = info.call_sid.as_ref().map(|sid| sid.as_str());
                             let token = stream_token(&frame);
-                            if let Err(reason) = tokens.redeem(call_sid, token.as_deref()) {
+                            if let Err(reason) = tokens.redeem(call_sid, token.as_deref()).await {
                                 tracing::warn!(%reason, "stream refused: closing it before the call starts");
                                 self.close().await;
                                 return None;

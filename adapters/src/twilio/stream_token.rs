@@ -5,6 +5,11 @@
 //! upgrade signature, which is the same for every call, therefore opens
 //! nothing on its own.
 //!
+//! With a fleet (Redis), a token is spent fleet-wide: a stream replaying it
+//! on another instance is refused too. When Redis cannot say (it is away
+//! or slow), this instance's own ledger decides, and the refusal of a
+//! replay elsewhere waits for Redis to return (a token lives two minutes).
+//!
 //! A token is `<expiry, unix seconds>.<base64url(HMAC-SHA256(key, callSid
 //! "." expiry))>`. The key is `twilio.stream_secret`, or random bytes drawn
 //! at start-up (then tokens do not survive a restart or cross instances).
@@ -47,12 +52,32 @@ pub enum TokenError {
     Replayed,
 }
 
+/// What a ledger shared by several instances says of a token spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spend {
+    /// Nobody had spent it: it is spent now.
+    First,
+    /// Spent already, on some instance.
+    Again,
+    /// The ledger did not answer in time.
+    Unknown,
+}
+
+/// A ledger of spent tokens shared by several instances.
+#[async_trait::async_trait]
+pub trait TokenLedger: Send + Sync {
+    /// Spends `token`, remembered for `lifetime`.
+    async fn spend(&self, token: &str, lifetime: Duration) -> Spend;
+}
+
 /// Issues and redeems stream tokens.
 pub struct StreamTokens {
     key: Vec<u8>,
     clock: Arc<dyn Clock>,
     /// Tokens redeemed and not yet expired, with their expiry.
     used: Mutex<HashMap<String, u64>>,
+    /// The fleet's ledger, when there is one.
+    fleet: Option<Arc<dyn TokenLedger>>,
 }
 
 impl std::fmt::Debug for StreamTokens {
@@ -83,7 +108,15 @@ impl StreamTokens {
             key,
             clock,
             used: Mutex::new(HashMap::new()),
+            fleet: None,
         })
+    }
+
+    /// Spends tokens in `ledger` too, so each is accepted once fleet-wide.
+    #[must_use]
+    pub fn with_ledger(mut self, ledger: Arc<dyn TokenLedger>) -> Self {
+        self.fleet = Some(ledger);
+        self
     }
 
     fn mac(&self, call_sid: &str, expiry: u64) -> Hmac<Sha256> {
@@ -102,11 +135,35 @@ impl StreamTokens {
         format!("{expiry}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
-    /// Accepts `token` for `call_sid` once.
+    /// Accepts `token` for `call_sid` once: on this instance, and on the
+    /// fleet's ledger when there is one.
     ///
     /// # Errors
     /// A [`TokenError`] saying why the stream is refused.
-    pub fn redeem(&self, call_sid: Option<&str>, token: Option<&str>) -> Result<(), TokenError> {
+    pub async fn redeem(
+        &self,
+        call_sid: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<(), TokenError> {
+        let expiry = self.redeem_here(call_sid, token)?;
+        let (Some(ledger), Some(token)) = (&self.fleet, token) else {
+            return Ok(());
+        };
+        let left = Duration::from_secs(expiry.saturating_sub(unix_secs(self.clock.now())) + 1);
+        match ledger.spend(token, left).await {
+            Spend::First => Ok(()),
+            Spend::Again => Err(TokenError::Replayed),
+            Spend::Unknown => {
+                tracing::warn!(
+                    "the fleet's token ledger did not answer: this stream's token is checked on this instance only"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// This instance's own check; the token's expiry when it passes.
+    fn redeem_here(&self, call_sid: Option<&str>, token: Option<&str>) -> Result<u64, TokenError> {
         let token = token.ok_or(TokenError::Missing)?;
         let call_sid = call_sid.ok_or(TokenError::NoCall)?;
         let (expiry, tag) = token.split_once('.').ok_or(TokenError::Invalid)?;
@@ -126,7 +183,7 @@ impl StreamTokens {
         if used.insert(token.to_owned(), expiry).is_some() {
             return Err(TokenError::Replayed);
         }
-        Ok(())
+        Ok(expiry)
     }
 }
 
@@ -148,37 +205,43 @@ mod tests {
         StreamTokens::new(Some(&Secret::new("stream-secret")), clock).unwrap()
     }
 
-    #[test]
-    fn a_token_opens_its_own_call_once() {
+    #[tokio::test]
+    async fn a_token_opens_its_own_call_once() {
         let clock = Arc::new(At(AtomicU64::new(1_700_000_000)));
         let tokens = tokens(clock.clone());
         let token = tokens.issue("CA1");
         assert_eq!(
-            tokens.redeem(Some("CA2"), Some(&token)),
+            tokens.redeem(Some("CA2"), Some(&token)).await,
             Err(TokenError::Invalid)
         );
-        assert_eq!(tokens.redeem(Some("CA1"), Some(&token)), Ok(()));
+        assert_eq!(tokens.redeem(Some("CA1"), Some(&token)).await, Ok(()));
         assert_eq!(
-            tokens.redeem(Some("CA1"), Some(&token)),
+            tokens.redeem(Some("CA1"), Some(&token)).await,
             Err(TokenError::Replayed)
         );
-        assert_eq!(tokens.redeem(Some("CA1"), None), Err(TokenError::Missing));
-        assert_eq!(tokens.redeem(None, Some(&token)), Err(TokenError::NoCall));
+        assert_eq!(
+            tokens.redeem(Some("CA1"), None).await,
+            Err(TokenError::Missing)
+        );
+        assert_eq!(
+            tokens.redeem(None, Some(&token)).await,
+            Err(TokenError::NoCall)
+        );
     }
 
-    #[test]
-    fn forged_malformed_and_stale_tokens_are_refused() {
+    #[tokio::test]
+    async fn forged_malformed_and_stale_tokens_are_refused() {
         let clock = Arc::new(At(AtomicU64::new(1_700_000_000)));
         let tokens = tokens(clock.clone());
         let other = StreamTokens::new(Some(&Secret::new("another")), clock.clone()).unwrap();
         let forged = other.issue("CA1");
         assert_eq!(
-            tokens.redeem(Some("CA1"), Some(&forged)),
+            tokens.redeem(Some("CA1"), Some(&forged)).await,
             Err(TokenError::Invalid)
         );
         for bad in ["", ".", "abc", "123.", "x.y", "1.!!!"] {
             assert_eq!(
-                tokens.redeem(Some("CA1"), Some(bad)),
+                tokens.redeem(Some("CA1"), Some(bad)).await,
                 Err(TokenError::Invalid),
                 "{bad}"
             );
@@ -188,26 +251,26 @@ mod tests {
         let (expiry, tag) = token.split_once('.').unwrap();
         let stretched = format!("{}.{tag}", expiry.parse::<u64>().unwrap() + 3600);
         assert_eq!(
-            tokens.redeem(Some("CA1"), Some(&stretched)),
+            tokens.redeem(Some("CA1"), Some(&stretched)).await,
             Err(TokenError::Invalid)
         );
         clock.0.fetch_add(LIFETIME.as_secs() + 1, Ordering::SeqCst);
         assert_eq!(
-            tokens.redeem(Some("CA1"), Some(&token)),
+            tokens.redeem(Some("CA1"), Some(&token)).await,
             Err(TokenError::Expired)
         );
     }
 
-    #[test]
-    fn without_a_secret_the_key_is_random() {
+    #[tokio::test]
+    async fn without_a_secret_the_key_is_random() {
         let clock = Arc::new(At(AtomicU64::new(1_700_000_000)));
         let a = StreamTokens::new(None, clock.clone()).unwrap();
         let b = StreamTokens::new(None, clock).unwrap();
         let token = a.issue("CA1");
         assert_eq!(
-            b.redeem(Some("CA1"), Some(&token)),
+            b.redeem(Some("CA1"), Some(&token)).await,
             Err(TokenError::Invalid)
         );
-        assert_eq!(a.redeem(Some("CA1"), Some(&token)), Ok(()));
+        assert_eq!(a.redeem(Some("CA1"), Some(&token)).await, Ok(()));
     }
 }

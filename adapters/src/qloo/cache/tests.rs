@@ -84,7 +84,8 @@ async fn repeated_searches_are_hits_and_names_fold() {
             size: 1,
             hits: 1,
             misses: 1,
-            evictions: 0
+            evictions: 0,
+            shared: None,
         }
     );
     let other_type = SearchQuery {
@@ -295,4 +296,155 @@ async fn a_failed_save_stays_dirty_and_the_next_save_retries() {
     assert!(!cache.is_dirty());
     assert!(path.exists());
     assert!(!path.with_extension("json.tmp").exists());
+}
+
+/// A shared tier in memory: what several instances' caches would share.
+#[derive(Default)]
+struct MemoryTier {
+    values: Mutex<HashMap<String, Vec<u8>>>,
+    claims: Mutex<HashMap<String, ()>>,
+    /// When set, answers nothing at all (Redis away): misses, claims granted.
+    away: AtomicBool,
+    waits: AtomicU64,
+    writes: AtomicU64,
+}
+
+#[async_trait]
+impl SharedTier for MemoryTier {
+    async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        if self.away.load(Ordering::SeqCst) {
+            return None;
+        }
+        lock(&self.values).get(key).cloned()
+    }
+    async fn put(&self, key: &str, value: Vec<u8>, _ttl: Duration) {
+        if !self.away.load(Ordering::SeqCst) {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            lock(&self.values).insert(key.to_owned(), value);
+        }
+    }
+    async fn claim(&self, key: &str) -> bool {
+        self.away.load(Ordering::SeqCst) || lock(&self.claims).insert(key.to_owned(), ()).is_none()
+    }
+    async fn release(&self, key: &str) {
+        lock(&self.claims).remove(key);
+    }
+    fn waited(&self) {
+        self.waits.fetch_add(1, Ordering::SeqCst);
+    }
+    fn stats(&self) -> TierStats {
+        TierStats {
+            connected: !self.away.load(Ordering::SeqCst),
+            writes: self.writes.load(Ordering::SeqCst),
+            waits: self.waits.load(Ordering::SeqCst),
+            ..TierStats::default()
+        }
+    }
+}
+
+fn instance(
+    tier: &Arc<MemoryTier>,
+    calls: &Arc<AtomicU64>,
+    clock: Arc<ManualClock>,
+) -> EntityCache {
+    EntityCache::new(
+        Arc::new(echo_graph(calls.clone())),
+        clock,
+        &settings(10, None),
+        None,
+    )
+    .with_shared_tier(tier.clone())
+}
+
+#[tokio::test]
+async fn what_one_instance_found_the_other_finds_in_the_shared_tier() {
+    let tier = Arc::new(MemoryTier::default());
+    let (on_a, on_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let clock = ManualClock::new();
+    let a = instance(&tier, &on_a, clock.clone());
+    let b = instance(&tier, &on_b, clock.clone());
+    assert_eq!(a.search(&query("Heat")).await.unwrap(), found("Heat"));
+    assert_eq!(b.search(&query("heat")).await.unwrap(), found("Heat"));
+    assert_eq!(
+        (on_a.load(Ordering::SeqCst), on_b.load(Ordering::SeqCst)),
+        (1, 0)
+    );
+    let stats = b.cache_stats();
+    assert_eq!((stats.size, stats.misses), (1, 1), "kept in B's own tier");
+    assert_eq!(stats.shared.unwrap().writes, 1);
+    assert!(lock(&tier.claims).is_empty(), "the claim was given back");
+    // B's copy keeps A's age: it expires when A's does.
+    clock.advance(Duration::from_secs(7 * 24 * 3600 + 1));
+    lock(&tier.values).clear();
+    b.search(&query("Heat")).await.unwrap();
+    assert_eq!(on_b.load(Ordering::SeqCst), 1, "expired on B too");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_search_claimed_elsewhere_is_waited_for_then_searched_if_it_never_comes() {
+    let tier = Arc::new(MemoryTier::default());
+    let calls = Arc::new(AtomicU64::new(0));
+    let clock = ManualClock::new();
+    let cache = instance(&tier, &calls, clock);
+    // Another instance holds the claim and files its result 200 ms later.
+    let name = Key::of(&query("Ran")).shared_name();
+    assert!(tier.claim(&name).await);
+    let other = tier.clone();
+    let filer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let entry = SharedEntry {
+            stored_at_ms: 1_700_000_000_000,
+            entities: found("Ran").iter().map(StoredEntity::from).collect(),
+        };
+        other
+            .put(
+                &name,
+                serde_json::to_vec(&entry).unwrap(),
+                Duration::from_secs(60),
+            )
+            .await;
+    });
+    assert_eq!(cache.search(&query("Ran")).await.unwrap(), found("Ran"));
+    filer.await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "it waited for the other's");
+    assert_eq!(tier.waits.load(Ordering::SeqCst), 1);
+
+    // A claim whose holder never files anything holds no one up for good.
+    assert!(tier.claim(&Key::of(&query("Ikiru")).shared_name()).await);
+    let started = tokio::time::Instant::now();
+    assert_eq!(cache.search(&query("Ikiru")).await.unwrap(), found("Ikiru"));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "searched itself in the end"
+    );
+    assert!(started.elapsed() >= CLAIM_WAIT);
+}
+
+#[tokio::test]
+async fn with_the_shared_tier_away_the_cache_works_on_its_own() {
+    let tier = Arc::new(MemoryTier::default());
+    tier.away.store(true, Ordering::SeqCst);
+    let calls = Arc::new(AtomicU64::new(0));
+    let cache = instance(&tier, &calls, ManualClock::new());
+    cache.search(&query("Brazil")).await.unwrap();
+    cache.search(&query("Brazil")).await.unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "its own tier still answers"
+    );
+    let stats = cache.cache_stats();
+    assert_eq!(stats.hits, 1);
+    assert!(!stats.shared.unwrap().connected);
+    // A corrupt shared entry is a miss, never an error.
+    tier.away.store(false, Ordering::SeqCst);
+    lock(&tier.values).insert(
+        Key::of(&query("Tampopo")).shared_name(),
+        b"not json".to_vec(),
+    );
+    assert_eq!(
+        cache.search(&query("Tampopo")).await.unwrap(),
+        found("Tampopo")
+    );
 }
