@@ -10,15 +10,15 @@ use crate::helpers::free_port;
 /// `qloophone serve` run as its own process in a fresh directory, on a
 /// free port, its output in `server.log` there. Without API keys in `env`
 /// it serves the sandbox.
-struct Served {
+pub(crate) struct Served {
     dir: tempfile::TempDir,
     child: std::process::Child,
-    port: u16,
+    pub(crate) port: u16,
     base: String,
 }
 
 impl Served {
-    async fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
@@ -51,6 +51,12 @@ impl Served {
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL, as a crash would: nothing runs on the way out.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then waits for the process to exit.

@@ -14,11 +14,11 @@ use fantoccini::{Client, ClientBuilder};
 use qloophone::config::Config;
 use qloophone_adapters::secret::Secret;
 use qloophone_sandbox::caller::{CallReport, Step, place_call};
-use qloophone_sandbox::script::{ModelScript, ScriptedCall, Turn};
+use qloophone_sandbox::script::ModelScript;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::helpers::{AppOptions, TestApp, free_port, spawn_app_with};
+use crate::helpers::{AppOptions, TestApp, film_search, free_port, spawn_app_with};
 
 const KEY: &str = "browser-dashboard-key";
 
@@ -200,19 +200,7 @@ async fn open_dashboard(app: &TestApp, client: &Client) {
 }
 
 fn film_script() -> ModelScript {
-    ModelScript {
-        greeting: "Hi, this is QlooPhone.".into(),
-        turns: vec![Turn {
-            heard: "I love The Matrix".into(),
-            tool_calls: vec![ScriptedCall {
-                name: "search_entity".into(),
-                arguments: json!({"query": "The Matrix", "type": "movie"}),
-                round: 0,
-            }],
-            answer: "The Matrix it is. Then try Ghost in the Shell.".into(),
-        }],
-        ..ModelScript::default()
-    }
+    film_search("The Matrix it is. Then try Ghost in the Shell.")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -301,15 +301,7 @@ async fn past_the_call_limit_callers_hear_busy_and_streams_are_refused() {
     let app = app_with(|config| config.limits.max_calls = 1).await;
     let first = app.spawn_call(6, vec![Step::Silence { ms: 2_000 }, Step::Hangup]);
     wait_until("the first call", || app.registry.active() == 1).await;
-    let body = app
-        .http
-        .post(app.url("/twiml"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = app.twiml(&[]).await;
     assert!(
         body.contains("<Say>") && body.contains("busy") && !body.contains("<Stream"),
         "{body}"
@@ -317,15 +309,7 @@ async fn past_the_call_limit_callers_hear_busy_and_streams_are_refused() {
     app.assert_upgrade_refused("/call", 503).await;
     first.await.unwrap();
     app.idle().await;
-    let body = app
-        .http
-        .post(app.url("/twiml"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = app.twiml(&[]).await;
     assert!(body.contains("<Stream"), "a line is free again");
     app.stop().await;
 }

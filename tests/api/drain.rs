@@ -25,15 +25,7 @@ async fn calls_in_progress_finish_while_new_ones_are_turned_away() {
     let (status, health) = app.get_json("/health").await;
     assert_eq!((status, health["status"].as_str()), (503, Some("draining")));
     assert_eq!(health["activeCalls"], 1);
-    let twiml = app
-        .http
-        .post(app.url("/twiml"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let twiml = app.twiml(&[]).await;
     assert!(
         twiml.contains("busy") && !twiml.contains("<Stream"),
         "{twiml}"

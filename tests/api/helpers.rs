@@ -177,6 +177,18 @@ impl TestApp {
             .expect("call placed")
     }
 
+    /// `GET path`'s body as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
+    /// `POST /twiml` with `form`, as Twilio's webhook; the TwiML.
+    pub async fn twiml(&self, form: &[(&str, &str)]) -> String {
+        let request = self.http.post(self.url("/twiml")).form(form);
+        request.send().await.unwrap().text().await.unwrap()
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self.http.get(self.url(path)).send().await.unwrap();
         let status = response.status().as_u16();
@@ -229,6 +241,25 @@ pub fn one_turn() -> Vec<Step> {
         Step::WaitForAnswer { max_ms: 10_000 },
         Step::Hangup,
     ]
+}
+
+/// A model that greets, hears "I love The Matrix", searches for it with
+/// the real tools, and says `answer`.
+pub fn film_search(answer: &str) -> ModelScript {
+    use qloophone_sandbox::script::{ScriptedCall, Turn};
+    ModelScript {
+        greeting: "Hi, this is QlooPhone.".into(),
+        turns: vec![Turn {
+            heard: "I love The Matrix".into(),
+            tool_calls: vec![ScriptedCall {
+                name: "search_entity".into(),
+                arguments: json!({"query": "The Matrix", "type": "movie"}),
+                round: 0,
+            }],
+            answer: answer.into(),
+        }],
+        ..ModelScript::default()
+    }
 }
 
 /// Polls `condition` for up to 10 s; fails the test if it never holds.

@@ -7,6 +7,7 @@ mod browser;
 mod calls;
 mod connections;
 mod drain;
+mod fleet;
 mod helpers;
 mod load;
 mod logs;

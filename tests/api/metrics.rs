@@ -4,11 +4,10 @@
 
 use prometheus_parse::{Scrape, Value};
 use qloophone_sandbox::caller::{CallReport, Step, place_call};
-use qloophone_sandbox::script::{ModelScript, ScriptedCall, Turn};
-use serde_json::json;
+use qloophone_sandbox::script::ModelScript;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{AppOptions, TestApp, spawn_app_with};
+use crate::helpers::{AppOptions, TestApp, film_search, spawn_app_with};
 
 async fn scrape(app: &TestApp) -> Scrape {
     let response = app.http.get(app.url("/metrics")).send().await.unwrap();
@@ -62,22 +61,11 @@ fn observed(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 fn script() -> ModelScript {
-    ModelScript {
-        greeting: "Hi, this is QlooPhone.".into(),
-        turns: vec![Turn {
-            heard: "I love The Matrix".into(),
-            tool_calls: vec![ScriptedCall {
-                name: "search_entity".into(),
-                arguments: json!({"query": "The Matrix", "type": "movie"}),
-                round: 0,
-            }],
-            answer: "Then try Ghost in the Shell, Dark City, eXistenZ, Equilibrium, Gattaca, \
-                     Minority Report, Inception, Twelve Monkeys, Brazil, Blade Runner, Strange \
-                     Days, The Thirteenth Floor, Primer, Moon, Ex Machina and Arrival."
-                .into(),
-        }],
-        ..ModelScript::default()
-    }
+    film_search(
+        "Then try Ghost in the Shell, Dark City, eXistenZ, Equilibrium, Gattaca, \
+         Minority Report, Inception, Twelve Monkeys, Brazil, Blade Runner, Strange \
+         Days, The Thirteenth Floor, Primer, Moon, Ex Machina and Arrival.",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -198,15 +198,7 @@ async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
         "{costs:?}"
     );
     assert!(*costs.last().unwrap() < 1.0, "{costs:?}");
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     let billed: u64 = metrics
         .lines()
         .filter(|line| {

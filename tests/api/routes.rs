@@ -71,15 +71,7 @@ async fn twiml_uses_wss_for_an_https_public_url() {
         ..AppOptions::default()
     })
     .await;
-    let body = app
-        .http
-        .post(app.url("/twiml"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = app.twiml(&[]).await;
     assert!(
         body.contains(r#"<Stream url="wss://abc.ngrok.app/call">"#),
         "{body}"

@@ -1,0 +1,547 @@
+//! Several instances sharing one Redis: the entity cache, the dashboard
+//! feed, the call registry with its fleet-wide limit, and stream tokens.
+//!
+//! Each test starts its own `redis-server` (Debian's `redis-server`
+//! package, which `.ci/run` installs) on a free loopback port and stops it.
+//! Without it these tests fail and say how to install it; set
+//! `QLOOPHONE_SKIP_REDIS_TESTS=1` to skip them on purpose.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use qloophone::config::Config;
+use qloophone_adapters::secret::Secret;
+use qloophone_adapters::twilio::signature::SignatureValidator;
+use qloophone_sandbox::caller::{CallerOptions, Step, place_call};
+use qloophone_sandbox::script::ModelScript;
+use serde_json::Value;
+
+use crate::binary::Served;
+use crate::helpers::{
+    AppOptions, TestApp, dashboard, dashboard_with_past, film_search, free_port, one_turn,
+    read_until, spawn_app_with,
+};
+
+/// A `redis-server` of a test's own, on a free loopback port, keeping
+/// nothing on disk.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// A server on a free port, or `None` when the tests are skipped on
+    /// purpose.
+    pub async fn start() -> Option<Self> {
+        Self::start_on(free_port()).await
+    }
+
+    /// A server on `port`.
+    pub async fn start_on(port: u16) -> Option<Self> {
+        if std::env::var_os("QLOOPHONE_SKIP_REDIS_TESTS").is_some_and(|v| v == "1") {
+            eprintln!("redis test skipped: QLOOPHONE_SKIP_REDIS_TESTS=1");
+            return None;
+        }
+        let mut server = Self {
+            port,
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        server.run().await;
+        Some(server)
+    }
+
+    async fn run(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!(
+                    "the fleet tests need redis-server ({err}): apt-get install redis-server, \
+                     or QLOOPHONE_SKIP_REDIS_TESTS=1 to skip them"
+                )
+            });
+        self.child = Some(child);
+        for _ in 0..200 {
+            if self.pong() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server did not answer on port {}", self.port);
+    }
+
+    fn pong(&self) -> bool {
+        let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = socket.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut reply = [0u8; 7];
+        socket.write_all(b"PING\r\n").is_ok()
+            && socket.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL: nothing saved, every connection dropped).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.run().await;
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An instance named `name` of a fleet on `redis`, with heartbeats fast
+/// enough for tests.
+fn fleet_config(redis_url: &str, name: &str) -> Config {
+    let mut config = Config::default();
+    config.redis.url = Some(Secret::new(redis_url));
+    config.redis.instance = name.to_owned();
+    config.redis.heartbeat_ms = 200;
+    config.redis.expiry_ms = 1_000;
+    config
+}
+
+async fn instance(config: Config, script: ModelScript) -> TestApp {
+    spawn_app_with(AppOptions {
+        config,
+        script,
+        tools: None,
+        ..AppOptions::default()
+    })
+    .await
+}
+
+fn searches(app: &TestApp) -> usize {
+    app.qloo
+        .requests()
+        .iter()
+        .filter(|request| request.path == "/search")
+        .count()
+}
+
+/// Polls `app`'s `/health` until `done` holds of its `fleet`, for up to
+/// 10 s; returns that `fleet`.
+async fn fleet_until(app: &TestApp, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let (_, health) = app.get_json("/health").await;
+        last = health["fleet"].clone();
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: the fleet is {last}");
+}
+
+fn instance_names(fleet: &Value) -> Vec<String> {
+    fleet["instances"]
+        .as_array()
+        .map(|instances| {
+            instances
+                .iter()
+                .map(|i| i["name"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A call that holds its line for `ms` after the greeting.
+fn held(ms: u64) -> Vec<Step> {
+    vec![
+        Step::WaitForAnswer { max_ms: 10_000 },
+        Step::Silence { ms },
+        Step::Hangup,
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_on_one_instance_is_a_hit_on_the_other() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let a = instance(
+        fleet_config(&redis.url(), "a"),
+        film_search("Found {tool_output}."),
+    )
+    .await;
+    let b = instance(
+        fleet_config(&redis.url(), "b"),
+        film_search("Found {tool_output}."),
+    )
+    .await;
+
+    let report = a.call(1, &one_turn()).await;
+    assert!(report.media_received > 0);
+    assert_eq!(searches(&a), 1, "A asked Qloo");
+    let (_, stats) = a.get_json("/cache-stats").await;
+    assert_eq!(stats["shared"]["writes"], 1, "{stats}");
+    assert_eq!(stats["shared"]["connected"], true, "{stats}");
+
+    let report = b.call(2, &one_turn()).await;
+    assert!(report.media_received > 0);
+    assert_eq!(searches(&b), 0, "B found A's search in Redis");
+    let (_, stats) = b.get_json("/cache-stats").await;
+    assert_eq!(stats["misses"], 1, "not in B's own tier: {stats}");
+    assert_eq!(stats["shared"]["hits"], 1, "{stats}");
+    assert_eq!(stats["size"], 1, "and kept in B's own tier now: {stats}");
+
+    // B's /metrics carries the tier and the fleet.
+    let metrics = b.get_text("/metrics").await;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|line| line.starts_with(&format!("{name} ")))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} in\n{metrics}"))
+    };
+    assert!((value("qloophone_shared_cache_hits_total") - 1.0).abs() < f64::EPSILON);
+    assert!((value("qloophone_redis_up") - 1.0).abs() < f64::EPSILON);
+    assert!((value("qloophone_fleet_instances") - 2.0).abs() < f64::EPSILON);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_searches_at_once_on_two_instances_reach_qloo_once() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    // Qloo slow enough that both searches are on their way at once.
+    let slow = |name| {
+        spawn_app_with(AppOptions {
+            config: fleet_config(&redis.url(), name),
+            script: film_search("Found {tool_output}."),
+            tools: None,
+            qloo_latency: Duration::from_millis(1_500),
+            ..AppOptions::default()
+        })
+    };
+    let a = slow("a").await;
+    let b = slow("b").await;
+    let on_a = a.spawn_call(1, one_turn());
+    let on_b = b.spawn_call(2, one_turn());
+    assert!(on_a.await.unwrap().media_received > 0);
+    assert!(on_b.await.unwrap().media_received > 0);
+    assert_eq!(searches(&a) + searches(&b), 1, "one search reached Qloo");
+    let (_, on_a) = a.get_json("/cache-stats").await;
+    let (_, on_b) = b.get_json("/cache-stats").await;
+    let waits =
+        on_a["shared"]["waits"].as_u64().unwrap() + on_b["shared"]["waits"].as_u64().unwrap();
+    assert_eq!(waits, 1, "the other waited for it: {on_a} {on_b}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_on_b_sees_a_call_on_a_live_and_a_late_one_sees_it_too() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let a = instance(fleet_config(&redis.url(), "a"), ModelScript::default()).await;
+    let b = instance(fleet_config(&redis.url(), "b"), ModelScript::default()).await;
+    let mut envelope = dashboard(&b, "?format=envelope").await;
+    let mut raw = dashboard(&b, "").await;
+
+    let report = a.call(3, &one_turn()).await;
+    assert!(report.media_received > 0);
+    let stream = a.caller(3).stream_sid;
+    let events = read_until(&mut envelope, |event| {
+        event["event"]["type"] == "call.ended" && event["call"] == stream.as_str()
+    })
+    .await;
+    let started = events
+        .iter()
+        .find(|event| event["event"]["type"] == "call.started")
+        .expect("B's dashboard saw the call start");
+    assert_eq!(started["instance"], "a", "{started}");
+    assert_eq!(started["call"], stream.as_str());
+    assert!(
+        events
+            .iter()
+            .any(|event| event["event"]["type"] == "turn" && event["instance"] == "a"),
+        "{events:?}"
+    );
+    // The original monitor's raw form gets A's model events too.
+    let model_events = read_until(&mut raw, |event| event["type"] == "response.done").await;
+    assert!(
+        model_events
+            .iter()
+            .any(|event| event["type"] == "response.audio_transcript.delta"),
+        "with their beta copies"
+    );
+
+    // A dashboard opening on B afterwards is told A's call first.
+    let (_socket, past) = dashboard_with_past(&b, "?format=envelope").await;
+    let story: Vec<&str> = past
+        .iter()
+        .filter(|event| event["call"] == stream.as_str())
+        .map(|event| event["event"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(story.first(), Some(&"call.started"), "{story:?}");
+    assert_eq!(story.last(), Some(&"call.ended"), "{story:?}");
+    assert!(
+        past.iter()
+            .filter(|event| event.get("call").is_some())
+            .all(|event| event["instance"] == "a"),
+        "{past:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_limit_counts_calls_on_both_instances() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let config = |name| {
+        let mut config = fleet_config(&redis.url(), name);
+        config.redis.max_fleet_calls = 2;
+        config
+    };
+    let a = instance(config("a"), ModelScript::default()).await;
+    let b = instance(config("b"), ModelScript::default()).await;
+    let first = a.spawn_call(4, held(4_000));
+    let second = b.spawn_call(5, held(4_000));
+    let fleet = fleet_until(&a, "both calls counted", |fleet| fleet["calls"] == 2).await;
+    assert_eq!(fleet["maxCalls"], 2);
+    let per_instance: Vec<(String, u64)> = fleet["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_owned(),
+                i["calls"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(per_instance, [("a".to_owned(), 1), ("b".to_owned(), 1)]);
+
+    // A third call is refused on either instance, though each holds one.
+    a.assert_upgrade_refused("/call", 503).await;
+    b.assert_upgrade_refused("/call", 503).await;
+    let twiml = a.twiml(&[("CallSid", "CA9")]).await;
+    assert!(twiml.contains("<Hangup/>"), "busy: {twiml}");
+
+    assert!(first.await.unwrap().media_received > 0);
+    assert!(second.await.unwrap().media_received > 0);
+    fleet_until(&b, "the calls gone", |fleet| fleet["calls"] == 0).await;
+    let report = b.call(6, &one_turn()).await;
+    assert!(report.media_received > 0, "a place again");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_token_used_on_a_is_refused_on_b() {
+    const TWILIO: &str = "twilio-fleet-token";
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let config = |name| {
+        let mut config = fleet_config(&redis.url(), name);
+        config.twilio.auth_token = Some(Secret::new(TWILIO));
+        // Shared, so a token from one instance verifies on any.
+        config.twilio.stream_secret = Some(Secret::new("fleet-stream-secret"));
+        config.dashboard.token = Some(Secret::new("dashboard-key"));
+        config
+    };
+    let a = instance(config("a"), ModelScript::default()).await;
+    let b = instance(config("b"), ModelScript::default()).await;
+    let (_, parameters) = qloophone_sandbox::phone::ask_for_stream(&a.url(""), "CA7", Some(TWILIO))
+        .await
+        .unwrap();
+    let on = |app: &TestApp| {
+        let mut options = CallerOptions::new(app.ws_url("/call"), 7);
+        options.speed = 4.0;
+        options.call_sid = "CA7".to_owned();
+        options.parameters = parameters.clone();
+        options.signature = Some(SignatureValidator::new(TWILIO).sign(&app.ws_url("/call"), &[]));
+        options
+    };
+    let first = place_call(on(&a), &one_turn()).await.unwrap();
+    assert!(first.media_received > 0, "the token opens its call on A");
+    let sessions = b.model.sessions().len();
+    let replay = place_call(on(&b), &held(500)).await.unwrap();
+    assert!(replay.closed_by_server, "B refuses the spent token");
+    assert_eq!(replay.media_received, 0);
+    assert_eq!(b.model.sessions().len(), sessions, "no model session on B");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_lost_mid_call_leaves_the_call_going_and_the_fleet_recovers() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let a = instance(fleet_config(&redis.url(), "a"), ModelScript::default()).await;
+    let b = instance(fleet_config(&redis.url(), "b"), ModelScript::default()).await;
+    fleet_until(&b, "both instances up", |fleet| {
+        instance_names(fleet) == ["a", "b"]
+    })
+    .await;
+    let call = a.spawn_call(
+        8,
+        vec![
+            Step::WaitForAnswer { max_ms: 10_000 },
+            Step::Silence { ms: 1_500 },
+            Step::Speak { ms: 600 },
+            Step::WaitForAnswer { max_ms: 10_000 },
+            Step::Hangup,
+        ],
+    );
+    crate::helpers::wait_until("the call to start", || a.registry.active() == 1).await;
+    redis.kill();
+    fleet_until(&a, "A to see Redis gone", |fleet| fleet["redis"] == "down").await;
+    let report = call.await.unwrap();
+    assert!(!report.closed_by_server, "the call went on to its hang-up");
+    assert!(
+        !report.turn_latencies.is_empty(),
+        "and was answered after Redis went: {report:?}"
+    );
+    // A call while Redis is away is a call like any other.
+    assert!(a.call(9, &one_turn()).await.media_received > 0);
+
+    redis.restart().await;
+    for app in [&a, &b] {
+        fleet_until(app, "the fleet back", |fleet| {
+            fleet["redis"] == "up" && instance_names(fleet) == ["a", "b"]
+        })
+        .await;
+    }
+    // The feed is back too: B's dashboards see A's next call.
+    let mut on_b = dashboard(&b, "?format=envelope").await;
+    assert!(a.call(10, &one_turn()).await.media_received > 0);
+    let stream = a.caller(10).stream_sid;
+    let events = read_until(&mut on_b, |event| {
+        event["event"]["type"] == "call.ended" && event["call"] == stream.as_str()
+    })
+    .await;
+    assert!(events.iter().any(|event| event["instance"] == "a"));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_starts_without_redis_and_joins_when_it_comes() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    if std::env::var_os("QLOOPHONE_SKIP_REDIS_TESTS").is_some_and(|v| v == "1") {
+        return;
+    }
+    let a = instance(fleet_config(&url, "a"), film_search("Found {tool_output}.")).await;
+    let (status, health) = a.get_json("/health").await;
+    assert_eq!(status, 200, "healthy on its own: {health}");
+    assert_eq!(health["fleet"]["redis"], "down");
+    assert!(a.call(11, &one_turn()).await.media_received > 0);
+    let (_, stats) = a.get_json("/cache-stats").await;
+    assert_eq!(stats["size"], 1, "its own tier works: {stats}");
+
+    let _redis = RedisServer::start_on(port).await.unwrap();
+    fleet_until(&a, "A to join", |fleet| {
+        fleet["redis"] == "up" && instance_names(fleet) == ["a"]
+    })
+    .await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_instance_and_its_calls_vanish_within_the_expiry() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let b = instance(fleet_config(&redis.url(), "b"), ModelScript::default()).await;
+    let mut on_b = dashboard(&b, "?format=envelope").await;
+    let url = redis.url();
+    let a = Served::start(
+        &["serve"],
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("QLOOPHONE_REDIS__INSTANCE", "a"),
+            ("QLOOPHONE_REDIS__HEARTBEAT_MS", "200"),
+            ("QLOOPHONE_REDIS__EXPIRY_MS", "1000"),
+            ("QLOOPHONE_SANDBOX__MODEL_PACE", "4"),
+        ],
+    )
+    .await;
+    let mut caller = CallerOptions::new(format!("ws://127.0.0.1:{}/call", a.port), 12);
+    caller.speed = 4.0;
+    let stream = caller.stream_sid.clone();
+    let call = tokio::spawn(async move { place_call(caller, &held(30_000)).await });
+    let fleet = fleet_until(&b, "A's call in the registry", |fleet| fleet["calls"] == 1).await;
+    assert_eq!(instance_names(&fleet), ["a", "b"]);
+
+    a.kill();
+    let fleet = fleet_until(&b, "A gone", |fleet| instance_names(fleet) == ["b"]).await;
+    assert_eq!(fleet["calls"], 0, "{fleet}");
+    let events = read_until(&mut on_b, |event| {
+        event["event"]["type"] == "call.ended" && event["call"] == stream.as_str()
+    })
+    .await;
+    let ended = events.last().unwrap();
+    assert_eq!(ended["event"]["reason"], "instance_lost", "{ended}");
+    assert_eq!(ended["instance"], "a");
+    let report = call.await.unwrap().unwrap();
+    assert!(report.media_received > 0);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_instance_is_visible_to_the_fleet() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let mut a = instance(fleet_config(&redis.url(), "a"), ModelScript::default()).await;
+    let b = instance(fleet_config(&redis.url(), "b"), ModelScript::default()).await;
+    let call = a.spawn_call(13, held(2_000));
+    crate::helpers::wait_until("the call to start", || a.registry.active() == 1).await;
+    a.begin_stop();
+    let fleet = fleet_until(&b, "A seen draining", |fleet| {
+        fleet["instances"].as_array().is_some_and(|instances| {
+            instances
+                .iter()
+                .any(|i| i["name"] == "a" && i["draining"] == true)
+        })
+    })
+    .await;
+    assert_eq!(fleet["calls"], 1, "its call goes on: {fleet}");
+    assert!(call.await.unwrap().media_received > 0);
+    // Stopped, it leaves at once (no waiting for the expiry).
+    fleet_until(&b, "A gone", |fleet| instance_names(fleet) == ["b"]).await;
+    b.stop().await;
+}
