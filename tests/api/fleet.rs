@@ -239,13 +239,14 @@ async fn identical_searches_at_once_on_two_instances_reach_qloo_once() {
     let Some(redis) = RedisServer::start().await else {
         return;
     };
-    // Qloo slow enough that both searches are on their way at once.
+    // Qloo slow enough that both searches are on their way at once, and
+    // quicker than the 1.5 s a search waits for another instance's.
     let slow = |name| {
         spawn_app_with(AppOptions {
             config: fleet_config(&redis.url(), name),
             script: film_search("Found {tool_output}."),
             tools: None,
-            qloo_latency: Duration::from_millis(1_500),
+            qloo_latency: Duration::from_millis(800),
             ..AppOptions::default()
         })
     };

@@ -72,6 +72,9 @@ pub struct TierStats {
 pub trait SharedTier: Send + Sync {
     /// The value stored under `key`, if any.
     async fn get(&self, key: &str) -> Option<Vec<u8>>;
+    /// As [`get`](Self::get), while waiting for another instance's search
+    /// of `key`: finding nothing is not counted as a miss.
+    async fn poll(&self, key: &str) -> Option<Vec<u8>>;
     /// Stores `value` under `key` for `ttl`.
     async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration);
     /// Claims the search for `key` for a short while: `false` when another
@@ -462,7 +465,7 @@ async fn search_shared(
         let until = tokio::time::Instant::now() + CLAIM_WAIT;
         while tokio::time::Instant::now() < until {
             tokio::time::sleep(CLAIM_POLL).await;
-            if let Some(found) = shared(tier.get(&name).await) {
+            if let Some(found) = shared(tier.poll(&name).await) {
                 return Ok(found);
             }
         }

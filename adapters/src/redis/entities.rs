@@ -52,14 +52,9 @@ impl SharedEntities {
         name
     }
 
-    fn failed(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-#[async_trait]
-impl SharedTier for SharedEntities {
-    async fn get(&self, key: &str) -> Option<Vec<u8>> {
+    /// The entry for `key`: a find counts as a hit, a miss only when
+    /// `count_miss` (a poll while another instance searches is no lookup).
+    async fn fetch(&self, key: &str, count_miss: bool) -> Option<Vec<u8>> {
         // Away: not worth a deadline per lookup; the heartbeats notice
         // when it returns.
         if !self.redis.is_up() {
@@ -76,7 +71,9 @@ impl SharedTier for SharedEntities {
                 Some(bytes)
             }
             Some(None) => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
+                if count_miss {
+                    self.misses.fetch_add(1, Ordering::Relaxed);
+                }
                 None
             }
             None => {
@@ -84,6 +81,21 @@ impl SharedTier for SharedEntities {
                 None
             }
         }
+    }
+
+    fn failed(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl SharedTier for SharedEntities {
+    async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.fetch(key, true).await
+    }
+
+    async fn poll(&self, key: &str) -> Option<Vec<u8>> {
+        self.fetch(key, false).await
     }
 
     async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) {

@@ -317,6 +317,9 @@ impl SharedTier for MemoryTier {
         }
         lock(&self.values).get(key).cloned()
     }
+    async fn poll(&self, key: &str) -> Option<Vec<u8>> {
+        self.get(key).await
+    }
     async fn put(&self, key: &str, value: Vec<u8>, _ttl: Duration) {
         if !self.away.load(Ordering::SeqCst) {
             self.writes.fetch_add(1, Ordering::SeqCst);
