@@ -184,6 +184,7 @@ impl Builder {
                 redis,
                 config.redis.feed_length,
                 fleet.feed_dropped().clone(),
+                fleet.watched().clone(),
             );
             sinks.push(Arc::new(feed.clone()));
             FleetParts {

@@ -96,6 +96,17 @@ impl RedisServer {
             && &reply == b"+PONG\r\n"
     }
 
+    /// `redis-cli` against it; its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(args)
+            .output()
+            .expect("redis-cli (redis-tools, which redis-server brings)");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -230,6 +241,22 @@ async fn a_search_on_one_instance_is_a_hit_on_the_other() {
     assert!((value("qloophone_shared_cache_hits_total") - 1.0).abs() < f64::EPSILON);
     assert!((value("qloophone_redis_up") - 1.0).abs() < f64::EPSILON);
     assert!((value("qloophone_fleet_instances") - 2.0).abs() < f64::EPSILON);
+
+    // Nobody watched: the feed holds the calls' stories, not the model's
+    // traffic.
+    let feed = redis.cli(&["XRANGE", "qloophone:feed", "-", "+"]);
+    let roles: Vec<&str> = feed
+        .lines()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|pair| pair[0] == "k")
+        .map(|pair| pair[1])
+        .collect();
+    assert!(
+        roles.contains(&"start") && roles.contains(&"end"),
+        "{roles:?}"
+    );
+    assert!(!roles.contains(&"skip"), "{roles:?}");
     a.stop().await;
     b.stop().await;
 }
@@ -275,6 +302,15 @@ async fn a_dashboard_on_b_sees_a_call_on_a_live_and_a_late_one_sees_it_too() {
     let b = instance(fleet_config(&redis.url(), "b"), ModelScript::default()).await;
     let mut envelope = dashboard(&b, "?format=envelope").await;
     let mut raw = dashboard(&b, "").await;
+    // A publishes its model traffic once it knows B has dashboards.
+    fleet_until(&a, "A to see B's dashboards", |fleet| {
+        fleet["instances"].as_array().is_some_and(|instances| {
+            instances
+                .iter()
+                .any(|i| i["name"] == "b" && i["dashboards"] == 2)
+        })
+    })
+    .await;
 
     let report = a.call(3, &one_turn()).await;
     assert!(report.media_received > 0);

@@ -137,6 +137,7 @@ fn fleet_json(fleet: &crate::redis::Fleet) -> serde_json::Value {
             "name": instance.name,
             "calls": instance.calls,
             "draining": instance.draining,
+            "dashboards": instance.dashboards,
             "maxCalls": instance.max_calls,
             "version": instance.version,
         })).collect::<Vec<_>>(),

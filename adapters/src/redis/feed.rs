@@ -6,9 +6,13 @@
 //! - [`FeedSink`] is an [`EventSink`]: a call hands it an event and goes
 //!   on (a bounded queue; when Redis cannot keep up, the newest events are
 //!   dropped and counted, never waited for). A publisher task renders
-//!   them once, as dashboards see them, and writes them in batches.
-//!   Audio and relay timings stay local: they are the bulk of the bytes
-//!   and nobody reads them across instances.
+//!   them once, as dashboards see them, and writes what [`FLUSH`] gathers
+//!   in one round trip. Audio and relay timings stay local: they are the
+//!   bulk of the bytes and nobody reads them across instances. The model's
+//!   other traffic (transcript deltas and the like, which no late
+//!   dashboard is replayed) is published only while another instance has
+//!   a dashboard connected, as the heartbeats tell; the calls' stories
+//!   always are, so a dashboard opening anywhere is told them.
 //! - [`run_reader`] first reads the stream's recent past (so a dashboard
 //!   connecting to an instance that just started sees the fleet's recent
 //!   calls), then follows it with blocking reads on a connection of its
@@ -18,7 +22,7 @@
 //! call's story ([`Role`]), `e` the envelope, `r` a model event's raw text.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use qloophone_domain::ports::EventSink;
@@ -34,6 +38,10 @@ use crate::dashboard::{DashboardHub, Format, LogsOptions, RemoteEvent, render_la
 const QUEUE: usize = 8192;
 /// Events written in one round trip at most.
 const BATCH: usize = 256;
+/// How long events gather before they are written (and before the reader
+/// asks again after a read): a tenth of the round trips, for a delay no
+/// one watching a dashboard notices.
+const FLUSH: Duration = Duration::from_millis(50);
 /// How long one blocking read waits for news.
 const BLOCK: Duration = Duration::from_secs(1);
 /// Entries of the past read at start.
@@ -44,19 +52,28 @@ const PAST: usize = 2000;
 pub struct FeedSink {
     queue: mpsc::Sender<CallEventRecord>,
     dropped: Arc<AtomicU64>,
+    watched: Arc<AtomicBool>,
 }
 
 impl FeedSink {
-    /// The sink, counting what it drops in `dropped`, and the publisher
-    /// task to spawn.
+    /// The sink, counting what it drops in `dropped` and publishing model
+    /// traffic while `watched`, and the publisher task to spawn.
     pub fn new(
         redis: Redis,
         length: usize,
         dropped: Arc<AtomicU64>,
+        watched: Arc<AtomicBool>,
     ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
         let (queue, events) = mpsc::channel(QUEUE);
         let publisher = publish(redis, length.max(1), events);
-        (Self { queue, dropped }, publisher)
+        (
+            Self {
+                queue,
+                dropped,
+                watched,
+            },
+            publisher,
+        )
     }
 
     /// Events not published (the queue was full).
@@ -80,6 +97,9 @@ impl EventSink for FeedSink {
     fn emit(&self, record: CallEventRecord) {
         match &record.event {
             CallEvent::Relayed { .. } | CallEvent::Model { audio: true, .. } => return,
+            _ if Role::of(&record.event) == Role::Skip && !self.watched.load(Ordering::Relaxed) => {
+                return;
+            }
             _ => {}
         }
         if self.queue.try_send(record).is_err() {
@@ -101,6 +121,15 @@ async fn publish(redis: Redis, length: usize, mut events: mpsc::Receiver<CallEve
     loop {
         if events.recv_many(&mut batch, BATCH).await == 0 {
             return;
+        }
+        if batch.len() < BATCH {
+            tokio::time::sleep(FLUSH).await;
+            while batch.len() < BATCH {
+                match events.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
         }
         let mut pipe = redis::pipe();
         for record in batch.drain(..) {
@@ -206,10 +235,15 @@ pub async fn run_reader(redis: Redis, hub: DashboardHub) {
         } else if let Some((id, _)) = entries.last() {
             last = Some(id.clone());
         }
+        let read = !entries.is_empty();
         for (_, fields) in entries {
             if let Some(event) = remote_event(&fields, &own) {
                 hub.emit_remote(event);
             }
+        }
+        if read {
+            // Lets the next events gather rather than reading them one by one.
+            tokio::time::sleep(FLUSH).await;
         }
     }
 }

@@ -19,7 +19,7 @@
 //! clocks differ agree on what has expired.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -87,6 +87,9 @@ pub struct InstanceView {
     pub max_calls: usize,
     /// Its version.
     pub version: String,
+    /// Dashboards connected to it.
+    #[serde(default)]
+    pub dashboards: usize,
 }
 
 /// The fleet as of the last heartbeat.
@@ -149,6 +152,8 @@ pub struct Fleet {
     next: AtomicU64,
     view: Mutex<FleetView>,
     feed_dropped: Arc<AtomicU64>,
+    /// Whether another instance has dashboards (as of the last heartbeat).
+    watched: Arc<AtomicBool>,
     admit: ScriptBox,
     beat: ScriptBox,
     leave: ScriptBox,
@@ -184,6 +189,7 @@ impl Fleet {
             next: AtomicU64::new(0),
             view: Mutex::new(FleetView::default()),
             feed_dropped: Arc::default(),
+            watched: Arc::default(),
             admit: ScriptBox(Script::new(ADMIT)),
             beat: ScriptBox(Script::new(BEAT)),
             leave: ScriptBox(Script::new(LEAVE)),
@@ -198,6 +204,12 @@ impl Fleet {
     /// Counts the events the dashboard feed could not publish.
     pub fn feed_dropped(&self) -> &Arc<AtomicU64> {
         &self.feed_dropped
+    }
+
+    /// Turns `true` while another instance has dashboards connected (as
+    /// of the last heartbeat): only then is model traffic worth publishing.
+    pub fn watched(&self) -> &Arc<AtomicBool> {
+        &self.watched
     }
 
     /// The figures `/metrics` reports.
@@ -281,7 +293,7 @@ impl Fleet {
 
     /// Says this instance is alive, with its calls and whether it drains,
     /// and reads the fleet back; `false` when Redis did not answer.
-    pub async fn beat(&self, registry: &CallRegistry) -> bool {
+    pub async fn beat(&self, registry: &CallRegistry, dashboards: usize) -> bool {
         let name = self.redis.instance().to_string();
         let record = InstanceView {
             name: name.clone(),
@@ -289,6 +301,7 @@ impl Fleet {
             draining: registry.is_draining(),
             max_calls: registry.max_calls(),
             version: self.version.clone(),
+            dashboards,
         };
         let Ok(record) = serde_json::to_string(&record) else {
             return false;
@@ -320,6 +333,10 @@ impl Fleet {
                 .count();
         }
         instances.sort_by(|a, b| a.name.cmp(&b.name));
+        let watched = instances
+            .iter()
+            .any(|instance| instance.name != name && instance.dashboards > 0);
+        self.watched.store(watched, Ordering::Relaxed);
         *lock(&self.view) = FleetView {
             calls: calls.len(),
             instances,
@@ -337,7 +354,7 @@ impl Fleet {
         let mut seen: HashSet<String> = HashSet::new();
         loop {
             ticker.tick().await;
-            if !self.beat(&registry).await {
+            if !self.beat(&registry, hub.clients()).await {
                 continue;
             }
             let view = self.view();
