@@ -446,3 +446,75 @@ async fn the_page_says_when_the_server_is_gone_and_reconnects_when_it_returns() 
     app.stop().await;
     browser.close().await;
 }
+
+/// With two instances sharing a Redis, the page on one lists the other's
+/// calls too, each saying which instance it is on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_on_one_instance_lists_every_instances_calls_by_instance() {
+    let Some(redis) = crate::fleet::RedisServer::start().await else {
+        return;
+    };
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let client = &browser.client;
+    let fleet_app = |name| {
+        let mut config = crate::fleet::fleet_config(&redis.url(), name);
+        config.dashboard.token = Some(Secret::new(KEY));
+        spawn_app_with(AppOptions {
+            script: film_script(),
+            config,
+            tools: None,
+            ..AppOptions::default()
+        })
+    };
+    let a = fleet_app("a").await;
+    let b = fleet_app("b").await;
+    open_dashboard(&b, client).await;
+    let held = || {
+        vec![
+            Step::WaitForAnswer { max_ms: 20_000 },
+            Step::Silence { ms: 6_000 },
+            Step::Hangup,
+        ]
+    };
+    let on_a = a.spawn_call(201, held());
+    let on_b = b.spawn_call(202, held());
+    let labels = until(
+        client,
+        "both calls listed with their instance",
+        "const rows = [...document.querySelectorAll('#live-list .row .st')]; \
+         const labels = rows.map(r => r.textContent.split(' · ').pop()).sort(); \
+         return rows.length === 2 && labels.join(',') === 'a,b' ? labels : null",
+    )
+    .await;
+    assert_eq!(labels, json!(["a", "b"]));
+    let stream_a = a.caller(201).stream_sid;
+    client
+        .execute(
+            "document.getElementById('row-' + arguments[0]).click()",
+            vec![json!(stream_a)],
+        )
+        .await
+        .unwrap();
+    until(
+        client,
+        "the picked call says where it is",
+        "const on = document.getElementById('d-instance'); \
+         return !on.hidden && on.textContent === 'on a'",
+    )
+    .await;
+    let screenshot = client.screenshot().await.unwrap();
+    std::fs::write(artifacts().join("dashboard-fleet.png"), screenshot).unwrap();
+    on_a.await.unwrap();
+    on_b.await.unwrap();
+    until(
+        client,
+        "both calls ended",
+        "return document.querySelectorAll('#ended-list .row').length === 2",
+    )
+    .await;
+    a.stop().await;
+    b.stop().await;
+    browser.close().await;
+}

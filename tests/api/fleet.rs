@@ -134,7 +134,7 @@ impl Drop for RedisServer {
 
 /// An instance named `name` of a fleet on `redis`, with heartbeats fast
 /// enough for tests.
-fn fleet_config(redis_url: &str, name: &str) -> Config {
+pub(crate) fn fleet_config(redis_url: &str, name: &str) -> Config {
     let mut config = Config::default();
     config.redis.url = Some(Secret::new(redis_url));
     config.redis.instance = name.to_owned();

@@ -49,6 +49,7 @@
       this.reason = null;
       this.caller = null;
       this.callSid = null;
+      this.instance = null; // the instance holding it, in a fleet
       this.state = "connecting";
       this.usage = null;
       this.cost = 0;
@@ -98,6 +99,7 @@
       calls.set(id, call);
       call.caller = event.caller || null;
       call.callSid = event.call_sid || null;
+      call.instance = typeof envelope.instance === "string" ? envelope.instance : null;
       listDirty = true;
       if (follow || selected === null) select(id, false);
       return;
@@ -524,7 +526,8 @@
     const [, who, dur, sub] = row.children;
     setText(who, call.label());
     setText(dur, fmtDuration(duration(call)));
-    setText(sub.children[0], call.endedAt === null ? stateText(state) : String(call.reason).replace(/_/g, " "));
+    const status = call.endedAt === null ? stateText(state) : String(call.reason).replace(/_/g, " ");
+    setText(sub.children[0], call.instance ? `${status} · ${call.instance}` : status);
     setText(sub.children[1], fmtCost(call.cost));
     return row;
   }
@@ -576,6 +579,9 @@
     setText($("d-caller"), call.label());
     setText($("d-stream"), call.id);
     setText($("d-sid"), call.callSid ?? "no call sid");
+    const on = $("d-instance");
+    on.hidden = !call.instance;
+    setText(on, call.instance ? `on ${call.instance}` : "");
     const state = $("d-state");
     state.dataset.state = call.state;
     setText(state, call.endedAt === null ? stateText(call.state) : "ended");
