@@ -35,7 +35,26 @@ impl RedisServer {
     /// A server on a free port, or `None` when the tests are skipped on
     /// purpose.
     pub async fn start() -> Option<Self> {
-        Self::start_on(free_port()).await
+        // Another test may be handed the same free port before either
+        // server binds it; the one that loses finds its server gone, and
+        // tries another port rather than share the winner's Redis.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = Self::start_on(port).await?;
+            if server.running() {
+                return Some(server);
+            }
+            server.child = None;
+        }
+        panic!("no free port for redis-server");
+    }
+
+    /// Whether its process is still there (it exits at once when its port
+    /// is taken).
+    fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     /// A server on `port`.
@@ -78,6 +97,9 @@ impl RedisServer {
         self.child = Some(child);
         for _ in 0..200 {
             if self.pong() {
+                // Let a server that could not bind its port finish exiting,
+                // so `running` sees it (an answer may be another's).
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -509,7 +531,8 @@ async fn an_instance_starts_without_redis_and_joins_when_it_comes() {
     let (_, stats) = a.get_json("/cache-stats").await;
     assert_eq!(stats["size"], 1, "its own tier works: {stats}");
 
-    let _redis = RedisServer::start_on(port).await.unwrap();
+    let mut redis = RedisServer::start_on(port).await.unwrap();
+    assert!(redis.running(), "port {port} was taken meanwhile");
     fleet_until(&a, "A to join", |fleet| {
         fleet["redis"] == "up" && instance_names(fleet) == ["a"]
     })
