@@ -493,8 +493,16 @@ async fn redis_lost_mid_call_leaves_the_call_going_and_the_fleet_recovers() {
         !report.turn_latencies.is_empty(),
         "and was answered after Redis went: {report:?}"
     );
-    // A call while Redis is away is a call like any other.
+    // A call while Redis is away is a call like any other, and A's own
+    // dashboards still see it.
+    let mut on_a = dashboard(&a, "?format=envelope").await;
     assert!(a.call(9, &one_turn()).await.media_received > 0);
+    let stream = a.caller(9).stream_sid;
+    let events = read_until(&mut on_a, |event| {
+        event["event"]["type"] == "call.ended" && event["call"] == stream.as_str()
+    })
+    .await;
+    assert!(events.iter().any(|event| event["event"]["type"] == "turn"));
 
     redis.restart().await;
     for app in [&a, &b] {
@@ -604,4 +612,42 @@ async fn a_draining_instance_is_visible_to_the_fleet() {
     // Stopped, it leaves at once (no waiting for the expiry).
     fleet_until(&b, "A gone", |fleet| instance_names(fleet) == ["b"]).await;
     b.stop().await;
+}
+
+/// A Redis that takes connections and never answers (a hung server, a
+/// black-holed route) holds no call up: every command has its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_never_answers_holds_no_call_up() {
+    if std::env::var_os("QLOOPHONE_SKIP_REDIS_TESTS").is_some_and(|v| v == "1") {
+        return;
+    }
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", mute.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = mute.accept().await {
+            sockets.push(socket); // read nothing, answer nothing
+        }
+    });
+    let mut config = fleet_config(&url, "a");
+    config.redis.max_fleet_calls = 1;
+    let a = instance(config, film_search("Found {tool_output}.")).await;
+    let (status, health) = a.get_json("/health").await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["fleet"]["redis"], "down");
+    // Two calls one after the other: the fleet limit of 1 cannot be
+    // checked, so this instance's own limit holds, and each call goes
+    // through with its search.
+    for tag in [14, 15] {
+        let report = a.call(tag, &one_turn()).await;
+        assert!(report.media_received > 0 && !report.closed_by_server);
+    }
+    let (_, stats) = a.get_json("/cache-stats").await;
+    assert_eq!(stats["shared"]["connected"], false, "{stats}");
+    assert_eq!(
+        stats["hits"], 1,
+        "its own tier answered the second: {stats}"
+    );
+    a.stop().await;
+    held.abort();
 }
