@@ -378,6 +378,19 @@ impl Config {
                 ));
             }
         }
+        let stream_secret = self
+            .twilio
+            .stream_secret
+            .as_ref()
+            .is_some_and(|secret| !secret.expose().is_empty());
+        if self.redis.url.is_some() && self.twilio.auth_token.is_some() && !stream_secret {
+            // Each instance would draw its own key: a stream reaching
+            // another instance than its webhook would be refused.
+            return Err(invalid(
+                "twilio.stream_secret (QLOOPHONE_TWILIO__STREAM_SECRET)",
+                "must be set, the same on every instance, when instances share a Redis (REDIS_URL) and check stream tokens (TWILIO_AUTH_TOKEN)",
+            ));
+        }
         if self.redis.expiry_ms <= self.redis.heartbeat_ms {
             return Err(invalid(
                 "redis.expiry_ms",

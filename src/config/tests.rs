@@ -515,6 +515,13 @@ fn a_bad_redis_url_or_an_expiry_inside_a_heartbeat_is_refused_without_the_passwo
         jail.set_env("QLOOPHONE_REDIS__EXPIRY_MS", "6000");
         jail.set_env("QLOOPHONE_REDIS__DEADLINE_MS", "0");
         assert!(error_text(jail).contains("redis.deadline_ms"));
+        jail.set_env("QLOOPHONE_REDIS__DEADLINE_MS", "250");
+        // A fleet checking stream tokens needs one key on every instance.
+        jail.set_env("TWILIO_AUTH_TOKEN", "twilio-token");
+        let text = error_text(jail);
+        assert!(text.contains("twilio.stream_secret"), "{text}");
+        jail.set_env("QLOOPHONE_TWILIO__STREAM_SECRET", "shared-secret");
+        assert!(load(jail).is_ok());
         Ok(())
     });
 }

@@ -307,9 +307,8 @@ impl Fleet {
             return false;
         };
         let members: Vec<String> = lock(&self.own).iter().cloned().collect();
-        let mut args: Vec<&str> = vec![&name, &record];
         let expiry = millis(self.expiry);
-        args.insert(0, &expiry);
+        let mut args: Vec<&str> = vec![&expiry, &name, &record];
         args.extend(members.iter().map(String::as_str));
         let keys = self.registry_keys();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
