@@ -94,12 +94,13 @@ impl RedisServer {
                      or QLOOPHONE_SKIP_REDIS_TESTS=1 to skip them"
                 )
             });
+        let pid = child.id();
         self.child = Some(child);
         for _ in 0..200 {
-            if self.pong() {
-                // Let a server that could not bind its port finish exiting,
-                // so `running` sees it (an answer may be another's).
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            // The answer must be our own server's: another test may have
+            // been handed the same free port and bound it first, and then
+            // ours exits (`running` says so, and `start` tries another).
+            if self.answering_pid() == Some(pid) || !self.running() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -107,15 +108,27 @@ impl RedisServer {
         panic!("redis-server did not answer on port {}", self.port);
     }
 
-    fn pong(&self) -> bool {
-        let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = socket.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut reply = [0u8; 7];
-        socket.write_all(b"PING\r\n").is_ok()
-            && socket.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
+    /// The process id of the server answering on the port, if one does.
+    fn answering_pid(&self) -> Option<u32> {
+        let mut socket = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .ok()?;
+        socket.write_all(b"INFO server\r\n").ok()?;
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !reply.windows(11).any(|w| w == b"process_id:") || !reply.ends_with(b"\r\n\r\n") {
+            let read = socket.read(&mut chunk).ok()?;
+            if read == 0 {
+                break;
+            }
+            reply.extend_from_slice(&chunk[..read]);
+        }
+        let text = String::from_utf8_lossy(&reply);
+        let line = text
+            .lines()
+            .find_map(|line| line.strip_prefix("process_id:"))?;
+        line.trim().parse().ok()
     }
 
     /// `redis-cli` against it; its output.
@@ -650,4 +663,18 @@ async fn a_redis_that_never_answers_holds_no_call_up() {
     );
     a.stop().await;
     held.abort();
+}
+
+/// The harness itself: a server started on a port another test's server
+/// holds is seen to have lost it, not mistaken for the one answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_server_on_a_taken_port_is_not_mistaken_for_the_one_answering() {
+    let Some(mut first) = RedisServer::start().await else {
+        return;
+    };
+    let mut second = RedisServer::start_on(first.port).await.unwrap();
+    assert!(!second.running(), "the second could not bind the port");
+    assert!(first.running());
+    let pid = first.child.as_ref().unwrap().id();
+    assert_eq!(first.answering_pid(), Some(pid));
 }
