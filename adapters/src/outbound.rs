@@ -125,19 +125,27 @@ impl Outbound {
 
     /// Starts writing what is queued and returns without waiting for the
     /// peer; the rest goes out while [`poll_write`](Self::poll_write) is
-    /// polled again.
+    /// polled again (`cx`'s task is woken for it).
     ///
     /// # Errors
     /// [`Stalled`] when the socket failed or the peer has stopped reading.
-    pub async fn flush<S>(&mut self, socket: &mut S) -> Result<(), Stalled>
+    pub fn start<S>(&mut self, socket: &mut S, cx: &mut Context<'_>) -> Result<(), Stalled>
     where
         S: Sink<Message, Error = WsError> + Unpin,
     {
-        std::future::poll_fn(|cx| match self.poll_write(socket, cx) {
-            Poll::Pending => Poll::Ready(Ok(())),
-            done => done,
-        })
-        .await
+        match self.poll_write(socket, cx) {
+            Poll::Pending => Ok(()),
+            Poll::Ready(done) => done,
+        }
+    }
+
+    /// [`start`](Self::start) from async code (the tests' form).
+    #[cfg(test)]
+    async fn flush<S>(&mut self, socket: &mut S) -> Result<(), Stalled>
+    where
+        S: Sink<Message, Error = WsError> + Unpin,
+    {
+        std::future::poll_fn(|cx| Poll::Ready(self.start(socket, cx))).await
     }
 }
 

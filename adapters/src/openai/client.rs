@@ -1,6 +1,6 @@
 //! [`RealtimeModel`] over tokio-tungstenite: one WebSocket per call.
 
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -264,39 +264,33 @@ struct OpenAiSession {
 
 #[async_trait]
 impl ModelSession for OpenAiSession {
-    async fn recv(&mut self) -> Option<ModelFrame> {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<ModelFrame>> {
         loop {
-            let socket = self.socket.as_mut()?;
-            let outbound = &mut self.outbound;
+            let Some(socket) = self.socket.as_mut() else {
+                return Poll::Ready(None);
+            };
             // Queued events go on out while we wait for the model.
-            let next = std::future::poll_fn(|cx| {
-                if let Poll::Ready(Err(stalled)) = outbound.poll_write(socket, cx) {
-                    return Poll::Ready(Err(stalled));
-                }
-                socket.poll_next_unpin(cx).map(Ok)
-            });
-            let next = tokio::select! {
-                next = next => match next {
-                    Ok(next) => next,
-                    Err(stalled) => {
-                        tracing::warn!(error = %stalled, "the model socket is not taking events; giving it up");
-                        self.socket = None;
-                        return None;
-                    }
-                },
-                _ = self.ping.tick() => {
+            if let Poll::Ready(Err(stalled)) = self.outbound.poll_write(socket, cx) {
+                tracing::warn!(error = %stalled, "the model socket is not taking events; giving it up");
+                self.socket = None;
+                return Poll::Ready(None);
+            }
+            let next = match socket.poll_next_unpin(cx) {
+                Poll::Ready(next) => next,
+                Poll::Pending => {
+                    ready!(self.ping.poll_tick(cx));
                     if self.last_heard.elapsed() > self.ping_every * 2 {
                         tracing::warn!(
                             silent_for = ?self.last_heard.elapsed(),
                             "the model socket answers nothing, not even pings; giving it up"
                         );
                         self.socket = None;
-                        return None;
+                        return Poll::Ready(None);
                     }
                     if let Err(err) = self.outbound.queue(socket, Message::Ping(Bytes::new())) {
                         tracing::warn!(error = %err, "cannot ping the model socket");
                         self.socket = None;
-                        return None;
+                        return Poll::Ready(None);
                     }
                     continue;
                 }
@@ -307,11 +301,11 @@ impl ModelSession for OpenAiSession {
                 Some(Err(err)) => {
                     tracing::warn!(error = %err, "model socket failed");
                     self.socket = None;
-                    return None;
+                    return Poll::Ready(None);
                 }
                 None => {
                     self.socket = None;
-                    return None;
+                    return Poll::Ready(None);
                 }
             };
             match message {
@@ -322,10 +316,10 @@ impl ModelSession for OpenAiSession {
                             if let ModelEvent::Error { code, message, .. } = &event {
                                 tracing::warn!(code = code.as_deref().unwrap_or("none"), %message, "model error");
                             }
-                            return Some(ModelFrame {
+                            return Poll::Ready(Some(ModelFrame {
                                 event,
                                 raw: RawFrame::new(frame),
-                            });
+                            }));
                         }
                         Err(err) => {
                             self.malformed += 1;
@@ -343,7 +337,7 @@ impl ModelSession for OpenAiSession {
                         None => tracing::info!("model closed the session"),
                     }
                     self.socket = None;
-                    return None;
+                    return Poll::Ready(None);
                 }
                 Message::Binary(_) => tracing::warn!("binary model frame ignored"),
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
@@ -351,7 +345,7 @@ impl ModelSession for OpenAiSession {
         }
     }
 
-    async fn send(&mut self, command: ModelCommand) -> Result<(), LegError> {
+    fn send(&mut self, command: ModelCommand) -> Result<(), LegError> {
         let socket = self.socket.as_mut().ok_or(LegError::Closed)?;
         self.outbound.queue(
             socket,
@@ -359,11 +353,10 @@ impl ModelSession for OpenAiSession {
         )
     }
 
-    async fn flush(&mut self) -> Result<(), LegError> {
+    fn flush(&mut self, cx: &mut Context<'_>) -> Result<(), LegError> {
         let socket = self.socket.as_mut().ok_or(LegError::Closed)?;
         self.outbound
-            .flush(socket)
-            .await
+            .start(socket, cx)
             .map_err(|stalled| LegError::Write(stalled.to_string()))
     }
 

@@ -1,7 +1,9 @@
 //! [`AudioInbound`] over one Twilio Media Stream WebSocket.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -18,7 +20,7 @@ use crate::outbound::Outbound;
 /// How long the closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-use super::stream_token::StreamTokens;
+use super::stream_token::{StreamTokens, TokenError};
 use super::wire::{Encoder, Inbound, decode, stream_token};
 
 /// What a leg saw that it did not pass on.
@@ -82,6 +84,7 @@ pub struct TwilioLeg {
     stats: LegStats,
     pace: MediaPace,
     tokens: Option<Arc<StreamTokens>>,
+    redeeming: Option<Redeeming>,
 }
 
 impl std::fmt::Debug for TwilioLeg {
@@ -111,43 +114,80 @@ impl TwilioLeg {
             stats: LegStats::default(),
             pace: MediaPace::new(),
             tokens,
+            redeeming: None,
         }
     }
 }
 
+/// A `start` whose stream token is being checked (with a shared ledger,
+/// that is a round trip to Redis): the leg holds it across polls, so the
+/// runner polling another input meanwhile loses nothing.
+struct Redeeming {
+    check: Pin<Box<dyn Future<Output = Result<(), TokenError>> + Send>>,
+    start: PhoneEvent,
+}
+
+impl TwilioLeg {
+    /// Gives the socket up without waiting: its closing handshake runs on
+    /// its own, bounded by [`CLOSE_TIMEOUT`].
+    fn close_later(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            tokio::spawn(close_socket(socket));
+        }
+    }
+
+    /// The caller's `start`, passed on once the leg knows it may be.
+    fn started(&mut self, start: PhoneEvent) -> PhoneEvent {
+        if let PhoneEvent::Start(info) = &start {
+            self.encoder = Some(Encoder::new(&info.stream_sid));
+        }
+        start
+    }
+}
+
+/// Closes a Twilio socket, giving a peer that takes nothing [`CLOSE_TIMEOUT`].
+async fn close_socket(mut socket: WebSocket) {
+    let close = socket.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "call ended".into(),
+    }));
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+}
+
 #[async_trait]
 impl AudioInbound for TwilioLeg {
-    async fn recv(&mut self) -> Option<PhoneEvent> {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<PhoneEvent>> {
         loop {
-            let socket = self.socket.as_mut()?;
-            let outbound = &mut self.outbound;
-            // Queued audio goes on out while we wait for the caller.
-            let next = std::future::poll_fn(|cx| {
-                if let Poll::Ready(Err(stalled)) = outbound.poll_write(socket, cx) {
-                    return Poll::Ready(Err(stalled));
+            if let Some(redeeming) = self.redeeming.as_mut() {
+                let checked = ready!(redeeming.check.as_mut().poll(cx));
+                let Redeeming { start, .. } = self.redeeming.take().expect("just polled");
+                if let Err(reason) = checked {
+                    tracing::warn!(%reason, "stream refused: closing it before the call starts");
+                    self.close_later();
+                    return Poll::Ready(None);
                 }
-                socket.poll_next_unpin(cx).map(Ok)
-            })
-            .await;
-            let next = match next {
-                Ok(next) => next,
-                Err(stalled) => {
-                    tracing::warn!(error = %stalled, "the phone leg is not taking audio; ending the call");
-                    self.socket = None;
-                    return None;
-                }
+                return Poll::Ready(Some(self.started(start)));
+            }
+            let Some(socket) = self.socket.as_mut() else {
+                return Poll::Ready(None);
             };
-            let message = match next {
+            // Queued audio goes on out while we wait for the caller.
+            if let Poll::Ready(Err(stalled)) = self.outbound.poll_write(socket, cx) {
+                tracing::warn!(error = %stalled, "the phone leg is not taking audio; ending the call");
+                self.socket = None;
+                return Poll::Ready(None);
+            }
+            let message = match ready!(socket.poll_next_unpin(cx)) {
                 Some(Ok(message)) => message,
                 Some(Err(err)) => {
                     // An oversized frame lands here too ("message too long").
                     tracing::warn!(error = %err, "phone socket failed; ending the call");
                     self.socket = None;
-                    return None;
+                    return Poll::Ready(None);
                 }
                 None => {
                     self.socket = None;
-                    return None;
+                    return Poll::Ready(None);
                 }
             };
             // Every data frame counts against the pace, so a flood of
@@ -158,7 +198,7 @@ impl AudioInbound for TwilioLeg {
                     "the phone sends frames far faster than Twilio does; ending the call"
                 );
                 self.socket = None;
-                return None;
+                return Poll::Ready(None);
             }
             let frame = match message {
                 Message::Text(text) => bytes::Bytes::from(text),
@@ -166,7 +206,7 @@ impl AudioInbound for TwilioLeg {
                     if let Some(frame) = frame {
                         tracing::debug!(code = u16::from(frame.code), reason = %frame.reason, "phone socket closed by peer");
                     }
-                    return None;
+                    return Poll::Ready(None);
                 }
                 Message::Binary(_) => {
                     self.stats.binary += 1;
@@ -183,19 +223,21 @@ impl AudioInbound for TwilioLeg {
             };
             match decode(&frame) {
                 Ok(Inbound::Event(event)) => {
-                    if let PhoneEvent::Start(info) = &event {
-                        if let Some(tokens) = &self.tokens {
-                            let call_sid = info.call_sid.as_ref().map(|sid| sid.as_str());
-                            let token = stream_token(&frame);
-                            if let Err(reason) = tokens.redeem(call_sid, token.as_deref()).await {
-                                tracing::warn!(%reason, "stream refused: closing it before the call starts");
-                                self.close().await;
-                                return None;
-                            }
-                        }
-                        self.encoder = Some(Encoder::new(&info.stream_sid));
+                    if let PhoneEvent::Start(info) = &event
+                        && let Some(tokens) = &self.tokens
+                    {
+                        let tokens = Arc::clone(tokens);
+                        let call_sid = info.call_sid.as_ref().map(|sid| sid.as_str().to_owned());
+                        let token = stream_token(&frame);
+                        self.redeeming = Some(Redeeming {
+                            check: Box::pin(async move {
+                                tokens.redeem(call_sid.as_deref(), token.as_deref()).await
+                            }),
+                            start: event,
+                        });
+                        continue;
                     }
-                    return Some(event);
+                    return Poll::Ready(Some(self.started(event)));
                 }
                 Ok(Inbound::Unknown(name)) => {
                     self.stats.unknown += 1;
@@ -217,7 +259,7 @@ impl AudioInbound for TwilioLeg {
         }
     }
 
-    async fn send(&mut self, command: PhoneCommand) -> Result<(), LegError> {
+    fn send(&mut self, command: PhoneCommand) -> Result<(), LegError> {
         let (Some(socket), Some(encoder)) = (self.socket.as_mut(), self.encoder.as_ref()) else {
             return Err(LegError::Closed);
         };
@@ -227,22 +269,17 @@ impl AudioInbound for TwilioLeg {
         )
     }
 
-    async fn flush(&mut self) -> Result<(), LegError> {
+    fn flush(&mut self, cx: &mut Context<'_>) -> Result<(), LegError> {
         let socket = self.socket.as_mut().ok_or(LegError::Closed)?;
         self.outbound
-            .flush(socket)
-            .await
+            .start(socket, cx)
             .map_err(|stalled| LegError::Write(stalled.to_string()))
     }
 
     async fn close(&mut self) {
-        if let Some(mut socket) = self.socket.take() {
-            // A peer that takes nothing must not hold the call's end.
-            let close = socket.close(Some(CloseFrame {
-                code: CloseCode::Normal,
-                reason: "call ended".into(),
-            }));
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+        self.redeeming = None;
+        if let Some(socket) = self.socket.take() {
+            close_socket(socket).await;
         }
         if self.stats != LegStats::default() {
             tracing::info!(

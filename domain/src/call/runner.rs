@@ -5,9 +5,10 @@
 //! out the commands it returns. Tools run concurrently in a `JoinSet` owned
 //! by the call, so ending the call aborts them: nothing outlives its call.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -198,8 +199,8 @@ pub async fn run_call<P: AudioInbound>(
                     }
                 },
                 opened = async { opening.as_mut().expect("guarded").await }, if opening.is_some() => Wake::Opened(opened),
-                frame = async { model.as_mut().expect("guarded").recv().await }, if model.is_some() => Wake::Model(frame),
-                event = phone.recv() => {
+                frame = poll_fn(|cx| model.as_mut().expect("guarded").poll_recv(cx)), if model.is_some() => Wake::Model(frame),
+                event = poll_fn(|cx| phone.poll_recv(cx)) => {
                     if matches!(event, Some(PhoneEvent::Media { .. })) {
                         last_media = Instant::now();
                     }
@@ -290,7 +291,7 @@ pub async fn run_call<P: AudioInbound>(
             session.on(input, &mut commands);
             for command in commands.drain(..) {
                 match command {
-                    Command::Phone(command) => match phone.send(command).await {
+                    Command::Phone(command) => match phone.send(command) {
                         Ok(()) => phone_unflushed = true,
                         Err(LegError::Backlogged) => {
                             tracing::warn!("the phone leg is not taking audio; ending the call");
@@ -300,7 +301,7 @@ pub async fn run_call<P: AudioInbound>(
                     },
                     Command::Model(command) => {
                         let Some(leg) = model.as_mut() else { continue };
-                        match leg.send(command).await {
+                        match leg.send(command) {
                             Ok(()) => model_unflushed = true,
                             Err(LegError::Backlogged) => {
                                 tracing::warn!(
@@ -415,13 +416,13 @@ pub async fn run_call<P: AudioInbound>(
         // an audio delta's media and mark, not one each.
         let (phone_written, model_written) = (phone_unflushed, model_unflushed);
         if std::mem::take(&mut phone_unflushed)
-            && let Err(err) = phone.flush().await
+            && let Err(err) = poll_fn(|cx| Poll::Ready(phone.flush(cx))).await
         {
             tracing::debug!(error = %err, "phone leg write failed");
         }
         if std::mem::take(&mut model_unflushed)
             && let Some(leg) = model.as_mut()
-            && let Err(err) = leg.flush().await
+            && let Err(err) = poll_fn(|cx| Poll::Ready(leg.flush(cx))).await
         {
             tracing::debug!(error = %err, "model leg write failed");
         }

@@ -3,6 +3,7 @@
 //! takes [`ModelCommand`]s.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -264,32 +265,39 @@ pub trait RealtimeModel: Send + Sync {
 }
 
 /// One open session with the voice model.
+///
+/// As on [`AudioInbound`](super::AudioInbound), the per-frame methods are
+/// plain functions and `poll_recv` has a stream's shape, so relaying an
+/// audio frame boxes no future; only `close` is `async`.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ModelSession: Send {
-    /// The model's next event, or `None` once the session has closed.
+    /// The model's next event: `Ready(None)` once the session has closed;
+    /// `Pending` until there is one, with `cx`'s task woken then.
     ///
-    /// Must be cancel-safe: the call runner polls it inside `select!`.
-    /// Polling it also carries on writing what was queued.
-    async fn recv(&mut self) -> Option<ModelFrame>;
+    /// Polling it also carries on writing what was queued. Nothing is lost
+    /// when the runner stops polling it for another of its inputs.
+    fn poll_recv<'a>(&mut self, cx: &mut Context<'a>) -> Poll<Option<ModelFrame>>;
 
     /// Queues a command for the model. It goes out at the next
-    /// [`flush`](Self::flush), or while [`recv`](Self::recv) is polled;
-    /// queueing never waits for the model.
+    /// [`flush`](Self::flush), or while [`poll_recv`](Self::poll_recv) is
+    /// polled; queueing never waits for the model.
     ///
     /// # Errors
     /// [`LegError::Backlogged`] when the model has stopped taking what was
     /// sent and the session's bounded queue is full; another [`LegError`]
     /// when the session can no longer be written to.
-    async fn send(&mut self, command: ModelCommand) -> Result<(), LegError>;
+    fn send(&mut self, command: ModelCommand) -> Result<(), LegError>;
 
     /// Starts writing what [`send`](Self::send) queued without waiting for
-    /// the model to take it. A session whose peer takes nothing for its
-    /// write timeout closes (`recv` answers `None`).
+    /// the model to take it; the rest goes out while `poll_recv` is polled.
+    /// A session whose peer takes nothing for its write timeout closes
+    /// (`poll_recv` answers `None`).
     ///
     /// # Errors
     /// [`LegError`] when the session can no longer be written to.
-    async fn flush(&mut self) -> Result<(), LegError> {
+    fn flush<'a>(&mut self, cx: &mut Context<'a>) -> Result<(), LegError> {
+        let _ = cx;
         Ok(())
     }
 

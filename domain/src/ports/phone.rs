@@ -1,6 +1,8 @@
 //! The phone leg: [`AudioInbound`] and what it speaks, the caller's
 //! [`PhoneEvent`]s and the [`PhoneCommand`]s sent back.
 
+use std::task::{Context, Poll};
+
 use async_trait::async_trait;
 
 use super::LegError;
@@ -100,33 +102,43 @@ pub enum PhoneCommand {
 }
 
 /// The phone leg of one call: caller events in; audio, marks and clears out.
+///
+/// The per-frame methods are plain functions, `poll_recv` in the shape of
+/// a stream's `poll_next`: 50 frames a second each way on every call go
+/// through them, and an `async fn` here would box a future on every call
+/// of it. Only `close`, once a call, is `async`.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait AudioInbound: Send {
-    /// The caller's next event, or `None` once the leg has closed.
+    /// The caller's next event: `Ready(None)` once the leg has closed;
+    /// `Pending` until there is one, with `cx`'s task woken then.
     ///
-    /// Must be cancel-safe: the call runner polls it inside `select!`.
-    /// Polling it also carries on writing what was queued.
-    async fn recv(&mut self) -> Option<PhoneEvent>;
+    /// Polling it also carries on writing what was queued. Nothing is lost
+    /// when the runner stops polling it for another of its inputs: the leg
+    /// holds whatever it was in the middle of.
+    fn poll_recv<'a>(&mut self, cx: &mut Context<'a>) -> Poll<Option<PhoneEvent>>;
 
     /// Queues audio to play, a mark, or a clear of queued audio. It goes
-    /// out at the next [`flush`](Self::flush), or while [`recv`](Self::recv)
-    /// is polled; queueing never waits for the caller's side.
+    /// out at the next [`flush`](Self::flush), or while
+    /// [`poll_recv`](Self::poll_recv) is polled; queueing never waits for
+    /// the caller's side.
     ///
     /// # Errors
     /// [`LegError::Backlogged`] when the caller's side has stopped taking
     /// what was sent and the leg's bounded queue is full; another
     /// [`LegError`] when the leg can no longer be written to.
-    async fn send(&mut self, command: PhoneCommand) -> Result<(), LegError>;
+    fn send(&mut self, command: PhoneCommand) -> Result<(), LegError>;
 
     /// Starts writing what [`send`](Self::send) queued, all of it at once,
-    /// without waiting for the caller's side to take it. The leg goes on
-    /// writing while `recv` is polled; one whose peer takes nothing for its
-    /// write timeout closes (`recv` answers `None`).
+    /// without waiting for the caller's side to take it: what the socket
+    /// does not take now goes out while `poll_recv` is polled, `cx`'s task
+    /// woken to go on. A leg whose peer takes nothing for its write
+    /// timeout closes (`poll_recv` answers `None`).
     ///
     /// # Errors
     /// [`LegError`] when the leg can no longer be written to.
-    async fn flush(&mut self) -> Result<(), LegError> {
+    fn flush<'a>(&mut self, cx: &mut Context<'a>) -> Result<(), LegError> {
+        let _ = cx;
         Ok(())
     }
 

@@ -28,10 +28,13 @@ struct FakePhone {
 
 #[async_trait]
 impl AudioInbound for FakePhone {
-    async fn recv(&mut self) -> Option<PhoneEvent> {
-        self.events.recv().await
+    fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<PhoneEvent>> {
+        self.events.poll_recv(cx)
     }
-    async fn send(&mut self, command: PhoneCommand) -> Result<(), LegError> {
+    fn send(&mut self, command: PhoneCommand) -> Result<(), LegError> {
         if self.backlogged {
             return Err(LegError::Backlogged);
         }
@@ -53,10 +56,13 @@ struct FakeModel {
 
 #[async_trait]
 impl ModelSession for FakeModel {
-    async fn recv(&mut self) -> Option<ModelFrame> {
-        self.events.recv().await
+    fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<ModelFrame>> {
+        self.events.poll_recv(cx)
     }
-    async fn send(&mut self, command: ModelCommand) -> Result<(), LegError> {
+    fn send(&mut self, command: ModelCommand) -> Result<(), LegError> {
         if self.backlogged.load(Ordering::SeqCst) {
             return Err(LegError::Backlogged);
         }
@@ -798,4 +804,139 @@ async fn a_model_session_that_stops_taking_events_is_replaced() {
             .any(|command| matches!(command, ModelCommand::SystemMessage(_))),
         "the new session is told the call so far"
     );
+}
+
+/// Counts the heap allocations made on one thread while it asks: the
+/// runner's own per-frame work is measured on a current-thread runtime,
+/// whatever other tests do on theirs.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ON: Cell<bool> = const { Cell::new(false) };
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub struct Counting;
+
+    fn note() {
+        let _ = ON.try_with(|on| {
+            if on.get() {
+                COUNT.with(|count| count.set(count.get() + 1));
+            }
+        });
+    }
+
+    // SAFETY: every call is passed on to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            note();
+            // SAFETY: the caller's contract is the system allocator's.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: `ptr` came from `alloc` above, with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            note();
+            // SAFETY: as for `alloc` and `dealloc`.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Starts counting this thread's allocations from zero.
+    pub fn start() {
+        COUNT.with(|count| count.set(0));
+        ON.with(|on| on.set(true));
+    }
+
+    /// Stops counting and says how many there were.
+    pub fn stop() -> u64 {
+        ON.with(|on| on.set(false));
+        COUNT.with(Cell::get)
+    }
+}
+
+#[tokio::test]
+async fn relaying_audio_both_ways_allocates_nothing_in_the_runner() {
+    let (mut h, phone) = harness();
+    let model = model_opening_once(&mut h);
+    let services = services(model, MockToolExecutor::new(), quiet_sink());
+    let (_registry, call) = spawn_call(phone, services);
+    h.phone_in.send(start()).unwrap();
+    let model_in = h.model_in.clone().unwrap();
+    model_in
+        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .unwrap();
+    let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
+    let item = crate::types::ItemId::parse("item_1").unwrap();
+    // What the fakes record is cleared after every round, so its growth
+    // is not counted.
+    h.phone_out.lock().unwrap().reserve(64);
+    h.model_out.lock().unwrap().reserve(64);
+    // One round is a caller frame, an audio delta back, and the delta's
+    // mark echoed as Twilio does: what the full-duplex bench sends.
+    let round = async |n: u64| {
+        h.phone_in
+            .send(PhoneEvent::Media {
+                timestamp_ms: n * 20,
+                audio: audio.clone(),
+            })
+            .unwrap();
+        model_in
+            .send(frame(ModelEvent::AudioDelta {
+                item_id: item.clone(),
+                audio: audio.clone(),
+            }))
+            .unwrap();
+        let mark = loop {
+            tokio::task::yield_now().await;
+            let mut sent = h.phone_out.lock().unwrap();
+            if let Some(PhoneCommand::Mark(mark)) = sent.last() {
+                let mark = *mark;
+                sent.clear();
+                break mark;
+            }
+        };
+        h.phone_in.send(PhoneEvent::Mark(mark)).unwrap();
+        loop {
+            tokio::task::yield_now().await;
+            let mut sent = h.model_out.lock().unwrap();
+            if sent
+                .iter()
+                .any(|command| matches!(command, ModelCommand::AppendAudio(_)))
+            {
+                sent.clear();
+                break;
+            }
+        }
+    };
+    // Warm up: buffers reach their working size, the response starts.
+    for n in 0..200 {
+        round(n).await;
+    }
+    const ROUNDS: u64 = 2_000;
+    counting::start();
+    for n in 200..200 + ROUNDS {
+        round(n).await;
+    }
+    let allocations = counting::stop();
+    // Two frames relayed a round (one each way) and a mark. Measured: none
+    // at all. The bound leaves room for the channels feeding the fakes (a
+    // block every 32 messages); a future boxed per poll, as `async_trait`
+    // does, is 1.5 a frame and fails it.
+    let frames = 2 * ROUNDS;
+    assert!(
+        allocations * 10 <= frames,
+        "{allocations} heap allocations for {frames} relayed frames"
+    );
+    h.phone_in.send(PhoneEvent::Stop).unwrap();
+    assert_eq!(call.await.unwrap(), EndReason::PhoneStopped);
 }
