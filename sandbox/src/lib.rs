@@ -41,7 +41,8 @@ pub const SANDBOX_KEY: &str = "sandbox-key";
 /// WebSocket settings for the simulated peers. tungstenite zero-fills its
 /// read buffer's free capacity before every read, so its default 128 KiB
 /// buffer costs a 128 KiB memset a frame; in sandbox mode the peers share
-/// the server's process, and under load the generator's core.
+/// the server's process, and under load the generator's core. 4 KiB holds
+/// a frame or a few; a larger message grows the buffer on its own.
 pub(crate) fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4 * 1024)
 }

@@ -25,7 +25,7 @@ pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 /// Read-buffer size for peers whose messages are small (Twilio's media
 /// frames are about 300 bytes, dashboards send nothing): one read takes a
 /// few frames, and the buffer grows on its own for a larger message.
-pub const SMALL_READS: usize = 4 * 1024;
+pub const SMALL_READS: usize = 2 * 1024;
 
 /// A request that is not a WebSocket upgrade where one is expected.
 #[derive(Debug)]
