@@ -117,17 +117,7 @@ impl TwilioLeg {
             redeeming: None,
         }
     }
-}
 
-/// A `start` whose stream token is being checked (with a shared ledger,
-/// that is a round trip to Redis): the leg holds it across polls, so the
-/// runner polling another input meanwhile loses nothing.
-struct Redeeming {
-    check: Pin<Box<dyn Future<Output = Result<(), TokenError>> + Send>>,
-    start: PhoneEvent,
-}
-
-impl TwilioLeg {
     /// Gives the socket up without waiting: its closing handshake runs on
     /// its own, bounded by [`CLOSE_TIMEOUT`].
     fn close_later(&mut self) {
@@ -143,6 +133,14 @@ impl TwilioLeg {
         }
         start
     }
+}
+
+/// A `start` whose stream token is being checked (with a shared ledger,
+/// that is a round trip to Redis): the leg holds it across polls, so the
+/// runner polling another input meanwhile loses nothing.
+struct Redeeming {
+    check: Pin<Box<dyn Future<Output = Result<(), TokenError>> + Send>>,
+    start: PhoneEvent,
 }
 
 /// Closes a Twilio socket, giving a peer that takes nothing [`CLOSE_TIMEOUT`].

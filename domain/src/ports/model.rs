@@ -277,6 +277,7 @@ pub trait ModelSession: Send {
     ///
     /// Polling it also carries on writing what was queued. Nothing is lost
     /// when the runner stops polling it for another of its inputs.
+    // The lifetime is named, not `'_`, for mockall's sake.
     fn poll_recv<'a>(&mut self, cx: &mut Context<'a>) -> Poll<Option<ModelFrame>>;
 
     /// Queues a command for the model. It goes out at the next

@@ -116,6 +116,7 @@ pub trait AudioInbound: Send {
     /// Polling it also carries on writing what was queued. Nothing is lost
     /// when the runner stops polling it for another of its inputs: the leg
     /// holds whatever it was in the middle of.
+    // The lifetime is named, not `'_`, for mockall's sake.
     fn poll_recv<'a>(&mut self, cx: &mut Context<'a>) -> Poll<Option<PhoneEvent>>;
 
     /// Queues audio to play, a mark, or a clear of queued audio. It goes
