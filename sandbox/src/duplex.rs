@@ -289,7 +289,16 @@ pub struct DuplexReport {
     pub server_cpu_us_per_frame: Option<f64>,
     /// The generator's own CPU seconds (callers and model together).
     pub generator_cpu_seconds: f64,
+    /// How much of a core the generator used over the run.
+    pub generator_cores: f64,
+    /// The generator used [`GENERATOR_BUSY`] of a core or more: the
+    /// latencies then include its own queueing, not only the server's.
+    pub generator_saturated: bool,
 }
+
+/// The share of a core above which the generator's own queueing shows in
+/// the latencies it measures (it runs on one core of its own).
+pub const GENERATOR_BUSY: f64 = 0.8;
 
 impl DuplexReport {
     /// A readable summary.
@@ -336,7 +345,19 @@ impl DuplexReport {
                 server.peak_rss_mib
             );
         }
-        let _ = writeln!(out, "generator: {:.2} CPU s", self.generator_cpu_seconds);
+        let _ = writeln!(
+            out,
+            "generator: {:.2} CPU s ({:.2} cores)",
+            self.generator_cpu_seconds, self.generator_cores
+        );
+        if self.generator_saturated {
+            let _ = writeln!(
+                out,
+                "warning: the generator used {:.0} % of its core: the latencies include its \
+                 own queueing; place fewer calls or give it a faster core",
+                self.generator_cores * 100.0
+            );
+        }
         for failure in &self.failures {
             let _ = writeln!(out, "failure: {failure}");
         }
@@ -711,6 +732,7 @@ pub async fn run(settings: &DuplexSettings, model: DuplexModel) -> DuplexReport 
         (Some((before, _, _)), Some((after, _, _))) => after - before,
         _ => 0.0,
     };
+    let generator_cores = generator_cpu_seconds / seconds.max(0.001);
     failures.extend(totals.failures.iter().cloned());
     DuplexReport {
         calls: settings.calls,
@@ -725,12 +747,48 @@ pub async fn run(settings: &DuplexSettings, model: DuplexModel) -> DuplexReport 
             .map(|s| s.cpu_seconds * 1e6 / relayed as f64),
         server,
         generator_cpu_seconds,
+        generator_cores,
+        generator_saturated: generator_cores >= GENERATOR_BUSY,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(generator_cores: f64) -> DuplexReport {
+        DuplexReport {
+            calls: 1,
+            connected: 1,
+            failures: vec![],
+            seconds: 10.0,
+            uplink: Direction::default(),
+            downlink: Direction::default(),
+            start_to_first_append_us: Micros::default(),
+            server: None,
+            server_cpu_us_per_frame: None,
+            generator_cpu_seconds: generator_cores * 10.0,
+            generator_cores,
+            generator_saturated: generator_cores >= GENERATOR_BUSY,
+        }
+    }
+
+    #[test]
+    fn a_busy_generator_is_told_apart_from_a_slow_server() {
+        let calm = report(0.5).summary();
+        assert!(
+            calm.contains("generator: 5.00 CPU s (0.50 cores)"),
+            "{calm}"
+        );
+        assert!(!calm.contains("warning"), "{calm}");
+        let busy = report(0.9).summary();
+        assert!(
+            busy.contains("warning: the generator used 90 % of its core"),
+            "{busy}"
+        );
+        let json = serde_json::to_value(report(0.9)).unwrap();
+        assert_eq!(json["generator_saturated"], true);
+    }
 
     #[test]
     fn a_stamp_survives_base64_and_is_read_back() {
