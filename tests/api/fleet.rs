@@ -678,3 +678,101 @@ async fn a_redis_server_on_a_taken_port_is_not_mistaken_for_the_one_answering() 
     let pid = first.child.as_ref().unwrap().id();
     assert_eq!(first.answering_pid(), Some(pid));
 }
+
+/// A heartbeat landing while a call is being admitted must neither count
+/// the call against itself (with a limit of one, the only call would be
+/// refused) nor leave a refused call counted until its expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_racing_admissions_neither_refuse_nor_leak_a_place() {
+    use qloophone_adapters::redis::{Admission, Fleet, Redis, RedisSettings};
+
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let settings = RedisSettings {
+        url: Some(Secret::new(redis.url())),
+        max_fleet_calls: 1,
+        ..RedisSettings::default()
+    };
+    let fleet = Fleet::new(Redis::open(&settings, "a").unwrap(), &settings, "test");
+    let registry = qloophone_domain::call::CallRegistry::new(10);
+    // Heartbeats back to back, as fast as Redis answers them.
+    let beating = tokio::spawn({
+        let fleet = fleet.clone();
+        let registry = registry.clone();
+        async move {
+            loop {
+                fleet.beat(&registry, 0).await;
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    for _ in 0..200 {
+        if fleet.redis().is_up() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(fleet.redis().is_up(), "the heartbeats never reached Redis");
+    let calls = || redis.cli(&["ZCARD", &format!("{}:calls", settings.prefix)]);
+    for attempt in 0..200 {
+        let place = match fleet.admit().await {
+            Admission::Admitted(place) => place,
+            Admission::Full(calls) => {
+                panic!("attempt {attempt}: the only call was refused, {calls} counted")
+            }
+            Admission::Unchecked => panic!("attempt {attempt}: Redis did not answer"),
+        };
+        // With one held, another is refused, and leaves nothing behind.
+        assert!(
+            matches!(fleet.admit().await, Admission::Full(_)),
+            "attempt {attempt}: a second call admitted"
+        );
+        drop(place);
+        let mut left = calls();
+        for _ in 0..200 {
+            if left.trim() == "0" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            left = calls();
+        }
+        assert_eq!(left.trim(), "0", "attempt {attempt}: a place left counted");
+    }
+    beating.abort();
+}
+
+/// A Redis that restarted has lost the registry: the calls admitted
+/// before are added back by the next heartbeat that reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_admitted_before_redis_restarted_are_counted_again() {
+    use qloophone_adapters::redis::{Admission, Fleet, Redis, RedisSettings};
+
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let settings = RedisSettings {
+        url: Some(Secret::new(redis.url())),
+        ..RedisSettings::default()
+    };
+    let fleet = Fleet::new(Redis::open(&settings, "a").unwrap(), &settings, "test");
+    let registry = qloophone_domain::call::CallRegistry::new(10);
+    assert!(fleet.beat(&registry, 0).await, "Redis answers");
+    let Admission::Admitted(_place) = fleet.admit().await else {
+        panic!("admitted");
+    };
+    let calls = |redis: &RedisServer| redis.cli(&["ZCARD", &format!("{}:calls", settings.prefix)]);
+    assert!(fleet.beat(&registry, 0).await);
+    assert_eq!(calls(&redis).trim(), "1");
+    redis.restart().await;
+    assert_eq!(calls(&redis).trim(), "0", "a fresh Redis");
+    // The first command after the restart may find the old connection
+    // gone; the beats go on until one lands.
+    for _ in 0..200 {
+        if fleet.beat(&registry, 0).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(calls(&redis).trim(), "1", "the call counted again");
+}

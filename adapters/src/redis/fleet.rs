@@ -7,8 +7,11 @@
 //!   scored by when it expires. Admission prunes the expired, counts and
 //!   adds in one script, so two instances admitting at once never both
 //!   take the last place. Each heartbeat pushes this instance's expiries
-//!   on; a crashed instance's calls expire [`expiry`](super::RedisSettings)
-//!   after its last beat.
+//!   on (and, after Redis was away, adds its calls back); a crashed
+//!   instance's calls expire [`expiry`](super::RedisSettings) after its
+//!   last beat. A call is this instance's only once Redis has admitted it,
+//!   and a heartbeat never adds back one that has left, so neither race
+//!   with a heartbeat miscounts a place.
 //! - `prefix:instances`, a sorted set of instance names scored the same
 //!   way, and `prefix:instance-info`, a hash of what each instance said at
 //!   its last beat (its calls, whether it drains, its own limit).
@@ -52,8 +55,12 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local deadline = now + tonumber(ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[2], deadline, ARGV[2])
-for i = 4, #ARGV do
-  redis.call('ZADD', KEYS[1], deadline, ARGV[i])
+for i = 5, #ARGV do
+  if ARGV[4] == 'add' then
+    redis.call('ZADD', KEYS[1], deadline, ARGV[i])
+  else
+    redis.call('ZADD', KEYS[1], 'XX', deadline, ARGV[i])
+  end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
@@ -154,6 +161,10 @@ pub struct Fleet {
     feed_dropped: Arc<AtomicU64>,
     /// Whether another instance has dashboards (as of the last heartbeat).
     watched: Arc<AtomicBool>,
+    /// Whether the next heartbeat adds this instance's calls to the
+    /// registry rather than only pushing their expiry on: at start and
+    /// after Redis was away (it may have lost them).
+    rejoin: AtomicBool,
     admit: ScriptBox,
     beat: ScriptBox,
     leave: ScriptBox,
@@ -190,6 +201,7 @@ impl Fleet {
             view: Mutex::new(FleetView::default()),
             feed_dropped: Arc::default(),
             watched: Arc::default(),
+            rejoin: AtomicBool::new(true),
             admit: ScriptBox(Script::new(ADMIT)),
             beat: ScriptBox(Script::new(BEAT)),
             leave: ScriptBox(Script::new(LEAVE)),
@@ -254,8 +266,11 @@ impl Fleet {
             self.redis.instance(),
             self.next.fetch_add(1, Ordering::Relaxed)
         );
-        // Held from now, so a heartbeat racing the script keeps it alive.
-        lock(&self.own).insert(member.clone());
+        // Not among this instance's calls until Redis admits it: a
+        // heartbeat sent meanwhile would add it to the registry before the
+        // script counts it, and it would count against itself (or, refused,
+        // stay counted until it expires). Once admitted its expiry is far
+        // off, so the next heartbeat is soon enough to keep it alive.
         let key = self.redis.key("calls");
         let answer: Option<(u8, usize)> = self
             .redis
@@ -266,18 +281,15 @@ impl Fleet {
             )
             .await;
         match answer {
-            Some((1, _)) => Admission::Admitted(Place {
-                fleet: self.clone(),
-                member,
-            }),
-            Some((_, calls)) => {
-                lock(&self.own).remove(&member);
-                Admission::Full(calls)
+            Some((1, _)) => {
+                lock(&self.own).insert(member.clone());
+                Admission::Admitted(Place {
+                    fleet: self.clone(),
+                    member,
+                })
             }
-            None => {
-                lock(&self.own).remove(&member);
-                Admission::Unchecked
-            }
+            Some((_, calls)) => Admission::Full(calls),
+            None => Admission::Unchecked,
         }
     }
 
@@ -306,17 +318,27 @@ impl Fleet {
         let Ok(record) = serde_json::to_string(&record) else {
             return false;
         };
+        // Only pushed on, never added back, unless Redis was away: a beat
+        // that read this instance's calls just before one of them ended
+        // would otherwise count it again, after its place was given back,
+        // until it expired.
+        let rejoin = self.rejoin.load(Ordering::Relaxed) || !self.redis.is_up();
         let members: Vec<String> = lock(&self.own).iter().cloned().collect();
         let expiry = millis(self.expiry);
-        let mut args: Vec<&str> = vec![&expiry, &name, &record];
+        let mode = if rejoin { "add" } else { "refresh" };
+        let mut args: Vec<&str> = vec![&expiry, &name, &record, mode];
         args.extend(members.iter().map(String::as_str));
         let keys = self.registry_keys();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let answer: Option<(Vec<String>, Vec<String>)> =
             self.redis.script(&self.beat.0, &keys, &args).await;
         let Some((calls, info)) = answer else {
+            self.rejoin.store(true, Ordering::Relaxed);
             return false;
         };
+        if rejoin {
+            self.rejoin.store(false, Ordering::Relaxed);
+        }
         let mut instances: Vec<InstanceView> = info
             .chunks(2)
             .filter_map(|pair| serde_json::from_str(pair.get(1)?).ok())
