@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::Sink;
+use futures_util::{Sink, Stream};
 use qloophone_domain::ports::LegError;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -121,6 +121,24 @@ impl Outbound {
                 }
             }
         }
+    }
+
+    /// What both legs' `poll_recv` do first: carries on writing what is
+    /// queued, then polls `socket` for the peer's next message.
+    /// `Ready(Err)` when the writes have stalled (see
+    /// [`poll_write`](Self::poll_write)).
+    pub fn poll_next<S>(
+        &mut self,
+        socket: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Result<Message, WsError>>, Stalled>>
+    where
+        S: Sink<Message, Error = WsError> + Stream<Item = Result<Message, WsError>> + Unpin,
+    {
+        if let Poll::Ready(Err(stalled)) = self.poll_write(socket, cx) {
+            return Poll::Ready(Err(stalled));
+        }
+        Pin::new(socket).poll_next(cx).map(Ok)
     }
 
     /// Starts writing what is queued and returns without waiting for the

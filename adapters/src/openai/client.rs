@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use qloophone_domain::RawFrame;
 use qloophone_domain::ports::{
     CallInfo, ModelCommand, ModelEvent, ModelFrame, SessionSetup, TurnDetection,
@@ -31,7 +31,8 @@ const MAX_MODEL_EVENT: usize = 4 * 1024 * 1024;
 /// (100 ms of μ-law is about 1.1 KiB of JSON), and a larger event grows it
 /// on its own. tungstenite zero-fills what is free of it before each read
 /// and keeps it for the session, so it is the larger part of a call's
-/// memory: 16 KiB here was 12 KiB more a call for nothing.
+/// memory: 16 KiB here held about 7 KiB more a call (measured: 38.6
+/// against 31 KiB a call at 200 full-duplex calls).
 const MODEL_READ_BUFFER: usize = 4 * 1024;
 
 /// `[openai]`: where and how to reach the Realtime API, and how its
@@ -274,13 +275,13 @@ impl ModelSession for OpenAiSession {
                 return Poll::Ready(None);
             };
             // Queued events go on out while we wait for the model.
-            if let Poll::Ready(Err(stalled)) = self.outbound.poll_write(socket, cx) {
-                tracing::warn!(error = %stalled, "the model socket is not taking events; giving it up");
-                self.socket = None;
-                return Poll::Ready(None);
-            }
-            let next = match socket.poll_next_unpin(cx) {
-                Poll::Ready(next) => next,
+            let next = match self.outbound.poll_next(socket, cx) {
+                Poll::Ready(Ok(next)) => next,
+                Poll::Ready(Err(stalled)) => {
+                    tracing::warn!(error = %stalled, "the model socket is not taking events; giving it up");
+                    self.socket = None;
+                    return Poll::Ready(None);
+                }
                 Poll::Pending => {
                     ready!(self.ping.poll_tick(cx));
                     if self.last_heard.elapsed() > self.ping_every * 2 {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use qloophone_domain::ports::{AudioInbound, LegError};
 use qloophone_domain::ports::{PhoneCommand, PhoneEvent};
 use tokio::time::Instant;
@@ -170,20 +169,20 @@ impl AudioInbound for TwilioLeg {
                 return Poll::Ready(None);
             };
             // Queued audio goes on out while we wait for the caller.
-            if let Poll::Ready(Err(stalled)) = self.outbound.poll_write(socket, cx) {
-                tracing::warn!(error = %stalled, "the phone leg is not taking audio; ending the call");
-                self.socket = None;
-                return Poll::Ready(None);
-            }
-            let message = match ready!(socket.poll_next_unpin(cx)) {
-                Some(Ok(message)) => message,
-                Some(Err(err)) => {
+            let message = match ready!(self.outbound.poll_next(socket, cx)) {
+                Err(stalled) => {
+                    tracing::warn!(error = %stalled, "the phone leg is not taking audio; ending the call");
+                    self.socket = None;
+                    return Poll::Ready(None);
+                }
+                Ok(Some(Ok(message))) => message,
+                Ok(Some(Err(err))) => {
                     // An oversized frame lands here too ("message too long").
                     tracing::warn!(error = %err, "phone socket failed; ending the call");
                     self.socket = None;
                     return Poll::Ready(None);
                 }
-                None => {
+                Ok(None) => {
                     self.socket = None;
                     return Poll::Ready(None);
                 }
