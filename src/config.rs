@@ -335,6 +335,9 @@ impl Config {
                 ),
             });
         }
+        if let Err((setting, problem)) = self.openai.check() {
+            return Err(ConfigError::Invalid { setting, problem });
+        }
         if !(0.0..=1.0).contains(&self.openai.turn_detection.threshold) {
             return Err(invalid(
                 "openai.turn_detection.threshold",

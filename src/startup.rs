@@ -156,6 +156,23 @@ impl Builder {
         let specs = tools.specs();
         let tool_names = specs.iter().map(|spec| spec.name.clone()).collect();
         let detection = &openai.turn_detection;
+        let spec = openai.model_spec();
+        match spec {
+            Some(spec) => tracing::info!(
+                model = %openai.model,
+                reasoning = spec.reasoning,
+                context_tokens = spec.context_tokens,
+                prices = %spec.prices_source,
+                "voice model"
+            ),
+            None => tracing::warn!(
+                model = %openai.model,
+                "the voice model is not in the model catalogue: calls go on, their cost is shown as unknown, and nothing only some models take is sent (describe it under [openai.models.\"NAME\"] to change that)"
+            ),
+        }
+        // An eighth of the window, at about four characters a token: the
+        // context a reopened session is told stays small beside the call.
+        let context_tokens = spec.map_or(32_000, |spec| spec.context_tokens);
         let session_policy = SessionPolicy {
             server_interrupts: detection.interrupt_response,
             tools_offered: specs.len(),
@@ -163,7 +180,8 @@ impl Builder {
             ready_timeout: Duration::from_millis(openai.ready_timeout_ms),
             response_timeout: Duration::from_millis(openai.response_timeout_ms),
             rollover_after: Duration::from_secs(openai.session_rollover_secs),
-            prices: openai.prices.prices(),
+            prices: openai.prices(),
+            context_chars: context_tokens as usize / 2,
             ..SessionPolicy::default()
         };
         let setup = policy::session_setup(
@@ -202,6 +220,7 @@ impl Builder {
             sink,
             clock: clock.clone(),
             setup: Arc::new(setup),
+            model_name: openai.model.as_str().into(),
             policy: session_policy,
             connect_timeout: openai.connect_timeout(),
             start_timeout: Duration::from_millis(config.limits.start_timeout_ms),

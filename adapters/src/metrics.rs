@@ -36,11 +36,17 @@ struct ToolName {
     tool: String,
 }
 
-/// A kind of model token: `input_text`, `input_audio`, `cached_input`,
-/// `output_text`, `output_audio`.
+/// A kind of model token: `input_text`, `input_audio`, `input_image`,
+/// `cached_text`, `cached_audio`, `cached_image`, `output_text`,
+/// `output_audio`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TokenKind {
     kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelName {
+    model: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -229,11 +235,13 @@ struct FleetMetrics {
 pub struct Metrics {
     registry: Mutex<Registry>,
     calls_started: Counter,
+    calls_by_model: Family<ModelName, Counter>,
     calls_ended: Family<Reason, Counter>,
     model_tokens: Family<TokenKind, Counter>,
     tool_calls: Family<ToolOutcome, Counter>,
     tool_latency: Family<ToolName, Histogram, fn() -> Histogram>,
     barge_ins: Counter,
+    unheard_items: Counter,
     errors: Counter,
     key_presses: Counter,
     model_reconnects: Counter,
@@ -280,11 +288,13 @@ impl Metrics {
         let metrics = Self {
             registry: Mutex::new(Registry::default()),
             calls_started: Counter::default(),
+            calls_by_model: Family::default(),
             calls_ended: Family::default(),
             model_tokens: Family::default(),
             tool_calls: Family::default(),
             tool_latency: Family::new_with_constructor(latency_histogram),
             barge_ins: Counter::default(),
+            unheard_items: Counter::default(),
             errors: Counter::default(),
             key_presses: Counter::default(),
             model_reconnects: Counter::default(),
@@ -316,13 +326,18 @@ impl Metrics {
             metrics.calls_started.clone(),
         );
         registry.register(
+            "model_calls",
+            "Calls whose stream started, by the voice model answering them",
+            metrics.calls_by_model.clone(),
+        );
+        registry.register(
             "calls_ended",
             "Calls ended, by reason",
             metrics.calls_ended.clone(),
         );
         registry.register(
             "model_tokens",
-            "Tokens the voice model billed, by kind (cached input is part of the input counts)",
+            "Tokens the voice model billed, by kind (the cached kinds are part of the input counts)",
             metrics.model_tokens.clone(),
         );
         registry.register(
@@ -339,6 +354,11 @@ impl Metrics {
             "barge_ins",
             "Times a caller spoke over the agent",
             metrics.barge_ins.clone(),
+        );
+        registry.register(
+            "barge_in_unheard_items",
+            "Assistant audio items a barge-in kept from the caller and deleted from the conversation (later items of the interrupted answer)",
+            metrics.unheard_items.clone(),
         );
         registry.register(
             "call_errors",
@@ -603,14 +623,22 @@ impl EventSink for Metrics {
     fn emit(&self, record: CallEventRecord) {
         match &record.event {
             CallEvent::Model { .. } | CallEvent::Activity { .. } | CallEvent::Turn { .. } => {}
-            CallEvent::Started { .. } => {
+            CallEvent::Started { model, .. } => {
                 self.calls_started.inc();
+                self.calls_by_model
+                    .get_or_create(&ModelName {
+                        model: model.to_string(),
+                    })
+                    .inc();
             }
             CallEvent::Usage { response, .. } => {
                 for (kind, tokens) in [
                     ("input_text", response.input_text),
                     ("input_audio", response.input_audio),
-                    ("cached_input", response.cached_input),
+                    ("input_image", response.input_image),
+                    ("cached_text", response.cached_text),
+                    ("cached_audio", response.cached_audio),
+                    ("cached_image", response.cached_image),
                     ("output_text", response.output_text),
                     ("output_audio", response.output_audio),
                 ] {
@@ -650,8 +678,9 @@ impl EventSink for Metrics {
                     })
                     .observe(latency.as_secs_f64());
             }
-            CallEvent::BargeIn { .. } => {
+            CallEvent::BargeIn { unheard, .. } => {
                 self.barge_ins.inc();
+                self.unheard_items.inc_by(u64::from(*unheard));
             }
             CallEvent::Error { .. } => {
                 self.errors.inc();
@@ -745,6 +774,7 @@ mod tests {
         metrics.emit(record(CallEvent::Started {
             call_sid: None,
             caller: None,
+            model: "gpt-realtime-2.1".into(),
         }));
         metrics.emit(record(CallEvent::Model {
             audio: true,
@@ -773,6 +803,7 @@ mod tests {
         metrics.emit(record(CallEvent::BargeIn {
             item_id: ItemId::parse("i").unwrap(),
             audio_end: AudioMs::new(10),
+            unheard: 2,
         }));
         metrics.emit(record(CallEvent::Dtmf { digit: '1' }));
         metrics.emit(record(CallEvent::Error {
@@ -800,13 +831,14 @@ mod tests {
                 response: qloophone_domain::ports::Usage {
                     input_text: 600,
                     input_audio: 10,
-                    cached_input: 5,
-                    cached_audio: 0,
+                    cached_text: 5,
+                    cached_audio: 3,
                     output_text: 20,
                     output_audio: 40,
+                    ..Default::default()
                 },
                 total: qloophone_domain::ports::Usage::default(),
-                cost_micros: 0,
+                cost_micros: None,
             }));
         }
         metrics.emit(record(CallEvent::Ended {
@@ -842,7 +874,10 @@ mod tests {
             "qloophone_dashboard_dropped_messages_total 7",
             "qloophone_model_tokens_total{kind=\"input_text\"} 1200",
             "qloophone_model_tokens_total{kind=\"input_audio\"} 20",
-            "qloophone_model_tokens_total{kind=\"cached_input\"} 10",
+            "qloophone_model_tokens_total{kind=\"cached_text\"} 10",
+            "qloophone_model_tokens_total{kind=\"cached_audio\"} 6",
+            "qloophone_model_calls_total{model=\"gpt-realtime-2.1\"} 1",
+            "qloophone_barge_in_unheard_items_total 2",
             "qloophone_model_tokens_total{kind=\"output_text\"} 40",
             "qloophone_model_tokens_total{kind=\"output_audio\"} 80",
             "qloophone_calls_ended_total{reason=\"phone_stopped\"} 1",

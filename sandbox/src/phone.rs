@@ -403,10 +403,16 @@ fn print_event(out: &mut (dyn Write + Send), event: &Value) {
             );
             line
         }
-        "barge_in" => format!(
-            "  barge-in: the caller spoke over the agent at {} ms",
-            event["audio_end_ms"]
-        ),
+        "barge_in" => match event["unheard_items"].as_u64() {
+            Some(unheard) if unheard > 0 => format!(
+                "  barge-in: the caller spoke over the agent at {} ms; {unheard} later part(s) of the answer never played",
+                event["audio_end_ms"]
+            ),
+            _ => format!(
+                "  barge-in: the caller spoke over the agent at {} ms",
+                event["audio_end_ms"]
+            ),
+        },
         "dtmf" => format!("  key     {}", event["digit"].as_str().unwrap_or("?")),
         "model_reconnected" => format!("  model   session reopened after {} ms", event["gap_ms"]),
         "error" => format!("  error   {}", event["message"].as_str().unwrap_or("?")),
@@ -479,9 +485,21 @@ pub fn check(
             failures.push(format!("{name:?} must not be recommended; got {listed:?}"));
         }
     }
-    let spoken: Vec<&str> = of("response.output_audio_transcript.done")
-        .filter_map(|e| e["transcript"].as_str())
-        .collect();
+    // An answer may come in several audio items: what was said is each
+    // response's items together.
+    let mut spoken: Vec<String> = Vec::new();
+    let mut last_response = None;
+    for event in of("response.output_audio_transcript.done") {
+        let text = event["transcript"].as_str().unwrap_or_default();
+        let response = event["response_id"].as_str();
+        match spoken.last_mut() {
+            Some(answer) if response.is_some() && response == last_response => {
+                answer.push_str(text);
+            }
+            _ => spoken.push(text.to_owned()),
+        }
+        last_response = response;
+    }
     for text in &expect.spoken {
         if !spoken.iter().any(|s| s.contains(text.as_str())) {
             failures.push(format!("expected the agent to say {text:?}"));
@@ -494,6 +512,16 @@ pub fn check(
     }
     if expect.barge_in && of("barge_in").next().is_none() {
         failures.push("expected a barge-in".to_owned());
+    }
+    if let Some(wanted) = expect.barge_in_unheard {
+        let unheard: u64 = of("barge_in")
+            .filter_map(|e| e["unheard_items"].as_u64())
+            .sum();
+        if unheard != wanted {
+            failures.push(format!(
+                "expected {wanted} unheard part(s) of interrupted answers; got {unheard}"
+            ));
+        }
     }
     let digits: String = of("dtmf").filter_map(|e| e["digit"].as_str()).collect();
     if let Some(wanted) = &expect.dtmf

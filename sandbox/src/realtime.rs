@@ -2,14 +2,24 @@
 //!
 //! Each WebSocket is one model session. It answers `session.update` with
 //! `session.updated`, detects the caller's speech from the energy of the
-//! μ-law appended to it, reports the caller's turn with the scripted
-//! transcript, and answers per its [`ModelScript`]: tool calls first (a
-//! function-call response), then speech streamed as audio and transcript
-//! deltas at a configurable pace. It honours `response.cancel`,
-//! `conversation.item.truncate` and, with `interrupt_response`, cancels its
-//! own response when the caller starts talking. It refuses what the real
-//! service refuses (a second active response, cancelling nothing,
-//! truncating past the audio) with the real error codes.
+//! μ-law appended to it (unless `turn_detection` is `null`: then the client
+//! commits turns), reports the caller's turn with the scripted transcript,
+//! and answers per its [`ModelScript`]: tool calls first (a function-call
+//! response), then speech streamed as audio and transcript deltas at a
+//! configurable pace. Like the `gpt-realtime-2` models it can split one
+//! answer into several audio items (a preamble, then the rest): item B's
+//! first delta comes before item A's `response.output_audio.done`, and
+//! every item's done events come just before `response.done`
+//! (protocols-2026.md §1.1). It honours `response.cancel`,
+//! `conversation.item.truncate`, `conversation.item.delete`,
+//! `conversation.item.retrieve`, `input_audio_buffer.commit` and `.clear`,
+//! and, with `interrupt_response`, cancels its own response when the
+//! caller starts talking. It refuses what the real service refuses (a
+//! second active response, cancelling nothing, truncating past the audio,
+//! an unknown item, `reasoning` sent to a model that does not reason) and
+//! names the client event that caused an error by its `event_id`. Its
+//! events have the shapes of OpenAI's published types
+//! (`tests/fixtures/openai-realtime/`).
 //!
 //! Every client event but audio is recorded for tests, up to
 //! [`MAX_RECORDED_EVENTS`] a session; audio only as a byte count.
@@ -41,7 +51,8 @@ use crate::audio::{self, BYTES_PER_MS, FRAME_BYTES};
 use crate::inband::Reassembler;
 use crate::script::{ModelScript, ScriptFaults, ScriptedCall, fill_ids, rounds, summarize};
 
-/// Client events kept per session; more are counted, not kept.
+/// Client events kept per session, and server events; more are counted,
+/// not kept.
 pub const MAX_RECORDED_EVENTS: usize = 2_000;
 
 /// Ways the simulated model misbehaves, for the sessions in `sessions`
@@ -149,12 +160,35 @@ pub struct Session {
     pub closed: bool,
     /// Client events not kept (past [`MAX_RECORDED_EVENTS`]).
     pub events_dropped: usize,
+    /// Server events sent, in order (an audio delta's `delta` replaced by
+    /// its length), up to [`MAX_RECORDED_EVENTS`].
+    pub sent: Vec<Value>,
 }
 
 impl Session {
     /// The events of one type.
     pub fn of_type(&self, kind: &str) -> Vec<&Value> {
         self.events.iter().filter(|e| e["type"] == kind).collect()
+    }
+
+    /// The server events of one type it sent.
+    pub fn sent_of_type(&self, kind: &str) -> Vec<&Value> {
+        self.sent.iter().filter(|e| e["type"] == kind).collect()
+    }
+
+    /// Milliseconds of audio it generated for each assistant item, in the
+    /// order the items began.
+    pub fn audio_items(&self) -> Vec<(String, u64)> {
+        let mut items: Vec<(String, u64)> = Vec::new();
+        for delta in self.sent_of_type("response.output_audio.delta") {
+            let id = delta["item_id"].as_str().unwrap_or_default();
+            let bytes = delta["delta_bytes"].as_u64().unwrap_or(0);
+            match items.iter_mut().find(|(item, _)| item == id) {
+                Some((_, ms)) => *ms += bytes / BYTES_PER_MS as u64,
+                None => items.push((id.to_owned(), bytes / BYTES_PER_MS as u64)),
+            }
+        }
+        items
     }
 }
 
@@ -337,6 +371,7 @@ async fn serve(
         .close_after
         .map(|(after, code)| (Instant::now() + after, code));
     let mut conn = Conn::new(id, options, recorder.clone());
+    conn.model = model.unwrap_or_default();
     conn.faults = faults;
     conn.emit(json!({"type": "session.created", "session": {"type": "realtime", "id": format!("sess_{id}")}}));
     let mut sent = 0usize;
@@ -347,6 +382,7 @@ async fn serve(
             }
             for event in conn.outbox.drain(..) {
                 socket.send(Message::text(event.to_string())).await?;
+                recorder.update(id, |session| keep_sent(session, event));
                 sent += 1;
                 if conn
                     .faults
@@ -396,18 +432,43 @@ async fn serve(
     result
 }
 
+/// Keeps a sent event for tests, an audio delta without its audio.
+fn keep_sent(session: &mut Session, mut event: Value) {
+    if session.sent.len() >= MAX_RECORDED_EVENTS {
+        return;
+    }
+    if event["type"] == "response.output_audio.delta"
+        && let Some(delta) = event["delta"].as_str()
+    {
+        let bytes = audio::decode(delta).map_or(0, |bytes| bytes.len());
+        event["delta"] = Value::from("");
+        event["delta_bytes"] = Value::from(bytes);
+    }
+    session.sent.push(event);
+}
+
 async fn sleep_until(due: Option<Instant>) {
     if let Some(due) = due {
         tokio::time::sleep_until(due).await;
     }
 }
 
+/// A spoken response: one or more audio items, played one after another.
 struct Speaking {
     response_id: String,
+    items: Vec<SpokenItem>,
+    /// The item being generated.
+    current: usize,
+    next_due: Instant,
+}
+
+/// One audio item of a spoken response.
+struct SpokenItem {
     item_id: String,
     chunks: VecDeque<(Vec<u8>, String)>,
     transcript: String,
-    next_due: Instant,
+    /// Whether `response.output_item.added` was sent for it.
+    begun: bool,
 }
 
 #[derive(Default)]
@@ -427,10 +488,24 @@ struct Conn {
     outbox: Vec<Value>,
     seq: u64,
     // session configuration
+    /// The `model` the session was opened with.
+    model: String,
     silence_ms: u64,
     prefix_ms: u64,
     interrupt: bool,
     create_response: bool,
+    /// False with `turn_detection: null`: no speech detection; the
+    /// client commits turns.
+    detect_speech: bool,
+    /// The `event_id` of the client event being handled, for errors.
+    client_event_id: Option<String>,
+    /// Items in the conversation, by id (what `retrieve` and `delete`
+    /// find).
+    conversation: HashMap<String, Value>,
+    /// Input audio since the last commit, in ms (for manual commits).
+    uncommitted_ms: u64,
+    /// A turn the client committed, waiting for its `response.create`.
+    committed: Option<Option<usize>>,
     // input
     input_ms: u64,
     pending: Vec<u8>,
@@ -442,8 +517,9 @@ struct Conn {
     /// Text tokens in the conversation so far (what the next response
     /// reads besides the instructions and the caller's audio).
     context_tokens: u64,
-    /// The input tokens the previous response read: cached for the next.
-    last_input_tokens: u64,
+    /// The text and audio input tokens the previous response read: cached
+    /// for the next.
+    last_input_tokens: (u64, u64),
     speaking: Option<Speaking>,
     generated_ms: HashMap<String, u64>,
     awaiting: HashSet<String>,
@@ -484,10 +560,16 @@ impl Conn {
             rng: fastrand::Rng::with_seed(seed),
             outbox: Vec::new(),
             seq: 0,
+            model: String::new(),
             silence_ms: 500,
             prefix_ms: 300,
             interrupt: true,
             create_response: true,
+            detect_speech: true,
+            client_event_id: None,
+            conversation: HashMap::new(),
+            uncommitted_ms: 0,
+            committed: None,
             input_ms: 0,
             pending: Vec::new(),
             vad: Vad::default(),
@@ -495,7 +577,7 @@ impl Conn {
             heard_anything: false,
             greeted: false,
             context_tokens: 0,
-            last_input_tokens: 0,
+            last_input_tokens: (0, 0),
             speaking: None,
             generated_ms: HashMap::new(),
             awaiting: HashSet::new(),
@@ -528,9 +610,27 @@ impl Conn {
     }
 
     fn error(&mut self, code: &str, message: &str) {
+        let caused_by = self.client_event_id.clone();
         self.emit(json!({"type": "error", "error": {
-            "type": "invalid_request_error", "code": code, "message": message, "param": null, "event_id": null
+            "type": "invalid_request_error", "code": code, "message": message, "param": null, "event_id": caused_by
         }}));
+    }
+
+    /// How an answer is split into audio items: as the script says, or,
+    /// for the `gpt-realtime-2` models, an answer of several sentences in
+    /// two (a preamble sentence, then the rest), as those models do; one
+    /// item for the others.
+    fn split(&self, text: &str) -> Vec<String> {
+        match self.script.audio_items {
+            Some(parts) => split_answer(text, parts, true),
+            None if self.model.starts_with("gpt-realtime-2") => split_answer(text, 2, false),
+            None => vec![text.to_owned()],
+        }
+    }
+
+    /// Whether the session's model reasons (and so takes `reasoning`).
+    fn reasons(&self) -> bool {
+        self.model.starts_with("gpt-realtime-2")
     }
 
     fn record(&self, event: Value) {
@@ -586,9 +686,30 @@ impl Conn {
             self.on_audio(event["audio"].as_str().unwrap_or_default());
             return;
         }
+        self.client_event_id = event["event_id"].as_str().map(str::to_owned);
         self.record(event.clone());
         match kind.as_str() {
             "session.update" => self.on_session_update(&event["session"]),
+            "input_audio_buffer.commit" => self.on_commit(),
+            "input_audio_buffer.clear" => {
+                self.pending.clear();
+                self.uncommitted_ms = 0;
+                self.vad = Vad::default();
+                self.emit(json!({"type": "input_audio_buffer.cleared"}));
+            }
+            "conversation.item.retrieve" => {
+                let item_id = event["item_id"].as_str().unwrap_or_default();
+                match self.conversation.get(item_id).cloned() {
+                    Some(item) => {
+                        self.emit(json!({"type": "conversation.item.retrieved", "item": item}));
+                    }
+                    None => self.error(
+                        "item_retrieve_invalid_item_id",
+                        "No conversation item with that id.",
+                    ),
+                }
+            }
+            "conversation.item.delete" => self.on_delete(&event),
             "response.create" => self.on_response_create(),
             "response.cancel" => {
                 if self.speaking.is_some() {
@@ -617,7 +738,22 @@ impl Conn {
             );
             return;
         }
+        if session.get("reasoning").is_some() && !self.reasons() {
+            // The service refuses the whole configuration and ends the
+            // session (protocols-2026.md §2.2).
+            self.error(
+                "unknown_parameter",
+                "Unknown parameter: 'session.reasoning'. This model does not support reasoning.",
+            );
+            self.close_now = Some(1008);
+            return;
+        }
         let detection = &session["audio"]["input"]["turn_detection"];
+        match session["audio"]["input"].get("turn_detection") {
+            Some(Value::Null) => self.detect_speech = false,
+            Some(_) => self.detect_speech = true,
+            None => {}
+        }
         if let Some(ms) = detection["silence_duration_ms"].as_u64() {
             self.silence_ms = ms;
         }
@@ -700,6 +836,10 @@ impl Conn {
     fn on_frame(&mut self, frame: &[u8]) {
         let frame_ms = (frame.len() / BYTES_PER_MS) as u64;
         self.input_ms += frame_ms;
+        self.uncommitted_ms += frame_ms;
+        if !self.detect_speech {
+            return;
+        }
         if audio::loudness(frame) > VOICE_LOUDNESS {
             self.vad.voiced_ms += frame_ms;
             self.vad.silent_ms = 0;
@@ -730,28 +870,68 @@ impl Conn {
         let item_id = self.vad.item_id.clone();
         let end = self.vad.last_voice_end_ms;
         self.emit(json!({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end, "item_id": item_id}));
+        let turn = self.commit_turn(item_id);
+        if !self.create_response || self.speaking.is_some() {
+            return;
+        }
+        self.answer(turn);
+    }
+
+    /// `input_audio_buffer.commit`: the caller's turn as the client says
+    /// it ended (with turn detection off, the only way one ends). The
+    /// answer waits for the client's `response.create`.
+    fn on_commit(&mut self) {
+        if self.uncommitted_ms == 0 {
+            self.error(
+                "input_audio_buffer_commit_empty",
+                "Error committing input audio buffer: buffer is empty.",
+            );
+            return;
+        }
+        let item_id = self.next_id("item");
+        self.vad = Vad::default();
+        let turn = self.commit_turn(item_id);
+        self.committed = Some(turn);
+    }
+
+    /// The caller's turn ends: its audio becomes a user item, transcribed
+    /// as the script says it was heard. Returns the turn it answers, if the
+    /// script has one.
+    fn commit_turn(&mut self, item_id: String) -> Option<usize> {
+        let seconds = self.uncommitted_ms as f64 / 1000.0;
+        self.uncommitted_ms = 0;
         self.emit(json!({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": null}));
         let item = json!({"id": item_id, "object": "realtime.item", "type": "message", "role": "user",
                           "status": "completed", "content": [{"type": "input_audio", "transcript": null}]});
+        self.conversation.insert(item_id.clone(), item.clone());
         self.emit(
             json!({"type": "conversation.item.added", "previous_item_id": null, "item": item}),
         );
         self.emit(
             json!({"type": "conversation.item.done", "previous_item_id": null, "item": item}),
         );
-        let script = self.script.clone();
-        let turn = script.turns.get(self.turn);
+        let index = self.turn;
         self.turn += 1;
         self.heard_anything = true;
-        let heard = turn.map_or("(inaudible)", |t| t.heard.as_str());
+        let heard = self
+            .script
+            .turns
+            .get(index)
+            .map_or("(inaudible)", |t| t.heard.as_str())
+            .to_owned();
         self.emit(
             json!({"type": "conversation.item.input_audio_transcription.completed",
-                         "item_id": item_id, "content_index": 0, "transcript": heard}),
+                   "item_id": item_id, "content_index": 0, "transcript": heard,
+                   "usage": {"type": "duration", "seconds": seconds}}),
         );
-        if !self.create_response || self.speaking.is_some() {
-            return;
-        }
-        match turn {
+        (index < self.script.turns.len()).then_some(index)
+    }
+
+    /// Answers turn `index` (or, past the script, with its fallback): its
+    /// tool calls first, else its words.
+    fn answer(&mut self, index: Option<usize>) {
+        let script = self.script.clone();
+        match index.and_then(|index| script.turns.get(index)) {
             Some(turn) if !turn.tool_calls.is_empty() => {
                 self.pending_answer = Some(turn.answer.clone());
                 self.pending_rounds = rounds(&turn.tool_calls).into();
@@ -796,6 +976,11 @@ impl Conn {
                 "conversation_already_has_active_response",
                 "Conversation already has an active response in progress.",
             );
+            return;
+        }
+        if let Some(turn) = self.committed.take() {
+            // A turn the client committed by hand.
+            self.answer(turn);
             return;
         }
         if self.pending_answer.is_some()
@@ -843,6 +1028,7 @@ impl Conn {
                 json!({"type": "conversation.item.done", "previous_item_id": null, "item": done}),
             );
             self.awaiting.insert(call_id);
+            self.conversation.insert(item_id, done.clone());
             output.push(done);
         }
         let arguments: usize = output
@@ -854,28 +1040,55 @@ impl Conn {
                          "status": "completed", "status_details": null, "output": output, "usage": usage}}));
     }
 
-    /// Starts an audio response saying `text`.
+    /// Starts an audio response saying `text`, split into as many audio
+    /// items as this model uses.
     fn say(&mut self, text: &str) {
         let response_id = self.next_id("resp");
-        let item_id = self.next_id("item");
-        let item = json!({"id": item_id, "object": "realtime.item", "type": "message", "role": "assistant",
-                          "status": "in_progress", "content": []});
         self.emit(json!({"type": "response.created", "response": {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": []}}));
-        self.emit(json!({"type": "response.output_item.added", "response_id": response_id, "output_index": 0, "item": item}));
+        let items = self
+            .split(text)
+            .into_iter()
+            .map(|part| {
+                let item_id = self.next_id("item");
+                SpokenItem {
+                    chunks: self.chunks(&part),
+                    item_id,
+                    transcript: String::new(),
+                    begun: false,
+                }
+            })
+            .collect();
+        let mut speaking = Speaking {
+            response_id,
+            items,
+            current: 0,
+            next_due: Instant::now(),
+        };
+        self.begin_item(&mut speaking);
+        self.speaking = Some(speaking);
+    }
+
+    /// Announces the current item of `speaking`: it starts now, whether or
+    /// not the items before it are announced done (they are not, until
+    /// just before `response.done`).
+    fn begin_item(&mut self, speaking: &mut Speaking) {
+        let index = speaking.current;
+        let Some(item) = speaking.items.get_mut(index) else {
+            return;
+        };
+        item.begun = true;
+        let item_id = item.item_id.clone();
+        let response_id = speaking.response_id.clone();
+        let added = json!({"id": item_id, "object": "realtime.item", "type": "message", "role": "assistant",
+                           "status": "in_progress", "content": []});
+        self.conversation.insert(item_id.clone(), added.clone());
+        self.generated_ms.insert(item_id.clone(), 0);
+        self.emit(json!({"type": "response.output_item.added", "response_id": response_id, "output_index": index, "item": added}));
         self.emit(
-            json!({"type": "conversation.item.added", "previous_item_id": null, "item": item}),
+            json!({"type": "conversation.item.added", "previous_item_id": null, "item": added}),
         );
         self.emit(json!({"type": "response.content_part.added", "response_id": response_id, "item_id": item_id,
-                         "output_index": 0, "content_index": 0, "part": {"type": "audio", "transcript": ""}}));
-        let chunks = self.chunks(text);
-        self.generated_ms.insert(item_id.clone(), 0);
-        self.speaking = Some(Speaking {
-            response_id,
-            item_id,
-            chunks,
-            transcript: String::new(),
-            next_due: Instant::now(),
-        });
+                         "output_index": index, "content_index": 0, "part": {"type": "audio", "transcript": ""}}));
     }
 
     /// Audio of `text` in chunks of 40 to 200 ms, words spread over them.
@@ -921,22 +1134,37 @@ impl Conn {
             }
             return;
         }
-        let pace = self.options.pace.max(0.01);
-        let Some(speaking) = self.speaking.as_mut() else {
+        let pace = self.script.pace.unwrap_or(self.options.pace).max(0.01);
+        let Some(mut speaking) = self.speaking.take() else {
             return;
         };
-        let Some((bytes, words)) = speaking.chunks.pop_front() else {
+        // The next chunk, moving on to the next item when one is spoken.
+        let chunk = loop {
+            let Some(item) = speaking.items.get_mut(speaking.current) else {
+                break None;
+            };
+            if let Some(chunk) = item.chunks.pop_front() {
+                break Some(chunk);
+            }
+            speaking.current += 1;
+            self.begin_item(&mut speaking);
+        };
+        let Some((bytes, words)) = chunk else {
+            self.speaking = Some(speaking);
             self.finish("completed", None);
             return;
         };
         let ms = (bytes.len() / BYTES_PER_MS) as u64;
-        speaking.transcript.push_str(&words);
         speaking.next_due += Duration::from_secs_f64(ms as f64 / 1000.0 / pace);
-        let (response_id, item_id) = (speaking.response_id.clone(), speaking.item_id.clone());
+        let index = speaking.current;
+        let item = &mut speaking.items[index];
+        item.transcript.push_str(&words);
+        let (response_id, item_id) = (speaking.response_id.clone(), item.item_id.clone());
+        self.speaking = Some(speaking);
         *self.generated_ms.entry(item_id.clone()).or_default() += ms;
         let delta = audio::encode(&bytes);
         self.emit(json!({"type": "response.output_audio.delta", "response_id": response_id, "item_id": item_id,
-                         "output_index": 0, "content_index": 0, "delta": delta}));
+                         "output_index": index, "content_index": 0, "delta": delta}));
         if let Some((turn, code)) = self.faults.close_in_turn
             && turn == self.turn
             && self.heard_anything
@@ -946,30 +1174,32 @@ impl Conn {
         }
         if !words.is_empty() {
             self.emit(json!({"type": "response.output_audio_transcript.delta", "response_id": response_id,
-                             "item_id": item_id, "output_index": 0, "content_index": 0, "delta": words}));
+                             "item_id": item_id, "output_index": index, "content_index": 0, "delta": words}));
         }
     }
 
     /// A response's `usage`, shaped as the GA server reports it: each
     /// response reads the whole conversation (the instructions and tools,
     /// about 600 tokens, the text so far, and the caller's audio at 10
-    /// tokens a second), of which what the previous one read is cached; it
-    /// writes about a token per four characters of text and 20 tokens a
-    /// second of audio.
+    /// tokens a second), of which the text and audio the previous one read
+    /// are cached, each reported by modality; it writes about a token per
+    /// four characters of text and 20 tokens a second of audio.
     fn usage(&mut self, output_chars: usize, output_audio_ms: u64) -> Value {
         let input_text = 600 + self.context_tokens;
         let input_audio = self.input_ms / 100;
-        let cached = self.last_input_tokens.min(input_text + input_audio);
+        let (read_text, read_audio) = self.last_input_tokens;
+        let (cached_text, cached_audio) = (read_text.min(input_text), read_audio.min(input_audio));
+        let cached = cached_text + cached_audio;
         let output_text = (output_chars as u64).div_ceil(4);
         let output_audio = output_audio_ms / 50;
         self.context_tokens += output_text;
-        self.last_input_tokens = input_text + input_audio;
+        self.last_input_tokens = (input_text, input_audio);
         json!({
             "total_tokens": input_text + input_audio + output_text + output_audio,
             "input_tokens": input_text + input_audio,
             "output_tokens": output_text + output_audio,
             "input_token_details": {"text_tokens": input_text, "audio_tokens": input_audio, "cached_tokens": cached,
-                                    "cached_tokens_details": {"text_tokens": cached.min(input_text), "audio_tokens": cached.saturating_sub(input_text)}},
+                                    "cached_tokens_details": {"text_tokens": cached_text, "audio_tokens": cached_audio, "image_tokens": 0}},
             "output_token_details": {"text_tokens": output_text, "audio_tokens": output_audio},
         })
     }
@@ -978,37 +1208,52 @@ impl Conn {
         self.finish("cancelled", Some(reason));
     }
 
+    /// Ends the response being spoken: every item begun gets its done
+    /// events (in a burst, as the service sends them), then
+    /// `response.done` lists them all.
     fn finish(&mut self, status: &str, reason: Option<&str>) {
         let Some(speaking) = self.speaking.take() else {
             return;
         };
         let Speaking {
-            response_id,
-            item_id,
-            transcript,
-            ..
+            response_id, items, ..
         } = speaking;
         let item_status = if status == "completed" {
             "completed"
         } else {
             "incomplete"
         };
-        let item = json!({"id": item_id, "object": "realtime.item", "type": "message", "role": "assistant", "status": item_status,
-                          "content": [{"type": "output_audio", "transcript": transcript}]});
-        self.emit(json!({"type": "response.output_audio.done", "response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}));
-        self.emit(json!({"type": "response.output_audio_transcript.done", "response_id": response_id, "item_id": item_id,
-                         "output_index": 0, "content_index": 0, "transcript": transcript}));
-        self.emit(json!({"type": "response.content_part.done", "response_id": response_id, "item_id": item_id,
-                         "output_index": 0, "content_index": 0, "part": {"type": "audio", "transcript": transcript}}));
-        self.emit(json!({"type": "response.output_item.done", "response_id": response_id, "output_index": 0, "item": item}));
-        self.emit(
-            json!({"type": "conversation.item.done", "previous_item_id": null, "item": item}),
-        );
+        let mut output = Vec::new();
+        let mut spoken_ms = 0;
+        let mut spoken_chars = 0;
+        for (index, item) in items.into_iter().enumerate().filter(|(_, item)| item.begun) {
+            let SpokenItem {
+                item_id,
+                transcript,
+                ..
+            } = item;
+            let done = json!({"id": item_id, "object": "realtime.item", "type": "message", "role": "assistant", "status": item_status,
+                              "content": [{"type": "output_audio", "transcript": transcript}]});
+            self.emit(json!({"type": "response.output_audio.done", "response_id": response_id, "item_id": item_id, "output_index": index, "content_index": 0}));
+            self.emit(json!({"type": "response.output_audio_transcript.done", "response_id": response_id, "item_id": item_id,
+                             "output_index": index, "content_index": 0, "transcript": transcript}));
+            self.emit(json!({"type": "response.content_part.done", "response_id": response_id, "item_id": item_id,
+                             "output_index": index, "content_index": 0, "part": {"type": "audio", "transcript": transcript}}));
+            self.emit(json!({"type": "response.output_item.done", "response_id": response_id, "output_index": index, "item": done}));
+            self.emit(
+                json!({"type": "conversation.item.done", "previous_item_id": null, "item": done}),
+            );
+            if let Some(kept) = self.conversation.get_mut(&item_id) {
+                *kept = done.clone();
+            }
+            spoken_ms += self.generated_ms.get(&item_id).copied().unwrap_or(0);
+            spoken_chars += transcript.len();
+            output.push(done);
+        }
         let details = reason.map(|reason| json!({"type": status, "reason": reason}));
-        let spoken_ms = self.generated_ms.get(&item_id).copied().unwrap_or(0);
-        let usage = self.usage(transcript.len(), spoken_ms);
+        let usage = self.usage(spoken_chars, spoken_ms);
         self.emit(json!({"type": "response.done", "response": {"id": response_id, "object": "realtime.response", "usage": usage,
-                         "status": status, "status_details": details, "output": [item]}}));
+                         "status": status, "status_details": details, "output": output}}));
     }
 
     fn on_truncate(&mut self, event: &Value) {
@@ -1033,12 +1278,44 @@ impl Conn {
             self.error("invalid_value", &message);
             return;
         }
-        if let Some(speaking) = self.speaking.as_mut()
-            && speaking.item_id == item_id
-        {
-            speaking.chunks.clear();
+        if let Some(item) = self.speaking.as_mut().and_then(|speaking| {
+            speaking
+                .items
+                .iter_mut()
+                .find(|item| item.item_id == item_id)
+        }) {
+            item.chunks.clear();
         }
         self.emit(json!({"type": "conversation.item.truncated", "item_id": item_id, "content_index": 0, "audio_end_ms": end}));
+    }
+
+    /// `conversation.item.delete`: an item that exists leaves the
+    /// conversation (`conversation.item.deleted`); an unknown one is an
+    /// error. Deleting an item of the response still being generated is
+    /// refused too: whether the service allows it is not known
+    /// (protocols-2026.md §8), so the simulator takes the stricter reading.
+    fn on_delete(&mut self, event: &Value) {
+        let item_id = event["item_id"].as_str().unwrap_or_default().to_owned();
+        let in_progress = self
+            .speaking
+            .as_ref()
+            .is_some_and(|speaking| speaking.items.iter().any(|item| item.item_id == item_id));
+        if in_progress {
+            self.error(
+                "item_delete_in_progress",
+                "The item belongs to a response still in progress.",
+            );
+            return;
+        }
+        if self.conversation.remove(&item_id).is_none() {
+            self.error(
+                "item_delete_invalid_item_id",
+                "No conversation item with that id.",
+            );
+            return;
+        }
+        self.generated_ms.remove(&item_id);
+        self.emit(json!({"type": "conversation.item.deleted", "item_id": item_id}));
     }
 
     /// What a model makes of a context message: the turns already taken
@@ -1115,12 +1392,81 @@ impl Conn {
             self.outputs.push(output);
         }
         let mut added = item.clone();
-        added["id"] = Value::from(self.next_id("item"));
+        let item_id = self.next_id("item");
+        added["id"] = Value::from(item_id.clone());
+        self.conversation.insert(item_id, added.clone());
         self.emit(
             json!({"type": "conversation.item.added", "previous_item_id": null, "item": added}),
         );
         self.emit(
             json!({"type": "conversation.item.done", "previous_item_id": null, "item": added}),
         );
+    }
+}
+
+/// `text` as `parts` audio items: the first sentences one an item (a
+/// spoken preamble first) and the rest in the last. With fewer sentences
+/// than items, one item, unless `anyhow`: then it is split between clauses
+/// or, failing that, words, evenly.
+fn split_answer(text: &str, parts: usize, anyhow: bool) -> Vec<String> {
+    let pieces = |separators: &[char]| -> Vec<&str> {
+        text.split_inclusive(separators)
+            .filter(|piece| !piece.trim().is_empty())
+            .collect()
+    };
+    if parts <= 1 {
+        return vec![text.to_owned()];
+    }
+    let sentences = pieces(&['.', '!', '?']);
+    let chosen = if sentences.len() >= parts {
+        sentences
+    } else if !anyhow {
+        return vec![text.to_owned()];
+    } else if pieces(&[',', ';', ':']).len() >= parts {
+        pieces(&[',', ';', ':'])
+    } else if pieces(&[' ']).len() >= parts {
+        pieces(&[' '])
+    } else {
+        return vec![text.to_owned()];
+    };
+    // The first parts - 1 items take one piece each, the last the rest:
+    // a preamble, then the answer.
+    let mut out: Vec<String> = chosen[..parts - 1]
+        .iter()
+        .map(|piece| (*piece).to_owned())
+        .collect();
+    out.push(chosen[parts - 1..].concat());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_answer;
+
+    #[test]
+    fn answers_split_at_sentences_a_preamble_first() {
+        assert_eq!(
+            split_answer("Sure. Try Dune. Or Arrival.", 2, false),
+            ["Sure.", " Try Dune. Or Arrival."]
+        );
+        assert_eq!(
+            split_answer("Sure. Try Dune. Or Arrival.", 3, false),
+            ["Sure.", " Try Dune.", " Or Arrival."]
+        );
+        assert_eq!(split_answer("Try Dune.", 2, false), ["Try Dune."]);
+        assert_eq!(
+            split_answer("Sure. Try Dune.", 1, true),
+            ["Sure. Try Dune."]
+        );
+    }
+
+    #[test]
+    fn asked_for_more_items_than_sentences_it_splits_at_clauses_then_words() {
+        assert_eq!(
+            split_answer("Try Dune, or Arrival.", 2, true),
+            ["Try Dune,", " or Arrival."]
+        );
+        assert_eq!(split_answer("Try Dune now", 2, true), ["Try ", "Dune now"]);
+        assert_eq!(split_answer("Dune", 2, true), ["Dune"]);
     }
 }

@@ -48,6 +48,10 @@ pub struct Expectations {
     /// The caller was interrupted-for: a barge-in happened.
     #[serde(default)]
     pub barge_in: bool,
+    /// Items of interrupted answers the caller never heard (later items
+    /// of a several-item answer), over the call's barge-ins, exactly.
+    #[serde(default)]
+    pub barge_in_unheard: Option<u64>,
     /// Keys pressed, as observers saw them, exactly (not checked unless
     /// given).
     #[serde(default)]
@@ -82,6 +86,15 @@ pub struct Scenario {
     /// this scenario (a drop mid-answer, refused responses, …).
     #[serde(default)]
     pub model_faults: ScriptFaults,
+    /// How many audio items the simulated model splits each answer into.
+    /// Unset: two for a `gpt-realtime-2` model, else one.
+    #[serde(default)]
+    pub audio_items: Option<usize>,
+    /// How fast the simulated model speaks relative to real time (the
+    /// service runs ahead of playback, so audio queues at the caller).
+    /// Unset: the simulator's own pace.
+    #[serde(default)]
+    pub model_pace: Option<f64>,
     /// What the caller does.
     pub caller: Vec<Step>,
     /// What must hold afterwards.
@@ -97,6 +110,7 @@ const SHIPPED: &[&str] = &[
     include_str!("../scenarios/unknown-entity-recovery.toml"),
     include_str!("../scenarios/qloo-tool-error.toml"),
     include_str!("../scenarios/barge-in-during-answer.toml"),
+    include_str!("../scenarios/barge-in-first-of-two-items.toml"),
     include_str!("../scenarios/very-long-answer.toml"),
     include_str!("../scenarios/hangup-mid-tool-call.toml"),
     include_str!("../scenarios/silence.toml"),
@@ -155,6 +169,8 @@ impl Scenario {
         let mut script = ModelScript {
             turns: self.turns.clone(),
             faults: self.model_faults.clone(),
+            audio_items: self.audio_items,
+            pace: self.model_pace,
             ..ModelScript::default()
         };
         if let Some(greeting) = &self.greeting {

@@ -56,6 +56,16 @@ pub struct ModelScript {
     /// script (none by default).
     #[serde(default)]
     pub faults: ScriptFaults,
+    /// How many audio items each spoken answer is split into (a preamble,
+    /// then the rest). Unset: two when the session's model is a
+    /// `gpt-realtime-2` model, as those models do, else one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_items: Option<usize>,
+    /// How fast the model speaks relative to real time, for this script
+    /// (the service generates ahead of playback, so audio queues at the
+    /// caller). Unset: the simulator's own pace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<f64>,
 }
 
 /// Misbehaviour a scenario asks of the simulated model, in the first
@@ -118,6 +128,8 @@ impl Default for ModelScript {
             turns: Vec::new(),
             fallback: default_fallback(),
             faults: ScriptFaults::default(),
+            audio_items: None,
+            pace: None,
         }
     }
 }

@@ -30,7 +30,7 @@ fn defaults_match_the_original_service() {
             config.openai.realtime_url,
             "wss://api.openai.com/v1/realtime"
         );
-        assert_eq!(config.openai.model, "gpt-realtime");
+        assert_eq!(config.openai.model, "gpt-realtime-2.1");
         assert_eq!(config.limits.max_calls, 1000);
         assert_eq!(config.telemetry.log_format, LogFormat::Pretty);
         assert_eq!(config.mode(false).unwrap(), Mode::Sandbox);
@@ -401,6 +401,8 @@ fn a_bad_value_is_described_once_with_where_it_came_from() {
 /// Every dotted key under `value`, with its value.
 fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
     match value {
+        // The model catalogue is one setting: a table of models.
+        _ if prefix == "openai.models" => out.push((prefix.to_owned(), value.clone())),
         serde_json::Value::Object(map) => {
             for (key, inner) in map {
                 let path = if prefix.is_empty() {
@@ -538,4 +540,122 @@ fn without_a_configured_name_each_instance_gets_its_own() {
         suffix.len() == 4 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
         "{name}"
     );
+}
+
+/// A reasoning effort goes only to a model that reasons: set for one that
+/// does not (or that the catalogue does not know), the server refuses to
+/// start and names both.
+#[test]
+fn a_reasoning_effort_for_a_model_that_does_not_reason_stops_the_start() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("QLOOPHONE_OPENAI__REASONING_EFFORT", "medium");
+        let config = load(jail).unwrap();
+        assert_eq!(
+            config.openai.session_extras().reasoning_effort,
+            Some("medium")
+        );
+        jail.set_env("OPENAI_MODEL", "gpt-realtime-1.5");
+        let error = error_text(jail);
+        assert!(
+            error.contains("openai.reasoning_effort")
+                && error.contains("\"medium\"")
+                && error.contains("gpt-realtime-1.5")
+                && error.contains("not a reasoning model"),
+            "{error}"
+        );
+        jail.set_env("OPENAI_MODEL", "gpt-realtime-2025-08-28");
+        assert!(error_text(jail).contains("not a reasoning model"));
+        jail.set_env("OPENAI_MODEL", "gpt-realtime-9");
+        let error = error_text(jail);
+        assert!(
+            error.contains("not in the model catalogue") && error.contains("gpt-realtime-9"),
+            "{error}"
+        );
+        jail.set_env("QLOOPHONE_OPENAI__REASONING_EFFORT", "very");
+        assert!(error_text(jail).contains("reasoning_effort"));
+        Ok(())
+    });
+}
+
+/// An unknown model still runs: no prices (its cost is unknown), nothing
+/// only some models take.
+#[test]
+fn an_unknown_model_runs_without_prices_or_extras() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("OPENAI_MODEL", "gpt-realtime-9");
+        let config = load(jail).unwrap();
+        assert!(config.openai.model_spec().is_none());
+        assert_eq!(config.openai.prices(), None);
+        assert_eq!(
+            config.openai.session_extras(),
+            qloophone_adapters::openai::wire::SessionExtras::default()
+        );
+        Ok(())
+    });
+}
+
+/// The catalogue is defaults: a TOML table adds a model or changes one
+/// field of a known one, and the rest stays.
+#[test]
+fn the_model_catalogue_takes_overrides_and_new_models_from_toml() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file(
+            "qloophone.toml",
+            r#"
+            [openai]
+            model = "my-realtime"
+            reasoning_effort = "low"
+            truncation_max_tokens = 20000
+            [openai.models."my-realtime"]
+            reasoning = true
+            context_tokens = 64000
+            max_output_tokens = 8000
+            retention_truncation = true
+            prices = { audio = { input = 20.0, cached_input = 0.2, output = 40.0 } }
+            [openai.models."gpt-realtime-2.1".prices.audio]
+            output = 70.0
+            "#,
+        )?;
+        let config = load(jail).unwrap();
+        let spec = config.openai.model_spec().unwrap();
+        assert_eq!(spec.context_tokens, 64_000);
+        let prices = config.openai.prices().unwrap();
+        assert_eq!(prices.audio.output, Some(40_000_000));
+        assert_eq!(prices.text.input, None, "not given: not known");
+        let extras = config.openai.session_extras();
+        assert_eq!(extras.reasoning_effort, Some("low"));
+        assert_eq!(extras.truncation.unwrap().max_tokens, Some(20_000));
+        let known = &config.openai.models["gpt-realtime-2.1"];
+        assert_eq!(known.prices.audio.output, Some(70.0));
+        assert_eq!(known.prices.audio.input, Some(32.0), "the rest stays");
+        assert_eq!(
+            config.openai.models.len(),
+            Config::default().openai.models.len() + 1
+        );
+
+        jail.create_file(
+            "qloophone.toml",
+            r#"
+            [openai]
+            truncation_max_tokens = 120000
+            "#,
+        )?;
+        let error = error_text(jail);
+        assert!(
+            error.contains("truncation_max_tokens") && error.contains("96000"),
+            "{error}"
+        );
+        jail.create_file(
+            "qloophone.toml",
+            r#"
+            [openai]
+            truncation_retention_ratio = 1.5
+            "#,
+        )?;
+        assert!(error_text(jail).contains("truncation_retention_ratio"));
+        Ok(())
+    });
 }

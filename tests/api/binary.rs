@@ -5,6 +5,22 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_qloophone");
 
+/// The binary as a command, without the test suite's own switches
+/// (`QLOOPHONE_SKIP_*_TESTS`), which share the configuration's variable
+/// prefix and would be refused as unknown settings.
+fn bin() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name
+            .to_str()
+            .is_some_and(|name| name.starts_with("QLOOPHONE_SKIP_"))
+        {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 use crate::helpers::free_port;
 
 /// `qloophone serve` run as its own process in a fresh directory, on a
@@ -23,7 +39,7 @@ impl Served {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let mut command = Command::new(BIN);
+        let mut command = bin();
         command
             .args(args)
             .current_dir(dir.path())
@@ -92,7 +108,7 @@ async fn serve_then_call_with_the_built_binary() {
         let base = base.clone();
         let wav = wav.clone();
         move || {
-            Command::new(BIN)
+            bin()
                 .args([
                     "call",
                     "--url",
@@ -150,7 +166,7 @@ async fn serve_then_call_with_the_built_binary() {
         "one sample for each μ-law byte heard"
     );
 
-    let failing = Command::new(BIN)
+    let failing = bin()
         .args(["call", "--url", &base, "--scenario", "no-such-scenario"])
         .env("RUST_BACKTRACE", "1")
         .output()
@@ -163,7 +179,7 @@ async fn serve_then_call_with_the_built_binary() {
         "an operator's error is one message, not a trace:\n{stderr}"
     );
 
-    let listing = Command::new(BIN).args(["call", "--list"]).output().unwrap();
+    let listing = bin().args(["call", "--list"]).output().unwrap();
     assert_eq!(
         String::from_utf8_lossy(&listing.stdout).lines().count(),
         qloophone_sandbox::scenario::Scenario::shipped().len()
@@ -231,7 +247,7 @@ async fn the_readme_scenario_example_plays_against_a_running_sandbox() {
         std::fs::write(&path, text).unwrap();
         let base = server.base.clone();
         tokio::task::spawn_blocking(move || {
-            Command::new(BIN)
+            bin()
                 .args(["call", "--url", &base, "--speed", "4", "--scenario"])
                 .arg(&path)
                 .output()
@@ -324,7 +340,7 @@ async fn nothing_secret_or_personal_reaches_the_logs() {
     let call = tokio::task::spawn_blocking({
         let base = base.clone();
         move || {
-            Command::new(BIN)
+            bin()
                 .args(["call", "--url", &base, "--speed", "4"])
                 .args(["--scenario", "two-films-to-a-film"])
                 .env("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
@@ -619,7 +635,7 @@ async fn a_second_sigterm_cuts_the_drain_short() {
 /// setting's name; a good one logs, without colour codes in a file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_log_filter_is_refused_and_a_log_file_has_no_colour() {
-    let refused = Command::new(BIN)
+    let refused = bin()
         .arg("serve")
         .env("RUST_LOG", "qloophone=loud")
         .env("RUST_BACKTRACE", "1")
@@ -642,6 +658,40 @@ async fn a_bad_log_filter_is_refused_and_a_log_file_has_no_colour() {
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
     assert!(log.contains("stopped"), "{log}");
     assert!(!log.contains('\u{1b}'), "no ANSI escapes in a file:\n{log}");
+}
+
+/// A reasoning effort for a model that does not reason stops the server
+/// at start-up, naming both; an unknown model starts, with one warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reasoning_effort_the_model_cannot_take_stops_the_start() {
+    let refused = bin()
+        .arg("serve")
+        .env("OPENAI_MODEL", "gpt-realtime-1.5")
+        .env("QLOOPHONE_OPENAI__REASONING_EFFORT", "high")
+        .env("PORT", free_port().to_string())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("QLOO_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("openai.reasoning_effort")
+            && stderr.contains("gpt-realtime-1.5")
+            && stderr.contains("not a reasoning model"),
+        "{stderr}"
+    );
+
+    let server = Served::start(&["serve"], &[("OPENAI_MODEL", "gpt-realtime-9")]).await;
+    let (dir, status) = server.stop().await;
+    assert!(status.success());
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("not in the model catalogue"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(warnings[0].contains("gpt-realtime-9"), "{log}");
 }
 
 /// One log line per request at INFO, with its method, path and status;
@@ -700,7 +750,7 @@ async fn each_request_is_one_log_line_and_health_checks_are_quiet() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_tool_is_logged_once_with_its_cause_and_no_caller_words() {
     let server = Served::start(&["serve"], &[("QLOOPHONE_SANDBOX__MODEL_PACE", "4")]).await;
-    let call = Command::new(BIN)
+    let call = bin()
         .args([
             "call",
             "--url",
@@ -750,7 +800,7 @@ async fn the_call_command_smoke_tests_a_guarded_server() {
     )
     .await;
     let call = |extra: &[&str]| {
-        Command::new(BIN)
+        bin()
             .args([
                 "call",
                 "--url",

@@ -44,7 +44,7 @@ async fn a_full_call_greets_searches_answers_and_hangs_up() {
     let sessions = app.model.sessions();
     assert_eq!(sessions.len(), 1);
     let session = &sessions[0];
-    assert_eq!(session.model.as_deref(), Some("gpt-realtime"));
+    assert_eq!(session.model.as_deref(), Some("gpt-realtime-2.1"));
     let kinds: Vec<&str> = session
         .events
         .iter()

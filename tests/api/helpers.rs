@@ -410,3 +410,23 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// What the assistant said, an answer a response: a response's audio items
+/// (a preamble, then the rest, on the `gpt-realtime-2` models) together.
+pub fn answers<'a>(model_events: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
+    let mut answers: Vec<(Option<String>, String)> = Vec::new();
+    for event in model_events {
+        if event["type"] != "response.output_audio_transcript.done" {
+            continue;
+        }
+        let response = event["response_id"].as_str().map(str::to_owned);
+        let text = event["transcript"].as_str().unwrap_or_default();
+        match answers.last_mut() {
+            Some((last, answer)) if response.is_some() && *last == response => {
+                answer.push_str(text);
+            }
+            _ => answers.push((response, text.to_owned())),
+        }
+    }
+    answers.into_iter().map(|(_, answer)| answer).collect()
+}

@@ -2,16 +2,19 @@
 //! simulated model and caller.
 
 mod access;
+mod barge_in;
 mod binary;
 mod browser;
 mod calls;
 mod connections;
 mod drain;
+mod fidelity;
 mod fleet;
 mod helpers;
 mod load;
 mod logs;
 mod metrics;
+mod models;
 mod qloo;
 mod recommendations;
 mod routes;

@@ -155,11 +155,7 @@ async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
             .all(|b| b["address"].as_str().unwrap().contains("Austin, TX"))
     );
 
-    let spoken: Vec<&str> = events
-        .iter()
-        .filter(|e| e["event"]["type"] == "response.output_audio_transcript.done")
-        .map(|e| e["event"]["transcript"].as_str().unwrap())
-        .collect();
+    let spoken = crate::helpers::answers(events.iter().map(|e| &e["event"]));
     let watch = spoken
         .iter()
         .find(|t| t.starts_with("You should watch"))
@@ -187,7 +183,8 @@ async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
         .unwrap()["event"]["total"];
     assert!(last["output_audio_tokens"].as_u64().unwrap() > 0, "{last}");
     assert!(last["cached_input_tokens"].as_u64().unwrap() > 0, "{last}");
-    // Priced at the default (gpt-realtime) prices: a few cents at most.
+    // Priced at the default model's (gpt-realtime-2.1) prices: a few
+    // cents at most.
     let costs: Vec<f64> = events
         .iter()
         .filter(|e| e["event"]["type"] == "usage")
@@ -202,7 +199,7 @@ async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
     let billed: u64 = metrics
         .lines()
         .filter(|line| {
-            line.starts_with("qloophone_model_tokens_total{") && !line.contains("cached_input")
+            line.starts_with("qloophone_model_tokens_total{") && !line.contains("cached_")
         })
         .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
         .sum();

@@ -8,14 +8,19 @@ use qloophone_sandbox::scenario::Scenario;
 
 use crate::helpers::{AppOptions, read_until, spawn_app_with, started_stream};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_shipped_scenario_passes() {
+/// Every shipped scenario against a server whose model is `model`; then
+/// every event the simulated model sent and received has the shape of
+/// OpenAI's published types.
+async fn every_shipped_scenario_passes_with(model: &str) {
+    let mut config = qloophone::config::Config::default();
+    config.openai.model = model.to_owned();
     let app = spawn_app_with(AppOptions {
         tools: None,
         scenarios: Scenario::registry(),
         qloo_latency: Duration::from_millis(300),
         // As the sandbox speaks.
         ms_per_char: 60,
+        config,
         ..AppOptions::default()
     })
     .await;
@@ -52,9 +57,25 @@ async fn every_shipped_scenario_passes() {
             Ok(_) | Err(_) => failed.push(format!("{name}:\n{transcript}\n{:?}", outcome.err())),
         }
     }
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    assert!(failed.is_empty(), "{model}: {}", failed.join("\n"));
     app.idle().await;
+    let sessions = app.model.sessions();
+    assert!(sessions.iter().all(|s| s.model.as_deref() == Some(model)));
+    crate::fidelity::assert_sessions_match_the_sdk(&sessions);
     app.stop().await;
+}
+
+/// Today's model: answers of several sentences come in several audio
+/// items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shipped_scenario_passes() {
+    every_shipped_scenario_passes_with("gpt-realtime-2.1").await;
+}
+
+/// The 2025 model: every answer in one audio item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shipped_scenario_passes_with_the_2025_model() {
+    every_shipped_scenario_passes_with("gpt-realtime").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

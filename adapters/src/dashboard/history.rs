@@ -234,6 +234,7 @@ mod tests {
             CallEvent::Started {
                 call_sid: None,
                 caller: None,
+                model: "gpt-realtime-2.1".into(),
             },
         )
     }

@@ -472,10 +472,15 @@ pub fn render_labelled(
     let event = match &record.event {
         // Per-frame timing is for /metrics, not for people watching calls.
         CallEvent::Model { .. } | CallEvent::Relayed { .. } => return,
-        CallEvent::Started { call_sid, caller } => json!({
+        CallEvent::Started {
+            call_sid,
+            caller,
+            model,
+        } => json!({
             "type": "call.started",
             "call_sid": call_sid.as_ref().map(|sid| sid.as_str()),
             "caller": caller.as_ref().map(|caller| caller.as_str()),
+            "model": &**model,
         }),
         CallEvent::ModelConnected { took } => {
             json!({"type": "model_connected", "took_ms": took.as_secs_f64() * 1000.0})
@@ -503,10 +508,15 @@ pub fn render_labelled(
             "latency_ms": latency.as_secs_f64() * 1000.0,
             "qloo_requests": upstream_requests,
         }),
-        CallEvent::BargeIn { item_id, audio_end } => json!({
+        CallEvent::BargeIn {
+            item_id,
+            audio_end,
+            unheard,
+        } => json!({
             "type": "barge_in",
             "item_id": item_id.as_str(),
             "audio_end_ms": audio_end.get(),
+            "unheard_items": unheard,
         }),
         CallEvent::Dtmf { digit } => json!({"type": "dtmf", "digit": digit.to_string()}),
         CallEvent::Error { message } => json!({"type": "error", "message": &**message}),
@@ -524,7 +534,8 @@ pub fn render_labelled(
             "type": "usage",
             "response": usage_json(response),
             "total": usage_json(total),
-            "cost_usd": dollars(*cost_micros),
+            // null when the model's prices are not known.
+            "cost_usd": cost_micros.map(dollars),
         }),
         CallEvent::Ended { reason } => json!({"type": "call.ended", "reason": reason.as_str()}),
     };
@@ -546,7 +557,11 @@ fn usage_json(usage: &Usage) -> Value {
     json!({
         "input_text_tokens": usage.input_text,
         "input_audio_tokens": usage.input_audio,
-        "cached_input_tokens": usage.cached_input,
+        "input_image_tokens": usage.input_image,
+        "cached_input_tokens": usage.cached_input(),
+        "cached_text_tokens": usage.cached_text,
+        "cached_audio_tokens": usage.cached_audio,
+        "cached_image_tokens": usage.cached_image,
         "output_text_tokens": usage.output_text,
         "output_audio_tokens": usage.output_audio,
         "total_tokens": usage.total(),

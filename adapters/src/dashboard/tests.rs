@@ -83,6 +83,7 @@ fn server_events_appear_only_in_the_envelope_form() {
     let started = record(CallEvent::Started {
         call_sid: Some(CallSid::parse("CA1").unwrap()),
         caller: Some(qloophone_domain::CallerId::parse("+1******4567").unwrap()),
+        model: "gpt-realtime-2.1".into(),
     });
     assert!(rendered(&started, RAW).is_empty());
     let out = rendered(&started, ENVELOPE);
@@ -91,6 +92,7 @@ fn server_events_appear_only_in_the_envelope_form() {
     assert_eq!(out[0]["event"]["type"], "call.started");
     assert_eq!(out[0]["event"]["call_sid"], "CA1");
     assert_eq!(out[0]["event"]["caller"], "+1******4567");
+    assert_eq!(out[0]["event"]["model"], "gpt-realtime-2.1");
 
     let cases = [
         (
@@ -108,8 +110,9 @@ fn server_events_appear_only_in_the_envelope_form() {
             CallEvent::BargeIn {
                 item_id: ItemId::parse("item_1").unwrap(),
                 audio_end: AudioMs::new(1840),
+                unheard: 1,
             },
-            r#"{"audio_end_ms":1840,"item_id":"item_1","type":"barge_in"}"#,
+            r#"{"audio_end_ms":1840,"item_id":"item_1","type":"barge_in","unheard_items":1}"#,
         ),
         (
             CallEvent::Activity {
@@ -225,17 +228,17 @@ fn usage_reaches_the_envelope_stream_and_not_the_raw_one() {
     let response = Usage {
         input_text: 600,
         input_audio: 10,
-        cached_input: 0,
-        cached_audio: 0,
+        cached_audio: 4,
         output_text: 20,
         output_audio: 40,
+        ..Usage::default()
     };
     let mut total = response;
     total.add(&response);
     let usage = record(CallEvent::Usage {
         response,
         total,
-        cost_micros: 12_345,
+        cost_micros: Some(12_345),
     });
     assert!(
         rendered(&usage, RAW).is_empty(),
@@ -246,8 +249,16 @@ fn usage_reaches_the_envelope_stream_and_not_the_raw_one() {
     assert_eq!(out[0]["event"]["response"]["total_tokens"], 670);
     assert_eq!(out[0]["event"]["total"]["input_text_tokens"], 1200);
     assert_eq!(out[0]["event"]["total"]["output_audio_tokens"], 80);
-    assert_eq!(out[0]["event"]["total"]["cached_input_tokens"], 0);
+    assert_eq!(out[0]["event"]["total"]["cached_input_tokens"], 8);
+    assert_eq!(out[0]["event"]["total"]["cached_audio_tokens"], 8);
     assert_eq!(out[0]["event"]["cost_usd"], 0.012345);
+    // A model whose prices are not known: the cost is null, not a guess.
+    let unknown = record(CallEvent::Usage {
+        response,
+        total,
+        cost_micros: None,
+    });
+    assert!(rendered(&unknown, ENVELOPE)[0]["event"]["cost_usd"].is_null());
 }
 
 fn remote(role: Role, envelope: Value, raw: Option<&str>) -> RemoteEvent {

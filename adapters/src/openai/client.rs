@@ -21,6 +21,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use serde::{Deserialize, Serialize};
 
+use super::catalogue::{self, Catalogue, ModelSpec};
 use super::wire;
 use crate::outbound::{MAX_QUEUED, Outbound};
 use crate::secret::Secret;
@@ -70,57 +71,50 @@ pub struct OpenAiSettings {
     /// How often the model socket is pinged, in ms; a socket that answers
     /// nothing for two intervals is given up and the session reopened.
     pub ping_interval_ms: u64,
-    /// What the model's tokens cost, for the per-call estimate.
-    pub prices: PriceSettings,
+    /// `reasoning.effort` for reasoning models (`minimal`, `low`,
+    /// `medium`, `high`, `xhigh`); unset leaves the model's default. Only
+    /// sent to a model the catalogue says reasons: configured for one that
+    /// does not, the server refuses to start.
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// The session's `truncation`: when a conversation outgrows the
+    /// context, drop old items until this fraction of the window is left
+    /// (more at once, less often, so the prompt cache stays warm). Sent to
+    /// models the catalogue says take it; 0 leaves the service's default.
+    pub truncation_retention_ratio: f64,
+    /// `truncation.token_limits.post_instructions`: at most this many
+    /// conversation tokens after the instructions and tools (a cap on a
+    /// long call's cost per response). Unset: the model's whole window.
+    pub truncation_max_tokens: Option<u32>,
+    /// The models the server knows (prices, capabilities): the built-in
+    /// table, with `[openai.models."NAME"]` adding or overriding entries.
+    pub models: Catalogue,
 }
 
-/// `[openai.prices]`: dollars per million tokens of each kind. The
-/// defaults are OpenAI's list prices for `gpt-realtime` (2025-08-28).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PriceSettings {
-    /// Text input.
-    pub input_text: f64,
-    /// Audio input.
-    pub input_audio: f64,
-    /// Cached input (text or audio).
-    pub cached_input: f64,
-    /// Text output.
-    pub output_text: f64,
-    /// Audio output.
-    pub output_audio: f64,
+/// How much a reasoning model thinks before it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasoningEffort {
+    /// The least.
+    Minimal,
+    /// OpenAI's default and advice for voice.
+    Low,
+    /// More.
+    Medium,
+    /// Much more.
+    High,
+    /// The most.
+    Xhigh,
 }
 
-impl Default for PriceSettings {
-    fn default() -> Self {
-        Self {
-            input_text: 4.0,
-            input_audio: 32.0,
-            cached_input: 0.4,
-            output_text: 16.0,
-            output_audio: 64.0,
-        }
-    }
-}
-
-impl PriceSettings {
-    /// The prices in millionths of a dollar a million tokens; a negative
-    /// or non-finite price counts as free.
-    pub fn prices(&self) -> Prices {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // clamped first
-        let micros = |dollars: f64| {
-            if dollars.is_finite() && dollars > 0.0 {
-                (dollars * 1e6).round().min(1e15) as u64
-            } else {
-                0
-            }
-        };
-        Prices {
-            input_text: micros(self.input_text),
-            input_audio: micros(self.input_audio),
-            cached_input: micros(self.cached_input),
-            output_text: micros(self.output_text),
-            output_audio: micros(self.output_audio),
+impl ReasoningEffort {
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Minimal => "minimal",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Xhigh => "xhigh",
         }
     }
 }
@@ -130,7 +124,7 @@ impl Default for OpenAiSettings {
         Self {
             api_key: None,
             realtime_url: "wss://api.openai.com/v1/realtime".to_owned(),
-            model: "gpt-realtime".to_owned(),
+            model: "gpt-realtime-2.1".to_owned(),
             voice: "marin".to_owned(),
             transcription_model: "gpt-4o-mini-transcribe".to_owned(),
             noise_reduction: "near_field".to_owned(),
@@ -141,7 +135,10 @@ impl Default for OpenAiSettings {
             response_timeout_ms: 8000,
             session_rollover_secs: 55 * 60,
             ping_interval_ms: 10_000,
-            prices: PriceSettings::default(),
+            reasoning_effort: None,
+            truncation_retention_ratio: 0.8,
+            truncation_max_tokens: None,
+            models: catalogue::builtin(),
         }
     }
 }
@@ -156,6 +153,93 @@ impl OpenAiSettings {
     pub fn noise_reduction(&self) -> Option<String> {
         Some(self.noise_reduction.clone()).filter(|kind| !kind.is_empty())
     }
+
+    /// What the catalogue knows of the configured model, if anything.
+    pub fn model_spec(&self) -> Option<&ModelSpec> {
+        catalogue::lookup(&self.models, &self.model)
+    }
+
+    /// What the configured model's tokens cost, when the catalogue knows.
+    pub fn prices(&self) -> Option<Prices> {
+        self.model_spec().map(ModelSpec::prices)
+    }
+
+    /// What is wrong with these settings for the configured model: the
+    /// setting and the problem.
+    ///
+    /// # Errors
+    /// A reasoning effort for a model that does not reason (or that the
+    /// catalogue does not know), a retention ratio outside 0 to 1, a token
+    /// limit past the model's window.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let spec = self.model_spec();
+        if let Some(effort) = self.reasoning_effort {
+            match spec {
+                Some(spec) if !spec.reasoning => {
+                    return Err((
+                        "openai.reasoning_effort",
+                        format!(
+                            "is {:?}, but the model {:?} (openai.model, OPENAI_MODEL) is not a reasoning model and would refuse a session configured with it: unset it, or choose a reasoning model such as gpt-realtime-2.1",
+                            effort.as_str(),
+                            self.model
+                        ),
+                    ));
+                }
+                None => {
+                    return Err((
+                        "openai.reasoning_effort",
+                        format!(
+                            "is {:?}, but the model {:?} (openai.model, OPENAI_MODEL) is not in the model catalogue, so whether it takes reasoning is unknown: describe it under [openai.models.\"{}\"] with reasoning = true, or unset the effort",
+                            effort.as_str(),
+                            self.model,
+                            self.model
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if !(0.0..=1.0).contains(&self.truncation_retention_ratio) {
+            return Err((
+                "openai.truncation_retention_ratio",
+                "must be between 0 and 1 (0: the service's default truncation)".to_owned(),
+            ));
+        }
+        if let (Some(limit), Some(spec)) = (self.truncation_max_tokens, spec) {
+            let room = spec.context_tokens.saturating_sub(spec.max_output_tokens);
+            if limit == 0 || limit > room {
+                return Err((
+                    "openai.truncation_max_tokens",
+                    format!(
+                        "is {limit}; for {} it must be between 1 and {room} (its context window less its longest response)",
+                        self.model
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What a `session.update` adds for this model beyond what every
+    /// model takes: its reasoning effort and its truncation, each only
+    /// where the catalogue says the model takes it.
+    pub fn session_extras(&self) -> wire::SessionExtras {
+        let spec = self.model_spec();
+        let reasoning = self
+            .reasoning_effort
+            .filter(|_| spec.is_some_and(|spec| spec.reasoning))
+            .map(ReasoningEffort::as_str);
+        let truncation = spec
+            .filter(|spec| spec.retention_truncation && self.truncation_retention_ratio > 0.0)
+            .map(|_| wire::Truncation {
+                retention_ratio: self.truncation_retention_ratio,
+                max_tokens: self.truncation_max_tokens,
+            });
+        wire::SessionExtras {
+            reasoning_effort: reasoning,
+            truncation,
+        }
+    }
 }
 
 /// The OpenAI Realtime API.
@@ -163,6 +247,7 @@ impl OpenAiSettings {
 pub struct OpenAiRealtime {
     api_key: Secret,
     endpoint: String,
+    extras: wire::SessionExtras,
     ping_every: Duration,
     write_timeout: Duration,
 }
@@ -177,6 +262,7 @@ impl OpenAiRealtime {
         url.query_pairs_mut().append_pair("model", &settings.model);
         Ok(Self {
             endpoint: url.into(),
+            extras: settings.session_extras(),
             api_key: settings.api_key.clone().unwrap_or_else(|| Secret::new("")),
             ping_every: Duration::from_millis(settings.ping_interval_ms.max(1)),
             write_timeout: Duration::from_secs(2),
@@ -221,7 +307,7 @@ impl RealtimeModel for OpenAiRealtime {
                 .await
                 .map_err(connect_error)?;
         socket
-            .send(Message::text(wire::session_update(setup)))
+            .send(Message::text(wire::session_update(setup, &self.extras)))
             .await
             .map_err(|err| ModelError::Connect(err.to_string()))?;
         tracing::debug!(stream = %call.stream_sid, "model session opened");
@@ -376,42 +462,5 @@ impl ModelSession for OpenAiSession {
                 "model events ignored during the call"
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod price_tests {
-    use super::*;
-
-    #[test]
-    fn prices_in_dollars_become_millionths_and_nonsense_is_free() {
-        assert_eq!(
-            PriceSettings::default().prices(),
-            Prices {
-                input_text: 4_000_000,
-                input_audio: 32_000_000,
-                cached_input: 400_000,
-                output_text: 16_000_000,
-                output_audio: 64_000_000,
-            }
-        );
-        let odd = PriceSettings {
-            input_text: -1.0,
-            input_audio: f64::NAN,
-            cached_input: f64::INFINITY,
-            output_text: 0.000_000_4,
-            output_audio: 1e30,
-        }
-        .prices();
-        assert_eq!(
-            (
-                odd.input_text,
-                odd.input_audio,
-                odd.cached_input,
-                odd.output_text
-            ),
-            (0, 0, 0, 0)
-        );
-        assert_eq!(odd.output_audio, 1_000_000_000_000_000, "clamped");
     }
 }

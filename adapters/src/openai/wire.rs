@@ -82,8 +82,10 @@ struct Response {
     usage: Option<Value>,
 }
 
-/// `response.usage`: `input_token_details` splits the input into text and
-/// audio (and says how much was cached), `output_token_details` the output.
+/// `response.usage`: `input_token_details` splits the input into text,
+/// audio and image and says how much was cached (by modality in
+/// `cached_tokens_details`), `output_token_details` the output. Every
+/// field is optional (protocols-2026.md §2.3).
 #[derive(Deserialize, Default)]
 struct WireUsage {
     #[serde(default)]
@@ -103,6 +105,8 @@ struct TokenDetails {
     #[serde(default)]
     audio_tokens: Option<u64>,
     #[serde(default)]
+    image_tokens: Option<u64>,
+    #[serde(default)]
     cached_tokens: u64,
     #[serde(default)]
     cached_tokens_details: Option<CachedDetails>,
@@ -111,30 +115,45 @@ struct TokenDetails {
 #[derive(Deserialize, Default)]
 struct CachedDetails {
     #[serde(default)]
+    text_tokens: u64,
+    #[serde(default)]
     audio_tokens: u64,
+    #[serde(default)]
+    image_tokens: u64,
 }
 
 impl WireUsage {
-    /// Our usage; a side without details counts as text.
+    /// Our usage. A side without details counts as text; cached tokens
+    /// without their split count as text first (the cached prefix starts
+    /// with the instructions), then audio, then image.
     fn usage(&self) -> Usage {
-        let split = |total: u64, details: &TokenDetails| match (
-            details.text_tokens,
-            details.audio_tokens,
-        ) {
-            (None, None) => (total, 0),
+        let input = &self.input_token_details;
+        let output = &self.output_token_details;
+        let (input_text, input_audio, input_image) =
+            match (input.text_tokens, input.audio_tokens, input.image_tokens) {
+                (None, None, None) => (self.input_tokens, 0, 0),
+                (text, audio, image) => (text.unwrap_or(0), audio.unwrap_or(0), image.unwrap_or(0)),
+            };
+        let (output_text, output_audio) = match (output.text_tokens, output.audio_tokens) {
+            (None, None) => (self.output_tokens, 0),
             (text, audio) => (text.unwrap_or(0), audio.unwrap_or(0)),
         };
-        let (input_text, input_audio) = split(self.input_tokens, &self.input_token_details);
-        let (output_text, output_audio) = split(self.output_tokens, &self.output_token_details);
+        let (cached_text, cached_audio, cached_image) = match &input.cached_tokens_details {
+            Some(split) => (split.text_tokens, split.audio_tokens, split.image_tokens),
+            None => {
+                let text = input.cached_tokens.min(input_text);
+                let audio = (input.cached_tokens - text).min(input_audio);
+                let image = (input.cached_tokens - text - audio).min(input_image);
+                (text, audio, image)
+            }
+        };
         Usage {
             input_text,
             input_audio,
-            cached_input: self.input_token_details.cached_tokens,
-            cached_audio: self
-                .input_token_details
-                .cached_tokens_details
-                .as_ref()
-                .map_or(0, |details| details.audio_tokens),
+            input_image,
+            cached_text,
+            cached_audio,
+            cached_image,
             output_text,
             output_audio,
         }
@@ -331,8 +350,28 @@ pub fn tool_json(tool: &ToolSpec) -> Value {
     })
 }
 
+/// `session.truncation` as a retention ratio (protocols-2026.md §2.2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Truncation {
+    /// The fraction of the window left after old items are dropped.
+    pub retention_ratio: f64,
+    /// `token_limits.post_instructions`, if any.
+    pub max_tokens: Option<u32>,
+}
+
+/// What a `session.update` carries beyond what every model takes; each is
+/// set only for a model known to take it (a model that reasons refuses
+/// nothing, but one that does not refuses a session sent `reasoning`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SessionExtras {
+    /// `reasoning.effort`.
+    pub reasoning_effort: Option<&'static str>,
+    /// `truncation`.
+    pub truncation: Option<Truncation>,
+}
+
 /// The `session.update` that configures a call's model session.
-pub fn session_update(setup: &SessionSetup) -> String {
+pub fn session_update(setup: &SessionSetup, extras: &SessionExtras) -> String {
     let detection = &setup.turn_detection;
     let turn_detection = match detection.kind {
         TurnDetectionKind::ServerVad => json!({
@@ -359,21 +398,31 @@ pub fn session_update(setup: &SessionSetup) -> String {
         input["noise_reduction"] = json!({ "type": kind });
     }
     let tools: Vec<Value> = setup.tools.iter().map(tool_json).collect();
-    json!({
-        "type": "session.update",
-        "session": {
-            "type": "realtime",
-            "output_modalities": ["audio"],
-            "instructions": setup.instructions,
-            "audio": {
-                "input": input,
-                "output": {"format": {"type": "audio/pcmu"}, "voice": setup.voice},
-            },
-            "tools": tools,
-            "tool_choice": "auto",
+    let mut session = json!({
+        "type": "realtime",
+        "output_modalities": ["audio"],
+        "instructions": setup.instructions,
+        "audio": {
+            "input": input,
+            "output": {"format": {"type": "audio/pcmu"}, "voice": setup.voice},
+        },
+        "tools": tools,
+        "tool_choice": "auto",
+    });
+    if let Some(effort) = extras.reasoning_effort {
+        session["reasoning"] = json!({ "effort": effort });
+    }
+    if let Some(truncation) = extras.truncation {
+        let mut value = json!({
+            "type": "retention_ratio",
+            "retention_ratio": truncation.retention_ratio,
+        });
+        if let Some(tokens) = truncation.max_tokens {
+            value["token_limits"] = json!({ "post_instructions": tokens });
         }
-    })
-    .to_string()
+        session["truncation"] = value;
+    }
+    json!({"type": "session.update", "session": session}).to_string()
 }
 
 /// The event for `command` as a text message. An audio append, sent 50
@@ -412,6 +461,11 @@ pub fn encode(command: &ModelCommand) -> String {
         }
         ModelCommand::CreateResponse => r#"{"type":"response.create"}"#.to_owned(),
         ModelCommand::CancelResponse => r#"{"type":"response.cancel"}"#.to_owned(),
+        ModelCommand::DeleteItem { item_id } => json!({
+            "type": "conversation.item.delete",
+            "item_id": item_id.as_str(),
+        })
+        .to_string(),
         ModelCommand::Truncate {
             item_id,
             audio_end_ms,

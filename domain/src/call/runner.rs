@@ -36,6 +36,8 @@ pub struct CallServices {
     pub clock: Arc<dyn Clock>,
     /// The model session's configuration.
     pub setup: Arc<SessionSetup>,
+    /// The voice model's name, for observers and the call's end line.
+    pub model_name: Arc<str>,
     /// Conversation policy knobs.
     pub policy: SessionPolicy,
     /// How long the model may take to connect.
@@ -151,7 +153,7 @@ pub async fn run_call<P: AudioInbound>(
     _permit: CallPermit,
     mut shutdown: watch::Receiver<bool>,
 ) -> EndReason {
-    let mut session = CallSession::new(services.policy);
+    let mut session = CallSession::new(services.policy, services.model_name.clone());
     let mut model: Option<Box<dyn ModelSession>> = None;
     let mut opening: Option<Opening> = None;
     let mut tools: JoinSet<ToolDone> = JoinSet::new();
@@ -450,15 +452,21 @@ pub async fn run_call<P: AudioInbound>(
             }
             phone.close().await;
             let usage = session.usage();
+            #[allow(clippy::cast_precision_loss)] // an estimate in dollars
+            let cost_usd = session.cost_micros().map(|micros| micros as f64 / 1e6);
             tracing::info!(
                 reason = %reason,
+                model = %services.model_name,
                 dropped_frames = session.dropped_frames(),
                 input_text_tokens = usage.input_text,
                 input_audio_tokens = usage.input_audio,
-                cached_input_tokens = usage.cached_input,
+                input_image_tokens = usage.input_image,
+                cached_input_tokens = usage.cached_input(),
+                cached_audio_tokens = usage.cached_audio,
                 output_text_tokens = usage.output_text,
                 output_audio_tokens = usage.output_audio,
-                cost_usd = session.cost_micros() as f64 / 1e6,
+                // Left out when the model's prices are not known.
+                cost_usd,
                 taste_graph_requests = session.upstream_requests(),
                 "call ended"
             );

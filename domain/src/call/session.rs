@@ -1,8 +1,8 @@
 //! The call state machine: `on(input) -> commands`.
 //!
 //! It owns everything a call must remember: ids, the phone's media clock,
-//! the assistant item being played and how much of it was sent and heard,
-//! the marks not yet echoed, the active response, the tool calls in flight,
+//! the assistant audio items being played and how much of each was sent
+//! and heard, the marks not yet echoed, the active response, the tool calls in flight,
 //! the entities found in this call and the recent turns. It performs no I/O
 //! and reads no clock: time is the phone's media clock, which arrives with
 //! the audio, and delays are asked of the runner as [`Timer`]s.
@@ -51,8 +51,14 @@ pub struct SessionPolicy {
     /// Age at which a model session is replaced at the next quiet moment,
     /// before the service's own cap (OpenAI closes sessions at 60 minutes).
     pub rollover_after: Duration,
-    /// What the model's tokens cost, for the call's estimate.
-    pub prices: Prices,
+    /// What the model's tokens cost, for the call's estimate; `None` when
+    /// the model's prices are not known (the cost is then unknown, never
+    /// guessed).
+    pub prices: Option<Prices>,
+    /// The most characters the context told to a new model session may
+    /// take (the recent turns are cut to fit), so it stays well inside the
+    /// model's context window.
+    pub context_chars: usize,
 }
 
 impl Default for SessionPolicy {
@@ -66,7 +72,8 @@ impl Default for SessionPolicy {
             ready_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(8),
             rollover_after: Duration::from_secs(55 * 60),
-            prices: Prices::default(),
+            prices: None,
+            context_chars: 16_000,
         }
     }
 }
@@ -197,22 +204,24 @@ enum Response {
     Active { id: ResponseId, cancelled: bool },
 }
 
-/// The assistant item being played to the caller.
+/// One assistant audio item on its way to the caller: the ledger barge-in
+/// reads. A response can hold several (a preamble, then the answer), whose
+/// audio plays one after the other.
 #[derive(Debug)]
-struct Playback {
+struct ItemPlay {
     item_id: ItemId,
-    /// Phone media clock when its first audio was sent.
-    started_at_ms: u64,
-    /// Audio bytes sent for this item.
+    /// Audio bytes of this item sent.
     bytes_sent: u64,
-    /// Bytes known heard (from a mark echo) and the media clock then.
+    /// Bytes of this item known heard and the media clock then: from its
+    /// last mark echoed, or `(0, t)` once the audio before it has played.
+    /// `None` while the audio queued before it is still playing.
     heard: Option<(u64, u64)>,
 }
 
 #[derive(Debug)]
 struct PendingMark {
     name: MarkName,
-    /// Bytes of the current item sent before this mark.
+    /// Bytes of its item sent before this mark.
     item_bytes: u64,
     item_id: ItemId,
 }
@@ -233,10 +242,20 @@ pub struct CallSession {
     heard_caller: bool,
     /// What observers were last told the call is doing.
     activity: Option<Activity>,
-    playback: Option<Playback>,
+    /// Audio items with audio sent whose marks may not all be echoed, in
+    /// the order the caller hears them.
+    playing: VecDeque<ItemPlay>,
     marks: VecDeque<PendingMark>,
     next_mark: u64,
-    muted_item: Option<ItemId>,
+    /// Set by a barge-in to the item it truncated, until the model starts
+    /// another response: what is left of the interrupted answer never
+    /// reaches the caller.
+    interrupted: Option<ItemId>,
+    /// Items the caller never heard, removed from the conversation once no
+    /// response is being generated.
+    unheard: Vec<ItemId>,
+    /// The voice model's name, for observers.
+    model: Arc<str>,
     response: Response,
     needs_response: bool,
     caller_speaking: bool,
@@ -267,8 +286,9 @@ pub struct CallSession {
 }
 
 impl CallSession {
-    /// A call that has not started yet.
-    pub fn new(policy: SessionPolicy) -> Self {
+    /// A call that has not started yet, answered by the voice model named
+    /// `model` (a label for observers).
+    pub fn new(policy: SessionPolicy, model: Arc<str>) -> Self {
         Self {
             policy,
             phase: Phase::AwaitingStart,
@@ -281,10 +301,12 @@ impl CallSession {
             greeted: false,
             heard_caller: false,
             activity: None,
-            playback: None,
+            playing: VecDeque::new(),
             marks: VecDeque::new(),
             next_mark: 0,
-            muted_item: None,
+            interrupted: None,
+            unheard: Vec::new(),
+            model,
             response: Response::Idle,
             needs_response: false,
             caller_speaking: false,
@@ -336,9 +358,11 @@ impl CallSession {
     }
 
     /// What those tokens cost at the policy's prices, in millionths of a
-    /// dollar.
-    pub fn cost_micros(&self) -> u64 {
-        self.usage.cost_micros(&self.policy.prices)
+    /// dollar; `None` when the prices are not known.
+    pub fn cost_micros(&self) -> Option<u64> {
+        self.policy
+            .prices
+            .and_then(|prices| self.usage.cost_micros(&prices))
     }
 
     /// Requests the call's tools sent to the taste graph's service so far.
@@ -493,6 +517,9 @@ impl CallSession {
             self.needs_response = false;
             self.caller_speaking = false;
             self.ready = false;
+            // The new session never had them, and answers afresh.
+            self.unheard.clear();
+            self.interrupted = None;
             self.phase = Phase::Reconnecting;
         }
         self.reconnect(out);
@@ -524,30 +551,62 @@ impl CallSession {
     /// What a new model session is told: the recent turns and the
     /// entities found, with their ids, so the tools still accept them.
     fn context(&self) -> String {
-        use std::fmt::Write as _;
-        let mut text = String::from(
-            "The connection to you was lost for a moment and restored; this is the same phone call. Carry on from where it was without greeting the caller again.",
-        );
-        if !self.turns.is_empty() {
-            text.push_str("\n\nThe conversation so far:");
-            for (speaker, words) in &self.turns {
+        const OPENING: &str = "The connection to you was lost for a moment and restored; this is the same phone call. Carry on from where it was without greeting the caller again.";
+        const RESUME: &str = "\n\nYou were in the middle of answering when the connection dropped; answer the caller's last request again, briefly.";
+        const TURNS: &str = "\n\nThe conversation so far:";
+        const ENTITIES: &str = "\n\nEntities already found in this call (use these ids):";
+        let budget = self.policy.context_chars;
+        let mut used = OPENING.len() + if self.resume { RESUME.len() } else { 0 };
+        // The entities' ids keep the tools working, so they come first
+        // (the newest when not all fit); the turns fill what is left,
+        // newest first.
+        let entities: Vec<String> = self
+            .known
+            .iter()
+            .rev()
+            .map(|entity| format!("\n- {}: {}", entity.name, entity.id.as_str()))
+            .take_while(|line| {
+                let fits = used + ENTITIES.len() + line.len() <= budget;
+                if fits {
+                    used += line.len();
+                }
+                fits
+            })
+            .collect();
+        if !entities.is_empty() {
+            used += ENTITIES.len();
+        }
+        let turns: Vec<String> = self
+            .turns
+            .iter()
+            .rev()
+            .map(|(speaker, words)| {
                 let who = match speaker {
                     Speaker::Caller => "Caller",
                     Speaker::Assistant => "You",
                 };
-                let _ = write!(text, "\n{who}: {words}");
-            }
+                format!("\n{who}: {words}")
+            })
+            .take_while(|line| {
+                let fits = used + TURNS.len() + line.len() <= budget;
+                if fits {
+                    used += line.len();
+                }
+                fits
+            })
+            .collect();
+        let mut text = String::with_capacity(used + TURNS.len());
+        text.push_str(OPENING);
+        if !turns.is_empty() {
+            text.push_str(TURNS);
+            turns.iter().rev().for_each(|line| text.push_str(line));
         }
-        if !self.known.is_empty() {
-            text.push_str("\n\nEntities already found in this call (use these ids):");
-            for entity in &self.known {
-                let _ = write!(text, "\n- {}: {}", entity.name, entity.id.as_str());
-            }
+        if !entities.is_empty() {
+            text.push_str(ENTITIES);
+            entities.iter().rev().for_each(|line| text.push_str(line));
         }
         if self.resume {
-            text.push_str(
-                "\n\nYou were in the middle of answering when the connection dropped; answer the caller's last request again, briefly.",
-            );
+            text.push_str(RESUME);
         }
         text
     }
@@ -646,6 +705,7 @@ impl CallSession {
                 out.push(Command::Emit(CallEvent::Started {
                     call_sid: info.call_sid.clone(),
                     caller: info.caller.clone(),
+                    model: self.model.clone(),
                 }));
                 if supported {
                     out.push(Command::OpenModel {
@@ -688,21 +748,38 @@ impl CallSession {
     }
 
     /// Twilio echoes marks in order once the audio before them has played
-    /// (or was cleared), so every mark up to the echoed one is done.
+    /// (or was cleared), so every mark up to the echoed one is done: each
+    /// tells its own item how much of it was heard.
     fn on_mark(&mut self, name: MarkName) {
         if !self.marks.iter().any(|mark| mark.name == name) {
             return; // cleared by a barge-in, or never ours
         }
+        let now = self.latest_media_ms;
         while let Some(mark) = self.marks.pop_front() {
-            if let Some(playback) = self.playback.as_mut()
-                && playback.item_id == mark.item_id
-            {
-                playback.heard = Some((mark.item_bytes, self.latest_media_ms));
+            if let Some(item) = self.item_mut(&mark.item_id) {
+                item.heard = Some((mark.item_bytes, now));
             }
             if mark.name == name {
                 break;
             }
         }
+        // The audio after the echoed mark plays from now: an item whose
+        // first audio was queued behind another's starts here.
+        if let Some(next) = self.marks.front() {
+            let next = next.item_id.clone();
+            if let Some(item) = self.item_mut(&next)
+                && item.heard.is_none()
+            {
+                item.heard = Some((0, now));
+            }
+        }
+    }
+
+    fn item_mut(&mut self, item_id: &ItemId) -> Option<&mut ItemPlay> {
+        self.playing
+            .iter_mut()
+            .rev()
+            .find(|item| item.item_id == *item_id)
     }
 
     fn on_model(&mut self, event: ModelEvent, out: &mut Vec<Command>) {
@@ -745,6 +822,8 @@ impl CallSession {
                 if self.response == Response::Idle {
                     self.needs_response = false;
                 }
+                // A new answer: the interrupted one is over.
+                self.interrupted = None;
                 self.response = Response::Active {
                     id: response_id,
                     cancelled: false,
@@ -760,7 +839,7 @@ impl CallSession {
                     out.push(Command::Emit(CallEvent::Usage {
                         response: usage,
                         total: self.usage,
-                        cost_micros: self.usage.cost_micros(&self.policy.prices),
+                        cost_micros: self.cost_micros(),
                     }));
                 }
                 let ours = match &self.response {
@@ -775,6 +854,8 @@ impl CallSession {
                 if status != ResponseStatus::Completed {
                     tracing::debug!(?status, "response ended early");
                 }
+                // Before any new response, so it is generated without them.
+                self.forget_unheard(out);
                 self.maybe_create_response(out);
             }
             ModelEvent::AudioDelta { item_id, audio } => self.play(item_id, audio, out),
@@ -830,20 +911,45 @@ impl CallSession {
     }
 
     fn play(&mut self, item_id: ItemId, audio: AudioChunk, out: &mut Vec<Command>) {
-        if self.phase != Phase::Live || self.muted_item.as_ref() == Some(&item_id) {
+        if self.phase != Phase::Live {
             return;
         }
-        let playback = match &mut self.playback {
-            Some(playback) if playback.item_id == item_id => playback,
-            slot => slot.insert(Playback {
-                item_id: item_id.clone(),
-                started_at_ms: self.latest_media_ms,
-                bytes_sent: 0,
-                heard: None,
-            }),
+        if let Some(truncated) = &self.interrupted {
+            // The rest of an interrupted answer: never played, so the
+            // model must not believe it was said (the item cut short is
+            // truncated already).
+            if *truncated != item_id && !self.unheard.contains(&item_id) {
+                self.unheard.push(item_id);
+            }
+            return;
+        }
+        let now = self.latest_media_ms;
+        // With nothing queued at the caller, this audio plays at once.
+        let idle = self.marks.is_empty();
+        let item = match self
+            .playing
+            .iter()
+            .rposition(|item| item.item_id == item_id)
+        {
+            Some(index) => &mut self.playing[index],
+            None => {
+                // Items before it whose audio has all been heard are done.
+                let marks = &self.marks;
+                self.playing
+                    .retain(|item| marks.iter().any(|mark| mark.item_id == item.item_id));
+                self.playing.push_back(ItemPlay {
+                    item_id: item_id.clone(),
+                    bytes_sent: 0,
+                    heard: None,
+                });
+                self.playing.back_mut().expect("just pushed")
+            }
         };
-        playback.bytes_sent += u64::from(audio.byte_len());
-        let item_bytes = playback.bytes_sent;
+        if idle {
+            item.heard = Some((item.bytes_sent, now));
+        }
+        item.bytes_sent += u64::from(audio.byte_len());
+        let item_bytes = item.bytes_sent;
         let name = MarkName::new(self.next_mark);
         self.next_mark += 1;
         self.marks.push_back(PendingMark {
@@ -855,33 +961,49 @@ impl CallSession {
         out.push(Command::Phone(PhoneCommand::Mark(name)));
         if let Some(stopped) = self.caller_stopped_at_ms.take() {
             out.push(Command::Emit(CallEvent::FirstAudio {
-                after: AudioMs::new(self.latest_media_ms.saturating_sub(stopped)),
+                after: AudioMs::new(now.saturating_sub(stopped)),
             }));
         }
     }
 
     /// The caller spoke while assistant audio may still be playing.
+    ///
+    /// The item being heard is the one the first unechoed mark belongs to:
+    /// it is truncated at what the caller heard of it (its last echo, plus
+    /// the media clock since, never past that unechoed mark). Items queued
+    /// after it were never heard: they are deleted from the conversation
+    /// once no response is being generated, and what is left of the answer
+    /// is muted until the model starts another.
     fn barge_in(&mut self, out: &mut Vec<Command>) {
-        if self.marks.is_empty() {
+        let Some(front) = self.marks.front() else {
             return; // the assistant is silent: nothing to interrupt
-        }
-        let Some(playback) = self.playback.take() else {
-            self.marks.clear();
-            return;
         };
-        let sent_ms = AudioMs::of_mulaw_bytes(playback.bytes_sent).get();
-        let played_ms = match playback.heard {
-            Some((bytes, at_ms)) => {
-                AudioMs::of_mulaw_bytes(bytes).get() + self.latest_media_ms.saturating_sub(at_ms)
+        let now = self.latest_media_ms;
+        let heard_id = front.item_id.clone();
+        let ceiling_ms = AudioMs::of_mulaw_bytes(front.item_bytes).get();
+        let index = self
+            .playing
+            .iter()
+            .position(|item| item.item_id == heard_id);
+        let played_ms = index
+            .and_then(|index| self.playing[index].heard)
+            .map_or(0, |(bytes, at_ms)| {
+                AudioMs::of_mulaw_bytes(bytes).get() + now.saturating_sub(at_ms)
+            });
+        let audio_end_ms = played_ms.min(ceiling_ms);
+        let later = index.map_or(0, |index| index + 1);
+        let unheard_before = self.unheard.len();
+        for item in self.playing.drain(..).skip(later) {
+            if !self.unheard.contains(&item.item_id) {
+                self.unheard.push(item.item_id);
             }
-            None => self.latest_media_ms.saturating_sub(playback.started_at_ms),
-        };
-        let audio_end_ms = played_ms.min(sent_ms);
+        }
+        let unheard = u32::try_from(self.unheard.len() - unheard_before).unwrap_or(u32::MAX);
         self.marks.clear();
-        self.muted_item = Some(playback.item_id.clone());
+        self.interrupted = Some(heard_id.clone());
         out.push(Command::Phone(PhoneCommand::Clear));
         out.push(Command::Model(ModelCommand::Truncate {
-            item_id: playback.item_id.clone(),
+            item_id: heard_id.clone(),
             audio_end_ms,
         }));
         if let Response::Active { cancelled, .. } = &mut self.response
@@ -892,9 +1014,23 @@ impl CallSession {
             out.push(Command::Model(ModelCommand::CancelResponse));
         }
         out.push(Command::Emit(CallEvent::BargeIn {
-            item_id: playback.item_id,
+            item_id: heard_id,
             audio_end: AudioMs::new(audio_end_ms),
+            unheard,
         }));
+        self.forget_unheard(out);
+    }
+
+    /// Deletes the items the caller never heard, once no response is
+    /// being generated (an item of a response in progress may still be
+    /// written to).
+    fn forget_unheard(&mut self, out: &mut Vec<Command>) {
+        if self.response != Response::Idle || self.unheard.is_empty() {
+            return;
+        }
+        for item_id in self.unheard.drain(..) {
+            out.push(Command::Model(ModelCommand::DeleteItem { item_id }));
+        }
     }
 
     fn on_tool_done(&mut self, done: ToolDone, out: &mut Vec<Command>) {

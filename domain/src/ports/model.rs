@@ -171,6 +171,12 @@ pub enum ModelCommand {
     CreateResponse,
     /// Cancel the active response.
     CancelResponse,
+    /// Remove an assistant item the caller never heard from the
+    /// conversation.
+    DeleteItem {
+        /// The item.
+        item_id: ItemId,
+    },
     /// Cut an assistant item at what the caller heard.
     Truncate {
         /// The item.
@@ -306,77 +312,117 @@ pub trait ModelSession: Send {
     async fn close(&mut self);
 }
 
-/// Tokens a response used, by kind, as the model bills them.
+/// Tokens a response used, by modality, as the model bills them.
+///
+/// Input counts include the cached part; `cached_*` says how much of each
+/// modality's input was served from the model's cache (billed lower).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Text input tokens (instructions, transcripts, tool outputs), cached
-    /// ones included.
+    /// Text input tokens (instructions, transcripts, tool outputs).
     pub input_text: u64,
-    /// Audio input tokens, cached ones included.
+    /// Audio input tokens.
     pub input_audio: u64,
-    /// Input tokens served from the model's cache (billed lower).
-    pub cached_input: u64,
-    /// The audio part of `cached_input`, when the model said.
+    /// Image input tokens.
+    pub input_image: u64,
+    /// The cached part of `input_text`.
+    pub cached_text: u64,
+    /// The cached part of `input_audio`.
     pub cached_audio: u64,
+    /// The cached part of `input_image`.
+    pub cached_image: u64,
     /// Text output tokens.
     pub output_text: u64,
     /// Audio output tokens.
     pub output_audio: u64,
 }
 
-/// What the model charges, in millionths of a dollar per million tokens
-/// of each kind (so $4.00 a million is 4,000,000).
+/// What one modality's tokens cost, in millionths of a dollar per million
+/// tokens (so $4.00 a million is 4,000,000); `None` where the price is not
+/// known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rates {
+    /// Fresh input.
+    pub input: Option<u64>,
+    /// Cached input.
+    pub cached_input: Option<u64>,
+    /// Output.
+    pub output: Option<u64>,
+}
+
+/// What a model charges per modality.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prices {
-    /// Text input.
-    pub input_text: u64,
-    /// Audio input.
-    pub input_audio: u64,
-    /// Cached input, text or audio.
-    pub cached_input: u64,
-    /// Text output.
-    pub output_text: u64,
-    /// Audio output.
-    pub output_audio: u64,
+    /// Text tokens.
+    pub text: Rates,
+    /// Audio tokens.
+    pub audio: Rates,
+    /// Image tokens.
+    pub image: Rates,
 }
 
 impl Usage {
-    /// What these tokens cost at `prices`, in millionths of a dollar.
-    /// Cached tokens are priced as cached and taken off the full-price
-    /// input, text first (the cached prefix starts with the instructions)
-    /// unless the model said how much cached audio there was.
-    pub fn cost_micros(&self, prices: &Prices) -> u64 {
-        let cached_audio = self.cached_audio.min(self.input_audio);
-        let cached_text = self
-            .cached_input
-            .saturating_sub(cached_audio)
-            .min(self.input_text);
-        let billed = [
-            (self.input_text - cached_text, prices.input_text),
-            (self.input_audio - cached_audio, prices.input_audio),
-            (cached_text + cached_audio, prices.cached_input),
-            (self.output_text, prices.output_text),
-            (self.output_audio, prices.output_audio),
+    /// What these tokens cost at `prices`, in millionths of a dollar
+    /// (rounded up): each modality's cached input at its cached rate, the
+    /// rest of its input at the fresh rate, its output at the output rate.
+    /// `None` when tokens of a kind whose price is not known were used:
+    /// an unknown figure, never a made-up one.
+    pub fn cost_micros(&self, prices: &Prices) -> Option<u64> {
+        let modalities = [
+            (
+                self.input_text,
+                self.cached_text,
+                self.output_text,
+                prices.text,
+            ),
+            (
+                self.input_audio,
+                self.cached_audio,
+                self.output_audio,
+                prices.audio,
+            ),
+            (self.input_image, self.cached_image, 0, prices.image),
         ];
-        let micros_times_million: u128 = billed
-            .iter()
-            .map(|&(tokens, price)| u128::from(tokens) * u128::from(price))
-            .sum();
-        u64::try_from(micros_times_million.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+        let mut micros_times_million: u128 = 0;
+        for (input, cached, output, rates) in modalities {
+            // Counts the model got wrong (more cached than read) never
+            // underflow: the cached part is at most the input.
+            let cached = cached.min(input);
+            for (tokens, rate) in [
+                (input - cached, rates.input),
+                (cached, rates.cached_input),
+                (output, rates.output),
+            ] {
+                if tokens > 0 {
+                    micros_times_million += u128::from(tokens) * u128::from(rate?);
+                }
+            }
+        }
+        Some(u64::try_from(micros_times_million.div_ceil(1_000_000)).unwrap_or(u64::MAX))
+    }
+
+    /// All cached input tokens.
+    pub fn cached_input(&self) -> u64 {
+        self.cached_text + self.cached_audio + self.cached_image
     }
 
     /// All tokens, in and out.
     pub fn total(&self) -> u64 {
-        self.input_text + self.input_audio + self.output_text + self.output_audio
+        self.input_text + self.input_audio + self.input_image + self.output_text + self.output_audio
     }
 
     /// Adds another response's tokens (saturating).
     pub fn add(&mut self, other: &Usage) {
-        self.input_text = self.input_text.saturating_add(other.input_text);
-        self.input_audio = self.input_audio.saturating_add(other.input_audio);
-        self.cached_input = self.cached_input.saturating_add(other.cached_input);
-        self.cached_audio = self.cached_audio.saturating_add(other.cached_audio);
-        self.output_text = self.output_text.saturating_add(other.output_text);
-        self.output_audio = self.output_audio.saturating_add(other.output_audio);
+        for (mine, theirs) in [
+            (&mut self.input_text, other.input_text),
+            (&mut self.input_audio, other.input_audio),
+            (&mut self.input_image, other.input_image),
+            (&mut self.cached_text, other.cached_text),
+            (&mut self.cached_audio, other.cached_audio),
+            (&mut self.cached_image, other.cached_image),
+            (&mut self.output_text, other.output_text),
+            (&mut self.output_audio, other.output_audio),
+        ] {
+            *mine = mine.saturating_add(theirs);
+        }
     }
 }

@@ -71,6 +71,8 @@ pub enum CallEvent {
         call_sid: Option<CallSid>,
         /// Who is calling, masked.
         caller: Option<CallerId>,
+        /// The voice model answering it.
+        model: Arc<str>,
     },
     /// What the call is doing changed.
     Activity {
@@ -114,6 +116,10 @@ pub enum CallEvent {
         item_id: ItemId,
         /// How much of it the caller heard.
         audio_end: AudioMs,
+        /// Items of the answer queued after it that the caller never
+        /// heard: none of them reaches the caller, and each is removed
+        /// from the conversation.
+        unheard: u32,
     },
     /// The caller pressed a key.
     Dtmf {
@@ -167,9 +173,10 @@ pub enum CallEvent {
         response: Usage,
         /// The call's, this response included.
         total: Usage,
-        /// What the call's tokens cost so far at the configured prices, in
-        /// millionths of a dollar (an estimate).
-        cost_micros: u64,
+        /// What the call's tokens cost so far at the model's prices, in
+        /// millionths of a dollar (an estimate); `None` when the model's
+        /// prices are not known.
+        cost_micros: Option<u64>,
     },
     /// The call is over.
     Ended {

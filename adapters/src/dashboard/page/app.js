@@ -50,9 +50,10 @@
       this.caller = null;
       this.callSid = null;
       this.instance = null; // the instance holding it, in a fleet
+      this.model = null;
       this.state = "connecting";
       this.usage = null;
-      this.cost = 0;
+      this.cost = 0; // null: the model's prices are not known
       this.tools = 0;
       this.qloo = 0;
       this.bargeIns = 0;
@@ -99,6 +100,7 @@
       calls.set(id, call);
       call.caller = event.caller || null;
       call.callSid = event.call_sid || null;
+      call.model = typeof event.model === "string" ? event.model : null;
       call.instance = typeof envelope.instance === "string" ? envelope.instance : null;
       listDirty = true;
       if (follow || selected === null) select(id, false);
@@ -140,7 +142,9 @@
           call.open.delete(event.item_id);
           cut.dirty = true;
         }
-        call.push({ kind: "note", cls: "barge", text: `caller spoke over the assistant (heard ${fmtMs(event.audio_end_ms)})` });
+        const unheard = Number(event.unheard_items) || 0;
+        const dropped = unheard ? `; ${unheard} unheard part${unheard === 1 ? "" : "s"} of the answer dropped` : "";
+        call.push({ kind: "note", cls: "barge", text: `caller spoke over the assistant (heard ${fmtMs(event.audio_end_ms)}${dropped})` });
         break;
       }
       case "dtmf":
@@ -159,7 +163,7 @@
         break;
       case "usage":
         call.usage = event.total || null;
-        call.cost = Number(event.cost_usd) || 0;
+        call.cost = event.cost_usd === null ? null : Number(event.cost_usd) || 0;
         break;
       case "call.ended":
         call.endedAt = when;
@@ -460,7 +464,7 @@
     return `${m}:${String(s % 60).padStart(2, "0")}`;
   }
   function fmtCost(usd) {
-    return "$" + usd.toFixed(4);
+    return usd === null ? "unknown" : "$" + usd.toFixed(4);
   }
   function stateText(state) {
     return state === "tool_running" ? "tool running" : state;
@@ -546,8 +550,12 @@
     setText($("t-live"), String(all));
     setText($("t-ended"), String(done));
     let cost = 0;
-    for (const call of calls.values()) cost += call.cost;
-    setText($("t-cost"), fmtCost(cost));
+    let unknown = false;
+    for (const call of calls.values()) {
+      if (call.cost === null) unknown = true;
+      else cost += call.cost;
+    }
+    setText($("t-cost"), (unknown ? "≥ " : "") + fmtCost(cost));
     const list = $("calls");
     if (selected) list.setAttribute("aria-activedescendant", "row-" + selected);
     else list.removeAttribute("aria-activedescendant");
@@ -586,6 +594,7 @@
     state.dataset.state = call.state;
     setText(state, call.endedAt === null ? stateText(call.state) : "ended");
     setText($("d-started"), new Date(call.startedAt).toLocaleTimeString());
+    setText($("d-model"), call.model ?? "–");
     setText($("d-duration"), fmtDuration(duration(call)));
     const u = call.usage;
     if (u) {

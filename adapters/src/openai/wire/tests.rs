@@ -73,11 +73,25 @@ fn decodes_the_events_the_call_acts_on() {
         Some(Usage {
             input_text: 1000,
             input_audio: 70,
-            cached_input: 960,
+            cached_text: 900,
             cached_audio: 60,
             output_text: 60,
             output_audio: 216,
+            ..Usage::default()
         })
+    );
+    // Cached tokens without their split count as text first, then audio.
+    let done = ev(
+        json!({"type":"response.done","response":{"id":"resp_2b","status":"completed",
+        "usage":{"input_tokens":130,"output_tokens":0,
+                 "input_token_details":{"text_tokens":100,"audio_tokens":20,"image_tokens":10,"cached_tokens":125}}}}),
+    );
+    let ModelEvent::ResponseDone { usage, .. } = done else {
+        panic!("{done:?}")
+    };
+    assert_eq!(
+        usage.map(|u| (u.cached_text, u.cached_audio, u.cached_image, u.input_image)),
+        Some((100, 20, 5, 10))
     );
     // Without details (as in older samples), the totals count as text.
     let done = ev(
@@ -256,7 +270,8 @@ fn session_update_is_the_ga_shape() {
             parameters: json!({"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}),
         }],
     };
-    let value: Value = serde_json::from_str(&session_update(&setup)).unwrap();
+    let value: Value =
+        serde_json::from_str(&session_update(&setup, &SessionExtras::default())).unwrap();
     assert_eq!(value["type"], "session.update");
     let session = &value["session"];
     assert_eq!(session["type"], "realtime");
@@ -300,6 +315,24 @@ fn session_update_is_the_ga_shape() {
         value.to_string().find("g711_ulaw").is_none(),
         "no beta fields"
     );
+    assert!(
+        session.get("reasoning").is_none() && session.get("truncation").is_none(),
+        "nothing only some models take unless asked"
+    );
+    let extras = SessionExtras {
+        reasoning_effort: Some("low"),
+        truncation: Some(Truncation {
+            retention_ratio: 0.8,
+            max_tokens: Some(20_000),
+        }),
+    };
+    let value: Value = serde_json::from_str(&session_update(&setup, &extras)).unwrap();
+    assert_eq!(value["session"]["reasoning"], json!({"effort": "low"}));
+    assert_eq!(
+        value["session"]["truncation"],
+        json!({"type": "retention_ratio", "retention_ratio": 0.8,
+               "token_limits": {"post_instructions": 20_000}})
+    );
 
     let semantic = SessionSetup {
         turn_detection: TurnDetection {
@@ -310,7 +343,8 @@ fn session_update_is_the_ga_shape() {
         noise_reduction: None,
         ..setup
     };
-    let value: Value = serde_json::from_str(&session_update(&semantic)).unwrap();
+    let value: Value =
+        serde_json::from_str(&session_update(&semantic, &SessionExtras::default())).unwrap();
     let detection = &value["session"]["audio"]["input"]["turn_detection"];
     assert_eq!(detection["type"], "semantic_vad");
     assert_eq!(detection["eagerness"], "high");
@@ -347,6 +381,12 @@ fn commands_encode_to_client_events() {
             audio_end_ms: 1840,
         },
         json!({"type":"conversation.item.truncate","item_id":"item_A","content_index":0,"audio_end_ms":1840}),
+    );
+    check(
+        ModelCommand::DeleteItem {
+            item_id: ItemId::parse("item_B").unwrap(),
+        },
+        json!({"type":"conversation.item.delete","item_id":"item_B"}),
     );
     check(
         ModelCommand::ToolOutput {

@@ -167,6 +167,7 @@ fn services(
         sink: Arc::new(sink),
         clock: clock(),
         setup: setup(),
+        model_name: "test-model".into(),
         policy: SessionPolicy {
             greet: false,
             ..SessionPolicy::default()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
-use crate::ports::{AudioEncoding, EntityKind, MediaFormat};
+use crate::ports::{AudioEncoding, EntityKind, MediaFormat, Rates};
 use crate::types::CallerId;
 
 fn sid() -> StreamSid {
@@ -107,7 +107,7 @@ struct Script {
 impl Script {
     fn new(policy: SessionPolicy) -> Self {
         Self {
-            session: CallSession::new(policy),
+            session: CallSession::new(policy, "test-model".into()),
             scheduled: Vec::new(),
             activities: Vec::new(),
         }
@@ -180,6 +180,7 @@ fn start_opens_the_model_and_tells_observers() {
             Command::Emit(CallEvent::Started {
                 call_sid: None,
                 caller: info().caller,
+                model: "test-model".into(),
             }),
             Command::OpenModel {
                 info: info(),
@@ -317,6 +318,7 @@ fn barge_in_while_playing_clears_and_truncates_at_elapsed_time() {
             Command::Emit(CallEvent::BargeIn {
                 item_id: item("item_a"),
                 audio_end: AudioMs::new(300),
+                unheard: 0,
             }),
         ]
     );
@@ -418,13 +420,189 @@ fn barge_in_without_active_response_does_not_cancel() {
 }
 
 #[test]
-fn late_audio_of_a_truncated_item_is_not_played() {
+fn nothing_of_the_interrupted_answer_plays_after_the_clear() {
     let mut s = Script::live(no_greeting());
     s.steps([created("resp_1"), delta("item_a", 800), speech_started()]);
     assert_eq!(s.step(delta("item_a", 800)), vec![]);
-    // The next item plays.
-    let out = s.step(delta("item_b", 800));
-    assert_eq!(out.len(), 2);
+    // Another item of the same answer, begun after the clear: not played,
+    // and removed once the answer is over.
+    assert_eq!(s.step(delta("item_b", 800)), vec![]);
+    assert_eq!(
+        model_cmds(&s.step(done("resp_1", ResponseStatus::Cancelled))),
+        vec![ModelCommand::DeleteItem {
+            item_id: item("item_b")
+        }]
+    );
+    // The next answer plays.
+    s.step(created("resp_2"));
+    let out = s.step(delta("item_c", 800));
+    assert_eq!(out.len(), 2, "{out:?}");
+}
+
+/// A response of two audio items, sent faster than real time (the model
+/// runs ahead of playback): the caller speaks 600 ms into the first.
+#[test]
+fn a_barge_in_during_the_first_of_two_items_truncates_it_and_deletes_the_second() {
+    let mut s = Script::live(no_greeting());
+    s.steps([
+        media(1000),
+        created("resp_1"),
+        delta("item_a", 8000),
+        delta("item_a", 8000), // A: 2 s
+        delta("item_b", 8000),
+        delta("item_b", 4000), // B: 1.5 s
+    ]);
+    let out = s.steps([media(1600), speech_started()]);
+    assert_eq!(
+        out,
+        vec![
+            Command::Model(ModelCommand::AppendAudio(audio(160))),
+            Command::Phone(PhoneCommand::Clear),
+            Command::Model(ModelCommand::Truncate {
+                item_id: item("item_a"),
+                audio_end_ms: 600,
+            }),
+            Command::Emit(CallEvent::BargeIn {
+                item_id: item("item_a"),
+                audio_end: AudioMs::new(600),
+                unheard: 1,
+            }),
+        ],
+        "B is not deleted while its response may still write to it"
+    );
+    assert_eq!(
+        s.steps([delta("item_b", 800), delta("item_a", 800)]),
+        vec![],
+        "nothing of the answer after the clear"
+    );
+    assert_eq!(
+        model_cmds(&s.step(done("resp_1", ResponseStatus::Cancelled))),
+        vec![ModelCommand::DeleteItem {
+            item_id: item("item_b")
+        }]
+    );
+    assert!(!s.session.assistant_audible());
+}
+
+#[test]
+fn a_barge_in_during_the_first_of_three_items_deletes_both_unheard_ones() {
+    let mut s = Script::live(no_greeting());
+    s.steps([
+        media(0),
+        created("resp_1"),
+        delta("item_a", 4000),
+        delta("item_b", 4000),
+        delta("item_c", 4000),
+        done("resp_1", ResponseStatus::Completed),
+    ]);
+    // The answer was all generated: the unheard items go at once.
+    let out = s.steps([media(260), speech_started()]);
+    assert_eq!(
+        model_cmds(&out),
+        vec![
+            ModelCommand::AppendAudio(audio(160)),
+            ModelCommand::Truncate {
+                item_id: item("item_a"),
+                audio_end_ms: 260,
+            },
+            ModelCommand::DeleteItem {
+                item_id: item("item_b")
+            },
+            ModelCommand::DeleteItem {
+                item_id: item("item_c")
+            },
+        ]
+    );
+    assert!(out.contains(&Command::Emit(CallEvent::BargeIn {
+        item_id: item("item_a"),
+        audio_end: AudioMs::new(260),
+        unheard: 2,
+    })));
+}
+
+/// Every item's mark echoes count, also those of an item that arrive after
+/// the next item's audio was sent: the second item starts playing when the
+/// first one's last mark is echoed.
+#[test]
+fn a_barge_in_during_the_second_item_truncates_it_where_the_caller_is() {
+    let mut s = Script::live(no_greeting());
+    s.steps([
+        media(0),
+        created("resp_1"),
+        delta("item_a", 1600), // mark 0: A at 200 ms
+        delta("item_a", 1600), // mark 1: A at 400 ms, its end
+        delta("item_b", 1600), // mark 2
+        delta("item_b", 1600), // mark 3
+        delta("item_b", 1600), // mark 4: B at 600 ms
+        delta("item_c", 800),  // mark 5
+    ]);
+    // Twilio began playing late: A's marks are echoed at 300 and 500.
+    s.steps([media(300), Input::Phone(PhoneEvent::Mark(MarkName::new(0)))]);
+    s.steps([media(500), Input::Phone(PhoneEvent::Mark(MarkName::new(1)))]);
+    let out = s.steps([media(650), speech_started()]);
+    assert_eq!(
+        model_cmds(&out)[1..],
+        [ModelCommand::Truncate {
+            item_id: item("item_b"),
+            audio_end_ms: 150,
+        }],
+        "A was heard whole and is left as it is"
+    );
+    assert_eq!(
+        model_cmds(&s.step(done("resp_1", ResponseStatus::Cancelled))),
+        vec![ModelCommand::DeleteItem {
+            item_id: item("item_c")
+        }]
+    );
+}
+
+/// The heard position is extrapolated on the media clock from the last
+/// echo, but never past the first mark not yet echoed.
+#[test]
+fn the_heard_position_never_passes_the_first_unechoed_mark() {
+    let mut s = Script::live(no_greeting());
+    s.steps([
+        media(0),
+        created("resp_1"),
+        delta("item_a", 800),  // mark 0: 100 ms
+        delta("item_a", 800),  // mark 1: 200 ms
+        delta("item_b", 8000), // mark 2
+    ]);
+    s.steps([media(100), Input::Phone(PhoneEvent::Mark(MarkName::new(0)))]);
+    // Playback stalled at the caller: mark 1 never came back.
+    let out = s.steps([media(900), speech_started()]);
+    assert_eq!(
+        model_cmds(&out)[1],
+        ModelCommand::Truncate {
+            item_id: item("item_a"),
+            audio_end_ms: 200,
+        }
+    );
+}
+
+#[test]
+fn items_left_to_delete_are_forgotten_when_the_model_session_is_replaced() {
+    let mut s = Script::live(no_greeting());
+    s.steps([
+        media(0),
+        created("resp_1"),
+        delta("item_a", 800),
+        delta("item_b", 800),
+        speech_started(),
+    ]);
+    s.step(Input::ModelClosed);
+    let mut all = s.step(Input::ModelOpened);
+    all.extend(s.step(Input::Model(ModelEvent::SessionUpdated { tools: 1 })));
+    all.extend(s.step(done("resp_1", ResponseStatus::Cancelled)));
+    assert!(
+        !model_cmds(&all)
+            .iter()
+            .any(|c| matches!(c, ModelCommand::DeleteItem { .. })),
+        "the new session never had them: {all:?}"
+    );
+    // And its answers play.
+    s.step(created("resp_2"));
+    assert_eq!(s.step(delta("item_c", 800)).len(), 2);
 }
 
 #[test]
@@ -436,7 +614,7 @@ fn echoes_of_cleared_marks_are_ignored() {
         vec![]
     );
     assert_eq!(s.step(Input::Phone(PhoneEvent::ForeignMark)), vec![]);
-    s.step(delta("item_b", 800));
+    s.steps([created("resp_2"), delta("item_b", 800)]);
     assert!(s.session.assistant_audible());
 }
 
@@ -900,30 +1078,92 @@ fn turns_kept_for_the_context_are_bounded() {
     assert!(text.len() < CONTEXT_TURNS * (CONTEXT_TURN_CHARS + 10) + 1000);
 }
 
+/// The context a new model session is told fits the policy's budget:
+/// the entities' ids first, then as many of the newest turns as fit.
+#[test]
+fn the_reconnect_context_fits_the_models_context_budget() {
+    let mut s = Script::live(SessionPolicy {
+        context_chars: 1_200,
+        ..no_greeting()
+    });
+    s.steps([function_call("call_1", "search_entity")]);
+    let matrix = KnownEntity::new(
+        crate::types::EntityId::parse("E-MATRIX").unwrap(),
+        "The Matrix",
+        Some(EntityKind::Movie),
+    );
+    s.step(tool_done(
+        "call_1",
+        r#"{"name":"The Matrix"}"#,
+        vec![matrix],
+    ));
+    for n in 0..10 {
+        s.step(Input::Model(ModelEvent::CallerTranscript {
+            text: format!("turn {n} {}", "y".repeat(200)).into(),
+        }));
+    }
+    s.step(Input::ModelClosed);
+    let out = s.step(Input::ModelOpened);
+    let Some(ModelCommand::SystemMessage(text)) = model_cmds(&out).into_iter().next() else {
+        panic!("no context: {out:?}");
+    };
+    assert!(text.len() <= 1_200, "{} chars", text.len());
+    assert!(text.contains("- The Matrix: E-MATRIX"), "{text}");
+    assert!(text.contains("turn 9 "), "the newest turn is kept: {text}");
+    assert!(!text.contains("turn 0 "), "the oldest are cut: {text}");
+    let kept: Vec<usize> = (0..10)
+        .filter(|n| text.contains(&format!("turn {n} ")))
+        .collect();
+    assert!(
+        kept.windows(2).all(|w| w[1] == w[0] + 1) && kept.last() == Some(&9),
+        "the newest turns, in order: {kept:?}"
+    );
+}
+
+/// A price of `dollars` a million tokens, as the catalogue gives it.
+fn per_million(dollars: f64) -> Option<u64> {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some((dollars * 1e6).round() as u64)
+}
+
+/// gpt-realtime-2's list prices: text 4 / 0.40 / 24, audio 32 / 0.40 / 64,
+/// image 5 / 0.50 (in and cached only).
+fn realtime_2_prices() -> Prices {
+    Prices {
+        text: Rates {
+            input: per_million(4.0),
+            cached_input: per_million(0.4),
+            output: per_million(24.0),
+        },
+        audio: Rates {
+            input: per_million(32.0),
+            cached_input: per_million(0.4),
+            output: per_million(64.0),
+        },
+        image: Rates {
+            input: per_million(5.0),
+            cached_input: per_million(0.5),
+            output: None,
+        },
+    }
+}
+
 /// Each response's tokens are reported with the call's running total, and
 /// the session keeps the total for the call's end line; a response without
 /// usage reports nothing.
 #[test]
 fn model_usage_is_summed_over_the_call() {
-    // gpt-realtime's prices, in millionths of a dollar a million tokens.
-    let prices = Prices {
-        input_text: 4_000_000,
-        input_audio: 32_000_000,
-        cached_input: 400_000,
-        output_text: 16_000_000,
-        output_audio: 64_000_000,
-    };
     let mut s = Script::live(SessionPolicy {
-        prices,
+        prices: Some(realtime_2_prices()),
         ..no_greeting()
     });
     let used = |input_audio, output_audio| Usage {
         input_text: 600,
         input_audio,
-        cached_input: 100,
-        cached_audio: 0,
+        cached_text: 100,
         output_text: 20,
         output_audio,
+        ..Usage::default()
     };
     s.step(created("resp_1"));
     let out = s.step(Input::Model(ModelEvent::ResponseDone {
@@ -932,13 +1172,16 @@ fn model_usage_is_summed_over_the_call() {
         usage: Some(used(10, 40)),
     }));
     let first = used(10, 40);
-    // 500 text tokens at $4, 10 audio at $32, 100 cached at $0.40, 20 text
-    // out at $16 and 40 audio out at $64 a million: $0.00524.
-    assert!(out.contains(&Command::Emit(CallEvent::Usage {
-        response: first,
-        total: first,
-        cost_micros: 5240,
-    })));
+    // 500 text tokens at $4, 100 cached at $0.40, 10 audio at $32, 20 text
+    // out at $24 and 40 audio out at $64 a million: $0.0054.
+    assert!(
+        out.contains(&Command::Emit(CallEvent::Usage {
+            response: first,
+            total: first,
+            cost_micros: Some(5400),
+        })),
+        "{out:?}"
+    );
     s.step(created("resp_2"));
     let out = s.step(Input::Model(ModelEvent::ResponseDone {
         response_id: resp("resp_2"),
@@ -948,21 +1191,21 @@ fn model_usage_is_summed_over_the_call() {
     let total = Usage {
         input_text: 1200,
         input_audio: 40,
-        cached_input: 200,
-        cached_audio: 0,
+        cached_text: 200,
         output_text: 40,
         output_audio: 48,
+        ..Usage::default()
     };
     assert!(
         out.contains(&Command::Emit(CallEvent::Usage {
             response: used(30, 8),
             total,
-            cost_micros: 9072,
+            cost_micros: Some(9392),
         })),
         "a cancelled response is billed too: {out:?}"
     );
     assert_eq!(s.session.usage(), total);
-    assert_eq!(s.session.cost_micros(), 9072);
+    assert_eq!(s.session.cost_micros(), Some(9392));
     assert_eq!(total.total(), 1328);
     s.step(created("resp_3"));
     let out = s.step(done("resp_3", ResponseStatus::Completed));
@@ -974,34 +1217,71 @@ fn model_usage_is_summed_over_the_call() {
     assert_eq!(s.session.usage(), total);
 }
 
+/// The worked example of protocols-2026.md §2.4, at gpt-realtime-2's
+/// prices: each modality's cached tokens at their own rate.
 #[test]
-fn cached_audio_is_taken_off_the_audio_input() {
-    let prices = Prices {
-        input_text: 1_000_000,
-        input_audio: 10_000_000,
-        cached_input: 0,
-        output_text: 0,
-        output_audio: 0,
-    };
+fn cached_tokens_are_priced_by_modality() {
     let usage = Usage {
-        input_text: 100,
-        input_audio: 100,
-        cached_input: 150,
-        cached_audio: 60,
+        input_text: 900,
+        input_audio: 2400,
+        cached_text: 800,
+        cached_audio: 1600,
+        output_text: 120,
+        output_audio: 600,
         ..Usage::default()
     };
-    // 10 text tokens at $1 and 40 audio at $10 a million: $0.00041.
-    assert_eq!(usage.cost_micros(&prices), 410);
+    assert_eq!(usage.cost_micros(&realtime_2_prices()), Some(68_240));
+    assert_eq!(usage.cached_input(), 2400);
     // Counts the model got wrong (more cached than read) never underflow.
     let odd = Usage {
         input_text: 5,
+        cached_text: 50,
         input_audio: 1,
-        cached_input: 50,
         cached_audio: 9,
         ..Usage::default()
     };
-    assert_eq!(odd.cost_micros(&prices), 0);
-    assert_eq!(Usage::default().cost_micros(&prices), 0);
+    assert_eq!(odd.cost_micros(&realtime_2_prices()), Some(3));
+    assert_eq!(Usage::default().cost_micros(&Prices::default()), Some(0));
+}
+
+/// A price that is not known makes the cost unknown, never a guess; only
+/// a kind of token actually used needs its price.
+#[test]
+fn a_cost_with_a_price_not_known_is_unknown() {
+    let mut prices = realtime_2_prices();
+    prices.audio.output = None;
+    let text_only = Usage {
+        input_text: 100,
+        output_text: 10,
+        ..Usage::default()
+    };
+    assert_eq!(text_only.cost_micros(&prices), Some(640));
+    let spoken = Usage {
+        output_audio: 1,
+        ..text_only
+    };
+    assert_eq!(spoken.cost_micros(&prices), None);
+    let imaged = Usage {
+        input_image: 10,
+        cached_image: 10,
+        ..Usage::default()
+    };
+    assert_eq!(imaged.cost_micros(&prices), Some(5));
+
+    // A model the server has no prices for: the call's cost is unknown.
+    let mut s = Script::live(no_greeting());
+    s.step(created("resp_1"));
+    let out = s.step(Input::Model(ModelEvent::ResponseDone {
+        response_id: resp("resp_1"),
+        status: ResponseStatus::Completed,
+        usage: Some(text_only),
+    }));
+    assert!(out.contains(&Command::Emit(CallEvent::Usage {
+        response: text_only,
+        total: text_only,
+        cost_micros: None,
+    })));
+    assert_eq!(s.session.cost_micros(), None);
 }
 
 #[test]
