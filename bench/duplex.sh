@@ -6,6 +6,9 @@
 # JSON line per run (see `qloophone load --help`, --duplex).
 #
 #   bench/duplex.sh [SECONDS] [CALLS ...]     default: 20  10 100 200 400
+#
+# SERVER_BIN=path runs that build as the server (an A/B against another
+# commit's binary), with this tree's generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -13,6 +16,8 @@ seconds=${1:-20}
 shift || true
 cargo build --release --quiet
 bin=target/release/qloophone
+server_bin=${SERVER_BIN:-$bin}
+case "$server_bin" in /*) ;; *) server_bin="$PWD/$server_bin" ;; esac
 work=$(mktemp -d)
 server=
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -24,7 +29,7 @@ for n in ${@:-10 100 200 400}; do
     OPENAI_API_KEY=bench QLOO_API_KEY=bench \
     OPENAI_REALTIME_URL=ws://127.0.0.1:18082/v1/realtime QLOO_API_URL=http://127.0.0.1:9 \
     PORT=18081 PUBLIC_URL=http://127.0.0.1:18081 QLOOPHONE_LIMITS__MAX_CALLS=5000 \
-    LOG_FORMAT=json RUST_LOG=warn exec taskset -c 0 "$OLDPWD/$bin" serve --insecure >"$work/server.log" 2>&1) &
+    LOG_FORMAT=json RUST_LOG=warn exec taskset -c 0 "$server_bin" serve --insecure >"$work/server.log" 2>&1) &
   server=$!
   for _ in $(seq 100); do curl -fsS http://127.0.0.1:18081/health >/dev/null 2>&1 && break; sleep 0.1; done
   taskset -c 1 "$bin" load --duplex --url http://127.0.0.1:18081 --calls "$n" --ramp-ms $((n * 10)) \
