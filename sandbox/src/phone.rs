@@ -494,6 +494,11 @@ pub fn check(
         let response = event["response_id"].as_str();
         match spoken.last_mut() {
             Some(answer) if response.is_some() && response == last_response => {
+                // Items are said one after the other: a word break between.
+                if !answer.ends_with(char::is_whitespace) && !text.starts_with(char::is_whitespace)
+                {
+                    answer.push(' ');
+                }
                 answer.push_str(text);
             }
             _ => spoken.push(text.to_owned()),

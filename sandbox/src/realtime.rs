@@ -1433,9 +1433,9 @@ fn split_answer(text: &str, parts: usize, anyhow: bool) -> Vec<String> {
     // a preamble, then the answer.
     let mut out: Vec<String> = chosen[..parts - 1]
         .iter()
-        .map(|piece| (*piece).to_owned())
+        .map(|piece| piece.trim().to_owned())
         .collect();
-    out.push(chosen[parts - 1..].concat());
+    out.push(chosen[parts - 1..].concat().trim().to_owned());
     out
 }
 
@@ -1447,11 +1447,11 @@ mod tests {
     fn answers_split_at_sentences_a_preamble_first() {
         assert_eq!(
             split_answer("Sure. Try Dune. Or Arrival.", 2, false),
-            ["Sure.", " Try Dune. Or Arrival."]
+            ["Sure.", "Try Dune. Or Arrival."]
         );
         assert_eq!(
             split_answer("Sure. Try Dune. Or Arrival.", 3, false),
-            ["Sure.", " Try Dune.", " Or Arrival."]
+            ["Sure.", "Try Dune.", "Or Arrival."]
         );
         assert_eq!(split_answer("Try Dune.", 2, false), ["Try Dune."]);
         assert_eq!(
@@ -1464,9 +1464,9 @@ mod tests {
     fn asked_for_more_items_than_sentences_it_splits_at_clauses_then_words() {
         assert_eq!(
             split_answer("Try Dune, or Arrival.", 2, true),
-            ["Try Dune,", " or Arrival."]
+            ["Try Dune,", "or Arrival."]
         );
-        assert_eq!(split_answer("Try Dune now", 2, true), ["Try ", "Dune now"]);
+        assert_eq!(split_answer("Try Dune now", 2, true), ["Try", "Dune now"]);
         assert_eq!(split_answer("Dune", 2, true), ["Dune"]);
     }
 }

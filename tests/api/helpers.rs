@@ -423,6 +423,11 @@ pub fn answers<'a>(model_events: impl IntoIterator<Item = &'a Value>) -> Vec<Str
         let text = event["transcript"].as_str().unwrap_or_default();
         match answers.last_mut() {
             Some((last, answer)) if response.is_some() && *last == response => {
+                // Items are said one after the other: a word break between.
+                if !answer.ends_with(char::is_whitespace) && !text.starts_with(char::is_whitespace)
+                {
+                    answer.push(' ');
+                }
                 answer.push_str(text);
             }
             _ => answers.push((response, text.to_owned())),
