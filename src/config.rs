@@ -15,7 +15,9 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 pub use qloophone_adapters::dashboard::DashboardSettings;
 pub use qloophone_adapters::http::HttpSettings;
+pub use qloophone_adapters::live::LiveSettings;
 pub use qloophone_adapters::openai::OpenAiSettings;
+pub use qloophone_adapters::openai::catalogue::Api;
 pub use qloophone_adapters::qloo::{CacheSettings, QlooSettings};
 pub use qloophone_adapters::redis::RedisSettings;
 pub use qloophone_adapters::secret::Secret;
@@ -31,6 +33,7 @@ pub const DOTENV_FILE: &str = ".env";
 const ALIASES: &[(&str, &str)] = &[
     ("OPENAI_API_KEY", "openai.api_key"),
     ("OPENAI_REALTIME_URL", "openai.realtime_url"),
+    ("OPENAI_LIVE_URL", "live.url"),
     ("OPENAI_MODEL", "openai.model"),
     ("OPENAI_VOICE", "openai.voice"),
     ("QLOO_API_KEY", "qloo.api_key"),
@@ -51,9 +54,18 @@ pub const VOICES: &[&str] = &[
     "alloy", "ash", "ballad", "cedar", "coral", "echo", "marin", "sage", "shimmer", "verse",
 ];
 
-/// A built-in voice, or a custom voice's id (`voice_` and letters, digits).
-fn voice_is_known(voice: &str) -> bool {
-    VOICES.contains(&voice)
+/// GPT-Live's built-in voices (OpenAI's SDK, `BuiltInVoice`; gpt-live.md
+/// §1.2).
+pub const LIVE_VOICES: &[&str] = &[
+    "alloy", "ash", "ballad", "beacon", "bossa", "brise", "cedar", "cinder", "coral", "delta",
+    "echo", "flitz", "gleam", "harema", "juni", "marin", "meridian", "nira", "noeul", "nuri",
+    "quartz", "ripple", "sage", "shimmer", "shitan", "sillage", "stone", "tempo", "verse",
+    "vesper", "willow",
+];
+
+/// One of `voices`, or a custom voice's id (`voice_` and letters, digits).
+fn voice_is_known(voices: &[&str], voice: &str) -> bool {
+    voices.contains(&voice)
         || voice
             .strip_prefix("voice_")
             .is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))
@@ -78,8 +90,12 @@ pub struct Config {
     pub server: ServerSettings,
     /// HTTP connection limits.
     pub http: HttpSettings,
-    /// The OpenAI Realtime model.
+    /// The voice model, whichever its API: how calls treat it.
+    pub model: ModelSettings,
+    /// The OpenAI account, the model, and Realtime API sessions.
     pub openai: OpenAiSettings,
+    /// GPT-Live sessions.
+    pub live: LiveSettings,
     /// The Qloo taste graph.
     pub qloo: QlooSettings,
     /// Twilio.
@@ -96,6 +112,45 @@ pub struct Config {
     pub sandbox: SandboxSettings,
     /// Shared state for several instances (`REDIS_URL`).
     pub redis: RedisSettings,
+}
+
+/// `[model]`: how calls treat the voice model, whichever its API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Which API the model speaks, `realtime` or `live`, for a model the
+    /// catalogue does not know; unset, it follows the model's name
+    /// (`gpt-live-*` is GPT-Live).
+    pub vendor: Option<Api>,
+    /// How long connecting may take, in ms.
+    pub connect_timeout_ms: u64,
+    /// Times in a row a lost model session (or a first one that would not
+    /// open) is tried again before the call gives up.
+    pub reconnect_attempts: u32,
+    /// How long a session may take to confirm its configuration, in ms.
+    pub ready_timeout_ms: u64,
+    /// How long a requested response may take to start, in ms.
+    pub response_timeout_ms: u64,
+    /// Age at which a session is replaced at a quiet moment, in seconds
+    /// (OpenAI closes Realtime sessions at 60 minutes).
+    pub session_rollover_secs: u64,
+    /// How often the model socket is pinged, in ms; a socket that answers
+    /// nothing for two intervals is given up and the session reopened.
+    pub ping_interval_ms: u64,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            vendor: None,
+            connect_timeout_ms: 5000,
+            reconnect_attempts: 4,
+            ready_timeout_ms: 5000,
+            response_timeout_ms: 8000,
+            session_rollover_secs: 55 * 60,
+            ping_interval_ms: 10_000,
+        }
+    }
 }
 
 /// `[sandbox]`
@@ -314,6 +369,11 @@ impl Config {
             &["ws", "wss"],
         )?;
         check_url(
+            "live.url (OPENAI_LIVE_URL)",
+            &self.live.url,
+            &["ws", "wss"],
+        )?;
+        check_url(
             "qloo.api_url (QLOO_API_URL)",
             &self.qloo.api_url,
             &["http", "https"],
@@ -325,13 +385,21 @@ impl Config {
         if self.openai.model.trim().is_empty() {
             return Err(invalid("openai.model (OPENAI_MODEL)", "must not be empty"));
         }
-        if !voice_is_known(&self.openai.voice) {
+        let (setting, voice, voices, api) = match self.vendor() {
+            Api::Realtime => (
+                "openai.voice (OPENAI_VOICE)",
+                &self.openai.voice,
+                VOICES,
+                "the Realtime API",
+            ),
+            Api::Live => ("live.voice", &self.live.voice, LIVE_VOICES, "GPT-Live"),
+        };
+        if !voice_is_known(voices, voice) {
             return Err(ConfigError::Invalid {
-                setting: "openai.voice (OPENAI_VOICE)",
+                setting,
                 problem: format!(
-                    "is {:?}, which the Realtime API does not offer: use one of {} or a custom voice id (voice_…)",
-                    self.openai.voice,
-                    VOICES.join(", ")
+                    "is {voice:?}, which {api} does not offer: use one of {} or a custom voice id (voice_…)",
+                    voices.join(", ")
                 ),
             });
         }
@@ -401,7 +469,7 @@ impl Config {
             ));
         }
         for (setting, value) in [
-            ("openai.connect_timeout_ms", self.openai.connect_timeout_ms),
+            ("model.connect_timeout_ms", self.model.connect_timeout_ms),
             ("qloo.search_timeout_ms", self.qloo.search_timeout_ms),
             ("qloo.insights_timeout_ms", self.qloo.insights_timeout_ms),
             ("qloo.deadline_ms", self.qloo.deadline_ms),
@@ -420,16 +488,16 @@ impl Config {
             ),
             ("limits.write_timeout_ms", self.limits.write_timeout_ms),
             ("limits.tool_deadline_ms", self.limits.tool_deadline_ms),
-            ("openai.ready_timeout_ms", self.openai.ready_timeout_ms),
+            ("model.ready_timeout_ms", self.model.ready_timeout_ms),
             (
-                "openai.response_timeout_ms",
-                self.openai.response_timeout_ms,
+                "model.response_timeout_ms",
+                self.model.response_timeout_ms,
             ),
             (
-                "openai.session_rollover_secs",
-                self.openai.session_rollover_secs,
+                "model.session_rollover_secs",
+                self.model.session_rollover_secs,
             ),
-            ("openai.ping_interval_ms", self.openai.ping_interval_ms),
+            ("model.ping_interval_ms", self.model.ping_interval_ms),
             (
                 "http.header_read_timeout_ms",
                 self.http.header_read_timeout_ms,
@@ -468,6 +536,15 @@ impl Config {
 }
 
 impl Config {
+    /// Which API the configured model speaks: as `model.vendor` says, else
+    /// as the catalogue says, else by its name.
+    pub fn vendor(&self) -> Api {
+        self.model
+            .vendor
+            .or_else(|| self.openai.model_spec().and_then(|spec| spec.api))
+            .unwrap_or_else(|| Api::guess(&self.openai.model))
+    }
+
     /// Refuses live mode without the Twilio token or the dashboard key,
     /// unless `server.insecure` (`--insecure`) says to run anyway. The
     /// sandbox needs neither.

@@ -11,7 +11,9 @@ use anyhow::Context;
 use qloophone_adapters::dashboard::DashboardHub;
 use qloophone_adapters::http::{self, AppState};
 use qloophone_adapters::metrics::{Metrics, QlooRequests};
+use qloophone_adapters::live::GptLive;
 use qloophone_adapters::openai::OpenAiRealtime;
+use qloophone_adapters::openai::catalogue::{self, ModelSpec};
 use qloophone_adapters::qloo::{EntityCache, QlooClient};
 use qloophone_adapters::redis::feed::{self, FeedSink};
 use qloophone_adapters::redis::{Fleet, Redis, SharedEntities};
@@ -21,12 +23,12 @@ use qloophone_adapters::twilio::stream_token::StreamTokens;
 use qloophone_domain::call::{CallRegistry, CallServices, SessionPolicy, Watchdogs};
 use qloophone_domain::fan_out::FanOut;
 use qloophone_domain::policy;
-use qloophone_domain::ports::{Clock, EventSink};
+use qloophone_domain::ports::{Clock, EventSink, Prices, SessionSetup, VoiceModel};
 use qloophone_domain::tools::ToolExecutor;
 use qloophone_domain::tools::recommend::taste_tools;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Mode};
+use crate::config::{Api, Config, Mode};
 use crate::sandbox::Sandbox;
 
 /// A server ready to run.
@@ -147,50 +149,29 @@ impl Builder {
             cache = cache.with_shared_tier(Arc::new(SharedEntities::new(redis.clone())));
         }
         let cache = Arc::new(cache);
-        let openai = &config.openai;
         let write_timeout = Duration::from_millis(config.limits.write_timeout_ms);
-        let model = OpenAiRealtime::new(openai)
-            .context("openai.realtime_url")?
-            .with_write_timeout(write_timeout);
         let tools = tools.unwrap_or_else(|| Arc::new(taste_tools(cache.clone())));
         let specs = tools.specs();
         let tool_names = specs.iter().map(|spec| spec.name.clone()).collect();
-        let detection = &openai.turn_detection;
-        let spec = openai.model_spec();
-        match spec {
-            Some(spec) => tracing::info!(
-                model = %openai.model,
-                reasoning = spec.reasoning,
-                context_tokens = spec.context_tokens,
-                prices = %spec.prices_source,
-                "voice model"
-            ),
-            None => tracing::warn!(
-                model = %openai.model,
-                "the voice model is not in the model catalogue: calls go on, their cost is shown as unknown, and nothing only some models take is sent (describe it under [openai.models.\"NAME\"] to change that)"
-            ),
-        }
-        // An eighth of the window, at about four characters a token: the
-        // context a reopened session is told stays small beside the call.
-        let context_tokens = spec.map_or(32_000, |spec| spec.context_tokens);
+        let setup = policy::session_setup(specs);
+        let voice = VoiceModelChoice::new(&config);
+        let model = voice.build(&config, &setup, write_timeout)?;
+        let traits = model.traits();
+        let model_settings = &config.model;
         let session_policy = SessionPolicy {
-            server_interrupts: detection.interrupt_response,
-            tools_offered: specs.len(),
-            reconnect_attempts: openai.reconnect_attempts,
-            ready_timeout: Duration::from_millis(openai.ready_timeout_ms),
-            response_timeout: Duration::from_millis(openai.response_timeout_ms),
-            rollover_after: Duration::from_secs(openai.session_rollover_secs),
-            prices: openai.prices(),
-            context_chars: context_tokens as usize / 2,
+            traits,
+            tools_offered: setup.tools.len(),
+            reconnect_attempts: model_settings.reconnect_attempts,
+            ready_timeout: Duration::from_millis(model_settings.ready_timeout_ms),
+            response_timeout: Duration::from_millis(model_settings.response_timeout_ms),
+            rollover_after: Duration::from_secs(model_settings.session_rollover_secs),
+            prices: voice.prices,
+            // An eighth of the window, at about four characters a token:
+            // the context a reopened session is told stays small beside
+            // the call.
+            context_chars: voice.context_tokens as usize / 2,
             ..SessionPolicy::default()
         };
-        let setup = policy::session_setup(
-            &openai.voice,
-            detection.clone(),
-            openai.noise_reduction(),
-            &openai.transcription_model,
-            specs,
-        );
         let mut dashboard = DashboardHub::new(&config.dashboard);
         let metrics = Arc::new(Metrics::new(tool_names, &qloo_requests));
         let mut sinks: Vec<Arc<dyn EventSink>> = Vec::with_capacity(3);
@@ -215,14 +196,14 @@ impl Builder {
         sinks.push(metrics.clone());
         let sink: Arc<dyn EventSink> = Arc::new(FanOut::new(sinks));
         let services = CallServices {
-            model: Arc::new(model),
+            model,
             tools,
             sink,
             clock: clock.clone(),
             setup: Arc::new(setup),
-            model_name: openai.model.as_str().into(),
+            model_name: config.openai.model.as_str().into(),
             policy: session_policy,
-            connect_timeout: openai.connect_timeout(),
+            connect_timeout: Duration::from_millis(model_settings.connect_timeout_ms),
             start_timeout: Duration::from_millis(config.limits.start_timeout_ms),
             watchdogs: Watchdogs {
                 caller_silence: Duration::from_millis(config.limits.caller_silence_timeout_ms),
@@ -277,6 +258,81 @@ impl Builder {
             cache_save_interval: config.cache.save_interval(),
             drain_timeout: Duration::from_secs(config.server.drain_timeout_secs),
             fleet,
+        })
+    }
+}
+
+/// The voice model the configuration names: its API, what it costs, its
+/// context window.
+struct VoiceModelChoice {
+    api: Api,
+    prices: Option<Prices>,
+    context_tokens: u32,
+}
+
+impl VoiceModelChoice {
+    /// Reads the choice and says it at start-up (a model the catalogue does
+    /// not know, once, as a warning).
+    fn new(config: &Config) -> Self {
+        let openai = &config.openai;
+        let api = config.vendor();
+        let spec = openai.model_spec();
+        let mut prices = openai.prices();
+        if api == Api::Live {
+            // A GPT-Live call's tokens are its backend model's: priced at
+            // that model's rates when the catalogue has them.
+            let backend =
+                catalogue::lookup(&openai.models, &config.live.delegation_model).map(ModelSpec::prices);
+            if let Some(prices) = prices.as_mut() {
+                prices.text = backend.map(|backend| backend.text).unwrap_or_default();
+            }
+        }
+        match spec {
+            Some(spec) => tracing::info!(
+                model = %openai.model,
+                api = api.as_str(),
+                reasoning = spec.reasoning,
+                context_tokens = spec.context_tokens,
+                prices = %spec.prices_source,
+                "voice model"
+            ),
+            None => tracing::warn!(
+                model = %openai.model,
+                api = api.as_str(),
+                "the voice model is not in the model catalogue: calls go on, their cost is shown as unknown, and nothing only some models take is sent (describe it under [openai.models.\"NAME\"] to change that)"
+            ),
+        }
+        Self {
+            api,
+            prices,
+            context_tokens: spec.map_or(32_000, |spec| spec.context_tokens),
+        }
+    }
+
+    /// The adapter for the model's API.
+    fn build(
+        &self,
+        config: &Config,
+        setup: &SessionSetup,
+        write_timeout: Duration,
+    ) -> anyhow::Result<Arc<dyn VoiceModel>> {
+        let ping = Duration::from_millis(config.model.ping_interval_ms);
+        Ok(match self.api {
+            Api::Realtime => Arc::new(
+                OpenAiRealtime::new(&config.openai, setup, ping)
+                    .context("openai.realtime_url")?
+                    .with_write_timeout(write_timeout),
+            ),
+            Api::Live => Arc::new(
+                GptLive::new(
+                    &config.live,
+                    &config.openai.model,
+                    config.openai.api_key.as_ref(),
+                    ping,
+                )
+                .context("live.url")?
+                .with_write_timeout(write_timeout),
+            ),
         })
     }
 }

@@ -3,6 +3,8 @@
 //! - [`http`]: the warp routes (health, TwiML, tools, WebSocket upgrades).
 //! - [`twilio`]: the phone leg over Twilio Media Streams.
 //! - [`openai`]: the voice-model leg over the OpenAI Realtime API.
+//! - [`live`]: the voice-model leg over OpenAI's GPT-Live API.
+//! - [`ws`]: the WebSocket leg every peer runs on.
 //! - [`qloo`]: the taste graph over Qloo's HTTP API.
 //! - [`dashboard`]: `/logs` observers.
 //! - [`redis`]: what several instances share.
@@ -13,9 +15,10 @@
 pub mod audio;
 pub mod dashboard;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod openai;
-pub mod outbound;
+pub mod ws;
 pub mod privacy;
 pub mod qloo;
 pub mod redis;

@@ -620,6 +620,11 @@ impl Metrics {
 }
 
 impl EventSink for Metrics {
+    /// Audio is not counted here, nor carried between instances.
+    fn wants_audio(&self) -> bool {
+        false
+    }
+
     fn emit(&self, record: CallEventRecord) {
         match &record.event {
             CallEvent::Model { .. } | CallEvent::Activity { .. } | CallEvent::Turn { .. } => {}

@@ -31,6 +31,10 @@ impl EventSink for FanOut {
             last.emit(record);
         }
     }
+
+    fn wants_audio(&self) -> bool {
+        self.0.iter().any(|sink| sink.wants_audio())
+    }
 }
 
 /// An event sink that drops everything (for tools and tests).
@@ -39,6 +43,10 @@ pub struct NoObservers;
 
 impl EventSink for NoObservers {
     fn emit(&self, _record: CallEventRecord) {}
+
+    fn wants_audio(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! The conversation policy: who QlooPhone is, how it greets, and how the
-//! model session is set up.
+//! model session is set up (what any voice model is told).
 //!
 //! The words are ours (written for this project). They ask for a quick,
 //! friendly taste concierge that always searches before recommending, uses
 //! only entity ids found in this call, and never invents recommendations.
 
-use crate::ports::{SessionSetup, TurnDetection};
+use crate::ports::SessionSetup;
 use crate::tools::ToolSpec;
 
 /// The first thing the caller hears.
@@ -44,21 +44,10 @@ offer one more if they want it.
     )
 }
 
-/// Builds the model session's configuration from the policy and the
-/// operator's voice settings.
-pub fn session_setup(
-    voice: &str,
-    turn_detection: TurnDetection,
-    noise_reduction: Option<String>,
-    transcription_model: &str,
-    tools: Vec<ToolSpec>,
-) -> SessionSetup {
+/// The model session's configuration: the instructions and `tools`.
+pub fn session_setup(tools: Vec<ToolSpec>) -> SessionSetup {
     SessionSetup {
         instructions: instructions(),
-        voice: voice.to_owned(),
-        turn_detection,
-        noise_reduction,
-        transcription_model: transcription_model.to_owned(),
         tools,
     }
 }
@@ -77,17 +66,9 @@ mod tests {
     }
 
     #[test]
-    fn session_setup_keeps_the_operator_settings() {
-        let setup = session_setup(
-            "marin",
-            TurnDetection::default(),
-            Some("near_field".into()),
-            "gpt-4o-mini-transcribe",
-            vec![],
-        );
-        assert_eq!(setup.voice, "marin");
-        assert_eq!(setup.noise_reduction.as_deref(), Some("near_field"));
-        assert_eq!(setup.transcription_model, "gpt-4o-mini-transcribe");
+    fn session_setup_carries_the_instructions_and_the_tools() {
+        let setup = session_setup(vec![]);
         assert_eq!(setup.instructions, instructions());
+        assert!(setup.tools.is_empty());
     }
 }

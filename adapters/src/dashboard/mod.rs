@@ -128,6 +128,18 @@ pub struct DashboardHub {
     dropped: std::sync::Arc<AtomicU64>,
     /// This instance's name on envelopes, with a fleet.
     instance: Option<std::sync::Arc<str>>,
+    /// Dashboards that asked for the model's audio (`?audio=1`).
+    audio_watchers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A dashboard watching the model's audio, for as long as it is held.
+#[derive(Debug)]
+pub struct AudioWatch(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for AudioWatch {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What one dashboard reads: the recent past, then every event live.
@@ -157,7 +169,15 @@ impl DashboardHub {
             history: std::sync::Arc::default(),
             dropped: std::sync::Arc::default(),
             instance: None,
+            audio_watchers: std::sync::Arc::default(),
         }
+    }
+
+    /// Counts a dashboard that wants the model's audio until the watch is
+    /// dropped: calls hand audio events over only while one does.
+    pub fn watch_audio(&self) -> AudioWatch {
+        self.audio_watchers.fetch_add(1, Ordering::Relaxed);
+        AudioWatch(self.audio_watchers.clone())
     }
 
     /// Labels this instance's envelopes with `name` (with a fleet).
@@ -256,6 +276,10 @@ impl DashboardHub {
 }
 
 impl EventSink for DashboardHub {
+    fn wants_audio(&self) -> bool {
+        self.audio_watchers.load(Ordering::Relaxed) > 0
+    }
+
     fn emit(&self, record: CallEventRecord) {
         // No receivers is not an error: nobody is watching.
         if History::keeps(&record.event) {

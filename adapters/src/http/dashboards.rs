@@ -39,7 +39,11 @@ fn logs_upgrade(upgrade: Upgrade, options: LogsOptions, state: Arc<AppState>) ->
     let events = state.dashboard.subscribe_with_history();
     let shutdown = state.dashboard.closed();
     let config = websocket::config(MAX_LOGS_FRAME);
+    // Calls hand their audio to observers only while such a dashboard is
+    // connected.
+    let audio = options.audio.then(|| state.dashboard.watch_audio());
     Box::new(upgrade.accept(config, move |socket| async move {
         dashboard::serve_client(socket, events, options, &*state.clock, shutdown).await;
+        drop(audio);
     }))
 }

@@ -111,7 +111,7 @@ impl Upgrade {
 pub(crate) fn config(max_message: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(SMALL_READS)
-        .max_write_buffer_size(crate::outbound::MAX_QUEUED)
+        .max_write_buffer_size(crate::ws::MAX_QUEUED)
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message))
 }

@@ -38,12 +38,47 @@ pub struct PriceTable {
     pub audio: ModalityPrices,
     /// Image tokens.
     pub image: ModalityPrices,
+    /// A minute of session (GPT-Live bills its voice by the minute).
+    pub per_minute: Option<f64>,
+}
+
+/// Which of OpenAI's voice APIs a model speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// The Realtime API (`/v1/realtime`).
+    Realtime,
+    /// GPT-Live (`/v1/live/sessions`).
+    Live,
+}
+
+impl Api {
+    /// The API a model name that the catalogue does not know most likely
+    /// speaks: `gpt-live-…` GPT-Live (but `gpt-live-transcribe`, a
+    /// transcription model, is not one), anything else the Realtime API.
+    pub fn guess(model: &str) -> Self {
+        if model.starts_with("gpt-live-") && !model.contains("transcribe") {
+            Self::Live
+        } else {
+            Self::Realtime
+        }
+    }
+
+    /// `realtime` or `live`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Realtime => "realtime",
+            Self::Live => "live",
+        }
+    }
 }
 
 /// One model of the catalogue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelSpec {
+    /// The API it speaks (unset: guessed from its name).
+    pub api: Option<Api>,
     /// Dated snapshots that are this model (`gpt-realtime-2025-08-28`).
     pub snapshots: Vec<String>,
     /// Whether it is a reasoning model: it takes `reasoning.effort`, and
@@ -67,6 +102,7 @@ impl Default for ModelSpec {
     /// reasoning, no prices.
     fn default() -> Self {
         Self {
+            api: None,
             snapshots: Vec::new(),
             reasoning: false,
             context_tokens: 32_000,
@@ -98,6 +134,7 @@ impl ModelSpec {
             text: rates(&self.prices.text),
             audio: rates(&self.prices.audio),
             image: rates(&self.prices.image),
+            per_minute: micros(self.prices.per_minute),
         }
     }
 }
@@ -125,6 +162,7 @@ fn prices(text: [Option<f64>; 3], audio: [Option<f64>; 3], image: [Option<f64>; 
         text: modality(text),
         audio: modality(audio),
         image: modality([image[0], image[1], None]),
+        per_minute: None,
     }
 }
 
@@ -139,6 +177,7 @@ pub fn builtin() -> Catalogue {
         (
             name.to_owned(),
             ModelSpec {
+                api: Some(Api::Realtime),
                 snapshots: Vec::new(),
                 reasoning: true,
                 context_tokens: 128_000,
@@ -153,6 +192,7 @@ pub fn builtin() -> Catalogue {
         (
             name.to_owned(),
             ModelSpec {
+                api: Some(Api::Realtime),
                 snapshots: snapshots.iter().map(|s| (*s).to_owned()).collect(),
                 reasoning: false,
                 context_tokens: 32_000,
@@ -163,8 +203,32 @@ pub fn builtin() -> Catalogue {
             },
         )
     };
+    // GPT-Live bills its voice by the minute; the backend model it
+    // delegates to bills its own tokens, which a call's text tokens are
+    // (priced at that model's entry, when the catalogue has one).
+    let live = |name: &str| {
+        (
+            name.to_owned(),
+            ModelSpec {
+                api: Some(Api::Live),
+                snapshots: Vec::new(),
+                reasoning: false,
+                // Compaction near 128k is automatic (gpt-live.md §6.4).
+                context_tokens: 128_000,
+                max_output_tokens: 4_096,
+                retention_truncation: false,
+                prices: PriceTable {
+                    per_minute: Some(0.05),
+                    ..PriceTable::default()
+                },
+                prices_source: page(name),
+            },
+        )
+    };
     let s = Some;
     [
+        live("gpt-live-1"),
+        live("gpt-live-1.1"),
         reasoning(
             "gpt-realtime-2.1",
             prices([s(4.0), s(0.4), s(24.0)], [s(32.0), s(0.4), s(64.0)], [s(5.0), s(0.5)]),

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
 use qloophone_domain::ports::{
-    ModelCommand, ModelErrorKind, ModelEvent, ResponseStatus, SessionSetup, TurnDetectionKind,
+    ModelCommand, ModelErrorKind, ModelEvent, ResponseStatus, SessionSetup,
     Usage,
 };
 use qloophone_domain::tools::ToolSpec;
@@ -18,6 +18,7 @@ use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::settings::{OpenAiSettings, TurnDetectionKind};
 use crate::audio::{PayloadError, chunk_from_base64, optional_borrowed};
 
 /// Why a server event was not understood.
@@ -156,6 +157,7 @@ impl WireUsage {
             cached_image,
             output_text,
             output_audio,
+            session_ms: 0,
         }
     }
 }
@@ -215,8 +217,7 @@ fn decode_event(frame: &Bytes, last_item: &mut Option<ItemId>) -> Result<ModelEv
     let event: Event<'_> = serde_json::from_slice(frame)?;
     let missing = |event, field| DecodeError::Missing { event, field };
     Ok(match event.kind.as_ref() {
-        "session.created" => ModelEvent::SessionCreated,
-        "session.updated" => ModelEvent::SessionUpdated {
+        "session.updated" => ModelEvent::Ready {
             tools: event
                 .session
                 .and_then(|session| session.tools)
@@ -370,9 +371,29 @@ pub struct SessionExtras {
     pub truncation: Option<Truncation>,
 }
 
-/// The `session.update` that configures a call's model session.
-pub fn session_update(setup: &SessionSetup, extras: &SessionExtras) -> String {
-    let detection = &setup.turn_detection;
+/// A system message for the conversation (what a session taking over
+/// from a lost one is told).
+pub fn system_message(text: &str) -> String {
+    json!({
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "system",
+            "content": [{"type": "input_text", "text": text}],
+        }
+    })
+    .to_string()
+}
+
+/// The `session.update` that configures a call's model session: what the
+/// call decides (`setup`) and how the operator set the Realtime API up
+/// (`settings`).
+pub fn session_update(
+    setup: &SessionSetup,
+    settings: &OpenAiSettings,
+    extras: &SessionExtras,
+) -> String {
+    let detection = &settings.turn_detection;
     let turn_detection = match detection.kind {
         TurnDetectionKind::ServerVad => json!({
             "type": "server_vad",
@@ -392,9 +413,9 @@ pub fn session_update(setup: &SessionSetup, extras: &SessionExtras) -> String {
     let mut input = json!({
         "format": {"type": "audio/pcmu"},
         "turn_detection": turn_detection,
-        "transcription": {"model": setup.transcription_model},
+        "transcription": {"model": settings.transcription_model},
     });
-    if let Some(kind) = &setup.noise_reduction {
+    if let Some(kind) = settings.noise_reduction() {
         input["noise_reduction"] = json!({ "type": kind });
     }
     let tools: Vec<Value> = setup.tools.iter().map(tool_json).collect();
@@ -404,7 +425,7 @@ pub fn session_update(setup: &SessionSetup, extras: &SessionExtras) -> String {
         "instructions": setup.instructions,
         "audio": {
             "input": input,
-            "output": {"format": {"type": "audio/pcmu"}, "voice": setup.voice},
+            "output": {"format": {"type": "audio/pcmu"}, "voice": settings.voice},
         },
         "tools": tools,
         "tool_choice": "auto",
@@ -476,15 +497,9 @@ pub fn encode(command: &ModelCommand) -> String {
             "audio_end_ms": audio_end_ms,
         })
         .to_string(),
-        ModelCommand::SystemMessage(text) => json!({
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "system",
-                "content": [{"type": "input_text", "text": &**text}],
-            }
-        })
-        .to_string(),
+        // The Realtime API confirms its responses, so a call never sends
+        // it this; were it sent, a response is what it asks for.
+        ModelCommand::Speak { .. } => r#"{"type":"response.create"}"#.to_owned(),
         ModelCommand::ToolOutput { call_id, output } => json!({
             "type": "conversation.item.create",
             "item": {

@@ -94,6 +94,11 @@ impl FeedSink {
 }
 
 impl EventSink for FeedSink {
+    /// Audio is not counted here, nor carried between instances.
+    fn wants_audio(&self) -> bool {
+        false
+    }
+
     fn emit(&self, record: CallEventRecord) {
         match &record.event {
             CallEvent::Relayed { .. } | CallEvent::Model { audio: true, .. } => return,

@@ -19,15 +19,15 @@ use crate::call::registry::CallPermit;
 use crate::call::session::{CallSession, Command, Input, SessionPolicy, Timer, ToolDone};
 use crate::ports::{AudioInbound, Clock, EventSink, LegError, ModelError, ModelSession};
 use crate::ports::{CallEvent, CallEventRecord, EndReason, RELAY_SAMPLE, RelayDirection};
-use crate::ports::{CallInfo, ModelEvent, ModelFrame, PhoneEvent, SessionSetup};
-use crate::ports::{RealtimeModel, upstream};
-use crate::tools::{ToolExecutor, ToolOutcome};
+use crate::ports::{CallInfo, ModelEvent, ModelFrame, PhoneEvent, SessionSetup, Usage};
+use crate::ports::{VoiceModel, upstream};
+use crate::tools::{ToolExecutor, ToolInvocation, ToolOutcome};
 
 /// What every call needs, shared by all calls.
 #[derive(Clone)]
 pub struct CallServices {
     /// The voice model.
-    pub model: Arc<dyn RealtimeModel>,
+    pub model: Arc<dyn VoiceModel>,
     /// The tools.
     pub tools: Arc<dyn ToolExecutor>,
     /// The observers.
@@ -142,107 +142,207 @@ impl Timers {
     }
 }
 
+/// The limits that end a call that has stopped moving: no `start` in time,
+/// the longest call, a phone leg that went silent.
+struct Deadlines {
+    start: Pin<Box<tokio::time::Sleep>>,
+    longest: Pin<Box<tokio::time::Sleep>>,
+    // Twilio streams audio all the time, silence included: a phone leg
+    // that sends none for this long is gone.
+    silence_check: tokio::time::Interval,
+    last_media: Instant,
+}
+
+impl Deadlines {
+    fn new(services: &CallServices) -> Self {
+        let mut silence_check = tokio::time::interval(Duration::from_secs(1));
+        silence_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self {
+            start: Box::pin(tokio::time::sleep(services.start_timeout)),
+            longest: Box::pin(tokio::time::sleep(services.watchdogs.max_call_duration)),
+            silence_check,
+            last_media: Instant::now(),
+        }
+    }
+}
+
+/// Audio frames relayed each way, one in [`RELAY_SAMPLE`] timed.
+#[derive(Default)]
+struct Relay {
+    up: u32,
+    down: u32,
+}
+
+impl Relay {
+    /// Counts a frame; whether this one is timed.
+    fn count(&mut self, direction: RelayDirection) -> bool {
+        let count = match direction {
+            RelayDirection::Uplink => &mut self.up,
+            RelayDirection::Downlink => &mut self.down,
+        };
+        *count = count.wrapping_add(1);
+        count.is_multiple_of(RELAY_SAMPLE)
+    }
+}
+
+/// One call's task: its legs, its session and everything they wait on.
+struct Call<'s, P> {
+    services: &'s CallServices,
+    phone: P,
+    model: Option<Box<dyn ModelSession>>,
+    opening: Option<Opening>,
+    /// When the model was asked for, for the connect time.
+    opening_since: Instant,
+    session: CallSession,
+    commands: Vec<Command>,
+    tools: JoinSet<ToolDone>,
+    /// Replaced model sessions closing, with the use each reports on the
+    /// way out: the call's own, so nothing outlives it.
+    closing: JoinSet<Option<Usage>>,
+    /// The call's end, told observers last (after the model's final use).
+    ended: Option<CallEvent>,
+    timers: Timers,
+    deadlines: Deadlines,
+    shutdown: watch::Receiver<bool>,
+    shutdown_pending: bool,
+    shutdown_watched: bool,
+    announced: bool,
+    phone_unflushed: bool,
+    model_unflushed: bool,
+    relay: Relay,
+}
+
 /// Runs one call to its end and returns why it ended.
 ///
 /// `permit` holds the call's place in the registry until the call ends
 /// (a named binding, so it is dropped on return, not at once).
 /// `shutdown` turning `true` ends the call.
 pub async fn run_call<P: AudioInbound>(
-    mut phone: P,
+    phone: P,
     services: &CallServices,
     _permit: CallPermit,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> EndReason {
-    let mut session = CallSession::new(services.policy, services.model_name.clone());
-    let mut model: Option<Box<dyn ModelSession>> = None;
-    let mut opening: Option<Opening> = None;
-    let mut tools: JoinSet<ToolDone> = JoinSet::new();
-    let mut commands = Vec::with_capacity(8);
-    let mut timers = Timers::new();
-    let start_deadline = tokio::time::sleep(services.start_timeout);
-    tokio::pin!(start_deadline);
-    let longest = tokio::time::sleep(services.watchdogs.max_call_duration);
-    tokio::pin!(longest);
-    // Twilio streams audio all the time, silence included: a phone leg
-    // that sends none for this long is gone.
-    let mut silence_check = tokio::time::interval(Duration::from_secs(1));
-    silence_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_media = Instant::now();
-    let mut shutdown_pending = *shutdown.borrow_and_update();
-    let mut shutdown_watched = true;
-    let mut announced = false;
-    let mut phone_unflushed = false;
-    let mut relayed_up = 0_u32;
-    let mut relayed_down = 0_u32;
-    let mut opening_since = Instant::now();
-    let mut model_unflushed = false;
-
+    let mut call = Call::new(phone, services, shutdown);
     loop {
-        let wake = if std::mem::take(&mut shutdown_pending) {
-            Wake::Input(Input::Shutdown)
-        } else {
-            tokio::select! {
-                changed = shutdown.changed(), if shutdown_watched => match changed {
-                    Ok(()) if *shutdown.borrow_and_update() => Wake::Input(Input::Shutdown),
-                    Ok(()) => continue,
-                    // The registry is gone: nobody can ask us to stop any more.
-                    Err(_) => {
-                        shutdown_watched = false;
-                        continue;
-                    }
-                },
-                Some(joined) = tools.join_next(), if !tools.is_empty() => match joined {
-                    Ok(done) => Wake::Input(Input::Tool(done)),
-                    Err(err) => {
-                        if !err.is_cancelled() {
-                            tracing::error!(error = %err, "tool task failed");
-                        }
-                        continue;
-                    }
-                },
-                opened = async { opening.as_mut().expect("guarded").await }, if opening.is_some() => Wake::Opened(opened),
-                frame = poll_fn(|cx| model.as_mut().expect("guarded").poll_recv(cx)), if model.is_some() => Wake::Model(frame),
-                event = poll_fn(|cx| phone.poll_recv(cx)) => {
-                    if matches!(event, Some(PhoneEvent::Media { .. })) {
-                        last_media = Instant::now();
-                    }
-                    Wake::Input(event.map_or(Input::PhoneClosed, Input::Phone))
-                }
-                () = &mut start_deadline, if !session.started() => Wake::Input(Input::StartTimeout),
-                timer = timers.next(), if timers.armed.is_some() => Wake::Input(Input::Timer(timer)),
-                _ = silence_check.tick(), if session.started() => {
-                    if last_media.elapsed() < services.watchdogs.caller_silence {
-                        continue;
-                    }
-                    tracing::warn!(after = ?services.watchdogs.caller_silence, "no audio from the caller's side; ending the call");
-                    Wake::Input(Input::CallerSilent)
-                }
-                () = &mut longest => {
-                    tracing::info!(after = ?services.watchdogs.max_call_duration, "the call reached its longest duration");
-                    Wake::Input(Input::MaxDuration)
-                }
-            }
+        let Some(wake) = call.wake().await else {
+            continue;
         };
         // One audio frame in RELAY_SAMPLE each way is timed from here to
         // its flush below.
+        let (input, timed) = call.take(wake);
+        let ended = call.apply(input);
+        let written = call.flush().await;
+        call.report_timing(timed, written);
+        if let Some(reason) = ended {
+            return call.finish(reason).await;
+        }
+    }
+}
+
+impl<'s, P: AudioInbound> Call<'s, P> {
+    fn new(phone: P, services: &'s CallServices, mut shutdown: watch::Receiver<bool>) -> Self {
+        let shutdown_pending = *shutdown.borrow_and_update();
+        Self {
+            services,
+            phone,
+            model: None,
+            opening: None,
+            opening_since: Instant::now(),
+            session: CallSession::new(services.policy, services.model_name.clone()),
+            commands: Vec::with_capacity(8),
+            tools: JoinSet::new(),
+            closing: JoinSet::new(),
+            ended: None,
+            timers: Timers::new(),
+            deadlines: Deadlines::new(services),
+            shutdown,
+            shutdown_pending,
+            shutdown_watched: true,
+            announced: false,
+            phone_unflushed: false,
+            model_unflushed: false,
+            relay: Relay::default(),
+        }
+    }
+
+    /// Waits for whatever comes first; `None` for a wake that needs
+    /// nothing done.
+    async fn wake(&mut self) -> Option<Wake> {
+        if std::mem::take(&mut self.shutdown_pending) {
+            return Some(Wake::Input(Input::Shutdown));
+        }
+        let services = self.services;
+        let deadlines = &mut self.deadlines;
+        let started = self.session.started();
+        Some(tokio::select! {
+            changed = self.shutdown.changed(), if self.shutdown_watched => match changed {
+                Ok(()) if *self.shutdown.borrow_and_update() => Wake::Input(Input::Shutdown),
+                Ok(()) => return None,
+                // The registry is gone: nobody can ask us to stop any more.
+                Err(_) => {
+                    self.shutdown_watched = false;
+                    return None;
+                }
+            },
+            Some(joined) = self.tools.join_next(), if !self.tools.is_empty() => match joined {
+                Ok(done) => Wake::Input(Input::Tool(done)),
+                Err(err) => {
+                    if !err.is_cancelled() {
+                        tracing::error!(error = %err, "tool task failed");
+                    }
+                    return None;
+                }
+            },
+            Some(closed) = self.closing.join_next(), if !self.closing.is_empty() => match closed {
+                // What a replaced session billed on its way out still counts.
+                Ok(Some(usage)) => Wake::Input(Input::Model(ModelEvent::Usage(usage))),
+                _ => return None,
+            },
+            opened = async { self.opening.as_mut().expect("guarded").await }, if self.opening.is_some() => Wake::Opened(opened),
+            frame = poll_fn(|cx| self.model.as_mut().expect("guarded").poll_recv(cx)), if self.model.is_some() => Wake::Model(frame),
+            event = poll_fn(|cx| self.phone.poll_recv(cx)) => {
+                if matches!(event, Some(PhoneEvent::Media { .. })) {
+                    deadlines.last_media = Instant::now();
+                }
+                Wake::Input(event.map_or(Input::PhoneClosed, Input::Phone))
+            }
+            () = deadlines.start.as_mut(), if !started => Wake::Input(Input::StartTimeout),
+            timer = self.timers.next(), if self.timers.armed.is_some() => Wake::Input(Input::Timer(timer)),
+            _ = deadlines.silence_check.tick(), if started => {
+                if deadlines.last_media.elapsed() < services.watchdogs.caller_silence {
+                    return None;
+                }
+                tracing::warn!(after = ?services.watchdogs.caller_silence, "no audio from the caller's side; ending the call");
+                Wake::Input(Input::CallerSilent)
+            }
+            () = deadlines.longest.as_mut() => {
+                tracing::info!(after = ?services.watchdogs.max_call_duration, "the call reached its longest duration");
+                Wake::Input(Input::MaxDuration)
+            }
+        })
+    }
+
+    /// What woke the call, as the session's input; and, for a frame
+    /// whose relay is timed, its direction and when it came in.
+    fn take(&mut self, wake: Wake) -> (Input, Option<(RelayDirection, Instant)>) {
         let mut timed = None;
-        let mut connected = None;
         let input = match wake {
             Wake::Input(input) => {
-                if matches!(input, Input::Phone(PhoneEvent::Media { .. })) {
-                    relayed_up = relayed_up.wrapping_add(1);
-                    if relayed_up.is_multiple_of(RELAY_SAMPLE) {
-                        timed = Some((RelayDirection::Uplink, Instant::now()));
-                    }
+                if matches!(input, Input::Phone(PhoneEvent::Media { .. }))
+                    && self.relay.count(RelayDirection::Uplink)
+                {
+                    timed = Some((RelayDirection::Uplink, Instant::now()));
                 }
                 input
             }
             Wake::Opened(result) => {
-                opening = None;
+                self.opening = None;
                 match result {
                     Ok(session) => {
-                        model = Some(session);
-                        connected = Some(opening_since.elapsed());
+                        self.model = Some(session);
+                        let took = self.opening_since.elapsed();
+                        self.emit(CallEvent::ModelConnected { took });
                         Input::ModelOpened
                     }
                     Err(err) => {
@@ -254,239 +354,295 @@ pub async fn run_call<P: AudioInbound>(
                 }
             }
             Wake::Model(None) => {
-                model = None;
+                self.model = None;
                 tracing::info!("model session lost");
                 Input::ModelClosed
             }
             Wake::Model(Some(frame)) => {
                 let audio = matches!(frame.event, ModelEvent::AudioDelta { .. });
-                if audio {
-                    relayed_down = relayed_down.wrapping_add(1);
-                    if relayed_down.is_multiple_of(RELAY_SAMPLE) {
-                        timed = Some((RelayDirection::Downlink, Instant::now()));
-                    }
+                if audio && self.relay.count(RelayDirection::Downlink) {
+                    timed = Some((RelayDirection::Downlink, Instant::now()));
                 }
-                if let Some(stream) = session.stream_sid() {
-                    services.sink.emit(CallEventRecord {
-                        call: stream.clone(),
-                        at: services.clock.now(),
-                        event: CallEvent::Model {
-                            audio,
-                            raw: frame.raw,
-                        },
+                // Audio (most of the bytes) reaches observers only while one
+                // asked for it.
+                if !audio || self.services.sink.wants_audio() {
+                    self.emit(CallEvent::Model {
+                        audio,
+                        raw: frame.raw,
                     });
                 }
                 Input::Model(frame.event)
             }
         };
-        if let (Some(took), Some(stream)) = (connected, session.stream_sid()) {
-            services.sink.emit(CallEventRecord {
-                call: stream.clone(),
-                at: services.clock.now(),
-                event: CallEvent::ModelConnected { took },
-            });
-        }
+        (input, timed)
+    }
 
+    /// Feeds `input` to the session and carries out what it asks, and
+    /// whatever follows from that; why the call ended, if it did.
+    fn apply(&mut self, input: Input) -> Option<EndReason> {
         let mut next = Some(input);
         let mut ended = None;
         while let Some(input) = next.take() {
-            session.on(input, &mut commands);
+            self.session.on(input, &mut self.commands);
+            let mut commands = std::mem::take(&mut self.commands);
             for command in commands.drain(..) {
                 match command {
-                    Command::Phone(command) => match phone.send(command) {
-                        Ok(()) => phone_unflushed = true,
-                        Err(LegError::Backlogged) => {
-                            tracing::warn!("the phone leg is not taking audio; ending the call");
-                            next = Some(Input::PhoneClosed);
-                        }
-                        Err(err) => tracing::debug!(error = %err, "phone leg write failed"),
-                    },
-                    Command::Model(command) => {
-                        let Some(leg) = model.as_mut() else { continue };
-                        match leg.send(command) {
-                            Ok(()) => model_unflushed = true,
-                            Err(LegError::Backlogged) => {
-                                tracing::warn!(
-                                    "the model leg is not taking events; replacing the session"
-                                );
-                                if let Some(stuck) = model.take() {
-                                    close_later(stuck);
-                                }
-                                next.get_or_insert(Input::ModelClosed);
-                            }
-                            Err(err) => tracing::debug!(error = %err, "model leg write failed"),
-                        }
-                    }
-                    Command::OpenModel { info, after } => {
-                        if !announced {
-                            announced = true;
-                            // The span the caller opened for this call carries its ids.
-                            let span = tracing::Span::current();
-                            span.record("stream", info.stream_sid.as_str());
-                            if let Some(call_sid) = &info.call_sid {
-                                span.record("call", call_sid.as_str());
-                            }
-                            tracing::info!("call started");
-                        }
-                        opening_since = Instant::now() + after;
-                        opening = Some(open_model(services, info, after));
-                    }
-                    Command::CloseModel => {
-                        if let Some(old) = model.take() {
-                            close_later(old);
-                        }
-                    }
-                    Command::RunTool(invocation) => {
-                        let executor = services.tools.clone();
-                        let deadline = services.watchdogs.tool_deadline;
-                        tools.spawn(async move {
-                            let started = Instant::now();
-                            let call_id = invocation.call_id.clone();
-                            let name = invocation.name.clone();
-                            let arguments = invocation.arguments.clone();
-                            let upstream = upstream::Requests::default();
-                            let run = upstream.scope(executor.execute(invocation));
-                            let outcome = tokio::time::timeout(deadline, run)
-                                .await
-                                .unwrap_or_else(|_| {
-                                    tracing::warn!(tool = %name, ?deadline, "tool gave up at its deadline");
-                                    ToolOutcome::error(
-                                        "This lookup took too long. Tell the caller briefly and offer to try again or to look for something else.",
-                                        None,
-                                    )
-                                });
-                            ToolDone {
-                                call_id,
-                                name,
-                                arguments,
-                                outcome,
-                                latency: started.elapsed(),
-                                upstream_requests: upstream.get(),
-                            }
-                        });
-                    }
-                    Command::AbortTools => tools.abort_all(),
-                    Command::Schedule { timer, after } => timers.add(timer, after),
-                    Command::Emit(event) => {
-                        match &event {
-                            CallEvent::Error { message } => tracing::warn!(%message, "call error"),
-                            CallEvent::ModelReconnecting { attempt } => {
-                                tracing::info!(attempt, "reopening the model session");
-                            }
-                            CallEvent::ModelReconnected { gap } => {
-                                tracing::info!(gap_ms = gap.get(), "model session reopened");
-                            }
-                            _ => {}
-                        }
-                        if let Some(stream) = session.stream_sid() {
-                            if matches!(event, CallEvent::Ended { .. }) {
-                                // The frames since the last report, before
-                                // the end, which is the call's last event.
-                                for (direction, count) in [
-                                    (RelayDirection::Uplink, relayed_up),
-                                    (RelayDirection::Downlink, relayed_down),
-                                ] {
-                                    let frames = count % RELAY_SAMPLE;
-                                    if frames > 0 {
-                                        services.sink.emit(CallEventRecord {
-                                            call: stream.clone(),
-                                            at: services.clock.now(),
-                                            event: CallEvent::Relayed {
-                                                direction,
-                                                frames,
-                                                latency: None,
-                                            },
-                                        });
-                                    }
-                                }
-                            }
-                            services.sink.emit(CallEventRecord {
-                                call: stream.clone(),
-                                at: services.clock.now(),
-                                event,
-                            });
-                        }
-                    }
                     Command::End(reason) => ended = Some(reason),
+                    command => {
+                        if let Some(follow) = self.execute(command) {
+                            next.get_or_insert(follow);
+                        }
+                    }
                 }
             }
+            // The buffer goes back, its capacity kept for the next input.
+            self.commands = commands;
             if ended.is_some() {
                 break;
             }
         }
-        // Everything one wake-up produced goes out together: one write for
-        // an audio delta's media and mark, not one each.
-        let (phone_written, model_written) = (phone_unflushed, model_unflushed);
-        if std::mem::take(&mut phone_unflushed)
-            && let Err(err) = poll_fn(|cx| Poll::Ready(phone.flush(cx))).await
+        ended
+    }
+
+    /// Carries out one command; an input that follows from it (a leg that
+    /// stopped taking what is sent).
+    fn execute(&mut self, command: Command) -> Option<Input> {
+        match command {
+            Command::Phone(command) => match self.phone.send(command) {
+                Ok(()) => self.phone_unflushed = true,
+                Err(LegError::Backlogged) => {
+                    tracing::warn!("the phone leg is not taking audio; ending the call");
+                    return Some(Input::PhoneClosed);
+                }
+                Err(err) => tracing::debug!(error = %err, "phone leg write failed"),
+            },
+            Command::Model(command) => {
+                let leg = self.model.as_mut()?;
+                match leg.send(command) {
+                    Ok(()) => self.model_unflushed = true,
+                    Err(LegError::Backlogged) => {
+                        tracing::warn!("the model leg is not taking events; replacing the session");
+                        self.close_model();
+                        return Some(Input::ModelClosed);
+                    }
+                    Err(err) => tracing::debug!(error = %err, "model leg write failed"),
+                }
+            }
+            Command::OpenModel {
+                info,
+                after,
+                context,
+            } => {
+                if !self.announced {
+                    self.announced = true;
+                    // The span the caller opened for this call carries its ids.
+                    let span = tracing::Span::current();
+                    span.record("stream", info.stream_sid.as_str());
+                    if let Some(call_sid) = &info.call_sid {
+                        span.record("call", call_sid.as_str());
+                    }
+                    tracing::info!("call started");
+                }
+                self.opening_since = Instant::now() + after;
+                self.opening = Some(open_model(self.services, info, after, context));
+            }
+            Command::CloseModel => self.close_model(),
+            Command::RunTool(invocation) => self.run_tool(invocation),
+            Command::AbortTools => self.tools.abort_all(),
+            Command::Schedule { timer, after } => self.timers.add(timer, after),
+            Command::Emit(event) => self.tell(event),
+            Command::End(_) => unreachable!("handled by apply"),
+        }
+        None
+    }
+
+    /// Closes the model session being replaced on the call's own task set.
+    fn close_model(&mut self) {
+        if let Some(mut old) = self.model.take() {
+            self.closing.spawn(async move { old.close().await });
+        }
+    }
+
+    fn run_tool(&mut self, invocation: ToolInvocation) {
+        let executor = self.services.tools.clone();
+        let deadline = self.services.watchdogs.tool_deadline;
+        self.tools.spawn(async move {
+            let started = Instant::now();
+            let call_id = invocation.call_id.clone();
+            let name = invocation.name.clone();
+            let arguments = invocation.arguments.clone();
+            let upstream = upstream::Requests::default();
+            let run = upstream.scope(executor.execute(invocation));
+            let outcome = tokio::time::timeout(deadline, run)
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::warn!(tool = %name, ?deadline, "tool gave up at its deadline");
+                    ToolOutcome::error(
+                        "This lookup took too long. Tell the caller briefly and offer to try again or to look for something else.",
+                        None,
+                    )
+                });
+            ToolDone {
+                call_id,
+                name,
+                arguments,
+                outcome,
+                latency: started.elapsed(),
+                upstream_requests: upstream.get(),
+            }
+        });
+    }
+
+    /// Tells the log and observers what the session reported.
+    fn tell(&mut self, event: CallEvent) {
+        match &event {
+            CallEvent::Error { message } => tracing::warn!(%message, "call error"),
+            CallEvent::ModelReconnecting { attempt } => {
+                tracing::info!(attempt, "reopening the model session");
+            }
+            CallEvent::ModelReconnected { gap } => {
+                tracing::info!(gap_ms = gap.get(), "model session reopened");
+            }
+            CallEvent::Ended { .. } => {
+                // Told in `finish`, after what closing the model adds.
+                self.ended = Some(event);
+                return;
+            }
+            _ => {}
+        }
+        self.emit(event);
+    }
+
+    /// The call's last events: the frames since the last report, then
+    /// the end.
+    fn tell_end(&mut self) {
+        let Some(ended) = self.ended.take() else {
+            return;
+        };
+        for (direction, count) in [
+            (RelayDirection::Uplink, self.relay.up),
+            (RelayDirection::Downlink, self.relay.down),
+        ] {
+            let frames = count % RELAY_SAMPLE;
+            if frames > 0 {
+                self.emit(CallEvent::Relayed {
+                    direction,
+                    frames,
+                    latency: None,
+                });
+            }
+        }
+        self.emit(ended);
+    }
+
+    /// Hands an event to the observers, once the call has a stream id.
+    fn emit(&self, event: CallEvent) {
+        if let Some(stream) = self.session.stream_sid() {
+            self.services.sink.emit(CallEventRecord {
+                call: stream.clone(),
+                at: self.services.clock.now(),
+                event,
+            });
+        }
+    }
+
+    /// Everything one wake-up produced goes out together: one write for an
+    /// audio delta's media and mark, not one each. Which legs were written
+    /// to: phone, model.
+    async fn flush(&mut self) -> (bool, bool) {
+        let written = (self.phone_unflushed, self.model_unflushed);
+        if std::mem::take(&mut self.phone_unflushed)
+            && let Err(err) = poll_fn(|cx| Poll::Ready(self.phone.flush(cx))).await
         {
             tracing::debug!(error = %err, "phone leg write failed");
         }
-        if std::mem::take(&mut model_unflushed)
-            && let Some(leg) = model.as_mut()
+        if std::mem::take(&mut self.model_unflushed)
+            && let Some(leg) = self.model.as_mut()
             && let Err(err) = poll_fn(|cx| Poll::Ready(leg.flush(cx))).await
         {
             tracing::debug!(error = %err, "model leg write failed");
         }
-        if let (Some((direction, since)), Some(stream)) = (timed, session.stream_sid()) {
-            // Only a frame that went out to the other leg is timed (not
-            // caller audio buffered while the model reconnects).
-            let written = match direction {
-                RelayDirection::Uplink => model_written,
-                RelayDirection::Downlink => phone_written,
-            };
-            services.sink.emit(CallEventRecord {
-                call: stream.clone(),
-                at: services.clock.now(),
-                event: CallEvent::Relayed {
-                    direction,
-                    frames: RELAY_SAMPLE,
-                    latency: written.then(|| since.elapsed()),
-                },
-            });
+        written
+    }
+
+    /// Reports a timed frame's relay latency: only one that went out to
+    /// the other leg is timed (not caller audio buffered while the model
+    /// reconnects).
+    fn report_timing(&self, timed: Option<(RelayDirection, Instant)>, (phone, model): (bool, bool)) {
+        let Some((direction, since)) = timed else {
+            return;
+        };
+        let written = match direction {
+            RelayDirection::Uplink => model,
+            RelayDirection::Downlink => phone,
+        };
+        self.emit(CallEvent::Relayed {
+            direction,
+            frames: RELAY_SAMPLE,
+            latency: written.then(|| since.elapsed()),
+        });
+    }
+
+    /// Ends the call: its tools stop, both legs close, replaced sessions
+    /// finish closing (bounded), and the end line is logged.
+    async fn finish(mut self, reason: EndReason) -> EndReason {
+        self.tools.abort_all();
+        let mut last_use = Vec::new();
+        if let Some(mut model) = self.model.take() {
+            last_use.extend(model.close().await);
         }
-        if let Some(reason) = ended {
-            tools.abort_all();
-            if let Some(mut model) = model.take() {
-                model.close().await;
+        self.phone.close().await;
+        // Each close is bounded by its leg; this bounds them all.
+        let _ = tokio::time::timeout(Duration::from_secs(3), async {
+            while let Some(closed) = self.closing.join_next().await {
+                last_use.extend(closed.ok().flatten());
             }
-            phone.close().await;
-            let usage = session.usage();
-            #[allow(clippy::cast_precision_loss)] // an estimate in dollars
-            let cost_usd = session.cost_micros().map(|micros| micros as f64 / 1e6);
-            tracing::info!(
-                reason = %reason,
-                model = %services.model_name,
-                dropped_frames = session.dropped_frames(),
-                input_text_tokens = usage.input_text,
-                input_audio_tokens = usage.input_audio,
-                input_image_tokens = usage.input_image,
-                cached_input_tokens = usage.cached_input(),
-                cached_audio_tokens = usage.cached_audio,
-                output_text_tokens = usage.output_text,
-                output_audio_tokens = usage.output_audio,
-                // Left out when the model's prices are not known.
-                cost_usd,
-                taste_graph_requests = session.upstream_requests(),
-                "call ended"
-            );
-            return reason;
+        })
+        .await;
+        self.closing.abort_all();
+        for usage in last_use {
+            if let Some(event) = self.session.add_final_usage(usage) {
+                self.emit(event);
+            }
         }
+        self.tell_end();
+        let session = &self.session;
+        let usage = session.usage();
+        #[allow(clippy::cast_precision_loss)] // an estimate in dollars
+        let cost_usd = session.cost_micros().map(|micros| micros as f64 / 1e6);
+        tracing::info!(
+            reason = %reason,
+            model = %self.services.model_name,
+            dropped_frames = session.dropped_frames(),
+            input_text_tokens = usage.input_text,
+            input_audio_tokens = usage.input_audio,
+            input_image_tokens = usage.input_image,
+            cached_input_tokens = usage.cached_input(),
+            cached_audio_tokens = usage.cached_audio,
+            output_text_tokens = usage.output_text,
+            output_audio_tokens = usage.output_audio,
+            session_seconds = usage.session_ms / 1000,
+            // Left out when the model's prices are not known.
+            cost_usd,
+            taste_graph_requests = session.upstream_requests(),
+            "call ended"
+        );
+        reason
     }
 }
 
-/// Closes a model session that is being replaced without holding the call.
-fn close_later(mut session: Box<dyn ModelSession>) {
-    tokio::spawn(async move { session.close().await });
-}
-
-fn open_model(services: &CallServices, info: CallInfo, after: Duration) -> Opening {
+fn open_model(
+    services: &CallServices,
+    info: CallInfo,
+    after: Duration,
+    context: Option<Arc<str>>,
+) -> Opening {
     let model = services.model.clone();
     let setup = services.setup.clone();
     let timeout = services.connect_timeout;
     Box::pin(async move {
         tokio::time::sleep(after).await;
-        match tokio::time::timeout(timeout, model.open(&info, &setup)).await {
+        match tokio::time::timeout(timeout, model.open(&info, &setup, context)).await {
             Ok(result) => result,
             Err(_) => Err(ModelError::Timeout),
         }

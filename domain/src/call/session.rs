@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use crate::ports::{Activity, CallEvent, EndReason, Prices, Speaker, Usage};
 use crate::ports::{
-    CallInfo, ModelCommand, ModelErrorKind, ModelEvent, PhoneCommand, PhoneEvent, ResponseStatus,
+    CallInfo, Interruption, ModelCommand, ModelErrorKind, ModelEvent, ModelTraits, PhoneCommand,
+    PhoneEvent, ResponseStatus,
 };
 use crate::tools::{KnownEntity, ToolInvocation, ToolOutcome};
 use crate::types::{AudioChunk, AudioMs, ItemId, MarkName, ResponseId, StreamSid, ToolCallId};
@@ -27,10 +28,9 @@ use crate::types::{AudioChunk, AudioMs, ItemId, MarkName, ResponseId, StreamSid,
 /// Conversation policy knobs that change the session's decisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionPolicy {
-    /// The model cancels its own response when the caller speaks
-    /// (server VAD with `interrupt_response`); we then never send
-    /// `response.cancel` ourselves.
-    pub server_interrupts: bool,
+    /// How the voice model runs a call: who stops it when the caller
+    /// speaks, whether it confirms its responses.
+    pub traits: ModelTraits,
     /// Caller audio kept while the model connects, in 20 ms frames.
     pub max_buffered_frames: usize,
     /// Whether to greet the caller first.
@@ -64,7 +64,7 @@ pub struct SessionPolicy {
 impl Default for SessionPolicy {
     fn default() -> Self {
         Self {
-            server_interrupts: true,
+            traits: ModelTraits::default(),
             max_buffered_frames: 100,
             greet: true,
             tools_offered: 1,
@@ -99,6 +99,10 @@ const CONTEXT_TURNS: usize = 12;
 const CONTEXT_TURN_CHARS: usize = 400;
 /// Times a response refused by a passing error is asked for again.
 const RESPONSE_RETRIES: u32 = 3;
+/// What a model that speaks on its own is asked to do first.
+const GREET_PROMPT: &str = "Greet the caller now, as your instructions say.";
+/// What it is asked after taking over mid-answer.
+const RESUME_PROMPT: &str = "Answer the caller's last request again, briefly.";
 
 /// A finished tool run, fed back to the session.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,6 +167,9 @@ pub enum Command {
         info: CallInfo,
         /// How long to wait first (backoff on a reconnect).
         after: Duration,
+        /// What a session taking over from a lost one must know of the
+        /// call: the recent turns and the entities found.
+        context: Option<Arc<str>>,
     },
     /// Close the model session (it is being replaced).
     CloseModel,
@@ -279,6 +286,9 @@ pub struct CallSession {
     /// Whether a response should follow once a new session is ready
     /// (one was owed, playing or waiting on a tool when the old one went).
     resume: bool,
+    /// Speech owed by a model that speaks on its own (the greeting, or
+    /// answering again), with its prompt.
+    speech_owed: Option<&'static str>,
     /// Retries of the response now owed.
     response_retries: u32,
     /// The current session is old and is replaced at the next quiet moment.
@@ -321,6 +331,7 @@ impl CallSession {
             lost_at_ms: None,
             ready: false,
             resume: false,
+            speech_owed: None,
             response_retries: 0,
             rollover_due: false,
         }
@@ -402,13 +413,18 @@ impl CallSession {
             Input::ModelFailed { fatal } => {
                 if fatal {
                     self.end(EndReason::ModelRefused, out);
-                } else if self.phase == Phase::Reconnecting {
-                    self.reconnect(out);
+                } else if self.attempts >= self.policy.reconnect_attempts {
+                    let reason = if self.phase == Phase::Reconnecting {
+                        EndReason::ModelClosed
+                    } else {
+                        EndReason::ModelUnavailable
+                    };
+                    self.end(reason, out);
                 } else {
-                    // The first connection failing: the caller is still in
-                    // the greeting's silence, so end at once and let the
-                    // TwiML apologise.
-                    self.end(EndReason::ModelUnavailable, out);
+                    // A passing failure, on the first connection or a
+                    // later one: tried again with backoff, the caller's
+                    // audio buffered meanwhile.
+                    self.reconnect(out);
                 }
             }
             Input::ModelClosed => {
@@ -485,11 +501,7 @@ impl CallSession {
             timer: Timer::Rollover(self.generation),
             after: self.policy.rollover_after,
         });
-        if reconnecting {
-            out.push(Command::Model(ModelCommand::SystemMessage(
-                self.context().into(),
-            )));
-        }
+        let _ = reconnecting;
         for audio in self.buffered.drain(..) {
             out.push(Command::Model(ModelCommand::AppendAudio(audio)));
         }
@@ -515,6 +527,7 @@ impl CallSession {
             }
             self.response = Response::Idle;
             self.needs_response = false;
+            self.resume |= self.speech_owed.take().is_some();
             self.caller_speaking = false;
             self.ready = false;
             // The new session never had them, and answers afresh.
@@ -545,7 +558,14 @@ impl CallSession {
         out.push(Command::Emit(CallEvent::ModelReconnecting {
             attempt: self.attempts,
         }));
-        out.push(Command::OpenModel { info, after });
+        // Told afresh each attempt, and only to a session taking over
+        // from one that worked (a first connection has nothing to tell).
+        let context = (self.phase == Phase::Reconnecting).then(|| self.context().into());
+        out.push(Command::OpenModel {
+            info,
+            after,
+            context,
+        });
     }
 
     /// What a new model session is told: the recent turns and the
@@ -711,6 +731,7 @@ impl CallSession {
                     out.push(Command::OpenModel {
                         info,
                         after: Duration::ZERO,
+                        context: None,
                     });
                 } else {
                     let format = &info.media_format;
@@ -784,22 +805,23 @@ impl CallSession {
 
     fn on_model(&mut self, event: ModelEvent, out: &mut Vec<Command>) {
         match event {
-            ModelEvent::SessionCreated | ModelEvent::Other => {}
-            ModelEvent::SessionUpdated { tools } => {
+            ModelEvent::Other => {}
+            ModelEvent::Ready { tools } => {
                 if !self.ready {
                     self.ready = true;
                     // This session works: a later loss starts counting anew.
                     self.attempts = 0;
                     if std::mem::take(&mut self.resume) {
-                        self.needs_response = true;
+                        self.owe_speech(RESUME_PROMPT);
                     }
                 }
                 if self.policy.greet && !self.greeted && tools >= self.policy.tools_offered.min(1) {
                     self.greeted = true;
-                    self.needs_response = true;
+                    self.owe_speech(GREET_PROMPT);
                 }
                 self.maybe_create_response(out);
             }
+            ModelEvent::Usage(usage) => self.add_usage(usage, out),
             ModelEvent::CallerTranscript { text } => self.remember(Speaker::Caller, &text, out),
             ModelEvent::AssistantTranscript { text } => {
                 self.remember(Speaker::Assistant, &text, out);
@@ -835,12 +857,7 @@ impl CallSession {
                 usage,
             } => {
                 if let Some(usage) = usage {
-                    self.usage.add(&usage);
-                    out.push(Command::Emit(CallEvent::Usage {
-                        response: usage,
-                        total: self.usage,
-                        cost_micros: self.cost_micros(),
-                    }));
+                    self.add_usage(usage, out);
                 }
                 let ours = match &self.response {
                     Response::Active { id, .. } => *id == response_id,
@@ -992,6 +1009,26 @@ impl CallSession {
             });
         let audio_end_ms = played_ms.min(ceiling_ms);
         let later = index.map_or(0, |index| index + 1);
+        if let Interruption::ModelStops { clear_above_ms } = self.policy.traits.interruption {
+            // The model stops itself and knows what it said; only audio
+            // queued far ahead of the caller is the bridge's to drop.
+            let sent_ms =
+                |item: &ItemPlay| AudioMs::of_mulaw_bytes(item.bytes_sent).get();
+            let ahead_ms = index.map_or(0, |index| {
+                sent_ms(&self.playing[index]).saturating_sub(audio_end_ms)
+            }) + self.playing.iter().skip(later).map(sent_ms).sum::<u64>();
+            if ahead_ms > clear_above_ms {
+                self.marks.clear();
+                self.playing.clear();
+                out.push(Command::Phone(PhoneCommand::Clear));
+                out.push(Command::Emit(CallEvent::BargeIn {
+                    item_id: heard_id,
+                    audio_end: AudioMs::new(audio_end_ms),
+                    unheard: 0,
+                }));
+            }
+            return;
+        }
         let unheard_before = self.unheard.len();
         for item in self.playing.drain(..).skip(later) {
             if !self.unheard.contains(&item.item_id) {
@@ -1008,7 +1045,7 @@ impl CallSession {
         }));
         if let Response::Active { cancelled, .. } = &mut self.response
             && !*cancelled
-            && !self.policy.server_interrupts
+            && self.policy.traits.interruption == (Interruption::BridgeTruncates { cancels: true })
         {
             *cancelled = true;
             out.push(Command::Model(ModelCommand::CancelResponse));
@@ -1061,9 +1098,50 @@ impl CallSession {
         self.maybe_create_response(out);
     }
 
+    /// Adds the use a model session reported as it closed, after the call
+    /// ended; the event that tells observers.
+    pub fn add_final_usage(&mut self, usage: Usage) -> Option<CallEvent> {
+        if usage == Usage::default() {
+            return None;
+        }
+        self.usage.add(&usage);
+        Some(CallEvent::Usage {
+            response: usage,
+            total: self.usage,
+            cost_micros: self.cost_micros(),
+        })
+    }
+
+    /// Adds billed use to the call's and tells observers.
+    fn add_usage(&mut self, usage: Usage, out: &mut Vec<Command>) {
+        self.usage.add(&usage);
+        out.push(Command::Emit(CallEvent::Usage {
+            response: usage,
+            total: self.usage,
+            cost_micros: self.cost_micros(),
+        }));
+    }
+
+    /// The model should speak on its own initiative (`prompt` says why):
+    /// a response, for a model that confirms them, else a prompt.
+    fn owe_speech(&mut self, prompt: &'static str) {
+        if self.policy.traits.confirms_responses {
+            self.needs_response = true;
+        } else {
+            self.speech_owed = Some(prompt);
+        }
+    }
+
     /// Asks for a response when one is owed, no tool is still running,
     /// no response is active and the caller is not talking.
     fn maybe_create_response(&mut self, out: &mut Vec<Command>) {
+        if self.phase == Phase::Live && self.ready && !self.caller_speaking {
+            if let Some(prompt) = self.speech_owed.take() {
+                out.push(Command::Model(ModelCommand::Speak {
+                    prompt: prompt.into(),
+                }));
+            }
+        }
         if self.phase == Phase::Live
             && self.ready
             && self.needs_response

@@ -2,7 +2,7 @@
 //! port, each with the types it speaks.
 //!
 //! - [`phone`]: [`AudioInbound`], the caller's leg of one call.
-//! - [`model`]: [`RealtimeModel`] and [`ModelSession`], the voice model.
+//! - [`model`]: [`VoiceModel`] and [`ModelSession`], the voice model.
 //! - [`taste`]: [`TasteGraph`], entities and recommendations.
 //! - [`observers`]: [`EventSink`] and the [`CallEvent`]s it hears.
 //! - [`clock`]: [`Clock`], wall-clock time.

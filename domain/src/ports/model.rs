@@ -1,12 +1,14 @@
-//! The voice-model leg: [`RealtimeModel`] opens a [`ModelSession`]
+//! The voice-model leg: a [`VoiceModel`] opens a [`ModelSession`]
 //! configured by a [`SessionSetup`]; the session speaks [`ModelEvent`]s and
-//! takes [`ModelCommand`]s.
+//! takes [`ModelCommand`]s. What differs between voice models that matters
+//! to a call (who stops the assistant when the caller speaks, whether its
+//! speech comes in responses it confirms) is a [`ModelTraits`]; every
+//! vendor setting (voices, turn detection, formats) belongs to its adapter.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::LegError;
@@ -65,14 +67,13 @@ pub enum ResponseStatus {
 /// An event from the model, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelEvent {
-    /// The session exists.
-    SessionCreated,
-    /// The session configuration was applied; `tools` counts the tools it holds.
-    SessionUpdated {
+    /// The session confirmed its configuration; `tools` counts the tools
+    /// it holds.
+    Ready {
         /// How many tools the session has.
         tools: usize,
     },
-    /// The caller started speaking.
+    /// The caller started speaking (as the model heard it).
     SpeechStarted,
     /// The caller stopped speaking.
     SpeechStopped,
@@ -116,6 +117,10 @@ pub enum ModelEvent {
         /// The words.
         text: Arc<str>,
     },
+    /// Billed use reported apart from any response (a model billed by
+    /// the minute reports its session time so far this way, as an
+    /// increment).
+    Usage(Usage),
     /// The model reported an error; the session goes on.
     Error {
         /// What kind of error, as far as the call cares.
@@ -167,7 +172,16 @@ impl ModelFrame {
 pub enum ModelCommand {
     /// Append caller audio to the input buffer.
     AppendAudio(AudioChunk),
-    /// Start a response.
+    /// Speak now on the model's own initiative, as `prompt` says (the
+    /// greeting, or answering again after a reconnect), to a model that
+    /// does not confirm responses; one that does is sent
+    /// [`CreateResponse`](Self::CreateResponse) instead.
+    Speak {
+        /// What to do, in words for the model.
+        prompt: Arc<str>,
+    },
+    /// Start a response: the answer after tool outputs, or, to a model
+    /// that confirms responses, the greeting.
     CreateResponse,
     /// Cancel the active response.
     CancelResponse,
@@ -184,9 +198,6 @@ pub enum ModelCommand {
         /// The point heard.
         audio_end_ms: u64,
     },
-    /// Add a system message to the conversation (context after a
-    /// reconnect).
-    SystemMessage(Arc<str>),
     /// Answer a tool invocation.
     ToolOutput {
         /// The invocation.
@@ -196,70 +207,69 @@ pub enum ModelCommand {
     },
 }
 
-/// Kinds of turn detection the model supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TurnDetectionKind {
-    /// Voice activity by audio energy and silence.
-    ServerVad,
-    /// Voice activity by meaning.
-    SemanticVad,
-}
-
-/// Turn detection settings (`[openai.turn_detection]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TurnDetection {
-    /// Which detector: `server_vad` or `semantic_vad`.
-    #[serde(rename = "type")]
-    pub kind: TurnDetectionKind,
-    /// Activation threshold, 0 to 1 (server VAD).
-    pub threshold: f32,
-    /// Audio kept before speech starts (server VAD).
-    pub prefix_padding_ms: u32,
-    /// Silence that ends a turn (server VAD).
-    pub silence_duration_ms: u32,
-    /// Eagerness (semantic VAD): `low`, `medium`, `high` or `auto`.
-    pub eagerness: String,
-    /// Whether the server cancels its own response when the caller speaks.
-    pub interrupt_response: bool,
-}
-
-impl Default for TurnDetection {
-    fn default() -> Self {
-        Self {
-            kind: TurnDetectionKind::ServerVad,
-            threshold: 0.5,
-            prefix_padding_ms: 300,
-            silence_duration_ms: 500,
-            eagerness: "auto".to_owned(),
-            interrupt_response: true,
-        }
-    }
-}
-
-/// Everything the model session is configured with.
+/// Everything a model session is configured with that the call decides;
+/// the rest (voice, audio format, turn detection) is the adapter's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionSetup {
     /// The system instructions.
     pub instructions: String,
-    /// The voice.
-    pub voice: String,
-    /// Turn detection.
-    pub turn_detection: TurnDetection,
-    /// Noise reduction (`near_field`, `far_field`), if any.
-    pub noise_reduction: Option<String>,
-    /// The input transcription model.
-    pub transcription_model: String,
     /// The tools offered.
     pub tools: Vec<ToolSpec>,
+}
+
+/// Who stops the assistant when the caller speaks over it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// The bridge: it clears the caller's queued audio and truncates the
+    /// item being heard where the caller was, since the model cannot know
+    /// what played. `cancels` when the bridge must also cancel the
+    /// response (the model does not cancel its own).
+    BridgeTruncates {
+        /// Whether the bridge cancels the response itself.
+        cancels: bool,
+    },
+    /// The model stops itself and keeps track of what was said; the bridge
+    /// truncates nothing. It clears the caller's queue only when more than
+    /// this much audio is queued ahead of the caller (a model that paces
+    /// its audio in real time leaves next to none).
+    ModelStops {
+        /// Audio queued ahead of the caller past which a clear is sent.
+        clear_above_ms: u64,
+    },
+}
+
+/// What differs between voice models that changes how a call runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelTraits {
+    /// Who stops the assistant when the caller speaks.
+    pub interruption: Interruption,
+    /// Whether everything the model says comes in responses the bridge
+    /// asks for and the model confirms (created, then done), the greeting
+    /// included. A model that speaks on its own (its responses carry only
+    /// the work after tool calls) is asked to greet with
+    /// [`ModelCommand::Speak`], which nothing confirms.
+    pub confirms_responses: bool,
+}
+
+impl Default for ModelTraits {
+    fn default() -> Self {
+        Self {
+            interruption: Interruption::BridgeTruncates { cancels: false },
+            confirms_responses: true,
+        }
+    }
 }
 
 /// The voice model: opens one model session per call.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
-pub trait RealtimeModel: Send + Sync {
-    /// Opens a session for `call`, configured by `setup`.
+pub trait VoiceModel: Send + Sync {
+    /// How this model runs a call.
+    fn traits(&self) -> ModelTraits;
+
+    /// Opens a session for `call`, configured by `setup`. `context`, for a
+    /// session taking over from a lost one, is what it must know of the
+    /// call so far (given before any audio).
     ///
     /// # Errors
     /// [`ModelError`] when the model cannot be reached.
@@ -267,6 +277,7 @@ pub trait RealtimeModel: Send + Sync {
         &self,
         call: &CallInfo,
         setup: &SessionSetup,
+        context: Option<Arc<str>>,
     ) -> Result<Box<dyn ModelSession>, ModelError>;
 }
 
@@ -308,8 +319,10 @@ pub trait ModelSession: Send {
         Ok(())
     }
 
-    /// Closes the session.
-    async fn close(&mut self);
+    /// Closes the session; the billed use it reported while closing (a
+    /// model billed by the minute reports its final session time then),
+    /// not yet given as an event.
+    async fn close(&mut self) -> Option<Usage>;
 }
 
 /// Tokens a response used, by modality, as the model bills them.
@@ -334,6 +347,8 @@ pub struct Usage {
     pub output_text: u64,
     /// Audio output tokens.
     pub output_audio: u64,
+    /// Billed session time, in ms, for a model billed by the minute.
+    pub session_ms: u64,
 }
 
 /// What one modality's tokens cost, in millionths of a dollar per million
@@ -358,6 +373,9 @@ pub struct Prices {
     pub audio: Rates,
     /// Image tokens.
     pub image: Rates,
+    /// A minute of session, for a model billed by the minute (in
+    /// millionths of a dollar).
+    pub per_minute: Option<u64>,
 }
 
 impl Usage {
@@ -397,6 +415,11 @@ impl Usage {
                 }
             }
         }
+        if self.session_ms > 0 {
+            // Millionths of a dollar a minute, times ms, is a millionth of
+            // a dollar times 60,000.
+            micros_times_million += u128::from(self.session_ms) * u128::from(prices.per_minute?) * 1_000_000 / 60_000;
+        }
         Some(u64::try_from(micros_times_million.div_ceil(1_000_000)).unwrap_or(u64::MAX))
     }
 
@@ -421,6 +444,7 @@ impl Usage {
             (&mut self.cached_image, other.cached_image),
             (&mut self.output_text, other.output_text),
             (&mut self.output_audio, other.output_audio),
+            (&mut self.session_ms, other.session_ms),
         ] {
             *mine = mine.saturating_add(theirs);
         }

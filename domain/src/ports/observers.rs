@@ -301,4 +301,8 @@ pub struct CallEventRecord {
 pub trait EventSink: Send + Sync {
     /// Hands an event to the observers; returns at once.
     fn emit(&self, record: CallEventRecord);
+
+    /// Whether an observer wants the model's audio events now (most of a
+    /// call's bytes, 50 a second): the call hands them over only then.
+    fn wants_audio(&self) -> bool;
 }

@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::call::CallRegistry;
-use crate::ports::{LegError, MockClock, MockEventSink, MockRealtimeModel};
+use crate::ports::{LegError, MockClock, MockEventSink, MockVoiceModel};
 use crate::ports::{
-    MediaFormat, ModelCommand, PhoneCommand, PhoneEvent, ResponseStatus, TurnDetection,
+    MediaFormat, ModelCommand, ModelTraits, PhoneCommand, PhoneEvent, ResponseStatus,
 };
 use crate::tools::{MockToolExecutor, ToolOutcome};
 use crate::types::{AudioChunk, ResponseId, StreamSid, ToolCallId};
@@ -69,8 +69,9 @@ impl ModelSession for FakeModel {
         self.sent.lock().unwrap().push(command);
         Ok(())
     }
-    async fn close(&mut self) {
+    async fn close(&mut self) -> Option<crate::ports::Usage> {
         self.closed.store(true, Ordering::SeqCst);
+        None
     }
 }
 
@@ -99,10 +100,6 @@ fn start() -> PhoneEvent {
 fn setup() -> Arc<SessionSetup> {
     Arc::new(SessionSetup {
         instructions: "test".into(),
-        voice: "marin".into(),
-        turn_detection: TurnDetection::default(),
-        noise_reduction: None,
-        transcription_model: "x".into(),
         tools: vec![],
     })
 }
@@ -114,7 +111,7 @@ fn clock() -> Arc<MockClock> {
 }
 
 /// A model double whose `open` hands out one fake session.
-fn model_opening_once(harness: &mut Harness) -> MockRealtimeModel {
+fn model_opening_once(harness: &mut Harness) -> MockVoiceModel {
     let (tx, rx) = mpsc::unbounded_channel();
     harness.model_in = Some(tx);
     let session = FakeModel {
@@ -124,12 +121,14 @@ fn model_opening_once(harness: &mut Harness) -> MockRealtimeModel {
         backlogged: Arc::new(AtomicBool::new(false)),
     };
     let session = Mutex::new(Some(session));
-    let mut model = MockRealtimeModel::new();
+    let mut model = MockVoiceModel::new();
     model
         .expect_open()
-        .withf(|call, setup| call.stream_sid.as_str() == "MZ1" && setup.voice == "marin")
+        .withf(|call, setup, context| {
+            call.stream_sid.as_str() == "MZ1" && setup.instructions == "test" && context.is_none()
+        })
         .times(1)
-        .returning(move |_, _| Ok(Box::new(session.lock().unwrap().take().unwrap())));
+        .returning(move |_, _, _| Ok(Box::new(session.lock().unwrap().take().unwrap())));
     model
 }
 
@@ -157,7 +156,7 @@ fn harness() -> (Harness, FakePhone) {
 }
 
 fn services(
-    model: MockRealtimeModel,
+    model: MockVoiceModel,
     tools: MockToolExecutor,
     sink: MockEventSink,
 ) -> CallServices {
@@ -181,6 +180,7 @@ fn services(
 fn quiet_sink() -> MockEventSink {
     let mut sink = MockEventSink::new();
     sink.expect_emit().returning(|_| ());
+    sink.expect_wants_audio().return_const(false);
     sink
 }
 
@@ -205,6 +205,7 @@ async fn a_call_relays_audio_runs_a_tool_and_ends_on_stop() {
         assert_eq!(record.call, sid());
         seen.lock().unwrap().push(record.event.name());
     });
+    sink.expect_wants_audio().return_const(true);
     let registry = CallRegistry::new(10);
     let permit = registry.try_admit().unwrap();
     let services = services(model, tools, sink);
@@ -226,7 +227,7 @@ async fn a_call_relays_audio_runs_a_tool_and_ends_on_stop() {
     let wait = || tokio::time::sleep(Duration::from_millis(20));
     wait().await;
     model_in
-        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .send(frame(ModelEvent::Ready { tools: 1 }))
         .unwrap();
     assert_eq!(
         registry.active(),
@@ -274,15 +275,17 @@ async fn a_call_relays_audio_runs_a_tool_and_ends_on_stop() {
 }
 
 #[tokio::test]
-async fn a_model_that_cannot_be_reached_ends_the_call() {
+async fn a_model_that_cannot_be_reached_ends_the_call_after_its_attempts() {
     let (h, phone) = harness();
-    let mut model = MockRealtimeModel::new();
+    let mut model = MockVoiceModel::new();
     model
         .expect_open()
-        .times(1)
-        .returning(|_, _| Err(ModelError::Connect("refused".into())));
+        .times(3)
+        .returning(|_, _, _| Err(ModelError::Connect("refused".into())));
     let registry = CallRegistry::new(1);
-    let services = services(model, MockToolExecutor::new(), quiet_sink());
+    let mut services = services(model, MockToolExecutor::new(), quiet_sink());
+    // Tried at once, then again 250 ms later; then the call ends.
+    services.policy.reconnect_attempts = 2;
     h.phone_in.send(start()).unwrap();
     let reason = run_call(
         phone,
@@ -299,11 +302,16 @@ async fn a_model_that_cannot_be_reached_ends_the_call() {
 struct HangingModel;
 
 #[async_trait]
-impl RealtimeModel for HangingModel {
+impl VoiceModel for HangingModel {
+    fn traits(&self) -> ModelTraits {
+        ModelTraits::default()
+    }
+
     async fn open(
         &self,
         _call: &CallInfo,
         _setup: &SessionSetup,
+        _context: Option<Arc<str>>,
     ) -> Result<Box<dyn ModelSession>, ModelError> {
         std::future::pending().await
     }
@@ -314,11 +322,13 @@ async fn a_model_that_hangs_while_connecting_times_out() {
     let (h, phone) = harness();
     let registry = CallRegistry::new(1);
     let mut services = services(
-        MockRealtimeModel::new(),
+        MockVoiceModel::new(),
         MockToolExecutor::new(),
         quiet_sink(),
     );
     services.model = Arc::new(HangingModel);
+    // One more attempt, after it timed out at once.
+    services.policy.reconnect_attempts = 1;
     h.phone_in.send(start()).unwrap();
     let started = tokio::time::Instant::now();
     let reason = run_call(
@@ -331,8 +341,8 @@ async fn a_model_that_hangs_while_connecting_times_out() {
     assert_eq!(reason, EndReason::ModelUnavailable);
     assert_eq!(
         started.elapsed(),
-        services.connect_timeout,
-        "gave up at the connect timeout"
+        services.connect_timeout * 2,
+        "each attempt gave up at the connect timeout"
     );
 }
 
@@ -341,7 +351,7 @@ async fn a_phone_that_never_starts_is_hung_up_on() {
     let (h, phone) = harness();
     let registry = CallRegistry::new(1);
     let services = services(
-        MockRealtimeModel::new(),
+        MockVoiceModel::new(),
         MockToolExecutor::new(),
         MockEventSink::new(),
     );
@@ -377,35 +387,46 @@ struct SessionHandle {
     events: mpsc::UnboundedSender<ModelFrame>,
     sent: Arc<Mutex<Vec<ModelCommand>>>,
     backlogged: Arc<AtomicBool>,
+    /// The context the session was opened with.
+    context: Arc<Mutex<Option<Arc<str>>>>,
 }
 
 /// A model double whose `open` hands out `count` fake sessions in turn,
 /// then refuses.
-fn model_sessions(count: usize) -> (MockRealtimeModel, Vec<SessionHandle>) {
+fn model_sessions(count: usize) -> (MockVoiceModel, Vec<SessionHandle>) {
     let mut sessions = Vec::new();
     let mut handles = Vec::new();
     for _ in 0..count {
         let (tx, rx) = mpsc::unbounded_channel();
         let sent = Arc::new(Mutex::new(Vec::new()));
         let backlogged = Arc::new(AtomicBool::new(false));
-        sessions.push(FakeModel {
-            events: rx,
-            sent: sent.clone(),
-            closed: Arc::new(AtomicBool::new(false)),
-            backlogged: backlogged.clone(),
-        });
+        let context = Arc::new(Mutex::new(None));
+        sessions.push((
+            FakeModel {
+                events: rx,
+                sent: sent.clone(),
+                closed: Arc::new(AtomicBool::new(false)),
+                backlogged: backlogged.clone(),
+            },
+            context.clone(),
+        ));
         handles.push(SessionHandle {
             events: tx,
             sent,
             backlogged,
+            context,
         });
     }
     let sessions = Mutex::new(std::collections::VecDeque::from(sessions));
-    let mut model = MockRealtimeModel::new();
+    let mut model = MockVoiceModel::new();
+    model.expect_traits().returning(ModelTraits::default);
     model
         .expect_open()
-        .returning(move |_, _| match sessions.lock().unwrap().pop_front() {
-            Some(session) => Ok(Box::new(session) as Box<dyn ModelSession>),
+        .returning(move |_, _, context| match sessions.lock().unwrap().pop_front() {
+            Some((session, slot)) => {
+                *slot.lock().unwrap() = context;
+                Ok(Box::new(session) as Box<dyn ModelSession>)
+            }
             None => Err(ModelError::Connect("refused".into())),
         });
     (model, handles)
@@ -417,6 +438,7 @@ fn recording_sink() -> (MockEventSink, Arc<Mutex<Vec<CallEvent>>>) {
     let seen = events.clone();
     sink.expect_emit()
         .returning(move |record| seen.lock().unwrap().push(record.event));
+    sink.expect_wants_audio().return_const(false);
     (sink, events)
 }
 
@@ -445,7 +467,7 @@ async fn a_lost_model_is_reopened_and_told_the_conversation() {
     let first = sessions.next().unwrap();
     let second = sessions.next().unwrap();
     for event in [
-        ModelEvent::SessionUpdated { tools: 1 },
+        ModelEvent::Ready { tools: 1 },
         ModelEvent::CallerTranscript {
             text: "I love The Matrix".into(),
         },
@@ -486,13 +508,12 @@ async fn a_lost_model_is_reopened_and_told_the_conversation() {
         "{events:?}"
     );
     let told = second.sent.lock().unwrap().clone();
-    let context = told
-        .iter()
-        .find_map(|command| match command {
-            ModelCommand::SystemMessage(text) => Some(text.clone()),
-            _ => None,
-        })
-        .expect("the new session is told the conversation");
+    let context = second
+        .context
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the new session is told the conversation as it opens");
     assert!(context.contains("Caller: I love The Matrix"), "{context}");
     assert!(context.contains("The Matrix: ENT-MATRIX"), "{context}");
     assert!(context.contains("middle of answering"), "{context}");
@@ -532,11 +553,11 @@ async fn a_model_that_cannot_be_reopened_ends_the_call_after_its_attempts() {
 #[tokio::test]
 async fn a_refusing_model_ends_the_call_at_once() {
     let (h, phone) = harness();
-    let mut model = MockRealtimeModel::new();
+    let mut model = MockVoiceModel::new();
     model
         .expect_open()
         .times(1)
-        .returning(|_, _| Err(ModelError::Rejected("HTTP 401".into())));
+        .returning(|_, _, _| Err(ModelError::Rejected("HTTP 401".into())));
     let services = services(model, MockToolExecutor::new(), quiet_sink());
     let (_registry, call) = spawn_call(phone, services);
     h.phone_in.send(start()).unwrap();
@@ -555,7 +576,7 @@ async fn a_caller_that_sends_nothing_is_hung_up() {
     h.model_in
         .as_ref()
         .unwrap()
-        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .send(frame(ModelEvent::Ready { tools: 1 }))
         .unwrap();
     // Paused time: the runtime jumps ahead while every task waits.
     assert_eq!(call.await.unwrap(), EndReason::CallerSilent);
@@ -574,7 +595,7 @@ async fn a_call_ends_at_its_longest_duration() {
     h.model_in
         .as_ref()
         .unwrap()
-        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .send(frame(ModelEvent::Ready { tools: 1 }))
         .unwrap();
     let phone_in = h.phone_in.clone();
     // The caller keeps talking; the limit ends the call anyway.
@@ -604,7 +625,7 @@ async fn a_call_admitted_during_shutdown_ends_at_once() {
     let permit = registry.try_admit().unwrap();
     registry.shut_down();
     let services = services(
-        MockRealtimeModel::new(),
+        MockVoiceModel::new(),
         MockToolExecutor::new(),
         MockEventSink::new(),
     );
@@ -637,7 +658,7 @@ async fn a_tool_past_its_deadline_answers_the_model_with_a_speakable_error() {
     tokio::time::sleep(Duration::from_millis(1)).await;
     let model_in = h.model_in.clone().unwrap();
     model_in
-        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .send(frame(ModelEvent::Ready { tools: 1 }))
         .unwrap();
     model_in
         .send(frame(ModelEvent::FunctionCall {
@@ -667,7 +688,7 @@ async fn a_phone_leg_that_stops_taking_audio_ends_its_call() {
     tokio::time::sleep(Duration::from_millis(1)).await;
     let model_in = h.model_in.clone().unwrap();
     model_in
-        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .send(frame(ModelEvent::Ready { tools: 1 }))
         .unwrap();
     model_in
         .send(frame(ModelEvent::AudioDelta {
@@ -702,7 +723,7 @@ async fn one_relayed_frame_in_sixteen_each_way_is_timed_for_observers() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     let model_in = h.model_in.clone().unwrap();
     model_in
-        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .send(frame(ModelEvent::Ready { tools: 1 }))
         .unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
     let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
@@ -772,7 +793,7 @@ async fn a_model_session_that_stops_taking_events_is_replaced() {
     let second = sessions.next().unwrap();
     first
         .events
-        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .send(frame(ModelEvent::Ready { tools: 1 }))
         .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     // Its queue fills: the caller's next audio cannot be handed to it.
@@ -797,12 +818,7 @@ async fn a_model_session_that_stops_taking_events_is_replaced() {
         "{events:?}"
     );
     assert!(
-        second
-            .sent
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|command| matches!(command, ModelCommand::SystemMessage(_))),
+        second.context.lock().unwrap().is_some(),
         "the new session is told the call so far"
     );
 }
@@ -874,7 +890,7 @@ async fn relaying_audio_both_ways_allocates_nothing_in_the_runner() {
     h.phone_in.send(start()).unwrap();
     let model_in = h.model_in.clone().unwrap();
     model_in
-        .send(frame(ModelEvent::SessionUpdated { tools: 1 }))
+        .send(frame(ModelEvent::Ready { tools: 1 }))
         .unwrap();
     let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
     let item = crate::types::ItemId::parse("item_1").unwrap();

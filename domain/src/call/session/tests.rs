@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::ports::{AudioEncoding, EntityKind, MediaFormat, Rates};
+use crate::ports::{Interruption, ModelTraits};
 use crate::types::CallerId;
 
 fn sid() -> StreamSid {
@@ -121,7 +122,7 @@ impl Script {
         script.step(Input::Phone(PhoneEvent::Start(info())));
         script.step(Input::ModelOpened);
         if !policy.greet {
-            script.step(Input::Model(ModelEvent::SessionUpdated {
+            script.step(Input::Model(ModelEvent::Ready {
                 tools: policy.tools_offered,
             }));
         }
@@ -159,6 +160,20 @@ fn no_greeting() -> SessionPolicy {
     }
 }
 
+/// The context a new model session is opened with.
+fn context_of(commands: &[Command]) -> Arc<str> {
+    commands
+        .iter()
+        .find_map(|c| match c {
+            Command::OpenModel {
+                context: Some(context),
+                ..
+            } => Some(context.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no context: {commands:?}"))
+}
+
 fn model_cmds(commands: &[Command]) -> Vec<ModelCommand> {
     commands
         .iter()
@@ -185,6 +200,7 @@ fn start_opens_the_model_and_tells_observers() {
             Command::OpenModel {
                 info: info(),
                 after: Duration::ZERO,
+                context: None,
             },
         ]
     );
@@ -232,23 +248,23 @@ fn audio_before_the_model_is_open_is_buffered_then_flushed_in_order() {
 #[test]
 fn greeting_is_asked_for_exactly_once_after_tools_are_confirmed() {
     let mut s = Script::live(SessionPolicy::default());
-    assert_eq!(s.step(Input::Model(ModelEvent::SessionCreated)), vec![]);
+    assert_eq!(s.step(Input::Model(ModelEvent::Other)), vec![]);
     assert_eq!(
-        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 0 })),
+        s.step(Input::Model(ModelEvent::Ready { tools: 0 })),
         vec![],
         "no greeting until the session holds its tools"
     );
     assert_eq!(
-        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })),
+        s.step(Input::Model(ModelEvent::Ready { tools: 4 })),
         vec![Command::Model(ModelCommand::CreateResponse)]
     );
     assert_eq!(
-        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })),
+        s.step(Input::Model(ModelEvent::Ready { tools: 4 })),
         vec![]
     );
     s.steps([created("resp_g"), done("resp_g", ResponseStatus::Completed)]);
     assert_eq!(
-        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })),
+        s.step(Input::Model(ModelEvent::Ready { tools: 4 })),
         vec![]
     );
 }
@@ -261,7 +277,7 @@ fn without_tools_the_first_session_update_is_enough_to_greet() {
     };
     let mut s = Script::live(policy);
     assert_eq!(
-        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 0 })),
+        s.step(Input::Model(ModelEvent::Ready { tools: 0 })),
         vec![Command::Model(ModelCommand::CreateResponse)]
     );
 }
@@ -270,7 +286,7 @@ fn without_tools_the_first_session_update_is_enough_to_greet() {
 fn greeting_can_be_turned_off() {
     let mut s = Script::live(no_greeting());
     assert_eq!(
-        s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 })),
+        s.step(Input::Model(ModelEvent::Ready { tools: 4 })),
         vec![]
     );
 }
@@ -373,7 +389,10 @@ fn barge_in_with_no_assistant_audio_does_nothing() {
 #[test]
 fn barge_in_cancels_only_when_the_server_does_not_and_only_once() {
     let policy = SessionPolicy {
-        server_interrupts: false,
+        traits: ModelTraits {
+            interruption: Interruption::BridgeTruncates { cancels: true },
+            ..ModelTraits::default()
+        },
         greet: false,
         ..SessionPolicy::default()
     };
@@ -399,7 +418,10 @@ fn barge_in_cancels_only_when_the_server_does_not_and_only_once() {
 #[test]
 fn barge_in_without_active_response_does_not_cancel() {
     let policy = SessionPolicy {
-        server_interrupts: false,
+        traits: ModelTraits {
+            interruption: Interruption::BridgeTruncates { cancels: true },
+            ..ModelTraits::default()
+        },
         greet: false,
         ..SessionPolicy::default()
     };
@@ -592,7 +614,7 @@ fn items_left_to_delete_are_forgotten_when_the_model_session_is_replaced() {
     ]);
     s.step(Input::ModelClosed);
     let mut all = s.step(Input::ModelOpened);
-    all.extend(s.step(Input::Model(ModelEvent::SessionUpdated { tools: 1 })));
+    all.extend(s.step(Input::Model(ModelEvent::Ready { tools: 1 })));
     all.extend(s.step(done("resp_1", ResponseStatus::Cancelled)));
     assert!(
         !model_cmds(&all)
@@ -775,7 +797,7 @@ fn barge_in_mid_tool_call_waits_for_the_caller_to_finish() {
 #[test]
 fn active_response_error_releases_a_requested_response() {
     let mut s = Script::live(SessionPolicy::default());
-    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 1 }));
+    s.step(Input::Model(ModelEvent::Ready { tools: 1 }));
     let out = s.step(Input::Model(ModelEvent::Error {
         kind: ModelErrorKind::ResponseAlreadyActive,
         code: Some("busy_code".into()),
@@ -860,8 +882,25 @@ fn every_end_reason_ends_the_call_once() {
         Input::Shutdown,
         EndReason::Shutdown,
     );
-    let mut connecting = Script::new(no_greeting());
+    // A first connection that fails for a passing reason is tried again
+    // (with no context: there is nothing to tell yet), until the attempts
+    // run out.
+    let mut connecting = Script::new(SessionPolicy {
+        reconnect_attempts: 1,
+        ..no_greeting()
+    });
     connecting.step(Input::Phone(PhoneEvent::Start(info())));
+    let out = connecting.step(Input::ModelFailed { fatal: false });
+    assert!(
+        out.iter().any(|c| matches!(
+            c,
+            Command::OpenModel {
+                context: None,
+                ..
+            }
+        )),
+        "{out:?}"
+    );
     ends_with(
         connecting,
         Input::ModelFailed { fatal: false },
@@ -925,7 +964,7 @@ fn model_error(kind: ModelErrorKind, code: &str) -> Input {
 #[test]
 fn a_greeting_refused_by_a_passing_error_is_asked_for_again() {
     let mut s = Script::live(SessionPolicy::default());
-    let out = s.step(Input::Model(ModelEvent::SessionUpdated { tools: 1 }));
+    let out = s.step(Input::Model(ModelEvent::Ready { tools: 1 }));
     assert_eq!(model_cmds(&out), vec![ModelCommand::CreateResponse]);
     s.step(model_error(
         ModelErrorKind::Transient,
@@ -939,7 +978,7 @@ fn a_greeting_refused_by_a_passing_error_is_asked_for_again() {
 #[test]
 fn a_response_that_never_starts_is_asked_for_again_then_given_up() {
     let mut s = Script::live(SessionPolicy::default());
-    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 1 }));
+    s.step(Input::Model(ModelEvent::Ready { tools: 1 }));
     for _ in 0..RESPONSE_RETRIES {
         s.step(Input::Timer(Timer::ResponseStart(1)));
         let out = s.step(Input::Timer(Timer::RetryResponse(1)));
@@ -958,7 +997,7 @@ fn a_response_that_never_starts_is_asked_for_again_then_given_up() {
 #[test]
 fn a_timer_for_a_replaced_session_is_ignored() {
     let mut s = Script::live(SessionPolicy::default());
-    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 1 }));
+    s.step(Input::Model(ModelEvent::Ready { tools: 1 }));
     assert_eq!(s.step(Input::Timer(Timer::ResponseStart(7))), vec![]);
     assert_eq!(s.step(Input::Timer(Timer::SessionReady(1))), vec![]);
 }
@@ -990,10 +1029,10 @@ fn a_session_that_never_confirms_is_replaced() {
     let out = s.step(Input::Timer(Timer::SessionReady(1)));
     assert_eq!(out[0], Command::CloseModel);
     assert!(out.contains(&Command::Emit(CallEvent::ModelReconnecting { attempt: 1 })));
-    assert!(out.contains(&Command::OpenModel {
-        info: info(),
-        after: Duration::ZERO
-    }));
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::OpenModel { info: i, after, context: Some(_) } if *i == info() && *after == Duration::ZERO
+    )));
 }
 
 #[test]
@@ -1033,16 +1072,14 @@ fn caller_audio_during_a_reconnect_is_bounded_and_flushed_after_the_context() {
         text: "I love Khruangbin".into(),
     }));
     s.step(media(100));
-    s.step(Input::ModelClosed);
+    let context = context_of(&s.step(Input::ModelClosed));
+    assert!(context.contains("Caller: I love Khruangbin"), "{context}");
     for ts in [120, 140, 160] {
         assert_eq!(s.step(media(ts)), vec![]);
     }
     let out = s.step(Input::ModelOpened);
     let model = model_cmds(&out);
-    assert!(
-        matches!(&model[0], ModelCommand::SystemMessage(text) if text.contains("Caller: I love Khruangbin"))
-    );
-    assert_eq!(model.len(), 3, "the context, then the two newest frames");
+    assert_eq!(model.len(), 2, "the two newest frames: {model:?}");
     assert!(out.contains(&Command::Emit(CallEvent::ModelReconnected {
         gap: AudioMs::new(60)
     })));
@@ -1068,11 +1105,7 @@ fn turns_kept_for_the_context_are_bounded() {
             text: format!("answer {n} {}", "x".repeat(1000)).into(),
         }));
     }
-    s.step(Input::ModelClosed);
-    let out = s.step(Input::ModelOpened);
-    let Some(ModelCommand::SystemMessage(text)) = model_cmds(&out).into_iter().next() else {
-        panic!("no context: {out:?}");
-    };
+    let text = context_of(&s.step(Input::ModelClosed));
     assert!(!text.contains("answer 27 "), "old turns dropped");
     assert!(text.contains("answer 39 "));
     assert!(text.len() < CONTEXT_TURNS * (CONTEXT_TURN_CHARS + 10) + 1000);
@@ -1102,11 +1135,7 @@ fn the_reconnect_context_fits_the_models_context_budget() {
             text: format!("turn {n} {}", "y".repeat(200)).into(),
         }));
     }
-    s.step(Input::ModelClosed);
-    let out = s.step(Input::ModelOpened);
-    let Some(ModelCommand::SystemMessage(text)) = model_cmds(&out).into_iter().next() else {
-        panic!("no context: {out:?}");
-    };
+    let text = context_of(&s.step(Input::ModelClosed));
     assert!(text.len() <= 1_200, "{} chars", text.len());
     assert!(text.contains("- The Matrix: E-MATRIX"), "{text}");
     assert!(text.contains("turn 9 "), "the newest turn is kept: {text}");
@@ -1145,7 +1174,44 @@ fn realtime_2_prices() -> Prices {
             cached_input: per_million(0.5),
             output: None,
         },
+        per_minute: None,
     }
+}
+
+/// A model billed by the minute ($0.05) reports its session time apart
+/// from any response: priced by the minute, or unknown without a price.
+#[test]
+fn session_time_is_priced_by_the_minute() {
+    let minute = Usage {
+        session_ms: 90_000,
+        ..Usage::default()
+    };
+    let by_the_minute = Prices {
+        per_minute: Some(50_000),
+        ..Prices::default()
+    };
+    assert_eq!(minute.cost_micros(&by_the_minute), Some(75_000));
+    assert_eq!(minute.cost_micros(&realtime_2_prices()), None);
+    let mut s = Script::live(SessionPolicy {
+        prices: Some(by_the_minute),
+        ..no_greeting()
+    });
+    s.step(Input::Model(ModelEvent::Usage(Usage {
+        session_ms: 60_000,
+        ..Usage::default()
+    })));
+    let out = s.step(Input::Model(ModelEvent::Usage(Usage {
+        session_ms: 30_000,
+        ..Usage::default()
+    })));
+    assert!(out.contains(&Command::Emit(CallEvent::Usage {
+        response: Usage {
+            session_ms: 30_000,
+            ..Usage::default()
+        },
+        total: minute,
+        cost_micros: Some(75_000),
+    })));
 }
 
 /// Each response's tokens are reported with the call's running total, and
@@ -1291,7 +1357,7 @@ fn observers_follow_what_the_call_is_doing_and_hear_each_change_once() {
     assert_eq!(s.session.activity(), None, "nothing before start");
     s.step(Input::Phone(PhoneEvent::Start(info())));
     s.step(Input::ModelOpened);
-    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 }));
+    s.step(Input::Model(ModelEvent::Ready { tools: 4 }));
     // The greeting: asked for, started, played, heard.
     s.steps([
         created("resp_1"),
@@ -1322,7 +1388,7 @@ fn observers_follow_what_the_call_is_doing_and_hear_each_change_once() {
     s.step(Input::ModelClosed);
     assert_eq!(s.activities, [Reconnecting]);
     s.step(Input::ModelOpened);
-    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 }));
+    s.step(Input::Model(ModelEvent::Ready { tools: 4 }));
     assert_eq!(
         s.activities,
         [Reconnecting, Listening],
@@ -1339,7 +1405,7 @@ fn observers_follow_what_the_call_is_doing_and_hear_each_change_once() {
 #[test]
 fn a_greeting_the_caller_interrupts_is_no_longer_a_greeting() {
     let mut s = Script::live(SessionPolicy::default());
-    s.step(Input::Model(ModelEvent::SessionUpdated { tools: 4 }));
+    s.step(Input::Model(ModelEvent::Ready { tools: 4 }));
     s.steps([created("resp_1"), delta("item_g", 800)]);
     assert_eq!(s.session.activity(), Some(Activity::Greeting));
     s.step(speech_started());
@@ -1405,4 +1471,80 @@ fn the_first_audio_of_an_answer_is_timed_from_the_end_of_the_callers_speech() {
     s.step(speech_started());
     s.step(media(2_500));
     assert_eq!(first_audio(&s.step(delta("item_b", 160))), []);
+}
+
+/// A model that stops itself and speaks on its own (as GPT-Live does).
+fn self_stopping() -> SessionPolicy {
+    SessionPolicy {
+        traits: ModelTraits {
+            interruption: Interruption::ModelStops {
+                clear_above_ms: 400,
+            },
+            confirms_responses: false,
+        },
+        ..SessionPolicy::default()
+    }
+}
+
+#[test]
+fn a_model_that_speaks_on_its_own_is_prompted_to_greet_and_never_waited_on() {
+    let mut s = Script::live(self_stopping());
+    let out = s.step(Input::Model(ModelEvent::Ready { tools: 1 }));
+    assert_eq!(
+        out,
+        vec![Command::Model(ModelCommand::Speak {
+            prompt: GREET_PROMPT.into()
+        })]
+    );
+    assert!(
+        !s.scheduled
+            .iter()
+            .any(|t| matches!(t, Timer::ResponseStart(_))),
+        "nothing confirms a prompt, so nothing waits for one"
+    );
+    // After a tool, it is asked for an answer as any model is.
+    s.step(function_call("call_1", "search_entity"));
+    let out = s.step(tool_done("call_1", r#"{"name":"x"}"#, vec![]));
+    assert!(model_cmds(&out).contains(&ModelCommand::CreateResponse));
+    // Taking over mid-answer, the new session is prompted to answer again.
+    s.step(Input::ModelClosed);
+    s.step(Input::ModelOpened);
+    let out = s.step(Input::Model(ModelEvent::Ready { tools: 1 }));
+    assert_eq!(
+        model_cmds(&out),
+        vec![ModelCommand::Speak {
+            prompt: RESUME_PROMPT.into()
+        }]
+    );
+}
+
+/// The model stops itself: the bridge truncates nothing, and clears the
+/// caller's queue only when much is queued ahead of them.
+#[test]
+fn a_model_that_stops_itself_is_not_truncated_and_cleared_only_when_far_ahead() {
+    let mut s = Script::live(SessionPolicy {
+        greet: false,
+        ..self_stopping()
+    });
+    // 200 ms queued: the model's own stop is enough.
+    s.steps([media(0), delta("live_1", 800), delta("live_1", 800)]);
+    assert_eq!(s.step(speech_started()), vec![]);
+    assert!(s.session.assistant_audible());
+    // Two seconds queued ahead of the caller: cleared, nothing truncated.
+    s.step(delta("live_1", 16_000));
+    let out = s.steps([media(100), speech_started()]);
+    assert_eq!(
+        out,
+        vec![
+            Command::Model(ModelCommand::AppendAudio(audio(160))),
+            Command::Phone(PhoneCommand::Clear),
+            Command::Emit(CallEvent::BargeIn {
+                item_id: item("live_1"),
+                audio_end: AudioMs::new(100),
+                unheard: 0,
+            }),
+        ]
+    );
+    // Its audio plays on: nothing is muted.
+    assert_eq!(s.step(delta("live_1", 800)).len(), 2);
 }

@@ -1,0 +1,1 @@
+//! GPT-Live session tests.

@@ -1,0 +1,1 @@
+//! GPT-Live wire tests.
