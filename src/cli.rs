@@ -137,6 +137,19 @@ pub enum SimPeer {
         #[arg(long)]
         fault_malformed_every: Option<usize>,
     },
+    /// OpenAI's GPT-Live (primary WebSocket) at ws://ADDR/v1/live/sessions.
+    Live {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8084")]
+        listen: SocketAddr,
+        /// The API key it accepts (default: any).
+        #[arg(long)]
+        api_key: Option<String>,
+        /// How long after `session.start` it says `session.started`, in
+        /// ms (the real service: 1,200 to 1,700).
+        #[arg(long, default_value_t = 1200)]
+        start_delay_ms: u64,
+    },
     /// The Qloo Insights API at http://ADDR.
     Qloo {
         /// Where to listen.

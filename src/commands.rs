@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use qloophone_sandbox::duplex::DuplexSettings;
+use qloophone_sandbox::live::{LiveOptions, LiveSim};
 use qloophone_sandbox::load::LoadSettings;
 use qloophone_sandbox::phone::{CallSettings, place};
 use qloophone_sandbox::qloo::{QlooOptions, QlooSim};
@@ -173,6 +174,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     };
                     let sim = RealtimeSim::spawn(TcpListener::bind(listen).await?, options)?;
                     tracing::info!(url = %sim.url(), "simulated Realtime model listening");
+                    shutdown_signal().await;
+                }
+                SimPeer::Live {
+                    listen,
+                    api_key,
+                    start_delay_ms,
+                } => {
+                    let options = LiveOptions {
+                        api_key,
+                        start_delay: Duration::from_millis(start_delay_ms),
+                        scenarios: Scenario::registry(),
+                        ..LiveOptions::default()
+                    };
+                    let sim = LiveSim::spawn(TcpListener::bind(listen).await?, options)?;
+                    tracing::info!(url = %sim.url(), "simulated GPT-Live model listening");
                     shutdown_signal().await;
                 }
                 SimPeer::Qloo {

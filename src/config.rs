@@ -368,11 +368,7 @@ impl Config {
             &self.openai.realtime_url,
             &["ws", "wss"],
         )?;
-        check_url(
-            "live.url (OPENAI_LIVE_URL)",
-            &self.live.url,
-            &["ws", "wss"],
-        )?;
+        check_url("live.url (OPENAI_LIVE_URL)", &self.live.url, &["ws", "wss"])?;
         check_url(
             "qloo.api_url (QLOO_API_URL)",
             &self.qloo.api_url,
@@ -489,10 +485,7 @@ impl Config {
             ("limits.write_timeout_ms", self.limits.write_timeout_ms),
             ("limits.tool_deadline_ms", self.limits.tool_deadline_ms),
             ("model.ready_timeout_ms", self.model.ready_timeout_ms),
-            (
-                "model.response_timeout_ms",
-                self.model.response_timeout_ms,
-            ),
+            ("model.response_timeout_ms", self.model.response_timeout_ms),
             (
                 "model.session_rollover_secs",
                 self.model.session_rollover_secs,

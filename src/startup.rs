@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use qloophone_adapters::dashboard::DashboardHub;
 use qloophone_adapters::http::{self, AppState};
-use qloophone_adapters::metrics::{Metrics, QlooRequests};
 use qloophone_adapters::live::GptLive;
+use qloophone_adapters::metrics::{Metrics, QlooRequests};
 use qloophone_adapters::openai::OpenAiRealtime;
 use qloophone_adapters::openai::catalogue::{self, ModelSpec};
 use qloophone_adapters::qloo::{EntityCache, QlooClient};
@@ -202,6 +202,7 @@ impl Builder {
             clock: clock.clone(),
             setup: Arc::new(setup),
             model_name: config.openai.model.as_str().into(),
+            model_api: voice.api.as_str().into(),
             policy: session_policy,
             connect_timeout: Duration::from_millis(model_settings.connect_timeout_ms),
             start_timeout: Duration::from_millis(config.limits.start_timeout_ms),
@@ -281,8 +282,8 @@ impl VoiceModelChoice {
         if api == Api::Live {
             // A GPT-Live call's tokens are its backend model's: priced at
             // that model's rates when the catalogue has them.
-            let backend =
-                catalogue::lookup(&openai.models, &config.live.delegation_model).map(ModelSpec::prices);
+            let backend = catalogue::lookup(&openai.models, &config.live.delegation_model)
+                .map(ModelSpec::prices);
             if let Some(prices) = prices.as_mut() {
                 prices.text = backend.map(|backend| backend.text).unwrap_or_default();
             }

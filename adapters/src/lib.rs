@@ -18,13 +18,13 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod openai;
-pub mod ws;
 pub mod privacy;
 pub mod qloo;
 pub mod redis;
 pub mod secret;
 pub mod time;
 pub mod twilio;
+pub mod ws;
 
 #[cfg(test)]
 mod test_support;

@@ -46,6 +46,7 @@ struct TokenKind {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelName {
+    api: String,
     model: String,
 }
 
@@ -628,10 +629,11 @@ impl EventSink for Metrics {
     fn emit(&self, record: CallEventRecord) {
         match &record.event {
             CallEvent::Model { .. } | CallEvent::Activity { .. } | CallEvent::Turn { .. } => {}
-            CallEvent::Started { model, .. } => {
+            CallEvent::Started { model, api, .. } => {
                 self.calls_started.inc();
                 self.calls_by_model
                     .get_or_create(&ModelName {
+                        api: api.to_string(),
                         model: model.to_string(),
                     })
                     .inc();
@@ -780,6 +782,7 @@ mod tests {
             call_sid: None,
             caller: None,
             model: "gpt-realtime-2.1".into(),
+            api: "realtime".into(),
         }));
         metrics.emit(record(CallEvent::Model {
             audio: true,
@@ -881,7 +884,7 @@ mod tests {
             "qloophone_model_tokens_total{kind=\"input_audio\"} 20",
             "qloophone_model_tokens_total{kind=\"cached_text\"} 10",
             "qloophone_model_tokens_total{kind=\"cached_audio\"} 6",
-            "qloophone_model_calls_total{model=\"gpt-realtime-2.1\"} 1",
+            "qloophone_model_calls_total{api=\"realtime\",model=\"gpt-realtime-2.1\"} 1",
             "qloophone_barge_in_unheard_items_total 2",
             "qloophone_model_tokens_total{kind=\"output_text\"} 40",
             "qloophone_model_tokens_total{kind=\"output_audio\"} 80",

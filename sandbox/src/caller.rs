@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::audio::{self, FRAME_BYTES};
+
+/// Mean absolute amplitude above which played audio counts as speech.
+const VOICED: f64 = 400.0;
 use crate::inband;
 
 /// One thing the caller does.
@@ -104,6 +107,9 @@ pub struct CallReport {
     pub bytes_heard: usize,
     /// The audio that played, in order.
     pub heard: Vec<u8>,
+    /// Bytes played that were speech, not silence (a model that streams
+    /// silence between its words, as GPT-Live does, sends both).
+    pub voiced_bytes_heard: usize,
     /// Tags found in received audio.
     pub tags_heard: BTreeSet<u16>,
     /// Marks received, and marks echoed.
@@ -208,6 +214,7 @@ impl Phone {
     fn play(&mut self) -> Vec<String> {
         let mut budget = FRAME_BYTES;
         let mut echoes = Vec::new();
+        let mut voiced = false;
         while let Some(front) = self.queue.front_mut() {
             match front {
                 Queued::Mark(_) => {
@@ -220,7 +227,12 @@ impl Phone {
                         break;
                     }
                     let take = budget.min(bytes.len());
-                    self.report.heard.extend(bytes.drain(..take));
+                    let played: Vec<u8> = bytes.drain(..take).collect();
+                    if audio::loudness(&played) > VOICED {
+                        self.report.voiced_bytes_heard += take;
+                        voiced = true;
+                    }
+                    self.report.heard.extend(played);
                     self.report.bytes_heard += take;
                     budget -= take;
                     if bytes.is_empty() {
@@ -229,7 +241,7 @@ impl Phone {
                 }
             }
         }
-        if budget < FRAME_BYTES {
+        if voiced {
             self.quiet_frames = 0;
         } else {
             self.quiet_frames += 1;
@@ -258,11 +270,14 @@ impl Phone {
                 };
                 self.report.media_received += 1;
                 self.report.bytes_received += bytes.len();
-                if self.report.first_audio.is_none() {
-                    self.report.first_audio = Some(self.started.elapsed());
-                }
-                if let Some(since) = self.waiting_since.take() {
-                    self.report.turn_latencies.push(since.elapsed());
+                // Silence streamed between answers is no answer.
+                if audio::loudness(&bytes) > VOICED {
+                    if self.report.first_audio.is_none() {
+                        self.report.first_audio = Some(self.started.elapsed());
+                    }
+                    if let Some(since) = self.waiting_since.take() {
+                        self.report.turn_latencies.push(since.elapsed());
+                    }
                 }
                 self.report.tags_heard.extend(audio::read_tag(&bytes));
                 self.queue.push_back(Queued::Audio(bytes));
@@ -423,12 +438,12 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                     let (step, spent, baseline) = match current.take() {
                         Some(current) => current,
                         None => match steps.pop_front() {
-                            Some(step) => (step, 0, phone.report.bytes_heard),
-                            None => (Step::Hangup, 0, phone.report.bytes_heard),
+                            Some(step) => (step, 0, phone.report.voiced_bytes_heard),
+                            None => (Step::Hangup, 0, phone.report.voiced_bytes_heard),
                         },
                     };
                     let spent_ms = spent * 20;
-                    let new_audio = phone.report.bytes_heard > baseline;
+                    let new_audio = phone.report.voiced_bytes_heard > baseline;
                     let speaking = match step {
                         Step::Speak { ms } if spent_ms < ms => true,
                         Step::Silence { ms } if spent_ms < ms => false,

@@ -8,6 +8,9 @@
 //! - [`realtime`]: an OpenAI Realtime (GA) model server: voice activity from
 //!   the energy of the μ-law it receives, scripted turns, tool calls,
 //!   answers streamed as audio with transcripts, truncate and cancel.
+//! - [`live`]: an OpenAI GPT-Live server (primary WebSocket): audio paced
+//!   by the caller's, transcript fragments, delegated tool calls, the model
+//!   stopping itself when talked over.
 //! - [`qloo`]: the Qloo Insights API over a shipped catalogue, with faults.
 //! - [`caller`]: a Twilio caller: `connected`, `start`, 20 ms media frames,
 //!   mark echoes at playback pace, `clear`, `stop`.
@@ -25,8 +28,10 @@
 
 pub mod audio;
 pub mod caller;
+mod casting;
 pub mod duplex;
 pub mod inband;
+pub mod live;
 pub mod load;
 pub mod phone;
 pub mod qloo;

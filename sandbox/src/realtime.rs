@@ -48,7 +48,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use crate::audio::{self, BYTES_PER_MS, FRAME_BYTES};
-use crate::inband::Reassembler;
+use crate::casting::{Casting, Context};
 use crate::script::{ModelScript, ScriptFaults, ScriptedCall, fill_ids, rounds, summarize};
 
 /// Client events kept per session, and server events; more are counted,
@@ -212,11 +212,11 @@ impl Default for Recorder {
 }
 
 impl Recorder {
-    fn with<R>(&self, f: impl FnOnce(&mut Vec<Session>) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Vec<Session>) -> R) -> R {
         f(&mut self.sessions.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn update(&self, id: usize, f: impl FnOnce(&mut Session)) {
+    pub(crate) fn update(&self, id: usize, f: impl FnOnce(&mut Session)) {
         self.with(|sessions| {
             if let Some(session) = sessions.get_mut(id) {
                 f(session);
@@ -225,7 +225,7 @@ impl Recorder {
     }
 
     /// Whether no session has played scenario `tag` before this one.
-    fn first_to_play(&self, tag: u16) -> bool {
+    pub(crate) fn first_to_play(&self, tag: u16) -> bool {
         self.played
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -240,6 +240,11 @@ impl Recorder {
     /// Sessions still open.
     pub fn open_sessions(&self) -> usize {
         self.with(|sessions| sessions.iter().filter(|s| !s.closed).count())
+    }
+
+    /// A receiver told when every open session is to be dropped.
+    pub(crate) fn hang_ups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.hang_up.subscribe()
     }
 
     /// Drops every open session abruptly, as a failing service would.
@@ -433,11 +438,12 @@ async fn serve(
 }
 
 /// Keeps a sent event for tests, an audio delta without its audio.
-fn keep_sent(session: &mut Session, mut event: Value) {
+pub(crate) fn keep_sent(session: &mut Session, mut event: Value) {
     if session.sent.len() >= MAX_RECORDED_EVENTS {
         return;
     }
-    if event["type"] == "response.output_audio.delta"
+    if (event["type"] == "response.output_audio.delta"
+        || event["type"] == "session.output_audio.delta")
         && let Some(delta) = event["delta"].as_str()
     {
         let bytes = audio::decode(delta).map_or(0, |bytes| bytes.len());
@@ -530,7 +536,8 @@ struct Conn {
     known_ids: Vec<(String, String)>,
     /// This session's script (the default, or the scenario picked).
     script: Arc<ModelScript>,
-    picked: bool,
+    /// Which scenario the caller's audio picks.
+    casting: Casting,
     faults: ModelFaults,
     refused: usize,
     /// Close the socket with this code once the outbox is sent.
@@ -541,8 +548,6 @@ struct Conn {
     /// A `response.create` that waits for `resume_turn`, or a greeting
     /// that waits for the scenario.
     deferred_response: bool,
-    /// A scenario's model side coming in band, in the caller's audio.
-    carried: Reassembler,
     /// When the greeting began to wait for the scenario.
     greeting_held_at: Option<Instant>,
     /// The greeting waited long enough: it plays whatever the scenario.
@@ -553,6 +558,7 @@ impl Conn {
     fn new(id: usize, options: Arc<RealtimeOptions>, recorder: Recorder) -> Self {
         let seed = options.seed.wrapping_add(id as u64);
         let script = options.script.clone();
+        let casting = Casting::new(options.scenarios.clone());
         Self {
             id,
             options,
@@ -586,13 +592,12 @@ impl Conn {
             pending_rounds: VecDeque::new(),
             known_ids: Vec::new(),
             script,
-            picked: false,
+            casting,
             faults: ModelFaults::default(),
             refused: 0,
             close_now: None,
             resume_turn: None,
             deferred_response: false,
-            carried: Reassembler::default(),
             greeting_held_at: None,
             hold_over: false,
         }
@@ -657,7 +662,7 @@ impl Conn {
         let held_at = self.greeting_held_at?;
         Some(
             held_at
-                + if self.carried.in_progress() {
+                + if self.casting.carrying() {
                     CARRIED_SCRIPT_WAIT
                 } else {
                     FIRST_AUDIO_WAIT
@@ -669,11 +674,11 @@ impl Conn {
     /// scenario may bring its own greeting, and a carried one takes a few
     /// frames to arrive.
     fn hold_greeting(&self) -> bool {
-        !self.picked
+        !self.casting.picked()
             && !self.hold_over
             && !self.greeted
             && !self.heard_anything
-            && !self.options.scenarios.is_empty()
+            && self.casting.has_scenarios()
     }
 
     fn on_client(&mut self, text: &str) {
@@ -785,26 +790,8 @@ impl Conn {
             return;
         };
         let tag = audio::read_tag(&bytes);
-        for frame in bytes.chunks(FRAME_BYTES) {
-            let Some(tag) = audio::read_tag(frame) else {
-                continue;
-            };
-            if let Some(payload) = self.carried.accept(frame) {
-                match serde_json::from_slice::<ModelScript>(&payload) {
-                    Ok(script) => self.adopt(tag, Some(Arc::new(script))),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "a carried scenario script does not parse");
-                    }
-                }
-            } else if !self.picked && !self.carried.in_progress() {
-                let script = self
-                    .options
-                    .scenarios
-                    .iter()
-                    .find(|(id, _)| *id == tag)
-                    .map(|(_, script)| script.clone());
-                self.adopt(tag, script);
-            }
+        if let Some((tag, script)) = self.casting.hear(&bytes) {
+            self.adopt(tag, script);
         }
         self.recorder.update(self.id, |session| {
             session.audio_in += bytes.len();
@@ -821,7 +808,6 @@ impl Conn {
     /// or carried in band), else the default one. Whatever waited for the
     /// scenario goes on.
     fn adopt(&mut self, tag: u16, script: Option<Arc<ModelScript>>) {
-        self.picked = true;
         if let Some(script) = script {
             if !script.faults.is_none() && self.recorder.first_to_play(tag) {
                 self.faults = ModelFaults::from_script(&script.faults);
@@ -1322,31 +1308,19 @@ impl Conn {
     /// (the script goes on after them), that the caller was greeted, and
     /// the entities found, by name and id (`- name: id` lines).
     fn read_context(&mut self, text: &str) {
-        let callers = text
-            .lines()
-            .filter(|line| line.starts_with("Caller: "))
-            .count();
-        if text.contains("Carry on") {
-            self.greeted = true;
-        }
-        if callers > 0 {
-            self.turn = self.turn.max(callers);
+        let context = Context::read(text);
+        self.greeted |= context.greeted;
+        if context.callers > 0 {
+            self.turn = self.turn.max(context.callers);
             self.heard_anything = true;
         }
-        for line in text.lines() {
-            if let Some((name, id)) = line
-                .strip_prefix("- ")
-                .and_then(|rest| rest.rsplit_once(": "))
-            {
-                self.known_ids.push((name.to_owned(), id.to_owned()));
-            }
-        }
+        self.known_ids.extend(context.known);
         // Asked to answer the last request again: do that turn's work anew
         // (its tool calls, with the ids now known) on the next response,
         // once the scenario is known.
-        if text.contains("middle of answering") && callers > 0 {
-            self.resume_turn = Some(callers);
-            if self.picked || self.options.scenarios.is_empty() {
+        if context.resume {
+            self.resume_turn = Some(context.callers);
+            if self.casting.picked() || !self.casting.has_scenarios() {
                 self.resume();
             }
         }

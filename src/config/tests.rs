@@ -4,7 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 use figment::Jail;
-use qloophone_domain::ports::TurnDetectionKind;
+use qloophone_adapters::openai::TurnDetectionKind;
 
 use super::*;
 

@@ -541,7 +541,7 @@ async fn a_model_that_accepts_and_says_nothing_is_replaced_and_the_caller_is_gre
             stall: true,
             ..Default::default()
         },
-        |config| config.openai.ready_timeout_ms = 500,
+        |config| config.model.ready_timeout_ms = 500,
     )
     .await;
     assert!(
@@ -707,7 +707,7 @@ async fn a_caller_that_stops_reading_ends_only_its_own_call() {
 /// new session is told the conversation, and the call goes on to its end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_session_is_rolled_over_at_a_quiet_moment() {
-    let app = app_with(|config| config.openai.session_rollover_secs = 1).await;
+    let app = app_with(|config| config.model.session_rollover_secs = 1).await;
     let report = app
         .call(
             4,

@@ -1,7 +1,9 @@
-//! The simulated Realtime model speaks OpenAI's published shapes: its
-//! events, and the server's events to it, are checked against JSON
-//! Schemas generated from OpenAI's official Python SDK types
-//! (`tests/fixtures/openai-realtime/`, written by its `generate.py`).
+//! The simulated models speak OpenAI's published shapes: their events,
+//! and the server's events to them, are checked against JSON Schemas
+//! generated from OpenAI's official Python SDK types, for the Realtime API
+//! and for GPT-Live (`tests/fixtures/openai-realtime/`,
+//! `tests/fixtures/openai-live/`, written by
+//! `tests/fixtures/generate_openai_schemas.py`).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -14,7 +16,17 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const SCHEMAS: &str = include_str!("../fixtures/openai-realtime/schemas.json");
+const REALTIME: &str = include_str!("../fixtures/openai-realtime/schemas.json");
+const LIVE: &str = include_str!("../fixtures/openai-live/schemas.json");
+
+/// Which of OpenAI's voice APIs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Api {
+    /// The Realtime API.
+    Realtime,
+    /// GPT-Live.
+    Live,
+}
 
 /// Which side sent an event.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,35 +38,41 @@ pub enum Side {
 }
 
 struct Shapes {
-    all: Value,
-    validators: std::sync::Mutex<HashMap<(Side, String), jsonschema::Validator>>,
+    realtime: Value,
+    live: Value,
+    validators: std::sync::Mutex<HashMap<(Api, Side, String), jsonschema::Validator>>,
 }
 
 fn shapes() -> &'static Shapes {
     static SHAPES: OnceLock<Shapes> = OnceLock::new();
     SHAPES.get_or_init(|| Shapes {
-        all: serde_json::from_str(SCHEMAS).expect("the schemas parse"),
+        realtime: serde_json::from_str(REALTIME).expect("the schemas parse"),
+        live: serde_json::from_str(LIVE).expect("the schemas parse"),
         validators: std::sync::Mutex::default(),
     })
 }
 
-/// Whether `event` is a valid `side` event as the SDK types it: an error
-/// naming what is wrong, or `Ok`.
-pub fn check(side: Side, event: &Value) -> Result<(), String> {
+/// Whether `event` is a valid `side` event of `api` as the SDK types it:
+/// an error naming what is wrong, or `Ok`.
+pub fn check_api(api: Api, side: Side, event: &Value) -> Result<(), String> {
     let shapes = shapes();
     let kind = event["type"].as_str().ok_or("an event without a type")?;
-    let table = match side {
-        Side::Server => &shapes.all["server"],
-        Side::Client => &shapes.all["client"],
+    let all = match api {
+        Api::Realtime => &shapes.realtime,
+        Api::Live => &shapes.live,
     };
-    let Some(reference) = table.get(kind) else {
+    let table = match side {
+        Side::Server => &all["server"],
+        Side::Client => &all["client"],
+    };
+    let Some(reference) = table["events"].get(kind) else {
         return Err(format!("{kind:?} is not an event type the SDK knows"));
     };
     let mut validators = shapes.validators.lock().unwrap();
     let validator = validators
-        .entry((side, kind.to_owned()))
+        .entry((api, side, kind.to_owned()))
         .or_insert_with(|| {
-            let schema = json!({"$defs": shapes.all["$defs"], "$ref": reference});
+            let schema = json!({"$defs": table["$defs"], "$ref": reference});
             jsonschema::validator_for(&schema).expect("a valid schema")
         });
     let errors: Vec<String> = validator
@@ -68,8 +86,20 @@ pub fn check(side: Side, event: &Value) -> Result<(), String> {
     }
 }
 
-/// Every event the sessions sent and received has the SDK's shape.
+/// [`check_api`] for the Realtime API.
+pub fn check(side: Side, event: &Value) -> Result<(), String> {
+    check_api(Api::Realtime, side, event)
+}
+
+/// Every event the Realtime sessions sent and received has the SDK's
+/// shape.
 pub fn assert_sessions_match_the_sdk(sessions: &[Session]) {
+    assert_sessions_match(Api::Realtime, sessions);
+}
+
+/// Every event the sessions of `api` sent and received has the SDK's
+/// shape.
+pub fn assert_sessions_match(api: Api, sessions: &[Session]) {
     let mut wrong = Vec::new();
     let mut checked = 0;
     for session in sessions {
@@ -79,7 +109,7 @@ pub fn assert_sessions_match_the_sdk(sessions: &[Session]) {
         ] {
             for event in events {
                 checked += 1;
-                if let Err(problem) = check(side, event) {
+                if let Err(problem) = check_api(api, side, event) {
                     wrong.push(format!("session {}: {problem}\n  {event}", session.id));
                 }
             }

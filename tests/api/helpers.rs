@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use qloophone::config::Api;
 use qloophone::config::Config;
 use qloophone::sandbox::Sandbox;
 use qloophone::startup::Application;
@@ -12,6 +13,7 @@ use qloophone_domain::call::CallRegistry;
 use qloophone_domain::tools::{ToolExecutor, ToolInvocation, ToolOutcome, ToolSpec};
 use qloophone_sandbox::SANDBOX_KEY;
 use qloophone_sandbox::caller::{CallReport, CallerOptions, Step, place_call};
+use qloophone_sandbox::live::{LiveFaults, LiveOptions};
 use qloophone_sandbox::qloo::{QlooControl, QlooOptions};
 use qloophone_sandbox::realtime::{ModelFaults, RealtimeOptions, Recorder};
 use qloophone_sandbox::script::ModelScript;
@@ -42,6 +44,8 @@ pub struct AppOptions {
     pub scenarios: Vec<(u16, Arc<ModelScript>)>,
     pub qloo_latency: Duration,
     pub model_faults: ModelFaults,
+    /// How the simulated GPT-Live model misbehaves.
+    pub live_faults: LiveFaults,
     /// Where to listen (default: a free loopback port).
     pub bind: Option<std::net::SocketAddr>,
 }
@@ -57,6 +61,7 @@ impl Default for AppOptions {
             scenarios: Vec::new(),
             qloo_latency: Duration::ZERO,
             model_faults: ModelFaults::default(),
+            live_faults: LiveFaults::default(),
             bind: None,
         }
     }
@@ -71,15 +76,24 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         Some(addr) => TcpListener::bind(addr).await.unwrap(),
         None => TcpListener::bind("127.0.0.1:0").await.unwrap(),
     };
+    let script = Arc::new(options.script);
     let sandbox = Sandbox::start_with(
         RealtimeOptions {
-            script: Arc::new(options.script),
+            script: script.clone(),
             pace: options.pace,
             ms_per_char: options.ms_per_char,
             api_key: Some(SANDBOX_KEY.to_owned()),
             seed: 11,
-            scenarios: options.scenarios,
+            scenarios: options.scenarios.clone(),
             faults: options.model_faults,
+        },
+        LiveOptions {
+            script,
+            ms_per_char: options.ms_per_char,
+            api_key: Some(SANDBOX_KEY.to_owned()),
+            scenarios: options.scenarios,
+            faults: options.live_faults,
+            ..LiveOptions::default()
         },
         QlooOptions {
             api_key: Some(SANDBOX_KEY.to_owned()),
@@ -99,6 +113,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     }
     config.qloo.api_log = String::new();
     config.cache.snapshot = String::new();
+    let config_vendor = config.vendor();
     let mut builder = Application::builder(listener, config).sandbox(sandbox);
     if let Some(tools) = options.tools {
         builder = builder.tools(tools);
@@ -106,7 +121,12 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let app = builder.build().unwrap();
     let addr = app.addr();
     let registry = app.registry();
-    let model = app.sandbox().unwrap().realtime.recorder().clone();
+    // The recorder of the simulated model the configuration speaks to.
+    let sandbox = app.sandbox().unwrap();
+    let model = match config_vendor {
+        Api::Realtime => sandbox.realtime.recorder().clone(),
+        Api::Live => sandbox.live.recorder().clone(),
+    };
     let qloo = app.sandbox().unwrap().qloo.control();
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(app.run(async {

@@ -61,7 +61,12 @@ async fn every_shipped_scenario_passes_with(model: &str) {
     app.idle().await;
     let sessions = app.model.sessions();
     assert!(sessions.iter().all(|s| s.model.as_deref() == Some(model)));
-    crate::fidelity::assert_sessions_match_the_sdk(&sessions);
+    let api = if model.starts_with("gpt-live") {
+        crate::fidelity::Api::Live
+    } else {
+        crate::fidelity::Api::Realtime
+    };
+    crate::fidelity::assert_sessions_match(api, &sessions);
     app.stop().await;
 }
 
@@ -70,6 +75,13 @@ async fn every_shipped_scenario_passes_with(model: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_shipped_scenario_passes() {
     every_shipped_scenario_passes_with("gpt-realtime-2.1").await;
+}
+
+/// GPT-Live: a continuous, paced stream, tools through delegation, no
+/// bridge-side truncation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shipped_scenario_passes_on_gpt_live() {
+    every_shipped_scenario_passes_with("gpt-live-1").await;
 }
 
 /// The 2025 model: every answer in one audio item.

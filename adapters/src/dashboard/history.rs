@@ -235,6 +235,7 @@ mod tests {
                 call_sid: None,
                 caller: None,
                 model: "gpt-realtime-2.1".into(),
+                api: "realtime".into(),
             },
         )
     }

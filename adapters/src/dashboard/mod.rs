@@ -500,11 +500,13 @@ pub fn render_labelled(
             call_sid,
             caller,
             model,
+            api,
         } => json!({
             "type": "call.started",
             "call_sid": call_sid.as_ref().map(|sid| sid.as_str()),
             "caller": caller.as_ref().map(|caller| caller.as_str()),
             "model": &**model,
+            "api": &**api,
         }),
         CallEvent::ModelConnected { took } => {
             json!({"type": "model_connected", "took_ms": took.as_secs_f64() * 1000.0})

@@ -84,6 +84,7 @@ fn server_events_appear_only_in_the_envelope_form() {
         call_sid: Some(CallSid::parse("CA1").unwrap()),
         caller: Some(qloophone_domain::CallerId::parse("+1******4567").unwrap()),
         model: "gpt-realtime-2.1".into(),
+        api: "realtime".into(),
     });
     assert!(rendered(&started, RAW).is_empty());
     let out = rendered(&started, ENVELOPE);

@@ -217,13 +217,16 @@ impl ModelSession for LiveSession {
 
     async fn close(&mut self) -> Option<Usage> {
         let mut billed = Usage::default();
-        if self.started && self.leg.send_message(Message::text(wire::SESSION_CLOSE)).is_ok() {
+        if self.started
+            && self
+                .leg
+                .send_message(Message::text(wire::SESSION_CLOSE))
+                .is_ok()
+        {
             // Read on until `session.closed` (with the final usage) or the
             // socket's end, within the bound.
             let _ = tokio::time::timeout(self.close_wait, async {
-                while let Some(frame) =
-                    std::future::poll_fn(|cx| self.leg.poll_recv(cx)).await
-                {
+                while let Some(frame) = std::future::poll_fn(|cx| self.leg.poll_recv(cx)).await {
                     if let ModelEvent::Usage(usage) = frame.event {
                         billed.add(&usage);
                     }

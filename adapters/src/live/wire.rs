@@ -7,9 +7,12 @@
 //!   spoke), as the call's ledger wants an item for each;
 //! - there is no speech-start event and no turn boundary: transcripts come
 //!   as fragments of each speaker, grouped into turns here (a speaker's
-//!   turn ends when the other starts), the caller's first fragment of a
-//!   turn standing for "the caller started speaking" and the model's first
-//!   fragment (or its delegating) for "the caller stopped";
+//!   turn ends when the other starts; the assistant's also at the end of a
+//!   sentence, or after a second of its audio without words), the caller's
+//!   first fragment of a turn standing for "the caller started speaking",
+//!   the model's first fragment of an utterance for "the assistant is
+//!   speaking", and its first fragment (or its delegating) after the
+//!   caller's for "the caller stopped";
 //! - tool calls come inside `response.event` envelopes from the backend
 //!   model the session delegates to;
 //! - usage is session time, cumulative: reported here as increments.
@@ -110,7 +113,16 @@ pub struct Decoder {
     pending: VecDeque<ModelEvent>,
     /// Whether `session.closed` came.
     closed: bool,
+    /// Output audio since the assistant's last words, in ms: past
+    /// [`TURN_QUIET_MS`] its turn is over.
+    quiet_output_ms: u64,
 }
+
+/// Output audio (silence, as the stream goes on) after the assistant's
+/// last transcript fragment that ends its turn (MK closes a turn after 2
+/// s without text; the model's fragments come every 100 ms while it
+/// speaks).
+const TURN_QUIET_MS: u64 = 1_000;
 
 impl Default for Decoder {
     fn default() -> Self {
@@ -123,6 +135,7 @@ impl Default for Decoder {
             billed_ms: 0,
             pending: VecDeque::new(),
             closed: false,
+            quiet_output_ms: 0,
         }
     }
 }
@@ -210,9 +223,17 @@ impl Decoder {
             },
             "session.output_audio.delta" => {
                 let delta = event.delta.ok_or("output audio without delta")?;
+                let audio = chunk_from_base64(frame, delta).map_err(|err| err.to_string())?;
+                self.quiet_output_ms += u64::from(audio.byte_len()) / 8;
+                if self.quiet_output_ms >= TURN_QUIET_MS
+                    && self.floor == Floor::Assistant
+                    && let Some(turn) = self.assistant_done()
+                {
+                    self.pending.push_back(turn);
+                }
                 ModelEvent::AudioDelta {
                     item_id: self.utterance.clone(),
-                    audio: chunk_from_base64(frame, delta).map_err(|err| err.to_string())?,
+                    audio,
                 }
             }
             "session.input_transcript.delta" => {
@@ -229,8 +250,8 @@ impl Decoder {
             kind @ ("session.usage.updated" | "session.closed") => {
                 self.closed |= kind == "session.closed";
                 event
-                .usage
-                .map_or(ModelEvent::Other, |usage| self.billed(usage.seconds))
+                    .usage
+                    .map_or(ModelEvent::Other, |usage| self.billed(usage.seconds))
             }
             "error" => {
                 let body = event.error;
@@ -257,26 +278,44 @@ impl Decoder {
         self.floor = Floor::Caller;
         // What the assistant says next is another utterance.
         self.utterances += 1;
-        self.utterance = ItemId::parse(&format!("live_utterance_{}", self.utterances))
-            .expect("a valid id");
+        self.utterance =
+            ItemId::parse(&format!("live_utterance_{}", self.utterances)).expect("a valid id");
+        // Said first, while the assistant's utterance still counts as going
+        // on: the caller spoke over it.
         if let Some(turn) = self.assistant_done() {
-            self.pending.push_back(ModelEvent::SpeechStarted);
-            return turn;
+            self.pending.push_back(turn);
         }
         ModelEvent::SpeechStarted
     }
 
     /// A fragment of the assistant's words: the caller's turn, if any, is
-    /// over.
+    /// over; the first fragment of an utterance says it began.
     fn assistant_said(&mut self, words: &str) -> ModelEvent {
+        let starting = self.assistant_words.is_empty();
         self.assistant_words.push_str(words);
-        if self.floor == Floor::Assistant {
-            return ModelEvent::Other;
+        self.quiet_output_ms = 0;
+        let event = match self.caller_done() {
+            Some(stopped) => {
+                self.pending.push_back(ModelEvent::AssistantSpeaking);
+                stopped
+            }
+            None => {
+                self.floor = Floor::Assistant;
+                if starting {
+                    ModelEvent::AssistantSpeaking
+                } else {
+                    ModelEvent::Other
+                }
+            }
+        };
+        // A finished sentence is told at once (the call may end before the
+        // quiet after it would tell it).
+        if words.trim_end().ends_with(['.', '!', '?'])
+            && let Some(turn) = self.assistant_done()
+        {
+            self.pending.push_back(turn);
         }
-        self.caller_done().unwrap_or_else(|| {
-            self.floor = Floor::Assistant;
-            ModelEvent::Other
-        })
+        event
     }
 
     /// The caller stopped: `SpeechStopped`, then their turn's words.

@@ -85,8 +85,13 @@ impl VoiceModel for OpenAiRealtime {
         context: Option<Arc<str>>,
     ) -> Result<Box<dyn ModelSession>, ModelError> {
         let socket = super::connect(&self.endpoint, &self.api_key).await?;
-        let mut leg = Leg::new("model", socket, RealtimeCodec::default(), self.write_timeout)
-            .pinged(Liveness::new(self.ping_every));
+        let mut leg = Leg::new(
+            "model",
+            socket,
+            RealtimeCodec::default(),
+            self.write_timeout,
+        )
+        .pinged(Liveness::new(self.ping_every));
         let mut opening = vec![Message::text(&*self.session_update)];
         if let Some(context) = context {
             // What a session taking over must know, before any audio.

@@ -59,9 +59,10 @@ pub(crate) async fn connect(url: &str, api_key: &Secret) -> Result<ClientSocket,
         .max_write_buffer_size(MAX_QUEUED)
         .max_message_size(Some(MAX_MODEL_EVENT))
         .max_frame_size(Some(MAX_MODEL_EVENT));
-    let (socket, _response) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-        .await
-        .map_err(connect_error)?;
+    let (socket, _response) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+            .await
+            .map_err(connect_error)?;
     Ok(socket)
 }
 

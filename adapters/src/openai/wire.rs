@@ -8,8 +8,7 @@ use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
 use qloophone_domain::ports::{
-    ModelCommand, ModelErrorKind, ModelEvent, ResponseStatus, SessionSetup,
-    Usage,
+    ModelCommand, ModelErrorKind, ModelEvent, ResponseStatus, SessionSetup, Usage,
 };
 use qloophone_domain::tools::ToolSpec;
 use qloophone_domain::{ItemId, ResponseId, ToolCallId};

@@ -30,9 +30,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 pub use outbound::{MAX_QUEUED, Outbound, Stalled};
 
 /// A WebSocket this server opened (to a voice model).
-pub type ClientSocket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+pub type ClientSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How long a closing handshake may take before the socket is dropped.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -282,8 +281,8 @@ where
                 && self.pace.as_mut().is_some_and(|pace| !pace.allow())
             {
                 tracing::warn!(
-                    peer = self.peer,
-                    "the peer sends frames far faster than it should; closing the leg"
+                    "the {} sends frames far faster than it should; closing its leg",
+                    self.peer
                 );
                 self.socket = None;
                 return Poll::Ready(None);
@@ -297,7 +296,7 @@ where
                         // The first one says what is wrong; the rest are
                         // counted and summed up when the leg closes.
                         if self.ignored.malformed == 1 {
-                            tracing::warn!(peer = self.peer, error = %problem, "malformed frame ignored; more are counted, not logged");
+                            tracing::warn!(error = %problem, "malformed {} frame ignored; more are counted, not logged", self.peer);
                         }
                     }
                 },
@@ -371,11 +370,11 @@ where
         }
         if self.ignored != Ignored::default() {
             tracing::info!(
-                peer = self.peer,
                 unknown = self.ignored.unknown,
                 malformed = self.ignored.malformed,
                 binary = self.ignored.binary,
-                "frames ignored during the call"
+                "{} frames ignored during the call",
+                self.peer
             );
         }
     }

@@ -38,6 +38,8 @@ pub struct CallServices {
     pub setup: Arc<SessionSetup>,
     /// The voice model's name, for observers and the call's end line.
     pub model_name: Arc<str>,
+    /// The API it speaks, likewise.
+    pub model_api: Arc<str>,
     /// Conversation policy knobs.
     pub policy: SessionPolicy,
     /// How long the model may take to connect.
@@ -249,7 +251,11 @@ impl<'s, P: AudioInbound> Call<'s, P> {
             model: None,
             opening: None,
             opening_since: Instant::now(),
-            session: CallSession::new(services.policy, services.model_name.clone()),
+            session: CallSession::new(
+                services.policy,
+                services.model_name.clone(),
+                services.model_api.clone(),
+            ),
             commands: Vec::with_capacity(8),
             tools: JoinSet::new(),
             closing: JoinSet::new(),
@@ -568,7 +574,11 @@ impl<'s, P: AudioInbound> Call<'s, P> {
     /// Reports a timed frame's relay latency: only one that went out to
     /// the other leg is timed (not caller audio buffered while the model
     /// reconnects).
-    fn report_timing(&self, timed: Option<(RelayDirection, Instant)>, (phone, model): (bool, bool)) {
+    fn report_timing(
+        &self,
+        timed: Option<(RelayDirection, Instant)>,
+        (phone, model): (bool, bool),
+    ) {
         let Some((direction, since)) = timed else {
             return;
         };
@@ -613,6 +623,7 @@ impl<'s, P: AudioInbound> Call<'s, P> {
         tracing::info!(
             reason = %reason,
             model = %self.services.model_name,
+            api = %self.services.model_api,
             dropped_frames = session.dropped_frames(),
             input_text_tokens = usage.input_text,
             input_audio_tokens = usage.input_audio,

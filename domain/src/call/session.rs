@@ -261,8 +261,11 @@ pub struct CallSession {
     /// Items the caller never heard, removed from the conversation once no
     /// response is being generated.
     unheard: Vec<ItemId>,
-    /// The voice model's name, for observers.
+    /// Whether the model said it began an utterance it has not finished.
+    assistant_speaking: bool,
+    /// The voice model's name and its API, for observers.
     model: Arc<str>,
+    api: Arc<str>,
     response: Response,
     needs_response: bool,
     caller_speaking: bool,
@@ -297,8 +300,8 @@ pub struct CallSession {
 
 impl CallSession {
     /// A call that has not started yet, answered by the voice model named
-    /// `model` (a label for observers).
-    pub fn new(policy: SessionPolicy, model: Arc<str>) -> Self {
+    /// `model`, speaking `api` (labels for observers).
+    pub fn new(policy: SessionPolicy, model: Arc<str>, api: Arc<str>) -> Self {
         Self {
             policy,
             phase: Phase::AwaitingStart,
@@ -316,7 +319,9 @@ impl CallSession {
             next_mark: 0,
             interrupted: None,
             unheard: Vec::new(),
+            assistant_speaking: false,
             model,
+            api,
             response: Response::Idle,
             needs_response: false,
             caller_speaking: false,
@@ -381,9 +386,14 @@ impl CallSession {
         self.upstream_requests
     }
 
-    /// Whether assistant audio is still queued or playing at the caller.
+    /// Whether the assistant is being heard: its audio is queued or
+    /// playing at the caller (for a model whose audio streams on between
+    /// utterances, whether it is in the middle of one).
     pub fn assistant_audible(&self) -> bool {
-        !self.marks.is_empty()
+        match self.policy.traits.interruption {
+            Interruption::BridgeTruncates { .. } => !self.marks.is_empty(),
+            Interruption::ModelStops { .. } => self.assistant_speaking,
+        }
     }
 
     /// Applies one input, appending the resulting commands to `out`.
@@ -457,7 +467,7 @@ impl CallSession {
             Phase::Live if self.caller_speaking => Activity::Listening,
             Phase::Live if !self.tools_in_flight.is_empty() => Activity::ToolRunning,
             Phase::Live => {
-                let audible = !self.marks.is_empty();
+                let audible = self.assistant_audible();
                 let answering = audible || self.response != Response::Idle || self.needs_response;
                 if !answering {
                     Activity::Listening
@@ -517,9 +527,18 @@ impl CallSession {
     fn lose_model(&mut self, out: &mut Vec<Command>) {
         if self.phase == Phase::Live {
             self.lost_at_ms = Some(self.latest_media_ms);
+            // A model that speaks on its own says nothing of an answer
+            // in progress but its words: a caller's turn with no answer
+            // after it is one still owed.
+            let unanswered = !self.policy.traits.confirms_responses
+                && self
+                    .turns
+                    .back()
+                    .is_some_and(|(speaker, _)| *speaker == Speaker::Caller);
             self.resume = self.needs_response
                 || self.response != Response::Idle
-                || !self.tools_in_flight.is_empty();
+                || !self.tools_in_flight.is_empty()
+                || unanswered;
             if !self.tools_in_flight.is_empty() {
                 // Their answers would name calls the new session never made.
                 self.tools_in_flight.clear();
@@ -703,7 +722,7 @@ impl CallSession {
             && !self.needs_response
             && !self.caller_speaking
             && self.tools_in_flight.is_empty()
-            && self.marks.is_empty()
+            && !self.assistant_audible()
         {
             self.rollover_due = false;
             self.attempts = 0;
@@ -726,6 +745,7 @@ impl CallSession {
                     call_sid: info.call_sid.clone(),
                     caller: info.caller.clone(),
                     model: self.model.clone(),
+                    api: self.api.clone(),
                 }));
                 if supported {
                     out.push(Command::OpenModel {
@@ -824,8 +844,10 @@ impl CallSession {
             ModelEvent::Usage(usage) => self.add_usage(usage, out),
             ModelEvent::CallerTranscript { text } => self.remember(Speaker::Caller, &text, out),
             ModelEvent::AssistantTranscript { text } => {
+                self.assistant_speaking = false;
                 self.remember(Speaker::Assistant, &text, out);
             }
+            ModelEvent::AssistantSpeaking => self.assistant_speaking = true,
             ModelEvent::SpeechStarted => {
                 self.caller_speaking = true;
                 self.heard_caller = true;
@@ -1012,8 +1034,10 @@ impl CallSession {
         if let Interruption::ModelStops { clear_above_ms } = self.policy.traits.interruption {
             // The model stops itself and knows what it said; only audio
             // queued far ahead of the caller is the bridge's to drop.
-            let sent_ms =
-                |item: &ItemPlay| AudioMs::of_mulaw_bytes(item.bytes_sent).get();
+            if !std::mem::take(&mut self.assistant_speaking) {
+                return; // it streams silence: nothing to interrupt
+            }
+            let sent_ms = |item: &ItemPlay| AudioMs::of_mulaw_bytes(item.bytes_sent).get();
             let ahead_ms = index.map_or(0, |index| {
                 sent_ms(&self.playing[index]).saturating_sub(audio_end_ms)
             }) + self.playing.iter().skip(later).map(sent_ms).sum::<u64>();
@@ -1021,12 +1045,12 @@ impl CallSession {
                 self.marks.clear();
                 self.playing.clear();
                 out.push(Command::Phone(PhoneCommand::Clear));
-                out.push(Command::Emit(CallEvent::BargeIn {
-                    item_id: heard_id,
-                    audio_end: AudioMs::new(audio_end_ms),
-                    unheard: 0,
-                }));
             }
+            out.push(Command::Emit(CallEvent::BargeIn {
+                item_id: heard_id,
+                audio_end: AudioMs::new(audio_end_ms),
+                unheard: 0,
+            }));
             return;
         }
         let unheard_before = self.unheard.len();

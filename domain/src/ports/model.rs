@@ -75,6 +75,10 @@ pub enum ModelEvent {
     },
     /// The caller started speaking (as the model heard it).
     SpeechStarted,
+    /// The assistant began an utterance. A model whose audio streams on,
+    /// silence included, between utterances says so (its audio does not
+    /// tell); a model whose audio is its speech need not.
+    AssistantSpeaking,
     /// The caller stopped speaking.
     SpeechStopped,
     /// A response began.
@@ -418,7 +422,8 @@ impl Usage {
         if self.session_ms > 0 {
             // Millionths of a dollar a minute, times ms, is a millionth of
             // a dollar times 60,000.
-            micros_times_million += u128::from(self.session_ms) * u128::from(prices.per_minute?) * 1_000_000 / 60_000;
+            micros_times_million +=
+                u128::from(self.session_ms) * u128::from(prices.per_minute?) * 1_000_000 / 60_000;
         }
         Some(u64::try_from(micros_times_million.div_ceil(1_000_000)).unwrap_or(u64::MAX))
     }

@@ -73,6 +73,8 @@ pub enum CallEvent {
         caller: Option<CallerId>,
         /// The voice model answering it.
         model: Arc<str>,
+        /// The API that model speaks (a label for observers).
+        api: Arc<str>,
     },
     /// What the call is doing changed.
     Activity {

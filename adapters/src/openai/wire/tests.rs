@@ -1,6 +1,6 @@
 use bytes::Bytes;
 use qloophone_domain::AudioChunk;
-use qloophone_domain::ports::{ModelErrorKind, TurnDetection};
+use qloophone_domain::ports::ModelErrorKind;
 use qloophone_domain::tools::ToolSpec;
 use serde_json::{Value, json};
 
@@ -14,13 +14,13 @@ fn ev(value: Value) -> ModelEvent {
 fn decodes_the_events_the_call_acts_on() {
     assert_eq!(
         ev(json!({"type":"session.created","session":{}})),
-        ModelEvent::SessionCreated
+        ModelEvent::Other
     );
     assert_eq!(
         ev(
             json!({"type":"session.updated","session":{"tools":[{"type":"function"},{"type":"function"}]}})
         ),
-        ModelEvent::SessionUpdated { tools: 2 }
+        ModelEvent::Ready { tools: 2 }
     );
     assert_eq!(
         ev(
@@ -258,20 +258,21 @@ fn malformed_events_are_errors() {
 
 #[test]
 fn session_update_is_the_ga_shape() {
+    let settings = OpenAiSettings::default();
     let setup = SessionSetup {
         instructions: "Be nice".into(),
-        voice: "marin".into(),
-        turn_detection: TurnDetection::default(),
-        noise_reduction: Some("near_field".into()),
-        transcription_model: "gpt-4o-mini-transcribe".into(),
         tools: vec![ToolSpec {
             name: "search_entity".into(),
             description: "Find".into(),
             parameters: json!({"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}),
         }],
     };
-    let value: Value =
-        serde_json::from_str(&session_update(&setup, &SessionExtras::default())).unwrap();
+    let value: Value = serde_json::from_str(&session_update(
+        &setup,
+        &settings,
+        &SessionExtras::default(),
+    ))
+    .unwrap();
     assert_eq!(value["type"], "session.update");
     let session = &value["session"];
     assert_eq!(session["type"], "realtime");
@@ -326,7 +327,7 @@ fn session_update_is_the_ga_shape() {
             max_tokens: Some(20_000),
         }),
     };
-    let value: Value = serde_json::from_str(&session_update(&setup, &extras)).unwrap();
+    let value: Value = serde_json::from_str(&session_update(&setup, &settings, &extras)).unwrap();
     assert_eq!(value["session"]["reasoning"], json!({"effort": "low"}));
     assert_eq!(
         value["session"]["truncation"],
@@ -334,17 +335,21 @@ fn session_update_is_the_ga_shape() {
                "token_limits": {"post_instructions": 20_000}})
     );
 
-    let semantic = SessionSetup {
-        turn_detection: TurnDetection {
+    let semantic = OpenAiSettings {
+        turn_detection: super::super::TurnDetection {
             kind: TurnDetectionKind::SemanticVad,
             eagerness: "high".into(),
-            ..TurnDetection::default()
+            ..Default::default()
         },
-        noise_reduction: None,
-        ..setup
+        noise_reduction: String::new(),
+        ..settings
     };
-    let value: Value =
-        serde_json::from_str(&session_update(&semantic, &SessionExtras::default())).unwrap();
+    let value: Value = serde_json::from_str(&session_update(
+        &setup,
+        &semantic,
+        &SessionExtras::default(),
+    ))
+    .unwrap();
     let detection = &value["session"]["audio"]["input"]["turn_detection"];
     assert_eq!(detection["type"], "semantic_vad");
     assert_eq!(detection["eagerness"], "high");

@@ -155,11 +155,7 @@ fn harness() -> (Harness, FakePhone) {
     )
 }
 
-fn services(
-    model: MockVoiceModel,
-    tools: MockToolExecutor,
-    sink: MockEventSink,
-) -> CallServices {
+fn services(model: MockVoiceModel, tools: MockToolExecutor, sink: MockEventSink) -> CallServices {
     CallServices {
         model: Arc::new(model),
         tools: Arc::new(tools),
@@ -167,6 +163,7 @@ fn services(
         clock: clock(),
         setup: setup(),
         model_name: "test-model".into(),
+        model_api: "test-api".into(),
         policy: SessionPolicy {
             greet: false,
             ..SessionPolicy::default()
@@ -321,11 +318,7 @@ impl VoiceModel for HangingModel {
 async fn a_model_that_hangs_while_connecting_times_out() {
     let (h, phone) = harness();
     let registry = CallRegistry::new(1);
-    let mut services = services(
-        MockVoiceModel::new(),
-        MockToolExecutor::new(),
-        quiet_sink(),
-    );
+    let mut services = services(MockVoiceModel::new(), MockToolExecutor::new(), quiet_sink());
     services.model = Arc::new(HangingModel);
     // One more attempt, after it timed out at once.
     services.policy.reconnect_attempts = 1;
@@ -420,15 +413,15 @@ fn model_sessions(count: usize) -> (MockVoiceModel, Vec<SessionHandle>) {
     let sessions = Mutex::new(std::collections::VecDeque::from(sessions));
     let mut model = MockVoiceModel::new();
     model.expect_traits().returning(ModelTraits::default);
-    model
-        .expect_open()
-        .returning(move |_, _, context| match sessions.lock().unwrap().pop_front() {
+    model.expect_open().returning(move |_, _, context| {
+        match sessions.lock().unwrap().pop_front() {
             Some((session, slot)) => {
                 *slot.lock().unwrap() = context;
                 Ok(Box::new(session) as Box<dyn ModelSession>)
             }
             None => Err(ModelError::Connect("refused".into())),
-        });
+        }
+    });
     (model, handles)
 }
 

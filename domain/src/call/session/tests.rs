@@ -108,7 +108,7 @@ struct Script {
 impl Script {
     fn new(policy: SessionPolicy) -> Self {
         Self {
-            session: CallSession::new(policy, "test-model".into()),
+            session: CallSession::new(policy, "test-model".into(), "test-api".into()),
             scheduled: Vec::new(),
             activities: Vec::new(),
         }
@@ -196,6 +196,7 @@ fn start_opens_the_model_and_tells_observers() {
                 call_sid: None,
                 caller: info().caller,
                 model: "test-model".into(),
+                api: "test-api".into(),
             }),
             Command::OpenModel {
                 info: info(),
@@ -258,15 +259,9 @@ fn greeting_is_asked_for_exactly_once_after_tools_are_confirmed() {
         s.step(Input::Model(ModelEvent::Ready { tools: 4 })),
         vec![Command::Model(ModelCommand::CreateResponse)]
     );
-    assert_eq!(
-        s.step(Input::Model(ModelEvent::Ready { tools: 4 })),
-        vec![]
-    );
+    assert_eq!(s.step(Input::Model(ModelEvent::Ready { tools: 4 })), vec![]);
     s.steps([created("resp_g"), done("resp_g", ResponseStatus::Completed)]);
-    assert_eq!(
-        s.step(Input::Model(ModelEvent::Ready { tools: 4 })),
-        vec![]
-    );
+    assert_eq!(s.step(Input::Model(ModelEvent::Ready { tools: 4 })), vec![]);
 }
 
 #[test]
@@ -285,10 +280,7 @@ fn without_tools_the_first_session_update_is_enough_to_greet() {
 #[test]
 fn greeting_can_be_turned_off() {
     let mut s = Script::live(no_greeting());
-    assert_eq!(
-        s.step(Input::Model(ModelEvent::Ready { tools: 4 })),
-        vec![]
-    );
+    assert_eq!(s.step(Input::Model(ModelEvent::Ready { tools: 4 })), vec![]);
 }
 
 #[test]
@@ -892,13 +884,8 @@ fn every_end_reason_ends_the_call_once() {
     connecting.step(Input::Phone(PhoneEvent::Start(info())));
     let out = connecting.step(Input::ModelFailed { fatal: false });
     assert!(
-        out.iter().any(|c| matches!(
-            c,
-            Command::OpenModel {
-                context: None,
-                ..
-            }
-        )),
+        out.iter()
+            .any(|c| matches!(c, Command::OpenModel { context: None, .. })),
         "{out:?}"
     );
     ends_with(
@@ -1526,12 +1513,30 @@ fn a_model_that_stops_itself_is_not_truncated_and_cleared_only_when_far_ahead() 
         greet: false,
         ..self_stopping()
     });
-    // 200 ms queued: the model's own stop is enough.
-    s.steps([media(0), delta("live_1", 800), delta("live_1", 800)]);
-    assert_eq!(s.step(speech_started()), vec![]);
-    assert!(s.session.assistant_audible());
-    // Two seconds queued ahead of the caller: cleared, nothing truncated.
+    // 200 ms of its speech queued: the model's own stop is enough; the
+    // barge-in is told.
+    s.steps([
+        media(0),
+        Input::Model(ModelEvent::AssistantSpeaking),
+        delta("live_1", 800),
+        delta("live_1", 800),
+    ]);
+    assert_eq!(
+        s.step(speech_started()),
+        vec![Command::Emit(CallEvent::BargeIn {
+            item_id: item("live_1"),
+            audio_end: AudioMs::new(0),
+            unheard: 0,
+        })]
+    );
+    assert!(!s.session.assistant_audible());
+    // Over silence the stream goes on: no barge-in at all.
     s.step(delta("live_1", 16_000));
+    assert_eq!(s.step(speech_started()), vec![]);
+    // Two seconds of its speech queued ahead of the caller: cleared,
+    // nothing truncated.
+    s.step(Input::Model(ModelEvent::AssistantSpeaking));
+    assert!(s.session.assistant_audible());
     let out = s.steps([media(100), speech_started()]);
     assert_eq!(
         out,
