@@ -119,3 +119,66 @@ fn only_the_wiring_and_the_command_line_reach_the_sandbox() {
         }
     }
 }
+
+/// The words of the voice models' and the phone network's vendors and
+/// wire formats: none may appear in the domain's code or its docs (its
+/// tests may name them, as data). The domain speaks of a voice model and
+/// a phone leg; the adapters say which.
+const VENDOR_VOCABULARY: &[&str] = &[
+    "openai",
+    "realtime",
+    "gpt-",
+    "twilio",
+    // Wire event names, as they are written in docs and strings.
+    "`session.",
+    "\"session.",
+    "response.create",
+    "response.done",
+    "response.output",
+    "conversation.item",
+    "input_audio_buffer",
+    "speech_started",
+];
+
+/// Whether `path` holds tests only (a `tests.rs`, or a file under a
+/// `tests/` folder).
+fn is_test_file(path: &Path) -> bool {
+    path.file_name().is_some_and(|name| name == "tests.rs")
+        || path.components().any(|part| part.as_os_str() == "tests")
+}
+
+#[test]
+fn no_vendor_vocabulary_enters_the_domain() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("domain/src");
+    let mut found = Vec::new();
+    for file in rust_files(&src).into_iter().filter(|f| !is_test_file(f)) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Code after an in-file `#[cfg(test)]` is tests too.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (number, line) in code.lines().enumerate() {
+            let lower = line.to_ascii_lowercase();
+            for word in VENDOR_VOCABULARY {
+                if lower.contains(word) {
+                    found.push(format!(
+                        "{}:{}: {word}: {}",
+                        file.display(),
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "vendor vocabulary in the domain (it belongs in an adapter):\n{}",
+        found.join("\n")
+    );
+}
+
+/// The guard finds what it guards against.
+#[test]
+fn the_vocabulary_guard_sees_a_vendor_word() {
+    let line = "/// Sends OpenAI's `response.create`.".to_ascii_lowercase();
+    assert!(VENDOR_VOCABULARY.iter().any(|word| line.contains(word)));
+}

@@ -6,7 +6,7 @@
 //! ([`ports`]) through which the outside world is reached.
 //!
 //! It must not do I/O of its own: no sockets, no HTTP, no files, no wire
-//! formats of Twilio or OpenAI. Adapters translate those into the types
+//! formats of the phone network or the voice model. Adapters translate those into the types
 //! here. JSON appears only where the model itself speaks it: tool arguments
 //! and tool results.
 

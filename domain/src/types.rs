@@ -101,12 +101,12 @@ fn parse_id<'a>(value: &'a str, kind: &'static str) -> Result<&'a str, IdError> 
 }
 
 id_type!(
-    /// Twilio's id of one Media Stream (`MZ…`): the key of a call here.
+    /// The phone leg's id of one audio stream: the key of a call here.
     StreamSid,
     "stream sid"
 );
 id_type!(
-    /// Twilio's id of the phone call (`CA…`).
+    /// The phone network's id of the call.
     CallSid,
     "call sid"
 );
@@ -123,12 +123,13 @@ id_type!(
     "entity id"
 );
 id_type!(
-    /// A Realtime conversation item id (`item_…`).
+    /// The voice model's id of one item of its conversation (an answer's
+    /// audio item, say).
     ItemId,
     "item id"
 );
 id_type!(
-    /// A Realtime response id (`resp_…`).
+    /// The voice model's id of one response.
     ResponseId,
     "response id"
 );
@@ -246,6 +247,12 @@ impl RawFrame {
     /// The frame's bytes.
     pub fn bytes(&self) -> &Bytes {
         &self.0
+    }
+
+    /// Whether there is no frame (an event the adapter derived, not one
+    /// the model sent).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

@@ -101,6 +101,8 @@ impl CallerOptions {
 pub struct CallReport {
     /// Audio frames received.
     pub media_received: usize,
+    /// Audio frames sent (20 ms each).
+    pub media_sent: usize,
     /// Audio bytes received.
     pub bytes_received: usize,
     /// Audio bytes played before hang-up or clear.
@@ -186,6 +188,7 @@ impl Phone {
     }
 
     fn media(&mut self, speaking: bool) -> Message {
+        self.report.media_sent += 1;
         let mut bytes = if speaking {
             let bytes = audio::voice(FRAME_BYTES, self.voice_offset, 210.0, 0.4);
             self.voice_offset += FRAME_BYTES;

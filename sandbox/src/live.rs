@@ -663,13 +663,11 @@ impl Conn {
             return;
         }
         let tag = audio::read_tag(&bytes);
-        if let Some((tag, script)) = self.casting.hear(&bytes) {
-            if let Some(script) = script {
-                if !script.faults.is_none() && self.recorder.first_to_play(tag) {
-                    self.faults = LiveFaults::from_script(&script.faults);
-                }
-                self.script = script;
+        if let Some((tag, Some(script))) = self.casting.hear(&bytes) {
+            if !script.faults.is_none() && self.recorder.first_to_play(tag) {
+                self.faults = LiveFaults::from_script(&script.faults);
             }
+            self.script = script;
         }
         self.recorder.update(self.id, |session| {
             session.audio_in += bytes.len();

@@ -659,3 +659,35 @@ fn the_model_catalogue_takes_overrides_and_new_models_from_toml() {
         Ok(())
     });
 }
+
+/// The API follows the model: `gpt-live-*` is GPT-Live (its voice checked
+/// against GPT-Live's), anything else the Realtime API; `model.vendor`
+/// decides for a name the catalogue does not know.
+#[test]
+fn the_voice_api_follows_the_model_and_model_vendor_overrides_it() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        assert_eq!(load(jail).unwrap().vendor(), Api::Realtime);
+        jail.set_env("OPENAI_MODEL", "gpt-live-1");
+        assert_eq!(load(jail).unwrap().vendor(), Api::Live);
+        jail.set_env("OPENAI_MODEL", "gpt-live-2");
+        assert_eq!(load(jail).unwrap().vendor(), Api::Live, "by its name");
+        jail.set_env("OPENAI_MODEL", "gpt-live-transcribe");
+        assert_eq!(load(jail).unwrap().vendor(), Api::Realtime);
+        jail.set_env("OPENAI_MODEL", "my-voice");
+        jail.set_env("QLOOPHONE_MODEL__VENDOR", "live");
+        assert_eq!(load(jail).unwrap().vendor(), Api::Live);
+        jail.set_env("QLOOPHONE_MODEL__VENDOR", "other");
+        assert!(error_text(jail).contains("model.vendor"));
+        // GPT-Live's voices are its own.
+        jail.set_env("QLOOPHONE_MODEL__VENDOR", "live");
+        jail.set_env("QLOOPHONE_LIVE__VOICE", "juni");
+        assert!(load(jail).is_ok());
+        jail.set_env("QLOOPHONE_LIVE__VOICE", "nobody");
+        assert!(error_text(jail).contains("live.voice"));
+        jail.set_env("QLOOPHONE_LIVE__VOICE", "marin");
+        jail.set_env("OPENAI_LIVE_URL", "http://example.com");
+        assert!(error_text(jail).contains("live.url (OPENAI_LIVE_URL)"));
+        Ok(())
+    });
+}

@@ -46,8 +46,20 @@ async fn calls_in_progress_finish_while_new_ones_are_turned_away() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_still_running_at_the_drain_timeout_are_ended() {
+    calls_still_running_at_the_drain_timeout_are_ended_on("gpt-realtime-2.1").await;
+}
+
+/// The same on GPT-Live, whose session is closed as documented: its
+/// final time is billed before the call's end is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpt_live_calls_still_running_at_the_drain_timeout_are_ended() {
+    calls_still_running_at_the_drain_timeout_are_ended_on("gpt-live-1").await;
+}
+
+async fn calls_still_running_at_the_drain_timeout_are_ended_on(model: &str) {
     let mut config = Config::default();
     config.server.drain_timeout_secs = 1;
+    config.openai.model = model.to_owned();
     let mut app = spawn_app_with(AppOptions {
         config,
         ..AppOptions::default()
@@ -61,5 +73,19 @@ async fn calls_still_running_at_the_drain_timeout_are_ended() {
     assert!(report.closed_by_server);
     let events = read_until(&mut observer, |e| e["event"]["type"] == "call.ended").await;
     assert_eq!(events.last().unwrap()["event"]["reason"], "shutdown");
+    if model.starts_with("gpt-live") {
+        let usage: Vec<&serde_json::Value> = events
+            .iter()
+            .filter(|e| e["event"]["type"] == "usage")
+            .collect();
+        assert!(
+            usage
+                .last()
+                .is_some_and(|u| u["event"]["total"]["session_ms"].as_u64() > Some(0)),
+            "the closed session's time, before the end: {events:?}"
+        );
+        let session = &app.model.sessions()[0];
+        assert_eq!(session.of_type("session.close").len(), 1);
+    }
     app.stop().await;
 }

@@ -11,6 +11,7 @@ mod drain;
 mod fidelity;
 mod fleet;
 mod helpers;
+mod live;
 mod load;
 mod logs;
 mod metrics;

@@ -102,7 +102,7 @@ async fn each_call_is_priced_at_its_models_list_prices() {
         let metrics = app.get_text("/metrics").await;
         assert!(
             metrics.contains(&format!(
-                "qloophone_model_calls_total{{model=\"{model}\"}} 1"
+                "qloophone_model_calls_total{{api=\"realtime\",model=\"{model}\"}} 1"
             )),
             "{metrics}"
         );
@@ -157,5 +157,61 @@ async fn reasoning_and_truncation_go_only_to_models_that_take_them() {
     let update = &session.of_type("session.update")[0]["session"];
     assert!(update.get("reasoning").is_none(), "{update}");
     assert_eq!(update["truncation"]["retention_ratio"], 0.8);
+    app.stop().await;
+}
+
+/// GPT-Live bills its voice by the minute and its backend model's tokens
+/// by the token: a call's cost is both, at the catalogue's prices, or
+/// unknown while the backend model's prices are not known.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpt_live_call_is_priced_by_the_minute_and_its_backend_by_the_token() {
+    use qloophone_adapters::openai::catalogue::{ModalityPrices, ModelSpec, PriceTable};
+    let backend = ModelSpec {
+        prices: PriceTable {
+            text: ModalityPrices {
+                input: Some(2.0),
+                cached_input: Some(0.2),
+                output: Some(10.0),
+            },
+            ..PriceTable::default()
+        },
+        ..ModelSpec::default()
+    };
+    let app = app_on("gpt-live-1", |config| {
+        config
+            .openai
+            .models
+            .insert(config.live.delegation_model.clone(), backend);
+    })
+    .await;
+    let (started, usage) = one_call(&app, 73).await;
+    assert_eq!(started["model"], "gpt-live-1");
+    assert_eq!(started["api"], "live");
+    let total = &usage["total"];
+    let n = |key: &str| total[key].as_u64().unwrap() as f64;
+    assert!(
+        n("input_text_tokens") > 0.0,
+        "the backend ran the tool: {total}"
+    );
+    let expected = (n("input_text_tokens") - n("cached_text_tokens")) * 2.0 / 1e6
+        + n("cached_text_tokens") * 0.2 / 1e6
+        + n("output_text_tokens") * 10.0 / 1e6
+        + n("session_ms") / 60_000.0 * 0.05;
+    let cost = usage["cost_usd"].as_f64().expect("both prices known");
+    assert!(
+        n("session_ms") > 0.0 && (cost - expected).abs() < 2e-6,
+        "{cost} against {expected} for {total}"
+    );
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("qloophone_model_calls_total{api=\"live\",model=\"gpt-live-1\"} 1"),
+        "{metrics}"
+    );
+    app.stop().await;
+
+    // Without the backend model's prices, the cost is not known.
+    let app = app_on("gpt-live-1", |_| {}).await;
+    let (_, usage) = one_call(&app, 74).await;
+    assert!(usage["cost_usd"].is_null(), "{usage}");
     app.stop().await;
 }

@@ -590,6 +590,7 @@ fn usage_json(usage: &Usage) -> Value {
         "cached_image_tokens": usage.cached_image,
         "output_text_tokens": usage.output_text,
         "output_audio_tokens": usage.output_audio,
+        "session_ms": usage.session_ms,
         "total_tokens": usage.total(),
     })
 }

@@ -9,7 +9,7 @@
 //!   caller speaks (the bridge truncates nothing, and clears Twilio's queue
 //!   only when much is queued ahead of the caller), and speaks on its own
 //!   (the greeting is a prompt, not a response).
-//! - [`LiveSettings`]: `[live]`.
+//! - [`LiveSettings`]: the `live` section of the configuration.
 //!
 //! Until `session.started` the session holds what the call sends (caller
 //! audio up to a bound, oldest dropped; commands kept), and sends it in
@@ -241,6 +241,3 @@ impl ModelSession for LiveSession {
         (billed != Usage::default()).then_some(billed)
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -73,6 +73,9 @@ pub struct TwilioLeg {
     leg: Leg<WebSocket, TwilioCodec>,
     tokens: Option<Arc<StreamTokens>>,
     redeeming: Option<Redeeming>,
+    /// The stream's token was refused: the leg reads nothing more, and its
+    /// socket closes with the call.
+    refused: bool,
 }
 
 impl std::fmt::Debug for TwilioLeg {
@@ -104,14 +107,7 @@ impl TwilioLeg {
                 .paced(Pace::new(MEDIA_RATE, MEDIA_BURST)),
             tokens,
             redeeming: None,
-        }
-    }
-
-    /// A refused stream: its socket closes on the leg's own way out.
-    fn refuse(&mut self) {
-        if let Some(socket) = self.leg.drop_socket() {
-            // Closing is bounded; the runner ends the call at once.
-            tokio::spawn(crate::ws::close_socket(socket, Some(goodbye())));
+            refused: false,
         }
     }
 }
@@ -126,12 +122,16 @@ fn goodbye() -> CloseFrame {
 #[async_trait]
 impl AudioInbound for TwilioLeg {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<PhoneEvent>> {
+        if self.refused {
+            return Poll::Ready(None);
+        }
         if let Some(redeeming) = self.redeeming.as_mut() {
             let checked = ready!(redeeming.check.as_mut().poll(cx));
             let Redeeming { start, .. } = self.redeeming.take().expect("just polled");
             if let Err(reason) = checked {
                 tracing::warn!(%reason, "stream refused: closing it before the call starts");
-                self.refuse();
+                // The call ends at once and closes the socket as it goes.
+                self.refused = true;
                 return Poll::Ready(None);
             }
             return Poll::Ready(Some(start));

@@ -214,11 +214,6 @@ where
         self.socket.is_some()
     }
 
-    /// Gives the socket up at once (`poll_recv` answers `None` from now).
-    pub fn drop_socket(&mut self) -> Option<S> {
-        self.socket.take()
-    }
-
     /// The peer's next event: `Ready(None)` once the leg has closed.
     /// Polling it also carries on writing what was queued.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<C::Event>> {

@@ -149,7 +149,7 @@ impl Timers {
 struct Deadlines {
     start: Pin<Box<tokio::time::Sleep>>,
     longest: Pin<Box<tokio::time::Sleep>>,
-    // Twilio streams audio all the time, silence included: a phone leg
+    // A phone leg streams audio all the time, silence included: one
     // that sends none for this long is gone.
     silence_check: tokio::time::Interval,
     last_media: Instant,
@@ -370,8 +370,9 @@ impl<'s, P: AudioInbound> Call<'s, P> {
                     timed = Some((RelayDirection::Downlink, Instant::now()));
                 }
                 // Audio (most of the bytes) reaches observers only while one
-                // asked for it.
-                if !audio || self.services.sink.wants_audio() {
+                // asked for it; an event the adapter derived has no frame
+                // of the model's to show.
+                if !frame.raw.is_empty() && (!audio || self.services.sink.wants_audio()) {
                     self.emit(CallEvent::Model {
                         audio,
                         raw: frame.raw,

@@ -43,13 +43,13 @@ pub struct SessionPolicy {
     /// gives up.
     pub reconnect_attempts: u32,
     /// How long a new model session may take to confirm its configuration
-    /// (`session.updated`) before it is given up and reopened.
+    /// before it is given up and reopened.
     pub ready_timeout: Duration,
     /// How long a requested response may take to start before it is asked
     /// for again.
     pub response_timeout: Duration,
     /// Age at which a model session is replaced at the next quiet moment,
-    /// before the service's own cap (OpenAI closes sessions at 60 minutes).
+    /// before the service's own cap (some close sessions at 60 minutes).
     pub rollover_after: Duration,
     /// What the model's tokens cost, for the call's estimate; `None` when
     /// the model's prices are not known (the cost is then unknown, never
@@ -788,7 +788,7 @@ impl CallSession {
         }
     }
 
-    /// Twilio echoes marks in order once the audio before them has played
+    /// The phone leg echoes marks in order once the audio before them has played
     /// (or was cleared), so every mark up to the echoed one is done: each
     /// tells its own item how much of it was heard.
     fn on_mark(&mut self, name: MarkName) {
@@ -933,7 +933,7 @@ impl CallSession {
                         }
                     }
                     ModelErrorKind::Fatal => self.end(EndReason::ModelRefused, out),
-                    // Before `session.updated`, an error refuses the
+                    // Before the session is ready, an error refuses the
                     // configuration (the audio format, the tools): going on
                     // with the service's defaults would garble the call.
                     ModelErrorKind::Other if !self.ready && self.phase == Phase::Live => {
@@ -1159,12 +1159,14 @@ impl CallSession {
     /// Asks for a response when one is owed, no tool is still running,
     /// no response is active and the caller is not talking.
     fn maybe_create_response(&mut self, out: &mut Vec<Command>) {
-        if self.phase == Phase::Live && self.ready && !self.caller_speaking {
-            if let Some(prompt) = self.speech_owed.take() {
-                out.push(Command::Model(ModelCommand::Speak {
-                    prompt: prompt.into(),
-                }));
-            }
+        if self.phase == Phase::Live
+            && self.ready
+            && !self.caller_speaking
+            && let Some(prompt) = self.speech_owed.take()
+        {
+            out.push(Command::Model(ModelCommand::Speak {
+                prompt: prompt.into(),
+            }));
         }
         if self.phase == Phase::Live
             && self.ready

@@ -15,7 +15,8 @@ use crate::types::{AudioMs, CallSid, CallerId, ItemId, RawFrame, StreamSid};
 /// Why a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EndReason {
-    /// Twilio sent `stop`: the caller hung up or the stream ended.
+    /// The phone leg said the stream stopped: the caller hung up or the
+    /// stream ended.
     PhoneStopped,
     /// The phone socket closed without `stop`.
     PhoneClosed,
@@ -67,7 +68,7 @@ impl fmt::Display for EndReason {
 pub enum CallEvent {
     /// The phone leg sent `start`.
     Started {
-        /// Twilio's call id.
+        /// The phone network's call id.
         call_sid: Option<CallSid>,
         /// Who is calling, masked.
         caller: Option<CallerId>,

@@ -38,7 +38,7 @@ pub struct MediaFormat {
 }
 
 impl MediaFormat {
-    /// G.711 μ-law, 8 kHz, mono: what Twilio sends and the model takes.
+    /// G.711 μ-law, 8 kHz, mono: what phones send and the model takes.
     pub fn mulaw_8k_mono() -> Self {
         Self {
             encoding: AudioEncoding::MuLaw,
@@ -58,7 +58,7 @@ impl MediaFormat {
 pub struct CallInfo {
     /// The stream id: the call's key.
     pub stream_sid: StreamSid,
-    /// Twilio's call id, when sent.
+    /// The phone network's call id, when sent.
     pub call_sid: Option<CallSid>,
     /// Who is calling, masked, when the leg was told.
     pub caller: Option<CallerId>,
@@ -69,7 +69,7 @@ pub struct CallInfo {
 /// An event from the caller's side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PhoneEvent {
-    /// The socket is up (Twilio's first frame).
+    /// The leg is up (its first event).
     Connected,
     /// The stream started.
     Start(CallInfo),

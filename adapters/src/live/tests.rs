@@ -1,1 +1,0 @@
-//! GPT-Live session tests.
