@@ -103,6 +103,9 @@ impl VoiceModel for GptLive {
         let start = wire::session_start(&self.model, setup, &self.settings, context.as_deref());
         leg.send_message(Message::text(start))
             .map_err(|err| ModelError::Connect(err.to_string()))?;
+        leg.write_all()
+            .await
+            .map_err(|err| ModelError::Connect(err.to_string()))?;
         tracing::debug!(stream = %call.stream_sid, "live session opened");
         Ok(Box::new(LiveSession {
             leg,

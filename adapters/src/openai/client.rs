@@ -101,6 +101,9 @@ impl VoiceModel for OpenAiRealtime {
             leg.send_message(message)
                 .map_err(|err| ModelError::Connect(err.to_string()))?;
         }
+        leg.write_all()
+            .await
+            .map_err(|err| ModelError::Connect(err.to_string()))?;
         tracing::debug!(stream = %call.stream_sid, "model session opened");
         Ok(Box::new(OpenAiSession { leg }))
     }

@@ -357,6 +357,21 @@ where
             .map_err(|stalled| LegError::Write(stalled.to_string()))
     }
 
+    /// Writes everything queued, waiting for the peer to take it (a
+    /// session's opening messages: written before the call's audio joins
+    /// them, the socket's write buffer stays their size, not theirs and a
+    /// backlog of audio's).
+    ///
+    /// # Errors
+    /// [`LegError`] when the socket failed or the peer took nothing for
+    /// the write timeout.
+    pub async fn write_all(&mut self) -> Result<(), LegError> {
+        let socket = self.socket.as_mut().ok_or(LegError::Closed)?;
+        std::future::poll_fn(|cx| self.outbound.poll_write(socket, cx))
+            .await
+            .map_err(|stalled| LegError::Write(stalled.to_string()))
+    }
+
     /// Closes the socket with `frame`, giving a peer that takes nothing
     /// [`CLOSE_TIMEOUT`]; says what was ignored during the leg's life.
     pub async fn close(&mut self, frame: Option<CloseFrame>) {
