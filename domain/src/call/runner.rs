@@ -237,7 +237,9 @@ pub async fn run_call<P: AudioInbound>(
         let written = call.flush().await;
         call.report_timing(timed, written);
         if let Some(reason) = ended {
-            return call.finish(reason).await;
+            // Once a call, on the heap: the closing futures would otherwise
+            // be part of every call's task for its whole life.
+            return Box::pin(call.finish(reason)).await;
         }
     }
 }
