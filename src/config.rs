@@ -22,6 +22,7 @@ pub use qloophone_adapters::qloo::{CacheSettings, QlooSettings};
 pub use qloophone_adapters::redis::RedisSettings;
 pub use qloophone_adapters::secret::Secret;
 pub use qloophone_adapters::twilio::TwilioSettings;
+use qloophone_domain::call::{SessionPolicy, Watchdogs};
 use serde::{Deserialize, Serialize};
 
 /// The default TOML file, read from the working directory when present.
@@ -140,14 +141,16 @@ pub struct ModelSettings {
 }
 
 impl Default for ModelSettings {
+    /// The session's own defaults, written once in the domain.
     fn default() -> Self {
+        let policy = SessionPolicy::default();
         Self {
             vendor: None,
             connect_timeout_ms: 5000,
-            reconnect_attempts: 4,
-            ready_timeout_ms: 5000,
-            response_timeout_ms: 8000,
-            session_rollover_secs: 55 * 60,
+            reconnect_attempts: policy.reconnect_attempts,
+            ready_timeout_ms: millis(policy.ready_timeout),
+            response_timeout_ms: millis(policy.response_timeout),
+            session_rollover_secs: policy.rollover_after.as_secs(),
             ping_interval_ms: 10_000,
         }
     }
@@ -242,16 +245,23 @@ pub struct LimitSettings {
 }
 
 impl Default for LimitSettings {
+    /// The watchdogs' own defaults, written once in the domain.
     fn default() -> Self {
+        let watchdogs = Watchdogs::default();
         Self {
             max_calls: 1000,
             start_timeout_ms: 10_000,
-            caller_silence_timeout_ms: 20_000,
-            max_call_duration_secs: 60 * 60,
+            caller_silence_timeout_ms: millis(watchdogs.caller_silence),
+            max_call_duration_secs: watchdogs.max_call_duration.as_secs(),
             write_timeout_ms: 2_000,
-            tool_deadline_ms: 8_000,
+            tool_deadline_ms: millis(watchdogs.tool_deadline),
         }
     }
+}
+
+/// A default duration as the whole milliseconds a setting holds.
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Whether the server talks to the real services or to the simulators.
