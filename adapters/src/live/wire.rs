@@ -25,7 +25,6 @@ use bytes::{Bytes, BytesMut};
 use qloophone_domain::ports::{
     ModelCommand, ModelErrorKind, ModelEvent, ResponseStatus, SessionSetup, Usage,
 };
-use qloophone_domain::tools::ToolSpec;
 use qloophone_domain::{ItemId, ResponseId, ToolCallId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -33,16 +32,8 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::LiveSettings;
 use crate::audio::{chunk_from_base64, optional_borrowed};
-
-/// A function tool as GPT-Live's Responses delegation takes it.
-fn tool_json(tool: &ToolSpec) -> Value {
-    json!({
-        "type": "function",
-        "name": tool.name,
-        "description": tool.description,
-        "parameters": tool.parameters,
-    })
-}
+// GPT-Live's Responses delegation takes tools in the Realtime API's flat shape.
+use crate::openai::wire::tool_json;
 
 /// The `session.start` that opens a call's session: the voice model and
 /// its instructions, μ-law at 8 kHz both ways (relayed untouched), the

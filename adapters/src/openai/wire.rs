@@ -340,7 +340,9 @@ fn response_id(
         .map(ResponseId::parse)
 }
 
-/// A tool as the Realtime API takes it (flat, not wrapped in `function`).
+/// A tool as OpenAI's voice APIs take it (flat, not wrapped in
+/// `function`): the Realtime session's tools and GPT-Live's Responses
+/// delegation alike.
 pub fn tool_json(tool: &ToolSpec) -> Value {
     json!({
         "type": "function",
