@@ -91,12 +91,18 @@ pub struct LiveFaults {
     /// Close the session with this code while answering the caller's Nth
     /// utterance (from 1), right after the answer's first audio.
     pub close_in_turn: Option<(usize, u16)>,
+    /// With `close_in_turn`: first say `session.closed` with this reason
+    /// and the usage so far, as the service does when it ends a session
+    /// itself (`expired` at its maximum duration, whose length
+    /// gpt-live.md leaves unknown).
+    pub closed_reason: Option<String>,
 }
 
 impl LiveFaults {
     fn from_script(faults: &ScriptFaults) -> Self {
         Self {
             close_in_turn: faults.close_in_turn.map(|turn| (turn, faults.close_code)),
+            closed_reason: faults.closed_reason.clone(),
             refuse_responses: faults.refuse_responses,
             malformed_every: faults.malformed_every,
             ..Self::default()
@@ -978,6 +984,9 @@ impl Conn {
             && turn == self.turn
         {
             self.faults.close_in_turn = None;
+            if let Some(reason) = self.faults.closed_reason.take() {
+                self.say_closed(&reason);
+            }
             self.close_now = Some(code);
         }
     }
@@ -1020,9 +1029,14 @@ impl Conn {
     /// with the final usage, then the socket closes.
     fn close(&mut self, reason: &str) {
         self.closing = true;
+        self.say_closed(reason);
+        self.close_now = Some(1000);
+    }
+
+    /// `session.closed` with the session's whole usage.
+    fn say_closed(&mut self, reason: &str) {
         let resource = self.resource.clone();
         let seconds = self.clock_ms as f64 / 1000.0;
         self.emit(json!({"type": "session.closed", "reason": reason, "session": resource, "usage": {"seconds": seconds}}));
-        self.close_now = Some(1000);
     }
 }

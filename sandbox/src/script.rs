@@ -83,6 +83,12 @@ pub struct ScriptFaults {
     /// error, by default; 1001 is OpenAI's "maximum duration").
     #[serde(default = "internal_error")]
     pub close_code: u16,
+    /// GPT-Live only: with `close_in_turn`, the service first says
+    /// `session.closed` with this reason (`expired`: its maximum session
+    /// length) and the session's usage; the Realtime API has no such
+    /// event and just closes.
+    #[serde(default)]
+    pub closed_reason: Option<String>,
     /// Answer this many `response.create` with `rate_limit_exceeded`.
     #[serde(default)]
     pub refuse_responses: usize,
@@ -107,6 +113,7 @@ impl Default for ScriptFaults {
         Self {
             close_in_turn: None,
             close_code: internal_error(),
+            closed_reason: None,
             refuse_responses: 0,
             malformed_every: None,
         }

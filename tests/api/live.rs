@@ -202,3 +202,72 @@ async fn a_lost_gpt_live_session_is_replaced_with_the_call_so_far() {
     );
     app.stop().await;
 }
+
+/// A session the service ends itself (`session.closed` with `expired`,
+/// at a maximum length gpt-live.md leaves unknown) is replaced like a lost
+/// one, and the call is billed for both sessions' time, the first one's
+/// final usage included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpt_live_session_the_service_expires_is_replaced_and_billed() {
+    let mut config = Config::default();
+    config.openai.model = "gpt-live-1".to_owned();
+    let app = spawn_app_with(AppOptions {
+        script: film_search("Great pick. You should watch {tool_output}."),
+        tools: None,
+        config,
+        live_faults: qloophone_sandbox::live::LiveFaults {
+            sessions: 0..1,
+            close_in_turn: Some((1, 1000)),
+            closed_reason: Some("expired".to_owned()),
+            ..Default::default()
+        },
+        ..AppOptions::default()
+    })
+    .await;
+    let mut observer = dashboard(&app, "?format=envelope").await;
+    let call = app.spawn_call(
+        82,
+        vec![
+            Step::WaitForAnswer { max_ms: 10_000 },
+            Step::Speak { ms: 600 },
+            Step::WaitForAnswer { max_ms: 15_000 },
+            Step::WaitForAnswer { max_ms: 8_000 },
+            Step::Hangup,
+        ],
+    );
+    let report = call.await.unwrap();
+    assert!(!report.closed_by_server, "the call went on");
+    app.idle().await;
+    let sessions = app.model.sessions();
+    assert_eq!(sessions.len(), 2, "the expired session was replaced");
+    let closed_ms = |i: usize| -> u64 {
+        let closed = sessions[i].sent_of_type("session.closed");
+        let seconds = closed.last().unwrap()["usage"]["seconds"].as_f64().unwrap();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let ms = (seconds * 1000.0).round() as u64;
+        ms
+    };
+    assert_eq!(
+        sessions[0].sent_of_type("session.closed")[0]["reason"],
+        "expired"
+    );
+    let events = read_until(&mut observer, |e| e["event"]["type"] == "call.ended").await;
+    let usage: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"]["type"] == "usage")
+        .map(|e| &e["event"])
+        .collect();
+    let billed = usage.last().unwrap()["total"]["session_ms"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        billed,
+        closed_ms(0) + closed_ms(1),
+        "both sessions' time: {usage:?}"
+    );
+    assert!(
+        sessions[1].audio_in > 0,
+        "the caller's audio reaches the new session"
+    );
+    app.stop().await;
+}
