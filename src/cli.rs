@@ -53,6 +53,11 @@ pub enum Command {
         /// Speed relative to real time (match the server's sandbox pace).
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
+        /// How the person a transferred call is handed to answers:
+        /// answers, busy or no-answer (default: the scenario's, else
+        /// answers).
+        #[arg(long, value_name = "HOW", value_parser = ["answers", "busy", "no-answer"])]
+        callee: Option<String>,
         /// List the shipped scenarios and exit.
         #[arg(long)]
         list: bool,

@@ -50,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             dashboard_token,
             wav,
             speed,
+            callee,
             list,
         } => {
             telemetry::init_quiet()?;
@@ -65,6 +66,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 scenario,
                 wav,
                 speed,
+                callee: callee
+                    .map(|how| how.parse())
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
                 auth_token: auth_token.or_else(|| twilio_token(&config)),
                 dashboard_token: dashboard_token.or_else(|| {
                     config

@@ -40,6 +40,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("QLOO_API_KEY", "qloo.api_key"),
     ("QLOO_API_URL", "qloo.api_url"),
     ("TWILIO_AUTH_TOKEN", "twilio.auth_token"),
+    ("TRANSFER_NUMBER", "twilio.transfer_number"),
     ("DASHBOARD_TOKEN", "dashboard.token"),
     ("PORT", "server.port"),
     ("PUBLIC_URL", "server.public_url"),
@@ -335,9 +336,24 @@ impl Config {
             .merge(
                 Env::raw()
                     .only(&aliases)
+                    .ignore(
+                        &TEXT_SETTINGS
+                            .iter()
+                            .map(|(_, var, _)| *var)
+                            .collect::<Vec<_>>(),
+                    )
                     .map(|var| alias(var.as_str()).expect("filtered by only()").into()),
             )
-            .merge(Env::prefixed(PREFIX).split("__")))
+            .merge(
+                Env::prefixed(PREFIX)
+                    .ignore(
+                        &TEXT_SETTINGS
+                            .iter()
+                            .map(|(_, _, var)| var.trim_start_matches(PREFIX))
+                            .collect::<Vec<_>>(),
+                    )
+                    .split("__"),
+            ))
     }
 
     /// Loads and checks the configuration.
@@ -354,6 +370,18 @@ impl Config {
     /// A [`ConfigError`] naming the setting and what is wrong with it.
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
         let mut config: Self = figment.extract().map_err(Box::new)?;
+        // The environment's text settings as written (figment would read
+        // `+15550123456` as a number, so they are kept out of its
+        // environment layers); the prefixed name wins, as it does for
+        // every setting.
+        let from_env = |(_, alias, prefixed): &(&str, &str, &str)| {
+            std::env::var(prefixed)
+                .or_else(|_| std::env::var(alias))
+                .ok()
+        };
+        if let Some(number) = from_env(&TEXT_SETTINGS[0]) {
+            config.twilio.transfer_number = Some(number);
+        }
         // With no PUBLIC_URL given, the stream URL follows the port the
         // server listens on (PORT=8091 alone streams to localhost:8091).
         let defaults = Serialized::defaults(Config::default()).metadata();
@@ -466,6 +494,20 @@ impl Config {
             return Err(invalid(
                 "twilio.stream_secret (QLOOPHONE_TWILIO__STREAM_SECRET)",
                 "must be set, the same on every instance, when instances share a Redis (REDIS_URL) and check stream tokens (TWILIO_AUTH_TOKEN)",
+            ));
+        }
+        if let Some(number) = &self.twilio.transfer_number
+            && !qloophone_adapters::twilio::is_e164(number)
+        {
+            return Err(invalid(
+                "twilio.transfer_number (TRANSFER_NUMBER)",
+                "must be an E.164 number: + then the country code and number, digits only (+15550123456)",
+            ));
+        }
+        if self.twilio.dial_timeout_secs == 0 || self.twilio.dial_time_limit_secs == 0 {
+            return Err(invalid(
+                "twilio.dial_timeout_secs / twilio.dial_time_limit_secs",
+                "must be greater than 0",
             ));
         }
         if self.redis.expiry_ms <= self.redis.heartbeat_ms {
@@ -665,9 +707,20 @@ fn alias(var: &str) -> Option<&'static str> {
 
 /// The `.env` file as a provider: the same names as the environment.
 struct DotEnv {
-    path: PathBuf,
+    /// Where the values come from, for error messages.
+    name: String,
     values: Vec<(String, Value)>,
 }
+
+/// Settings whose values are text even when they look like numbers (a
+/// phone number's `+` would be read as a sign, its digits as an integer,
+/// and a leading zero lost).
+/// (Only the first, `twilio.transfer_number`, is one today.)
+const TEXT_SETTINGS: &[(&str, &str, &str)] = &[(
+    "twilio.transfer_number",
+    "TRANSFER_NUMBER",
+    "QLOOPHONE_TWILIO__TRANSFER_NUMBER",
+)];
 
 impl DotEnv {
     /// Reads `path` if it exists; a missing file provides nothing.
@@ -682,12 +735,16 @@ impl DotEnv {
                 } else {
                     continue;
                 };
-                let value = Value::from_str(&value).unwrap_or_else(|never| match never {});
+                let value = if TEXT_SETTINGS.iter().any(|(setting, ..)| *setting == key) {
+                    Value::from(value)
+                } else {
+                    Value::from_str(&value).unwrap_or_else(|never| match never {})
+                };
                 values.push((key, value));
             }
         }
         Self {
-            path: path.to_owned(),
+            name: format!("{} file", path.display()),
             values,
         }
     }
@@ -695,7 +752,7 @@ impl DotEnv {
 
 impl Provider for DotEnv {
     fn metadata(&self) -> Metadata {
-        Metadata::named(format!("{} file", self.path.display()))
+        Metadata::named(self.name.clone())
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {

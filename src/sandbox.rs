@@ -15,6 +15,10 @@ use tokio::net::TcpListener;
 
 use crate::config::{Api, Config, SandboxSettings, Secret};
 
+/// Where the sandbox transfers callers unless `TRANSFER_NUMBER` says
+/// otherwise (555-01xx numbers are fictional).
+pub const SANDBOX_TRANSFER_NUMBER: &str = "+15550100999";
+
 /// The simulated peers of sandbox mode.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -72,7 +76,8 @@ impl Sandbox {
         })
     }
 
-    /// Points the model and Qloo settings at the simulated peers, except
+    /// Points the model and Qloo settings at the simulated peers (and,
+    /// unless one is configured, transfers at a fictional number), except
     /// where the operator gave a URL of their own (`OPENAI_REALTIME_URL`,
     /// `OPENAI_LIVE_URL`, `QLOO_API_URL`: a stand-alone simulator, say),
     /// which is kept.
@@ -89,6 +94,11 @@ impl Sandbox {
         }
         config.openai.api_key = Some(Secret::new(SANDBOX_KEY));
         config.qloo.api_key = Some(Secret::new(SANDBOX_KEY));
+        // A person the sandbox's calls can be handed to: the simulated
+        // phone answers a <Dial> as them.
+        if config.twilio.transfer_number.is_none() {
+            config.twilio.transfer_number = Some(SANDBOX_TRANSFER_NUMBER.to_owned());
+        }
     }
 
     /// The voice model's and Qloo's URLs sandbox mode uses with `config`:

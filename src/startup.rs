@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use qloophone_adapters::dashboard::DashboardHub;
-use qloophone_adapters::http::{self, AppState};
+use qloophone_adapters::http::{self, AppState, CallEdges, Transfer};
 use qloophone_adapters::live::GptLive;
 use qloophone_adapters::metrics::{Metrics, QlooRequests};
 use qloophone_adapters::openai::OpenAiRealtime;
@@ -18,9 +18,10 @@ use qloophone_adapters::qloo::{EntityCache, QlooClient};
 use qloophone_adapters::redis::feed::{self, FeedSink};
 use qloophone_adapters::redis::{Fleet, Redis, SharedEntities};
 use qloophone_adapters::time::SystemClock;
+use qloophone_adapters::twilio::after_stream::{RECORD_LIFETIME, StreamEnds};
 use qloophone_adapters::twilio::signature::SignatureValidator;
 use qloophone_adapters::twilio::stream_token::StreamTokens;
-use qloophone_domain::call::{CallRegistry, CallServices, SessionPolicy, Watchdogs};
+use qloophone_domain::call::{CallControl, CallRegistry, CallServices, SessionPolicy, Watchdogs};
 use qloophone_domain::fan_out::FanOut;
 use qloophone_domain::policy;
 use qloophone_domain::ports::{Clock, EventSink, Prices, SessionSetup, VoiceModel};
@@ -151,9 +152,14 @@ impl Builder {
         let cache = Arc::new(cache);
         let write_timeout = Duration::from_millis(config.limits.write_timeout_ms);
         let tools = tools.unwrap_or_else(|| Arc::new(taste_tools(cache.clone())));
-        let specs = tools.specs();
-        let tool_names = specs.iter().map(|spec| spec.name.clone()).collect();
-        let setup = policy::session_setup(specs);
+        // The call's own tools: ending it always; a transfer when there
+        // is someone to transfer to.
+        let control = CallControl {
+            transfer: config.twilio.transfer_number.is_some(),
+            ..CallControl::default()
+        };
+        let setup = policy::session_setup(tools.specs(), &control);
+        let tool_names = setup.tools.iter().map(|spec| spec.name.clone()).collect();
         let voice = VoiceModelChoice::new(&config);
         let model = voice.build(&config, &setup, write_timeout)?;
         let traits = model.traits();
@@ -170,6 +176,7 @@ impl Builder {
             // the context a reopened session is told stays small beside
             // the call.
             context_chars: voice.context_tokens as usize / 2,
+            control,
             ..SessionPolicy::default()
         };
         let mut dashboard = DashboardHub::new(&config.dashboard);
@@ -227,7 +234,29 @@ impl Builder {
             }
             None => None,
         };
+        let mut stream_ends = StreamEnds::new();
+        if let Some(parts) = &fleet {
+            stream_ends = stream_ends.with_shared(parts.fleet.clone());
+        }
+        let edges = CallEdges {
+            ends: Arc::new(stream_ends),
+            transfer: config
+                .twilio
+                .transfer_number
+                .clone()
+                .map(|number| Transfer {
+                    number,
+                    timeout_secs: config.twilio.dial_timeout_secs,
+                    time_limit_secs: config.twilio.dial_time_limit_secs,
+                }),
+            // Twilio asks when the stream ends: at the longest, the
+            // longest call after the longest wait for its start.
+            action_lifetime: Duration::from_secs(config.limits.max_call_duration_secs)
+                + Duration::from_millis(config.limits.start_timeout_ms)
+                + RECORD_LIFETIME,
+        };
         let state = Arc::new(AppState {
+            edges,
             public_url,
             version: env!("CARGO_PKG_VERSION"),
             registry: CallRegistry::new(config.limits.max_calls),

@@ -26,6 +26,21 @@ struct Reason {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Next {
+    next: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamEvent {
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ToolOutcome {
     tool: String,
     outcome: String,
@@ -238,6 +253,9 @@ pub struct Metrics {
     calls_started: Counter,
     calls_by_model: Family<ModelName, Counter>,
     calls_ended: Family<Reason, Counter>,
+    after_stream: Family<Next, Counter>,
+    handoffs: Family<Outcome, Counter>,
+    stream_status: Family<StreamEvent, Counter>,
     model_tokens: Family<TokenKind, Counter>,
     tool_calls: Family<ToolOutcome, Counter>,
     tool_latency: Family<ToolName, Histogram, fn() -> Histogram>,
@@ -291,6 +309,9 @@ impl Metrics {
             calls_started: Counter::default(),
             calls_by_model: Family::default(),
             calls_ended: Family::default(),
+            after_stream: Family::default(),
+            handoffs: Family::default(),
+            stream_status: Family::default(),
             model_tokens: Family::default(),
             tool_calls: Family::default(),
             tool_latency: Family::new_with_constructor(latency_histogram),
@@ -335,6 +356,21 @@ impl Metrics {
             "calls_ended",
             "Calls ended, by reason",
             metrics.calls_ended.clone(),
+        );
+        registry.register(
+            "after_stream",
+            "Twilio's questions at the end of a stream (<Connect action>), by what it was told to do next: hangup, goodbye, apology or dial",
+            metrics.after_stream.clone(),
+        );
+        registry.register(
+            "handoffs",
+            "Transfers to a person, by outcome (answered, busy, no_answer, failed)",
+            metrics.handoffs.clone(),
+        );
+        registry.register(
+            "stream_status_callbacks",
+            "Twilio's stream status callbacks, by event (stream-started, stream-stopped, stream-error, other)",
+            metrics.stream_status.clone(),
         );
         registry.register(
             "model_tokens",
@@ -620,6 +656,29 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Twilio asked what follows a stream and was told `next`.
+    pub fn after_stream(&self, next: &'static str) {
+        self.after_stream.get_or_create(&Next { next }).inc();
+    }
+
+    /// A transfer ended for a call whose stream is not known here.
+    pub fn emit_handoff(&self, outcome: qloophone_domain::ports::HandoffOutcome) {
+        self.handoffs
+            .get_or_create(&Outcome {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// Twilio reported a stream's `event` (one of a closed set).
+    pub fn stream_status(&self, event: &'static str) {
+        self.stream_status
+            .get_or_create(&StreamEvent { event })
+            .inc();
+    }
+}
+
 impl EventSink for Metrics {
     /// Audio is not counted here, nor carried between instances.
     fn wants_audio(&self) -> bool {
@@ -628,7 +687,12 @@ impl EventSink for Metrics {
 
     fn emit(&self, record: CallEventRecord) {
         match &record.event {
-            CallEvent::Model { .. } | CallEvent::Activity { .. } | CallEvent::Turn { .. } => {}
+            CallEvent::Model { .. }
+            | CallEvent::Activity { .. }
+            | CallEvent::Turn { .. }
+            // Counted as the callbacks arrive (`stream_status`).
+            | CallEvent::StreamFailed { .. } => {}
+            CallEvent::Handoff { outcome } => self.emit_handoff(*outcome),
             CallEvent::Started { model, api, .. } => {
                 self.calls_started.inc();
                 self.calls_by_model

@@ -5,6 +5,7 @@
 //! friendly taste concierge that always searches before recommending, uses
 //! only entity ids found in this call, and never invents recommendations.
 
+use crate::call::CallControl;
 use crate::ports::SessionSetup;
 use crate::tools::ToolSpec;
 
@@ -44,10 +45,13 @@ offer one more if they want it.
     )
 }
 
-/// The model session's configuration: the instructions and `tools`.
-pub fn session_setup(tools: Vec<ToolSpec>) -> SessionSetup {
+/// The model session's configuration: the instructions and `tools`, then
+/// the call-control tools `control` offers and what the instructions say
+/// of them.
+pub fn session_setup(mut tools: Vec<ToolSpec>, control: &CallControl) -> SessionSetup {
+    tools.extend(control.specs());
     SessionSetup {
-        instructions: instructions(),
+        instructions: instructions() + &control.instructions(),
         tools,
     }
 }
@@ -67,8 +71,15 @@ mod tests {
 
     #[test]
     fn session_setup_carries_the_instructions_and_the_tools() {
-        let setup = session_setup(vec![]);
+        let none = CallControl {
+            end_call: false,
+            ..CallControl::default()
+        };
+        let setup = session_setup(vec![], &none);
         assert_eq!(setup.instructions, instructions());
         assert!(setup.tools.is_empty());
+        let setup = session_setup(vec![], &CallControl::default());
+        assert!(setup.instructions.contains("call end_call"));
+        assert_eq!(setup.tools.len(), 1);
     }
 }

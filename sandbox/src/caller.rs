@@ -112,6 +112,9 @@ pub struct CallReport {
     /// Bytes played that were speech, not silence (a model that streams
     /// silence between its words, as GPT-Live does, sends both).
     pub voiced_bytes_heard: usize,
+    /// Bytes of speech (not silence) still queued, never played, when the
+    /// call ended (the server closed the line, or the caller hung up).
+    pub voiced_bytes_unheard: usize,
     /// Tags found in received audio.
     pub tags_heard: BTreeSet<u16>,
     /// Marks received, and marks echoed.
@@ -250,6 +253,21 @@ impl Phone {
             self.quiet_frames += 1;
         }
         echoes
+    }
+
+    /// Counts the speech left unplayed as the call ends.
+    fn count_unheard(&mut self) {
+        self.report.voiced_bytes_unheard = self
+            .queue
+            .iter()
+            .filter_map(|queued| match queued {
+                Queued::Audio(bytes) => Some(bytes),
+                Queued::Mark(_) => None,
+            })
+            .flat_map(|bytes| bytes.chunks(FRAME_BYTES))
+            .filter(|chunk| audio::loudness(chunk) > VOICED)
+            .map(<[u8]>::len)
+            .sum();
     }
 
     fn audio_queued(&self) -> bool {
@@ -501,6 +519,7 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
         })
         .await;
     }
+    phone.count_unheard();
     Ok(phone.report)
 }
 

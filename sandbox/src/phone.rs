@@ -41,6 +41,9 @@ pub struct CallSettings {
     pub auth_token: Option<String>,
     /// The dashboard key the server asks `/logs` for, if any.
     pub dashboard_token: Option<String>,
+    /// How a person a call is handed to answers (else the scenario's
+    /// `callee`, else they pick up).
+    pub callee: Option<Callee>,
 }
 
 /// Why a call could not be placed at all.
@@ -89,6 +92,9 @@ pub struct CallOutcome {
     pub events: Vec<Value>,
     /// Expectations that were not met.
     pub failures: Vec<String>,
+    /// What Twilio was told once the stream ended (when the call's TwiML
+    /// named an action and it answered).
+    pub after: Option<AfterStream>,
 }
 
 impl CallOutcome {
@@ -98,13 +104,60 @@ impl CallOutcome {
     }
 }
 
-/// The `<Stream url>` and its `<Parameter>`s, or the `<Say>` text.
-fn read_twiml(xml: &str) -> Result<(String, Vec<(String, String)>), String> {
+/// TwiML as the simulated phone reads it (the verbs it knows).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Twiml {
+    /// `<Stream url>`.
+    pub stream: Option<String>,
+    /// The stream's `<Parameter>`s.
+    pub parameters: Vec<(String, String)>,
+    /// `<Connect action>`: asked when the stream ends.
+    pub action: Option<String>,
+    /// `<Stream statusCallback>`.
+    pub status_callback: Option<String>,
+    /// What `<Say>` says, in order.
+    pub says: Vec<String>,
+    /// `<Dial>`.
+    pub dial: Option<DialVerb>,
+    /// Whether it ends with `<Hangup/>`.
+    pub hangup: bool,
+}
+
+/// A `<Dial>` verb.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DialVerb {
+    /// `action`: told how the dial went.
+    pub action: Option<String>,
+    /// `timeout`, in seconds (Twilio's default 30).
+    pub timeout_secs: u32,
+    /// The `<Number>`s rung.
+    pub numbers: Vec<String>,
+}
+
+impl Twiml {
+    /// What it does, in a word: `stream`, `dial`, `say` (then hang up) or
+    /// `hangup`.
+    pub fn next(&self) -> &'static str {
+        if self.stream.is_some() {
+            "stream"
+        } else if self.dial.is_some() {
+            "dial"
+        } else if !self.says.is_empty() {
+            "say"
+        } else {
+            "hangup"
+        }
+    }
+}
+
+/// Reads TwiML.
+///
+/// # Errors
+/// When it is not XML.
+pub fn parse_twiml(xml: &str) -> Result<Twiml, String> {
     let mut reader = quick_xml::Reader::from_str(xml);
-    let mut stream = None;
-    let mut parameters = Vec::new();
-    let mut said = String::new();
-    let mut in_say = false;
+    let mut twiml = Twiml::default();
+    let mut text_of: Option<&'static str> = None;
     loop {
         match reader.read_event() {
             Ok(Event::Start(element) | Event::Empty(element)) => {
@@ -116,30 +169,79 @@ fn read_twiml(xml: &str) -> Result<(String, Vec<(String, String)>), String> {
                         .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
                 };
                 match element.name().as_ref() {
-                    b"Stream" => stream = attribute(b"url"),
+                    b"Connect" => twiml.action = attribute(b"action"),
+                    b"Stream" => {
+                        twiml.stream = attribute(b"url");
+                        twiml.status_callback = attribute(b"statusCallback");
+                    }
                     b"Parameter" => {
                         if let (Some(name), Some(value)) = (attribute(b"name"), attribute(b"value"))
                         {
-                            parameters.push((name, value));
+                            twiml.parameters.push((name, value));
                         }
                     }
-                    b"Say" => in_say = true,
+                    b"Say" => {
+                        twiml.says.push(String::new());
+                        text_of = Some("say");
+                    }
+                    b"Dial" => {
+                        twiml.dial = Some(DialVerb {
+                            action: attribute(b"action"),
+                            timeout_secs: attribute(b"timeout")
+                                .and_then(|t| t.parse().ok())
+                                .unwrap_or(30),
+                            numbers: Vec::new(),
+                        });
+                    }
+                    b"Number" => {
+                        if let Some(dial) = twiml.dial.as_mut() {
+                            dial.numbers.push(String::new());
+                        }
+                        text_of = Some("number");
+                    }
+                    b"Hangup" => twiml.hangup = true,
                     _ => {}
                 }
             }
-            Ok(Event::Text(text)) if in_say => {
-                said.push_str(&String::from_utf8_lossy(text.as_ref()));
+            Ok(Event::Text(text)) => {
+                push_text(&mut twiml, text_of, &String::from_utf8_lossy(text.as_ref()));
             }
-            Ok(Event::End(_)) => in_say = false,
+            // quick-xml hands entities (`&apos;`, `&#39;`) over apart.
+            Ok(Event::GeneralRef(entity)) => {
+                let name = String::from_utf8_lossy(entity.as_ref()).into_owned();
+                let resolved = match entity.resolve_char_ref() {
+                    Ok(Some(c)) => Some(c.to_string()),
+                    _ => quick_xml::escape::resolve_predefined_entity(&name).map(str::to_owned),
+                };
+                push_text(
+                    &mut twiml,
+                    text_of,
+                    &resolved.unwrap_or_else(|| format!("&{name};")),
+                );
+            }
+            Ok(Event::End(_)) => text_of = None,
             Ok(Event::Eof) => break,
             Err(err) => return Err(format!("not TwiML: {err}")),
             Ok(_) => {}
         }
     }
-    match stream {
-        Some(url) => Ok((url, parameters)),
-        None if !said.is_empty() => Err(said),
-        None => Err("the TwiML has no <Stream>".to_owned()),
+    Ok(twiml)
+}
+
+/// Adds text to the verb being read.
+fn push_text(twiml: &mut Twiml, text_of: Option<&'static str>, text: &str) {
+    match text_of {
+        Some("say") => {
+            if let Some(said) = twiml.says.last_mut() {
+                said.push_str(text);
+            }
+        }
+        Some("number") => {
+            if let Some(number) = twiml.dial.as_mut().and_then(|dial| dial.numbers.last_mut()) {
+                number.push_str(text.trim());
+            }
+        }
+        _ => {}
     }
 }
 
@@ -151,63 +253,209 @@ fn random_sid(prefix: &str) -> String {
     )
 }
 
-/// Asks the server's voice webhook for a call's stream, as Twilio does: a
-/// form POST to `/twiml`. Returns the stream URL and its `<Parameter>`s.
-///
-/// # Errors
-/// [`CallError::Webhook`] when the webhook fails, [`CallError::Busy`] when
-/// it turns the call away.
-pub async fn ask_for_stream(
-    base: &str,
-    call_sid: &str,
+/// The caller's number on simulated calls (a fictional 555-01xx one).
+pub const CALLER_NUMBER: &str = "+15550100000";
+/// The number they call.
+const CALLED_NUMBER: &str = "+15550199999";
+const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+
+/// Posts a Twilio webhook: `form` to `url`, signed with `auth_token` when
+/// there is one, as Twilio signs. Returns the TwiML it answers.
+async fn twilio_webhook(
+    url: &str,
+    form: &[(&str, &str)],
     auth_token: Option<&str>,
-) -> Result<(String, Vec<(String, String)>), CallError> {
-    let webhook = format!("{}/twiml", base.trim_end_matches('/'));
-    let form = [
-        ("CallSid", call_sid),
-        ("AccountSid", "AC00000000000000000000000000000000"),
-        ("From", "+15550100000"),
-        ("To", "+15550199999"),
-        ("CallStatus", "ringing"),
-        ("Direction", "inbound"),
-        ("ApiVersion", "2010-04-01"),
-    ];
+) -> Result<String, String> {
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();
-    let webhook_error = |reason: String| CallError::Webhook {
-        url: webhook.clone(),
-        reason,
-    };
     let mut request = reqwest::Client::new()
-        .post(&webhook)
+        .post(url)
         .header("content-type", "application/x-www-form-urlencoded");
     if let Some(token) = auth_token {
         let params: Vec<(String, String)> = form
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        request = request.header(
-            "x-twilio-signature",
-            signature::sign(token, &webhook, &params),
-        );
+        request = request.header("x-twilio-signature", signature::sign(token, url, &params));
     }
     let response = request
         .body(body)
         .send()
         .await
-        .map_err(|err| webhook_error(err.to_string()))?;
+        .map_err(|err| err.to_string())?;
     if !response.status().is_success() {
-        return Err(webhook_error(format!("status {}", response.status())));
+        return Err(format!("status {}", response.status()));
     }
-    let twiml = response
-        .text()
+    response.text().await.map_err(|err| err.to_string())
+}
+
+/// Asks the server's voice webhook what to do with a new call, as Twilio
+/// does: a form POST to `/twiml`.
+///
+/// # Errors
+/// [`CallError::Webhook`] when the webhook fails or answers something
+/// that is not TwiML, [`CallError::Busy`] when it turns the call away.
+pub async fn ask_for_call(
+    base: &str,
+    call_sid: &str,
+    auth_token: Option<&str>,
+) -> Result<Twiml, CallError> {
+    let webhook = format!("{}/twiml", base.trim_end_matches('/'));
+    let form = [
+        ("CallSid", call_sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", CALLER_NUMBER),
+        ("To", CALLED_NUMBER),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+        ("ApiVersion", "2010-04-01"),
+    ];
+    let webhook_error = |reason: String| CallError::Webhook {
+        url: webhook.clone(),
+        reason,
+    };
+    let xml = twilio_webhook(&webhook, &form, auth_token)
         .await
-        .map_err(|err| webhook_error(err.to_string()))?;
-    match read_twiml(&twiml) {
-        Ok(found) => Ok(found),
-        Err(said) if twiml.contains("<Say>") => Err(CallError::Busy(said)),
-        Err(reason) => Err(webhook_error(reason)),
+        .map_err(webhook_error)?;
+    let twiml = parse_twiml(&xml).map_err(webhook_error)?;
+    match twiml.next() {
+        "stream" => Ok(twiml),
+        "say" => Err(CallError::Busy(twiml.says.join(" "))),
+        _ => Err(webhook_error("the TwiML has no <Stream>".to_owned())),
+    }
+}
+
+/// Asks the server's voice webhook for a call's stream, as Twilio does: a
+/// form POST to `/twiml`. Returns the stream URL and its `<Parameter>`s.
+///
+/// # Errors
+/// As [`ask_for_call`].
+pub async fn ask_for_stream(
+    base: &str,
+    call_sid: &str,
+    auth_token: Option<&str>,
+) -> Result<(String, Vec<(String, String)>), CallError> {
+    let twiml = ask_for_call(base, call_sid, auth_token).await?;
+    Ok((twiml.stream.unwrap_or_default(), twiml.parameters))
+}
+
+/// How the person a call is handed to answers (`<Dial>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Callee {
+    /// Picks up; they talk, then hang up.
+    #[default]
+    Answers,
+    /// The line is busy.
+    Busy,
+    /// It rings until the dial's timeout.
+    NoAnswer,
+}
+
+impl std::str::FromStr for Callee {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "answers" => Ok(Self::Answers),
+            "busy" => Ok(Self::Busy),
+            "no-answer" => Ok(Self::NoAnswer),
+            _ => Err(format!("{text:?}: answers, busy or no-answer")),
+        }
+    }
+}
+
+/// What Twilio was told after the stream, and after a `<Dial>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfterStream {
+    /// The `<Connect action>`'s answer.
+    pub twiml: Twiml,
+    /// The number dialled, how the person answered (Twilio's
+    /// `DialCallStatus`) and the `<Dial action>`'s answer.
+    pub dial: Option<(String, &'static str, Twiml)>,
+}
+
+/// Plays Twilio's side once the stream ended: asks `action` what next
+/// (`CallStatus` in progress unless the caller hung up), prints it, and
+/// answers a `<Dial>` as `callee`, telling its `action` how it went.
+async fn follow_action(
+    action: &str,
+    call_sid: &str,
+    caller_hung_up: bool,
+    callee: Callee,
+    auth_token: Option<&str>,
+    out: &mut (dyn Write + Send),
+) -> Result<AfterStream, String> {
+    let status = if caller_hung_up {
+        "completed"
+    } else {
+        "in-progress"
+    };
+    let standard = [
+        ("CallSid", call_sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", CALLER_NUMBER),
+        ("To", CALLED_NUMBER),
+        ("CallStatus", status),
+        ("Direction", "inbound"),
+        ("ApiVersion", "2010-04-01"),
+    ];
+    let twiml = parse_twiml(&twilio_webhook(action, &standard, auth_token).await?)?;
+    print_twiml(out, "after", &twiml);
+    let mut after = AfterStream { twiml, dial: None };
+    let Some(dial) = after.twiml.dial.clone() else {
+        return Ok(after);
+    };
+    let number = dial.numbers.first().cloned().unwrap_or_default();
+    let (dial_status, duration, bridged) = match callee {
+        Callee::Answers => ("completed", "42", "true"),
+        Callee::Busy => ("busy", "0", "false"),
+        Callee::NoAnswer => ("no-answer", "0", "false"),
+    };
+    let _ = writeln!(
+        out,
+        "  dial    {number}: {}",
+        match callee {
+            Callee::Answers => "answered, talked 42 s, hung up".to_owned(),
+            Callee::Busy => "busy".to_owned(),
+            Callee::NoAnswer => format!("rang {} s, no answer", dial.timeout_secs),
+        }
+    );
+    let Some(dial_action) = dial.action else {
+        return Ok(after);
+    };
+    let dial_sid = random_sid("CA");
+    let mut form = standard.to_vec();
+    form.extend([
+        ("DialCallStatus", dial_status),
+        ("DialCallSid", dial_sid.as_str()),
+        ("DialCallDuration", duration),
+        ("DialBridged", bridged),
+    ]);
+    let reply = parse_twiml(&twilio_webhook(&dial_action, &form, auth_token).await?)?;
+    print_twiml(out, "then", &reply);
+    after.dial = Some((number, dial_status, reply));
+    Ok(after)
+}
+
+fn print_twiml(out: &mut (dyn Write + Send), label: &str, twiml: &Twiml) {
+    for said in &twiml.says {
+        let _ = writeln!(out, "  {label:<7} Twilio says: {said}");
+    }
+    match &twiml.dial {
+        Some(dial) => {
+            let _ = writeln!(
+                out,
+                "  {label:<7} Twilio dials {} (rings up to {} s)",
+                dial.numbers.join(", "),
+                dial.timeout_secs
+            );
+        }
+        None if twiml.hangup || twiml.says.is_empty() => {
+            let _ = writeln!(out, "  {label:<7} Twilio hangs up");
+        }
+        None => {}
     }
 }
 
@@ -221,8 +469,9 @@ pub async fn place(
 ) -> Result<CallOutcome, CallError> {
     let base = settings.url.trim_end_matches('/');
     let call_sid = random_sid("CA");
-    let (stream_url, parameters) =
-        ask_for_stream(base, &call_sid, settings.auth_token.as_deref()).await?;
+    let offer = ask_for_call(base, &call_sid, settings.auth_token.as_deref()).await?;
+    let stream_url = offer.stream.clone().unwrap_or_default();
+    let parameters = offer.parameters.clone();
 
     let logs_url = format!(
         "{}/logs?format=envelope",
@@ -250,6 +499,7 @@ pub async fn place(
     let _ = tokio::time::timeout(Duration::from_secs(5), logs.next()).await;
 
     let stream_sid = random_sid("MZ");
+    let stream_sid_for_status = stream_sid.clone();
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Value>();
     let follow = {
         let stream_sid = stream_sid.clone();
@@ -304,7 +554,26 @@ pub async fn place(
                 events.push(event);
             }
             finished = &mut call => {
-                break finished.map_err(|err| CallError::Logs { url: logs_url.clone(), reason: err.to_string() })??;
+                let finished = finished.map_err(|err| CallError::Logs { url: logs_url.clone(), reason: err.to_string() })?;
+                // Twilio reports the stream's end, or its failure.
+                if let Some(status) = &offer.status_callback {
+                    let (event, error) = match &finished {
+                        Ok(_) => ("stream-stopped", String::new()),
+                        Err(err) => ("stream-error", err.to_string()),
+                    };
+                    let form = [
+                        ("AccountSid", ACCOUNT_SID),
+                        ("CallSid", call_sid.as_str()),
+                        ("StreamSid", stream_sid_for_status.as_str()),
+                        ("StreamEvent", event),
+                        ("StreamError", error.as_str()),
+                    ];
+                    let form: Vec<(&str, &str)> = form.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+                    if let Err(reason) = twilio_webhook(status, &form, settings.auth_token.as_deref()).await {
+                        let _ = writeln!(out, "  status  the stream status callback failed: {reason}");
+                    }
+                }
+                break finished?;
             }
         }
     };
@@ -322,6 +591,30 @@ pub async fn place(
     .await;
     follow.abort();
 
+    // Twilio's side once the stream is over.
+    let after = match &offer.action {
+        Some(action) => {
+            let callee = settings.callee.or(scenario.callee).unwrap_or_default();
+            match follow_action(
+                action,
+                &call_sid,
+                !report.closed_by_server,
+                callee,
+                settings.auth_token.as_deref(),
+                out,
+            )
+            .await
+            {
+                Ok(after) => Some(after),
+                Err(reason) => {
+                    let _ = writeln!(out, "  after   the action URL failed: {reason}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+
     if let Some(path) = &settings.wav {
         write_wav(path, &report.heard)?;
         let _ = writeln!(
@@ -331,7 +624,12 @@ pub async fn place(
             report.heard.len() / 8
         );
     }
-    let failures = check(&scenario.expect, &events, &report);
+    let mut failures = check(&scenario.expect, &events, &report);
+    failures.extend(check_after(
+        &scenario.expect,
+        offer.action.is_some(),
+        after.as_ref(),
+    ));
     if failures.is_empty() {
         let _ = writeln!(
             out,
@@ -349,6 +647,7 @@ pub async fn place(
         report,
         events,
         failures,
+        after,
     })
 }
 
@@ -538,6 +837,17 @@ pub fn check(
             "expected the keys {wanted:?}; observers saw {digits:?}"
         ));
     }
+    // A model that streams silence between its words (GPT-Live) leaves
+    // some queued as the line closes: only its speech must all be heard.
+    if expect.heard_all
+        && (report.voiced_bytes_unheard > 0
+            || (!stops_itself && report.marks_echoed < report.marks_received))
+    {
+        failures.push(format!(
+            "expected all of the assistant's speech played before the line closed; {} bytes of speech unplayed, {} of {} marks echoed",
+            report.voiced_bytes_unheard, report.marks_echoed, report.marks_received
+        ));
+    }
     if let Some(min) = expect.min_heard_ms {
         let heard = report.voiced_bytes_heard as u64 / 8;
         if heard < min {
@@ -569,6 +879,65 @@ pub fn check(
     failures
 }
 
+/// The expectations on what follows the stream.
+fn check_after(
+    expect: &crate::scenario::Expectations,
+    asked: bool,
+    after: Option<&AfterStream>,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let wants_after = expect.after_stream.is_some()
+        || !expect.after_says.is_empty()
+        || expect.dialed.is_some()
+        || expect.after_dial.is_some();
+    if !wants_after {
+        return failures;
+    }
+    let Some(after) = after else {
+        failures.push(if asked {
+            "the <Connect action> did not answer".to_owned()
+        } else {
+            "the call's TwiML names no <Connect action>".to_owned()
+        });
+        return failures;
+    };
+    if let Some(wanted) = &expect.after_stream
+        && after.twiml.next() != wanted
+    {
+        failures.push(format!(
+            "expected Twilio to be told to {wanted} after the stream; it was told to {}",
+            after.twiml.next()
+        ));
+    }
+    let said = after.twiml.says.join(" ");
+    for text in &expect.after_says {
+        if !said.contains(text.as_str()) {
+            failures.push(format!(
+                "expected Twilio to say {text:?} after the stream; it said {said:?}"
+            ));
+        }
+    }
+    let dialed = after.twiml.dial.as_ref().map(|dial| dial.numbers.clone());
+    if let Some(wanted) = &expect.dialed
+        && dialed.as_deref() != Some(std::slice::from_ref(wanted))
+    {
+        failures.push(format!(
+            "expected Twilio to dial {wanted} alone; it dialled {dialed:?}"
+        ));
+    }
+    if let Some(wanted) = &expect.after_dial {
+        match &after.dial {
+            Some((_, _, reply)) if reply.next() == wanted => {}
+            Some((_, status, reply)) => failures.push(format!(
+                "expected Twilio to be told to {wanted} after a {status} dial; it was told to {}",
+                reply.next()
+            )),
+            None => failures.push("expected a dial and its outcome; there was none".to_owned()),
+        }
+    }
+    failures
+}
+
 /// Writes μ-law audio as a 16-bit PCM WAV at 8 kHz, mono.
 ///
 /// # Errors
@@ -596,18 +965,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn twiml_streams_parameters_and_busy_answers_are_read() {
-        let (url, parameters) = read_twiml(
-            r#"<?xml version="1.0"?><Response><Connect><Stream url="wss://a.example/call"><Parameter name="t" value="a&amp;b"/></Stream></Connect></Response>"#,
+    fn twiml_streams_parameters_says_dials_and_hang_ups_are_read() {
+        let twiml = parse_twiml(
+            r#"<?xml version="1.0"?><Response><Connect action="https://a.example/after?t=1&amp;u=2"><Stream url="wss://a.example/call" statusCallback="https://a.example/s"><Parameter name="t" value="a&amp;b"/></Stream></Connect></Response>"#,
         )
         .unwrap();
-        assert_eq!(url, "wss://a.example/call");
-        assert_eq!(parameters, vec![("t".to_owned(), "a&b".to_owned())]);
+        assert_eq!(twiml.next(), "stream");
+        assert_eq!(twiml.stream.as_deref(), Some("wss://a.example/call"));
         assert_eq!(
-            read_twiml("<Response><Say>All lines busy</Say><Hangup/></Response>").unwrap_err(),
-            "All lines busy"
+            twiml.action.as_deref(),
+            Some("https://a.example/after?t=1&u=2")
         );
-        assert!(read_twiml("<Response></Response>").is_err());
+        assert_eq!(
+            twiml.status_callback.as_deref(),
+            Some("https://a.example/s")
+        );
+        assert_eq!(twiml.parameters, vec![("t".to_owned(), "a&b".to_owned())]);
+
+        let busy = parse_twiml(
+            "<Response><Say>We&apos;re busy &amp; sorry&#33;</Say><Hangup/></Response>",
+        )
+        .unwrap();
+        assert_eq!(
+            (busy.next(), busy.says.as_slice(), busy.hangup),
+            ("say", &["We're busy & sorry!".to_owned()][..], true)
+        );
+
+        let dial = parse_twiml(
+            r#"<Response><Dial action="https://a.example/d" timeout="20"><Number> +15550100999 </Number></Dial></Response>"#,
+        )
+        .unwrap();
+        assert_eq!(dial.next(), "dial");
+        assert_eq!(
+            dial.dial,
+            Some(DialVerb {
+                action: Some("https://a.example/d".to_owned()),
+                timeout_secs: 20,
+                numbers: vec!["+15550100999".to_owned()],
+            })
+        );
+        assert_eq!(
+            parse_twiml("<Response><Hangup/></Response>")
+                .unwrap()
+                .next(),
+            "hangup"
+        );
+        assert!(parse_twiml("<Response><Say>unclosed</Response>").is_err());
     }
 
     #[test]

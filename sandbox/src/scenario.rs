@@ -65,6 +65,23 @@ pub struct Expectations {
     /// Model sessions reopened during the call, exactly.
     #[serde(default)]
     pub reconnects: Option<usize>,
+    /// Every byte of assistant audio received was played (its marks all
+    /// echoed) before the line closed.
+    #[serde(default)]
+    pub heard_all: bool,
+    /// What Twilio is told to do once the stream ends (`<Connect
+    /// action>`): `hangup`, `say` (then hang up), `dial` or `stream`.
+    #[serde(default)]
+    pub after_stream: Option<String>,
+    /// Text Twilio is told to say then.
+    #[serde(default)]
+    pub after_says: Vec<String>,
+    /// The one number Twilio is told to dial then.
+    #[serde(default)]
+    pub dialed: Option<String>,
+    /// What Twilio is told once that dial ends (`hangup`, `say`, …).
+    #[serde(default)]
+    pub after_dial: Option<String>,
 }
 
 /// A whole call.
@@ -95,6 +112,10 @@ pub struct Scenario {
     /// Unset: the simulator's own pace.
     #[serde(default)]
     pub model_pace: Option<f64>,
+    /// How the person the call is handed to answers, if it is (`answers`,
+    /// `busy`, `no-answer`; `qloophone call --callee` overrides it).
+    #[serde(default)]
+    pub callee: Option<crate::phone::Callee>,
     /// What the caller does.
     pub caller: Vec<Step>,
     /// What must hold afterwards.
@@ -115,6 +136,9 @@ const SHIPPED: &[&str] = &[
     include_str!("../scenarios/hangup-mid-tool-call.toml"),
     include_str!("../scenarios/silence.toml"),
     include_str!("../scenarios/model-drops-mid-answer.toml"),
+    include_str!("../scenarios/goodbye-and-hang-up.toml"),
+    include_str!("../scenarios/transfer-answered.toml"),
+    include_str!("../scenarios/transfer-no-answer.toml"),
 ];
 
 impl Scenario {

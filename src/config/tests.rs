@@ -691,3 +691,49 @@ fn the_voice_api_follows_the_model_and_model_vendor_overrides_it() {
         Ok(())
     });
 }
+
+#[test]
+fn the_transfer_number_must_be_e164() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("TRANSFER_NUMBER", "+15550123456");
+        let config = load(jail).unwrap();
+        assert_eq!(
+            config.twilio.transfer_number.as_deref(),
+            Some("+15550123456")
+        );
+        for bad in [
+            "5550123456",
+            "+1 555 012 3456",
+            "+0123456789",
+            "call me",
+            "+1555",
+        ] {
+            jail.set_env("TRANSFER_NUMBER", bad);
+            let error = error_text(jail);
+            assert!(
+                error.contains("twilio.transfer_number (TRANSFER_NUMBER)")
+                    && error.contains("E.164"),
+                "{bad}: {error}"
+            );
+        }
+        jail.set_env("TRANSFER_NUMBER", "+15550123456");
+        jail.set_env("QLOOPHONE_TWILIO__TRANSFER_NUMBER", "+442071234567");
+        assert_eq!(
+            load(jail).unwrap().twilio.transfer_number.as_deref(),
+            Some("+442071234567"),
+            "the prefixed name wins"
+        );
+        jail.clear_env();
+        jail.create_file(".env", "TRANSFER_NUMBER=+4930123456\n")?;
+        assert_eq!(
+            load(jail).unwrap().twilio.transfer_number.as_deref(),
+            Some("+4930123456"),
+            "from .env, as text"
+        );
+        jail.set_env("TRANSFER_NUMBER", "+15550123456");
+        jail.set_env("QLOOPHONE_TWILIO__DIAL_TIMEOUT_SECS", "0");
+        assert!(error_text(jail).contains("dial_timeout_secs"));
+        Ok(())
+    });
+}

@@ -879,12 +879,30 @@ async fn an_unreachable_or_refusing_model_ends_the_call_as_the_readme_says() {
             .text()
             .await
             .unwrap();
-        assert!(twiml.contains("</Connect><Say>Sorry"), "{twiml}");
+        assert!(twiml.contains("<Connect action=\""), "{twiml}");
         let caller = CallerOptions::new(format!("ws://127.0.0.1:{}/call", server.port), 3);
+        let call_sid = caller.call_sid.clone();
         let steps = [Step::WaitForAudio { max_ms: 5_000 }, Step::Hangup];
         let report = place_call(caller, &steps).await.unwrap();
         assert!(report.closed_by_server, "{reason}: the call ended at once");
         assert_eq!(report.bytes_heard, 0, "{reason}");
+        // Twilio then asks what follows: the apology the README promises.
+        let after = reqwest::Client::new()
+            .post(format!("{}/twilio/after-stream", server.base))
+            .form(&[
+                ("CallSid", call_sid.as_str()),
+                ("CallStatus", "in-progress"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            after.contains("<Say>Sorry, the concierge cannot go on"),
+            "{reason}: {after}"
+        );
         let (dir, _) = server.stop().await;
         let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
         let unavailable = log

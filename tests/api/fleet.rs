@@ -776,3 +776,41 @@ async fn calls_admitted_before_redis_restarted_are_counted_again() {
     }
     assert_eq!(calls(&redis).trim(), "1", "the call counted again");
 }
+
+/// Twilio may ask any instance what follows a stream: B knows why a call
+/// on A ended, through Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn why_a_stream_on_a_ended_is_known_on_b() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let config = |name| {
+        let mut config = fleet_config(&redis.url(), name);
+        config.limits.max_call_duration_secs = 1;
+        config
+    };
+    let a = instance(config("a"), ModelScript::default()).await;
+    let b = instance(config("b"), ModelScript::default()).await;
+    let caller = a.caller(31);
+    let call_sid = caller.call_sid.clone();
+    let report = place_call(caller, &held(20_000)).await.unwrap();
+    assert!(report.closed_by_server, "A ended it at the longest");
+    let ask = |app: &TestApp| {
+        app.http
+            .post(app.url("/twilio/after-stream"))
+            .form(&[
+                ("CallSid", call_sid.as_str()),
+                ("CallStatus", "in-progress"),
+            ])
+            .send()
+    };
+    let on_b = ask(&b).await.unwrap().text().await.unwrap();
+    assert!(on_b.contains("reached the time limit"), "{on_b}");
+    // Without the fleet's record, another instance could only apologise.
+    let alone = instance(Config::default(), ModelScript::default()).await;
+    let unknown = ask(&alone).await.unwrap().text().await.unwrap();
+    assert!(unknown.contains("Sorry"), "{unknown}");
+    a.stop().await;
+    b.stop().await;
+    alone.stop().await;
+}

@@ -60,7 +60,13 @@ async fn a_gpt_live_call_speaks_the_wire_as_documented() {
     let tools = start["delegation"]["responses"]["tools"]
         .as_array()
         .unwrap();
-    assert_eq!(tools.len(), 4, "{tools:?}");
+    assert_eq!(
+        tools.len(),
+        6,
+        "the taste tools and the call's own: {tools:?}"
+    );
+    assert_eq!(tools[4]["name"], "end_call");
+    assert_eq!(tools[5]["name"], "transfer_to_human");
     assert!(start.get("turn_detection").is_none() && start.get("tools").is_none());
     assert!(
         start.get("input").is_none(),

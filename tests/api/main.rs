@@ -8,6 +8,7 @@ mod browser;
 mod calls;
 mod connections;
 mod drain;
+mod edges;
 mod fidelity;
 mod fleet;
 mod helpers;

@@ -82,7 +82,9 @@ async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
             "search_entity",
             "get_recommendation",
             "search_locality",
-            "get_fan_venues"
+            "get_fan_venues",
+            "end_call",
+            "transfer_to_human"
         ]
     );
 

@@ -55,7 +55,7 @@ async fn twiml_answers_get_and_post_with_a_stream_to_call() {
         assert_eq!(
             body,
             format!(
-                r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="ws://{}/call">{parameters}</Stream></Connect><Say>Sorry, the concierge cannot go on with this call right now. Please call again later.</Say><Hangup/></Response>"#,
+                r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect action="http://{0}/twilio/after-stream" method="POST"><Stream url="ws://{0}/call" statusCallback="http://{0}/twilio/stream-status" statusCallbackMethod="POST">{parameters}</Stream></Connect></Response>"#,
                 app.addr
             )
         );
@@ -73,7 +73,7 @@ async fn twiml_uses_wss_for_an_https_public_url() {
     .await;
     let body = app.twiml(&[]).await;
     assert!(
-        body.contains(r#"<Stream url="wss://abc.ngrok.app/call">"#),
+        body.contains(r#"<Stream url="wss://abc.ngrok.app/call" statusCallback="https://abc.ngrok.app/twilio/stream-status""#),
         "{body}"
     );
     assert!(
@@ -146,7 +146,10 @@ async fn tools_lists_the_schemas_given_to_the_model() {
     let (status, body) = app.get_json("/tools").await;
     assert_eq!(status, 200);
     let tools = body.as_array().unwrap();
-    assert_eq!(tools.len(), 1);
+    assert_eq!(tools.len(), 3, "the tool, then the call's own: {tools:?}");
+    assert_eq!(tools[1]["name"], "end_call");
+    // The sandbox has a person to transfer to.
+    assert_eq!(tools[2]["name"], "transfer_to_human");
     assert_eq!(tools[0]["type"], "function");
     assert_eq!(tools[0]["name"], "search_entity");
     assert_eq!(tools[0]["parameters"]["required"][0], "query");

@@ -35,6 +35,7 @@ async fn every_shipped_scenario_passes_with(model: &str) {
                 speed: 4.0,
                 auth_token: None,
                 dashboard_token: None,
+                callee: None,
             };
             tokio::spawn(async move {
                 let mut transcript = Vec::new();
@@ -108,6 +109,7 @@ async fn a_scenario_that_is_not_met_fails() {
         speed: 4.0,
         auth_token: None,
         dashboard_token: None,
+        callee: None,
     };
     let mut transcript = Vec::new();
     let outcome = place(&settings, &mut transcript).await.unwrap();
@@ -129,6 +131,7 @@ async fn a_server_that_is_not_there_is_a_clear_error() {
         speed: 1.0,
         auth_token: None,
         dashboard_token: None,
+        callee: None,
     };
     let err = place(&settings, &mut Vec::new()).await.unwrap_err();
     assert!(err.to_string().contains("/twiml failed"), "{err}");

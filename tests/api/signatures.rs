@@ -74,6 +74,7 @@ async fn a_signed_call_goes_through() {
         speed: 4.0,
         auth_token: Some(TOKEN.to_owned()),
         dashboard_token: Some(DASHBOARD_KEY.to_owned()),
+        callee: None,
     };
     let outcome = place(&settings, &mut Vec::new()).await.unwrap();
     assert!(outcome.passed(), "{:?}", outcome.failures);
@@ -205,7 +206,7 @@ async fn a_public_url_with_a_path_is_signed_and_streamed_under_it() {
     assert_eq!(response.status(), 200);
     let xml = response.text().await.unwrap();
     assert!(
-        xml.contains(r#"<Stream url="wss://phone.example/phone/call">"#),
+        xml.contains(r#"<Stream url="wss://phone.example/phone/call" statusCallback="https://phone.example/phone/twilio/stream-status""#),
         "{xml}"
     );
     app.stop().await;

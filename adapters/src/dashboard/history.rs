@@ -54,7 +54,9 @@ impl Role {
             | CallEvent::Dtmf { .. }
             | CallEvent::Error { .. }
             | CallEvent::ModelReconnecting { .. }
-            | CallEvent::ModelReconnected { .. } => Self::Story,
+            | CallEvent::ModelReconnected { .. }
+            | CallEvent::Handoff { .. }
+            | CallEvent::StreamFailed { .. } => Self::Story,
         }
     }
 

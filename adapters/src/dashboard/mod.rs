@@ -564,6 +564,10 @@ pub fn render_labelled(
             "cost_usd": cost_micros.map(dollars),
         }),
         CallEvent::Ended { reason } => json!({"type": "call.ended", "reason": reason.as_str()}),
+        CallEvent::Handoff { outcome } => json!({"type": "handoff", "outcome": outcome.as_str()}),
+        CallEvent::StreamFailed { error } => {
+            json!({"type": "stream.failed", "error": &**error})
+        }
     };
     let mut envelope =
         json!({"call": record.call.as_str(), "at": rfc3339(record.at), "event": event});

@@ -87,6 +87,32 @@ pub struct AppState {
     pub write_timeout: std::time::Duration,
     /// This instance's part in a fleet sharing one Redis, when there is one.
     pub fleet: Option<Arc<crate::redis::Fleet>>,
+    /// What follows each call's stream.
+    pub edges: CallEdges,
+}
+
+/// What follows a call's stream: why each ended, and who callers are
+/// handed over to.
+#[derive(Debug, Clone)]
+pub struct CallEdges {
+    /// Why each stream ended, for `<Connect action>`.
+    pub ends: Arc<crate::twilio::after_stream::StreamEnds>,
+    /// The person callers are transferred to, when there is one.
+    pub transfer: Option<Transfer>,
+    /// How long a call's action URL stays good: as long as the call may
+    /// last, and a little more.
+    pub action_lifetime: std::time::Duration,
+}
+
+/// A person to transfer callers to.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    /// Their number, E.164.
+    pub number: String,
+    /// How long it rings, in seconds.
+    pub timeout_secs: u32,
+    /// The longest the transferred call may last, in seconds.
+    pub time_limit_secs: u32,
 }
 
 impl std::fmt::Debug for AppState {

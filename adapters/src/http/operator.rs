@@ -206,5 +206,5 @@ fn cache_stats_body(state: &AppState) -> CacheStatsBody {
 
 /// The tools exactly as the model is given them.
 fn tool_schemas(state: &AppState) -> Vec<serde_json::Value> {
-    state.services.tools.specs().iter().map(tool_json).collect()
+    state.services.setup.tools.iter().map(tool_json).collect()
 }

@@ -1,20 +1,29 @@
-//! Twilio's two doors: the `/twiml` webhook, which answers with TwiML that
-//! opens a Media Stream, and the `/call` upgrade, where each stream runs as
-//! one call.
+//! Twilio's doors: the `/twiml` webhook, which answers with TwiML that
+//! opens a Media Stream; the `/call` upgrade, where each stream runs as
+//! one call; and the call's edges: `/twilio/after-stream` (`<Connect
+//! action>`: what follows the stream, chosen by why it ended),
+//! `/twilio/dial-result` (`<Dial action>`: how a transfer went) and
+//! `/twilio/stream-status` (`<Stream statusCallback>`). All are Twilio
+//! webhooks, refused unsigned when the auth token is set; the two
+//! actions also carry a token bound to their call.
 
 use std::sync::Arc;
 
 use qloophone_domain::call::run_call;
+use qloophone_domain::ports::{CallEvent, CallEventRecord, HandoffOutcome};
+use qloophone_domain::types::StreamSid;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use super::guards::{signed_stream, signed_webhook};
 use super::websocket::{self, Upgrade};
 use super::{AppState, MAX_CALL_FRAME, error_reply, with_state};
+use crate::privacy::mask_phone_numbers;
 use crate::redis::Admission;
+use crate::twilio::stream_token::{Purpose, TokenError};
 use crate::twilio::{TwilioLeg, stream_token, twiml};
 
-/// `/twiml` and `/call`.
+/// `/twiml`, `/call` and the call's edges.
 pub(super) fn routes(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
@@ -27,7 +36,169 @@ pub(super) fn routes(
         .and(websocket::upgrade())
         .and(with_state(state.clone()))
         .then(call_upgrade);
-    twiml.or(call)
+    let after = warp::path!("twilio" / "after-stream")
+        .and(signed_webhook(state.clone()))
+        .and(with_state(state.clone()))
+        .then(after_stream);
+    let dial = warp::path!("twilio" / "dial-result")
+        .and(signed_webhook(state.clone()))
+        .and(with_state(state.clone()))
+        .then(dial_result);
+    let status = warp::path!("twilio" / "stream-status")
+        .and(signed_webhook(state.clone()))
+        .and(with_state(state))
+        .map(stream_status);
+    twiml.or(call).or(after).or(dial).or(status)
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+/// Checks a call's action token, when tokens are in use (with Twilio's
+/// auth token set).
+fn check_token(
+    state: &AppState,
+    purpose: Purpose,
+    params: &[(String, String)],
+) -> Result<(), TokenError> {
+    let Some(tokens) = &state.stream_tokens else {
+        return Ok(());
+    };
+    tokens
+        .verify(
+            purpose,
+            param(params, "CallSid"),
+            param(params, twiml::TOKEN_QUERY),
+        )
+        .map(|_| ())
+}
+
+/// A call's action token for `purpose`, when tokens are in use.
+fn action_token(state: &AppState, purpose: Purpose, call_sid: Option<&str>) -> Option<String> {
+    state
+        .stream_tokens
+        .as_ref()
+        .zip(call_sid)
+        .map(|(tokens, call_sid)| tokens.issue_for(purpose, call_sid, state.edges.action_lifetime))
+}
+
+/// `<Connect action>`: Twilio asks what to do now that the stream ended.
+async fn after_stream(params: Vec<(String, String)>, state: Arc<AppState>) -> Box<dyn Reply> {
+    if let Err(reason) = check_token(&state, Purpose::AfterStream, &params) {
+        tracing::warn!(%reason, "after-stream request refused");
+        return Box::new(error_reply(StatusCode::FORBIDDEN, "invalid call token"));
+    }
+    let call_sid = param(&params, "CallSid");
+    // Twilio says whether the caller is still there; a call it calls
+    // anything but in progress has no one left to speak to.
+    let caller_gone = param(&params, "CallStatus").is_some_and(|status| status != "in-progress");
+    let end = match call_sid {
+        Some(call_sid) => state.edges.ends.find(call_sid).await,
+        None => None,
+    };
+    let reason = end.as_ref().map(|end| end.reason);
+    let dial_action = state.edges.transfer.as_ref().map(|_| {
+        let token = action_token(&state, Purpose::DialResult, call_sid);
+        twiml::callback_url(&state.public_url, twiml::DIAL_RESULT_PATH, token.as_deref())
+    });
+    let dial = state
+        .edges
+        .transfer
+        .as_ref()
+        .zip(dial_action.as_deref())
+        .map(|(transfer, action)| twiml::Dial {
+            number: &transfer.number,
+            action,
+            timeout_secs: transfer.timeout_secs,
+            time_limit_secs: transfer.time_limit_secs,
+        });
+    let (next, xml_text) = twiml::after_stream(reason, caller_gone, dial);
+    state.metrics.after_stream(next);
+    tracing::info!(
+        call = call_sid.unwrap_or("?"),
+        reason = reason.map_or("unknown", |reason| reason.as_str()),
+        caller_gone,
+        next,
+        "the stream ended: Twilio told what follows"
+    );
+    Box::new(xml(xml_text))
+}
+
+/// `<Dial action>`: how a transfer to a person went.
+async fn dial_result(params: Vec<(String, String)>, state: Arc<AppState>) -> Box<dyn Reply> {
+    if let Err(reason) = check_token(&state, Purpose::DialResult, &params) {
+        tracing::warn!(%reason, "dial-result request refused");
+        return Box::new(error_reply(StatusCode::FORBIDDEN, "invalid call token"));
+    }
+    let outcome = match param(&params, "DialCallStatus") {
+        Some("completed" | "answered") => HandoffOutcome::Answered,
+        Some("busy") => HandoffOutcome::Busy,
+        Some("no-answer") => HandoffOutcome::NoAnswer,
+        _ => HandoffOutcome::Failed,
+    };
+    let call_sid = param(&params, "CallSid");
+    tracing::info!(
+        call = call_sid.unwrap_or("?"),
+        outcome = outcome.as_str(),
+        "transfer ended"
+    );
+    let end = match call_sid {
+        Some(call_sid) => state.edges.ends.find(call_sid).await,
+        None => None,
+    };
+    let stream = end.and_then(|end| StreamSid::parse(&end.stream_sid).ok());
+    if let Some(call) = stream {
+        state.services.sink.emit(CallEventRecord {
+            call,
+            at: state.clock.now(),
+            event: CallEvent::Handoff { outcome },
+        });
+    } else {
+        // Counted all the same.
+        state.metrics.emit_handoff(outcome);
+    }
+    Box::new(xml(twiml::dial_result(outcome == HandoffOutcome::Answered)))
+}
+
+/// The most of Twilio's error text kept for a dashboard.
+const MAX_STREAM_ERROR: usize = 300;
+
+/// `<Stream statusCallback>`: a stream started, stopped or failed. Only a
+/// failure is news to the dashboards (it may never have reached `/call`).
+fn stream_status(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Reply {
+    let event = match param(&params, "StreamEvent") {
+        Some("stream-started") => "stream-started",
+        Some("stream-stopped") => "stream-stopped",
+        Some("stream-error") => "stream-error",
+        _ => "other",
+    };
+    state.metrics.stream_status(event);
+    if event == "stream-error" {
+        let error: String =
+            mask_phone_numbers(param(&params, "StreamError").unwrap_or("no error given"))
+                .chars()
+                .take(MAX_STREAM_ERROR)
+                .collect();
+        tracing::warn!(
+            call = param(&params, "CallSid").unwrap_or("?"),
+            %error,
+            "Twilio says a stream failed"
+        );
+        if let Some(call) = param(&params, "StreamSid").and_then(|sid| StreamSid::parse(sid).ok()) {
+            state.services.sink.emit(CallEventRecord {
+                call,
+                at: state.clock.now(),
+                event: CallEvent::StreamFailed {
+                    error: error.into(),
+                },
+            });
+        }
+    }
+    warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT)
 }
 
 fn xml(body: String) -> impl Reply {
@@ -66,6 +237,13 @@ fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Repl
         .iter()
         .find(|(name, _)| name == "From")
         .map(|(_, value)| crate::privacy::mask_phone_numbers(value));
+    let action_token = action_token(&state, Purpose::AfterStream, call_sid);
+    let action = twiml::callback_url(
+        &state.public_url,
+        twiml::AFTER_STREAM_PATH,
+        action_token.as_deref(),
+    );
+    let status = twiml::callback_url(&state.public_url, twiml::STREAM_STATUS_PATH, None);
     let parameters: Vec<(&str, &str)> = token
         .as_deref()
         .map(|token| (stream_token::PARAMETER, token))
@@ -76,7 +254,12 @@ fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Repl
                 .map(|caller| (crate::twilio::wire::CALLER_PARAMETER, caller)),
         )
         .collect();
-    xml(twiml::connect_stream(&state.public_url, &parameters))
+    xml(twiml::connect_stream(
+        &state.public_url,
+        &action,
+        &status,
+        &parameters,
+    ))
 }
 
 async fn call_upgrade(upgrade: Upgrade, state: Arc<AppState>) -> Box<dyn Reply> {
@@ -116,7 +299,12 @@ async fn call_upgrade(upgrade: Upgrade, state: Arc<AppState>) -> Box<dyn Reply> 
     };
     let config = websocket::config(MAX_CALL_FRAME);
     Box::new(upgrade.accept(config, move |socket| async move {
-        let leg = TwilioLeg::new(socket, state.stream_tokens.clone(), state.write_timeout);
+        let leg = TwilioLeg::new(
+            socket,
+            state.stream_tokens.clone(),
+            state.write_timeout,
+            state.edges.ends.clone(),
+        );
         let shutdown = state.registry.shutdown_signal();
         let span = tracing::info_span!(
             "call",

@@ -34,6 +34,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Redis, RedisSettings};
 use crate::dashboard::DashboardHub;
+use crate::twilio::after_stream::SharedStreamEnds;
 use crate::twilio::stream_token::{Spend, TokenLedger};
 
 const ADMIT: &str = r"
@@ -408,22 +409,12 @@ impl TokenLedger for Fleet {
         if !self.redis.is_up() {
             return Spend::Unknown;
         }
-        let digest = Sha256::digest(token.as_bytes());
-        let mut key = self.redis.key("token");
-        key.push(':');
-        for byte in digest {
-            key.push_str(&format!("{byte:02x}"));
-        }
         let set = redis::cmd("SET")
-            .arg(&key)
+            .arg(self.hashed_key("token", token))
             .arg(self.redis.instance().as_ref())
             .arg("NX")
             .arg("PX")
-            .arg(
-                u64::try_from(lifetime.as_millis())
-                    .unwrap_or(u64::MAX)
-                    .max(1),
-            )
+            .arg(whole_ms(lifetime))
             .clone();
         match self.redis.run::<Option<String>>(&set).await {
             Some(Some(_)) => Spend::First,
@@ -431,4 +422,52 @@ impl TokenLedger for Fleet {
             None => Spend::Unknown,
         }
     }
+}
+
+/// Why each stream ended, for whichever instance Twilio asks what
+/// follows: one key a call, expiring on Redis's clock.
+#[async_trait::async_trait]
+impl SharedStreamEnds for Fleet {
+    async fn put(&self, call_sid: &str, record: &str, lifetime: Duration) -> bool {
+        if !self.redis.is_up() {
+            return false;
+        }
+        let set = redis::cmd("SET")
+            .arg(self.hashed_key("stream-end", call_sid))
+            .arg(record)
+            .arg("PX")
+            .arg(whole_ms(lifetime))
+            .clone();
+        self.redis.run::<()>(&set).await.is_some()
+    }
+
+    async fn get(&self, call_sid: &str) -> Option<String> {
+        if !self.redis.is_up() {
+            return None;
+        }
+        let get = redis::cmd("GET")
+            .arg(self.hashed_key("stream-end", call_sid))
+            .clone();
+        self.redis.run::<Option<String>>(&get).await.flatten()
+    }
+}
+
+impl Fleet {
+    /// The key of `kind` for `text`, hashed: a key holds nothing a
+    /// webhook or a stream sent (a token, a call id).
+    fn hashed_key(&self, kind: &str, text: &str) -> String {
+        let mut key = self.redis.key(kind);
+        key.push(':');
+        for byte in Sha256::digest(text.as_bytes()) {
+            key.push_str(&format!("{byte:02x}"));
+        }
+        key
+    }
+}
+
+/// A lifetime in whole milliseconds, at least one (Redis refuses `PX 0`).
+fn whole_ms(lifetime: Duration) -> u64 {
+    u64::try_from(lifetime.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }

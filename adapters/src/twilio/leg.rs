@@ -1,6 +1,7 @@
 //! [`AudioInbound`] over one Twilio Media Stream WebSocket: the shared
 //! [`Leg`] with Twilio's codec, Twilio's pace, and the stream token checked
-//! in `start`.
+//! in `start`. As it closes, it records why the call ended for the
+//! `<Connect action>` Twilio asks next ([`StreamEnds`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,12 +10,13 @@ use std::task::{Context, Poll, ready};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use qloophone_domain::ports::{AudioInbound, LegError};
+use qloophone_domain::ports::{AudioInbound, EndReason, LegError};
 use qloophone_domain::ports::{PhoneCommand, PhoneEvent};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use super::after_stream::{StreamEnd, StreamEnds};
 use super::stream_token::{StreamTokens, TokenError};
 use super::wire::{Encoder, Inbound, decode, stream_token};
 use crate::http::websocket::Socket as WebSocket;
@@ -76,6 +78,10 @@ pub struct TwilioLeg {
     /// The stream's token was refused: the leg reads nothing more, and its
     /// socket closes with the call.
     refused: bool,
+    /// Where why the call ended is kept for Twilio's next question.
+    ends: Arc<StreamEnds>,
+    /// The call and stream ids of an accepted `start`.
+    started: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for TwilioLeg {
@@ -97,10 +103,13 @@ impl TwilioLeg {
     /// `start` must carry a stream token for its call, or the leg closes
     /// before the call sees anything. A Twilio socket that takes nothing
     /// for `write_timeout` while audio waits is given up.
+    /// Why the call ended is recorded in `ends` as the leg closes (for a
+    /// stream whose `start` was accepted only).
     pub fn new(
         socket: WebSocket,
         tokens: Option<Arc<StreamTokens>>,
         write_timeout: std::time::Duration,
+        ends: Arc<StreamEnds>,
     ) -> Self {
         Self {
             leg: Leg::new("phone", socket, TwilioCodec::default(), write_timeout)
@@ -108,7 +117,23 @@ impl TwilioLeg {
             tokens,
             redeeming: None,
             refused: false,
+            ends,
+            started: None,
         }
+    }
+
+    /// Remembers the ids of a `start` the call is about to see.
+    fn accept(&mut self, event: Option<PhoneEvent>) -> Poll<Option<PhoneEvent>> {
+        if let Some(PhoneEvent::Start(info)) = &event
+            && let Some(call_sid) = &info.call_sid
+            && self.started.is_none()
+        {
+            self.started = Some((
+                call_sid.as_str().to_owned(),
+                info.stream_sid.as_str().to_owned(),
+            ));
+        }
+        Poll::Ready(event)
     }
 }
 
@@ -134,7 +159,7 @@ impl AudioInbound for TwilioLeg {
                 self.refused = true;
                 return Poll::Ready(None);
             }
-            return Poll::Ready(Some(start));
+            return self.accept(Some(start));
         }
         let event = ready!(self.leg.poll_recv(cx));
         if let (Some(PhoneEvent::Start(info)), Some(tokens)) = (&event, &self.tokens) {
@@ -149,7 +174,7 @@ impl AudioInbound for TwilioLeg {
             });
             return self.poll_recv(cx);
         }
-        Poll::Ready(event)
+        self.accept(event)
     }
 
     fn send(&mut self, command: PhoneCommand) -> Result<(), LegError> {
@@ -160,8 +185,14 @@ impl AudioInbound for TwilioLeg {
         self.leg.flush(cx)
     }
 
-    async fn close(&mut self) {
+    async fn close(&mut self, reason: EndReason) {
         self.redeeming = None;
+        // Before the socket goes: Twilio asks what next as soon as it does.
+        if let Some((call_sid, stream_sid)) = self.started.take() {
+            self.ends
+                .record(&call_sid, StreamEnd { reason, stream_sid })
+                .await;
+        }
         self.leg.close(Some(goodbye())).await;
     }
 }

@@ -6,8 +6,11 @@
 //! - [`TwilioLeg`] implements
 //!   [`AudioInbound`](qloophone_domain::ports::AudioInbound)
 //!   over one `/call` WebSocket.
-//! - [`twiml`]: the webhook's answer that points Twilio at `/call`.
+//! - [`twiml`]: the webhook's answer that points Twilio at `/call`, and
+//!   what follows the stream (`<Connect action>`, `<Dial action>`).
+//! - [`after_stream`]: why each stream ended, kept for that answer.
 
+pub mod after_stream;
 mod leg;
 pub mod signature;
 pub mod stream_token;
@@ -19,7 +22,7 @@ pub use leg::TwilioLeg;
 use crate::secret::Secret;
 
 /// `[twilio]`
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TwilioSettings {
     /// `TWILIO_AUTH_TOKEN`: requests to `/twiml` and `/call` must carry
@@ -29,4 +32,58 @@ pub struct TwilioSettings {
     /// Set it (the same on every instance) when several servers share a
     /// number, so a stream may land on another instance than its webhook.
     pub stream_secret: Option<Secret>,
+    /// `TRANSFER_NUMBER`: the person callers who ask for one are handed to
+    /// (E.164, e.g. `+15550123456`); the model is offered
+    /// `transfer_to_human` only when it is set.
+    pub transfer_number: Option<String>,
+    /// How long a transfer rings before it counts as not answered, in
+    /// seconds (`<Dial timeout>`).
+    pub dial_timeout_secs: u32,
+    /// The longest a transferred call may last, in seconds (`<Dial
+    /// timeLimit>`; Twilio's own default).
+    pub dial_time_limit_secs: u32,
+}
+
+impl Default for TwilioSettings {
+    fn default() -> Self {
+        Self {
+            auth_token: None,
+            stream_secret: None,
+            transfer_number: None,
+            dial_timeout_secs: 20,
+            dial_time_limit_secs: 14_400,
+        }
+    }
+}
+
+/// Whether `number` is an E.164 phone number: `+`, then 8 to 15 digits,
+/// the first not 0.
+pub fn is_e164(number: &str) -> bool {
+    number.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn e164_numbers_and_others() {
+        for good in ["+15550123456", "+442071234567", "+4930123456"] {
+            assert!(super::is_e164(good), "{good}");
+        }
+        for bad in [
+            "",
+            "+",
+            "15550123456",
+            "+1 555 0123",
+            "+0123456789",
+            "+1234567",
+            "+1234567890123456",
+            "+1555012345a",
+        ] {
+            assert!(!super::is_e164(bad), "{bad}");
+        }
+    }
 }

@@ -13,6 +13,13 @@
 //! A token is `<expiry, unix seconds>.<base64url(HMAC-SHA256(key, callSid
 //! "." expiry))>`. The key is `twilio.stream_secret`, or random bytes drawn
 //! at start-up (then tokens do not survive a restart or cross instances).
+//!
+//! The same keys sign the call's other URLs ([`Purpose`]): the
+//! `<Connect action>` Twilio requests when the stream ends and the
+//! `<Dial action>` after a transfer. Those are bound to their call and
+//! purpose (the MAC covers both, so one never passes for another) and
+//! live as long as the call may, but are not spent: Twilio may ask again,
+//! and the answer for one call is the same each time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -70,6 +77,29 @@ pub trait TokenLedger: Send + Sync {
     async fn spend(&self, token: &str, lifetime: Duration) -> Spend;
 }
 
+/// What a call token opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The Media Stream (spent once).
+    Stream,
+    /// `<Connect action>`: what happens when the stream ends.
+    AfterStream,
+    /// `<Dial action>`: what happens when a transfer ends.
+    DialResult,
+}
+
+impl Purpose {
+    /// What the MAC covers besides the call (none for stream tokens, as
+    /// they were first made).
+    const fn label(self) -> &'static [u8] {
+        match self {
+            Self::Stream => b"",
+            Self::AfterStream => b"after-stream.",
+            Self::DialResult => b"dial-result.",
+        }
+    }
+}
+
 /// Issues and redeems stream tokens.
 pub struct StreamTokens {
     key: Vec<u8>,
@@ -119,9 +149,10 @@ impl StreamTokens {
         self
     }
 
-    fn mac(&self, call_sid: &str, expiry: u64) -> Hmac<Sha256> {
+    fn mac(&self, purpose: Purpose, call_sid: &str, expiry: u64) -> Hmac<Sha256> {
         let mut mac =
             <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(purpose.label());
         mac.update(call_sid.as_bytes());
         mac.update(b".");
         mac.update(expiry.to_string().as_bytes());
@@ -130,9 +161,41 @@ impl StreamTokens {
 
     /// A token for the call `call_sid`.
     pub fn issue(&self, call_sid: &str) -> String {
-        let expiry = unix_secs(self.clock.now() + LIFETIME);
-        let tag = self.mac(call_sid, expiry).finalize().into_bytes();
+        self.issue_for(Purpose::Stream, call_sid, LIFETIME)
+    }
+
+    /// A token for `purpose` in the call `call_sid`, good for `lifetime`.
+    pub fn issue_for(&self, purpose: Purpose, call_sid: &str, lifetime: Duration) -> String {
+        let expiry = unix_secs(self.clock.now() + lifetime);
+        let tag = self.mac(purpose, call_sid, expiry).finalize().into_bytes();
         format!("{expiry}.{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// Checks a token for `purpose` in the call `call_sid` without
+    /// spending it.
+    ///
+    /// # Errors
+    /// A [`TokenError`] saying why it does not pass.
+    pub fn verify(
+        &self,
+        purpose: Purpose,
+        call_sid: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<u64, TokenError> {
+        let token = token.ok_or(TokenError::Missing)?;
+        let call_sid = call_sid.ok_or(TokenError::NoCall)?;
+        let (expiry, tag) = token.split_once('.').ok_or(TokenError::Invalid)?;
+        let expiry: u64 = expiry.parse().map_err(|_| TokenError::Invalid)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| TokenError::Invalid)?;
+        self.mac(purpose, call_sid, expiry)
+            .verify_slice(&tag)
+            .map_err(|_| TokenError::Invalid)?;
+        if unix_secs(self.clock.now()) > expiry {
+            return Err(TokenError::Expired);
+        }
+        Ok(expiry)
     }
 
     /// Accepts `token` for `call_sid` once: on this instance, and on the
@@ -164,20 +227,9 @@ impl StreamTokens {
 
     /// This instance's own check; the token's expiry when it passes.
     fn redeem_here(&self, call_sid: Option<&str>, token: Option<&str>) -> Result<u64, TokenError> {
+        let expiry = self.verify(Purpose::Stream, call_sid, token)?;
         let token = token.ok_or(TokenError::Missing)?;
-        let call_sid = call_sid.ok_or(TokenError::NoCall)?;
-        let (expiry, tag) = token.split_once('.').ok_or(TokenError::Invalid)?;
-        let expiry: u64 = expiry.parse().map_err(|_| TokenError::Invalid)?;
-        let tag = URL_SAFE_NO_PAD
-            .decode(tag)
-            .map_err(|_| TokenError::Invalid)?;
-        self.mac(call_sid, expiry)
-            .verify_slice(&tag)
-            .map_err(|_| TokenError::Invalid)?;
         let now = unix_secs(self.clock.now());
-        if now > expiry {
-            return Err(TokenError::Expired);
-        }
         let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
         used.retain(|_, until| *until >= now);
         if used.insert(token.to_owned(), expiry).is_some() {
@@ -257,6 +309,43 @@ mod tests {
         clock.0.fetch_add(LIFETIME.as_secs() + 1, Ordering::SeqCst);
         assert_eq!(
             tokens.redeem(Some("CA1"), Some(&token)).await,
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[tokio::test]
+    async fn action_tokens_open_their_own_call_and_purpose_only_until_they_expire() {
+        let clock = Arc::new(At(AtomicU64::new(1_700_000_000)));
+        let tokens = tokens(clock.clone());
+        let life = Duration::from_secs(3600);
+        let after = tokens.issue_for(Purpose::AfterStream, "CA1", life);
+        let check = |purpose, call: &str, token: &str| {
+            tokens.verify(purpose, Some(call), Some(token)).map(|_| ())
+        };
+        // Not spent: Twilio may ask again.
+        assert_eq!(check(Purpose::AfterStream, "CA1", &after), Ok(()));
+        assert_eq!(check(Purpose::AfterStream, "CA1", &after), Ok(()));
+        assert_eq!(
+            check(Purpose::AfterStream, "CA2", &after),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            check(Purpose::DialResult, "CA1", &after),
+            Err(TokenError::Invalid)
+        );
+        // Neither opens a stream, and a stream token opens neither.
+        assert_eq!(
+            tokens.redeem(Some("CA1"), Some(&after)).await,
+            Err(TokenError::Invalid)
+        );
+        let stream = tokens.issue("CA1");
+        assert_eq!(
+            check(Purpose::AfterStream, "CA1", &stream),
+            Err(TokenError::Invalid)
+        );
+        clock.0.fetch_add(life.as_secs() + 1, Ordering::SeqCst);
+        assert_eq!(
+            check(Purpose::AfterStream, "CA1", &after),
             Err(TokenError::Expired)
         );
     }

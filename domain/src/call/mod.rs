@@ -5,10 +5,12 @@
 //! the legs and executes what the session decides. [`CallRegistry`] admits
 //! calls up to a limit and tells them when the server shuts down.
 
+pub mod control;
 mod registry;
 mod runner;
 mod session;
 
+pub use control::CallControl;
 pub use registry::{CallPermit, CallRegistry};
 pub use runner::{CallServices, Watchdogs, run_call};
 pub use session::{CallSession, Command, Input, SessionPolicy, Timer, ToolDone};

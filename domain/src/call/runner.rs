@@ -604,7 +604,7 @@ impl<'s, P: AudioInbound> Call<'s, P> {
         if let Some(mut model) = self.model.take() {
             last_use.extend(model.close().await);
         }
-        self.phone.close().await;
+        self.phone.close(reason).await;
         // Each close is bounded by its leg; this bounds them all.
         let _ = tokio::time::timeout(Duration::from_secs(3), async {
             while let Some(closed) = self.closing.join_next().await {

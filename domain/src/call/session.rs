@@ -17,6 +17,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::control::{self, CallControl};
 use crate::ports::{Activity, CallEvent, EndReason, Prices, Speaker, Usage};
 use crate::ports::{
     CallInfo, Interruption, ModelCommand, ModelErrorKind, ModelEvent, ModelTraits, PhoneCommand,
@@ -59,6 +60,9 @@ pub struct SessionPolicy {
     /// take (the recent turns are cut to fit), so it stays well inside the
     /// model's context window.
     pub context_chars: usize,
+    /// The call-control tools offered (end the call, hand over to a
+    /// person).
+    pub control: CallControl,
 }
 
 impl Default for SessionPolicy {
@@ -74,6 +78,7 @@ impl Default for SessionPolicy {
             rollover_after: Duration::from_secs(55 * 60),
             prices: None,
             context_chars: 16_000,
+            control: CallControl::default(),
         }
     }
 }
@@ -91,6 +96,8 @@ pub enum Timer {
     RetryResponse(u32),
     /// The model session is old enough to be replaced.
     Rollover(u32),
+    /// The call's last line has had long enough to play.
+    Closing,
 }
 
 /// Turns kept for the context a new model session is told.
@@ -296,7 +303,34 @@ pub struct CallSession {
     response_retries: u32,
     /// The current session is old and is replaced at the next quiet moment.
     rollover_due: bool,
+    /// The model asked to close the call: its last line is being said.
+    closing: Option<Closing>,
 }
+
+/// A call the model asked to close, waiting for its last line to play.
+#[derive(Debug, Clone, Copy)]
+struct Closing {
+    /// How the call ends.
+    reason: EndReason,
+    /// A response began after the model was told to say its last line.
+    responding: bool,
+    /// The assistant began speaking after that.
+    speaking: bool,
+    /// The last line has been said (its audio may still be playing).
+    said: bool,
+    /// Once said: the first mark after its audio. The call closes when
+    /// every mark before it has been echoed (the audio after it, a model
+    /// streaming silence, need not play).
+    played_through: Option<u64>,
+    /// For a model that speaks on its own: the media clock when its last
+    /// line had played and it was quiet (it may say more in a moment).
+    quiet_since_ms: Option<u64>,
+}
+
+/// How long a model that speaks on its own must stay quiet after its last
+/// line has played before the call closes (it may speak in several
+/// utterances).
+const CLOSING_QUIET_MS: u64 = 600;
 
 impl CallSession {
     /// A call that has not started yet, answered by the voice model named
@@ -339,6 +373,7 @@ impl CallSession {
             speech_owed: None,
             response_retries: 0,
             rollover_due: false,
+            closing: None,
         }
     }
 
@@ -451,6 +486,7 @@ impl CallSession {
             Input::MaxDuration => self.end(EndReason::MaxDuration, out),
             Input::Shutdown => self.end(EndReason::Shutdown, out),
         }
+        self.maybe_close(out);
         self.maybe_roll_over(out);
         self.report_activity(out);
     }
@@ -692,6 +728,12 @@ impl CallSession {
                     self.rollover_due = true;
                 }
             }
+            Timer::Closing => {
+                if let Some(closing) = self.closing {
+                    tracing::debug!("the last line did not finish in time; closing anyway");
+                    self.end(closing.reason, out);
+                }
+            }
         }
     }
 
@@ -845,9 +887,25 @@ impl CallSession {
             ModelEvent::CallerTranscript { text } => self.remember(Speaker::Caller, &text, out),
             ModelEvent::AssistantTranscript { text } => {
                 self.assistant_speaking = false;
+                if let Some(closing) = &mut self.closing
+                    && !self.policy.traits.confirms_responses
+                {
+                    closing.said |= closing.speaking;
+                }
                 self.remember(Speaker::Assistant, &text, out);
             }
-            ModelEvent::AssistantSpeaking => self.assistant_speaking = true,
+            ModelEvent::AssistantSpeaking => {
+                self.assistant_speaking = true;
+                if let Some(closing) = &mut self.closing {
+                    closing.speaking = true;
+                    // More to say: its last line is this one.
+                    if !self.policy.traits.confirms_responses {
+                        closing.said = false;
+                        closing.played_through = None;
+                        closing.quiet_since_ms = None;
+                    }
+                }
+            }
             ModelEvent::SpeechStarted => {
                 self.caller_speaking = true;
                 self.heard_caller = true;
@@ -868,6 +926,9 @@ impl CallSession {
                 }
                 // A new answer: the interrupted one is over.
                 self.interrupted = None;
+                if let Some(closing) = &mut self.closing {
+                    closing.responding = true;
+                }
                 self.response = Response::Active {
                     id: response_id,
                     cancelled: false,
@@ -890,6 +951,13 @@ impl CallSession {
                     self.response = Response::Idle;
                     self.response_retries = 0;
                 }
+                // A model that confirms its responses speaks within them;
+                // one that does not speaks after its backend answered.
+                if let Some(closing) = &mut self.closing
+                    && self.policy.traits.confirms_responses
+                {
+                    closing.said |= closing.responding;
+                }
                 if status != ResponseStatus::Completed {
                     tracing::debug!(?status, "response ended early");
                 }
@@ -905,6 +973,10 @@ impl CallSession {
             } => {
                 if !self.tools_seen.insert(call_id.clone()) {
                     return; // announced twice (arguments.done, then output_item.done)
+                }
+                if let Some(reason) = self.policy.control.closes_with(&name) {
+                    self.close_call(reason, call_id, name, arguments, out);
+                    return;
                 }
                 self.tools_in_flight.insert(call_id.clone());
                 out.push(Command::RunTool(ToolInvocation {
@@ -1185,7 +1257,90 @@ impl CallSession {
         }
     }
 
+    /// The model asked to end the call or hand the caller over: it is
+    /// told to say its last line, which plays to its end before the call
+    /// ends (see [`Self::maybe_close`]), within the policy's deadline.
+    /// Refused before the caller has said anything (the greeting cannot
+    /// end a call).
+    fn close_call(
+        &mut self,
+        reason: EndReason,
+        call_id: ToolCallId,
+        name: Arc<str>,
+        arguments: Arc<str>,
+        out: &mut Vec<Command>,
+    ) {
+        let refused = !self.heard_caller || self.closing.is_some();
+        let output: Arc<str> = if refused {
+            control::TOO_EARLY.into()
+        } else {
+            control::closing_output(reason).into()
+        };
+        if !refused {
+            self.closing = Some(Closing {
+                reason,
+                responding: false,
+                speaking: false,
+                said: false,
+                played_through: None,
+                quiet_since_ms: None,
+            });
+            out.push(Command::Schedule {
+                timer: Timer::Closing,
+                after: self.policy.control.goodbye_deadline,
+            });
+        }
+        out.push(Command::Model(ModelCommand::ToolOutput {
+            call_id,
+            output: output.clone(),
+        }));
+        out.push(Command::Emit(CallEvent::ToolCalled {
+            name,
+            arguments,
+            result: output,
+            is_error: refused,
+            latency: Duration::ZERO,
+            upstream_requests: 0,
+        }));
+        self.needs_response = true;
+        self.maybe_create_response(out);
+    }
+
+    /// Ends a call the model asked to close once its last line has been
+    /// said and has finished playing at the caller: every mark sent
+    /// before it was said has been echoed.
+    fn maybe_close(&mut self, out: &mut Vec<Command>) {
+        let next_mark = self.next_mark;
+        let Some(closing) = self.closing.as_mut() else {
+            return;
+        };
+        if !closing.said {
+            return;
+        }
+        let through = *closing.played_through.get_or_insert(next_mark);
+        let played = self
+            .marks
+            .front()
+            .is_none_or(|mark| mark.name.seq() >= through);
+        if !played || self.phase != Phase::Live || self.response != Response::Idle {
+            return;
+        }
+        // A model that speaks on its own may say more after a pause.
+        if !self.policy.traits.confirms_responses {
+            if self.assistant_speaking {
+                return;
+            }
+            let since = *closing.quiet_since_ms.get_or_insert(self.latest_media_ms);
+            if self.latest_media_ms.saturating_sub(since) < CLOSING_QUIET_MS {
+                return;
+            }
+        }
+        let reason = closing.reason;
+        self.end(reason, out);
+    }
+
     fn end(&mut self, reason: EndReason, out: &mut Vec<Command>) {
+        self.closing = None;
         self.phase = Phase::Ended;
         self.buffered.clear();
         self.tools_in_flight.clear();

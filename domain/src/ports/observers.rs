@@ -37,9 +37,34 @@ pub enum EndReason {
     CallerSilent,
     /// The call reached the longest a call may last.
     MaxDuration,
+    /// The assistant said goodbye and ended the call (the caller was done).
+    AgentEnded,
+    /// The assistant handed the caller over to a person.
+    Transferred,
 }
 
 impl EndReason {
+    /// Every reason.
+    pub const ALL: [Self; 12] = [
+        Self::PhoneStopped,
+        Self::PhoneClosed,
+        Self::ModelClosed,
+        Self::ModelUnavailable,
+        Self::UnsupportedMediaFormat,
+        Self::NeverStarted,
+        Self::Shutdown,
+        Self::ModelRefused,
+        Self::CallerSilent,
+        Self::MaxDuration,
+        Self::AgentEnded,
+        Self::Transferred,
+    ];
+
+    /// The reason named `name` (as [`Self::as_str`] names it).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == name)
+    }
+
     /// A short, stable name for logs and observers.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -53,6 +78,8 @@ impl EndReason {
             Self::ModelRefused => "model_refused",
             Self::CallerSilent => "caller_silent",
             Self::MaxDuration => "max_duration",
+            Self::AgentEnded => "agent_ended",
+            Self::Transferred => "transferred",
         }
     }
 }
@@ -186,6 +213,43 @@ pub enum CallEvent {
         /// Why.
         reason: EndReason,
     },
+    /// A caller handed over to a person was taken, or not (told after
+    /// the call's own end).
+    Handoff {
+        /// How it went.
+        outcome: HandoffOutcome,
+    },
+    /// The phone network says the call's stream failed (before or
+    /// outside the call's own leg: a refused handshake, a bad URL).
+    StreamFailed {
+        /// The network's words for it.
+        error: Arc<str>,
+    },
+}
+
+/// How a transfer to a person went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffOutcome {
+    /// The person answered and the caller was put through.
+    Answered,
+    /// The line was busy.
+    Busy,
+    /// Nobody answered in time.
+    NoAnswer,
+    /// The transfer could not be made (or was cancelled).
+    Failed,
+}
+
+impl HandoffOutcome {
+    /// A short, stable name for observers.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Busy => "busy",
+            Self::NoAnswer => "no_answer",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 /// Every this-many-th audio frame each way is timed ([`CallEvent::Relayed`]):
@@ -284,6 +348,8 @@ impl CallEvent {
             Self::FirstAudio { .. } => "first_audio",
             Self::Usage { .. } => "usage",
             Self::Ended { .. } => "call.ended",
+            Self::Handoff { .. } => "handoff",
+            Self::StreamFailed { .. } => "stream.failed",
         }
     }
 }

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 
-use super::LegError;
+use super::{EndReason, LegError};
 use crate::types::{AudioChunk, CallSid, CallerId, MarkName, StreamSid};
 
 /// How audio samples are encoded.
@@ -143,6 +143,8 @@ pub trait AudioInbound: Send {
         Ok(())
     }
 
-    /// Closes the leg; later sends fail.
-    async fn close(&mut self);
+    /// Closes the leg; later sends fail. `reason` says why the call ended,
+    /// so the phone side can do what follows (hang up, say goodbye or
+    /// sorry, hand the caller over to a person).
+    async fn close(&mut self, reason: EndReason);
 }

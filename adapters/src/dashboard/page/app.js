@@ -161,6 +161,16 @@
       case "model_reconnected":
         call.push({ kind: "note", cls: "", text: `voice model back after ${fmtMs(event.gap_ms)}` });
         break;
+      case "handoff": {
+        const outcomes = { answered: "a person took the call", busy: "the line was busy", no_answer: "nobody answered", failed: "the transfer failed" };
+        const text = outcomes[event.outcome] || `transfer: ${String(event.outcome)}`;
+        call.push({ kind: "note", cls: event.outcome === "answered" ? "end" : "err", text: `transfer: ${text}` });
+        break;
+      }
+      case "stream.failed":
+        call.errors += 1;
+        call.push({ kind: "note", cls: "err", text: `Twilio says the stream failed: ${String(event.error)}` });
+        break;
       case "usage":
         call.usage = event.total || null;
         call.cost = event.cost_usd === null ? null : Number(event.cost_usd) || 0;

@@ -21,6 +21,8 @@ struct FakePhone {
     events: mpsc::UnboundedReceiver<PhoneEvent>,
     sent: Arc<Mutex<Vec<PhoneCommand>>>,
     closed: Arc<AtomicBool>,
+    /// Why the call ended, as the leg was told when closed.
+    closed_with: Arc<Mutex<Option<EndReason>>>,
     /// Refuse every command as a full queue does (a Twilio socket that
     /// stopped reading).
     backlogged: bool,
@@ -41,8 +43,9 @@ impl AudioInbound for FakePhone {
         self.sent.lock().unwrap().push(command);
         Ok(())
     }
-    async fn close(&mut self) {
+    async fn close(&mut self, reason: EndReason) {
         self.closed.store(true, Ordering::SeqCst);
+        *self.closed_with.lock().unwrap() = Some(reason);
     }
 }
 
@@ -79,6 +82,7 @@ struct Harness {
     phone_in: mpsc::UnboundedSender<PhoneEvent>,
     phone_out: Arc<Mutex<Vec<PhoneCommand>>>,
     phone_closed: Arc<AtomicBool>,
+    phone_closed_with: Arc<Mutex<Option<EndReason>>>,
     model_in: Option<mpsc::UnboundedSender<ModelFrame>>,
     model_out: Arc<Mutex<Vec<ModelCommand>>>,
     model_closed: Arc<AtomicBool>,
@@ -136,10 +140,12 @@ fn harness() -> (Harness, FakePhone) {
     let (phone_in, events) = mpsc::unbounded_channel();
     let phone_out = Arc::new(Mutex::new(Vec::new()));
     let phone_closed = Arc::new(AtomicBool::new(false));
+    let phone_closed_with = Arc::new(Mutex::new(None));
     let phone = FakePhone {
         events,
         sent: phone_out.clone(),
         closed: phone_closed.clone(),
+        closed_with: phone_closed_with.clone(),
         backlogged: false,
     };
     (
@@ -147,6 +153,7 @@ fn harness() -> (Harness, FakePhone) {
             phone_in,
             phone_out,
             phone_closed,
+            phone_closed_with,
             model_in: None,
             model_out: Arc::new(Mutex::new(Vec::new())),
             model_closed: Arc::new(AtomicBool::new(false)),
@@ -266,6 +273,11 @@ async fn a_call_relays_audio_runs_a_tool_and_ends_on_stop() {
     );
     assert_eq!(sent[2], ModelCommand::CreateResponse);
     assert!(h.phone_closed.load(Ordering::SeqCst));
+    assert_eq!(
+        *h.phone_closed_with.lock().unwrap(),
+        Some(EndReason::PhoneStopped),
+        "the phone leg is told why the call ended"
+    );
     assert!(h.model_closed.load(Ordering::SeqCst));
     assert_eq!(registry.active(), 0);
     let events = events.lock().unwrap().clone();
@@ -582,6 +594,10 @@ async fn a_caller_that_sends_nothing_is_hung_up() {
         .unwrap();
     // Paused time: the runtime jumps ahead while every task waits.
     assert_eq!(call.await.unwrap(), EndReason::CallerSilent);
+    assert_eq!(
+        *h.phone_closed_with.lock().unwrap(),
+        Some(EndReason::CallerSilent)
+    );
     drop(h);
 }
 

@@ -1553,3 +1553,191 @@ fn a_model_that_stops_itself_is_not_truncated_and_cleared_only_when_far_ahead() 
     // Its audio plays on: nothing is muted.
     assert_eq!(s.step(delta("live_1", 800)).len(), 2);
 }
+
+fn ended(commands: &[Command]) -> Option<EndReason> {
+    commands.iter().find_map(|c| match c {
+        Command::End(reason) => Some(*reason),
+        _ => None,
+    })
+}
+
+fn tool_called(commands: &[Command]) -> Option<(Arc<str>, bool)> {
+    commands.iter().find_map(|c| match c {
+        Command::Emit(CallEvent::ToolCalled {
+            result, is_error, ..
+        }) => Some((result.clone(), *is_error)),
+        _ => None,
+    })
+}
+
+/// A call whose caller has spoken, with the model's answer `r1` under way.
+fn answering(policy: SessionPolicy) -> Script {
+    let mut s = Script::live(policy);
+    s.steps([speech_started(), media(1_000)]);
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    s.step(created("r1"));
+    s
+}
+
+#[test]
+fn end_call_plays_the_goodbye_to_its_last_mark_then_ends_the_call() {
+    let mut s = answering(no_greeting());
+    let out = s.step(function_call("c1", "end_call"));
+    let (result, is_error) = tool_called(&out).unwrap();
+    assert!(!is_error && result.contains("goodbye"), "{result}");
+    assert!(matches!(
+        &model_cmds(&out)[..],
+        [ModelCommand::ToolOutput { output, .. }] if output.contains("goodbye")
+    ));
+    assert!(s.scheduled.contains(&Timer::Closing), "bounded");
+    // The answer that called the tool ends; the goodbye is asked for.
+    let out = s.step(done("r1", ResponseStatus::Completed));
+    assert_eq!(model_cmds(&out), [ModelCommand::CreateResponse]);
+    assert_eq!(ended(&out), None);
+    // The goodbye is said, and its audio queued at the caller.
+    s.step(created("r2"));
+    s.step(delta("goodbye", 800));
+    s.step(delta("goodbye", 800));
+    let out = s.step(done("r2", ResponseStatus::Completed));
+    assert_eq!(ended(&out), None, "its audio is still playing");
+    let out = s.steps([
+        media(1_100),
+        Input::Phone(PhoneEvent::Mark(MarkName::new(0))),
+    ]);
+    assert_eq!(ended(&out), None, "half of it played");
+    let out = s.steps([
+        media(1_200),
+        Input::Phone(PhoneEvent::Mark(MarkName::new(1))),
+    ]);
+    assert_eq!(ended(&out), Some(EndReason::AgentEnded));
+    assert!(out.contains(&Command::Emit(CallEvent::Ended {
+        reason: EndReason::AgentEnded
+    })));
+    assert!(s.session.ended());
+}
+
+#[test]
+fn a_goodbye_that_never_finishes_ends_the_call_at_the_deadline() {
+    let mut s = answering(no_greeting());
+    s.step(function_call("c1", "end_call"));
+    s.step(done("r1", ResponseStatus::Completed));
+    s.step(created("r2"));
+    s.step(delta("goodbye", 800));
+    let out = s.step(Input::Timer(Timer::Closing));
+    assert_eq!(ended(&out), Some(EndReason::AgentEnded));
+}
+
+#[test]
+fn the_call_cannot_be_ended_before_the_caller_has_spoken() {
+    let mut s = Script::live(no_greeting());
+    s.step(created("r1"));
+    let out = s.step(function_call("c1", "end_call"));
+    let (result, is_error) = tool_called(&out).unwrap();
+    assert!(is_error && result.contains("not said anything"), "{result}");
+    assert!(!s.scheduled.contains(&Timer::Closing));
+    s.step(done("r1", ResponseStatus::Completed));
+    let out = s.steps([created("r2"), done("r2", ResponseStatus::Completed)]);
+    assert_eq!(ended(&out), None);
+    assert!(!s.session.ended());
+    // A closing timer of no closing does nothing either.
+    assert_eq!(ended(&s.step(Input::Timer(Timer::Closing))), None);
+}
+
+#[test]
+fn transfer_is_a_call_control_tool_only_when_offered() {
+    // Not offered: just another tool, run by the executor.
+    let mut s = answering(no_greeting());
+    let out = s.step(function_call("c1", "transfer_to_human"));
+    assert!(
+        matches!(&out[..], [Command::RunTool(invocation)] if &*invocation.name == "transfer_to_human")
+    );
+
+    let policy = SessionPolicy {
+        control: CallControl {
+            transfer: true,
+            ..CallControl::default()
+        },
+        ..no_greeting()
+    };
+    let mut s = answering(policy);
+    let out = s.step(function_call("c1", "transfer_to_human"));
+    let (result, _) = tool_called(&out).unwrap();
+    assert!(result.contains("connecting them to a person"), "{result}");
+    s.step(done("r1", ResponseStatus::Completed));
+    s.step(created("r2"));
+    // Nothing said (no audio): the call is handed over once it is done.
+    let out = s.step(done("r2", ResponseStatus::Completed));
+    assert_eq!(ended(&out), Some(EndReason::Transferred));
+}
+
+#[test]
+fn a_model_that_speaks_on_its_own_closes_after_its_last_utterance() {
+    let mut s = Script::live(self_stopping());
+    s.step(Input::Model(ModelEvent::Ready { tools: 1 }));
+    s.steps([speech_started(), media(1_000)]);
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    s.step(function_call("c1", "end_call"));
+    // Its backend answers the tool output; the voice then speaks.
+    s.step(created("r1"));
+    let out = s.step(done("r1", ResponseStatus::Completed));
+    assert_eq!(ended(&out), None, "the voice has not spoken yet");
+    s.step(Input::Model(ModelEvent::AssistantSpeaking));
+    let out = s.step(delta("utterance-1", 800));
+    assert_eq!(ended(&out), None);
+    let out = s.step(Input::Model(ModelEvent::AssistantTranscript {
+        text: "Bye now!".into(),
+    }));
+    assert_eq!(ended(&out), None, "said, not yet heard");
+    let out = s.steps([
+        media(1_100),
+        Input::Phone(PhoneEvent::Mark(MarkName::new(0))),
+    ]);
+    assert_eq!(ended(&out), None, "heard; it may say more after a pause");
+    // It does: the call waits for that too.
+    s.step(Input::Model(ModelEvent::AssistantSpeaking));
+    s.step(delta("utterance-2", 800)); // mark 1
+    s.step(Input::Model(ModelEvent::AssistantTranscript {
+        text: "Take care!".into(),
+    }));
+    let out = s.steps([
+        media(1_800),
+        Input::Phone(PhoneEvent::Mark(MarkName::new(1))),
+    ]);
+    assert_eq!(ended(&out), None);
+    assert_eq!(ended(&s.step(media(2_300))), None, "quiet for 500 ms");
+    assert_eq!(ended(&s.step(media(2_400))), Some(EndReason::AgentEnded));
+}
+
+#[test]
+fn a_model_streaming_silence_closes_once_its_last_words_have_played() {
+    let mut s = Script::live(self_stopping());
+    s.step(Input::Model(ModelEvent::Ready { tools: 1 }));
+    s.steps([speech_started(), media(1_000)]);
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    s.step(function_call("c1", "end_call"));
+    s.steps([created("r1"), done("r1", ResponseStatus::Completed)]);
+    s.step(Input::Model(ModelEvent::AssistantSpeaking));
+    s.step(delta("utterance-1", 800)); // mark 0
+    s.step(delta("utterance-1", 800)); // mark 1
+    let out = s.step(Input::Model(ModelEvent::AssistantTranscript {
+        text: "Bye now!".into(),
+    }));
+    assert_eq!(
+        ended(&out),
+        None,
+        "its words are still queued at the caller"
+    );
+    // The silence it streams after them is not waited for.
+    s.step(delta("utterance-1", 800)); // mark 2
+    let out = s.steps([
+        media(1_100),
+        Input::Phone(PhoneEvent::Mark(MarkName::new(0))),
+    ]);
+    assert_eq!(ended(&out), None);
+    let out = s.steps([
+        media(1_200),
+        Input::Phone(PhoneEvent::Mark(MarkName::new(1))),
+    ]);
+    assert_eq!(ended(&out), None, "played; quiet from now");
+    assert_eq!(ended(&s.step(media(1_820))), Some(EndReason::AgentEnded));
+}
