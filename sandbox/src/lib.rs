@@ -36,6 +36,7 @@ pub mod load;
 pub mod phone;
 pub mod qloo;
 pub mod realtime;
+pub mod report_sink;
 pub mod scenario;
 pub mod script;
 pub mod signature;
