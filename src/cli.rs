@@ -170,4 +170,17 @@ pub enum SimPeer {
         #[arg(long)]
         error_every: Option<usize>,
     },
+    /// An operator's call-report endpoint at http://ADDR/reports: checks
+    /// every delivery's Standard Webhooks signature and logs it.
+    ReportSink {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8085")]
+        listen: SocketAddr,
+        /// The signing secret (whsec_…), as REPORT_WEBHOOK_SECRET.
+        #[arg(long)]
+        secret: String,
+        /// Answer the first N deliveries with a 500 (to see retries).
+        #[arg(long, default_value_t = 0)]
+        fail_first: usize,
+    },
 }

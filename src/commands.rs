@@ -212,6 +212,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     tracing::info!(url = %sim.url(), "simulated Qloo listening");
                     shutdown_signal().await;
                 }
+                SimPeer::ReportSink {
+                    listen,
+                    secret,
+                    fail_first,
+                } => {
+                    let sink = qloophone_sandbox::report_sink::ReportSink::spawn(
+                        TcpListener::bind(listen).await?,
+                        &secret,
+                        vec![500; fail_first],
+                    )?;
+                    tracing::info!(url = %sink.url(), "simulated report endpoint listening");
+                    let mut seen = 0;
+                    let mut shutdown = std::pin::pin!(shutdown_signal());
+                    loop {
+                        tokio::select! {
+                            () = &mut shutdown => break,
+                            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        }
+                        for delivery in sink.deliveries().into_iter().skip(seen) {
+                            seen += 1;
+                            tracing::info!(
+                                id = delivery.id.as_deref().unwrap_or("?"),
+                                verified = delivery.verified.is_ok(),
+                                status = delivery.status,
+                                ended_reason = %delivery.body["data"]["ended_reason"],
+                                "report received"
+                            );
+                        }
+                    }
+                }
             }
         }
     }

@@ -20,6 +20,7 @@ pub use qloophone_adapters::openai::OpenAiSettings;
 pub use qloophone_adapters::openai::catalogue::Api;
 pub use qloophone_adapters::qloo::{CacheSettings, QlooSettings};
 pub use qloophone_adapters::redis::RedisSettings;
+pub use qloophone_adapters::report::ReportSettings;
 pub use qloophone_adapters::secret::Secret;
 pub use qloophone_adapters::twilio::TwilioSettings;
 use qloophone_domain::call::{SessionPolicy, Watchdogs};
@@ -46,6 +47,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("PUBLIC_URL", "server.public_url"),
     ("LOG_FORMAT", "telemetry.log_format"),
     ("REDIS_URL", "redis.url"),
+    ("REPORT_WEBHOOK_URL", "report.url"),
+    ("REPORT_WEBHOOK_SECRET", "report.secret"),
 ];
 const PREFIX: &str = "QLOOPHONE_";
 
@@ -114,6 +117,8 @@ pub struct Config {
     pub sandbox: SandboxSettings,
     /// Shared state for several instances (`REDIS_URL`).
     pub redis: RedisSettings,
+    /// The report of every call posted to the operator's endpoint.
+    pub report: ReportSettings,
 }
 
 /// `[model]`: how calls treat the voice model, whichever its API.
@@ -494,6 +499,15 @@ impl Config {
             return Err(invalid(
                 "twilio.stream_secret (QLOOPHONE_TWILIO__STREAM_SECRET)",
                 "must be set, the same on every instance, when instances share a Redis (REDIS_URL) and check stream tokens (TWILIO_AUTH_TOKEN)",
+            ));
+        }
+        if let Some(url) = &self.report.url {
+            check_url("report.url (REPORT_WEBHOOK_URL)", url, &["http", "https"])?;
+        }
+        if let Err(problem) = self.report.check() {
+            return Err(invalid(
+                "report.secret (REPORT_WEBHOOK_SECRET)",
+                &problem.to_string(),
             ));
         }
         if let Some(number) = &self.twilio.transfer_number

@@ -17,6 +17,7 @@ use qloophone_adapters::openai::catalogue::{self, ModelSpec};
 use qloophone_adapters::qloo::{EntityCache, QlooClient};
 use qloophone_adapters::redis::feed::{self, FeedSink};
 use qloophone_adapters::redis::{Fleet, Redis, SharedEntities};
+use qloophone_adapters::report::{Delivery, DeliveryHandle, MessageBox, ReportMetrics, Reports};
 use qloophone_adapters::time::SystemClock;
 use qloophone_adapters::twilio::after_stream::{RECORD_LIFETIME, StreamEnds};
 use qloophone_adapters::twilio::signature::SignatureValidator;
@@ -43,6 +44,21 @@ pub struct Application {
     cache_save_interval: Duration,
     drain_timeout: Duration,
     fleet: Option<FleetParts>,
+    reports: Option<ReportParts>,
+}
+
+/// The delivery of call reports, run beside the server when reports are
+/// on.
+struct ReportParts {
+    delivery: Delivery,
+    inbox: MessageBox,
+    handle: DeliveryHandle,
+}
+
+impl std::fmt::Debug for ReportParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportParts").finish_non_exhaustive()
+    }
 }
 
 /// What runs beside the server when instances share a Redis.
@@ -201,6 +217,24 @@ impl Builder {
         });
         sinks.push(Arc::new(dashboard.clone()));
         sinks.push(metrics.clone());
+        let reports = match &config.report.url {
+            Some(_) => {
+                let figures = ReportMetrics::default();
+                metrics.register_reports(&figures);
+                let (delivery, handle, inbox) = Delivery::new(&config.report, figures)
+                    .map_err(|err| anyhow::anyhow!("report.secret: {err}"))?;
+                sinks.push(Arc::new(Reports::new(
+                    handle.clone(),
+                    config.report.include_transcript,
+                )));
+                Some(ReportParts {
+                    delivery,
+                    inbox,
+                    handle,
+                })
+            }
+            None => None,
+        };
         let sink: Arc<dyn EventSink> = Arc::new(FanOut::new(sinks));
         let services = CallServices {
             model,
@@ -288,6 +322,7 @@ impl Builder {
             cache_save_interval: config.cache.save_interval(),
             drain_timeout: Duration::from_secs(config.server.drain_timeout_secs),
             fleet,
+            reports,
         })
     }
 }
@@ -410,6 +445,13 @@ impl Application {
             Some(parts) => Some(join_fleet(parts, &self.state).await),
             None => None,
         };
+        let (report_task, report_handle) = match self.reports {
+            Some(parts) => (
+                Some(tokio::spawn(parts.delivery.run(parts.inbox))),
+                Some(parts.handle),
+            ),
+            None => (None, None),
+        };
         let state = self.state.clone();
         let drain_timeout = self.drain_timeout;
         // The drain happens while the server still accepts (so `/health`
@@ -417,8 +459,22 @@ impl Application {
         http::serve(self.listener, self.state.clone(), async move {
             shutdown.await;
             drain(&state, drain_timeout, cut_short).await;
+            // The ended calls' reports get one more try; what the
+            // endpoint does not take stays queued on disk for next time.
+            if let Some(reports) = report_handle {
+                let left = reports.flush(Duration::from_secs(5)).await;
+                if left > 0 {
+                    tracing::warn!(
+                        left,
+                        "call reports not delivered yet: kept for the next start"
+                    );
+                }
+            }
         })
         .await;
+        if let Some(task) = report_task {
+            task.abort();
+        }
         saver.abort();
         if let Some(fleet) = fleet {
             fleet.leave().await;

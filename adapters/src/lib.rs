@@ -21,6 +21,7 @@ pub mod openai;
 pub mod privacy;
 pub mod qloo;
 pub mod redis;
+pub mod report;
 pub mod secret;
 pub mod time;
 pub mod twilio;

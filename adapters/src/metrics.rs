@@ -598,6 +598,35 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Adds the call reports' delivery figures (when reports are on).
+    pub fn register_reports(&self, reports: &crate::report::ReportMetrics) {
+        let mut root = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let registry = root.sub_registry_with_prefix("qloophone");
+        registry.register(
+            "reports_delivered",
+            "Call reports the report endpoint took",
+            reports.delivered.clone(),
+        );
+        registry.register(
+            "report_failed_attempts",
+            "Call report deliveries that failed (each retry counts)",
+            reports.failed_attempts.clone(),
+        );
+        registry.register(
+            "reports_dropped",
+            "Call reports given up (queue full, retries exhausted, endpoint gone)",
+            reports.dropped.clone(),
+        );
+        registry.register(
+            "reports_queued",
+            "Call reports waiting for delivery",
+            reports.queued.clone(),
+        );
+    }
+
     /// Adds the fleet's metrics (when instances share a Redis).
     pub fn register_fleet(&self) {
         let fleet = FleetMetrics::default();

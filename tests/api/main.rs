@@ -19,6 +19,7 @@ mod metrics;
 mod models;
 mod qloo;
 mod recommendations;
+mod reports;
 mod routes;
 mod scenarios;
 mod signatures;
