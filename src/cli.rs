@@ -183,4 +183,30 @@ pub enum SimPeer {
         #[arg(long, default_value_t = 0)]
         fail_first: usize,
     },
+    /// Twilio's REST API (texts) at http://ADDR/2010-04-01/Accounts/…
+    Twilio {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8086")]
+        listen: SocketAddr,
+        /// The account SID (TWILIO_ACCOUNT_SID; default the sandbox's,
+        /// AC and 32 zeros).
+        #[arg(long)]
+        account_sid: Option<String>,
+        /// The auth token it accepts (TWILIO_AUTH_TOKEN).
+        #[arg(long)]
+        auth_token: Option<String>,
+        /// An API key it accepts, as SID:SECRET (TWILIO_API_KEY and
+        /// TWILIO_API_SECRET).
+        #[arg(long)]
+        api_key: Vec<String>,
+        /// A number that replied STOP (texts to it are refused, 21610).
+        #[arg(long)]
+        stop: Vec<String>,
+        /// Answer the first N texts with 429 (to see the client wait).
+        #[arg(long, default_value_t = 0)]
+        busy_first: u32,
+        /// Refuse in the RFC 9457 shape.
+        #[arg(long)]
+        rfc9457: bool,
+    },
 }

@@ -212,6 +212,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     tracing::info!(url = %sim.url(), "simulated Qloo listening");
                     shutdown_signal().await;
                 }
+                SimPeer::Twilio {
+                    listen,
+                    account_sid,
+                    auth_token,
+                    api_key,
+                    stop,
+                    busy_first,
+                    rfc9457,
+                } => {
+                    let api_keys = api_key
+                        .iter()
+                        .map(|pair| {
+                            pair.split_once(':')
+                                .map(|(sid, secret)| (sid.to_owned(), secret.to_owned()))
+                                .context("--api-key takes SID:SECRET")
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    if auth_token.is_none() && api_keys.is_empty() {
+                        bail!("give --auth-token or --api-key: the API signs nobody in otherwise");
+                    }
+                    serve_twilio_api(
+                        listen,
+                        qloophone_sandbox::twilio_api::TwilioApiOptions {
+                            account_sid: account_sid.unwrap_or_else(|| {
+                                qloophone_sandbox::twilio_api::SANDBOX_ACCOUNT_SID.to_owned()
+                            }),
+                            auth_token,
+                            api_keys,
+                            stop_list: stop,
+                            busy_first,
+                            rfc9457,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                }
                 SimPeer::ReportSink {
                     listen,
                     secret,
@@ -243,6 +279,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the simulated Twilio REST API until a signal, logging each text.
+async fn serve_twilio_api(
+    listen: std::net::SocketAddr,
+    options: qloophone_sandbox::twilio_api::TwilioApiOptions,
+) -> anyhow::Result<()> {
+    let api =
+        qloophone_sandbox::twilio_api::TwilioApi::spawn(TcpListener::bind(listen).await?, options)?;
+    tracing::info!(url = %api.url(), "simulated Twilio REST API listening (TWILIO_API_URL)");
+    let mut seen = 0;
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        for attempt in api.attempts().into_iter().skip(seen) {
+            seen += 1;
+            tracing::info!(
+                status = attempt.status,
+                code = attempt.code,
+                "text request answered"
+            );
         }
     }
     Ok(())

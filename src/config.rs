@@ -42,6 +42,13 @@ const ALIASES: &[(&str, &str)] = &[
     ("QLOO_API_URL", "qloo.api_url"),
     ("TWILIO_AUTH_TOKEN", "twilio.auth_token"),
     ("TRANSFER_NUMBER", "twilio.transfer_number"),
+    ("TWILIO_ACCOUNT_SID", "twilio.account_sid"),
+    ("TWILIO_API_KEY", "twilio.api_key"),
+    ("TWILIO_API_SECRET", "twilio.api_secret"),
+    ("TWILIO_SMS_FROM", "twilio.sms_from"),
+    ("TWILIO_REGION", "twilio.region"),
+    ("TWILIO_EDGE", "twilio.edge"),
+    ("TWILIO_API_URL", "twilio.api_url"),
     ("DASHBOARD_TOKEN", "dashboard.token"),
     ("PORT", "server.port"),
     ("PUBLIC_URL", "server.public_url"),
@@ -384,8 +391,12 @@ impl Config {
                 .or_else(|_| std::env::var(alias))
                 .ok()
         };
-        if let Some(number) = from_env(&TEXT_SETTINGS[0]) {
+        let [transfer, sms_from] = TEXT_SETTINGS;
+        if let Some(number) = from_env(&transfer) {
             config.twilio.transfer_number = Some(number);
+        }
+        if let Some(number) = from_env(&sms_from) {
+            config.twilio.sms_from = Some(number);
         }
         // With no PUBLIC_URL given, the stream URL follows the port the
         // server listens on (PORT=8091 alone streams to localhost:8091).
@@ -517,6 +528,36 @@ impl Config {
                 "twilio.transfer_number (TRANSFER_NUMBER)",
                 "must be an E.164 number: + then the country code and number, digits only (+15550123456)",
             ));
+        }
+        if let Some(number) = &self.twilio.sms_from
+            && !qloophone_adapters::twilio::is_e164(number)
+        {
+            return Err(invalid(
+                "twilio.sms_from (TWILIO_SMS_FROM)",
+                "must be an E.164 number: + then the country code and number, digits only (+15550123456)",
+            ));
+        }
+        if let Some(sid) = &self.twilio.account_sid
+            && !(sid.len() == 34
+                && sid.starts_with("AC")
+                && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(invalid(
+                "twilio.account_sid (TWILIO_ACCOUNT_SID)",
+                "must be the account's SID: AC then 32 hexadecimal digits",
+            ));
+        }
+        if self.twilio.api_key.is_some() != self.twilio.api_secret.is_some() {
+            return Err(invalid(
+                "twilio.api_key / twilio.api_secret (TWILIO_API_KEY / TWILIO_API_SECRET)",
+                "set both or neither",
+            ));
+        }
+        if let Some(url) = &self.twilio.api_url {
+            check_url("twilio.api_url (TWILIO_API_URL)", url, &["http", "https"])?;
+        }
+        if self.twilio.texts_timeout_ms == 0 {
+            return Err(invalid("twilio.texts_timeout_ms", "must be greater than 0"));
         }
         if self.twilio.dial_timeout_secs == 0 || self.twilio.dial_time_limit_secs == 0 {
             return Err(invalid(
@@ -729,12 +770,18 @@ struct DotEnv {
 /// Settings whose values are text even when they look like numbers (a
 /// phone number's `+` would be read as a sign, its digits as an integer,
 /// and a leading zero lost).
-/// (Only the first, `twilio.transfer_number`, is one today.)
-const TEXT_SETTINGS: &[(&str, &str, &str)] = &[(
-    "twilio.transfer_number",
-    "TRANSFER_NUMBER",
-    "QLOOPHONE_TWILIO__TRANSFER_NUMBER",
-)];
+const TEXT_SETTINGS: [(&str, &str, &str); 2] = [
+    (
+        "twilio.transfer_number",
+        "TRANSFER_NUMBER",
+        "QLOOPHONE_TWILIO__TRANSFER_NUMBER",
+    ),
+    (
+        "twilio.sms_from",
+        "TWILIO_SMS_FROM",
+        "QLOOPHONE_TWILIO__SMS_FROM",
+    ),
+];
 
 impl DotEnv {
     /// Reads `path` if it exists; a missing file provides nothing.

@@ -1,5 +1,6 @@
-//! Sandbox mode: the simulated voice models (Realtime and GPT-Live) and
-//! Qloo, started on loopback, with the configuration pointed at them.
+//! Sandbox mode: the simulated voice models (Realtime and GPT-Live),
+//! Qloo and Twilio's REST API, started on loopback, with the
+//! configuration pointed at them.
 //! Nothing else changes: the same adapters talk to them as would talk to
 //! OpenAI and Qloo, and `OPENAI_MODEL` picks the API as it does live.
 
@@ -11,6 +12,9 @@ use qloophone_sandbox::live::{LiveOptions, LiveSim};
 use qloophone_sandbox::qloo::{QlooOptions, QlooSim};
 use qloophone_sandbox::realtime::{RealtimeOptions, RealtimeSim};
 use qloophone_sandbox::scenario::Scenario;
+use qloophone_sandbox::twilio_api::{
+    SANDBOX_ACCOUNT_SID, SANDBOX_API_KEY, TwilioApi, TwilioApiOptions,
+};
 use tokio::net::TcpListener;
 
 use crate::config::{Api, Config, SandboxSettings, Secret};
@@ -18,6 +22,8 @@ use crate::config::{Api, Config, SandboxSettings, Secret};
 /// Where the sandbox transfers callers unless `TRANSFER_NUMBER` says
 /// otherwise (555-01xx numbers are fictional).
 pub const SANDBOX_TRANSFER_NUMBER: &str = "+15550100999";
+/// A caller who replied STOP: the simulated Twilio refuses texts to them.
+pub const SANDBOX_OPTED_OUT_NUMBER: &str = "+15550100666";
 
 /// The simulated peers of sandbox mode.
 #[derive(Debug)]
@@ -28,6 +34,8 @@ pub struct Sandbox {
     pub live: LiveSim,
     /// The simulated Qloo.
     pub qloo: QlooSim,
+    /// The simulated Twilio REST API (texts).
+    pub twilio: TwilioApi,
 }
 
 impl Sandbox {
@@ -54,8 +62,18 @@ impl Sandbox {
                 latency: Duration::from_millis(settings.qloo_latency_ms),
                 ..QlooOptions::default()
             },
+            Self::twilio_options(),
         )
         .await
+    }
+
+    /// The simulated Twilio's accounts and numbers in sandbox mode.
+    pub fn twilio_options() -> TwilioApiOptions {
+        TwilioApiOptions {
+            api_keys: vec![(SANDBOX_API_KEY.to_owned(), SANDBOX_KEY.to_owned())],
+            stop_list: vec![SANDBOX_OPTED_OUT_NUMBER.to_owned()],
+            ..TwilioApiOptions::default()
+        }
     }
 
     /// Starts the peers with the given behaviour.
@@ -66,6 +84,7 @@ impl Sandbox {
         realtime: RealtimeOptions,
         live: LiveOptions,
         qloo: QlooOptions,
+        twilio: TwilioApiOptions,
     ) -> anyhow::Result<Self> {
         let loopback = || TcpListener::bind("127.0.0.1:0");
         Ok(Self {
@@ -73,6 +92,8 @@ impl Sandbox {
                 .context("simulated Realtime model")?,
             live: LiveSim::spawn(loopback().await?, live).context("simulated GPT-Live model")?,
             qloo: QlooSim::spawn(loopback().await?, qloo).context("simulated Qloo")?,
+            twilio: TwilioApi::spawn(loopback().await?, twilio)
+                .context("simulated Twilio REST API")?,
         })
     }
 
@@ -98,6 +119,16 @@ impl Sandbox {
         // phone answers a <Dial> as them.
         if config.twilio.transfer_number.is_none() {
             config.twilio.transfer_number = Some(SANDBOX_TRANSFER_NUMBER.to_owned());
+        }
+        // Texts go to the simulated Twilio, signed in with the sandbox's
+        // API key, unless an account of the operator's is set.
+        if config.twilio.account_sid.is_none() {
+            config.twilio.account_sid = Some(SANDBOX_ACCOUNT_SID.to_owned());
+            config.twilio.api_key = Some(SANDBOX_API_KEY.to_owned());
+            config.twilio.api_secret = Some(Secret::new(SANDBOX_KEY));
+            if config.twilio.api_url.is_none() {
+                config.twilio.api_url = Some(self.twilio.url());
+            }
         }
     }
 

@@ -20,12 +20,14 @@ use qloophone_adapters::redis::{Fleet, Redis, SharedEntities};
 use qloophone_adapters::report::{Delivery, DeliveryHandle, MessageBox, ReportMetrics, Reports};
 use qloophone_adapters::time::SystemClock;
 use qloophone_adapters::twilio::after_stream::{RECORD_LIFETIME, StreamEnds};
+use qloophone_adapters::twilio::lines::CallLines;
+use qloophone_adapters::twilio::messages::TwilioMessages;
 use qloophone_adapters::twilio::signature::SignatureValidator;
 use qloophone_adapters::twilio::stream_token::StreamTokens;
 use qloophone_domain::call::{CallControl, CallRegistry, CallServices, SessionPolicy, Watchdogs};
 use qloophone_domain::fan_out::FanOut;
 use qloophone_domain::policy;
-use qloophone_domain::ports::{Clock, EventSink, Prices, SessionSetup, VoiceModel};
+use qloophone_domain::ports::{Clock, EventSink, Prices, SessionSetup, TextMessages, VoiceModel};
 use qloophone_domain::tools::ToolExecutor;
 use qloophone_domain::tools::recommend::taste_tools;
 use tokio::net::TcpListener;
@@ -169,9 +171,23 @@ impl Builder {
         let write_timeout = Duration::from_millis(config.limits.write_timeout_ms);
         let tools = tools.unwrap_or_else(|| Arc::new(taste_tools(cache.clone())));
         // The call's own tools: ending it always; a transfer when there
-        // is someone to transfer to.
+        // is someone to transfer to; the picks by text when texts can be
+        // sent.
+        let texts: Option<Arc<dyn TextMessages>> = config
+            .twilio
+            .rest_credentials()
+            .filter(|_| config.twilio.texts)
+            .map(|credentials| {
+                Arc::new(TwilioMessages::new(
+                    &config.twilio.rest_url(),
+                    credentials,
+                    config.twilio.sms_from.clone(),
+                    Duration::from_millis(config.twilio.texts_timeout_ms),
+                )) as Arc<dyn TextMessages>
+            });
         let control = CallControl {
             transfer: config.twilio.transfer_number.is_some(),
+            text_picks: texts.is_some(),
             ..CallControl::default()
         };
         let setup = policy::session_setup(tools.specs(), &control);
@@ -240,6 +256,7 @@ impl Builder {
             model,
             tools,
             sink,
+            texts,
             clock: clock.clone(),
             setup: Arc::new(setup),
             model_name: config.openai.model.as_str().into(),
@@ -272,8 +289,17 @@ impl Builder {
         if let Some(parts) = &fleet {
             stream_ends = stream_ends.with_shared(parts.fleet.clone());
         }
+        // The numbers a text needs, kept only when texts are on.
+        let lines = session_policy.control.text_picks.then(|| {
+            let mut lines = CallLines::new();
+            if let Some(parts) = &fleet {
+                lines = lines.with_shared(parts.fleet.clone());
+            }
+            Arc::new(lines)
+        });
         let edges = CallEdges {
             ends: Arc::new(stream_ends),
+            lines,
             transfer: config
                 .twilio
                 .transfer_number

@@ -13,6 +13,7 @@
 //! decodes its peer's frames into domain types and encodes commands back.
 
 pub mod audio;
+pub mod bounded;
 pub mod dashboard;
 pub mod http;
 pub mod live;

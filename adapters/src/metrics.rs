@@ -15,7 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use qloophone_domain::ports::EventSink;
+use qloophone_domain::ports::{EventSink, TextFailure};
 use qloophone_domain::{CallEvent, CallEventRecord};
 
 use crate::qloo::CacheStats;
@@ -255,6 +255,7 @@ pub struct Metrics {
     calls_ended: Family<Reason, Counter>,
     after_stream: Family<Next, Counter>,
     handoffs: Family<Outcome, Counter>,
+    texts: Family<Outcome, Counter>,
     stream_status: Family<StreamEvent, Counter>,
     model_tokens: Family<TokenKind, Counter>,
     tool_calls: Family<ToolOutcome, Counter>,
@@ -311,6 +312,7 @@ impl Metrics {
             calls_ended: Family::default(),
             after_stream: Family::default(),
             handoffs: Family::default(),
+            texts: Family::default(),
             stream_status: Family::default(),
             model_tokens: Family::default(),
             tool_calls: Family::default(),
@@ -366,6 +368,11 @@ impl Metrics {
             "handoffs",
             "Transfers to a person, by outcome (answered, busy, no_answer, failed)",
             metrics.handoffs.clone(),
+        );
+        registry.register(
+            "texts",
+            "Texts of a caller's picks, by outcome (sent, opted_out, not_textable, refused, unavailable, maybe_sent)",
+            metrics.texts.clone(),
         );
         registry.register(
             "stream_status_callbacks",
@@ -722,6 +729,13 @@ impl EventSink for Metrics {
             // Counted as the callbacks arrive (`stream_status`).
             | CallEvent::StreamFailed { .. } => {}
             CallEvent::Handoff { outcome } => self.emit_handoff(*outcome),
+            CallEvent::Texted { failure, .. } => {
+                self.texts
+                    .get_or_create(&Outcome {
+                        outcome: failure.map_or("sent", TextFailure::as_str),
+                    })
+                    .inc();
+            }
             CallEvent::Started { model, api, .. } => {
                 self.calls_started.inc();
                 self.calls_by_model

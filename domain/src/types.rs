@@ -262,6 +262,69 @@ impl fmt::Debug for RawFrame {
     }
 }
 
+/// A whole phone number in E.164 form (`+` and 8 to 15 digits): the
+/// caller's, kept in the call's memory only for a text they asked for.
+///
+/// It never prints whole: `Debug` and `Display` show it masked like a
+/// [`CallerId`] (`+1******4567`); only [`expose`](Self::expose) gives the
+/// digits, for the one request that needs them.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PhoneNumber(Arc<str>);
+
+/// Why a phone number was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an E.164 phone number (+ and 8 to 15 digits)")]
+pub struct NotE164;
+
+impl PhoneNumber {
+    /// Parses an E.164 number.
+    ///
+    /// # Errors
+    /// [`NotE164`] for anything else (a name such as `anonymous`, a
+    /// short code, a number without its country code).
+    pub fn parse(value: &str) -> Result<Self, NotE164> {
+        let digits = value.strip_prefix('+').ok_or(NotE164)?;
+        if (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+        {
+            Ok(Self(Arc::from(value)))
+        } else {
+            Err(NotE164)
+        }
+    }
+
+    /// The whole number: for the request that must carry it, never for a
+    /// log, an event or a report.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The number masked to its first and last digits.
+    pub fn masked(&self) -> CallerId {
+        let digits = &self.0[1..];
+        let masked = format!(
+            "+{}{}{}",
+            &digits[..1],
+            "*".repeat(digits.len() - 5),
+            &digits[digits.len() - 4..]
+        );
+        CallerId::parse(&masked).expect("a masked number is a valid caller id")
+    }
+}
+
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked().as_str())
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.masked().as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +375,26 @@ mod tests {
         assert_eq!(format!("{chunk:?}"), "AudioChunk(160 bytes)");
         assert_eq!(AudioMs::of_mulaw_bytes(7), AudioMs::new(0));
         assert_eq!(AudioMs::new(5).to_string(), "5 ms");
+    }
+
+    #[test]
+    fn phone_numbers_are_e164_and_never_print_whole() {
+        let number = PhoneNumber::parse("+15550123456").unwrap();
+        assert_eq!(number.expose(), "+15550123456");
+        assert_eq!(number.to_string(), "+1******3456");
+        assert_eq!(format!("{number:?}"), "PhoneNumber(+1******3456)");
+        assert_eq!(number.masked().as_str(), "+1******3456");
+        for bad in [
+            "15550123456",
+            "+1555",
+            "+1555012345678901",
+            "+0555012345",
+            "+1555 0123456",
+            "anonymous",
+            "",
+            "+",
+        ] {
+            assert_eq!(PhoneNumber::parse(bad), Err(NotE164), "{bad:?}");
+        }
     }
 }

@@ -40,6 +40,7 @@ pub mod report_sink;
 pub mod scenario;
 pub mod script;
 pub mod signature;
+pub mod twilio_api;
 
 /// The API key the sandbox's simulated peers accept.
 pub const SANDBOX_KEY: &str = "sandbox-key";

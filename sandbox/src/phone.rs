@@ -301,11 +301,24 @@ pub async fn ask_for_call(
     call_sid: &str,
     auth_token: Option<&str>,
 ) -> Result<Twiml, CallError> {
+    ask_for_call_from(base, call_sid, CALLER_NUMBER, auth_token).await
+}
+
+/// As [`ask_for_call`], from the number `from`.
+///
+/// # Errors
+/// As [`ask_for_call`].
+pub async fn ask_for_call_from(
+    base: &str,
+    call_sid: &str,
+    from: &str,
+    auth_token: Option<&str>,
+) -> Result<Twiml, CallError> {
     let webhook = format!("{}/twiml", base.trim_end_matches('/'));
     let form = [
         ("CallSid", call_sid),
         ("AccountSid", ACCOUNT_SID),
-        ("From", CALLER_NUMBER),
+        ("From", from),
         ("To", CALLED_NUMBER),
         ("CallStatus", "ringing"),
         ("Direction", "inbound"),
@@ -382,6 +395,7 @@ pub struct AfterStream {
 async fn follow_action(
     action: &str,
     call_sid: &str,
+    from: &str,
     caller_hung_up: bool,
     callee: Callee,
     auth_token: Option<&str>,
@@ -395,7 +409,7 @@ async fn follow_action(
     let standard = [
         ("CallSid", call_sid),
         ("AccountSid", ACCOUNT_SID),
-        ("From", CALLER_NUMBER),
+        ("From", from),
         ("To", CALLED_NUMBER),
         ("CallStatus", status),
         ("Direction", "inbound"),
@@ -469,7 +483,12 @@ pub async fn place(
 ) -> Result<CallOutcome, CallError> {
     let base = settings.url.trim_end_matches('/');
     let call_sid = random_sid("CA");
-    let offer = ask_for_call(base, &call_sid, settings.auth_token.as_deref()).await?;
+    let from = settings
+        .scenario
+        .caller_number
+        .as_deref()
+        .unwrap_or(CALLER_NUMBER);
+    let offer = ask_for_call_from(base, &call_sid, from, settings.auth_token.as_deref()).await?;
     let stream_url = offer.stream.clone().unwrap_or_default();
     let parameters = offer.parameters.clone();
 
@@ -598,6 +617,7 @@ pub async fn place(
             match follow_action(
                 action,
                 &call_sid,
+                from,
                 !report.closed_by_server,
                 callee,
                 settings.auth_token.as_deref(),
@@ -855,6 +875,17 @@ pub fn check(
                 "expected at least {min} ms of audio; heard {heard} ms"
             ));
         }
+    }
+    let sent = of("texted").filter(|e| e["sent"] == true).count();
+    let tried = of("texted").count();
+    match expect.texted {
+        Some(true) if sent != 1 || tried != 1 => failures.push(format!(
+            "expected one text of the picks sent; observers saw {tried} tried, {sent} sent"
+        )),
+        Some(false) if sent > 0 => {
+            failures.push(format!("expected no text sent; observers saw {sent}"));
+        }
+        _ => {}
     }
     let reopened = of("model_reconnected").count();
     if let Some(wanted) = expect.reconnects

@@ -82,6 +82,10 @@ pub struct Expectations {
     /// What Twilio is told once that dial ends (`hangup`, `say`, …).
     #[serde(default)]
     pub after_dial: Option<String>,
+    /// Whether the caller's picks were texted to them, as observers saw
+    /// it (`true`: one text sent; `false`: none sent).
+    #[serde(default)]
+    pub texted: Option<bool>,
 }
 
 /// A whole call.
@@ -116,6 +120,10 @@ pub struct Scenario {
     /// `busy`, `no-answer`; `qloophone call --callee` overrides it).
     #[serde(default)]
     pub callee: Option<crate::phone::Callee>,
+    /// The number the caller calls from (default the sandbox's
+    /// fictional `+15550100000`).
+    #[serde(default)]
+    pub caller_number: Option<String>,
     /// What the caller does.
     pub caller: Vec<Step>,
     /// What must hold afterwards.
@@ -139,6 +147,8 @@ const SHIPPED: &[&str] = &[
     include_str!("../scenarios/goodbye-and-hang-up.toml"),
     include_str!("../scenarios/transfer-answered.toml"),
     include_str!("../scenarios/transfer-no-answer.toml"),
+    include_str!("../scenarios/text-me-the-list.toml"),
+    include_str!("../scenarios/text-me-no.toml"),
 ];
 
 impl Scenario {

@@ -737,3 +737,62 @@ fn the_transfer_number_must_be_e164() {
         Ok(())
     });
 }
+
+#[test]
+fn the_text_settings_are_checked_and_numbers_stay_text() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("TWILIO_SMS_FROM", "+15550100000");
+        jail.set_env("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef");
+        jail.set_env("TWILIO_API_KEY", "SK0123456789abcdef0123456789abcdef");
+        jail.set_env("TWILIO_API_SECRET", "secret");
+        jail.set_env("TWILIO_REGION", "ie1");
+        jail.set_env("TWILIO_EDGE", "dublin");
+        let config = load(jail).unwrap();
+        assert_eq!(config.twilio.sms_from.as_deref(), Some("+15550100000"));
+        assert_eq!(
+            config.twilio.rest_url(),
+            "https://api.dublin.ie1.twilio.com"
+        );
+        let credentials = config.twilio.rest_credentials().unwrap();
+        assert_eq!(credentials.user, "SK0123456789abcdef0123456789abcdef");
+        assert_eq!(credentials.password.expose(), "secret");
+
+        for (var, value, setting) in [
+            (
+                "TWILIO_SMS_FROM",
+                "5550100000",
+                "twilio.sms_from (TWILIO_SMS_FROM)",
+            ),
+            (
+                "TWILIO_ACCOUNT_SID",
+                "AC123",
+                "twilio.account_sid (TWILIO_ACCOUNT_SID)",
+            ),
+            (
+                "TWILIO_API_URL",
+                "ftp://twilio",
+                "twilio.api_url (TWILIO_API_URL)",
+            ),
+        ] {
+            jail.set_env(var, value);
+            let error = error_text(jail);
+            assert!(error.contains(setting), "{var}={value}: {error}");
+            jail.clear_env();
+        }
+        jail.set_env("TWILIO_API_KEY", "SK0123456789abcdef0123456789abcdef");
+        assert!(error_text(jail).contains("set both or neither"));
+        // The auth token signs in when there is no API key.
+        jail.clear_env();
+        jail.set_env("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef");
+        assert!(load(jail).unwrap().twilio.rest_credentials().is_none());
+        jail.set_env("TWILIO_AUTH_TOKEN", "token");
+        let credentials = load(jail).unwrap().twilio.rest_credentials().unwrap();
+        assert_eq!(credentials.user, "AC0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            load(jail).unwrap().twilio.rest_url(),
+            "https://api.twilio.com"
+        );
+        Ok(())
+    });
+}

@@ -82,7 +82,9 @@ async fn quiet_stream(app: &TestApp, call_sid: &str) -> crate::helpers::Socket {
 async fn twilio_is_told_what_follows_by_why_the_stream_ended() {
     let mut config = Config::default();
     config.limits.caller_silence_timeout_ms = 1_500;
-    config.limits.max_call_duration_secs = 2;
+    // Clear of the silence check, which ticks each second (the quiet
+    // stream is found silent at its 2 s tick).
+    config.limits.max_call_duration_secs = 3;
     let app = spawn_app_with(AppOptions {
         config,
         ..AppOptions::default()

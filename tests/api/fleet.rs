@@ -814,3 +814,39 @@ async fn why_a_stream_on_a_ended_is_known_on_b() {
     b.stop().await;
     alone.stop().await;
 }
+
+/// Twilio's webhook may reach A and its stream B: the caller's number,
+/// kept by A's `/twiml` for the stream's start, reaches B through Redis,
+/// and B texts the picks to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_asked_on_b_goes_to_the_number_a_was_told() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let instance = |name| {
+        spawn_app_with(AppOptions {
+            config: fleet_config(&redis.url(), name),
+            tools: None,
+            scenarios: qloophone_sandbox::scenario::Scenario::registry(),
+            ..AppOptions::default()
+        })
+    };
+    let a = instance("a").await;
+    let b = instance("b").await;
+    let scenario = qloophone_sandbox::scenario::Scenario::find("text-me-the-list").unwrap();
+    let offer = qloophone_sandbox::phone::ask_for_call(&a.url(""), "CA41", None)
+        .await
+        .unwrap();
+    let mut options = CallerOptions::new(b.ws_url("/call"), scenario.tag());
+    options.speed = 4.0;
+    options.call_sid = "CA41".to_owned();
+    options.parameters = offer.parameters.clone();
+    let report = place_call(options, &scenario.caller).await.unwrap();
+    assert!(report.media_received > 0);
+    let sent = b.twilio.sent();
+    assert_eq!(sent.len(), 1, "B sent the text: {sent:?}");
+    assert_eq!(sent[0].to, qloophone_sandbox::phone::CALLER_NUMBER);
+    assert!(a.twilio.sent().is_empty());
+    a.stop().await;
+    b.stop().await;
+}

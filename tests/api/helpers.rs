@@ -17,6 +17,7 @@ use qloophone_sandbox::live::{LiveFaults, LiveOptions};
 use qloophone_sandbox::qloo::{QlooControl, QlooOptions};
 use qloophone_sandbox::realtime::{ModelFaults, RealtimeOptions, Recorder};
 use qloophone_sandbox::script::ModelScript;
+use qloophone_sandbox::twilio_api::{Records, TwilioApiOptions};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -29,6 +30,8 @@ pub struct TestApp {
     pub registry: CallRegistry,
     pub model: Recorder,
     pub qloo: QlooControl,
+    /// What the simulated Twilio REST API took.
+    pub twilio: Records,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -48,6 +51,8 @@ pub struct AppOptions {
     pub live_faults: LiveFaults,
     /// Where to listen (default: a free loopback port).
     pub bind: Option<std::net::SocketAddr>,
+    /// How the simulated Twilio REST API behaves.
+    pub twilio_api: TwilioApiOptions,
 }
 
 impl Default for AppOptions {
@@ -63,6 +68,7 @@ impl Default for AppOptions {
             model_faults: ModelFaults::default(),
             live_faults: LiveFaults::default(),
             bind: None,
+            twilio_api: Sandbox::twilio_options(),
         }
     }
 }
@@ -100,6 +106,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             latency: options.qloo_latency,
             ..QlooOptions::default()
         },
+        options.twilio_api,
     )
     .await
     .unwrap();
@@ -128,6 +135,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         Api::Live => sandbox.live.recorder().clone(),
     };
     let qloo = app.sandbox().unwrap().qloo.control();
+    let twilio = app.sandbox().unwrap().twilio.records();
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(app.run(async {
         let _ = stopped.await;
@@ -137,6 +145,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         registry,
         model,
         qloo,
+        twilio,
         http: reqwest::Client::new(),
         stop: Some(stop),
         task: Some(task),

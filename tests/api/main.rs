@@ -23,3 +23,4 @@ mod reports;
 mod routes;
 mod scenarios;
 mod signatures;
+mod texts;

@@ -84,7 +84,8 @@ async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
             "search_locality",
             "get_fan_venues",
             "end_call",
-            "transfer_to_human"
+            "transfer_to_human",
+            "text_recommendations"
         ]
     );
 

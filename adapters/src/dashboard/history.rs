@@ -56,7 +56,8 @@ impl Role {
             | CallEvent::ModelReconnecting { .. }
             | CallEvent::ModelReconnected { .. }
             | CallEvent::Handoff { .. }
-            | CallEvent::StreamFailed { .. } => Self::Story,
+            | CallEvent::StreamFailed { .. }
+            | CallEvent::Texted { .. } => Self::Story,
         }
     }
 

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use qloophone_domain::ports::{Clock, EventSink, Usage};
+use qloophone_domain::ports::{Clock, EventSink, TextFailure, Usage};
 use qloophone_domain::{CallEvent, CallEventRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -568,6 +568,17 @@ pub fn render_labelled(
         CallEvent::StreamFailed { error } => {
             json!({"type": "stream.failed", "error": &**error})
         }
+        CallEvent::Texted {
+            failure,
+            picks,
+            segments,
+        } => json!({
+            "type": "texted",
+            "sent": failure.is_none(),
+            "failure": failure.map(TextFailure::as_str),
+            "picks": picks,
+            "segments": segments,
+        }),
     };
     let mut envelope =
         json!({"call": record.call.as_str(), "at": rfc3339(record.at), "event": event});

@@ -99,6 +99,9 @@ pub struct CallEdges {
     pub ends: Arc<crate::twilio::after_stream::StreamEnds>,
     /// The person callers are transferred to, when there is one.
     pub transfer: Option<Transfer>,
+    /// Each call's numbers, kept from `/twiml` to the stream's `start`
+    /// when texts are on (else `None`: no number is kept anywhere).
+    pub lines: Option<Arc<crate::twilio::lines::CallLines>>,
     /// How long a call's action URL stays good: as long as the call may
     /// last, and a little more.
     pub action_lifetime: std::time::Duration,

@@ -20,6 +20,7 @@ use super::websocket::{self, Upgrade};
 use super::{AppState, MAX_CALL_FRAME, error_reply, with_state};
 use crate::privacy::mask_phone_numbers;
 use crate::redis::Admission;
+use crate::twilio::lines::Line;
 use crate::twilio::stream_token::{Purpose, TokenError};
 use crate::twilio::{TwilioLeg, stream_token, twiml};
 
@@ -30,7 +31,7 @@ pub(super) fn routes(
     let twiml = warp::path!("twiml")
         .and(signed_webhook(state.clone()))
         .and(with_state(state.clone()))
-        .map(twiml_reply);
+        .then(twiml_reply);
     let call = warp::path!("call")
         .and(signed_stream(state.clone()))
         .and(websocket::upgrade())
@@ -205,7 +206,7 @@ fn xml(body: String) -> impl Reply {
     warp::reply::with_header(body, "content-type", "text/xml")
 }
 
-fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Reply {
+async fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Reply {
     if state.registry.is_full() {
         tracing::warn!(
             active = state.registry.active(),
@@ -237,6 +238,13 @@ fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Repl
         .iter()
         .find(|(name, _)| name == "From")
         .map(|(_, value)| crate::privacy::mask_phone_numbers(value));
+    // The whole numbers, only when texts are on, only until the stream
+    // starts: its `start` takes them into the call's memory.
+    if let (Some(lines), Some(call_sid)) = (&state.edges.lines, call_sid)
+        && let Some(line) = Line::of(param(&params, "From"), param(&params, "To"))
+    {
+        lines.keep(call_sid, line).await;
+    }
     let action_token = action_token(&state, Purpose::AfterStream, call_sid);
     let action = twiml::callback_url(
         &state.public_url,
@@ -302,6 +310,7 @@ async fn call_upgrade(upgrade: Upgrade, state: Arc<AppState>) -> Box<dyn Reply> 
         let leg = TwilioLeg::new(
             socket,
             state.stream_tokens.clone(),
+            state.edges.lines.clone(),
             state.write_timeout,
             state.edges.ends.clone(),
         );

@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 use super::{Redis, RedisSettings};
 use crate::dashboard::DashboardHub;
 use crate::twilio::after_stream::SharedStreamEnds;
+use crate::twilio::lines::SharedLines;
 use crate::twilio::stream_token::{Spend, TokenLedger};
 
 const ADMIT: &str = r"
@@ -449,6 +450,35 @@ impl SharedStreamEnds for Fleet {
             .arg(self.hashed_key("stream-end", call_sid))
             .clone();
         self.redis.run::<Option<String>>(&get).await.flatten()
+    }
+}
+
+/// Each call's numbers, from its webhook to its stream's `start` on
+/// whichever instance: one key a call, expiring on Redis's clock, taken
+/// out when read.
+#[async_trait::async_trait]
+impl SharedLines for Fleet {
+    async fn put(&self, call_sid: &str, record: &str, lifetime: Duration) -> bool {
+        if !self.redis.is_up() {
+            return false;
+        }
+        let set = redis::cmd("SET")
+            .arg(self.hashed_key("line", call_sid))
+            .arg(record)
+            .arg("PX")
+            .arg(whole_ms(lifetime))
+            .clone();
+        self.redis.run::<()>(&set).await.is_some()
+    }
+
+    async fn take(&self, call_sid: &str) -> Option<String> {
+        if !self.redis.is_up() {
+            return None;
+        }
+        let take = redis::cmd("GETDEL")
+            .arg(self.hashed_key("line", call_sid))
+            .clone();
+        self.redis.run::<Option<String>>(&take).await.flatten()
     }
 }
 

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-use qloophone_domain::ports::{CallEvent, CallEventRecord, EndReason, EventSink, Speaker, Usage};
+use qloophone_domain::ports::{CallEvent, CallEventRecord, EndReason, EventSink, Speaker};
+use qloophone_domain::ports::{TextFailure, Usage};
 use qloophone_domain::types::StreamSid;
 use serde_json::{Value, json};
 
@@ -31,6 +32,8 @@ struct Draft {
     first_audio_ms: Vec<u64>,
     usage: Usage,
     cost_micros: Option<u64>,
+    /// The text of the caller's picks, once tried.
+    sms: Option<Value>,
 }
 
 /// The observer that writes each call's report and hands it over for
@@ -112,7 +115,7 @@ impl Draft {
             "model": self.model,
             "tools": self.tools,
             "recommendations": self.recommended,
-            "sms": {"sent": false},
+            "sms": self.sms.unwrap_or_else(|| json!({"sent": false})),
             "usage": {
                 "input_text": usage.input_text,
                 "input_audio": usage.input_audio,
@@ -229,6 +232,18 @@ impl EventSink for Reports {
             }
             CallEvent::FirstAudio { after } if draft.first_audio_ms.len() < MAX_ITEMS => {
                 draft.first_audio_ms.push(after.get());
+            }
+            CallEvent::Texted {
+                failure,
+                picks,
+                segments,
+            } => {
+                draft.sms = Some(json!({
+                    "sent": failure.is_none(),
+                    "failure": failure.map(TextFailure::as_str),
+                    "picks": picks,
+                    "segments": segments,
+                }));
             }
             CallEvent::Usage {
                 total, cost_micros, ..

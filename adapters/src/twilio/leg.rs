@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::after_stream::{StreamEnd, StreamEnds};
+use super::lines::{CallLines, Line};
 use super::stream_token::{StreamTokens, TokenError};
 use super::wire::{Encoder, Inbound, decode, stream_token};
 use crate::http::websocket::Socket as WebSocket;
@@ -74,6 +75,8 @@ impl Codec for TwilioCodec {
 pub struct TwilioLeg {
     leg: Leg<WebSocket, TwilioCodec>,
     tokens: Option<Arc<StreamTokens>>,
+    /// The numbers kept by the webhook, when texts are on.
+    lines: Option<Arc<CallLines>>,
     redeeming: Option<Redeeming>,
     /// The stream's token was refused: the leg reads nothing more, and its
     /// socket closes with the call.
@@ -90,11 +93,12 @@ impl std::fmt::Debug for TwilioLeg {
     }
 }
 
-/// A `start` whose stream token is being checked (with a shared ledger,
-/// that is a round trip to Redis): the leg holds it across polls, so the
-/// runner polling another input meanwhile loses nothing.
+/// A `start` whose stream token is being checked and whose numbers are
+/// being taken (with a fleet, round trips to Redis): the leg holds it
+/// across polls, so the runner polling another input meanwhile loses
+/// nothing.
 struct Redeeming {
-    check: Pin<Box<dyn Future<Output = Result<(), TokenError>> + Send>>,
+    check: Pin<Box<dyn Future<Output = Result<Option<Line>, TokenError>> + Send>>,
     start: PhoneEvent,
 }
 
@@ -104,10 +108,12 @@ impl TwilioLeg {
     /// before the call sees anything. A Twilio socket that takes nothing
     /// for `write_timeout` while audio waits is given up.
     /// Why the call ended is recorded in `ends` as the leg closes (for a
-    /// stream whose `start` was accepted only).
+    /// stream whose `start` was accepted only). With `lines`, the call's
+    /// numbers kept by its webhook join its `start`.
     pub fn new(
         socket: WebSocket,
         tokens: Option<Arc<StreamTokens>>,
+        lines: Option<Arc<CallLines>>,
         write_timeout: std::time::Duration,
         ends: Arc<StreamEnds>,
     ) -> Self {
@@ -115,6 +121,7 @@ impl TwilioLeg {
             leg: Leg::new("phone", socket, TwilioCodec::default(), write_timeout)
                 .paced(Pace::new(MEDIA_RATE, MEDIA_BURST)),
             tokens,
+            lines,
             redeeming: None,
             refused: false,
             ends,
@@ -152,23 +159,40 @@ impl AudioInbound for TwilioLeg {
         }
         if let Some(redeeming) = self.redeeming.as_mut() {
             let checked = ready!(redeeming.check.as_mut().poll(cx));
-            let Redeeming { start, .. } = self.redeeming.take().expect("just polled");
-            if let Err(reason) = checked {
-                tracing::warn!(%reason, "stream refused: closing it before the call starts");
-                // The call ends at once and closes the socket as it goes.
-                self.refused = true;
-                return Poll::Ready(None);
+            let Redeeming { mut start, .. } = self.redeeming.take().expect("just polled");
+            match checked {
+                Err(reason) => {
+                    tracing::warn!(%reason, "stream refused: closing it before the call starts");
+                    // The call ends at once and closes the socket as it goes.
+                    self.refused = true;
+                    return Poll::Ready(None);
+                }
+                Ok(line) => {
+                    if let (PhoneEvent::Start(info), Some(line)) = (&mut start, line) {
+                        info.caller_number = Some(line.caller);
+                        info.called_number = line.called;
+                    }
+                }
             }
             return self.accept(Some(start));
         }
         let event = ready!(self.leg.poll_recv(cx));
-        if let (Some(PhoneEvent::Start(info)), Some(tokens)) = (&event, &self.tokens) {
-            let tokens = Arc::clone(tokens);
+        if let Some(PhoneEvent::Start(info)) = &event
+            && (self.tokens.is_some() || self.lines.is_some())
+        {
+            let tokens = self.tokens.clone();
+            let lines = self.lines.clone();
             let call_sid = info.call_sid.as_ref().map(|sid| sid.as_str().to_owned());
             let token = self.leg.codec_mut().token.take();
             self.redeeming = Some(Redeeming {
                 check: Box::pin(async move {
-                    tokens.redeem(call_sid.as_deref(), token.as_deref()).await
+                    if let Some(tokens) = tokens {
+                        tokens.redeem(call_sid.as_deref(), token.as_deref()).await?;
+                    }
+                    Ok(match (lines, call_sid) {
+                        (Some(lines), Some(call_sid)) => lines.take(&call_sid).await,
+                        _ => None,
+                    })
                 }),
                 start: event.expect("matched"),
             });

@@ -9,9 +9,14 @@
 //! - [`twiml`]: the webhook's answer that points Twilio at `/call`, and
 //!   what follows the stream (`<Connect action>`, `<Dial action>`).
 //! - [`after_stream`]: why each stream ended, kept for that answer.
+//! - [`lines`]: the numbers of each call, kept from the webhook to the
+//!   stream's `start` when texts are on.
+//! - [`messages`]: texts through the Messages REST API.
 
 pub mod after_stream;
 mod leg;
+pub mod lines;
+pub mod messages;
 pub mod signature;
 pub mod stream_token;
 pub mod twiml;
@@ -42,6 +47,56 @@ pub struct TwilioSettings {
     /// The longest a transferred call may last, in seconds (`<Dial
     /// timeLimit>`; Twilio's own default).
     pub dial_time_limit_secs: u32,
+    /// `TWILIO_ACCOUNT_SID`: the account texts are sent from. With it and
+    /// the auth token (or an API key), the model is offered
+    /// `text_recommendations`.
+    pub account_sid: Option<String>,
+    /// `TWILIO_API_KEY`: an API key's SID (`SK…`) to send texts with,
+    /// instead of the auth token.
+    pub api_key: Option<String>,
+    /// `TWILIO_API_SECRET`: that API key's secret.
+    pub api_secret: Option<Secret>,
+    /// `TWILIO_SMS_FROM`: the sender of every text (E.164); unset, texts
+    /// come from the number the caller dialled.
+    pub sms_from: Option<String>,
+    /// `TWILIO_REGION` (e.g. `ie1`): the Twilio region the account's REST
+    /// calls go to.
+    pub region: Option<String>,
+    /// `TWILIO_EDGE` (e.g. `dublin`): the edge location they go through.
+    pub edge: Option<String>,
+    /// `TWILIO_API_URL`: Twilio's REST API (default from the region and
+    /// edge: `https://api.twilio.com`), e.g. a simulator's.
+    pub api_url: Option<String>,
+    /// Offer the caller their picks by text when the account is set
+    /// (`false` turns texts off).
+    pub texts: bool,
+    /// How long a text request may take, in milliseconds.
+    pub texts_timeout_ms: u64,
+}
+
+impl TwilioSettings {
+    /// The Messages API's credentials, when the account and a secret
+    /// are set: an API key when given, else the auth token.
+    pub fn rest_credentials(&self) -> Option<messages::Credentials> {
+        let account_sid = self.account_sid.clone().filter(|sid| !sid.is_empty())?;
+        let (user, password) = match (&self.api_key, &self.api_secret, &self.auth_token) {
+            (Some(key), Some(secret), _) => (key.clone(), secret.clone()),
+            (_, _, Some(token)) => (account_sid.clone(), token.clone()),
+            _ => return None,
+        };
+        Some(messages::Credentials {
+            account_sid,
+            user,
+            password,
+        })
+    }
+
+    /// Where the REST calls go.
+    pub fn rest_url(&self) -> String {
+        self.api_url
+            .clone()
+            .unwrap_or_else(|| messages::api_url(self.region.as_deref(), self.edge.as_deref()))
+    }
 }
 
 impl Default for TwilioSettings {
@@ -52,6 +107,15 @@ impl Default for TwilioSettings {
             transfer_number: None,
             dial_timeout_secs: 20,
             dial_time_limit_secs: 14_400,
+            account_sid: None,
+            api_key: None,
+            api_secret: None,
+            sms_from: None,
+            region: None,
+            edge: None,
+            api_url: None,
+            texts: true,
+            texts_timeout_ms: 6000,
         }
     }
 }

@@ -257,6 +257,8 @@ pub fn decode(frame: &Bytes) -> Result<Inbound, DecodeError> {
                 stream_sid: StreamSid::parse(&stream)?,
                 call_sid: start.call_sid.as_deref().map(CallSid::parse).transpose()?,
                 caller: caller(start.custom_parameters.as_ref()),
+                caller_number: None,
+                called_number: None,
                 media_format,
             })
         }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::texting;
 use crate::ports::{EndReason, ToolSpec};
 
 /// The tool that ends the call.
@@ -29,6 +30,8 @@ pub struct CallControl {
     /// Offer `transfer_to_human` (only when there is someone to transfer
     /// to).
     pub transfer: bool,
+    /// Offer `text_recommendations` (only when texts can be sent).
+    pub text_picks: bool,
     /// The longest the last line may take to play before the call closes
     /// anyway.
     pub goodbye_deadline: Duration,
@@ -39,6 +42,7 @@ impl Default for CallControl {
         Self {
             end_call: true,
             transfer: false,
+            text_picks: false,
             goodbye_deadline: Duration::from_secs(10),
         }
     }
@@ -77,6 +81,9 @@ impl CallControl {
                 parameters: json!({"type": "object", "properties": {}}),
             });
         }
+        if self.text_picks {
+            specs.push(texting::spec());
+        }
         specs
     }
 
@@ -94,6 +101,9 @@ impl CallControl {
                 "\n- If the caller asks for a person, call transfer_to_human and tell them you are \
                  connecting them now.",
             );
+        }
+        if self.text_picks {
+            text.push_str(texting::INSTRUCTIONS);
         }
         text
     }
@@ -136,10 +146,12 @@ mod tests {
     fn only_the_tools_configured_are_offered_and_recognised() {
         let both = CallControl {
             transfer: true,
+            text_picks: true,
             ..CallControl::default()
         };
         let names: Vec<String> = both.specs().into_iter().map(|s| s.name).collect();
-        assert_eq!(names, [END_CALL, TRANSFER]);
+        assert_eq!(names, [END_CALL, TRANSFER, texting::TEXT_PICKS]);
+        assert!(both.instructions().contains(texting::TEXT_PICKS));
         assert!(both.instructions().contains("transfer_to_human"));
         assert_eq!(both.closes_with(TRANSFER), Some(EndReason::Transferred));
         assert_eq!(both.closes_with(END_CALL), Some(EndReason::AgentEnded));
@@ -148,6 +160,7 @@ mod tests {
         let names: Vec<String> = default.specs().into_iter().map(|s| s.name).collect();
         assert_eq!(names, [END_CALL]);
         assert!(!default.instructions().contains("transfer_to_human"));
+        assert!(!default.instructions().contains(texting::TEXT_PICKS));
         assert_eq!(default.closes_with(TRANSFER), None);
         assert_eq!(default.closes_with("search_entity"), None);
 

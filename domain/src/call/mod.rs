@@ -9,8 +9,9 @@ pub mod control;
 mod registry;
 mod runner;
 mod session;
+pub mod texting;
 
 pub use control::CallControl;
 pub use registry::{CallPermit, CallRegistry};
 pub use runner::{CallServices, Watchdogs, run_call};
-pub use session::{CallSession, Command, Input, SessionPolicy, Timer, ToolDone};
+pub use session::{CallSession, Command, Input, SessionPolicy, TextDone, Timer, ToolDone};

@@ -16,12 +16,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::call::registry::CallPermit;
-use crate::call::session::{CallSession, Command, Input, SessionPolicy, Timer, ToolDone};
+use crate::call::session::{CallSession, Command, Input, SessionPolicy, TextDone, Timer, ToolDone};
 use crate::ports::{AudioInbound, Clock, EventSink, LegError, ModelError, ModelSession};
 use crate::ports::{CallEvent, CallEventRecord, EndReason, RELAY_SAMPLE, RelayDirection};
 use crate::ports::{CallInfo, ModelEvent, ModelFrame, PhoneEvent, SessionSetup, Usage};
-use crate::ports::{VoiceModel, upstream};
+use crate::ports::{TextFailure, TextMessage, TextMessages, VoiceModel, upstream};
 use crate::tools::{ToolExecutor, ToolInvocation, ToolOutcome};
+use crate::types::ToolCallId;
 
 /// What every call needs, shared by all calls.
 #[derive(Clone)]
@@ -32,6 +33,8 @@ pub struct CallServices {
     pub tools: Arc<dyn ToolExecutor>,
     /// The observers.
     pub sink: Arc<dyn EventSink>,
+    /// Texts to callers, when they can be sent.
+    pub texts: Option<Arc<dyn TextMessages>>,
     /// Wall-clock time for events.
     pub clock: Arc<dyn Clock>,
     /// The model session's configuration.
@@ -198,6 +201,9 @@ struct Call<'s, P> {
     session: CallSession,
     commands: Vec<Command>,
     tools: JoinSet<ToolDone>,
+    /// Texts being sent: not dropped with the tools (a caller who said yes
+    /// and hung up still gets theirs), waited for as the call ends.
+    texts: JoinSet<TextDone>,
     /// Replaced model sessions closing, with the use each reports on the
     /// way out: the call's own, so nothing outlives it.
     closing: JoinSet<Option<Usage>>,
@@ -260,6 +266,7 @@ impl<'s, P: AudioInbound> Call<'s, P> {
             ),
             commands: Vec::with_capacity(8),
             tools: JoinSet::new(),
+            texts: JoinSet::new(),
             closing: JoinSet::new(),
             ended: None,
             timers: Timers::new(),
@@ -299,6 +306,13 @@ impl<'s, P: AudioInbound> Call<'s, P> {
                     if !err.is_cancelled() {
                         tracing::error!(error = %err, "tool task failed");
                     }
+                    return None;
+                }
+            },
+            Some(joined) = self.texts.join_next(), if !self.texts.is_empty() => match joined {
+                Ok(done) => Wake::Input(Input::Texted(done)),
+                Err(err) => {
+                    tracing::error!(error = %err, "text task failed");
                     return None;
                 }
             },
@@ -458,6 +472,11 @@ impl<'s, P: AudioInbound> Call<'s, P> {
             Command::CloseModel => self.close_model(),
             Command::RunTool(invocation) => self.run_tool(invocation),
             Command::AbortTools => self.tools.abort_all(),
+            Command::SendText {
+                call_id,
+                arguments,
+                message,
+            } => self.send_text(call_id, arguments, message),
             Command::Schedule { timer, after } => self.timers.add(timer, after),
             Command::Emit(event) => self.tell(event),
             Command::End(_) => unreachable!("handled by apply"),
@@ -498,6 +517,37 @@ impl<'s, P: AudioInbound> Call<'s, P> {
                 outcome,
                 latency: started.elapsed(),
                 upstream_requests: upstream.get(),
+            }
+        });
+    }
+
+    fn send_text(&mut self, call_id: ToolCallId, arguments: Arc<str>, message: TextMessage) {
+        let Some(texts) = self.services.texts.clone() else {
+            // Offered only when texts can be sent; answered all the same.
+            self.texts.spawn(async move {
+                TextDone {
+                    call_id,
+                    arguments,
+                    result: Err(TextFailure::Unavailable),
+                    latency: Duration::ZERO,
+                }
+            });
+            return;
+        };
+        let deadline = self.services.watchdogs.tool_deadline;
+        self.texts.spawn(async move {
+            let started = Instant::now();
+            let result = tokio::time::timeout(deadline, texts.send(message))
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::warn!(?deadline, "text not confirmed by its deadline");
+                    Err(TextFailure::MaybeSent)
+                });
+            TextDone {
+                call_id,
+                arguments,
+                result,
+                latency: started.elapsed(),
             }
         });
     }
@@ -613,6 +663,15 @@ impl<'s, P: AudioInbound> Call<'s, P> {
         })
         .await;
         self.closing.abort_all();
+        // A text the caller asked for goes on after the line closes
+        // (bounded by its own deadline), and is in the call's report.
+        while let Some(joined) = self.texts.join_next().await {
+            if let Ok(done) = joined
+                && let Some(event) = self.session.texted(&done)
+            {
+                self.emit(event);
+            }
+        }
         for usage in last_use {
             if let Some(event) = self.session.add_final_usage(usage) {
                 self.emit(event);

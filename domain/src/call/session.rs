@@ -18,12 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::control::{self, CallControl};
+use super::texting::{self, Refusal, Texting};
 use crate::ports::{Activity, CallEvent, EndReason, Prices, Speaker, Usage};
 use crate::ports::{
     CallInfo, Interruption, ModelCommand, ModelErrorKind, ModelEvent, ModelTraits, PhoneCommand,
     PhoneEvent, ResponseStatus,
 };
-use crate::tools::{KnownEntity, ToolInvocation, ToolOutcome};
+use crate::ports::{TextFailure, TextMessage, TextReceipt};
+use crate::tools::{KnownEntity, Pick, ToolInvocation, ToolOutcome};
 use crate::types::{AudioChunk, AudioMs, ItemId, MarkName, ResponseId, StreamSid, ToolCallId};
 
 /// Conversation policy knobs that change the session's decisions.
@@ -128,6 +130,19 @@ pub struct ToolDone {
     pub upstream_requests: u32,
 }
 
+/// A text of the caller's picks, sent or not, fed back to the session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextDone {
+    /// The invocation that asked for it.
+    pub call_id: ToolCallId,
+    /// Its arguments.
+    pub arguments: Arc<str>,
+    /// What the text service said.
+    pub result: Result<TextReceipt, TextFailure>,
+    /// How long it took.
+    pub latency: Duration,
+}
+
 /// Everything that can happen to a call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
@@ -151,6 +166,8 @@ pub enum Input {
     ModelClosed,
     /// A tool finished.
     Tool(ToolDone),
+    /// The caller's text was sent, or not.
+    Texted(TextDone),
     /// A delay asked for with [`Command::Schedule`] is over.
     Timer(Timer),
     /// The caller's side sent no audio for too long.
@@ -185,6 +202,16 @@ pub enum Command {
     /// Drop every tool still running (their answers would go to a model
     /// session that is gone).
     AbortTools,
+    /// Send the caller a text (its result comes back as
+    /// [`Input::Texted`]); never dropped with the tools.
+    SendText {
+        /// The invocation that asked for it.
+        call_id: ToolCallId,
+        /// Its arguments.
+        arguments: Arc<str>,
+        /// The text.
+        message: TextMessage,
+    },
     /// Feed [`Input::Timer`] back after `after`.
     Schedule {
         /// Which.
@@ -305,6 +332,14 @@ pub struct CallSession {
     rollover_due: bool,
     /// The model asked to close the call: its last line is being said.
     closing: Option<Closing>,
+    /// What this call's tools recommended, the first [`texting::MAX_PICKS`].
+    picks: Vec<Pick>,
+    /// Times the caller began speaking.
+    caller_turns: u32,
+    /// The caller's turns when the first picks were given.
+    caller_turns_at_picks: Option<u32>,
+    /// Whether the caller's picks were texted (once a call at most).
+    texting: Texting,
 }
 
 /// A call the model asked to close, waiting for its last line to play.
@@ -374,6 +409,10 @@ impl CallSession {
             response_retries: 0,
             rollover_due: false,
             closing: None,
+            picks: Vec::new(),
+            caller_turns: 0,
+            caller_turns_at_picks: None,
+            texting: Texting::NotYet,
         }
     }
 
@@ -481,6 +520,7 @@ impl CallSession {
             }
             Input::Model(event) => self.on_model(event, out),
             Input::Tool(done) => self.on_tool_done(done, out),
+            Input::Texted(done) => self.on_texted(done, out),
             Input::Timer(timer) => self.on_timer(timer, out),
             Input::CallerSilent => self.end(EndReason::CallerSilent, out),
             Input::MaxDuration => self.end(EndReason::MaxDuration, out),
@@ -909,6 +949,7 @@ impl CallSession {
             ModelEvent::SpeechStarted => {
                 self.caller_speaking = true;
                 self.heard_caller = true;
+                self.caller_turns = self.caller_turns.saturating_add(1);
                 self.caller_stopped_at_ms = None;
                 self.barge_in(out);
             }
@@ -976,6 +1017,10 @@ impl CallSession {
                 }
                 if let Some(reason) = self.policy.control.closes_with(&name) {
                     self.close_call(reason, call_id, name, arguments, out);
+                    return;
+                }
+                if self.policy.control.text_picks && &*name == texting::TEXT_PICKS {
+                    self.text_picks(call_id, name, arguments, out);
                     return;
                 }
                 self.tools_in_flight.insert(call_id.clone());
@@ -1177,6 +1222,16 @@ impl CallSession {
             }
             self.known_shared = Arc::from(self.known.clone());
         }
+        if !done.outcome.picks.is_empty() {
+            self.caller_turns_at_picks.get_or_insert(self.caller_turns);
+            for pick in &done.outcome.picks {
+                if self.picks.len() < texting::MAX_PICKS
+                    && !self.picks.iter().any(|known| known.name == pick.name)
+                {
+                    self.picks.push(pick.clone());
+                }
+            }
+        }
         out.push(Command::Model(ModelCommand::ToolOutput {
             call_id: done.call_id,
             output: done.outcome.output.clone(),
@@ -1192,6 +1247,120 @@ impl CallSession {
         self.upstream_requests += u64::from(done.upstream_requests);
         self.needs_response = true;
         self.maybe_create_response(out);
+    }
+
+    /// The model asked to text the caller their picks: sent when the
+    /// caller agreed after the picks were given, to the number calling,
+    /// once a call; refused with a reason the model can speak otherwise.
+    fn text_picks(
+        &mut self,
+        call_id: ToolCallId,
+        name: Arc<str>,
+        arguments: Arc<str>,
+        out: &mut Vec<Command>,
+    ) {
+        let number = self
+            .info
+            .as_ref()
+            .and_then(|info| info.caller_number.clone());
+        let refusal = if self.texting != Texting::NotYet {
+            Some(Refusal::AlreadyTried)
+        } else if !texting::caller_said_yes(&arguments) {
+            Some(Refusal::NoConsent)
+        } else if self.picks.is_empty() {
+            Some(Refusal::NothingToSend)
+        } else if self
+            .caller_turns_at_picks
+            .is_none_or(|at| self.caller_turns <= at)
+        {
+            Some(Refusal::NotAsked)
+        } else if number.is_none() {
+            Some(Refusal::NoNumber)
+        } else {
+            None
+        };
+        match (refusal, number) {
+            (None, Some(to)) => {
+                self.texting = Texting::Sending;
+                self.tools_in_flight.insert(call_id.clone());
+                let from = self
+                    .info
+                    .as_ref()
+                    .and_then(|info| info.called_number.clone());
+                out.push(Command::SendText {
+                    call_id,
+                    arguments,
+                    message: TextMessage {
+                        to,
+                        from,
+                        body: texting::body(&self.picks),
+                    },
+                });
+            }
+            (refusal, _) => {
+                let refusal = refusal.unwrap_or(Refusal::NoNumber);
+                tracing::debug!(refusal = refusal.as_str(), "text refused");
+                let output: Arc<str> = refusal.output().into();
+                out.push(Command::Model(ModelCommand::ToolOutput {
+                    call_id,
+                    output: output.clone(),
+                }));
+                out.push(Command::Emit(CallEvent::ToolCalled {
+                    name,
+                    arguments,
+                    result: output,
+                    is_error: true,
+                    latency: Duration::ZERO,
+                    upstream_requests: 0,
+                }));
+                self.needs_response = true;
+                self.maybe_create_response(out);
+            }
+        }
+    }
+
+    /// A text was sent, or not: observers are told, and the model, when
+    /// the session that asked is still the one answering.
+    fn on_texted(&mut self, done: TextDone, out: &mut Vec<Command>) {
+        if let Some(event) = self.texted(&done) {
+            out.push(Command::Emit(event));
+        }
+        if !self.tools_in_flight.remove(&done.call_id) {
+            return;
+        }
+        let output: Arc<str> = texting::result_output(&done.result, self.picks.len()).into();
+        out.push(Command::Model(ModelCommand::ToolOutput {
+            call_id: done.call_id,
+            output: output.clone(),
+        }));
+        out.push(Command::Emit(CallEvent::ToolCalled {
+            name: texting::TEXT_PICKS.into(),
+            arguments: done.arguments,
+            result: output,
+            is_error: done.result.is_err(),
+            latency: done.latency,
+            upstream_requests: 0,
+        }));
+        self.needs_response = true;
+        self.maybe_create_response(out);
+    }
+
+    /// The event that tells observers of a text sent or not (the call may
+    /// have ended while it was being sent); `None` for one not asked for.
+    pub fn texted(&mut self, done: &TextDone) -> Option<CallEvent> {
+        if self.texting != Texting::Sending {
+            return None;
+        }
+        self.texting = Texting::Tried;
+        Some(CallEvent::Texted {
+            failure: done.result.as_ref().err().copied(),
+            picks: u32::try_from(self.picks.len()).unwrap_or(u32::MAX),
+            segments: done
+                .result
+                .as_ref()
+                .ok()
+                .and_then(|receipt| receipt.segments),
+        })
     }
 
     /// Adds the use a model session reported as it closed, after the call

@@ -6,6 +6,7 @@
 //! - [`taste`]: [`TasteGraph`], entities and recommendations.
 //! - [`observers`]: [`EventSink`] and the [`CallEvent`]s it hears.
 //! - [`clock`]: [`Clock`], wall-clock time.
+//! - [`texts`]: [`TextMessages`], a text to the caller.
 //!
 //! Each trait is named by the role it plays, never by a technology.
 //! Adapters implement them; tests use the mockall doubles generated here
@@ -16,6 +17,7 @@ pub mod model;
 pub mod observers;
 pub mod phone;
 pub mod taste;
+pub mod texts;
 pub mod upstream;
 
 pub use clock::*;
@@ -23,6 +25,7 @@ pub use model::*;
 pub use observers::*;
 pub use phone::*;
 pub use taste::*;
+pub use texts::*;
 
 /// A leg that failed to carry a command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::ports::Usage;
+use crate::ports::{TextFailure, Usage};
 use crate::types::{AudioMs, CallSid, CallerId, ItemId, RawFrame, StreamSid};
 
 /// Why a call ended.
@@ -225,6 +225,16 @@ pub enum CallEvent {
         /// The network's words for it.
         error: Arc<str>,
     },
+    /// The caller's picks were texted to them, or that failed (once a
+    /// call at most).
+    Texted {
+        /// `None` when it was sent, else why not.
+        failure: Option<TextFailure>,
+        /// Picks it listed.
+        picks: u32,
+        /// Parts it is billed as, when the service said.
+        segments: Option<u32>,
+    },
 }
 
 /// How a transfer to a person went.
@@ -350,6 +360,7 @@ impl CallEvent {
             Self::Ended { .. } => "call.ended",
             Self::Handoff { .. } => "handoff",
             Self::StreamFailed { .. } => "stream.failed",
+            Self::Texted { .. } => "texted",
         }
     }
 }

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use async_trait::async_trait;
 
 use super::{EndReason, LegError};
-use crate::types::{AudioChunk, CallSid, CallerId, MarkName, StreamSid};
+use crate::types::{AudioChunk, CallSid, CallerId, MarkName, PhoneNumber, StreamSid};
 
 /// How audio samples are encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,12 @@ pub struct CallInfo {
     pub call_sid: Option<CallSid>,
     /// Who is calling, masked, when the leg was told.
     pub caller: Option<CallerId>,
+    /// The caller's whole number, when the leg knows it (and texting is
+    /// on): kept in the call's memory for a text the caller asks for,
+    /// never shown.
+    pub caller_number: Option<PhoneNumber>,
+    /// The number the caller dialled, when the leg knows it.
+    pub called_number: Option<PhoneNumber>,
     /// The audio format.
     pub media_format: MediaFormat,
 }

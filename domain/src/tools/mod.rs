@@ -53,6 +53,16 @@ impl KnownEntity {
     }
 }
 
+/// One thing a tool recommended to the caller in this call: what a text
+/// of their picks lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pick {
+    /// Its name.
+    pub name: String,
+    /// One short line about it (what it is, its year, where it is).
+    pub line: String,
+}
+
 /// One tool invocation by the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolInvocation {
@@ -75,6 +85,8 @@ pub struct ToolOutcome {
     pub is_error: bool,
     /// Entities this call should remember.
     pub learned: Vec<KnownEntity>,
+    /// What it recommended to the caller.
+    pub picks: Vec<Pick>,
 }
 
 impl ToolOutcome {
@@ -84,7 +96,15 @@ impl ToolOutcome {
             output: value.to_string().into(),
             is_error: false,
             learned,
+            picks: Vec::new(),
         }
+    }
+
+    /// With what it recommended to the caller.
+    #[must_use]
+    pub fn with_picks(mut self, picks: Vec<Pick>) -> Self {
+        self.picks = picks;
+        self
     }
 
     /// An error result: `{"error": message}` plus any extra fields.
@@ -97,6 +117,7 @@ impl ToolOutcome {
             output: value.to_string().into(),
             is_error: true,
             learned: Vec::new(),
+            picks: Vec::new(),
         }
     }
 }
@@ -152,6 +173,8 @@ pub struct ToolSuccess {
     pub value: Value,
     /// Entities to remember for this call.
     pub learned: Vec<KnownEntity>,
+    /// What it recommended to the caller.
+    pub picks: Vec<Pick>,
 }
 
 /// One tool.
@@ -234,7 +257,9 @@ impl ToolExecutor for Toolbox {
             known: invocation.known.clone(),
         };
         match tool.run(arguments, &context).await {
-            Ok(success) => ToolOutcome::ok(&success.value, success.learned),
+            Ok(success) => {
+                ToolOutcome::ok(&success.value, success.learned).with_picks(success.picks)
+            }
             Err(failure) => ToolOutcome::error(failure.message, failure.details),
         }
     }
@@ -294,6 +319,7 @@ mod tests {
                 Ok(ToolSuccess {
                     value: json!({"echo": args}),
                     learned: vec![],
+                    picks: Vec::new(),
                 })
             }
         });

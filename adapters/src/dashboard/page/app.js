@@ -167,6 +167,14 @@
         call.push({ kind: "note", cls: event.outcome === "answered" ? "end" : "err", text: `transfer: ${text}` });
         break;
       }
+      case "texted": {
+        const failures = { opted_out: "the caller opted out of texts", not_textable: "this number cannot take texts", refused: "the text service refused it", unavailable: "the text service was unavailable", maybe_sent: "the text service did not confirm it" };
+        const text = event.sent
+          ? `picks texted to the caller (${Number(event.picks) || 0} picks)`
+          : `text not sent: ${failures[event.failure] || String(event.failure)}`;
+        call.push({ kind: "note", cls: event.sent ? "end" : "err", text });
+        break;
+      }
       case "stream.failed":
         call.errors += 1;
         call.push({ kind: "note", cls: "err", text: `Twilio says the stream failed: ${String(event.error)}` });

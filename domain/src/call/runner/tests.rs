@@ -97,6 +97,8 @@ fn start() -> PhoneEvent {
         stream_sid: sid(),
         call_sid: None,
         caller: None,
+        caller_number: None,
+        called_number: None,
         media_format: MediaFormat::mulaw_8k_mono(),
     })
 }
@@ -167,6 +169,7 @@ fn services(model: MockVoiceModel, tools: MockToolExecutor, sink: MockEventSink)
         model: Arc::new(model),
         tools: Arc::new(tools),
         sink: Arc::new(sink),
+        texts: None,
         clock: clock(),
         setup: setup(),
         model_name: "test-model".into(),

@@ -35,6 +35,8 @@ fn info() -> CallInfo {
         stream_sid: sid(),
         call_sid: None,
         caller: Some(CallerId::parse("+1******4567").unwrap()),
+        caller_number: None,
+        called_number: None,
         media_format: MediaFormat::mulaw_8k_mono(),
     }
 }
@@ -74,6 +76,7 @@ fn tool_done(id: &str, output: &str, learned: Vec<KnownEntity>) -> Input {
             output: output.into(),
             is_error: output.contains("error"),
             learned,
+            picks: Vec::new(),
         },
         latency: Duration::from_millis(12),
         upstream_requests: 1,
@@ -1740,4 +1743,184 @@ fn a_model_streaming_silence_closes_once_its_last_words_have_played() {
     ]);
     assert_eq!(ended(&out), None, "played; quiet from now");
     assert_eq!(ended(&s.step(media(1_820))), Some(EndReason::AgentEnded));
+}
+
+fn texting() -> SessionPolicy {
+    SessionPolicy {
+        greet: false,
+        control: CallControl {
+            text_picks: true,
+            ..CallControl::default()
+        },
+        ..SessionPolicy::default()
+    }
+}
+
+/// A texting call from a known number, past `start`, with its model ready.
+fn texting_call(number: Option<&str>) -> Script {
+    let mut s = Script::new(texting());
+    s.step(Input::Phone(PhoneEvent::Connected));
+    s.step(Input::Phone(PhoneEvent::Start(CallInfo {
+        caller_number: number.map(|n| crate::types::PhoneNumber::parse(n).unwrap()),
+        called_number: Some(crate::types::PhoneNumber::parse("+15550100000").unwrap()),
+        ..info()
+    })));
+    s.step(Input::ModelOpened);
+    s.step(Input::Model(ModelEvent::Ready { tools: 0 }));
+    s
+}
+
+fn text_call(id: &str, arguments: &str) -> Input {
+    Input::Model(ModelEvent::FunctionCall {
+        call_id: call(id),
+        name: texting::TEXT_PICKS.into(),
+        arguments: arguments.into(),
+    })
+}
+
+fn picks_done(id: &str, picks: &[(&str, &str)]) -> Input {
+    Input::Tool(ToolDone {
+        call_id: call(id),
+        name: "get_recommendation".into(),
+        arguments: "{}".into(),
+        outcome: ToolOutcome::ok(&serde_json::json!({"recommendations": []}), Vec::new())
+            .with_picks(
+                picks
+                    .iter()
+                    .map(|(name, line)| Pick {
+                        name: (*name).into(),
+                        line: (*line).into(),
+                    })
+                    .collect(),
+            ),
+        latency: Duration::from_millis(12),
+        upstream_requests: 1,
+    })
+}
+
+/// The error the model was told, if the commands refused a text.
+fn refused(commands: &[Command]) -> Option<String> {
+    commands.iter().find_map(|c| match c {
+        Command::Emit(CallEvent::ToolCalled {
+            result, is_error, ..
+        }) if *is_error => Some(result.to_string()),
+        _ => None,
+    })
+}
+
+fn sent(commands: &[Command]) -> Option<TextMessage> {
+    commands.iter().find_map(|c| match c {
+        Command::SendText { message, .. } => Some(message.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_text_needs_picks_then_a_caller_turn_then_a_yes() {
+    let yes = r#"{"caller_said_yes": true}"#;
+    let mut s = texting_call(Some("+15550123456"));
+    s.step(speech_started());
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+
+    // Nothing recommended yet.
+    let out = s.step(text_call("call_t1", yes));
+    assert!(
+        refused(&out)
+            .unwrap()
+            .contains("Nothing has been recommended")
+    );
+    assert!(sent(&out).is_none());
+
+    s.step(function_call("call_r", "get_recommendation"));
+    s.step(picks_done(
+        "call_r",
+        &[
+            ("Dark City", "film, 1998"),
+            ("Ghost in the Shell", "film, 1995"),
+        ],
+    ));
+    // Asked in the same breath as the picks: the caller cannot have said yes.
+    let out = s.step(text_call("call_t2", yes));
+    assert!(refused(&out).unwrap().contains("not answered"), "{out:?}");
+
+    s.step(speech_started());
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    // Not a yes.
+    let out = s.step(text_call("call_t3", r#"{"caller_said_yes": false}"#));
+    assert!(refused(&out).unwrap().contains("not agreed"));
+
+    let out = s.step(text_call("call_t4", yes));
+    let message = sent(&out).expect("sent after a yes");
+    assert_eq!(message.to.expose(), "+15550123456");
+    assert_eq!(message.from.unwrap().expose(), "+15550100000");
+    assert_eq!(
+        message.body,
+        "Your picks from the call:\n1. Dark City (film, 1998)\n2. Ghost in the Shell (film, 1995)"
+    );
+    assert_eq!(s.session.activity(), Some(Activity::ToolRunning));
+
+    // Asked again while it is being sent, and after: refused.
+    let out = s.step(text_call("call_t5", yes));
+    assert!(refused(&out).unwrap().contains("already tried"));
+
+    let out = s.step(Input::Texted(TextDone {
+        call_id: call("call_t4"),
+        arguments: yes.into(),
+        result: Ok(TextReceipt {
+            id: "SM1".into(),
+            segments: Some(1),
+        }),
+        latency: Duration::from_millis(40),
+    }));
+    assert!(out.contains(&Command::Emit(CallEvent::Texted {
+        failure: None,
+        picks: 2,
+        segments: Some(1),
+    })));
+    assert!(model_cmds(&out).iter().any(|c| matches!(
+        c,
+        ModelCommand::ToolOutput { call_id, output } if *call_id == call("call_t4") && output.contains("sent")
+    )));
+    let out = s.step(text_call("call_t6", yes));
+    assert!(refused(&out).is_some() && sent(&out).is_none());
+}
+
+#[test]
+fn a_hidden_number_or_a_failed_text_is_spoken_and_never_retried() {
+    let yes = r#"{"caller_said_yes": true}"#;
+    let mut s = texting_call(None);
+    s.step(function_call("call_r", "get_recommendation"));
+    s.step(picks_done("call_r", &[("Dark City", "film, 1998")]));
+    s.step(speech_started());
+    let out = s.step(text_call("call_t1", yes));
+    assert!(refused(&out).unwrap().contains("hidden"), "{out:?}");
+
+    let mut s = texting_call(Some("+15550123456"));
+    s.step(function_call("call_r", "get_recommendation"));
+    s.step(picks_done("call_r", &[("Dark City", "film, 1998")]));
+    s.step(speech_started());
+    assert!(sent(&s.step(text_call("call_t1", yes))).is_some());
+    let out = s.step(Input::Texted(TextDone {
+        call_id: call("call_t1"),
+        arguments: yes.into(),
+        result: Err(TextFailure::OptedOut),
+        latency: Duration::from_millis(40),
+    }));
+    assert!(out.contains(&Command::Emit(CallEvent::Texted {
+        failure: Some(TextFailure::OptedOut),
+        picks: 1,
+        segments: None,
+    })));
+    assert!(refused(&out).unwrap().contains("opted out"));
+    assert!(sent(&s.step(text_call("call_t2", yes))).is_none());
+}
+
+#[test]
+fn text_is_an_ordinary_unknown_tool_when_not_offered() {
+    let mut s = Script::live(no_greeting());
+    let out = s.step(text_call("call_t1", r#"{"caller_said_yes": true}"#));
+    assert!(sent(&out).is_none());
+    assert!(
+        matches!(&out[..], [Command::RunTool(invocation)] if &*invocation.name == texting::TEXT_PICKS)
+    );
 }

@@ -162,6 +162,12 @@ impl Tool for GetFanVenues {
                 "summary": summary,
             }),
             learned: Vec::new(),
+            picks: found
+                .entities
+                .iter()
+                .filter(|e| e.id.is_some())
+                .map(|e| super::pick(e, EntityKind::Place))
+                .collect(),
         })
     }
 }

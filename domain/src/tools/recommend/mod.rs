@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::ports::{Entity, Location, TasteError, TasteGraph};
+use crate::ports::{Entity, EntityKind, Location, TasteError, TasteGraph};
 use crate::tools::args::Args;
-use crate::tools::{KnownEntity, ToolContext, ToolFailure, Toolbox};
+use crate::tools::{KnownEntity, Pick, ToolContext, ToolFailure, Toolbox};
 use crate::types::EntityId;
 use fan_venues::GetFanVenues;
 use recommendation::GetRecommendation;
@@ -114,6 +114,35 @@ fn id_of(known: &KnownEntity) -> EntityId {
 
 /// What every listed entity shows: its name, its id and its first three
 /// tags' names. Each tool adds its own scores and details.
+/// What a text of the caller's picks says of `entity`, recommended as a
+/// `kind`: what it is, then its year or where it is.
+fn pick(entity: &Entity, kind: EntityKind) -> Pick {
+    let what = match entity.kind.unwrap_or(kind) {
+        EntityKind::Artist => "artist",
+        EntityKind::Book => "book",
+        EntityKind::Brand => "brand",
+        EntityKind::Destination => "destination",
+        EntityKind::Locality => "area",
+        EntityKind::Movie => "film",
+        EntityKind::Person => "person",
+        EntityKind::Place => "place",
+        EntityKind::Podcast => "podcast",
+        EntityKind::TvShow => "TV show",
+        EntityKind::VideoGame => "video game",
+    };
+    let line = match (entity.year, entity.address.as_deref()) {
+        (_, Some(address)) if !address.trim().is_empty() => {
+            format!("{what}, {}", short(address.trim(), 80))
+        }
+        (Some(year), _) => format!("{what}, {year}"),
+        _ => what.to_owned(),
+    };
+    Pick {
+        name: short(entity.name.trim(), 80),
+        line,
+    }
+}
+
 fn listing(entity: &Entity) -> Value {
     json!({
         "name": entity.name,

@@ -183,6 +183,10 @@ impl Tool for GetRecommendation {
         Ok(ToolSuccess {
             value,
             learned: Vec::new(),
+            picks: picks
+                .iter()
+                .map(|entity| super::pick(entity, query.filter_type))
+                .collect(),
         })
     }
 }

@@ -87,6 +87,7 @@ impl Tool for SearchEntity {
         Ok(ToolSuccess {
             value,
             learned: vec![entity],
+            picks: Vec::new(),
         })
     }
 }

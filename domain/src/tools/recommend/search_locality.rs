@@ -58,6 +58,7 @@ impl Tool for SearchLocality {
         Ok(ToolSuccess {
             value: json!({"entity_id": entity.id.as_str(), "name": entity.name, "type": EntityKind::Locality}),
             learned: vec![entity],
+            picks: Vec::new(),
         })
     }
 }
