@@ -177,6 +177,9 @@ pub struct SandboxSettings {
     pub qloo_latency_ms: u64,
     /// Speed of the simulated model's speech (1.0 is real time).
     pub model_pace: f64,
+    /// Attempts of each call report the sandbox's own report endpoint
+    /// refuses (500) before taking it, to show retries.
+    pub report_failures: usize,
 }
 
 impl Default for SandboxSettings {
@@ -184,6 +187,7 @@ impl Default for SandboxSettings {
         Self {
             qloo_latency_ms: 300,
             model_pace: 1.0,
+            report_failures: 2,
         }
     }
 }

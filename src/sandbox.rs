@@ -11,6 +11,7 @@ use qloophone_sandbox::SANDBOX_KEY;
 use qloophone_sandbox::live::{LiveOptions, LiveSim};
 use qloophone_sandbox::qloo::{QlooOptions, QlooSim};
 use qloophone_sandbox::realtime::{RealtimeOptions, RealtimeSim};
+use qloophone_sandbox::report_sink::ReportSink;
 use qloophone_sandbox::scenario::Scenario;
 use qloophone_sandbox::twilio_api::{
     SANDBOX_ACCOUNT_SID, SANDBOX_API_KEY, TwilioApi, TwilioApiOptions,
@@ -36,7 +37,12 @@ pub struct Sandbox {
     pub qloo: QlooSim,
     /// The simulated Twilio REST API (texts).
     pub twilio: TwilioApi,
+    /// An operator's report endpoint, verifying each report's signature.
+    pub reports: ReportSink,
 }
+
+/// The signing secret of the sandbox's report endpoint.
+pub const SANDBOX_REPORT_SECRET: &str = "whsec_cWxvb3Bob25lIHNhbmRib3ggcmVwb3J0cyBzZWNyZXQ=";
 
 impl Sandbox {
     /// Starts the peers as `settings` say, playing the shipped scenarios.
@@ -63,6 +69,7 @@ impl Sandbox {
                 ..QlooOptions::default()
             },
             Self::twilio_options(),
+            settings.report_failures,
         )
         .await
     }
@@ -85,6 +92,7 @@ impl Sandbox {
         live: LiveOptions,
         qloo: QlooOptions,
         twilio: TwilioApiOptions,
+        report_failures: usize,
     ) -> anyhow::Result<Self> {
         let loopback = || TcpListener::bind("127.0.0.1:0");
         Ok(Self {
@@ -94,6 +102,13 @@ impl Sandbox {
             qloo: QlooSim::spawn(loopback().await?, qloo).context("simulated Qloo")?,
             twilio: TwilioApi::spawn(loopback().await?, twilio)
                 .context("simulated Twilio REST API")?,
+            reports: ReportSink::spawn_with(
+                loopback().await?,
+                SANDBOX_REPORT_SECRET,
+                Vec::new(),
+                report_failures,
+            )
+            .context("simulated report endpoint")?,
         })
     }
 
@@ -119,6 +134,20 @@ impl Sandbox {
         // phone answers a <Dial> as them.
         if config.twilio.transfer_number.is_none() {
             config.twilio.transfer_number = Some(SANDBOX_TRANSFER_NUMBER.to_owned());
+        }
+        // Reports go to the sandbox's endpoint, queued in a directory of
+        // this process's own, unless the operator set an endpoint.
+        if config.report.url.is_none() {
+            config.report.url = Some(self.reports.url());
+            config.report.secret = Some(Secret::new(SANDBOX_REPORT_SECRET));
+            config.report.queue_dir = std::env::temp_dir()
+                .join(format!(
+                    "qloophone-sandbox-reports-{}-{}",
+                    std::process::id(),
+                    self.reports.port()
+                ))
+                .display()
+                .to_string();
         }
         // Texts go to the simulated Twilio, signed in with the sandbox's
         // API key, unless an account of the operator's is set.

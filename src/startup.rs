@@ -252,6 +252,11 @@ impl Builder {
             None => None,
         };
         let sink: Arc<dyn EventSink> = Arc::new(FanOut::new(sinks));
+        // Each report's delivery is told to the dashboards as its call's.
+        let reports = reports.map(|parts| ReportParts {
+            delivery: parts.delivery.with_observers(sink.clone(), clock.clone()),
+            ..parts
+        });
         let services = CallServices {
             model,
             tools,

@@ -726,6 +726,8 @@ impl EventSink for Metrics {
             CallEvent::Model { .. }
             | CallEvent::Activity { .. }
             | CallEvent::Turn { .. }
+            // Counted by delivery itself (`register_reports`).
+            | CallEvent::Reported { .. }
             // Counted as the callbacks arrive (`stream_status`).
             | CallEvent::StreamFailed { .. } => {}
             CallEvent::Handoff { outcome } => self.emit_handoff(*outcome),

@@ -77,6 +77,8 @@ pub struct CallerOptions {
     /// A scenario's model side to carry in the quiet frames (see
     /// [`inband`]); empty: none. The call opens with one round of it.
     pub carry: Vec<u8>,
+    /// Told once the upgrade succeeded (as Twilio's `stream-started`).
+    pub upgraded: Option<tokio::sync::mpsc::UnboundedSender<()>>,
 }
 
 impl CallerOptions {
@@ -92,6 +94,7 @@ impl CallerOptions {
             parameters: Vec::new(),
             signature: None,
             carry: Vec::new(),
+            upgraded: None,
         }
     }
 }
@@ -357,6 +360,9 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                 url: options.url.clone(),
                 source: Box::new(source),
             })?;
+    if let Some(upgraded) = &options.upgraded {
+        let _ = upgraded.send(());
+    }
     let (mut sink, mut stream) = socket.split();
     let frame_period = Duration::from_secs_f64(0.020 / options.speed.max(0.01));
     let mut phone = Phone {

@@ -520,6 +520,9 @@ pub async fn place(
     let stream_sid = random_sid("MZ");
     let stream_sid_for_status = stream_sid.clone();
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Value>();
+    // With a report to see delivered, the events are followed past the
+    // call's end until its delivery is settled.
+    let wait_report = settings.scenario.expect.report_attempts.is_some();
     let follow = {
         let stream_sid = stream_sid.clone();
         tokio::spawn(async move {
@@ -531,8 +534,12 @@ pub async fn place(
                     continue;
                 };
                 if envelope["call"] == stream_sid.as_str() {
-                    let ended = envelope["event"]["type"] == "call.ended";
-                    if events_tx.send(envelope["event"].clone()).is_err() || ended {
+                    let last = if wait_report {
+                        report_settled(&envelope["event"])
+                    } else {
+                        envelope["event"]["type"] == "call.ended"
+                    };
+                    if events_tx.send(envelope["event"].clone()).is_err() || last {
                         break;
                     }
                 }
@@ -551,6 +558,8 @@ pub async fn place(
         .auth_token
         .as_deref()
         .map(|token| signature::sign(token, &stream_url, &[]));
+    // Twilio says a stream started once its upgrade succeeded.
+    let (upgraded_tx, mut upgraded_rx) = mpsc::unbounded_channel::<()>();
     let caller = CallerOptions {
         signature,
         url: stream_url,
@@ -561,6 +570,7 @@ pub async fn place(
         media_format: ("audio/x-mulaw".to_owned(), 8000, 1),
         parameters,
         carry: scenario.carried(),
+        upgraded: Some(upgraded_tx),
     };
     let steps = scenario.caller.clone();
     let call = tokio::spawn(async move { place_call(caller, &steps).await });
@@ -568,6 +578,19 @@ pub async fn place(
     let mut call = std::pin::pin!(call);
     let report = loop {
         tokio::select! {
+            Some(()) = upgraded_rx.recv() => {
+                if let Some(status) = &offer.status_callback {
+                    let form = [
+                        ("AccountSid", ACCOUNT_SID),
+                        ("CallSid", call_sid.as_str()),
+                        ("StreamSid", stream_sid_for_status.as_str()),
+                        ("StreamEvent", "stream-started"),
+                    ];
+                    if let Err(reason) = twilio_webhook(status, &form, settings.auth_token.as_deref()).await {
+                        let _ = writeln!(out, "  status  the stream status callback failed: {reason}");
+                    }
+                }
+            }
             Some(event) = events_rx.recv() => {
                 print_event(out, &event);
                 events.push(event);
@@ -608,7 +631,6 @@ pub async fn place(
         }
     })
     .await;
-    follow.abort();
 
     // Twilio's side once the stream is over.
     let after = match &offer.action {
@@ -635,6 +657,21 @@ pub async fn place(
         None => None,
     };
 
+    // A report is retried after seconds: waited for, bounded.
+    if wait_report {
+        let _ = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(event) = events_rx.recv().await {
+                print_event(out, &event);
+                let settled = report_settled(&event);
+                events.push(event);
+                if settled {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    follow.abort();
     if let Some(path) = &settings.wav {
         write_wav(path, &report.heard)?;
         let _ = writeln!(
@@ -736,10 +773,28 @@ fn print_event(out: &mut (dyn Write + Send), event: &Value) {
         "model_reconnected" => format!("  model   session reopened after {} ms", event["gap_ms"]),
         "error" => format!("  error   {}", event["message"].as_str().unwrap_or("?")),
         "call.ended" => format!("  ended   {}", event["reason"].as_str().unwrap_or("?")),
+        "texted" if event["sent"] == true => format!(
+            "  text    the picks texted to the caller ({} picks)",
+            event["picks"]
+        ),
+        "texted" => format!(
+            "  text    not sent: {}",
+            event["failure"].as_str().unwrap_or("?")
+        ),
+        "reported" => format!(
+            "  report  {} (attempt {})",
+            event["state"].as_str().unwrap_or("?"),
+            event["attempts"]
+        ),
         _ => return,
     };
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// Whether `event` settles a call report's delivery (taken or given up).
+fn report_settled(event: &Value) -> bool {
+    event["type"] == "reported" && event["state"] != "retrying"
 }
 
 /// Every unmet expectation, in words.
@@ -886,6 +941,26 @@ pub fn check(
             failures.push(format!("expected no text sent; observers saw {sent}"));
         }
         _ => {}
+    }
+    if let Some(wanted) = expect.report_attempts {
+        let settled = of("reported").find(|e| report_settled(e));
+        match settled {
+            Some(e) if e["state"] == "delivered" && e["attempts"] == wanted => {}
+            Some(e) => failures.push(format!(
+                "expected the call's report delivered at attempt {wanted}; it was {} at attempt {}",
+                e["state"], e["attempts"]
+            )),
+            None => failures.push(format!(
+                "expected the call's report delivered at attempt {wanted}; its delivery was not settled"
+            )),
+        }
+        let retried = of("reported").filter(|e| e["state"] == "retrying").count();
+        if retried + 1 != wanted as usize {
+            failures.push(format!(
+                "expected {} failed attempt(s) shown before the delivery; saw {retried}",
+                wanted.saturating_sub(1)
+            ));
+        }
     }
     let reopened = of("model_reconnected").count();
     if let Some(wanted) = expect.reconnects

@@ -37,6 +37,10 @@ pub struct Delivery {
 struct State {
     /// Statuses still to answer, in order; then 200.
     statuses: Vec<u16>,
+    /// Every report's first this-many attempts are answered 500.
+    fail_each: usize,
+    /// Attempts seen by `webhook-id`.
+    seen: std::collections::HashMap<String, usize>,
     deliveries: Vec<Delivery>,
 }
 
@@ -61,6 +65,20 @@ impl ReportSink {
     /// # Errors
     /// When the listener has no address, or the secret is not base64.
     pub fn spawn(listener: TcpListener, secret: &str, statuses: Vec<u16>) -> std::io::Result<Self> {
+        Self::spawn_with(listener, secret, statuses, 0)
+    }
+
+    /// As [`spawn`](Self::spawn), answering 500 to the first `fail_each`
+    /// attempts of every report (by its `webhook-id`) after `statuses`.
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    pub fn spawn_with(
+        listener: TcpListener,
+        secret: &str,
+        statuses: Vec<u16>,
+        fail_each: usize,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let webhook = Arc::new(
             Webhook::new(secret)
@@ -68,7 +86,8 @@ impl ReportSink {
         );
         let state = Arc::new(Mutex::new(State {
             statuses,
-            deliveries: Vec::new(),
+            fail_each,
+            ..State::default()
         }));
         let shared = state.clone();
         let route = warp::post()
@@ -88,10 +107,17 @@ impl ReportSink {
                         .map(str::to_owned)
                 };
                 let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                let status = if state.statuses.is_empty() {
-                    200
-                } else {
+                let id = header("webhook-id").unwrap_or_default();
+                let fail_each = state.fail_each;
+                let seen = state.seen.entry(id).or_default();
+                *seen += 1;
+                let seen = *seen;
+                let status = if !state.statuses.is_empty() {
                     state.statuses.remove(0)
+                } else if seen <= fail_each {
+                    500
+                } else {
+                    200
                 };
                 state.deliveries.push(Delivery {
                     id: header("webhook-id"),
@@ -107,6 +133,11 @@ impl ReportSink {
             });
         let task = tokio::spawn(warp::serve(route).incoming(listener).run());
         Ok(Self { addr, state, task })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     /// Where reports are to be posted.

@@ -86,6 +86,11 @@ pub struct Expectations {
     /// it (`true`: one text sent; `false`: none sent).
     #[serde(default)]
     pub texted: Option<bool>,
+    /// The call's report is delivered at this attempt (the sandbox's
+    /// endpoint refuses the first two of each), its failed attempts shown
+    /// before it.
+    #[serde(default)]
+    pub report_attempts: Option<u32>,
 }
 
 /// A whole call.
@@ -149,6 +154,7 @@ const SHIPPED: &[&str] = &[
     include_str!("../scenarios/transfer-no-answer.toml"),
     include_str!("../scenarios/text-me-the-list.toml"),
     include_str!("../scenarios/text-me-no.toml"),
+    include_str!("../scenarios/report-after-two-failures.toml"),
 ];
 
 impl Scenario {

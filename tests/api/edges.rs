@@ -259,5 +259,14 @@ async fn a_transfer_nobody_answers_is_shown_and_counted() {
         "{metrics}"
     );
     assert!(metrics.contains("qloophone_after_stream_total{next=\"dial\"} 1"));
+    // The simulated Twilio told the stream's start and its end.
+    for event in ["stream-started", "stream-stopped"] {
+        assert!(
+            metrics.contains(&format!(
+                "qloophone_stream_status_callbacks_total{{event=\"{event}\"}} 1"
+            )),
+            "{event}: {metrics}"
+        );
+    }
     app.stop().await;
 }

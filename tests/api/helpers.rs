@@ -107,6 +107,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             ..QlooOptions::default()
         },
         options.twilio_api,
+        qloophone::config::SandboxSettings::default().report_failures,
     )
     .await
     .unwrap();

@@ -136,3 +136,61 @@ async fn a_report_not_yet_taken_survives_a_restart() {
     wait_until("off the queue", || queued(queue.path()).is_empty()).await;
     again.stop().await;
 }
+
+/// With `report.include_transcript` on, the report carries the call's
+/// turns (caller and assistant, in order); its text of the picks is in
+/// `sms` either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transcript_and_the_text_are_in_the_report_when_there() {
+    let queue = tempfile::tempdir().unwrap();
+    let sink = sink(Vec::new()).await;
+    let mut config = Config::default();
+    config.report.url = Some(sink.url());
+    config.report.secret = Some(Secret::new(SECRET));
+    config.report.queue_dir = queue.path().display().to_string();
+    config.report.include_transcript = true;
+    let app = spawn_app_with(AppOptions {
+        config,
+        tools: None,
+        scenarios: qloophone_sandbox::scenario::Scenario::registry(),
+        ..AppOptions::default()
+    })
+    .await;
+    let settings = qloophone_sandbox::phone::CallSettings {
+        url: app.url(""),
+        scenario: qloophone_sandbox::scenario::Scenario::find("text-me-the-list").unwrap(),
+        wav: None,
+        speed: 4.0,
+        auth_token: None,
+        dashboard_token: None,
+        callee: None,
+    };
+    let mut transcript = Vec::new();
+    let outcome = qloophone_sandbox::phone::place(&settings, &mut transcript)
+        .await
+        .unwrap();
+    assert!(outcome.passed(), "{}", String::from_utf8_lossy(&transcript));
+    wait_until("the report", || !sink.deliveries().is_empty()).await;
+    let delivery = &sink.deliveries()[0];
+    assert_eq!(delivery.verified, Ok(()));
+    let data = &delivery.body["data"];
+    let turns = data["turns"].as_array().expect("turns when asked");
+    let said: Vec<(&str, &str)> = turns
+        .iter()
+        .map(|t| (t["role"].as_str().unwrap(), t["text"].as_str().unwrap()))
+        .collect();
+    assert!(
+        said.iter()
+            .any(|(role, text)| *role == "caller" && text.contains("Yes please")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|(role, text)| *role == "assistant" && text.contains("on their way")),
+        "{said:?}"
+    );
+    assert_eq!(data["sms"]["sent"], true, "{data}");
+    assert!(data["sms"]["picks"].as_u64().unwrap() > 0);
+    assert!(!holds_a_phone_number(&delivery.body.to_string()));
+    app.stop().await;
+}

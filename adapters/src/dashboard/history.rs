@@ -57,7 +57,8 @@ impl Role {
             | CallEvent::ModelReconnected { .. }
             | CallEvent::Handoff { .. }
             | CallEvent::StreamFailed { .. }
-            | CallEvent::Texted { .. } => Self::Story,
+            | CallEvent::Texted { .. }
+            | CallEvent::Reported { .. } => Self::Story,
         }
     }
 

@@ -579,6 +579,11 @@ pub fn render_labelled(
             "picks": picks,
             "segments": segments,
         }),
+        CallEvent::Reported { attempts, state } => json!({
+            "type": "reported",
+            "attempts": attempts,
+            "state": state.as_str(),
+        }),
     };
     let mut envelope =
         json!({"call": record.call.as_str(), "at": rfc3339(record.at), "event": event});

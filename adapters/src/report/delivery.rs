@@ -13,6 +13,11 @@ use standardwebhooks::Webhook;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
+use qloophone_domain::ports::{CallEvent, CallEventRecord, Clock, EventSink, ReportState};
+use qloophone_domain::types::StreamSid;
+
 use super::{ReportSettings, ReportSettingsError, secret_key};
 
 /// Waits before each retry: the first within seconds (a sink's brief
@@ -116,6 +121,8 @@ pub struct Delivery {
     max_queued: usize,
     queue: VecDeque<Entry>,
     metrics: ReportMetrics,
+    /// Told how each report's delivery goes (the dashboards).
+    observers: Option<(Arc<dyn EventSink>, Arc<dyn Clock>)>,
 }
 
 fn new_id() -> String {
@@ -162,6 +169,8 @@ impl Delivery {
             .map_err(|_| ReportSettingsError::BadSecret)?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // One request a call at most: no connection kept idle between.
+            .pool_max_idle_per_host(0)
             .timeout(Duration::from_millis(settings.timeout_ms))
             .build()
             .unwrap_or_default();
@@ -174,9 +183,38 @@ impl Delivery {
             max_queued: settings.max_queued.max(1),
             queue: VecDeque::new(),
             metrics: metrics.clone(),
+            observers: None,
         };
         delivery.load();
         Ok((delivery, DeliveryHandle { tx, metrics }, MessageBox(rx)))
+    }
+
+    /// Tells `sink` how each report's delivery goes, as an event of its
+    /// call.
+    #[must_use]
+    pub fn with_observers(mut self, sink: Arc<dyn EventSink>, clock: Arc<dyn Clock>) -> Self {
+        self.observers = Some((sink, clock));
+        self
+    }
+
+    /// Tells the observers where the report `body` stands.
+    fn tell(&self, body: &[u8], attempts: usize, state: ReportState) {
+        let Some((sink, clock)) = &self.observers else {
+            return;
+        };
+        let call = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|report| StreamSid::parse(report["data"]["stream_sid"].as_str()?).ok());
+        if let Some(call) = call {
+            sink.emit(CallEventRecord {
+                call,
+                at: clock.now(),
+                event: CallEvent::Reported {
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    state,
+                },
+            });
+        }
     }
 
     /// Queues the reports a previous run left on disk, oldest first.
@@ -306,31 +344,37 @@ impl Delivery {
     async fn try_one(&mut self, index: usize) -> bool {
         let outcome = self.attempt(&self.queue[index]).await;
         let entry = &mut self.queue[index];
-        match outcome {
+        entry.attempts += 1;
+        let state = match outcome {
             Outcome::Delivered => {
                 self.metrics.delivered.inc();
                 tracing::debug!(id = %entry.id, "call report delivered");
+                ReportState::Delivered
             }
             Outcome::Gone => {
                 tracing::error!(id = %entry.id, "the report endpoint answered 410 Gone: this report is dropped");
                 self.metrics.dropped.inc();
+                ReportState::GivenUp
             }
             Outcome::Retry(after) => {
                 self.metrics.failed_attempts.inc();
-                entry.attempts += 1;
                 match RETRY_AFTER.get(entry.attempts - 1) {
                     Some(wait) => {
                         entry.due = Instant::now() + after.unwrap_or(*wait).max(*wait);
+                        let entry = &self.queue[index];
+                        self.tell(&entry.body, entry.attempts, ReportState::Retrying);
                         return false;
                     }
                     None => {
                         tracing::error!(id = %entry.id, attempts = entry.attempts, "call report given up after every retry");
                         self.metrics.dropped.inc();
+                        ReportState::GivenUp
                     }
                 }
             }
-        }
+        };
         if let Some(done) = self.queue.remove(index) {
+            self.tell(&done.body, done.attempts, state);
             remove(&self.path(&done.id));
         }
         self.count();

@@ -99,6 +99,8 @@ impl TwilioMessages {
     ) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // One request a call at most: no connection kept idle between.
+            .pool_max_idle_per_host(0)
             .connect_timeout(Duration::from_secs(2))
             .timeout(timeout)
             .build()

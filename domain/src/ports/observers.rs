@@ -235,6 +235,36 @@ pub enum CallEvent {
         /// Parts it is billed as, when the service said.
         segments: Option<u32>,
     },
+    /// The call's report to the operator was delivered, not taken yet
+    /// (it will be sent again), or given up (told after the call's end).
+    Reported {
+        /// Attempts so far.
+        attempts: u32,
+        /// Where its delivery stands.
+        state: ReportState,
+    },
+}
+
+/// Where the delivery of a call's report stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportState {
+    /// The operator's endpoint took it.
+    Delivered,
+    /// Not taken yet: it will be sent again.
+    Retrying,
+    /// Given up (retries exhausted, or the endpoint is gone).
+    GivenUp,
+}
+
+impl ReportState {
+    /// A short, stable name for observers.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retrying => "retrying",
+            Self::GivenUp => "given_up",
+        }
+    }
 }
 
 /// How a transfer to a person went.
@@ -361,6 +391,7 @@ impl CallEvent {
             Self::Handoff { .. } => "handoff",
             Self::StreamFailed { .. } => "stream.failed",
             Self::Texted { .. } => "texted",
+            Self::Reported { .. } => "reported",
         }
     }
 }

@@ -175,6 +175,12 @@
         call.push({ kind: "note", cls: event.sent ? "end" : "err", text });
         break;
       }
+      case "reported": {
+        const states = { delivered: "delivered", retrying: "not taken yet, will retry", given_up: "given up" };
+        const text = `call report ${states[event.state] || String(event.state)} (attempt ${Number(event.attempts) || 0})`;
+        call.push({ kind: "note", cls: event.state === "delivered" ? "end" : "err", text });
+        break;
+      }
       case "stream.failed":
         call.errors += 1;
         call.push({ kind: "note", cls: "err", text: `Twilio says the stream failed: ${String(event.error)}` });
