@@ -134,6 +134,8 @@ pub enum QlooOutcome {
     Timeout,
     /// The request failed before any answer (connection refused, reset).
     Error,
+    /// The answer was longer than the limit: cut off, not read.
+    TooLarge,
 }
 
 impl QlooOutcome {
@@ -149,6 +151,7 @@ impl QlooOutcome {
             Self::Status(_) => "other",
             Self::Timeout => "timeout",
             Self::Error => "error",
+            Self::TooLarge => "too_large",
         }
     }
 }

@@ -507,3 +507,39 @@ async fn a_recommendation_leaves_out_the_sequel_the_graph_ranks_first() {
     assert!(!names.contains(&"Finding Dory"), "{names:?}");
     assert_eq!(names.len(), 5, "refilled after filtering: {names:?}");
 }
+
+/// An answer longer than `qloo.max_response_bytes` is cut off, not
+/// buffered: a bad response, counted, and the next request is answered.
+#[tokio::test]
+async fn an_answer_past_the_size_limit_is_cut_off() {
+    let (sim, _) = setup(Duration::ZERO).await;
+    let client = QlooClient::new(
+        &QlooSettings {
+            api_url: sim.url(),
+            api_key: Some(Secret::new("test-key")),
+            api_log: String::new(),
+            max_response_bytes: 64 * 1024,
+            ..QlooSettings::default()
+        },
+        None,
+    )
+    .unwrap();
+    sim.inject(Fault::Huge(8 << 20));
+    let refused = client.search(&search("x", &[])).await;
+    assert_eq!(
+        refused,
+        Err(TasteError::BadResponse(
+            "the answer is longer than 65536 bytes".into()
+        ))
+    );
+    // Just under the limit is read.
+    sim.inject(Fault::Huge(60 * 1024));
+    assert_eq!(client.search(&search("x", &[])).await, Ok(Vec::new()));
+    let found = client.search(&search("The Matrix", &[])).await.unwrap();
+    assert!(!found.is_empty());
+    // Counted under its own label.
+    assert_eq!(
+        qloophone_adapters::metrics::QlooOutcome::TooLarge.label(),
+        "too_large"
+    );
+}

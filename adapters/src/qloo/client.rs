@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::breaker::Breaker;
 use super::log::{ApiLog, LogEntry, Rotation};
 use super::wire;
+use crate::bounded::{BodyError, read_body};
 use crate::secret::Secret;
 
 /// `[qloo]`: how to reach Qloo.
@@ -46,6 +47,9 @@ pub struct QlooSettings {
     pub breaker_failures: u32,
     /// How long the open breaker fails fast before one probe, in ms.
     pub breaker_cooldown_ms: u64,
+    /// The longest answer read, in bytes: a longer one is cut off and
+    /// counted (`too_large`), never buffered whole.
+    pub max_response_bytes: usize,
 }
 
 impl Default for QlooSettings {
@@ -62,6 +66,7 @@ impl Default for QlooSettings {
             api_log_keep: 3,
             breaker_failures: 5,
             breaker_cooldown_ms: 10_000,
+            max_response_bytes: 2 << 20,
         }
     }
 }
@@ -92,6 +97,7 @@ pub struct QlooClient {
     insights_timeout: Duration,
     deadline: Duration,
     max_retries: u32,
+    max_response_bytes: usize,
     log: Option<ApiLog>,
     breaker: Arc<Breaker>,
     metrics: Option<QlooRequests>,
@@ -155,6 +161,7 @@ impl QlooClient {
             insights_timeout: Duration::from_millis(settings.insights_timeout_ms),
             deadline: Duration::from_millis(settings.deadline_ms),
             max_retries: settings.max_retries,
+            max_response_bytes: settings.max_response_bytes.max(1024),
             log,
             breaker: Arc::new(Breaker::new(
                 settings.breaker_failures,
@@ -209,12 +216,13 @@ impl QlooClient {
             if remaining.is_zero() {
                 return Err(TasteError::Timeout);
             }
+            let limit = self.max_response_bytes;
             let outcome = tokio::time::timeout(timeout.min(remaining), async {
                 let response = self.http.get(&url).send().await?;
                 let status = response.status();
                 let headers = response.headers().clone();
-                let body = response.bytes().await?;
-                Ok::<_, reqwest::Error>((status, headers, body))
+                let body = read_body(response, limit).await?;
+                Ok::<_, BodyError>((status, headers, body))
             })
             .await;
             let latency = started.elapsed();
@@ -223,7 +231,18 @@ impl QlooClient {
                     self.log(endpoint, &params, QlooOutcome::Timeout, latency);
                     return Err(TasteError::Timeout);
                 }
-                Ok(Err(err)) => {
+                Ok(Err(BodyError::TooLarge { limit })) => {
+                    self.log(endpoint, &params, QlooOutcome::TooLarge, latency);
+                    tracing::warn!(
+                        endpoint,
+                        limit,
+                        "Qloo's answer was longer than the limit: cut off"
+                    );
+                    return Err(TasteError::BadResponse(format!(
+                        "the answer is longer than {limit} bytes"
+                    )));
+                }
+                Ok(Err(BodyError::Read(err))) => {
                     self.log(endpoint, &params, QlooOutcome::Error, latency);
                     return Err(if err.is_timeout() {
                         TasteError::Timeout
@@ -294,6 +313,7 @@ impl QlooClient {
             QlooOutcome::Status(code) => code.to_string(),
             QlooOutcome::Timeout => "timeout".to_owned(),
             QlooOutcome::Error => "error".to_owned(),
+            QlooOutcome::TooLarge => "too_large".to_owned(),
         };
         let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         tracing::debug!(endpoint, %status, latency_ms, "Qloo call");
