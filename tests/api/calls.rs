@@ -485,6 +485,56 @@ async fn a_media_flood_ends_only_its_own_call() {
     app.stop().await;
 }
 
+/// Pings count with the data frames (issue 28, finding 4): a socket
+/// flooding pings, before its `start` even, is cut off like a media
+/// flood, having been answered a bounded number of pongs, and a call
+/// beside it goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_is_cut_off_before_start() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let app = spawn_app_with(AppOptions::default()).await;
+    let healthy = app.healthy_call();
+    let (socket, _) = tokio_tungstenite::connect_async(app.ws_url("/call"))
+        .await
+        .unwrap();
+    let (mut sink, mut stream) = socket.split();
+    let flood = tokio::spawn(async move {
+        for _ in 0..200_000 {
+            if sink
+                .send(Message::Ping(vec![1, 2, 3].into()))
+                .await
+                .is_err()
+            {
+                return true; // the server hung up
+            }
+        }
+        false
+    });
+    let mut pongs = 0usize;
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(message) = stream.next().await {
+            match message {
+                Ok(Message::Pong(_)) => pongs += 1,
+                Ok(Message::Close(_)) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+        true
+    })
+    .await
+    .unwrap_or(false);
+    flood.abort();
+    assert!(closed, "the pinging socket was closed");
+    // The burst (500) and what refilled meanwhile, not 200,000.
+    assert!(pongs <= 1_000, "{pongs} pongs answered");
+    let report = healthy.await.unwrap();
+    assert!(report.bytes_heard > 0, "the other call went on");
+    app.idle().await;
+    app.stop().await;
+}
+
 /// A sandbox server with `configure` applied to its settings.
 async fn app_with(
     configure: impl FnOnce(&mut qloophone::config::Config),

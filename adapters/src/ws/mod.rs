@@ -270,11 +270,10 @@ where
                     return Poll::Ready(None);
                 }
             };
-            // Every data frame counts against the pace, so a flood of
-            // garbage or binary frames is cut off as a media flood is.
-            if (message.is_text() || message.is_binary())
-                && self.pace.as_mut().is_some_and(|pace| !pace.allow())
-            {
+            // Every frame but a close counts against the pace, so a flood
+            // of garbage, binary frames or pings (each of which the socket
+            // answers) is cut off as a media flood is.
+            if !message.is_close() && self.pace.as_mut().is_some_and(|pace| !pace.allow()) {
                 tracing::warn!(
                     "the {} sends frames far faster than it should; closing its leg",
                     self.peer
