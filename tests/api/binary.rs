@@ -745,6 +745,56 @@ async fn each_request_is_one_log_line_and_health_checks_are_quiet() {
     );
 }
 
+/// Refused requests cannot be used to fill the log (issue 28, finding 5):
+/// each is at most one line, its detail bounded and masked, and a flood
+/// is sampled with a count of what was not logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_requests_is_logged_sampled_and_bounded() {
+    let server = Served::start(
+        &["serve", "--sandbox"],
+        &[
+            ("TWILIO_AUTH_TOKEN", "twilio-flood-token"),
+            ("DASHBOARD_TOKEN", "dashboard-flood-key-0123456789"),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let query = format!("From=%2B15550123456&pad={}", "x".repeat(6_000));
+    for _ in 0..300 {
+        let response = http
+            .post(format!("{}/twiml?{query}", server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("CallSid=CA1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403);
+    }
+    for _ in 0..100 {
+        let response = http
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let (dir, _) = server.stop().await;
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let refused = log.lines().filter(|l| l.contains("refused")).count();
+    assert!(
+        refused <= 20,
+        "{refused} refusal lines for 400 refused requests"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("\"status\":403") || l.contains("\"status\":401")),
+        "no access line repeats a refusal"
+    );
+    assert!(log.len() < 64 * 1024, "the log grew {} bytes", log.len());
+    assert!(!log.contains("15550123456"), "numbers masked");
+    assert!(!log.contains(&"x".repeat(300)), "details cut short");
+}
+
 /// A tool whose Qloo request fails is one WARN line with the cause, and
 /// without what the caller asked for (the place Qloo refused).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

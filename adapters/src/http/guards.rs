@@ -7,9 +7,12 @@ use std::sync::Arc;
 use url::Url;
 use warp::{Filter, Rejection};
 
+use super::refusals::{self, Refusals};
 use super::{AppState, MAX_WEBHOOK_BODY, with_state};
-use crate::privacy::mask_phone_numbers;
 use crate::twilio::twiml;
+
+/// Refused requests' log lines, sampled across all guards.
+static REFUSALS: std::sync::LazyLock<Refusals> = std::sync::LazyLock::new(Refusals::default);
 
 /// A request that should carry Twilio's signature and does not.
 #[derive(Debug)]
@@ -61,10 +64,12 @@ pub(super) fn signed_webhook(
                         validator.is_valid(&url, &body_params, &signature)
                     });
                     if !signed {
-                        tracing::warn!(
-                            url = %mask_phone_numbers(&url),
-                            "webhook refused: missing or invalid X-Twilio-Signature"
-                        );
+                        if REFUSALS.admit() {
+                            tracing::warn!(
+                                url = %refusals::bounded(&url),
+                                "webhook refused: missing or invalid X-Twilio-Signature"
+                            );
+                        }
                         return Err(warp::reject::custom(BadSignature));
                     }
                 }
@@ -90,7 +95,9 @@ pub(super) fn signed_stream(
             match signature {
                 Some(signature) if validator.is_valid(&url, &[], &signature) => Ok(()),
                 _ => {
-                    tracing::warn!(%url, "stream refused: missing or invalid X-Twilio-Signature");
+                    if REFUSALS.admit() {
+                        tracing::warn!(url = %refusals::bounded(url.as_str()), "stream refused: missing or invalid X-Twilio-Signature");
+                    }
                     Err(warp::reject::custom(BadSignature))
                 }
             }
@@ -205,7 +212,9 @@ pub(super) fn dashboard_key(
                 if matches {
                     Ok(())
                 } else {
-                    tracing::warn!("dashboard refused: missing or wrong key");
+                    if REFUSALS.admit() {
+                        tracing::warn!("dashboard refused: missing or wrong key");
+                    }
                     Err(warp::reject::custom(NoKey))
                 }
             },
@@ -241,7 +250,9 @@ pub(super) fn allowed_origin(
                 if allowed {
                     Ok(())
                 } else {
-                    tracing::warn!(%origin, "dashboard refused: origin not allowed");
+                    if REFUSALS.admit() {
+                        tracing::warn!(origin = %refusals::bounded(&origin), "dashboard refused: origin not allowed");
+                    }
                     Err(warp::reject::custom(BadOrigin))
                 }
             },

@@ -16,6 +16,7 @@ mod dashboards;
 mod guards;
 mod operator;
 mod page;
+mod refusals;
 mod server;
 mod twilio;
 pub(crate) mod websocket;
@@ -156,6 +157,8 @@ fn log_request(info: warp::log::Info<'_>) {
     let method = info.method().as_str();
     if matches!(path, "/health" | "/metrics") {
         tracing::debug!(method, path, status, elapsed_ms, "request");
+    } else if matches!(status, 401 | 403) {
+        // Logged (sampled) by the guard that refused it, with why.
     } else if status >= 500 {
         tracing::warn!(method, path, status, elapsed_ms, "request failed");
     } else {
