@@ -34,8 +34,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Redis, RedisSettings};
 use crate::dashboard::DashboardHub;
-use crate::twilio::after_stream::SharedStreamEnds;
-use crate::twilio::lines::SharedLines;
+use crate::twilio::per_call::SharedRecords;
 use crate::twilio::stream_token::{Spend, TokenLedger};
 
 const ADMIT: &str = r"
@@ -425,16 +424,18 @@ impl TokenLedger for Fleet {
     }
 }
 
-/// Why each stream ended, for whichever instance Twilio asks what
-/// follows: one key a call, expiring on Redis's clock.
+/// What is kept of each call between Twilio's requests (why its stream
+/// ended, its numbers until the stream starts), for whichever instance
+/// Twilio reaches: one key a call and kind, made from the CallSid's hash,
+/// expiring on Redis's clock.
 #[async_trait::async_trait]
-impl SharedStreamEnds for Fleet {
-    async fn put(&self, call_sid: &str, record: &str, lifetime: Duration) -> bool {
+impl SharedRecords for Fleet {
+    async fn put(&self, kind: &str, call_sid: &str, record: &str, lifetime: Duration) -> bool {
         if !self.redis.is_up() {
             return false;
         }
         let set = redis::cmd("SET")
-            .arg(self.hashed_key("stream-end", call_sid))
+            .arg(self.hashed_key(kind, call_sid))
             .arg(record)
             .arg("PX")
             .arg(whole_ms(lifetime))
@@ -442,41 +443,22 @@ impl SharedStreamEnds for Fleet {
         self.redis.run::<()>(&set).await.is_some()
     }
 
-    async fn get(&self, call_sid: &str) -> Option<String> {
+    async fn get(&self, kind: &str, call_sid: &str) -> Option<String> {
         if !self.redis.is_up() {
             return None;
         }
         let get = redis::cmd("GET")
-            .arg(self.hashed_key("stream-end", call_sid))
+            .arg(self.hashed_key(kind, call_sid))
             .clone();
         self.redis.run::<Option<String>>(&get).await.flatten()
     }
-}
 
-/// Each call's numbers, from its webhook to its stream's `start` on
-/// whichever instance: one key a call, expiring on Redis's clock, taken
-/// out when read.
-#[async_trait::async_trait]
-impl SharedLines for Fleet {
-    async fn put(&self, call_sid: &str, record: &str, lifetime: Duration) -> bool {
-        if !self.redis.is_up() {
-            return false;
-        }
-        let set = redis::cmd("SET")
-            .arg(self.hashed_key("line", call_sid))
-            .arg(record)
-            .arg("PX")
-            .arg(whole_ms(lifetime))
-            .clone();
-        self.redis.run::<()>(&set).await.is_some()
-    }
-
-    async fn take(&self, call_sid: &str) -> Option<String> {
+    async fn take(&self, kind: &str, call_sid: &str) -> Option<String> {
         if !self.redis.is_up() {
             return None;
         }
         let take = redis::cmd("GETDEL")
-            .arg(self.hashed_key("line", call_sid))
+            .arg(self.hashed_key(kind, call_sid))
             .clone();
         self.redis.run::<Option<String>>(&take).await.flatten()
     }

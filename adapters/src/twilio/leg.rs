@@ -214,7 +214,7 @@ impl AudioInbound for TwilioLeg {
         // Before the socket goes: Twilio asks what next as soon as it does.
         if let Some((call_sid, stream_sid)) = self.started.take() {
             self.ends
-                .record(&call_sid, StreamEnd { reason, stream_sid })
+                .keep(&call_sid, StreamEnd { reason, stream_sid })
                 .await;
         }
         self.leg.close(Some(goodbye())).await;

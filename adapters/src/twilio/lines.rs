@@ -10,17 +10,14 @@
 //! reach another instance), under a hashed key, for the same short time,
 //! and taken out when read.
 
-use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use lru::LruCache;
 use qloophone_domain::types::PhoneNumber;
+
+use super::per_call::{PerCall, Record};
 
 /// How long numbers wait for their stream: a stream token's life.
 pub const LINE_LIFETIME: Duration = Duration::from_secs(120);
-/// Calls whose numbers are kept on one instance at most.
-const CAPACITY: usize = 10_000;
 
 /// One call's numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +37,11 @@ impl Line {
             called: to.and_then(|to| PhoneNumber::parse(to).ok()),
         })
     }
+}
+
+impl Record for Line {
+    const KIND: &'static str = "line";
+    const LIFETIME: Duration = LINE_LIFETIME;
 
     fn encode(&self) -> String {
         match &self.called {
@@ -57,106 +59,15 @@ impl Line {
     }
 }
 
-/// Where several instances share the numbers.
-#[async_trait::async_trait]
-pub trait SharedLines: Send + Sync {
-    /// Keeps `record` for `call_sid` for `lifetime`; false when it could not.
-    async fn put(&self, call_sid: &str, record: &str, lifetime: Duration) -> bool;
-    /// Takes the record kept for `call_sid` out, if any.
-    async fn take(&self, call_sid: &str) -> Option<String>;
-}
-
 /// The numbers of calls whose stream has not started yet.
-pub struct CallLines {
-    local: Mutex<LruCache<String, (Line, Instant)>>,
-    shared: Option<Arc<dyn SharedLines>>,
-}
-
-impl std::fmt::Debug for CallLines {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallLines")
-            .field("shared", &self.shared.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for CallLines {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl CallLines {
-    /// Numbers kept on this instance only.
-    pub fn new() -> Self {
-        Self {
-            local: Mutex::new(LruCache::new(
-                NonZeroUsize::new(CAPACITY).expect("not zero"),
-            )),
-            shared: None,
-        }
-    }
-
-    /// Numbers kept in `shared` as well.
-    #[must_use]
-    pub fn with_shared(mut self, shared: Arc<dyn SharedLines>) -> Self {
-        self.shared = Some(shared);
-        self
-    }
-
-    /// Keeps the numbers of `call_sid` until its stream starts.
-    pub async fn keep(&self, call_sid: &str, line: Line) {
-        if let Some(shared) = &self.shared
-            && !shared.put(call_sid, &line.encode(), LINE_LIFETIME).await
-        {
-            tracing::warn!("the fleet did not take a call's numbers: only this instance has them");
-        }
-        self.local
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .put(call_sid.to_owned(), (line, Instant::now()));
-    }
-
-    /// Takes the numbers of `call_sid` out, from here or the fleet.
-    pub async fn take(&self, call_sid: &str) -> Option<Line> {
-        let local = self
-            .local
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop(call_sid)
-            .filter(|(_, at)| at.elapsed() <= LINE_LIFETIME)
-            .map(|(line, _)| line);
-        let shared = match &self.shared {
-            // Out of the fleet too, even when found here.
-            Some(shared) => shared.take(call_sid).await,
-            None => None,
-        };
-        local.or_else(|| Line::decode(&shared?))
-    }
-}
+pub type CallLines = PerCall<Line>;
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::sync::Arc;
 
     use super::*;
-
-    #[derive(Default)]
-    struct Shared(Mutex<HashMap<String, String>>);
-
-    #[async_trait::async_trait]
-    impl SharedLines for Shared {
-        async fn put(&self, call_sid: &str, record: &str, _: Duration) -> bool {
-            self.0
-                .lock()
-                .unwrap()
-                .insert(call_sid.to_owned(), record.to_owned());
-            true
-        }
-        async fn take(&self, call_sid: &str) -> Option<String> {
-            self.0.lock().unwrap().remove(call_sid)
-        }
-    }
+    use crate::twilio::per_call::tests::Shared;
 
     #[tokio::test]
     async fn numbers_are_taken_once_here_or_on_another_instance() {

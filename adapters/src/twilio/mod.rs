@@ -17,6 +17,7 @@ pub mod after_stream;
 mod leg;
 pub mod lines;
 pub mod messages;
+pub mod per_call;
 pub mod signature;
 pub mod stream_token;
 pub mod twiml;
