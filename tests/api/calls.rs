@@ -604,6 +604,28 @@ async fn a_model_that_accepts_and_says_nothing_is_replaced_and_the_caller_is_gre
     app.stop().await;
 }
 
+/// A model that takes every session and says nothing (issue 28, finding
+/// 10): replaced once, then the call ends with the model unavailable (the
+/// caller hears the apology) instead of after every reconnect's ready
+/// timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_never_speaks_ends_the_call_after_one_replacement() {
+    let (app, report) = call_with_faults(
+        qloophone_sandbox::realtime::ModelFaults {
+            sessions: 0..100,
+            stall: true,
+            ..Default::default()
+        },
+        |config| config.model.ready_timeout_ms = 500,
+    )
+    .await;
+    assert!(report.closed_by_server, "the call was ended");
+    assert_eq!(report.bytes_heard, 0);
+    app.idle().await;
+    assert_eq!(app.model.sessions().len(), 2, "one replacement, not four");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_greeting_refused_with_a_rate_limit_is_asked_for_again() {
     let (app, report) = call_with_faults(

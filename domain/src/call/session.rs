@@ -75,7 +75,7 @@ impl Default for SessionPolicy {
             greet: true,
             tools_offered: 1,
             reconnect_attempts: 4,
-            ready_timeout: Duration::from_secs(5),
+            ready_timeout: Duration::from_secs(3),
             response_timeout: Duration::from_secs(8),
             rollover_after: Duration::from_secs(55 * 60),
             prices: None,
@@ -320,6 +320,8 @@ pub struct CallSession {
     lost_at_ms: Option<u64>,
     /// Whether the current session has confirmed its configuration.
     ready: bool,
+    /// Whether any session of this call has confirmed its configuration.
+    ever_ready: bool,
     /// Whether a response should follow once a new session is ready
     /// (one was owed, playing or waiting on a tool when the old one went).
     resume: bool,
@@ -404,6 +406,7 @@ impl CallSession {
             attempts: 0,
             lost_at_ms: None,
             ready: false,
+            ever_ready: false,
             resume: false,
             speech_owed: None,
             response_retries: 0,
@@ -746,6 +749,17 @@ impl CallSession {
         match timer {
             Timer::SessionReady(generation) => {
                 if generation == self.generation && self.phase == Phase::Live && !self.ready {
+                    // A model that takes the call and says nothing twice
+                    // from the start will not: the caller hears the
+                    // apology in seconds, not after every reconnect.
+                    if !self.ever_ready && self.attempts >= 1 {
+                        tracing::warn!(
+                            "the model accepted the call twice and never confirmed a session; ending the call"
+                        );
+                        out.push(Command::CloseModel);
+                        self.end(EndReason::ModelUnavailable, out);
+                        return;
+                    }
                     tracing::warn!("the model did not confirm its session in time; reopening it");
                     out.push(Command::CloseModel);
                     self.lose_model(out);
@@ -911,6 +925,7 @@ impl CallSession {
             ModelEvent::Ready { tools } => {
                 if !self.ready {
                     self.ready = true;
+                    self.ever_ready = true;
                     // This session works: a later loss starts counting anew.
                     self.attempts = 0;
                     if std::mem::take(&mut self.resume) {

@@ -1025,6 +1025,32 @@ fn a_session_that_never_confirms_is_replaced() {
     )));
 }
 
+/// A model that takes the call and says nothing (issue 28, finding 10):
+/// replaced once; when the second says nothing either, the call ends
+/// then, not after every reconnect. A session that once worked keeps all
+/// its reconnects.
+#[test]
+fn a_call_whose_model_never_confirms_ends_after_one_replacement() {
+    let mut s = Script::live(SessionPolicy::default());
+    let out = s.step(Input::Timer(Timer::SessionReady(1)));
+    assert!(out.iter().any(|c| matches!(c, Command::OpenModel { .. })));
+    s.step(Input::ModelOpened);
+    let out = s.step(Input::Timer(Timer::SessionReady(2)));
+    assert_eq!(out.first(), Some(&Command::CloseModel));
+    assert_eq!(out.last(), Some(&Command::End(EndReason::ModelUnavailable)));
+    assert!(!out.iter().any(|c| matches!(c, Command::OpenModel { .. })));
+
+    // Once a session has worked, a silent replacement is retried as usual.
+    let mut s = Script::live(no_greeting());
+    s.step(Input::ModelClosed);
+    s.step(Input::ModelOpened);
+    let out = s.step(Input::Timer(Timer::SessionReady(2)));
+    assert!(
+        out.iter().any(|c| matches!(c, Command::OpenModel { .. })),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn reconnect_attempts_back_off_then_give_up() {
     let policy = SessionPolicy {
