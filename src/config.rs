@@ -247,8 +247,12 @@ impl Default for TelemetrySettings {
 pub struct LimitSettings {
     /// Calls at once; past it, callers hear "busy".
     pub max_calls: usize,
-    /// How long Twilio may take to send `start`, in ms.
+    /// How long a new stream may take to send `start`, in ms; it takes no
+    /// call place meanwhile.
     pub start_timeout_ms: u64,
+    /// Streams upgraded and not yet started at once; past it, the one that
+    /// has waited longest is closed for the newcomer.
+    pub max_waiting_streams: usize,
     /// No audio from the caller's side for this long ends the call, in ms
     /// (Twilio streams silence too, 50 frames a second).
     pub caller_silence_timeout_ms: u64,
@@ -267,7 +271,8 @@ impl Default for LimitSettings {
         let watchdogs = Watchdogs::default();
         Self {
             max_calls: 1000,
-            start_timeout_ms: 10_000,
+            start_timeout_ms: 5_000,
+            max_waiting_streams: 64,
             caller_silence_timeout_ms: millis(watchdogs.caller_silence),
             max_call_duration_secs: watchdogs.max_call_duration.as_secs(),
             write_timeout_ms: 2_000,
@@ -474,6 +479,9 @@ impl Config {
         }
         if self.limits.max_calls == 0 {
             return Err(invalid("limits.max_calls", "must be at least 1"));
+        }
+        if self.limits.max_waiting_streams == 0 {
+            return Err(invalid("limits.max_waiting_streams", "must be at least 1"));
         }
         if self.cache.capacity == 0 {
             return Err(invalid("cache.capacity", "must be at least 1"));

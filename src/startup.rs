@@ -19,6 +19,7 @@ use qloophone_adapters::redis::feed::{self, FeedSink};
 use qloophone_adapters::redis::{Fleet, Redis, SharedEntities};
 use qloophone_adapters::report::{Delivery, DeliveryHandle, MessageBox, ReportMetrics, Reports};
 use qloophone_adapters::time::SystemClock;
+use qloophone_adapters::twilio::admission::{LiveStreams, WaitingRoom};
 use qloophone_adapters::twilio::after_stream::{RECORD_LIFETIME, StreamEnds};
 use qloophone_adapters::twilio::lines::CallLines;
 use qloophone_adapters::twilio::messages::TwilioMessages;
@@ -343,6 +344,11 @@ impl Builder {
             qloo_breaker,
             write_timeout,
             fleet: fleet.as_ref().map(|parts| parts.fleet.clone()),
+            waiting: WaitingRoom::new(
+                config.limits.max_waiting_streams,
+                Duration::from_millis(config.limits.start_timeout_ms),
+            ),
+            live: LiveStreams::new(),
         });
         Ok(Application {
             listener,

@@ -259,6 +259,7 @@ pub struct Metrics {
     after_stream: Family<Next, Counter>,
     handoffs: Family<Outcome, Counter>,
     texts: Family<Outcome, Counter>,
+    streams_refused: Family<Outcome, Counter>,
     stream_status: Family<StreamEvent, Counter>,
     model_tokens: Family<TokenKind, Counter>,
     tool_calls: Family<ToolOutcome, Counter>,
@@ -316,6 +317,7 @@ impl Metrics {
             after_stream: Family::default(),
             handoffs: Family::default(),
             texts: Family::default(),
+            streams_refused: Family::default(),
             stream_status: Family::default(),
             model_tokens: Family::default(),
             tool_calls: Family::default(),
@@ -376,6 +378,11 @@ impl Metrics {
             "texts",
             "Texts of a caller's picks, by outcome (sent, opted_out, not_textable, refused, unavailable, maybe_sent)",
             metrics.texts.clone(),
+        );
+        registry.register(
+            "streams_refused",
+            "Media Streams that never became a call, by outcome (timed_out and evicted: no start in time or another newer stream took its waiting place; token: its stream token did not pass; duplicate: its callSid or streamSid is another live stream's; busy: every line taken; closed: gone before starting)",
+            metrics.streams_refused.clone(),
         );
         registry.register(
             "stream_status_callbacks",
@@ -707,6 +714,14 @@ impl Metrics {
             .get_or_create(&Outcome {
                 outcome: outcome.as_str(),
             })
+            .inc();
+    }
+
+    /// A Media Stream never became a call, for `outcome` (one of a closed
+    /// set).
+    pub fn stream_refused(&self, outcome: &'static str) {
+        self.streams_refused
+            .get_or_create(&Outcome { outcome })
             .inc();
     }
 

@@ -49,6 +49,18 @@ pub enum Step {
         /// The key.
         digit: char,
     },
+    /// Misbehave: send a second `start` mid-call, for another call and
+    /// stream id, with `token` as its stream token (none: no parameters).
+    /// Twilio never does; an attacker holding a stream might.
+    StartAgain {
+        /// The `callSid` it names.
+        call_sid: String,
+        /// The `streamSid` it names.
+        stream_sid: String,
+        /// Its stream token.
+        #[serde(default)]
+        token: Option<String>,
+    },
     /// Hang up: `stop`, then close.
     Hangup,
     /// Drop the connection without `stop`.
@@ -490,6 +502,19 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                         }
                         Step::Dtmf { digit } => {
                             let frame = phone.frame("dtmf", json!({"dtmf": {"track": "inbound_track", "digit": digit.to_string()}}));
+                            send!('call, frame);
+                            continue;
+                        }
+                        Step::StartAgain { call_sid, stream_sid, token } => {
+                            let parameters = token.map_or_else(|| json!({}), |token| json!({"token": token}));
+                            let frame = phone.frame("start", json!({"start": {
+                                "accountSid": "AC00000000000000000000000000000000",
+                                "streamSid": stream_sid,
+                                "callSid": call_sid,
+                                "tracks": ["inbound"],
+                                "customParameters": parameters,
+                                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                            }}));
                             send!('call, frame);
                             continue;
                         }

@@ -178,6 +178,17 @@ pub(crate) fn fleet_config(redis_url: &str, name: &str) -> Config {
     config
 }
 
+/// [`fleet_config`] with every guard on: Twilio's token, a stream secret
+/// shared by the instances (so a token from one verifies on any), a
+/// dashboard key.
+fn guarded_fleet_config(redis_url: &str, name: &str, twilio_token: &str) -> Config {
+    let mut config = fleet_config(redis_url, name);
+    config.twilio.auth_token = Some(Secret::new(twilio_token));
+    config.twilio.stream_secret = Some(Secret::new("fleet-stream-secret"));
+    config.dashboard.token = Some(Secret::new("dashboard-key"));
+    config
+}
+
 async fn instance(config: Config, script: ModelScript) -> TestApp {
     spawn_app_with(AppOptions {
         config,
@@ -424,8 +435,8 @@ async fn the_fleet_limit_counts_calls_on_both_instances() {
     assert_eq!(per_instance, [("a".to_owned(), 1), ("b".to_owned(), 1)]);
 
     // A third call is refused on either instance, though each holds one.
-    a.assert_upgrade_refused("/call", 503).await;
-    b.assert_upgrade_refused("/call", 503).await;
+    a.assert_started_stream_busy("CA91").await;
+    b.assert_started_stream_busy("CA92").await;
     let twiml = a.twiml(&[("CallSid", "CA9")]).await;
     assert!(twiml.contains("<Hangup/>"), "busy: {twiml}");
 
@@ -444,14 +455,7 @@ async fn a_stream_token_used_on_a_is_refused_on_b() {
     let Some(redis) = RedisServer::start().await else {
         return;
     };
-    let config = |name| {
-        let mut config = fleet_config(&redis.url(), name);
-        config.twilio.auth_token = Some(Secret::new(TWILIO));
-        // Shared, so a token from one instance verifies on any.
-        config.twilio.stream_secret = Some(Secret::new("fleet-stream-secret"));
-        config.dashboard.token = Some(Secret::new("dashboard-key"));
-        config
-    };
+    let config = |name| guarded_fleet_config(&redis.url(), name, TWILIO);
     let a = instance(config("a"), ModelScript::default()).await;
     let b = instance(config("b"), ModelScript::default()).await;
     let (_, parameters) = qloophone_sandbox::phone::ask_for_stream(&a.url(""), "CA7", Some(TWILIO))
@@ -470,6 +474,85 @@ async fn a_stream_token_used_on_a_is_refused_on_b() {
     let sessions = b.model.sessions().len();
     let replay = place_call(on(&b), &held(500)).await.unwrap();
     assert!(replay.closed_by_server, "B refuses the spent token");
+    assert_eq!(replay.media_received, 0);
+    assert_eq!(b.model.sessions().len(), sessions, "no model session on B");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The keys in `redis` matching `pattern`, asked in Redis's inline
+/// protocol.
+async fn redis_keys(redis: &RedisServer, pattern: &str) -> usize {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let address = redis.url().trim_start_matches("redis://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket
+        .write_all(format!("KEYS {pattern}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut reader = BufReader::new(socket);
+    let mut header = String::new();
+    reader.read_line(&mut header).await.unwrap();
+    header.trim().trim_start_matches('*').parse().unwrap()
+}
+
+/// Issue 28, finding 6: a stream opened while Redis is away is checked on
+/// its own instance only; once Redis is back, the fleet records it, and
+/// the same call's webhook replayed on another instance opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_opened_while_redis_is_away_is_recorded_when_it_returns() {
+    const TWILIO: &str = "twilio-fleet-token";
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let config = |name| guarded_fleet_config(&redis.url(), name, TWILIO);
+    let a = instance(config("a"), ModelScript::default()).await;
+    let b = instance(config("b"), ModelScript::default()).await;
+    let caller = |app: &TestApp, parameters: Vec<(String, String)>| {
+        let mut options = CallerOptions::new(app.ws_url("/call"), 12);
+        options.speed = 4.0;
+        options.call_sid = "CA12".to_owned();
+        options.parameters = parameters;
+        options.signature = Some(SignatureValidator::new(TWILIO).sign(&app.ws_url("/call"), &[]));
+        options
+    };
+    redis.kill();
+    fleet_until(&a, "A to see Redis gone", |fleet| fleet["redis"] == "down").await;
+    let (_, parameters) =
+        qloophone_sandbox::phone::ask_for_stream(&a.url(""), "CA12", Some(TWILIO))
+            .await
+            .unwrap();
+    let first = place_call(caller(&a, parameters), &one_turn())
+        .await
+        .unwrap();
+    assert!(first.media_received > 0, "A takes the call without Redis");
+
+    redis.restart().await;
+    for _ in 0..100 {
+        if redis_keys(&redis, "*stream-call*").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        redis_keys(&redis, "*stream-call*").await,
+        1,
+        "recorded on return"
+    );
+    fleet_until(&b, "B to see Redis back", |fleet| fleet["redis"] == "up").await;
+    let sessions = b.model.sessions().len();
+    let (_, parameters) =
+        qloophone_sandbox::phone::ask_for_stream(&b.url(""), "CA12", Some(TWILIO))
+            .await
+            .unwrap();
+    let replay = place_call(caller(&b, parameters), &held(500))
+        .await
+        .unwrap();
+    assert!(
+        replay.closed_by_server,
+        "B refuses a second stream for the call"
+    );
     assert_eq!(replay.media_received, 0);
     assert_eq!(b.model.sessions().len(), sessions, "no model session on B");
     a.stop().await;

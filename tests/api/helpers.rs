@@ -175,6 +175,41 @@ impl TestApp {
         }
     }
 
+    /// Asserts a stream that starts as the call `call_sid` past the call
+    /// limit is put through to nothing: the server closes it without a
+    /// model session, and Twilio, asking what follows, is told the lines
+    /// are busy.
+    pub async fn assert_started_stream_busy(&self, call_sid: &str) {
+        use futures_util::StreamExt;
+
+        let sessions = self.model.sessions().len();
+        let mut socket = started_call_stream(&self.ws_url("/call"), call_sid).await;
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(message)) = socket.next().await {
+                if message.is_close() {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("the server closes a stream it has no line for");
+        assert_eq!(self.model.sessions().len(), sessions, "no model session");
+        let next = self
+            .http
+            .post(self.url("/twilio/after-stream"))
+            .form(&[("CallSid", call_sid), ("CallStatus", "in-progress")])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            next.contains("busy") && next.contains("<Hangup/>"),
+            "{next}"
+        );
+    }
+
     /// A caller that plays at the same pace as the model speaks.
     pub fn caller(&self, tag: u16) -> CallerOptions {
         let mut options = CallerOptions::new(self.ws_url("/call"), tag);
@@ -350,6 +385,26 @@ pub async fn started_stream(url: &str, stream: &str) -> Socket {
         "streamSid": stream,
         "start": {
             "streamSid": stream,
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+        }
+    });
+    socket.send(Message::text(start.to_string())).await.unwrap();
+    socket
+}
+
+/// A raw Media Stream on `url` that has sent `start` for the call
+/// `call_sid` (stream `MZ` + the same digits) and nothing else.
+pub async fn started_call_stream(url: &str, call_sid: &str) -> Socket {
+    use futures_util::SinkExt;
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let stream = format!("MZ{}", call_sid.trim_start_matches("CA"));
+    let start = json!({
+        "event": "start",
+        "streamSid": stream,
+        "start": {
+            "streamSid": stream,
+            "callSid": call_sid,
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
         }
     });

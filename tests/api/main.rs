@@ -24,3 +24,4 @@ mod routes;
 mod scenarios;
 mod signatures;
 mod texts;
+mod trust;

@@ -90,6 +90,10 @@ pub struct AppState {
     pub fleet: Option<Arc<crate::redis::Fleet>>,
     /// What follows each call's stream.
     pub edges: CallEdges,
+    /// Streams upgraded and not yet started: they take no call place.
+    pub waiting: Arc<crate::twilio::admission::WaitingRoom>,
+    /// The ids of this instance's live streams.
+    pub live: Arc<crate::twilio::admission::LiveStreams>,
 }
 
 /// What follows a call's stream: why each ended, and who callers are

@@ -9,8 +9,10 @@
 
 use std::sync::Arc;
 
-use qloophone_domain::call::run_call;
-use qloophone_domain::ports::{CallEvent, CallEventRecord, HandoffOutcome};
+use qloophone_domain::call::{CallPermit, run_call};
+use qloophone_domain::ports::{
+    AudioInbound, CallEvent, CallEventRecord, EndReason, HandoffOutcome,
+};
 use qloophone_domain::types::StreamSid;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
@@ -19,10 +21,10 @@ use super::guards::{signed_stream, signed_webhook};
 use super::websocket::{self, Upgrade};
 use super::{AppState, MAX_CALL_FRAME, error_reply, with_state};
 use crate::privacy::mask_phone_numbers;
-use crate::redis::Admission;
+use crate::redis::{Admission, Place};
 use crate::twilio::lines::Line;
 use crate::twilio::stream_token::{Purpose, TokenError};
-use crate::twilio::{TwilioLeg, stream_token, twiml};
+use crate::twilio::{NotStarted, StreamChecks, TwilioLeg, stream_token, twiml};
 
 /// `/twiml`, `/call` and the call's edges.
 pub(super) fn routes(
@@ -207,6 +209,10 @@ fn xml(body: String) -> impl Reply {
 }
 
 async fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Reply {
+    if state.registry.is_draining() {
+        tracing::info!("draining: caller turned away");
+        return xml(twiml::busy());
+    }
     if state.registry.is_full() {
         tracing::warn!(
             active = state.registry.active(),
@@ -270,50 +276,35 @@ async fn twiml_reply(params: Vec<(String, String)>, state: Arc<AppState>) -> imp
     ))
 }
 
+/// Why a stream upgraded but never became a call, as counted.
+const TIMED_OUT: &str = "timed_out";
+const EVICTED: &str = "evicted";
+const BUSY: &str = "busy";
+
 async fn call_upgrade(upgrade: Upgrade, state: Arc<AppState>) -> Box<dyn Reply> {
-    let Some(permit) = state.registry.try_admit() else {
-        tracing::warn!(
-            active = state.registry.active(),
-            "call refused: at the call limit"
-        );
-        return Box::new(error_reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "at the call limit",
-        ));
-    };
-    // The fleet's limit too, under Redis's short deadline; without an
-    // answer, this instance's own limit is the one that holds.
-    let place = match &state.fleet {
-        Some(fleet) => match fleet.admit().await {
-            Admission::Admitted(place) => Some(place),
-            Admission::Full(calls) => {
-                tracing::warn!(
-                    fleet_calls = calls,
-                    "call refused: at the fleet's call limit"
-                );
-                return Box::new(error_reply(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "at the fleet's call limit",
-                ));
-            }
-            Admission::Unchecked => {
-                tracing::warn!(
-                    "the fleet's registry did not answer: this call counts on this instance only"
-                );
-                None
-            }
-        },
-        None => None,
-    };
+    if state.registry.is_draining() {
+        tracing::info!("stream refused: draining");
+        return Box::new(error_reply(StatusCode::SERVICE_UNAVAILABLE, "draining"));
+    }
     let config = websocket::config(MAX_CALL_FRAME);
     Box::new(upgrade.accept(config, move |socket| async move {
-        let leg = TwilioLeg::new(
-            socket,
-            state.stream_tokens.clone(),
-            state.edges.lines.clone(),
-            state.write_timeout,
-            state.edges.ends.clone(),
-        );
+        let checks = StreamChecks {
+            tokens: state.stream_tokens.clone(),
+            lines: state.edges.lines.clone(),
+            ends: state.edges.ends.clone(),
+            live: state.live.clone(),
+        };
+        let mut leg = TwilioLeg::new(socket, checks, state.write_timeout);
+        if let Err(outcome) = wait_for_start(&mut leg, &state).await {
+            state.metrics.stream_refused(outcome);
+            leg.close(EndReason::NeverStarted).await;
+            return;
+        }
+        let Some((permit, place)) = take_a_place(&state).await else {
+            state.metrics.stream_refused(BUSY);
+            leg.close(EndReason::LinesBusy).await;
+            return;
+        };
         let shutdown = state.registry.shutdown_signal();
         let span = tracing::info_span!(
             "call",
@@ -326,4 +317,69 @@ async fn call_upgrade(upgrade: Upgrade, state: Arc<AppState>) -> Box<dyn Reply> 
         drop(place);
         tracing::debug!(%reason, "call task done");
     }))
+}
+
+/// Holds a new stream in the waiting room until its `start` has passed
+/// its checks: no call place is taken before. A stream gives way to a
+/// newer one while it has sent nothing, and must start within the room's
+/// deadline.
+async fn wait_for_start(leg: &mut TwilioLeg, state: &AppState) -> Result<(), &'static str> {
+    let mut waiting = state.waiting.enter();
+    let deadline = tokio::time::sleep(state.waiting.deadline());
+    tokio::pin!(deadline);
+    let mut evictable = true;
+    loop {
+        let started = tokio::select! {
+            started = leg.until_started() => Some(started),
+            () = waiting.evicted(), if evictable => None,
+            () = &mut deadline => {
+                tracing::debug!("stream closed: no start in time");
+                return Err(TIMED_OUT);
+            }
+        };
+        match started {
+            Some(started) => return started.map_err(NotStarted::as_str),
+            // A stream whose start is being checked is past waiting.
+            None if leg.start_seen() => evictable = false,
+            None => {
+                tracing::debug!("stream closed: a newer one took its waiting place");
+                return Err(EVICTED);
+            }
+        }
+    }
+}
+
+/// A call place, on this instance and in the fleet, for a stream that
+/// started; `None` when every line is taken.
+async fn take_a_place(state: &AppState) -> Option<(CallPermit, Option<Place>)> {
+    let Some(permit) = state.registry.try_admit() else {
+        tracing::warn!(
+            active = state.registry.active(),
+            draining = state.registry.is_draining(),
+            "call refused: at the call limit"
+        );
+        return None;
+    };
+    // The fleet's limit too, under Redis's short deadline; without an
+    // answer, this instance's own limit is the one that holds.
+    let place = match &state.fleet {
+        Some(fleet) => match fleet.admit().await {
+            Admission::Admitted(place) => Some(place),
+            Admission::Full(calls) => {
+                tracing::warn!(
+                    fleet_calls = calls,
+                    "call refused: at the fleet's call limit"
+                );
+                return None;
+            }
+            Admission::Unchecked => {
+                tracing::warn!(
+                    "the fleet's registry did not answer: this call counts on this instance only"
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    Some((permit, place))
 }

@@ -15,8 +15,9 @@
 //! - `prefix:instances`, a sorted set of instance names scored the same
 //!   way, and `prefix:instance-info`, a hash of what each instance said at
 //!   its last beat (its calls, whether it drains, its own limit).
-//! - `prefix:token:<sha256>`, one key per stream token spent, expiring
-//!   with the token.
+//! - `prefix:stream-call:<sha256>`, one key per call whose stream was
+//!   opened, expiring after the one-stream window. A call recorded while
+//!   Redis was away is recorded at the first heartbeat that finds it back.
 //!
 //! Times are Redis's own (`TIME` inside the scripts), so instances whose
 //! clocks differ agree on what has expired.
@@ -166,6 +167,10 @@ pub struct Fleet {
     /// registry rather than only pushing their expiry on: at start and
     /// after Redis was away (it may have lost them).
     rejoin: AtomicBool,
+    /// Calls whose stream opened while Redis could not record it, with
+    /// when their record would have expired: recorded at the next beat
+    /// that reaches Redis.
+    unrecorded: Mutex<Vec<(String, std::time::Instant)>>,
     admit: ScriptBox,
     beat: ScriptBox,
     leave: ScriptBox,
@@ -203,6 +208,7 @@ impl Fleet {
             feed_dropped: Arc::default(),
             watched: Arc::default(),
             rejoin: AtomicBool::new(true),
+            unrecorded: Mutex::new(Vec::new()),
             admit: ScriptBox(Script::new(ADMIT)),
             beat: ScriptBox(Script::new(BEAT)),
             leave: ScriptBox(Script::new(LEAVE)),
@@ -379,6 +385,7 @@ impl Fleet {
             if !self.beat(&registry, hub.clients()).await {
                 continue;
             }
+            self.record_unrecorded().await;
             let view = self.view();
             let alive: HashSet<String> = view.instances.iter().map(|i| i.name.clone()).collect();
             for gone in seen.difference(&alive) {
@@ -403,24 +410,72 @@ impl Fleet {
     }
 }
 
-#[async_trait]
-impl TokenLedger for Fleet {
-    async fn spend(&self, token: &str, lifetime: Duration) -> Spend {
+/// The most calls kept to record once Redis returns (an outage long
+/// and busy enough to pass it loses the oldest: said in the log).
+const MAX_UNRECORDED: usize = 10_000;
+
+impl Fleet {
+    /// Records a call's stream in Redis: `None` when Redis did not answer.
+    async fn record_stream(&self, call_sid: &str, lifetime: Duration) -> Option<Spend> {
         if !self.redis.is_up() {
-            return Spend::Unknown;
+            return None;
         }
         let set = redis::cmd("SET")
-            .arg(self.hashed_key("token", token))
+            .arg(self.hashed_key("stream-call", call_sid))
             .arg(self.redis.instance().as_ref())
             .arg("NX")
             .arg("PX")
             .arg(whole_ms(lifetime))
             .clone();
         match self.redis.run::<Option<String>>(&set).await {
-            Some(Some(_)) => Spend::First,
-            Some(None) => Spend::Again,
-            None => Spend::Unknown,
+            Some(Some(_)) => Some(Spend::First),
+            Some(None) => Some(Spend::Again),
+            None => None,
         }
+    }
+
+    /// Records the streams opened while Redis was away, now that a beat
+    /// found it back; one another instance had recorded meanwhile was
+    /// opened twice, and is said so.
+    pub async fn record_unrecorded(&self) {
+        let pending = std::mem::take(&mut *lock(&self.unrecorded));
+        let mut left = pending.into_iter();
+        while let Some((call_sid, until)) = left.next() {
+            let Some(lifetime) = until.checked_duration_since(std::time::Instant::now()) else {
+                continue;
+            };
+            match self.record_stream(&call_sid, lifetime).await {
+                Some(Spend::First | Spend::Unknown) => {}
+                Some(Spend::Again) => tracing::error!(
+                    "a call opened a stream on two instances while Redis was away (recorded now; the webhook may have been replayed)"
+                ),
+                None => {
+                    // Away again: the rest wait for the next beat.
+                    let mut unrecorded = lock(&self.unrecorded);
+                    unrecorded.push((call_sid, until));
+                    unrecorded.extend(left);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TokenLedger for Fleet {
+    async fn spend(&self, call_sid: &str, lifetime: Duration) -> Spend {
+        if let Some(spend) = self.record_stream(call_sid, lifetime).await {
+            return spend;
+        }
+        let mut unrecorded = lock(&self.unrecorded);
+        if unrecorded.len() >= MAX_UNRECORDED {
+            unrecorded.remove(0);
+            tracing::warn!(
+                "too many streams opened while Redis is away: the oldest will not be recorded in the fleet"
+            );
+        }
+        unrecorded.push((call_sid.to_owned(), std::time::Instant::now() + lifetime));
+        Spend::Unknown
     }
 }
 

@@ -34,7 +34,7 @@ use redis::{Cmd, FromRedisValue, Pipeline, Script};
 use serde::{Deserialize, Serialize};
 
 pub use entities::SharedEntities;
-pub use fleet::{Admission, Fleet, FleetView, InstanceView};
+pub use fleet::{Admission, Fleet, FleetView, InstanceView, Place};
 
 use crate::secret::Secret;
 

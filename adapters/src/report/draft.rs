@@ -75,6 +75,7 @@ pub fn ended_reason(reason: EndReason) -> &'static str {
         EndReason::ModelRefused => "model_refused",
         EndReason::Shutdown => "drain",
         EndReason::NeverStarted => "never_started",
+        EndReason::LinesBusy => "lines_busy",
         EndReason::UnsupportedMediaFormat => "unsupported_audio",
     }
 }

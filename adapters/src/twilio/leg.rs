@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use super::admission::{LiveClaim, LiveStreams};
 use super::after_stream::{StreamEnd, StreamEnds};
 use super::lines::{CallLines, Line};
 use super::stream_token::{StreamTokens, TokenError};
@@ -38,6 +39,8 @@ pub struct TwilioCodec {
     encoder: Option<Encoder>,
     /// The stream token of the `start` just decoded.
     token: Option<String>,
+    /// `start` frames after the first, ignored.
+    extra_starts: u64,
 }
 
 impl Codec for TwilioCodec {
@@ -48,6 +51,18 @@ impl Codec for TwilioCodec {
         match decode(&frame) {
             Ok(Inbound::Event(event)) => {
                 if let PhoneEvent::Start(info) = &event {
+                    // One stream, one start: a second one (with another
+                    // call's token or none) neither spends a token nor
+                    // changes where our frames go, nor ends the call.
+                    if self.encoder.is_some() {
+                        self.extra_starts += 1;
+                        if self.extra_starts == 1 {
+                            tracing::warn!(
+                                "a second start on a started stream ignored: its token is not spent, the stream keeps its id; more are counted, not logged"
+                            );
+                        }
+                        return Ok(None);
+                    }
                     self.token = stream_token(&frame);
                     self.encoder = Some(Encoder::new(&info.stream_sid));
                 }
@@ -71,20 +86,57 @@ impl Codec for TwilioCodec {
     }
 }
 
+/// What a stream's `start` is checked against, and where what it leaves
+/// is kept: shared by every stream of the server.
+#[derive(Debug, Clone)]
+pub struct StreamChecks {
+    /// With them, `start` must carry a stream token for its call.
+    pub tokens: Option<Arc<StreamTokens>>,
+    /// The numbers kept by the webhook, when texts are on.
+    pub lines: Option<Arc<CallLines>>,
+    /// Where why the call ended is kept for Twilio's next question.
+    pub ends: Arc<StreamEnds>,
+    /// The ids of the live streams: a second stream for either is refused.
+    pub live: Arc<LiveStreams>,
+}
+
+/// Why a stream never became a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStarted {
+    /// Its stream token did not pass.
+    Token,
+    /// Its `callSid` or `streamSid` is another live stream's.
+    Duplicate,
+    /// It closed (or flooded, and was closed) before a `start`.
+    Closed,
+}
+
+impl NotStarted {
+    /// A short, stable name for logs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Duplicate => "duplicate",
+            Self::Closed => "closed",
+        }
+    }
+}
+
 /// The phone leg of one call.
 pub struct TwilioLeg {
     leg: Leg<WebSocket, TwilioCodec>,
-    tokens: Option<Arc<StreamTokens>>,
-    /// The numbers kept by the webhook, when texts are on.
-    lines: Option<Arc<CallLines>>,
+    checks: StreamChecks,
     redeeming: Option<Redeeming>,
-    /// The stream's token was refused: the leg reads nothing more, and its
-    /// socket closes with the call.
-    refused: bool,
-    /// Where why the call ended is kept for Twilio's next question.
-    ends: Arc<StreamEnds>,
+    /// The stream's `start` was refused: the leg reads nothing more, and
+    /// its socket closes with the call.
+    refused: Option<NotStarted>,
+    /// The accepted `start`, read before the call began, handed to it
+    /// first.
+    pending: Option<PhoneEvent>,
     /// The call and stream ids of an accepted `start`.
     started: Option<(String, String)>,
+    /// Those ids, held as this instance's live stream's.
+    claim: Option<LiveClaim>,
 }
 
 impl std::fmt::Debug for TwilioLeg {
@@ -100,43 +152,76 @@ impl std::fmt::Debug for TwilioLeg {
 struct Redeeming {
     check: Pin<Box<dyn Future<Output = Result<Option<Line>, TokenError>> + Send>>,
     start: PhoneEvent,
+    claim: LiveClaim,
 }
 
 impl TwilioLeg {
-    /// Wraps an upgraded `/call` socket. With `tokens`, the stream's
-    /// `start` must carry a stream token for its call, or the leg closes
-    /// before the call sees anything. A Twilio socket that takes nothing
-    /// for `write_timeout` while audio waits is given up.
-    /// Why the call ended is recorded in `ends` as the leg closes (for a
-    /// stream whose `start` was accepted only). With `lines`, the call's
-    /// numbers kept by its webhook join its `start`.
+    /// Wraps an upgraded `/call` socket. With `checks.tokens`, the
+    /// stream's `start` must carry a stream token for its call, or the leg
+    /// closes before the call sees anything; a `start` naming a live
+    /// stream's call or stream id is refused too. A Twilio socket that
+    /// takes nothing for `write_timeout` while audio waits is given up.
+    /// Why the call ended is recorded in `checks.ends` as the leg closes
+    /// (for a stream whose `start` was accepted only). With
+    /// `checks.lines`, the call's numbers kept by its webhook join its
+    /// `start`.
     pub fn new(
         socket: WebSocket,
-        tokens: Option<Arc<StreamTokens>>,
-        lines: Option<Arc<CallLines>>,
+        checks: StreamChecks,
         write_timeout: std::time::Duration,
-        ends: Arc<StreamEnds>,
     ) -> Self {
         Self {
             leg: Leg::new("phone", socket, TwilioCodec::default(), write_timeout)
                 .paced(Pace::new(MEDIA_RATE, MEDIA_BURST)),
-            tokens,
-            lines,
+            checks,
             redeeming: None,
-            refused: false,
-            ends,
+            refused: None,
+            pending: None,
             started: None,
+            claim: None,
         }
+    }
+
+    /// Reads the stream up to its accepted `start`, which the call is then
+    /// handed first; what comes before it (Twilio's `connected`) is
+    /// dropped. Cancel-safe: what it has read is kept in the leg.
+    ///
+    /// # Errors
+    /// Why the stream will never start.
+    pub async fn until_started(&mut self) -> Result<(), NotStarted> {
+        loop {
+            match std::future::poll_fn(|cx| self.poll_recv(cx)).await {
+                Some(start @ PhoneEvent::Start(_)) => {
+                    self.pending = Some(start);
+                    return Ok(());
+                }
+                Some(_) => {}
+                None => return Err(self.refused.unwrap_or(NotStarted::Closed)),
+            }
+        }
+    }
+
+    /// Whether a `start` has arrived (and is being checked, or passed).
+    pub fn start_seen(&self) -> bool {
+        self.redeeming.is_some() || self.started.is_some()
+    }
+
+    /// Refuses the stream's `start`.
+    fn refuse(&mut self, why: NotStarted) -> Poll<Option<PhoneEvent>> {
+        self.refused = Some(why);
+        Poll::Ready(None)
     }
 
     /// Remembers the ids of a `start` the call is about to see.
     fn accept(&mut self, event: Option<PhoneEvent>) -> Poll<Option<PhoneEvent>> {
         if let Some(PhoneEvent::Start(info)) = &event
-            && let Some(call_sid) = &info.call_sid
             && self.started.is_none()
         {
             self.started = Some((
-                call_sid.as_str().to_owned(),
+                info.call_sid
+                    .as_ref()
+                    .map(|sid| sid.as_str().to_owned())
+                    .unwrap_or_default(),
                 info.stream_sid.as_str().to_owned(),
             ));
         }
@@ -154,18 +239,22 @@ fn goodbye() -> CloseFrame {
 #[async_trait]
 impl AudioInbound for TwilioLeg {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<PhoneEvent>> {
-        if self.refused {
+        if let Some(start) = self.pending.take() {
+            return Poll::Ready(Some(start));
+        }
+        if self.refused.is_some() {
             return Poll::Ready(None);
         }
         if let Some(redeeming) = self.redeeming.as_mut() {
             let checked = ready!(redeeming.check.as_mut().poll(cx));
-            let Redeeming { mut start, .. } = self.redeeming.take().expect("just polled");
+            let Redeeming {
+                mut start, claim, ..
+            } = self.redeeming.take().expect("just polled");
             match checked {
                 Err(reason) => {
                     tracing::warn!(%reason, "stream refused: closing it before the call starts");
                     // The call ends at once and closes the socket as it goes.
-                    self.refused = true;
-                    return Poll::Ready(None);
+                    return self.refuse(NotStarted::Token);
                 }
                 Ok(line) => {
                     if let (PhoneEvent::Start(info), Some(line)) = (&mut start, line) {
@@ -174,15 +263,30 @@ impl AudioInbound for TwilioLeg {
                     }
                 }
             }
+            self.claim = Some(claim);
             return self.accept(Some(start));
         }
         let event = ready!(self.leg.poll_recv(cx));
-        if let Some(PhoneEvent::Start(info)) = &event
-            && (self.tokens.is_some() || self.lines.is_some())
-        {
-            let tokens = self.tokens.clone();
-            let lines = self.lines.clone();
+        if let Some(PhoneEvent::Start(info)) = &event {
             let call_sid = info.call_sid.as_ref().map(|sid| sid.as_str().to_owned());
+            // Before the token: a duplicate spends nothing.
+            let claim = match self
+                .checks
+                .live
+                .claim(call_sid.as_deref(), info.stream_sid.as_str())
+            {
+                Ok(claim) => claim,
+                Err(taken) => {
+                    tracing::warn!(%taken, "stream refused: the running one goes on");
+                    return self.refuse(NotStarted::Duplicate);
+                }
+            };
+            if self.checks.tokens.is_none() && self.checks.lines.is_none() {
+                self.claim = Some(claim);
+                return self.accept(event);
+            }
+            let tokens = self.checks.tokens.clone();
+            let lines = self.checks.lines.clone();
             let token = self.leg.codec_mut().token.take();
             self.redeeming = Some(Redeeming {
                 check: Box::pin(async move {
@@ -195,6 +299,7 @@ impl AudioInbound for TwilioLeg {
                     })
                 }),
                 start: event.expect("matched"),
+                claim,
             });
             return self.poll_recv(cx);
         }
@@ -212,11 +317,15 @@ impl AudioInbound for TwilioLeg {
     async fn close(&mut self, reason: EndReason) {
         self.redeeming = None;
         // Before the socket goes: Twilio asks what next as soon as it does.
-        if let Some((call_sid, stream_sid)) = self.started.take() {
-            self.ends
+        if let Some((call_sid, stream_sid)) = self.started.take()
+            && !call_sid.is_empty()
+        {
+            self.checks
+                .ends
                 .keep(&call_sid, StreamEnd { reason, stream_sid })
                 .await;
         }
         self.leg.close(Some(goodbye())).await;
+        self.claim = None;
     }
 }

@@ -8,11 +8,14 @@
 //!   over one `/call` WebSocket.
 //! - [`twiml`]: the webhook's answer that points Twilio at `/call`, and
 //!   what follows the stream (`<Connect action>`, `<Dial action>`).
+//! - [`admission`]: streams wait for their `start` apart from calls, and
+//!   one live stream a call.
 //! - [`after_stream`]: why each stream ended, kept for that answer.
 //! - [`lines`]: the numbers of each call, kept from the webhook to the
 //!   stream's `start` when texts are on.
 //! - [`messages`]: texts through the Messages REST API.
 
+pub mod admission;
 pub mod after_stream;
 mod leg;
 pub mod lines;
@@ -23,7 +26,7 @@ pub mod stream_token;
 pub mod twiml;
 pub mod wire;
 
-pub use leg::TwilioLeg;
+pub use leg::{NotStarted, StreamChecks, TwilioLeg};
 
 use crate::secret::Secret;
 

@@ -1,14 +1,19 @@
 //! Per-call stream tokens: `/twiml` hands Twilio a short-lived token bound
 //! to the call's `CallSid`, Twilio sends it back in the stream's `start`
 //! (`customParameters`), and the call goes on only if it verifies, matches
-//! that `callSid`, has not expired and has not been used before. A captured
-//! upgrade signature, which is the same for every call, therefore opens
-//! nothing on its own.
+//! that `callSid`, has not expired, and no stream of that call has been
+//! opened before. A captured upgrade signature, which is the same for
+//! every call, therefore opens nothing on its own; and a captured webhook,
+//! whose signature never expires, gets a fresh token each time it is
+//! replayed but opens no second stream: a call opens one stream, whatever
+//! token it brings, for [`ONE_STREAM_WINDOW`] (Twilio's webhook has no
+//! `<Connect action>` that opens another).
 //!
-//! With a fleet (Redis), a token is spent fleet-wide: a stream replaying it
-//! on another instance is refused too. When Redis cannot say (it is away
-//! or slow), this instance's own ledger decides, and the refusal of a
-//! replay elsewhere waits for Redis to return (a token lives two minutes).
+//! With a fleet (Redis), the call's stream is recorded fleet-wide: a
+//! second stream on another instance is refused too. When Redis cannot
+//! say (it is away or slow), this instance's own ledger decides, and the
+//! fleet's ledger records the stream when Redis returns (see
+//! [`TokenLedger::spend`]).
 //!
 //! A token is `<expiry, unix seconds>.<base64url(HMAC-SHA256(key, callSid
 //! "." expiry))>`. The key is `twilio.stream_secret`, or random bytes drawn
@@ -21,13 +26,14 @@
 //! live as long as the call may, but are not spent: Twilio may ask again,
 //! and the answer for one call is the same each time.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
+use lru::LruCache;
 use qloophone_domain::ports::Clock;
 use sha2::Sha256;
 
@@ -38,6 +44,16 @@ pub const PARAMETER: &str = "token";
 
 /// How long Twilio has to open the stream after fetching the TwiML.
 const LIFETIME: Duration = Duration::from_secs(120);
+
+/// How long a call that opened its stream is remembered, so no token
+/// issued for it (a replayed webhook's) opens another. `CallSid`s are
+/// never reused; past this, a webhook captured and replayed a day later
+/// could open one stream a day.
+pub const ONE_STREAM_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The most calls this instance's own ledger remembers (about 100 bytes
+/// each); past it, the oldest are forgotten first.
+const LEDGER_CAPACITY: usize = 100_000;
 
 /// Why a stream was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -54,27 +70,32 @@ pub enum TokenError {
     /// Issued too long ago.
     #[error("the stream token has expired")]
     Expired,
-    /// Already used by another stream.
-    #[error("the stream token was already used")]
+    /// A stream of this call was opened already (with this token or
+    /// another issued for the call).
+    #[error("this call's stream was opened already")]
     Replayed,
 }
 
-/// What a ledger shared by several instances says of a token spent.
+/// What a ledger shared by several instances says of a call's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spend {
-    /// Nobody had spent it: it is spent now.
+    /// No stream of the call had been opened: this one is recorded now.
     First,
-    /// Spent already, on some instance.
+    /// One had, on some instance.
     Again,
     /// The ledger did not answer in time.
     Unknown,
 }
 
-/// A ledger of spent tokens shared by several instances.
+/// A ledger of the calls whose stream was opened, shared by several
+/// instances.
 #[async_trait::async_trait]
 pub trait TokenLedger: Send + Sync {
-    /// Spends `token`, remembered for `lifetime`.
-    async fn spend(&self, token: &str, lifetime: Duration) -> Spend;
+    /// Records that `call_sid` opened its stream, remembered for
+    /// `lifetime`. When the ledger cannot answer ([`Spend::Unknown`]), it
+    /// records the call as soon as it can, so a stream replayed on
+    /// another instance after that is refused.
+    async fn spend(&self, call_sid: &str, lifetime: Duration) -> Spend;
 }
 
 /// What a call token opens.
@@ -104,8 +125,9 @@ impl Purpose {
 pub struct StreamTokens {
     key: Vec<u8>,
     clock: Arc<dyn Clock>,
-    /// Tokens redeemed and not yet expired, with their expiry.
-    used: Mutex<HashMap<String, u64>>,
+    /// The calls whose stream was opened here, with when each is
+    /// forgotten (unix seconds); the oldest go first past the capacity.
+    used: Mutex<LruCache<String, u64>>,
     /// The fleet's ledger, when there is one.
     fleet: Option<Arc<dyn TokenLedger>>,
 }
@@ -137,7 +159,9 @@ impl StreamTokens {
         Ok(Self {
             key,
             clock,
-            used: Mutex::new(HashMap::new()),
+            used: Mutex::new(LruCache::new(
+                NonZeroUsize::new(LEDGER_CAPACITY).expect("not zero"),
+            )),
             fleet: None,
         })
     }
@@ -198,8 +222,9 @@ impl StreamTokens {
         Ok(expiry)
     }
 
-    /// Accepts `token` for `call_sid` once: on this instance, and on the
-    /// fleet's ledger when there is one.
+    /// Accepts `token` for `call_sid` if no stream of that call was opened
+    /// before: on this instance, and on the fleet's ledger when there is
+    /// one.
     ///
     /// # Errors
     /// A [`TokenError`] saying why the stream is refused.
@@ -208,34 +233,34 @@ impl StreamTokens {
         call_sid: Option<&str>,
         token: Option<&str>,
     ) -> Result<(), TokenError> {
-        let expiry = self.redeem_here(call_sid, token)?;
-        let (Some(ledger), Some(token)) = (&self.fleet, token) else {
+        self.redeem_here(call_sid, token)?;
+        let (Some(ledger), Some(call_sid)) = (&self.fleet, call_sid) else {
             return Ok(());
         };
-        let left = Duration::from_secs(expiry.saturating_sub(unix_secs(self.clock.now())) + 1);
-        match ledger.spend(token, left).await {
+        match ledger.spend(call_sid, ONE_STREAM_WINDOW).await {
             Spend::First => Ok(()),
             Spend::Again => Err(TokenError::Replayed),
             Spend::Unknown => {
                 tracing::warn!(
-                    "the fleet's token ledger did not answer: this stream's token is checked on this instance only"
+                    "the fleet's ledger did not answer: this stream is checked on this instance only, and recorded in the fleet when Redis returns"
                 );
                 Ok(())
             }
         }
     }
 
-    /// This instance's own check; the token's expiry when it passes.
-    fn redeem_here(&self, call_sid: Option<&str>, token: Option<&str>) -> Result<u64, TokenError> {
-        let expiry = self.verify(Purpose::Stream, call_sid, token)?;
-        let token = token.ok_or(TokenError::Missing)?;
+    /// This instance's own check: the token passes, and the call opened no
+    /// stream here before.
+    fn redeem_here(&self, call_sid: Option<&str>, token: Option<&str>) -> Result<(), TokenError> {
+        self.verify(Purpose::Stream, call_sid, token)?;
+        let call_sid = call_sid.ok_or(TokenError::NoCall)?;
         let now = unix_secs(self.clock.now());
         let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
-        used.retain(|_, until| *until >= now);
-        if used.insert(token.to_owned(), expiry).is_some() {
+        if used.get(call_sid).is_some_and(|until| *until >= now) {
             return Err(TokenError::Replayed);
         }
-        Ok(expiry)
+        used.put(call_sid.to_owned(), now + ONE_STREAM_WINDOW.as_secs());
+        Ok(())
     }
 }
 
@@ -271,6 +296,20 @@ mod tests {
             tokens.redeem(Some("CA1"), Some(&token)).await,
             Err(TokenError::Replayed)
         );
+        // A webhook replayed gets a fresh token for the call: it opens no
+        // second stream, for as long as the call is remembered.
+        clock.0.fetch_add(1, Ordering::SeqCst);
+        let fresh = tokens.issue("CA1");
+        assert_ne!(fresh, token);
+        assert_eq!(
+            tokens.redeem(Some("CA1"), Some(&fresh)).await,
+            Err(TokenError::Replayed)
+        );
+        clock
+            .0
+            .fetch_add(ONE_STREAM_WINDOW.as_secs() + 1, Ordering::SeqCst);
+        let much_later = tokens.issue("CA1");
+        assert_eq!(tokens.redeem(Some("CA1"), Some(&much_later)).await, Ok(()));
         assert_eq!(
             tokens.redeem(Some("CA1"), None).await,
             Err(TokenError::Missing)

@@ -92,6 +92,9 @@ pub const SILENCE_GOODBYE: &str = "I haven't heard anything for a while, so I'll
 /// Said when the call reached its longest.
 pub const TIME_UP_GOODBYE: &str =
     "We've reached the time limit for this call. Thanks for calling QlooPhone. Goodbye!";
+/// Said when every line is taken.
+pub const LINES_BUSY: &str =
+    "Sorry, all of our lines are busy right now. Please call again in a few minutes.";
 /// Said when the server is stopping.
 pub const RESTARTING: &str = "Sorry, the concierge is restarting. Please call again in a minute.";
 /// Said when nobody took a transferred call.
@@ -129,7 +132,7 @@ pub fn after_stream(
         "dial"
     } else if !xml.contains("<Say>") {
         "hangup"
-    } else if [APOLOGY, RESTARTING]
+    } else if [APOLOGY, RESTARTING, LINES_BUSY]
         .iter()
         .any(|text| xml.contains(&*escape(*text)))
     {
@@ -151,6 +154,7 @@ fn after_stream_twiml(reason: Option<EndReason>, caller_gone: bool, dial: Option
         Some(EndReason::CallerSilent) => say_and_hang_up(SILENCE_GOODBYE),
         Some(EndReason::MaxDuration) => say_and_hang_up(TIME_UP_GOODBYE),
         Some(EndReason::Shutdown) => say_and_hang_up(RESTARTING),
+        Some(EndReason::LinesBusy) => say_and_hang_up(LINES_BUSY),
         Some(EndReason::Transferred) => match dial {
             Some(dial) => {
                 let mut verbs = String::from(r#"<Dial action=""#);
@@ -197,7 +201,7 @@ fn respond(verbs: &str) -> String {
 
 /// What callers hear when every line is taken.
 pub fn busy() -> String {
-    r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>Sorry, all of our lines are busy right now. Please call again in a few minutes.</Say><Hangup/></Response>"#.to_owned()
+    say_and_hang_up(LINES_BUSY)
 }
 
 #[cfg(test)]
@@ -292,6 +296,7 @@ mod tests {
                 EndReason::CallerSilent => say_and_hang_up(SILENCE_GOODBYE),
                 EndReason::MaxDuration => say_and_hang_up(TIME_UP_GOODBYE),
                 EndReason::Shutdown => say_and_hang_up(RESTARTING),
+                EndReason::LinesBusy => say_and_hang_up(LINES_BUSY),
                 EndReason::Transferred => r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial action="https://x.example/twilio/dial-result?t=1&amp;u=2" method="POST" timeout="20" timeLimit="14400"><Number>+15550123456</Number></Dial></Response>"#.to_owned(),
                 _ => say_and_hang_up(APOLOGY),
             };

@@ -41,11 +41,14 @@ pub enum EndReason {
     AgentEnded,
     /// The assistant handed the caller over to a person.
     Transferred,
+    /// The stream started when every line was taken: the call was never
+    /// put through.
+    LinesBusy,
 }
 
 impl EndReason {
     /// Every reason.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::PhoneStopped,
         Self::PhoneClosed,
         Self::ModelClosed,
@@ -58,6 +61,7 @@ impl EndReason {
         Self::MaxDuration,
         Self::AgentEnded,
         Self::Transferred,
+        Self::LinesBusy,
     ];
 
     /// The reason named `name` (as [`Self::as_str`] names it).
@@ -80,6 +84,7 @@ impl EndReason {
             Self::MaxDuration => "max_duration",
             Self::AgentEnded => "agent_ended",
             Self::Transferred => "transferred",
+            Self::LinesBusy => "lines_busy",
         }
     }
 }
