@@ -136,6 +136,8 @@ pub enum QlooOutcome {
     Error,
     /// The answer was longer than the limit: cut off, not read.
     TooLarge,
+    /// The call that asked went away (hung up, drained) before the answer.
+    Cancelled,
 }
 
 impl QlooOutcome {
@@ -152,6 +154,7 @@ impl QlooOutcome {
             Self::Timeout => "timeout",
             Self::Error => "error",
             Self::TooLarge => "too_large",
+            Self::Cancelled => "cancelled",
         }
     }
 }

@@ -119,7 +119,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     if config.server.drain_timeout_secs == Config::default().server.drain_timeout_secs {
         config.server.drain_timeout_secs = 5;
     }
-    config.qloo.api_log = String::new();
+    if config.qloo.api_log == Config::default().qloo.api_log {
+        config.qloo.api_log = String::new();
+    }
     config.cache.snapshot = String::new();
     let config_vendor = config.vendor();
     let mut builder = Application::builder(listener, config).sandbox(sandbox);

@@ -261,3 +261,103 @@ async fn a_duplicate_stream_sid_is_refused_and_the_live_call_goes_on() {
     assert_eq!(app.model.sessions().len(), 2);
     app.stop().await;
 }
+
+/// Finding 7: a Qloo request cut off because its caller hung up is still
+/// logged in `api_calls.log` and counted (`cancelled`): every request that
+/// reached Qloo is in both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qloo_request_cut_off_by_a_hang_up_is_logged_and_counted() {
+    use qloophone_sandbox::qloo::Fault;
+    use qloophone_sandbox::script::{ModelScript, ScriptedCall, Turn};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("api_calls.log");
+    let mut config = Config::default();
+    config.qloo.api_log = log.display().to_string();
+    let call = |name: &str, arguments, round| ScriptedCall {
+        name: name.into(),
+        arguments,
+        round,
+    };
+    let app = spawn_app_with(AppOptions {
+        config,
+        script: ModelScript {
+            greeting: "Hi!".into(),
+            turns: vec![Turn {
+                heard: "I love The Matrix".into(),
+                tool_calls: vec![
+                    call(
+                        "search_entity",
+                        json!({"query": "The Matrix", "type": "movie"}),
+                        0,
+                    ),
+                    call(
+                        "get_recommendation",
+                        json!({"entity_ids": "{entity_id:The Matrix}", "output_type": "movie"}),
+                        1,
+                    ),
+                ],
+                answer: "Try {tool_output}.".into(),
+            }],
+            ..ModelScript::default()
+        },
+        tools: None,
+        ..AppOptions::default()
+    })
+    .await;
+    // The search answers at once; the insights request is held upstream.
+    app.qloo.inject(Fault::Latency(std::time::Duration::ZERO));
+    app.qloo
+        .inject(Fault::Latency(std::time::Duration::from_secs(3)));
+    let caller = app.caller(70);
+    let hung_up = tokio::spawn(async move {
+        place_call(
+            caller,
+            &[
+                Step::WaitForAnswer { max_ms: 10_000 },
+                Step::Speak { ms: 600 },
+                Step::Silence { ms: 60_000 },
+            ],
+        )
+        .await
+    });
+    let qloo = app.qloo.clone();
+    wait_until("the insights request to reach Qloo", || {
+        qloo.requests().iter().any(|r| r.path.contains("insights"))
+    })
+    .await;
+    hung_up.abort();
+    let _ = hung_up.await;
+    app.idle().await;
+
+    let reached = app.qloo.requests().len();
+    assert_eq!(reached, 2, "a search and the insights request");
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        lines = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if lines.len() == reached {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(lines.len(), reached, "every request logged: {lines:?}");
+    let cut: Vec<_> = lines.iter().filter(|l| l.contains("cancelled")).collect();
+    assert_eq!(cut.len(), 1, "{lines:?}");
+    assert!(cut[0].contains("insights"), "{cut:?}");
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("qloophone_qloo_requests_total")
+                && l.contains("insights")
+                && l.contains("status=\"cancelled\"")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    app.stop().await;
+}

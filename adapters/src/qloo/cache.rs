@@ -225,11 +225,14 @@ impl std::fmt::Debug for EntityCache {
 }
 
 impl Shelf {
+    /// Young enough to use: stored less than the TTL ago, and not from the
+    /// future (past a minute of clock skew between instances), which would
+    /// otherwise be fresh for ever.
     fn fresh(&self, stored: &Stored) -> bool {
-        self.clock
-            .now()
-            .duration_since(stored.stored_at)
-            .map_or(true, |age| age < self.ttl)
+        match self.clock.now().duration_since(stored.stored_at) {
+            Ok(age) => age < self.ttl,
+            Err(ahead) => ahead.duration() <= MAX_CLOCK_SKEW,
+        }
     }
 
     fn cached(&self, key: &Key) -> Option<Vec<Entity>> {
@@ -322,7 +325,7 @@ impl EntityCache {
         let snapshot = {
             let state = lock(&self.shelf.state);
             Snapshot {
-                version: 1,
+                version: SNAPSHOT_VERSION,
                 entries: state
                     .entries
                     .iter()
@@ -347,9 +350,21 @@ impl EntityCache {
         written
     }
 
+    /// The largest snapshot this cache could have written: its capacity
+    /// in entries, each at most [`SNAPSHOT_ENTRY_BYTES`].
+    fn snapshot_limit(&self) -> u64 {
+        let capacity = lock(&self.shelf.state).entries.cap().get();
+        (capacity as u64).saturating_mul(SNAPSHOT_ENTRY_BYTES)
+    }
+
     fn load(&self, path: &Path) {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
+        let limit = self.snapshot_limit();
+        let bytes = match read_within(path, limit) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                tracing::warn!(path = %path.display(), limit, "cache snapshot larger than this cache could have written ignored; starting empty");
+                return;
+            }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
             Err(err) => {
                 tracing::warn!(path = %path.display(), error = %err, "cannot read the cache snapshot; starting empty");
@@ -363,6 +378,10 @@ impl EntityCache {
                 return;
             }
         };
+        if snapshot.version != SNAPSHOT_VERSION {
+            tracing::warn!(path = %path.display(), version = snapshot.version, "cache snapshot of another version ignored; starting empty");
+            return;
+        }
         let mut state = lock(&self.shelf.state);
         let mut loaded = 0;
         for entry in snapshot.entries {
@@ -557,6 +576,32 @@ impl TasteGraph for EntityCache {
     async fn insights(&self, query: &InsightsQuery) -> Result<Insights, TasteError> {
         self.inner.insights(query).await
     }
+}
+
+/// The snapshot format this build writes and reads.
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// The most bytes one entry of a snapshot may take (its query and up to a
+/// search's entities, with their tags and descriptions: a few KiB in
+/// practice).
+const SNAPSHOT_ENTRY_BYTES: u64 = 32 * 1024;
+
+/// How far in the future an entry's time may be (another instance's clock
+/// a little ahead) and still count.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// The file at `path`, if it is at most `limit` bytes (`None` past it,
+/// read no further).
+fn read_within(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() > limit {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
 #[derive(Serialize, Deserialize)]

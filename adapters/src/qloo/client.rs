@@ -217,6 +217,15 @@ impl QlooClient {
                 return Err(TasteError::Timeout);
             }
             let limit = self.max_response_bytes;
+            // Logged and counted even if the call hangs up (or the server
+            // drains) while it is in flight and this future is dropped.
+            let mut sent = Sent {
+                client: self,
+                endpoint,
+                params: &params,
+                started,
+                answered: false,
+            };
             let outcome = tokio::time::timeout(timeout.min(remaining), async {
                 let response = self.http.get(&url).send().await?;
                 let status = response.status();
@@ -225,6 +234,8 @@ impl QlooClient {
                 Ok::<_, BodyError>((status, headers, body))
             })
             .await;
+            // Its outcome is logged below, by what it was.
+            sent.answered = true;
             let latency = started.elapsed();
             let (status, headers, body) = match outcome {
                 Err(_) => {
@@ -314,6 +325,7 @@ impl QlooClient {
             QlooOutcome::Timeout => "timeout".to_owned(),
             QlooOutcome::Error => "error".to_owned(),
             QlooOutcome::TooLarge => "too_large".to_owned(),
+            QlooOutcome::Cancelled => "cancelled".to_owned(),
         };
         let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         tracing::debug!(endpoint, %status, latency_ms, "Qloo call");
@@ -369,5 +381,31 @@ impl TasteGraph for QlooClient {
             )
             .await?;
         wire::parse_insights(&body).map_err(|err| TasteError::BadResponse(err.to_string()))
+    }
+}
+
+/// A request on its way to Qloo: when it is dropped before its answer
+/// (the call that asked hung up, or was ended by a drain), it is logged
+/// and counted as `cancelled`, so the API log and the metrics hold every
+/// request that reached Qloo.
+struct Sent<'a> {
+    client: &'a QlooClient,
+    endpoint: &'static str,
+    params: &'a str,
+    started: Instant,
+    answered: bool,
+}
+
+impl Drop for Sent<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        self.client.log(
+            self.endpoint,
+            self.params,
+            QlooOutcome::Cancelled,
+            self.started.elapsed(),
+        );
     }
 }

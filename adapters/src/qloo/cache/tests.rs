@@ -275,6 +275,62 @@ async fn a_corrupt_snapshot_is_ignored() {
     no_snapshot.save().unwrap();
 }
 
+/// Issue 28, finding 11: a snapshot of another version, entries dated in
+/// the future, and a file larger than this cache could have written are
+/// not trusted; the oversized one is not even read whole.
+#[tokio::test]
+async fn a_snapshot_is_checked_before_it_is_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("entities.json");
+    let clock = ManualClock::new();
+    let calls = Arc::new(AtomicU64::new(0));
+    let load = |clock: Arc<ManualClock>, capacity| {
+        EntityCache::new(
+            Arc::new(echo_graph(calls.clone())),
+            clock,
+            &settings(capacity, Some(path.clone())),
+            None,
+        )
+    };
+    let cache = load(clock.clone(), 10);
+    cache.search(&query("Now")).await.unwrap();
+    cache.save().unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(load(clock.clone(), 10).cache_stats().size, 1, "as written");
+
+    std::fs::write(&path, written.replace("\"version\":1", "\"version\":2")).unwrap();
+    assert_eq!(
+        load(clock.clone(), 10).cache_stats().size,
+        0,
+        "another version"
+    );
+
+    // Written by a clock a day ahead: it would never expire.
+    std::fs::write(&path, &written).unwrap();
+    let behind = ManualClock::new();
+    behind.0.fetch_sub(24 * 3600 * 1000, Ordering::SeqCst);
+    let reloaded = load(behind.clone(), 10);
+    let before = calls.load(Ordering::SeqCst);
+    reloaded.search(&query("Now")).await.unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        before + 1,
+        "a future entry is not fresh"
+    );
+    // A minute of skew is fine.
+    let close = ManualClock::new();
+    close.0.fetch_sub(30_000, Ordering::SeqCst);
+    let reloaded = load(close, 10);
+    let before = calls.load(Ordering::SeqCst);
+    reloaded.search(&query("Now")).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), before, "within the skew");
+
+    // Past what one entry may take, for a cache of one entry.
+    let padded = written.replacen("{", &format!("{{\"pad\":\"{}\",", "x".repeat(40 * 1024)), 1);
+    std::fs::write(&path, padded).unwrap();
+    assert_eq!(load(clock.clone(), 1).cache_stats().size, 0, "too large");
+}
+
 #[tokio::test]
 async fn a_failed_save_stays_dirty_and_the_next_save_retries() {
     let dir = tempfile::tempdir().unwrap();
