@@ -241,6 +241,10 @@ impl Default for TelemetrySettings {
     }
 }
 
+/// The fewest characters of a key the server checks (the dashboard key,
+/// the stream secret).
+pub const MIN_SECRET_CHARS: usize = 16;
+
 /// `[limits]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -479,6 +483,26 @@ impl Config {
         }
         if self.limits.max_calls == 0 {
             return Err(invalid("limits.max_calls", "must be at least 1"));
+        }
+        // Keys the server itself checks, chosen by the operator: long
+        // enough that guessing them (slowed to a few tries a minute a
+        // source) is hopeless.
+        for (setting, secret) in [
+            ("dashboard.token (DASHBOARD_TOKEN)", &self.dashboard.token),
+            ("twilio.stream_secret", &self.twilio.stream_secret),
+        ] {
+            // Empty is unset.
+            if let Some(secret) = secret
+                && !secret.expose().is_empty()
+                && secret.expose().chars().count() < MIN_SECRET_CHARS
+            {
+                return Err(invalid(
+                    setting,
+                    &format!(
+                        "must be at least {MIN_SECRET_CHARS} characters (for example `openssl rand -hex 16`)"
+                    ),
+                ));
+            }
         }
         if self.limits.max_waiting_streams == 0 {
             return Err(invalid("limits.max_waiting_streams", "must be at least 1"));

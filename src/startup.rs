@@ -349,6 +349,7 @@ impl Builder {
                 Duration::from_millis(config.limits.start_timeout_ms),
             ),
             live: LiveStreams::new(),
+            guesses: Arc::default(),
         });
         Ok(Application {
             listener,

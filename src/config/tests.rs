@@ -250,7 +250,7 @@ fn live_mode_needs_the_twilio_token_and_the_dashboard_key_unless_insecure() {
             "{err}"
         );
 
-        jail.set_env("DASHBOARD_TOKEN", "dash-1");
+        jail.set_env("DASHBOARD_TOKEN", "dash-1-0123456789");
         let protected = load(jail).unwrap();
         assert!(protected.check_protected(Mode::Live).is_ok());
         assert!(!protected.is_insecure(Mode::Live));
@@ -330,6 +330,13 @@ fn bad_values_are_refused_with_the_setting_named() {
         jail.set_env("QLOOPHONE_OPENAI__TURN_DETECTION__THRESHOLD", "2");
         assert!(error_text(jail).contains("threshold must be between 0 and 1"));
         jail.set_env("QLOOPHONE_OPENAI__TURN_DETECTION__THRESHOLD", "0.5");
+
+        jail.set_env("DASHBOARD_TOKEN", "x");
+        assert!(error_text(jail).contains("DASHBOARD_TOKEN) must be at least 16 characters"));
+        jail.set_env("DASHBOARD_TOKEN", "0123456789abcdef");
+        jail.set_env("QLOOPHONE_TWILIO__STREAM_SECRET", "short");
+        assert!(error_text(jail).contains("twilio.stream_secret must be at least 16 characters"));
+        jail.set_env("QLOOPHONE_TWILIO__STREAM_SECRET", "0123456789abcdef");
 
         jail.set_env("QLOOPHONE_LIMITS__MAX_CALLS", "0");
         assert!(error_text(jail).contains("limits.max_calls must be at least 1"));
@@ -522,7 +529,7 @@ fn a_bad_redis_url_or_an_expiry_inside_a_heartbeat_is_refused_without_the_passwo
         jail.set_env("TWILIO_AUTH_TOKEN", "twilio-token");
         let text = error_text(jail);
         assert!(text.contains("twilio.stream_secret"), "{text}");
-        jail.set_env("QLOOPHONE_TWILIO__STREAM_SECRET", "shared-secret");
+        jail.set_env("QLOOPHONE_TWILIO__STREAM_SECRET", "shared-secret-0123");
         assert!(load(jail).is_ok());
         Ok(())
     });

@@ -6,7 +6,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::helpers::{AppOptions, TestApp, next_json, spawn_app_with};
 
-const KEY: &str = "dashboard-key";
+const KEY: &str = "dashboard-access-key";
 
 async fn keyed_app(configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::default();
@@ -87,12 +87,73 @@ async fn browsers_from_other_origins_are_refused() {
         open(&app, &query, &[("origin", own)]).await.is_ok(),
         "its own origin"
     );
+    // Another local page (the original monitor's port) is refused unless
+    // the operator allows it (issue 28, finding 11).
+    assert_eq!(
+        open(&app, &query, &[("origin", "http://localhost:3000")])
+            .await
+            .err(),
+        Some(403)
+    );
+    app.stop().await;
+    let app = keyed_app(|config| {
+        config.dashboard.allowed_origins = vec!["http://localhost:3000".into()];
+    })
+    .await;
     assert!(
         open(&app, &query, &[("origin", "http://localhost:3000")])
             .await
             .is_ok(),
-        "the original monitor's origin is allowed by default"
+        "an origin the operator allowed"
     );
+    app.stop().await;
+}
+
+/// Wrong keys are limited per source (issue 28, finding 11): ten, then one
+/// every six seconds; past that a source is refused (429) without its key
+/// being looked at, the right one included, while another source is not
+/// held up. Forty wrong keys on one connection, as fast as it can.
+#[tokio::test]
+async fn wrong_keys_are_limited_per_source() {
+    let app = keyed_app(|_| {}).await;
+    let from = |ip: &str| {
+        reqwest::Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let guesser = from("127.0.0.1");
+    let mut statuses = Vec::new();
+    for guess in 0..40 {
+        let status = guesser
+            .get(app.url("/metrics"))
+            .bearer_auth(format!("guess-{guess:012}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        statuses.push(status);
+    }
+    let wrong = statuses.iter().filter(|s| **s == 401).count();
+    let held = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(wrong + held, 40, "{statuses:?}");
+    assert_eq!(&statuses[..10], &[401; 10], "ten wrong keys are answered");
+    assert!(held >= 20, "then the source is held: {statuses:?}");
+    let right = guesser
+        .get(app.url("/metrics"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 429, "the key is not even looked at");
+    let other = from("127.0.0.2")
+        .get(app.url("/metrics"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200, "another source is not held up");
     app.stop().await;
 }
 

@@ -185,7 +185,7 @@ fn guarded_fleet_config(redis_url: &str, name: &str, twilio_token: &str) -> Conf
     let mut config = fleet_config(redis_url, name);
     config.twilio.auth_token = Some(Secret::new(twilio_token));
     config.twilio.stream_secret = Some(Secret::new("fleet-stream-secret"));
-    config.dashboard.token = Some(Secret::new("dashboard-key"));
+    config.dashboard.token = Some(Secret::new("dashboard-fleet-key"));
     config
 }
 

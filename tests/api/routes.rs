@@ -140,6 +140,26 @@ async fn twiml_refuses_a_chunked_body_past_the_limit_without_reading_it_all() {
     );
 }
 
+/// A malformed chunk is the client's mistake, not a body too large: 400
+/// (issue 28, finding 11).
+#[tokio::test]
+async fn a_malformed_chunk_is_a_bad_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    socket
+        .write_all(
+            b"POST /twiml HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\n\r\nzz\r\nCallSid=CA1\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = vec![0u8; 12];
+    socket.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 400");
+}
+
 #[tokio::test]
 async fn tools_lists_the_schemas_given_to_the_model() {
     let app = spawn_app().await;

@@ -77,7 +77,7 @@ impl Default for DashboardSettings {
             buffer: 4096,
             token: None,
             // The original monitor's development server.
-            allowed_origins: vec!["http://localhost:3000".to_owned()],
+            allowed_origins: Vec::new(),
             max_clients: 32,
             metrics_public: false,
         }

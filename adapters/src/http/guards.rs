@@ -8,6 +8,7 @@ use url::Url;
 use warp::{Filter, Rejection};
 
 use super::refusals::{self, Refusals};
+use super::server::Peer;
 use super::{AppState, MAX_WEBHOOK_BODY, with_state};
 use crate::twilio::twiml;
 
@@ -111,6 +112,12 @@ pub(super) struct TooLarge;
 
 impl warp::reject::Reject for TooLarge {}
 
+/// A body that broke off or was malformed on the wire (a bad chunk).
+#[derive(Debug)]
+pub(super) struct BadBody;
+
+impl warp::reject::Reject for BadBody {}
+
 /// A body that did not arrive in time.
 #[derive(Debug)]
 pub(super) struct SlowBody;
@@ -154,7 +161,7 @@ where
     let mut read = bytes::BytesMut::new();
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|_| warp::reject::custom(TooLarge))?;
+        let mut chunk = chunk.map_err(|_| warp::reject::custom(BadBody))?;
         if read.len() + chunk.remaining() > limit {
             return Err(warp::reject::custom(TooLarge));
         }
@@ -174,6 +181,12 @@ pub(super) struct NoKey;
 
 impl warp::reject::Reject for NoKey {}
 
+/// A source that sent too many wrong keys of late.
+#[derive(Debug)]
+pub(super) struct TooManyGuesses;
+
+impl warp::reject::Reject for TooManyGuesses {}
+
 /// A browser page from an origin not allowed to open dashboards.
 #[derive(Debug)]
 pub(super) struct BadOrigin;
@@ -183,19 +196,35 @@ impl warp::reject::Reject for BadOrigin {}
 /// Passes a request carrying the dashboard key, as `Authorization: Bearer`
 /// or, for browsers (which cannot set headers on a WebSocket), as a `token`
 /// query parameter; passes any when no key is configured. Compared in
-/// constant time.
+/// constant time. A source that sent too many wrong keys of late is
+/// refused without its key being looked at ([`super::guesses`]).
 pub(super) fn dashboard_key(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::header::optional::<String>("authorization")
         .and(query)
+        .and(warp::ext::optional::<Peer>())
         .and(with_state(state))
         .and_then(
-            |authorization: Option<String>, query: String, state: Arc<AppState>| async move {
+            |authorization: Option<String>,
+             query: String,
+             peer: Option<Peer>,
+             state: Arc<AppState>| async move {
                 let Some(expected) = &state.access.token else {
                     return Ok(());
                 };
+                let source = peer.map(|Peer(addr)| addr.ip());
+                if let Some(source) = source
+                    && state.guesses.exhausted(source)
+                {
+                    if REFUSALS.admit() {
+                        tracing::warn!(
+                            "dashboard refused: too many wrong keys from this source of late"
+                        );
+                    }
+                    return Err(warp::reject::custom(TooManyGuesses));
+                }
                 let bearer = authorization
                     .as_deref()
                     .and_then(|value| value.strip_prefix("Bearer "))
@@ -205,6 +234,7 @@ pub(super) fn dashboard_key(
                         .find(|(name, _)| name == "token")
                         .map(|(_, value)| value.into_owned())
                 });
+                let guessed = given.is_some();
                 let matches = given.is_some_and(|given| {
                     subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.expose().as_bytes())
                         .into()
@@ -212,6 +242,11 @@ pub(super) fn dashboard_key(
                 if matches {
                     Ok(())
                 } else {
+                    // A request without a key guesses nothing (a scraper
+                    // not yet configured): only a wrong key counts.
+                    if let Some(source) = source.filter(|_| guessed) {
+                        state.guesses.wrong(source);
+                    }
                     if REFUSALS.admit() {
                         tracing::warn!("dashboard refused: missing or wrong key");
                     }

@@ -14,6 +14,7 @@
 
 mod dashboards;
 mod guards;
+pub mod guesses;
 mod operator;
 mod page;
 mod refusals;
@@ -36,7 +37,7 @@ use crate::metrics::Metrics;
 use crate::qloo::CacheStatsSource;
 use crate::twilio::signature::SignatureValidator;
 use crate::twilio::stream_token::StreamTokens;
-use guards::{BadOrigin, BadSignature, NoKey, SlowBody, TooLarge};
+use guards::{BadBody, BadOrigin, BadSignature, NoKey, SlowBody, TooLarge, TooManyGuesses};
 pub use server::{HttpSettings, serve};
 use websocket::NotAnUpgrade;
 
@@ -94,6 +95,8 @@ pub struct AppState {
     pub waiting: Arc<crate::twilio::admission::WaitingRoom>,
     /// The ids of this instance's live streams.
     pub live: Arc<crate::twilio::admission::LiveStreams>,
+    /// Wrong dashboard keys, by source.
+    pub guesses: Arc<guesses::Guesses>,
 }
 
 /// What follows a call's stream: why each ended, and who callers are
@@ -161,7 +164,7 @@ fn log_request(info: warp::log::Info<'_>) {
     let method = info.method().as_str();
     if matches!(path, "/health" | "/metrics") {
         tracing::debug!(method, path, status, elapsed_ms, "request");
-    } else if matches!(status, 401 | 403) {
+    } else if matches!(status, 401 | 403 | 429) {
         // Logged (sampled) by the guard that refused it, with why.
     } else if status >= 500 {
         tracing::warn!(method, path, status, elapsed_ms, "request failed");
@@ -182,6 +185,11 @@ async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
             StatusCode::UNAUTHORIZED,
             "the dashboard key is missing or wrong",
         )
+    } else if rejection.find::<TooManyGuesses>().is_some() {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many wrong dashboard keys from here: try again in a few seconds",
+        )
     } else if rejection.find::<BadOrigin>().is_some() {
         (StatusCode::FORBIDDEN, "this origin may not open dashboards")
     } else if rejection.is_not_found() {
@@ -192,6 +200,8 @@ async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
         || rejection.find::<TooLarge>().is_some()
     {
         (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+    } else if rejection.find::<BadBody>().is_some() {
+        (StatusCode::BAD_REQUEST, "malformed request body")
     } else if rejection.find::<SlowBody>().is_some() {
         (StatusCode::REQUEST_TIMEOUT, "request body too slow")
     } else if rejection.find::<warp::reject::LengthRequired>().is_some() {

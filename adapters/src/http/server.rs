@@ -86,7 +86,7 @@ pub async fn serve(
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     accept_failed(&err).await;
                     continue;
@@ -94,7 +94,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(warp::service(routes.clone()));
+        let (stream, peer) = stream;
+        let service = WithPeer {
+            inner: TowerToHyperService::new(warp::service(routes.clone())),
+            peer: Peer(peer),
+        };
         // hyper's own HTTP/1.1 driver rather than hyper-util's `auto`, which
         // first waits, with no deadline, to see whether the client speaks
         // HTTP/2. Twilio and browsers speak HTTP/1.1 here.
@@ -141,4 +145,28 @@ async fn accept_failed(err: &std::io::Error) {
     }
     tracing::error!(error = %err, "cannot accept connections");
     tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+/// The address a request's connection came from, in its extensions.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Peer(pub(super) std::net::SocketAddr);
+
+/// A service that tells each request where its connection came from.
+struct WithPeer<S> {
+    inner: S,
+    peer: Peer,
+}
+
+impl<S> hyper::service::Service<hyper::Request<hyper::body::Incoming>> for WithPeer<S>
+where
+    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        request.extensions_mut().insert(self.peer);
+        self.inner.call(request)
+    }
 }
