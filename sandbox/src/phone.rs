@@ -963,6 +963,14 @@ pub fn check(
         }
     }
     let reopened = of("model_reconnected").count();
+    if let Some(wanted) = expect.bad_frames
+        && report.bad_frames != wanted
+    {
+        failures.push(format!(
+            "expected {wanted} frame(s) the caller could not take (malformed or for another stream); it got {}",
+            report.bad_frames
+        ));
+    }
     if let Some(wanted) = expect.reconnects
         && reopened != wanted
     {

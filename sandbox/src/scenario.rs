@@ -86,6 +86,10 @@ pub struct Expectations {
     /// it (`true`: one text sent; `false`: none sent).
     #[serde(default)]
     pub texted: Option<bool>,
+    /// Frames from the server the caller could not take (malformed, or
+    /// naming another stream than its own), exactly.
+    #[serde(default)]
+    pub bad_frames: Option<usize>,
     /// The call's report is delivered at this attempt (the sandbox's
     /// endpoint refuses the first two of each), its failed attempts shown
     /// before it.
@@ -155,6 +159,7 @@ const SHIPPED: &[&str] = &[
     include_str!("../scenarios/text-me-the-list.toml"),
     include_str!("../scenarios/text-me-no.toml"),
     include_str!("../scenarios/report-after-two-failures.toml"),
+    include_str!("../scenarios/second-start-ignored.toml"),
 ];
 
 impl Scenario {
