@@ -223,6 +223,10 @@ pub enum Fault {
     /// Answer 200 with a JSON body this many bytes long (white space
     /// padding a real answer's shape).
     Huge(usize),
+    /// A tag search answers with something even when nothing matches
+    /// (as real semantic search does): the caller's words must be checked
+    /// against what came back.
+    LooseTags,
 }
 
 /// One request received.
@@ -434,8 +438,10 @@ async fn answer(
     request: &Recorded,
     fault: Option<Fault>,
 ) -> Response {
+    let mut loose = false;
     match fault {
         Some(Fault::Latency(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::LooseTags) => loose = true,
         Some(Fault::Status(429)) => {
             let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
             let headers = response.headers_mut();
@@ -492,6 +498,7 @@ async fn answer(
     match request.path.as_str() {
         "/search" => search(catalogue, &params),
         "/v2/insights" | "/v2/insights/" => insights(catalogue, &params),
+        "/v2/tags" | "/v2/tags/" => tags::tags(catalogue, &params, loose),
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -633,6 +640,9 @@ fn search(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response {
         .collect();
     reply(StatusCode::OK, &json!({ "results": results }))
 }
+
+/// The affinity Qloo gives every result of an inert tag signal.
+const INERT_AFFINITY: f64 = 0.764_996_287_798_405_6;
 
 const INSIGHT_TYPES: &[&str] = &[
     "urn:entity:artist",
@@ -806,6 +816,22 @@ fn insights(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response
             &json!({"success": true, "results": {"entities": [], "duration": 0.001}}),
         );
     }
+    // Tag signals move affinity only when the tag is connected to the
+    // type asked for: carried by some entity of that type. Otherwise they
+    // are inert, and every result gets the same affinity (§6.4).
+    let signal_words: Vec<String> = signal_tags
+        .iter()
+        .map(|t| t.rsplit(':').next().unwrap_or_default().to_owned())
+        .collect();
+    let inert = !signal_tags.is_empty()
+        && !catalogue
+            .entities
+            .iter()
+            .filter(|e| &e.kind == filter_type)
+            .any(|e| {
+                signal_tags.iter().any(|t| e.place_tags.contains(t))
+                    || e.tags.iter().any(|w| signal_words.contains(w))
+            });
     let exclude = list(params, "filter.exclude.entities");
     let explain = params
         .get("feature.explainability")
@@ -816,15 +842,22 @@ fn insights(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response
         if exclude.iter().any(|x| x.eq_ignore_ascii_case(&entity.id)) {
             continue;
         }
-        if !tags.is_empty()
-            && !tags.iter().any(|t| {
-                entity.place_tags.contains(t)
-                    || entity
-                        .tags
-                        .iter()
-                        .any(|w| *t == format!("urn:tag:keyword:qloo:{w}"))
-            })
+        let carries = |t: &String| {
+            entity.place_tags.contains(t)
+                || entity
+                    .tags
+                    .iter()
+                    .any(|w| *t == format!("urn:tag:keyword:qloo:{w}"))
+        };
+        let tagged = if params
+            .get("operator.filter.tags")
+            .is_some_and(|o| o == "intersection")
         {
+            tags.iter().all(carries)
+        } else {
+            tags.iter().any(carries)
+        };
+        if !tags.is_empty() && !tagged {
             continue;
         }
         if !brands.is_empty() && !entity.brand.as_ref().is_some_and(|b| brands.contains(b)) {
@@ -870,13 +903,20 @@ fn insights(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response
             ));
         }
         let mut affinity = if scores.is_empty() {
-            taste_overlap(&entity.tags, &signal_tags, &entity.id, "tags")
+            if inert {
+                // Qloo's default list, one constant affinity (§6.4).
+                INERT_AFFINITY
+            } else {
+                taste_overlap(&entity.tags, &signal_words, &entity.id, "tags")
+            }
         } else {
             #[allow(clippy::cast_precision_loss)]
             let mean = scores.iter().map(|(_, s)| s).sum::<f64>() / scores.len() as f64;
             mean
         };
-        affinity = (affinity * 0.9 + entity.popularity * 0.1).clamp(0.0, 1.0);
+        if !inert || !scores.is_empty() {
+            affinity = (affinity * 0.9 + entity.popularity * 0.1).clamp(0.0, 1.0);
+        }
         found.push(Scored {
             affinity,
             distance,
@@ -977,5 +1017,6 @@ fn taste_overlap(a: &[String], b: &[String], a_id: &str, b_id: &str) -> f64 {
     (0.15 + 0.8 * jaccard.sqrt() + 0.05 * jitter).min(1.0)
 }
 
+mod tags;
 #[cfg(test)]
 mod tests;

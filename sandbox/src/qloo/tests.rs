@@ -317,3 +317,114 @@ async fn every_nth_request_can_be_answered_503() {
     }
     assert_eq!(statuses, [200, 503, 200, 503]);
 }
+
+fn tag_ids(body: &Value) -> Vec<String> {
+    body["results"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn tags_are_found_by_name_by_meaning_and_by_parent_type() {
+    let (sim, client) = sim(QlooOptions::default()).await;
+    let (status, body) = get(
+        &client,
+        &sim,
+        "/v2/tags?filter.query=cosy%20italian&feature.semantic_search=true&filter.parents.types=urn:entity:place&take=5",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ids = tag_ids(&body);
+    assert!(
+        ids.contains(&"urn:tag:genre:place:restaurant:italian".to_owned()),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(&"urn:tag:keyword:qloo:cozy".to_owned()),
+        "by meaning: {ids:?}"
+    );
+    assert_eq!(body["results"]["tags"][0]["name"], "Italian", "names first");
+
+    // Without semantic search, "cosy" means nothing.
+    let (_, body) = get(
+        &client,
+        &sim,
+        "/v2/tags?filter.query=cosy&filter.parents.types=urn:entity:place",
+    )
+    .await;
+    assert!(tag_ids(&body).is_empty());
+    // Parent types narrow: no film is Italian food.
+    let (_, body) = get(
+        &client,
+        &sim,
+        "/v2/tags?filter.query=italian&filter.parents.types=urn:entity:movie",
+    )
+    .await;
+    assert!(tag_ids(&body).is_empty());
+    // An unknown vibe: nothing; told to be loose, something anyway.
+    let unknown = "/v2/tags?filter.query=zxqv&feature.semantic_search=true";
+    assert!(tag_ids(&get(&client, &sim, unknown).await.1).is_empty());
+    sim.inject(Fault::LooseTags);
+    assert!(!tag_ids(&get(&client, &sim, unknown).await.1).is_empty());
+    let (status, _) = get(&client, &sim, "/v2/tags").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn insights_filter_by_tags_and_tag_signals_can_be_inert() {
+    let (sim, client) = sim(QlooOptions::default()).await;
+    let names = |body: &Value| -> Vec<String> {
+        body["results"]["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let both = "/v2/insights?filter.type=urn:entity:place&filter.location.query=New%20York\
+                &filter.tags=urn:tag:genre:place:restaurant:japanese,urn:tag:keyword:qloo:cozy";
+    let (_, union) = get(&client, &sim, both).await;
+    let (_, all) = get(
+        &client,
+        &sim,
+        &format!("{both}&operator.filter.tags=intersection"),
+    )
+    .await;
+    assert!(
+        names(&all).contains(&"Ippudo East Village".to_owned()),
+        "{all}"
+    );
+    assert!(names(&all).len() < names(&union).len(), "{all} {union}");
+
+    // A keyword no film carries moves nothing: one constant affinity.
+    let (_, inert) = get(
+        &client,
+        &sim,
+        "/v2/insights?filter.type=urn:entity:movie&signal.interests.tags=urn:tag:keyword:qloo:ramen&take=5",
+    )
+    .await;
+    let affinities: Vec<f64> = inert["results"]["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["query"]["affinity"].as_f64().unwrap())
+        .collect();
+    assert!(
+        affinities.len() > 1 && affinities.iter().all(|a| (a - 0.765).abs() < 0.001),
+        "{affinities:?}"
+    );
+    let (_, live) = get(
+        &client,
+        &sim,
+        "/v2/insights?filter.type=urn:entity:movie&signal.interests.tags=urn:tag:keyword:qloo:cyberpunk&take=5",
+    )
+    .await;
+    assert!(
+        names(&live).contains(&"The Matrix".to_owned())
+            || names(&live).contains(&"Akira".to_owned()),
+        "{live}"
+    );
+}
