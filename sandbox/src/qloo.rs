@@ -523,9 +523,10 @@ fn take(params: &HashMap<String, String>, default: usize) -> usize {
         .clamp(1, 50)
 }
 
-fn tag_json(word: &str) -> Value {
-    let name: String = word
-        .split('-')
+/// `text`'s parts between `separator`s, capitalised and joined with
+/// spaces, as Qloo names tags ("late-night" → "Late Night").
+fn title_case(text: &str, separator: char) -> String {
+    text.split(separator)
         .map(|part| {
             let mut chars = part.chars();
             chars
@@ -533,7 +534,11 @@ fn tag_json(word: &str) -> Value {
                 .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
         })
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+}
+
+fn tag_json(word: &str) -> Value {
+    let name = title_case(word, '-');
     json!({"id": format!("urn:tag:keyword:qloo:{word}"), "name": name, "type": "urn:tag:keyword:qloo"})
 }
 

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::{Catalogue, SimEntity, error, fold, reply, take};
+use super::{Catalogue, SimEntity, error, fold, reply, take, title_case};
 
 /// Words that mean a tag's word, for semantic search: (said, tag word).
 const MEANINGS: &[(&str, &str)] = &[
@@ -61,18 +61,6 @@ struct SimTag {
     kind: String,
     /// The entity types whose entities carry it.
     parents: Vec<String>,
-}
-
-fn display_name(word: &str) -> String {
-    word.split(' ')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars
-                .next()
-                .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Every tag the catalogue's entities carry, with the types carrying it.
@@ -157,7 +145,7 @@ pub(super) fn tags(
     let results: Vec<Value> = found
         .iter()
         .take(take(params, 10))
-        .map(|tag| json!({"id": tag.id, "name": display_name(&tag.word), "type": tag.kind}))
+        .map(|tag| json!({"id": tag.id, "name": title_case(&tag.word, ' '), "type": tag.kind}))
         .collect();
     reply(
         StatusCode::OK,
