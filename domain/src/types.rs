@@ -123,6 +123,12 @@ id_type!(
     "entity id"
 );
 id_type!(
+    /// A tag of the taste graph: a genre, a style, a kind of place
+    /// ("Italian", "Cozy"), as its tag search or its entities name it.
+    TagId,
+    "tag id"
+);
+id_type!(
     /// The voice model's id of one item of its conversation (an answer's
     /// audio item, say).
     ItemId,

@@ -84,7 +84,8 @@ pub(crate) struct Context {
     pub callers: usize,
     /// Whether it says the caller was greeted.
     pub greeted: bool,
-    /// The entities found, by name and id (`- name: id` lines).
+    /// The entities and tags found, by name and id (`- name: id` lines,
+    /// as [`fill_ids`](crate::script::fill_ids) holds them).
     pub known: Vec<(String, String)>,
     /// Whether it asks for the last request to be answered again.
     pub resume: bool,
@@ -100,11 +101,7 @@ impl Context {
         Self {
             callers,
             greeted: text.contains("Carry on"),
-            known: text
-                .lines()
-                .filter_map(|line| line.strip_prefix("- ")?.rsplit_once(": "))
-                .map(|(name, id)| (name.to_owned(), id.to_owned()))
-                .collect(),
+            known: text.lines().filter_map(crate::script::context_id).collect(),
             resume: text.contains("middle of answering") && callers > 0,
         }
     }

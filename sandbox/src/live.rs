@@ -44,7 +44,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use crate::audio::{self, BYTES_PER_MS, FRAME_BYTES};
 use crate::casting::{Casting, Context};
 use crate::realtime::{MAX_RECORDED_EVENTS, Recorder, Session, keep_sent};
-use crate::script::{ModelScript, ScriptFaults, ScriptedCall, fill_ids, rounds, summarize};
+use crate::script::{
+    ModelScript, ScriptFaults, ScriptedCall, fill_ids, learn_ids, rounds, summarize,
+};
 
 /// Output audio sent per tick: 100 ms of μ-law.
 const TICK_MS: u64 = 100;
@@ -865,11 +867,7 @@ impl Conn {
         }
         self.answered.insert(call_id.to_owned());
         let output = item["output"].as_str().unwrap_or_default().to_owned();
-        if let Ok(value) = serde_json::from_str::<Value>(&output)
-            && let (Some(name), Some(id)) = (value["name"].as_str(), value["entity_id"].as_str())
-        {
-            self.known_ids.push((name.to_owned(), id.to_owned()));
-        }
+        learn_ids(&output, &mut self.known_ids);
         self.outputs.push(output);
     }
 

@@ -830,10 +830,17 @@ pub fn check(
             expect.tool_errors
         ));
     }
+    // What searches found: an entity's name, a tag search's tags' names.
     let found: Vec<&str> = tools
         .iter()
         .filter(|t| t["is_error"] == false)
-        .filter_map(|t| t["result"]["name"].as_str())
+        .flat_map(|t| {
+            let tags = t["result"]["tags"].as_array().into_iter().flatten();
+            t["result"]["name"]
+                .as_str()
+                .into_iter()
+                .chain(tags.filter_map(|tag| tag["name"].as_str()))
+        })
         .collect();
     for name in &expect.found {
         if !found.iter().any(|f| f.eq_ignore_ascii_case(name)) {

@@ -49,7 +49,9 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use crate::audio::{self, BYTES_PER_MS, FRAME_BYTES};
 use crate::casting::{Casting, Context};
-use crate::script::{ModelScript, ScriptFaults, ScriptedCall, fill_ids, rounds, summarize};
+use crate::script::{
+    ModelScript, ScriptFaults, ScriptedCall, fill_ids, learn_ids, rounds, summarize,
+};
 
 /// Client events kept per session, and server events; more are counted,
 /// not kept.
@@ -1357,12 +1359,7 @@ impl Conn {
                 return;
             }
             let output = item["output"].as_str().unwrap_or_default().to_owned();
-            if let Ok(value) = serde_json::from_str::<Value>(&output)
-                && let (Some(name), Some(id)) =
-                    (value["name"].as_str(), value["entity_id"].as_str())
-            {
-                self.known_ids.push((name.to_owned(), id.to_owned()));
-            }
+            learn_ids(&output, &mut self.known_ids);
             self.outputs.push(output);
         }
         let mut added = item.clone();

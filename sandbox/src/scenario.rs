@@ -158,6 +158,8 @@ const SHIPPED: &[&str] = &[
     include_str!("../scenarios/transfer-no-answer.toml"),
     include_str!("../scenarios/text-me-the-list.toml"),
     include_str!("../scenarios/text-me-no.toml"),
+    include_str!("../scenarios/a-vibe-to-a-place.toml"),
+    include_str!("../scenarios/a-vibe-nobody-has.toml"),
     include_str!("../scenarios/report-after-two-failures.toml"),
     include_str!("../scenarios/second-start-ignored.toml"),
 ];

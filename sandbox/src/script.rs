@@ -152,14 +152,58 @@ pub fn rounds(calls: &[ScriptedCall]) -> Vec<Vec<ScriptedCall>> {
         .collect()
 }
 
-/// Replaces `{entity_id:NAME}` with ids from `known` (name, id); unknown
-/// names stay as they are, as a confused model's would.
+/// How a tag is held among the known ids: its name under this prefix.
+const TAG: &str = "tag:";
+
+/// Replaces `{entity_id:NAME}` and `{tag_id:NAME}` with ids from `known`
+/// (name, id), and `{tag_ids}` with every tag id found so far,
+/// comma-separated; unknown names stay as they are, as a confused model's
+/// would.
 pub fn fill_ids(arguments: &str, known: &[(String, String)]) -> String {
     let mut out = arguments.to_owned();
     for (name, id) in known {
-        out = out.replace(&format!("{{entity_id:{name}}}"), id);
+        match name.strip_prefix(TAG) {
+            Some(tag) => out = out.replace(&format!("{{tag_id:{tag}}}"), id),
+            None => out = out.replace(&format!("{{entity_id:{name}}}"), id),
+        }
+    }
+    if out.contains("{tag_ids}") {
+        let mut tags: Vec<&str> = Vec::new();
+        for (name, id) in known {
+            if name.starts_with(TAG) && !tags.contains(&id.as_str()) {
+                tags.push(id);
+            }
+        }
+        out = out.replace("{tag_ids}", &tags.join(","));
     }
     out
+}
+
+/// The ids a tool's output names, as a model would note them: a found
+/// entity's (`name`, `entity_id`), each tag of a tag search's.
+pub fn learn_ids(output: &str, known: &mut Vec<(String, String)>) {
+    let Ok(value) = serde_json::from_str::<Value>(output) else {
+        return;
+    };
+    if let (Some(name), Some(id)) = (value["name"].as_str(), value["entity_id"].as_str()) {
+        known.push((name.to_owned(), id.to_owned()));
+    }
+    for tag in value["tags"].as_array().into_iter().flatten() {
+        if let (Some(name), Some(id)) = (tag["name"].as_str(), tag["tag_id"].as_str()) {
+            known.push((format!("{TAG}{name}"), id.to_owned()));
+        }
+    }
+}
+
+/// A `- name: id` line of a context, as [`fill_ids`] holds it (a tag's
+/// line reads `- name (tag): id`).
+pub fn context_id(line: &str) -> Option<(String, String)> {
+    let (name, id) = line.strip_prefix("- ")?.rsplit_once(": ")?;
+    let name = match name.strip_suffix(" (tag)") {
+        Some(tag) => format!("{TAG}{tag}"),
+        None => name.to_owned(),
+    };
+    Some((name, id.to_owned()))
 }
 
 /// A spoken summary of tool outputs (JSON texts), for `{tool_output}`.
@@ -178,6 +222,9 @@ pub fn summarize(outputs: &[String]) -> String {
 fn summarize_value(value: &Value) -> String {
     if let Some(error) = value.get("error").and_then(Value::as_str) {
         return format!("that lookup failed ({error})");
+    }
+    if let Some(understood) = value.get("understood_as").and_then(Value::as_str) {
+        return understood.to_owned();
     }
     for key in ["recommendations", "venues"] {
         if let Some(items) = value.get(key).and_then(Value::as_array) {
@@ -241,6 +288,26 @@ mod tests {
             ),
             r#"{"ids":"M1,{entity_id:Nope}"}"#
         );
+        let mut known = Vec::new();
+        learn_ids(r#"{"name":"Amélie","entity_id":"A1"}"#, &mut known);
+        learn_ids(
+            r#"{"tags":[{"tag_id":"t:cozy","name":"Cozy"},{"tag_id":"t:it","name":"Italian"}]}"#,
+            &mut known,
+        );
+        learn_ids("not json", &mut known);
+        known.extend(context_id("- Quiet (tag): t:quiet"));
+        assert_eq!(
+            fill_ids(
+                r#"{"e":"{entity_id:Amélie}","t":"{tag_id:Italian}","all":"{tag_ids}","x":"{tag_id:Nope}"}"#,
+                &known
+            ),
+            r#"{"e":"A1","t":"t:it","all":"t:cozy,t:it,t:quiet","x":"{tag_id:Nope}"}"#
+        );
+        assert_eq!(
+            context_id("- The Matrix: M1"),
+            Some(("The Matrix".to_owned(), "M1".to_owned()))
+        );
+        assert_eq!(context_id("Caller: hi"), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use qloophone::config::Config;
 use qloophone::sandbox::Sandbox;
 use qloophone::startup::Application;
 use qloophone_domain::call::CallRegistry;
-use qloophone_domain::tools::{ToolExecutor, ToolInvocation, ToolOutcome, ToolSpec};
+use qloophone_domain::tools::{Known, ToolExecutor, ToolInvocation, ToolOutcome, ToolSpec};
 use qloophone_sandbox::SANDBOX_KEY;
 use qloophone_sandbox::caller::{CallReport, CallerOptions, Step, place_call};
 use qloophone_sandbox::live::{LiveFaults, LiveOptions};
@@ -361,12 +361,12 @@ impl ToolExecutor for EchoTools {
                 let query = args["query"].as_str().unwrap_or("nothing");
                 ToolOutcome::ok(
                     &json!({"entity_id": "E1", "name": query, "type": "urn:entity:movie"}),
-                    vec![],
+                    Known::default(),
                 )
             }
             "slow_tool" => {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                ToolOutcome::ok(&json!({"name": "slow"}), vec![])
+                ToolOutcome::ok(&json!({"name": "slow"}), Known::default())
             }
             other => ToolOutcome::error(format!("Unknown tool \"{other}\""), None),
         }

@@ -62,11 +62,11 @@ async fn a_gpt_live_call_speaks_the_wire_as_documented() {
         .unwrap();
     assert_eq!(
         tools.len(),
-        7,
+        8,
         "the taste tools and the call's own: {tools:?}"
     );
-    assert_eq!(tools[4]["name"], "end_call");
-    assert_eq!(tools[5]["name"], "transfer_to_human");
+    assert_eq!(tools[5]["name"], "end_call");
+    assert_eq!(tools[6]["name"], "transfer_to_human");
     assert!(start.get("turn_detection").is_none() && start.get("tools").is_none());
     assert!(
         start.get("input").is_none(),

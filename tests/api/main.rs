@@ -23,5 +23,6 @@ mod reports;
 mod routes;
 mod scenarios;
 mod signatures;
+mod tags;
 mod texts;
 mod trust;

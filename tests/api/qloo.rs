@@ -85,7 +85,7 @@ async fn insights_send_every_parameter_and_read_the_answer() {
         interest_entities: vec![EntityId::parse(&khruangbin).unwrap()],
         location: Some(Location::Named("Austin".into())),
         radius_m: Some(2000),
-        tags: vec!["urn:tag:category:place:bar".into()],
+        tags: vec![qloophone_domain::TagId::parse("urn:tag:category:place:bar").unwrap()],
         take: 5,
         sort_by: Some(SortBy::Affinity),
         explainability: true,
@@ -157,7 +157,7 @@ async fn other_client_errors_are_not_retried() {
     );
     let games = InsightsQuery {
         filter_type: EntityKind::VideoGame,
-        tags: vec!["urn:tag:keyword:qloo:space".into()],
+        tags: vec![qloophone_domain::TagId::parse("urn:tag:keyword:qloo:space").unwrap()],
         take: 3,
         ..InsightsQuery::default()
     };
@@ -450,7 +450,7 @@ async fn the_franchise_rules_read_what_qloo_gives() {
 async fn a_recommendation_leaves_out_the_sequel_the_graph_ranks_first() {
     use qloophone_domain::ToolCallId;
     use qloophone_domain::tools::recommend::taste_tools;
-    use qloophone_domain::tools::{ToolExecutor, ToolInvocation};
+    use qloophone_domain::tools::{Known, ToolExecutor, ToolInvocation};
     use std::sync::Arc;
     let (sim, graph) = setup(Duration::ZERO).await;
     let toolbox = taste_tools(Arc::new(graph));
@@ -464,11 +464,11 @@ async fn a_recommendation_leaves_out_the_sequel_the_graph_ranks_first() {
         .execute(invoke(
             "search_entity",
             serde_json::json!({"query": "Finding Nemo", "type": "movie"}),
-            Arc::from(Vec::new()),
+            Arc::default(),
         ))
         .await;
     assert!(!searched.is_error, "{}", searched.output);
-    let nemo = searched.learned[0].clone();
+    let nemo = searched.learned.entities[0].clone();
     assert_eq!(nemo.people, ["Andrew Stanton"]);
     // What the graph itself ranks for a fan of Finding Nemo: the sequel.
     let raw = client(&sim, "test-key", 2)
@@ -488,7 +488,7 @@ async fn a_recommendation_leaves_out_the_sequel_the_graph_ranks_first() {
         .execute(invoke(
             "get_recommendation",
             serde_json::json!({"entity_ids": nemo.id.as_str(), "output_type": "movie", "take": 5}),
-            Arc::from(vec![nemo.clone()]),
+            Arc::new(Known::of_entities(vec![nemo.clone()])),
         ))
         .await;
     assert!(!recommended.is_error, "{}", recommended.output);

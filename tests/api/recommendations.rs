@@ -80,6 +80,7 @@ async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
         names,
         [
             "search_entity",
+            "search_tags",
             "get_recommendation",
             "search_locality",
             "get_fan_venues",

@@ -1,4 +1,6 @@
-//! The entity cache: a [`TasteGraph`] decorator for search results.
+//! The entity cache: a [`TasteGraph`] decorator for search results, entity
+//! searches and tag searches alike (a tag search's key is marked as such,
+//! so the two never answer each other).
 //!
 //! A true LRU (the `lru` crate) with a time to live, sized in entries. Time
 //! comes from the [`Clock`] port. Identical lookups made while one is on its
@@ -24,9 +26,11 @@ use async_trait::async_trait;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use lru::LruCache;
-use qloophone_domain::EntityId;
 use qloophone_domain::ports::{Clock, TasteGraph};
-use qloophone_domain::ports::{Entity, Insights, InsightsQuery, SearchQuery, Tag, TasteError};
+use qloophone_domain::ports::{
+    Entity, FoundTag, Insights, InsightsQuery, SearchQuery, Tag, TagQuery, TasteError,
+};
+use qloophone_domain::{EntityId, TagId};
 use serde::{Deserialize, Serialize};
 
 use super::log::{ApiLog, LogEntry};
@@ -132,7 +136,73 @@ impl CacheSettings {
     }
 }
 
-type Lookup = Shared<BoxFuture<'static, Result<Vec<Entity>, TasteError>>>;
+type Lookup = Shared<BoxFuture<'static, Result<Found, TasteError>>>;
+
+/// A search the cache answers: for entities, or for tags.
+#[derive(Clone)]
+enum Ask {
+    Entities(SearchQuery),
+    Tags(TagQuery),
+}
+
+/// What a search found.
+#[derive(Clone)]
+enum Found {
+    Entities(Vec<Entity>),
+    Tags(Vec<FoundTag>),
+}
+
+impl Found {
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Entities(entities) => entities.is_empty(),
+            Self::Tags(tags) => tags.is_empty(),
+        }
+    }
+
+    /// As stored in a snapshot or the shared tier.
+    fn stored(&self) -> (Vec<StoredEntity>, Vec<(String, String)>) {
+        match self {
+            Self::Entities(entities) => (
+                entities.iter().map(StoredEntity::from).collect(),
+                Vec::new(),
+            ),
+            Self::Tags(tags) => (
+                Vec::new(),
+                tags.iter()
+                    .map(|t| (t.id.as_str().to_owned(), t.name.clone()))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn entities(self) -> Vec<Entity> {
+        match self {
+            Self::Entities(entities) => entities,
+            Self::Tags(_) => Vec::new(),
+        }
+    }
+
+    fn tags(self) -> Vec<FoundTag> {
+        match self {
+            Self::Tags(tags) => tags,
+            Self::Entities(_) => Vec::new(),
+        }
+    }
+}
+
+impl Ask {
+    async fn upstream(&self, inner: &dyn TasteGraph) -> Result<Found, TasteError> {
+        match self {
+            Self::Entities(query) => inner.search(query).await.map(Found::Entities),
+            Self::Tags(query) => inner.search_tags(query).await.map(Found::Tags),
+        }
+    }
+}
+
+/// How a tag search's key marks its `types`: entity types are URNs or
+/// nothing, so no entity search has a key starting so.
+const TAGS_MARK: &str = "tags:";
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -165,23 +235,64 @@ impl Key {
             take: query.take,
         }
     }
+
+    fn of_tags(query: &TagQuery) -> Self {
+        Self {
+            text: query
+                .text
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase(),
+            types: format!(
+                "{TAGS_MARK}{}",
+                query.parent.map(wire::urn).unwrap_or_default()
+            ),
+            take: query.take,
+        }
+    }
+
+    fn is_tags(&self) -> bool {
+        self.types.starts_with(TAGS_MARK)
+    }
 }
 
 struct Stored {
-    entities: Vec<Entity>,
+    found: Found,
     stored_at: SystemTime,
 }
 
 impl Stored {
-    /// Entities as a snapshot or the shared tier holds them, stored at
-    /// `stored_at_ms` (Unix milliseconds); any that no longer parse are
-    /// left out.
-    fn saved(entities: Vec<StoredEntity>, stored_at_ms: u64) -> Self {
+    /// What a snapshot or the shared tier holds for `key`, stored at
+    /// `stored_at_ms` (Unix milliseconds); entries that no longer parse
+    /// are left out.
+    fn saved(
+        key: &Key,
+        entities: Vec<StoredEntity>,
+        tags: Vec<(String, String)>,
+        stored_at_ms: u64,
+    ) -> Self {
+        let found = if key.is_tags() {
+            Found::Tags(
+                tags.into_iter()
+                    .filter_map(|(id, name)| {
+                        Some(FoundTag {
+                            id: TagId::parse(&id).ok()?,
+                            name,
+                        })
+                    })
+                    .collect(),
+            )
+        } else {
+            Found::Entities(
+                entities
+                    .into_iter()
+                    .filter_map(StoredEntity::into_entity)
+                    .collect(),
+            )
+        };
         Self {
-            entities: entities
-                .into_iter()
-                .filter_map(StoredEntity::into_entity)
-                .collect(),
+            found,
             stored_at: UNIX_EPOCH + Duration::from_millis(stored_at_ms),
         }
     }
@@ -235,7 +346,7 @@ impl Shelf {
         }
     }
 
-    fn cached(&self, key: &Key) -> Option<Vec<Entity>> {
+    fn cached(&self, key: &Key) -> Option<Found> {
         let mut state = lock(&self.state);
         let fresh = state.entries.get(key).map(|stored| self.fresh(stored))?;
         if !fresh {
@@ -243,15 +354,12 @@ impl Shelf {
             return None;
         }
         state.hits += 1;
-        state.entries.get(key).map(|stored| stored.entities.clone())
+        state.entries.get(key).map(|stored| stored.found.clone())
     }
 
-    fn store_at(&self, key: Key, entities: Vec<Entity>, stored_at: SystemTime) {
+    fn store_at(&self, key: Key, found: Found, stored_at: SystemTime) {
         let mut state = lock(&self.state);
-        let stored = Stored {
-            entities,
-            stored_at,
-        };
+        let stored = Stored { found, stored_at };
         if let Some((evicted, _)) = state.entries.push(key.clone(), stored)
             && evicted != key
         {
@@ -330,12 +438,16 @@ impl EntityCache {
                     .entries
                     .iter()
                     .rev() // least recent first, so loading keeps the order
-                    .map(|(key, stored)| SnapshotEntry {
-                        query: key.text.clone(),
-                        types: key.types.clone(),
-                        take: key.take,
-                        stored_at_ms: millis(stored.stored_at),
-                        entities: stored.entities.iter().map(StoredEntity::from).collect(),
+                    .map(|(key, stored)| {
+                        let (entities, tags) = stored.found.stored();
+                        SnapshotEntry {
+                            query: key.text.clone(),
+                            types: key.types.clone(),
+                            take: key.take,
+                            stored_at_ms: millis(stored.stored_at),
+                            entities,
+                            tags,
+                        }
                     })
                     .collect(),
             }
@@ -385,13 +497,13 @@ impl EntityCache {
         let mut state = lock(&self.shelf.state);
         let mut loaded = 0;
         for entry in snapshot.entries {
-            let stored = Stored::saved(entry.entities, entry.stored_at_ms);
+            let key = Key {
+                text: entry.query,
+                types: entry.types,
+                take: entry.take,
+            };
+            let stored = Stored::saved(&key, entry.entities, entry.tags, entry.stored_at_ms);
             if self.shelf.fresh(&stored) {
-                let key = Key {
-                    text: entry.query,
-                    types: entry.types,
-                    take: entry.take,
-                };
                 state.entries.push(key, stored);
                 loaded += 1;
             }
@@ -407,7 +519,7 @@ impl EntityCache {
     ///
     /// It runs while `inflight` is locked by the caller; it takes that lock
     /// itself only once it has an answer, after the entry is in place.
-    fn spawn_lookup(&self, key: Key, query: SearchQuery) -> Lookup {
+    fn spawn_lookup(&self, key: Key, ask: Ask) -> Lookup {
         let inner = self.inner.clone();
         let shelf = self.shelf.clone();
         let shared = self.shared.clone();
@@ -415,18 +527,21 @@ impl EntityCache {
         let task = tokio::spawn(upstream::carry(async move {
             let result = match &shared {
                 Some(tier) => {
-                    search_shared(tier.as_ref(), inner.as_ref(), &shelf, &key, &query).await
+                    search_shared(tier.as_ref(), inner.as_ref(), &shelf, &key, &ask).await
                 }
-                None => inner.search(&query).await.map(|entities| (entities, None)),
+                None => ask
+                    .upstream(inner.as_ref())
+                    .await
+                    .map(|found| (found, None)),
             };
             lock(&shelf.inflight).remove(&key);
             match result {
-                Ok((entities, stored_at)) => {
-                    if !entities.is_empty() {
+                Ok((found, stored_at)) => {
+                    if !found.is_empty() {
                         let stored_at = stored_at.unwrap_or_else(|| shelf.clock.now());
-                        shelf.store_at(key, entities.clone(), stored_at);
+                        shelf.store_at(key, found.clone(), stored_at);
                     }
-                    Ok(entities)
+                    Ok(found)
                 }
                 Err(err) => Err(err),
             }
@@ -442,16 +557,40 @@ impl EntityCache {
         .shared()
     }
 
-    fn log_hit(&self, query: &SearchQuery) {
+    fn log_hit(&self, ask: &Ask) {
         if let Some(log) = &self.log {
-            log.record(&LogEntry::now(
-                "/search",
-                super::wire::search_params(query),
-                "cached".into(),
-                0,
-                "hit",
-            ));
+            let (endpoint, params) = match ask {
+                Ask::Entities(query) => ("/search", wire::search_params(query)),
+                // The flag as the client sends it is not known here: the
+                // line says what was looked up, not the request's bytes.
+                Ask::Tags(query) => ("/v2/tags", wire::tags_params(query, false)),
+            };
+            log.record(&LogEntry::now(endpoint, params, "cached".into(), 0, "hit"));
         }
+    }
+
+    /// A search answered from the entries, from a lookup already on its
+    /// way, or upstream (through the shared tier when there is one).
+    async fn find(&self, key: Key, ask: Ask) -> Result<Found, TasteError> {
+        if let Some(found) = self.shelf.cached(&key) {
+            self.log_hit(&ask);
+            return Ok(found);
+        }
+        // One lookup upstream per key: later callers share it. Counted as a
+        // hit, since they cost nothing upstream.
+        let lookup = {
+            let mut inflight = lock(&self.shelf.inflight);
+            if let Some(lookup) = inflight.get(&key) {
+                lock(&self.shelf.state).hits += 1;
+                lookup.clone()
+            } else {
+                lock(&self.shelf.state).misses += 1;
+                let lookup = self.spawn_lookup(key.clone(), ask);
+                inflight.insert(key, lookup.clone());
+                lookup
+            }
+        };
+        lookup.await
     }
 }
 
@@ -466,14 +605,14 @@ async fn search_shared(
     inner: &dyn TasteGraph,
     shelf: &Shelf,
     key: &Key,
-    query: &SearchQuery,
-) -> Result<(Vec<Entity>, Option<SystemTime>), TasteError> {
+    ask: &Ask,
+) -> Result<(Found, Option<SystemTime>), TasteError> {
     let name = key.shared_name();
     let shared = |bytes: Option<Vec<u8>>| {
         let entry: SharedEntry = serde_json::from_slice(&bytes?).ok()?;
-        let stored = Stored::saved(entry.entities, entry.stored_at_ms);
-        (shelf.fresh(&stored) && !stored.entities.is_empty())
-            .then_some((stored.entities, Some(stored.stored_at)))
+        let stored = Stored::saved(key, entry.entities, entry.tags, entry.stored_at_ms);
+        (shelf.fresh(&stored) && !stored.found.is_empty())
+            .then_some((stored.found, Some(stored.stored_at)))
     };
     if let Some(found) = shared(tier.get(&name).await) {
         return Ok(found);
@@ -489,13 +628,15 @@ async fn search_shared(
             }
         }
     }
-    let result = inner.search(query).await;
-    if let Ok(entities) = &result
-        && !entities.is_empty()
+    let result = ask.upstream(inner).await;
+    if let Ok(found) = &result
+        && !found.is_empty()
     {
+        let (entities, tags) = found.stored();
         let entry = SharedEntry {
             stored_at_ms: millis(shelf.clock.now()),
-            entities: entities.iter().map(StoredEntity::from).collect(),
+            entities,
+            tags,
         };
         if let Ok(bytes) = serde_json::to_vec(&entry) {
             tier.put(&name, bytes, shelf.ttl).await;
@@ -504,7 +645,7 @@ async fn search_shared(
     if claimed {
         tier.release(&name).await;
     }
-    result.map(|entities| (entities, None))
+    result.map(|found| (found, None))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, flushes it to disk,
@@ -551,30 +692,23 @@ impl CacheStatsSource for EntityCache {
 #[async_trait]
 impl TasteGraph for EntityCache {
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Entity>, TasteError> {
-        let key = Key::of(query);
-        if let Some(entities) = self.shelf.cached(&key) {
-            self.log_hit(query);
-            return Ok(entities);
-        }
-        // One lookup upstream per key: later callers share it. Counted as a
-        // hit, since they cost nothing upstream.
-        let lookup = {
-            let mut inflight = lock(&self.shelf.inflight);
-            if let Some(lookup) = inflight.get(&key) {
-                lock(&self.shelf.state).hits += 1;
-                lookup.clone()
-            } else {
-                lock(&self.shelf.state).misses += 1;
-                let lookup = self.spawn_lookup(key.clone(), query.clone());
-                inflight.insert(key, lookup.clone());
-                lookup
-            }
-        };
-        lookup.await
+        self.find(Key::of(query), Ask::Entities(query.clone()))
+            .await
+            .map(Found::entities)
     }
 
     async fn insights(&self, query: &InsightsQuery) -> Result<Insights, TasteError> {
         self.inner.insights(query).await
+    }
+
+    async fn search_tags(&self, query: &TagQuery) -> Result<Vec<FoundTag>, TasteError> {
+        self.find(Key::of_tags(query), Ask::Tags(query.clone()))
+            .await
+            .map(Found::tags)
+    }
+
+    fn place_kind(&self, words: &str) -> Option<FoundTag> {
+        self.inner.place_kind(words)
     }
 }
 
@@ -614,7 +748,11 @@ struct Snapshot {
 #[derive(Serialize, Deserialize)]
 struct SharedEntry {
     stored_at_ms: u64,
+    #[serde(default)]
     entities: Vec<StoredEntity>,
+    /// A tag search's tags, (id, name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<(String, String)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -623,7 +761,11 @@ struct SnapshotEntry {
     types: String,
     take: u32,
     stored_at_ms: u64,
+    #[serde(default)]
     entities: Vec<StoredEntity>,
+    /// A tag search's tags, (id, name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<(String, String)>,
 }
 
 #[derive(Serialize, Deserialize)]

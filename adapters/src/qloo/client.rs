@@ -8,7 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use qloophone_domain::ports::TasteGraph;
-use qloophone_domain::ports::{Entity, Insights, InsightsQuery, SearchQuery, TasteError};
+use qloophone_domain::ports::{
+    Entity, FoundTag, Insights, InsightsQuery, SearchQuery, TagQuery, TasteError,
+};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
@@ -33,6 +35,10 @@ pub struct QlooSettings {
     pub search_timeout_ms: u64,
     /// Timeout of one `/v2/insights` attempt, in ms.
     pub insights_timeout_ms: u64,
+    /// Whether tag searches ask for tags by meaning
+    /// (`feature.semantic_search`: "snug" finds Cozy); off for a key or
+    /// a plan without it, when tags are found by their names only.
+    pub semantic_tags: bool,
     /// The most one call may take, retries included, in ms.
     pub deadline_ms: u64,
     /// Retries after a 429 or 5xx.
@@ -59,6 +65,7 @@ impl Default for QlooSettings {
             api_url: "https://hackathon.api.qloo.com".to_owned(),
             search_timeout_ms: 2500,
             insights_timeout_ms: 3000,
+            semantic_tags: true,
             deadline_ms: 6000,
             max_retries: 2,
             api_log: "api_calls.log".to_owned(),
@@ -95,6 +102,7 @@ pub struct QlooClient {
     base_url: String,
     search_timeout: Duration,
     insights_timeout: Duration,
+    semantic_tags: bool,
     deadline: Duration,
     max_retries: u32,
     max_response_bytes: usize,
@@ -159,6 +167,7 @@ impl QlooClient {
             base_url: settings.api_url.trim_end_matches('/').to_owned(),
             search_timeout: Duration::from_millis(settings.search_timeout_ms),
             insights_timeout: Duration::from_millis(settings.insights_timeout_ms),
+            semantic_tags: settings.semantic_tags,
             deadline: Duration::from_millis(settings.deadline_ms),
             max_retries: settings.max_retries,
             max_response_bytes: settings.max_response_bytes.max(1024),
@@ -381,6 +390,22 @@ impl TasteGraph for QlooClient {
             )
             .await?;
         wire::parse_insights(&body).map_err(|err| TasteError::BadResponse(err.to_string()))
+    }
+
+    async fn search_tags(&self, query: &TagQuery) -> Result<Vec<FoundTag>, TasteError> {
+        let body = self
+            .get(
+                "/v2/tags",
+                wire::tags_params(query, self.semantic_tags),
+                self.search_timeout,
+            )
+            .await?;
+        wire::parse_tags(&body, query.parent)
+            .map_err(|err| TasteError::BadResponse(err.to_string()))
+    }
+
+    fn place_kind(&self, words: &str) -> Option<FoundTag> {
+        super::places::place_kind(words)
     }
 }
 

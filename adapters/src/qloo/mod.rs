@@ -9,12 +9,14 @@
 //!   results with a TTL, shared lookups, stats and a snapshot on disk.
 //! - [`ApiLog`] appends one JSON line per Qloo call to `api_calls.log`,
 //!   rotated by size.
-//! - [`wire`]: query strings and response shapes.
+//! - [`wire`]: query strings and response shapes; `places`: the tags of
+//!   the kinds of place callers name most, known without a tag search.
 
 mod breaker;
 mod cache;
 mod client;
 mod log;
+mod places;
 pub mod wire;
 
 pub use breaker::{Breaker, BreakerState};

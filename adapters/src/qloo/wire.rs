@@ -5,10 +5,11 @@
 //! leniently: every field but the id and name is optional, tags may be
 //! objects or strings, scores may be `score` or `avg_score`.
 
-use qloophone_domain::EntityId;
 use qloophone_domain::ports::{
-    Entity, EntityKind, Explanation, Insights, InsightsQuery, Location, SearchQuery, SortBy, Tag,
+    Entity, EntityKind, Explanation, FoundTag, Insights, InsightsQuery, Location, SearchQuery,
+    SortBy, Tag, TagQuery,
 };
+use qloophone_domain::{EntityId, TagId};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -46,6 +47,26 @@ pub fn search_params(query: &SearchQuery) -> String {
     params.finish()
 }
 
+/// The query string of a tag search: the caller's words, by meaning when
+/// `semantic` (`feature.semantic_search`), narrowed to tags carried by
+/// entities of the parent type.
+pub fn tags_params(query: &TagQuery, semantic: bool) -> String {
+    let mut params = url::form_urlencoded::Serializer::new(String::new());
+    params.append_pair("filter.query", &query.text);
+    if semantic {
+        params.append_pair("feature.semantic_search", "true");
+    }
+    if let Some(parent) = query.parent {
+        params.append_pair("filter.parents.types", urn(parent));
+    }
+    params.append_pair("take", &query.take.to_string());
+    params.finish()
+}
+
+fn tag_ids(ids: &[TagId]) -> String {
+    ids.iter().map(TagId::as_str).collect::<Vec<_>>().join(",")
+}
+
 /// The query string of an insights query.
 pub fn insights_params(query: &InsightsQuery) -> String {
     let mut params = url::form_urlencoded::Serializer::new(String::new());
@@ -60,7 +81,12 @@ pub fn insights_params(query: &InsightsQuery) -> String {
         params.append_pair("signal.interests.entities", &ids(&query.interest_entities));
     }
     if !query.interest_tags.is_empty() {
-        params.append_pair("signal.interests.tags", &query.interest_tags.join(","));
+        params.append_pair("signal.interests.tags", &tag_ids(&query.interest_tags));
+        // Omitted, Qloo keeps only results carrying every tag signal
+        // (protocols-2026 §6.3): several vibes mean any of them.
+        if query.interest_tags.len() > 1 {
+            params.append_pair("operator.signal.interests.tags", "union");
+        }
     }
     match &query.location {
         Some(Location::Named(name)) => {
@@ -90,7 +116,12 @@ pub fn insights_params(query: &InsightsQuery) -> String {
         params.append_pair("filter.location.radius", &radius.to_string());
     }
     if !query.tags.is_empty() {
-        params.append_pair("filter.tags", &query.tags.join(","));
+        params.append_pair("filter.tags", &tag_ids(&query.tags));
+        // Qloo's default is any of them; the caller describing one thing
+        // ("cozy" and "Italian") means all of them.
+        if query.tags.len() > 1 && !query.any_tag {
+            params.append_pair("operator.filter.tags", "intersection");
+        }
     }
     if !query.references_brand.is_empty() {
         params.append_pair("filter.references_brand", &query.references_brand.join(","));
@@ -313,6 +344,55 @@ pub fn parse_insights(body: &[u8]) -> Result<Insights, serde_json::Error> {
     })
 }
 
+#[derive(Deserialize)]
+struct TagsBody {
+    results: TagsResults,
+}
+
+#[derive(Deserialize)]
+struct TagsResults {
+    #[serde(default)]
+    tags: Vec<Value>,
+}
+
+/// Reads a `/v2/tags` answer: each tag's `id` (or `tag_id`, as insights
+/// name them) and `name` (its id's last part when missing). When a tag
+/// lists its `parents` and `parent` is not among them, it is left out:
+/// semantic search answers something for every query.
+///
+/// # Errors
+/// When the body is not a tags answer.
+pub fn parse_tags(
+    body: &[u8],
+    parent: Option<EntityKind>,
+) -> Result<Vec<FoundTag>, serde_json::Error> {
+    let value: Value = serde_json::from_slice(body)?;
+    if !value["results"].is_object() {
+        return Err(serde::de::Error::custom(
+            "a tags answer has a results object",
+        ));
+    }
+    let body: TagsBody = serde_json::from_value(value)?;
+    Ok(body
+        .results
+        .tags
+        .iter()
+        .filter_map(|tag| {
+            let id = text(&tag["id"]).or_else(|| text(&tag["tag_id"]))?;
+            let id = TagId::parse(&id).ok()?;
+            if let (Some(parent), Some(parents)) = (parent, tag["parents"].as_array())
+                && !parents.iter().any(|p| p.as_str() == Some(urn(parent)))
+            {
+                return None;
+            }
+            let name = text(&tag["name"])
+                .filter(|name| name.chars().count() <= 80)
+                .unwrap_or_else(|| super::places::tag_name(id.as_str()));
+            Some(FoundTag { id, name })
+        })
+        .collect())
+}
+
 /// The first error message of an error body, if any.
 pub fn error_message(body: &[u8]) -> Option<String> {
     let value: Value = serde_json::from_slice(body).ok()?;
@@ -330,6 +410,88 @@ mod tests {
 
     fn id(text: &str) -> EntityId {
         EntityId::parse(text).unwrap()
+    }
+
+    fn tag(text: &str) -> TagId {
+        TagId::parse(text).unwrap()
+    }
+
+    #[test]
+    fn tag_searches_and_several_tags_are_written_in_qloos_terms() {
+        let query = TagQuery {
+            text: "cozy italian".into(),
+            parent: Some(EntityKind::Place),
+            take: 5,
+        };
+        assert_eq!(
+            tags_params(&query, true),
+            "filter.query=cozy+italian&feature.semantic_search=true&filter.parents.types=urn%3Aentity%3Aplace&take=5"
+        );
+        let bare = TagQuery {
+            parent: None,
+            ..query
+        };
+        assert_eq!(
+            tags_params(&bare, false),
+            "filter.query=cozy+italian&take=5"
+        );
+        let several = InsightsQuery {
+            filter_type: EntityKind::Place,
+            interest_tags: vec![tag("urn:tag:a"), tag("urn:tag:b")],
+            tags: vec![tag("urn:tag:c"), tag("urn:tag:d")],
+            take: 3,
+            ..InsightsQuery::default()
+        };
+        assert_eq!(
+            insights_params(&several),
+            "filter.type=urn%3Aentity%3Aplace&signal.interests.tags=urn%3Atag%3Aa%2Curn%3Atag%3Ab\
+             &operator.signal.interests.tags=union&filter.tags=urn%3Atag%3Ac%2Curn%3Atag%3Ad\
+             &operator.filter.tags=intersection&take=3"
+        );
+        let any = InsightsQuery {
+            any_tag: true,
+            interest_tags: Vec::new(),
+            ..several
+        };
+        assert_eq!(
+            insights_params(&any),
+            "filter.type=urn%3Aentity%3Aplace&filter.tags=urn%3Atag%3Ac%2Curn%3Atag%3Ad&take=3",
+            "any one tag: Qloo's default operator"
+        );
+    }
+
+    #[test]
+    fn tag_answers_are_read_in_either_naming_and_checked_against_the_parent() {
+        let body = json!({"success": true, "results": {"tags": [
+            {"id": "urn:tag:genre:place:restaurant:italian", "name": "Italian", "type": "urn:tag:genre:place"},
+            {"tag_id": "urn:tag:style:place:cozy"},
+            {"id": "urn:tag:genre:media:noir", "name": "Noir", "parents": ["urn:entity:movie"]},
+            {"id": "urn:tag:style:place:quiet", "name": "Quiet", "parents": ["urn:entity:place"]},
+            {"name": "no id"},
+            {"id": "has space", "name": "bad id"},
+            7
+        ]}, "duration": 31});
+        let found = parse_tags(body.to_string().as_bytes(), Some(EntityKind::Place)).unwrap();
+        let seen: Vec<(&str, &str)> = found
+            .iter()
+            .map(|t| (t.id.as_str(), t.name.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("urn:tag:genre:place:restaurant:italian", "Italian"),
+                ("urn:tag:style:place:cozy", "Cozy"),
+                ("urn:tag:style:place:quiet", "Quiet"),
+            ]
+        );
+        let any = parse_tags(body.to_string().as_bytes(), None).unwrap();
+        assert_eq!(any.len(), 4, "without a parent asked, none is left out");
+        assert!(parse_tags(br#"{"results": []}"#, None).is_err());
+        assert!(parse_tags(b"not json", None).is_err());
+        assert!(
+            parse_tags(br#"{"results": {}}"#, None).unwrap().is_empty(),
+            "no tags is an empty answer"
+        );
     }
 
     #[test]
@@ -412,13 +574,14 @@ mod tests {
         let query = InsightsQuery {
             filter_type: EntityKind::Place,
             interest_entities: vec![id("A1"), id("B2")],
-            interest_tags: vec!["urn:tag:x".into()],
+            interest_tags: vec![tag("urn:tag:x")],
             location: Some(Location::Point {
                 lat: 30.2,
                 lon: -97.7,
             }),
             radius_m: Some(2000),
-            tags: vec!["urn:tag:category:place:bar".into()],
+            tags: vec![tag("urn:tag:category:place:bar")],
+            any_tag: false,
             references_brand: vec!["BR1".into()],
             exclude_entities: vec![id("S1"), id("S2")],
             take: 8,

@@ -25,7 +25,7 @@ use crate::ports::{
     PhoneEvent, ResponseStatus,
 };
 use crate::ports::{TextFailure, TextMessage, TextReceipt};
-use crate::tools::{KnownEntity, Pick, ToolInvocation, ToolOutcome};
+use crate::tools::{Known, KnownEntity, Pick, ToolInvocation, ToolOutcome};
 use crate::types::{AudioChunk, AudioMs, ItemId, MarkName, ResponseId, StreamSid, ToolCallId};
 
 /// Conversation policy knobs that change the session's decisions.
@@ -308,8 +308,8 @@ pub struct CallSession {
     caller_stopped_at_ms: Option<u64>,
     tools_in_flight: HashSet<ToolCallId>,
     tools_seen: HashSet<ToolCallId>,
-    known: Vec<KnownEntity>,
-    known_shared: Arc<[KnownEntity]>,
+    known: Known,
+    known_shared: Arc<Known>,
     /// The recent turns, oldest first, for a new model session.
     turns: VecDeque<(Speaker, Arc<str>)>,
     /// Model sessions opened so far (timers name theirs).
@@ -399,8 +399,8 @@ impl CallSession {
             caller_stopped_at_ms: None,
             tools_in_flight: HashSet::new(),
             tools_seen: HashSet::new(),
-            known: Vec::new(),
-            known_shared: Arc::from(Vec::new()),
+            known: Known::default(),
+            known_shared: Arc::default(),
             turns: VecDeque::new(),
             generation: 0,
             attempts: 0,
@@ -436,7 +436,7 @@ impl CallSession {
 
     /// Entities found by searches in this call.
     pub fn known_entities(&self) -> &[KnownEntity] {
-        &self.known
+        &self.known.entities
     }
 
     /// Caller frames dropped because they came before the model was ready
@@ -672,17 +672,25 @@ impl CallSession {
         const OPENING: &str = "The connection to you was lost for a moment and restored; this is the same phone call. Carry on from where it was without greeting the caller again.";
         const RESUME: &str = "\n\nYou were in the middle of answering when the connection dropped; answer the caller's last request again, briefly.";
         const TURNS: &str = "\n\nThe conversation so far:";
-        const ENTITIES: &str = "\n\nEntities already found in this call (use these ids):";
+        const ENTITIES: &str = "\n\nEntities and tags already found in this call (use these ids):";
         let budget = self.policy.context_chars;
         let mut used = OPENING.len() + if self.resume { RESUME.len() } else { 0 };
-        // The entities' ids keep the tools working, so they come first
-        // (the newest when not all fit); the turns fill what is left,
-        // newest first.
+        // The ids keep the tools working, so they come first (entities
+        // before tags, the newest when not all fit); the turns fill what
+        // is left, newest first.
         let entities: Vec<String> = self
             .known
+            .entities
             .iter()
             .rev()
             .map(|entity| format!("\n- {}: {}", entity.name, entity.id.as_str()))
+            .chain(
+                self.known
+                    .tags
+                    .iter()
+                    .rev()
+                    .map(|tag| format!("\n- {} (tag): {}", tag.name, tag.id.as_str())),
+            )
             .take_while(|line| {
                 let fits = used + ENTITIES.len() + line.len() <= budget;
                 if fits {
@@ -1231,11 +1239,8 @@ impl CallSession {
             return;
         }
         if !done.outcome.learned.is_empty() {
-            for entity in &done.outcome.learned {
-                self.known.retain(|known| known.id != entity.id);
-                self.known.push(entity.clone());
-            }
-            self.known_shared = Arc::from(self.known.clone());
+            self.known.learn(&done.outcome.learned);
+            self.known_shared = Arc::new(self.known.clone());
         }
         if !done.outcome.picks.is_empty() {
             self.caller_turns_at_picks.get_or_insert(self.caller_turns);

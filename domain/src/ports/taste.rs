@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::types::EntityId;
+use crate::types::{EntityId, TagId};
 
 /// A tag on an entity.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,6 +177,27 @@ pub struct SearchQuery {
     pub take: u32,
 }
 
+/// A tag search: the caller's words for what they feel like ("cozy
+/// Italian", "upbeat").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TagQuery {
+    /// The words.
+    pub text: String,
+    /// The kind of thing the tags should describe, when the caller said.
+    pub parent: Option<EntityKind>,
+    /// How many tags.
+    pub take: u32,
+}
+
+/// A tag the graph found for some words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundTag {
+    /// Its id, for recommendations.
+    pub id: TagId,
+    /// Its name ("Italian").
+    pub name: String,
+}
+
 /// How insights results are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortBy {
@@ -193,14 +214,16 @@ pub struct InsightsQuery {
     pub filter_type: EntityKind,
     /// Entities whose fans' tastes drive the results.
     pub interest_entities: Vec<EntityId>,
-    /// Tags that drive the results.
-    pub interest_tags: Vec<String>,
+    /// Tags that drive the results (any of them).
+    pub interest_tags: Vec<TagId>,
     /// Where results must be.
     pub location: Option<Location>,
     /// Radius around the location, in metres.
     pub radius_m: Option<u32>,
-    /// Tags results must carry.
-    pub tags: Vec<String>,
+    /// Tags results must carry: every one of them, unless `any_tag`.
+    pub tags: Vec<TagId>,
+    /// Whether a result carrying any one of `tags` will do.
+    pub any_tag: bool,
     /// Brands the places must reference.
     pub references_brand: Vec<String>,
     /// Entities to leave out.
@@ -287,6 +310,18 @@ pub trait TasteGraph: Send + Sync {
     /// # Errors
     /// [`TasteError`] when the graph cannot answer.
     async fn insights(&self, query: &InsightsQuery) -> Result<Insights, TasteError>;
+
+    /// Finds tags by what the caller's words mean, best first (empty when
+    /// nothing does).
+    ///
+    /// # Errors
+    /// [`TasteError`] when the graph cannot answer.
+    async fn search_tags(&self, query: &TagQuery) -> Result<Vec<FoundTag>, TasteError>;
+
+    /// The graph's tag for a kind of place the caller named ("sushi",
+    /// "cocktail bar", "coffee"), when it has a well-known one: answered
+    /// from what the graph's adapter knows, without asking the graph.
+    fn place_kind(&self, words: &str) -> Option<FoundTag>;
 }
 
 #[cfg(test)]

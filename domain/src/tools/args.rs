@@ -98,12 +98,32 @@ impl Args {
         }
     }
 
-    /// A list of ids: a comma-separated string or an array of strings.
+    /// A list of entity ids: a comma-separated string or an array of
+    /// strings.
     ///
     /// # Errors
     /// Neither form, or empty.
     pub fn ids(&self, name: &str) -> Result<Option<Vec<String>>, ToolFailure> {
-        let expected = "entity ids as a comma-separated string or a list of strings";
+        self.list(name, "entity ids", MAX_ID_CHARS)
+    }
+
+    /// A list of tag ids, as [`Args::ids`] (tag ids are longer: a tag's
+    /// kind, then its words).
+    ///
+    /// # Errors
+    /// As [`Args::ids`].
+    pub fn tag_ids(&self, name: &str) -> Result<Option<Vec<String>>, ToolFailure> {
+        self.list(name, "tag ids", MAX_TAG_ID_CHARS)
+    }
+
+    fn list(
+        &self,
+        name: &str,
+        what: &str,
+        max_chars: usize,
+    ) -> Result<Option<Vec<String>>, ToolFailure> {
+        let expected = format!("{what} as a comma-separated string or a list of strings");
+        let expected = expected.as_str();
         let ids: Vec<String> = match self.present(name) {
             None => return Ok(None),
             Some(Value::String(text)) => text.split(',').map(|s| s.trim().to_owned()).collect(),
@@ -119,15 +139,15 @@ impl Args {
             return Err(invalid(name, expected));
         }
         if ids.len() > 10 {
-            return Err(invalid(name, "at most 10 entity ids"));
+            return Err(invalid(name, &format!("at most 10 {what}")));
         }
         if ids
             .iter()
-            .any(|id| id.chars().count() > MAX_ID_CHARS || id.chars().any(forbidden))
+            .any(|id| id.chars().count() > max_chars || id.chars().any(forbidden))
         {
             return Err(invalid(
                 name,
-                &format!("entity ids of at most {MAX_ID_CHARS} plain characters"),
+                &format!("{what} of at most {max_chars} plain characters"),
             ));
         }
         Ok(Some(ids))
@@ -136,6 +156,9 @@ impl Args {
 
 /// Longest entity id accepted (Qloo's are UUIDs, 36 characters).
 const MAX_ID_CHARS: usize = 64;
+
+/// Longest tag id accepted (a kind and a few words).
+const MAX_TAG_ID_CHARS: usize = 160;
 
 /// Control characters (newlines and NUL included) and the Unicode
 /// direction overrides and isolates.

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use crate::ports::{EntityKind, Tag};
-use crate::types::{EntityId, ToolCallId};
+use crate::types::{EntityId, TagId, ToolCallId};
 
 /// An entity found by a search in this call; only these may be used as
 /// recommendation inputs.
@@ -53,6 +53,74 @@ impl KnownEntity {
     }
 }
 
+/// A tag found by a tag search in this call ("Cozy"): only these may be
+/// used as recommendation inputs besides the known entities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownTag {
+    /// Its id.
+    pub id: TagId,
+    /// Its name.
+    pub name: String,
+    /// The kind of thing it was searched for, when the search said.
+    pub kind: Option<EntityKind>,
+}
+
+/// What a call has found so far: the ids its tools accept. Tools add to
+/// it (a search's results); nothing is ever taken away.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Known {
+    /// Entities, oldest first.
+    pub entities: Vec<KnownEntity>,
+    /// Tags, oldest first.
+    pub tags: Vec<KnownTag>,
+}
+
+impl Known {
+    /// Entities only.
+    pub fn of_entities(entities: Vec<KnownEntity>) -> Self {
+        Self {
+            entities,
+            tags: Vec::new(),
+        }
+    }
+
+    /// Tags only.
+    pub fn of_tags(tags: Vec<KnownTag>) -> Self {
+        Self {
+            entities: Vec::new(),
+            tags,
+        }
+    }
+
+    /// Whether nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self.entities.is_empty() && self.tags.is_empty()
+    }
+
+    /// The known entity with this id.
+    pub fn entity(&self, id: &str) -> Option<&KnownEntity> {
+        self.entities.iter().find(|entity| entity.id.as_str() == id)
+    }
+
+    /// The known tag with this id.
+    pub fn tag(&self, id: &str) -> Option<&KnownTag> {
+        self.tags.iter().find(|tag| tag.id.as_str() == id)
+    }
+
+    /// Adds what `learned` holds; one found again moves to the end (the
+    /// newest), with what was learned of it this time.
+    pub fn learn(&mut self, learned: &Known) {
+        for entity in &learned.entities {
+            self.entities.retain(|known| known.id != entity.id);
+            self.entities.push(entity.clone());
+        }
+        for tag in &learned.tags {
+            self.tags.retain(|known| known.id != tag.id);
+            self.tags.push(tag.clone());
+        }
+    }
+}
+
 /// One thing a tool recommended to the caller in this call: what a text
 /// of their picks lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,8 +140,8 @@ pub struct ToolInvocation {
     pub name: Arc<str>,
     /// The arguments, as JSON text (possibly invalid).
     pub arguments: Arc<str>,
-    /// The entities searched in this call so far.
-    pub known: Arc<[KnownEntity]>,
+    /// What was found in this call so far.
+    pub known: Arc<Known>,
 }
 
 /// What a tool produced.
@@ -83,15 +151,15 @@ pub struct ToolOutcome {
     pub output: Arc<str>,
     /// Whether this is an error result.
     pub is_error: bool,
-    /// Entities this call should remember.
-    pub learned: Vec<KnownEntity>,
+    /// What this call should remember.
+    pub learned: Known,
     /// What it recommended to the caller.
     pub picks: Vec<Pick>,
 }
 
 impl ToolOutcome {
     /// A successful result.
-    pub fn ok(value: &Value, learned: Vec<KnownEntity>) -> Self {
+    pub fn ok(value: &Value, learned: Known) -> Self {
         Self {
             output: value.to_string().into(),
             is_error: false,
@@ -116,7 +184,7 @@ impl ToolOutcome {
         Self {
             output: value.to_string().into(),
             is_error: true,
-            learned: Vec::new(),
+            learned: Known::default(),
             picks: Vec::new(),
         }
     }
@@ -136,8 +204,8 @@ pub trait ToolExecutor: Send + Sync {
 /// What a tool run needs besides its arguments.
 #[derive(Debug, Clone)]
 pub struct ToolContext {
-    /// The entities searched in this call so far.
-    pub known: Arc<[KnownEntity]>,
+    /// What was found in this call so far.
+    pub known: Arc<Known>,
 }
 
 /// A tool failure, phrased for the model.
@@ -171,8 +239,8 @@ impl ToolFailure {
 pub struct ToolSuccess {
     /// The result object.
     pub value: Value,
-    /// Entities to remember for this call.
-    pub learned: Vec<KnownEntity>,
+    /// What to remember for this call.
+    pub learned: Known,
     /// What it recommended to the caller.
     pub picks: Vec<Pick>,
 }
@@ -274,7 +342,7 @@ mod tests {
             call_id: ToolCallId::parse("call_1").unwrap(),
             name: name.into(),
             arguments: arguments.into(),
-            known: Arc::from(Vec::new()),
+            known: Arc::default(),
         }
     }
 
@@ -318,7 +386,7 @@ mod tests {
             } else {
                 Ok(ToolSuccess {
                     value: json!({"echo": args}),
-                    learned: vec![],
+                    learned: Known::default(),
                     picks: Vec::new(),
                 })
             }

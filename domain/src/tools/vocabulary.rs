@@ -1,10 +1,12 @@
 //! The words callers use and the kinds of entity, and the small
 //! decisions between them: which entity type a word means, which type of
-//! recommendation to make, which place tag fits, where a neighborhood is,
-//! and how to say why a pick bridges two tastes.
+//! recommendation to make, where a neighborhood is, and how to say why a
+//! pick bridges two tastes. (Which of the graph's tags a kind of place is
+//! lives with the graph: [`TasteGraph::place_kind`].)
+//!
+//! [`TasteGraph::place_kind`]: crate::ports::TasteGraph::place_kind
 
 use crate::ports::{EntityKind, Location};
-use crate::tools::KnownEntity;
 
 /// Entity types the taste graph can recommend (`filter.type`).
 pub const OUTPUT_TYPES: &[EntityKind] = &[
@@ -111,14 +113,16 @@ pub fn entity_type(word: &str) -> Option<EntityKind> {
         .map(|(_, kind)| *kind)
 }
 
-/// What a recommendation should be when the model did not say.
-pub fn infer_output_type(inputs: &[KnownEntity], wants_place: bool) -> EntityKind {
+/// What a recommendation should be when the model did not say, from the
+/// kinds of its inputs (entities' kinds, then the kinds tags were searched
+/// for).
+pub fn infer_output_type(kinds: &[EntityKind], wants_place: bool) -> EntityKind {
     if wants_place {
         return EntityKind::Place;
     }
-    let types: Vec<EntityKind> = inputs
+    let types: Vec<EntityKind> = kinds
         .iter()
-        .filter_map(|e| e.kind)
+        .copied()
         .filter(|kind| OUTPUT_TYPES.contains(kind))
         .collect();
     let Some(&first) = types.first() else {
@@ -132,101 +136,6 @@ pub fn infer_output_type(inputs: &[KnownEntity], wants_place: bool) -> EntityKin
         .find(|kind| types.contains(kind))
         .copied()
         .unwrap_or(EntityKind::Movie)
-}
-
-/// A place-tag keyword, its tag, and its priority (more specific wins).
-const PLACE_TAGS: &[(&str, &str, u8)] = &[
-    ("coffee", "urn:tag:category:place:coffee_shop", 1),
-    ("coffee_shop", "urn:tag:category:place:coffee_shop", 1),
-    ("espresso", "urn:tag:category:place:espresso_bar", 2),
-    ("cafe", "urn:tag:category:place:cafe", 1),
-    ("restaurant", "urn:tag:category:place:restaurant", 0),
-    ("food", "urn:tag:category:place:restaurant", 0),
-    ("dinner", "urn:tag:category:place:restaurant", 0),
-    ("bar", "urn:tag:category:place:bar", 1),
-    ("drinks", "urn:tag:category:place:bar", 1),
-    ("cocktail", "urn:tag:category:place:cocktail_bar", 2),
-    ("pub", "urn:tag:category:place:pub", 1),
-    ("museum", "urn:tag:category:place:museum", 1),
-    ("gallery", "urn:tag:category:place:art_gallery", 1),
-    ("music", "urn:tag:category:place:live_music_venue", 1),
-    ("venue", "urn:tag:category:place:live_music_venue", 1),
-    ("concert", "urn:tag:category:place:live_music_venue", 1),
-    ("bookstore", "urn:tag:category:place:bookstore", 1),
-    ("record", "urn:tag:category:place:record_store", 1),
-    ("sushi", "urn:tag:genre:place:restaurant:sushi", 3),
-    ("italian", "urn:tag:genre:place:restaurant:italian", 3),
-    ("pizza", "urn:tag:genre:place:restaurant:pizza", 3),
-    ("mexican", "urn:tag:genre:place:restaurant:mexican", 3),
-    ("tacos", "urn:tag:genre:place:restaurant:mexican", 3),
-    ("chinese", "urn:tag:genre:place:restaurant:chinese", 3),
-    ("thai", "urn:tag:genre:place:restaurant:thai", 3),
-    ("indian", "urn:tag:genre:place:restaurant:indian", 3),
-    ("japanese", "urn:tag:genre:place:restaurant:japanese", 3),
-    ("ramen", "urn:tag:genre:place:restaurant:japanese", 3),
-    ("korean", "urn:tag:genre:place:restaurant:korean", 3),
-    ("vietnamese", "urn:tag:genre:place:restaurant:vietnamese", 3),
-    ("french", "urn:tag:genre:place:restaurant:french", 3),
-    (
-        "mediterranean",
-        "urn:tag:genre:place:restaurant:mediterranean",
-        3,
-    ),
-    ("american", "urn:tag:genre:place:restaurant:american", 3),
-    ("burger", "urn:tag:genre:place:restaurant:burger", 3),
-    ("seafood", "urn:tag:genre:place:restaurant:seafood", 3),
-    ("steakhouse", "urn:tag:genre:place:restaurant:steakhouse", 3),
-    ("bbq", "urn:tag:genre:place:restaurant:barbecue", 3),
-    ("barbecue", "urn:tag:genre:place:restaurant:barbecue", 3),
-    ("vegetarian", "urn:tag:genre:place:restaurant:vegetarian", 3),
-    ("vegan", "urn:tag:genre:place:restaurant:vegan", 3),
-];
-
-/// Folds a word to its singular keyword form: "Tacos!" → "tacos", "bars" → "bar".
-fn keyword(word: &str) -> String {
-    let word: String = word
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect::<String>()
-        .to_ascii_lowercase();
-    if PLACE_TAGS.iter().any(|(k, _, _)| *k == word) {
-        return word;
-    }
-    for suffix in ["es", "s"] {
-        if let Some(stem) = word.strip_suffix(suffix)
-            && PLACE_TAGS.iter().any(|(k, _, _)| *k == stem)
-        {
-            return stem.to_owned();
-        }
-    }
-    word
-}
-
-/// The single best place tag for free text ("cozy sushi restaurants" →
-/// the sushi tag): the most specific keyword wins, the first on ties.
-pub fn place_tag(text: &str) -> Option<&'static str> {
-    let mut best: Option<(&'static str, u8)> = None;
-    let words: Vec<String> = text
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .map(keyword)
-        .collect();
-    let mut candidates: Vec<String> = words.clone();
-    candidates.extend(words.windows(2).map(|w| format!("{}_{}", w[0], w[1])));
-    for word in &candidates {
-        if let Some((_, tag, priority)) = PLACE_TAGS.iter().find(|(k, _, _)| k == word)
-            && best.is_none_or(|(_, p)| *priority > p)
-        {
-            best = Some((tag, *priority));
-        }
-    }
-    best.map(|(tag, _)| tag)
-}
-
-/// Venue words valid for `get_fan_venues`.
-pub fn venue_words() -> Vec<&'static str> {
-    let mut words: Vec<&str> = PLACE_TAGS.iter().map(|(k, _, _)| *k).collect();
-    words.push("all");
-    words
 }
 
 /// Neighborhoods known by shape: name, then west, south, east, north.
@@ -285,14 +194,9 @@ pub fn taste_bridge(scores: &[(String, f64)]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::EntityId;
 
-    fn known(kind: &str) -> KnownEntity {
-        KnownEntity::new(
-            EntityId::parse("X").unwrap(),
-            "x",
-            EntityKind::from_name(kind),
-        )
+    fn known(kind: &str) -> EntityKind {
+        EntityKind::from_name(kind).unwrap()
     }
 
     #[test]
@@ -362,29 +266,6 @@ mod tests {
             "urn:entity:movie",
             "a locality is not a recommendable type"
         );
-    }
-
-    #[test]
-    fn place_tags_prefer_the_most_specific_word() {
-        for (text, tag) in [
-            (
-                "cozy sushi restaurants",
-                Some("urn:tag:genre:place:restaurant:sushi"),
-            ),
-            ("restaurants", Some("urn:tag:category:place:restaurant")),
-            ("a coffee shop", Some("urn:tag:category:place:coffee_shop")),
-            ("espresso bars", Some("urn:tag:category:place:espresso_bar")),
-            ("Bars, pubs", Some("urn:tag:category:place:bar")),
-            ("tacos!", Some("urn:tag:genre:place:restaurant:mexican")),
-            (
-                "live music venue",
-                Some("urn:tag:category:place:live_music_venue"),
-            ),
-            ("somewhere nice", None),
-        ] {
-            assert_eq!(place_tag(text), tag, "{text}");
-        }
-        assert!(venue_words().contains(&"all"));
     }
 
     #[test]

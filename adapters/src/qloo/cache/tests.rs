@@ -1,5 +1,6 @@
 use std::sync::atomic::AtomicU64;
 
+use qloophone_domain::TagId;
 use qloophone_domain::ports::{EntityKind, MockTasteGraph, TasteGraph};
 
 use super::*;
@@ -58,11 +59,124 @@ fn settings(capacity: usize, snapshot: Option<PathBuf>) -> CacheSettings {
 
 fn echo_graph(calls: Arc<AtomicU64>) -> MockTasteGraph {
     let mut graph = MockTasteGraph::new();
+    let searches = calls.clone();
     graph.expect_search().returning(move |q| {
-        calls.fetch_add(1, Ordering::SeqCst);
+        searches.fetch_add(1, Ordering::SeqCst);
         Ok(found(&q.text))
     });
+    graph.expect_search_tags().returning(move |q| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Ok(tags_for(&q.text))
+    });
     graph
+}
+
+fn tag_query(text: &str) -> TagQuery {
+    TagQuery {
+        text: text.into(),
+        parent: Some(EntityKind::Place),
+        take: 5,
+    }
+}
+
+/// A tag per word ("cozy italian": Cozy, Italian); none for "nothing".
+fn tags_for(text: &str) -> Vec<FoundTag> {
+    text.split_whitespace()
+        .filter(|w| *w != "nothing")
+        .map(|w| FoundTag {
+            id: TagId::parse(&format!("urn:tag:style:place:{}", w.to_lowercase())).unwrap(),
+            name: w.to_owned(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn tag_searches_are_cached_apart_from_entity_searches() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("entities.json");
+    let clock = ManualClock::new();
+    let cache = EntityCache::new(
+        Arc::new(echo_graph(calls.clone())),
+        clock.clone(),
+        &settings(10, Some(path.clone())),
+        None,
+    );
+    let first = cache.search_tags(&tag_query("Cozy Italian")).await.unwrap();
+    assert_eq!(first, tags_for("Cozy Italian"));
+    assert_eq!(
+        cache
+            .search_tags(&tag_query(" cozy  ITALIAN"))
+            .await
+            .unwrap(),
+        first
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the second is a hit");
+    // The same words as an entity search, or for another parent, are
+    // other lookups.
+    let as_entities = cache.search(&query("cozy italian")).await.unwrap();
+    assert_eq!(as_entities, found("cozy italian"));
+    let for_films = TagQuery {
+        parent: Some(EntityKind::Movie),
+        ..tag_query("cozy italian")
+    };
+    cache.search_tags(&for_films).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // An unknown vibe is not kept: the graph may learn it.
+    assert!(
+        cache
+            .search_tags(&tag_query("nothing"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        cache
+            .search_tags(&tag_query("nothing"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    // Through a snapshot, each comes back as what it was.
+    cache.save().unwrap();
+    let calls_again = Arc::new(AtomicU64::new(0));
+    let reloaded = EntityCache::new(
+        Arc::new(echo_graph(calls_again.clone())),
+        clock,
+        &settings(10, Some(path)),
+        None,
+    );
+    assert_eq!(
+        reloaded
+            .search_tags(&tag_query("cozy italian"))
+            .await
+            .unwrap(),
+        first
+    );
+    assert_eq!(
+        reloaded.search(&query("cozy italian")).await.unwrap(),
+        as_entities
+    );
+    assert_eq!(calls_again.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn tag_searches_are_shared_between_instances() {
+    let tier = Arc::new(MemoryTier::default());
+    let (on_a, on_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let clock = ManualClock::new();
+    let a = instance(&tier, &on_a, clock.clone());
+    let b = instance(&tier, &on_b, clock);
+    let found_on_a = a.search_tags(&tag_query("late night")).await.unwrap();
+    assert_eq!(
+        b.search_tags(&tag_query("Late Night")).await.unwrap(),
+        found_on_a
+    );
+    assert_eq!(
+        (on_a.load(Ordering::SeqCst), on_b.load(Ordering::SeqCst)),
+        (1, 0)
+    );
 }
 
 #[tokio::test]
@@ -148,6 +262,12 @@ async fn concurrent_identical_lookups_share_one_request() {
         }
         async fn insights(&self, _: &InsightsQuery) -> Result<Insights, TasteError> {
             Ok(Insights::default())
+        }
+        async fn search_tags(&self, _: &TagQuery) -> Result<Vec<FoundTag>, TasteError> {
+            Ok(Vec::new())
+        }
+        fn place_kind(&self, _: &str) -> Option<FoundTag> {
+            None
         }
     }
     let graph = Arc::new(Slow(AtomicU64::new(0)));
@@ -454,6 +574,7 @@ async fn a_search_claimed_elsewhere_is_waited_for_then_searched_if_it_never_come
         let entry = SharedEntry {
             stored_at_ms: 1_700_000_000_000,
             entities: found("Ran").iter().map(StoredEntity::from).collect(),
+            tags: Vec::new(),
         };
         other
             .put(

@@ -14,7 +14,7 @@ use crate::ports::{LegError, MockClock, MockEventSink, MockVoiceModel};
 use crate::ports::{
     MediaFormat, ModelCommand, ModelTraits, PhoneCommand, PhoneEvent, ResponseStatus,
 };
-use crate::tools::{MockToolExecutor, ToolOutcome};
+use crate::tools::{Known, MockToolExecutor, ToolOutcome};
 use crate::types::{AudioChunk, ResponseId, StreamSid, ToolCallId};
 
 struct FakePhone {
@@ -204,7 +204,9 @@ async fn a_call_relays_audio_runs_a_tool_and_ends_on_stop() {
         .expect_execute()
         .withf(|invocation| &*invocation.name == "search_entity")
         .times(1)
-        .returning(|_| ToolOutcome::ok(&serde_json::json!({"name": "The Matrix"}), vec![]));
+        .returning(|_| {
+            ToolOutcome::ok(&serde_json::json!({"name": "The Matrix"}), Known::default())
+        });
     let mut sink = MockEventSink::new();
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
@@ -468,11 +470,11 @@ async fn a_lost_model_is_reopened_and_told_the_conversation() {
     tools.expect_execute().returning(|_| {
         ToolOutcome::ok(
             &serde_json::json!({"name": "The Matrix"}),
-            vec![crate::tools::KnownEntity::new(
+            Known::of_entities(vec![crate::tools::KnownEntity::new(
                 crate::types::EntityId::parse("ENT-MATRIX").unwrap(),
                 "The Matrix",
                 None,
-            )],
+            )]),
         )
     });
     let services = services(model, tools, sink);

@@ -75,7 +75,7 @@ fn tool_done(id: &str, output: &str, learned: Vec<KnownEntity>) -> Input {
         outcome: ToolOutcome {
             output: output.into(),
             is_error: output.contains("error"),
-            learned,
+            learned: Known::of_entities(learned),
             picks: Vec::new(),
         },
         latency: Duration::from_millis(12),
@@ -763,7 +763,7 @@ fn entities_found_are_offered_to_later_tool_runs() {
     let [Command::RunTool(invocation)] = out.as_slice() else {
         panic!("expected a tool run");
     };
-    assert_eq!(&*invocation.known, std::slice::from_ref(&matrix));
+    assert_eq!(invocation.known.entities, std::slice::from_ref(&matrix));
 }
 
 #[test]
@@ -1809,16 +1809,19 @@ fn picks_done(id: &str, picks: &[(&str, &str)]) -> Input {
         call_id: call(id),
         name: "get_recommendation".into(),
         arguments: "{}".into(),
-        outcome: ToolOutcome::ok(&serde_json::json!({"recommendations": []}), Vec::new())
-            .with_picks(
-                picks
-                    .iter()
-                    .map(|(name, line)| Pick {
-                        name: (*name).into(),
-                        line: (*line).into(),
-                    })
-                    .collect(),
-            ),
+        outcome: ToolOutcome::ok(
+            &serde_json::json!({"recommendations": []}),
+            Known::default(),
+        )
+        .with_picks(
+            picks
+                .iter()
+                .map(|(name, line)| Pick {
+                    name: (*name).into(),
+                    line: (*line).into(),
+                })
+                .collect(),
+        ),
         latency: Duration::from_millis(12),
         upstream_requests: 1,
     })

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::{id_of, inputs, listing, radius_around, upstream};
+use super::{ANY_TAG_NOTE, any_tag_if_none, id_of, inputs, listing, radius_around, upstream};
 use crate::ports::{EntityKind, InsightsQuery, Location, SearchQuery, SortBy, TasteGraph};
 use crate::tools::args::Args;
-use crate::tools::vocabulary::{place_tag, venue_words};
-use crate::tools::{Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
+use crate::tools::{Known, Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
 
 /// `get_fan_venues`
 pub(super) struct GetFanVenues {
@@ -22,19 +21,20 @@ impl Tool for GetFanVenues {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "get_fan_venues".into(),
-            description: "Places in an area where fans of the given entities go: bars, cafes, restaurants, venues, or a brand's locations."
+            description: "Places in an area where fans of the given entities go (bars, cafes, restaurants, venues, or a brand's locations), \
+                          or places with the vibe of the given tags; either or both."
                 .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {
                     "entity_ids": {"type": "string", "description": "Comma-separated entity_ids from search_entity"},
+                    "tag_ids": {"type": "string", "description": "Comma-separated tag_ids from search_tags: the vibe, e.g. cozy, Italian"},
                     "location": {"type": "string", "description": "City or neighborhood"},
                     "locality_id": {"type": "string", "description": "An entity_id from search_locality"},
                     "venue_type": {"type": "string", "description": "e.g. bar, coffee, restaurant, sushi, music, a brand such as Starbucks, or all"},
                     "radius": {"type": "number", "description": "Metres"},
                     "take": {"type": "number", "description": "How many (default 5)"}
-                },
-                "required": ["entity_ids"]
+                }
             }),
         }
     }
@@ -52,8 +52,8 @@ impl Tool for GetFanVenues {
             Some(id) => Some(
                 context
                     .known
-                    .iter()
-                    .find(|e| e.id.as_str() == id && e.kind == Some(EntityKind::Locality))
+                    .entity(&id)
+                    .filter(|e| e.kind == Some(EntityKind::Locality))
                     .cloned()
                     .ok_or_else(|| {
                         ToolFailure::new(format!(
@@ -76,7 +76,8 @@ impl Tool for GetFanVenues {
         let take = args.count("take", 1, 10)?.unwrap_or(5);
         let mut query = InsightsQuery {
             filter_type: EntityKind::Place,
-            interest_entities: inputs.iter().map(id_of).collect(),
+            interest_entities: inputs.entities.iter().map(id_of).collect(),
+            tags: inputs.tags.iter().map(|t| t.id.clone()).collect(),
             take,
             sort_by: Some(SortBy::Affinity),
             explainability: true,
@@ -87,8 +88,10 @@ impl Tool for GetFanVenues {
         let label = match venue_type.as_deref() {
             None | Some("all") => "places".to_owned(),
             Some(venue) => {
-                if let Some(tag) = place_tag(venue) {
-                    query.tags.push(tag.to_owned());
+                if let Some(tag) = self.graph.place_kind(venue) {
+                    if !query.tags.contains(&tag.id) {
+                        query.tags.push(tag.id);
+                    }
                 } else {
                     let brands = self
                         .graph
@@ -105,23 +108,36 @@ impl Tool for GetFanVenues {
                         .and_then(|b| b.id.clone())
                     else {
                         return Err(ToolFailure::new(format!("Invalid argument \"venue_type\": unknown venue type \"{venue}\""))
-                            .with(json!({"argument": "venue_type", "valid": venue_words(), "also": "a brand name such as Starbucks"})));
+                            .with(json!({"argument": "venue_type", "suggestion": "A kind of place such as bar, coffee, restaurant, sushi or music; a brand such as Starbucks; or all. For a vibe (cozy, lively) use search_tags and pass tag_ids"})));
                     };
                     query.references_brand.push(brand.as_str().to_owned());
                 }
                 plural(venue)
             }
         };
+        if inputs.entities.is_empty() {
+            // Tags alone: they are the taste signal as well as the filter.
+            query.interest_tags.clone_from(&query.tags);
+        }
         let found = self
             .graph
             .insights(&query)
             .await
             .map_err(|err| upstream("Venue search failed", &err))?;
+        let (found, any_tag) = any_tag_if_none(
+            self.graph.as_ref(),
+            found,
+            &mut query,
+            "Venue search failed",
+        )
+        .await?;
         let fan = inputs
+            .entities
             .iter()
             .map(|e| e.name.as_str())
             .collect::<Vec<_>>()
             .join(" and ");
+        let vibe = inputs.tag_names();
         let searched = found
             .locality
             .clone()
@@ -149,19 +165,33 @@ impl Tool for GetFanVenues {
                 venue
             })
             .collect();
-        let summary = format!(
-            "Found {} {label} in {searched} where {fan} fans go",
-            venues.len()
-        );
+        let summary = match (&vibe, fan.is_empty()) {
+            (Some(vibe), true) => format!("Found {} {label} in {searched}: {vibe}", venues.len()),
+            (Some(vibe), false) => format!(
+                "Found {} {label} in {searched} where {fan} fans go: {vibe}",
+                venues.len()
+            ),
+            (None, _) => format!(
+                "Found {} {label} in {searched} where {fan} fans go",
+                venues.len()
+            ),
+        };
+        let mut value = json!({
+            "fan_entity": fan,
+            "venue_type": venue_type.unwrap_or_else(|| "all".to_owned()),
+            "location_searched": searched,
+            "venues": venues,
+            "summary": summary,
+        });
+        if let Some(vibe) = vibe {
+            value["vibe"] = Value::from(vibe);
+        }
+        if any_tag {
+            value["tag_note"] = Value::from(ANY_TAG_NOTE);
+        }
         Ok(ToolSuccess {
-            value: json!({
-                "fan_entity": fan,
-                "venue_type": venue_type.unwrap_or_else(|| "all".to_owned()),
-                "location_searched": searched,
-                "venues": venues,
-                "summary": summary,
-            }),
-            learned: Vec::new(),
+            value,
+            learned: Known::default(),
             picks: found
                 .entities
                 .iter()

@@ -6,16 +6,18 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::{id_of, inputs, listing, radius_around, round2, short, upstream};
+use super::{
+    ANY_TAG_NOTE, any_tag_if_none, id_of, inputs, listing, radius_around, round2, short, upstream,
+};
 use crate::ports::{
     Entity, EntityKind, Insights, InsightsQuery, Location, SortBy, TasteError, TasteGraph,
 };
 use crate::tools::args::Args;
 use crate::tools::sequels::{Work, franchise_repeats, is_likely_sequel};
 use crate::tools::vocabulary::{
-    OUTPUT_TYPES, entity_type, infer_output_type, neighborhood, place_tag, taste_bridge,
+    OUTPUT_TYPES, entity_type, infer_output_type, neighborhood, taste_bridge,
 };
-use crate::tools::{KnownEntity, Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
+use crate::tools::{Known, KnownEntity, Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
 use crate::types::EntityId;
 
 /// `get_recommendation`
@@ -30,13 +32,15 @@ impl Tool for GetRecommendation {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "get_recommendation".into(),
-            description: "Recommend things that bridge the caller's tastes. Only pass entity_ids returned by search_entity in this call. \
+            description: "Recommend things that bridge the caller's tastes. Only pass entity_ids returned by search_entity \
+                          and tag_ids returned by search_tags in this call; either or both. \
                           For restaurants, bars, cafes or venues use output_type place with a location."
                 .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {
                     "entity_ids": {"type": "string", "description": "Comma-separated entity_ids from search_entity"},
+                    "tag_ids": {"type": "string", "description": "Comma-separated tag_ids from search_tags: the vibe, e.g. cozy, Italian"},
                     "output_type": {"type": "string", "description": "What to recommend: movie, tv_show, artist, book, videogame, podcast, place, brand, destination"},
                     "location": {"type": "string", "description": "City or neighborhood, for places"},
                     "place_tags": {"type": "string", "description": "Kind of place, e.g. \"sushi\", \"coffee\", \"bar\""},
@@ -44,8 +48,7 @@ impl Tool for GetRecommendation {
                     "longitude": {"type": "number"},
                     "radius": {"type": "number", "description": "Metres around the location"},
                     "take": {"type": "number", "description": "How many (default 3)"}
-                },
-                "required": ["entity_ids"]
+                }
             }),
         }
     }
@@ -71,8 +74,14 @@ impl Tool for GetRecommendation {
         let radius = args.count("radius", 100, 50_000)?;
         let take = args.count("take", 1, 10)?.unwrap_or(3);
         let wants_place = location.is_some() || latitude.is_some() || place_tags.is_some();
+        let kinds: Vec<EntityKind> = inputs
+            .entities
+            .iter()
+            .filter_map(|e| e.kind)
+            .chain(inputs.tags.iter().filter_map(|t| t.kind))
+            .collect();
         let output_type = match args.text("output_type", 40)? {
-            None => infer_output_type(&inputs, wants_place),
+            None => infer_output_type(&kinds, wants_place),
             Some(word) => match entity_type(&word) {
                 Some(urn) if OUTPUT_TYPES.contains(&urn) => urn,
                 _ => {
@@ -85,11 +94,18 @@ impl Tool for GetRecommendation {
         };
         let mut query = InsightsQuery {
             filter_type: output_type,
-            interest_entities: inputs.iter().map(id_of).collect(),
+            interest_entities: inputs.entities.iter().map(id_of).collect(),
             take: (take + 5).min(20),
             explainability: true,
             ..InsightsQuery::default()
         };
+        // Tags narrow what fans of the entities like; alone they are also
+        // the taste signal (a signal the graph cannot connect to the type
+        // is inert, so they filter too: protocols-2026 §6.4).
+        query.tags = inputs.tags.iter().map(|t| t.id.clone()).collect();
+        if inputs.entities.is_empty() {
+            query.interest_tags.clone_from(&query.tags);
+        }
         if output_type == EntityKind::Place {
             let area = location
                 .iter()
@@ -109,8 +125,12 @@ impl Tool for GetRecommendation {
                 query.location = Some(place);
                 query.sort_by = Some(sort);
             }
-            if let Some(tag) = place_tags.as_deref().and_then(place_tag) {
-                query.tags.push(tag.to_owned());
+            if let Some(tag) = place_tags
+                .as_deref()
+                .and_then(|words| self.graph.place_kind(words))
+                && !query.tags.contains(&tag.id)
+            {
+                query.tags.push(tag.id);
             }
         }
 
@@ -124,15 +144,33 @@ impl Tool for GetRecommendation {
             other => other,
         }
         .map_err(|err| upstream("Recommendation failed", &err))?;
+        let (found, any_tag) = any_tag_if_none(
+            self.graph.as_ref(),
+            found,
+            &mut query,
+            "Recommendation failed",
+        )
+        .await?;
         let (found, filtered) = self
-            .without_sequels(found, &inputs, &mut query, take as usize)
+            .without_sequels(found, &inputs.entities, &mut query, take as usize)
             .await;
         let picks: Vec<&Entity> = found.iter().take(take as usize).collect();
         let Some(top) = picks.first() else {
+            let suggestion = if inputs.tags.is_empty() {
+                "Try different inputs or a different output type"
+            } else {
+                "Try fewer or other words for the vibe, a different output type, or a title the caller loves"
+            };
             return Err(ToolFailure::new("No recommendations found")
-                .with(json!({"suggestion": "Try different inputs or a different output type"})));
+                .with(json!({"suggestion": suggestion})));
         };
-        let name_of = |id: &EntityId| inputs.iter().find(|e| &e.id == id).map(|e| e.name.clone());
+        let name_of = |id: &EntityId| {
+            inputs
+                .entities
+                .iter()
+                .find(|e| &e.id == id)
+                .map(|e| e.name.clone())
+        };
         let bridge = taste_bridge(
             &top.explainability
                 .iter()
@@ -177,18 +215,41 @@ impl Tool for GetRecommendation {
         if let Some(bridge) = bridge {
             value["taste_bridge"] = Value::from(bridge);
         }
+        if let Some(names) = inputs.tag_names() {
+            value["vibe"] = Value::from(names);
+        }
+        if any_tag {
+            value["tag_note"] = Value::from(ANY_TAG_NOTE);
+        }
+        if inert(&query, &picks) {
+            value["tag_note"] = Value::from(
+                "These are popular picks, not ranked by the vibe: the taste graph could not connect it to this kind of thing. Say so, or ask for a title the caller loves.",
+            );
+        }
         if let Some(note) = fallback_note {
             value["fallback_note"] = Value::from(note);
         }
         Ok(ToolSuccess {
             value,
-            learned: Vec::new(),
+            learned: Known::default(),
             picks: picks
                 .iter()
                 .map(|entity| super::pick(entity, query.filter_type))
                 .collect(),
         })
     }
+}
+
+/// Whether tags were the only taste signal and the graph gave every pick
+/// the same affinity: its sign that it could not use them
+/// (protocols-2026 §6.4).
+fn inert(query: &InsightsQuery, picks: &[&Entity]) -> bool {
+    let affinities: Vec<Option<f64>> = picks.iter().map(|e| e.affinity).collect();
+    query.interest_entities.is_empty()
+        && !query.interest_tags.is_empty()
+        && affinities.len() > 1
+        && affinities[0].is_some()
+        && affinities.iter().all(|a| *a == affinities[0])
 }
 
 impl GetRecommendation {

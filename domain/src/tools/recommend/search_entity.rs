@@ -11,7 +11,7 @@ use crate::ports::{Entity, SearchQuery, TasteGraph};
 use crate::tools::args::Args;
 use crate::tools::sequels::words;
 use crate::tools::vocabulary::{SEARCH_TYPES, entity_type};
-use crate::tools::{Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
+use crate::tools::{Known, Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
 
 /// `search_entity`
 pub(super) struct SearchEntity {
@@ -86,7 +86,7 @@ impl Tool for SearchEntity {
         }
         Ok(ToolSuccess {
             value,
-            learned: vec![entity],
+            learned: Known::of_entities(vec![entity]),
             picks: Vec::new(),
         })
     }

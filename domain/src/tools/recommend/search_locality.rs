@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::{known, upstream};
 use crate::ports::{EntityKind, SearchQuery, TasteGraph};
 use crate::tools::args::Args;
-use crate::tools::{Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
+use crate::tools::{Known, Tool, ToolContext, ToolFailure, ToolSpec, ToolSuccess};
 
 /// `search_locality`
 pub(super) struct SearchLocality {
@@ -57,7 +57,7 @@ impl Tool for SearchLocality {
         };
         Ok(ToolSuccess {
             value: json!({"entity_id": entity.id.as_str(), "name": entity.name, "type": EntityKind::Locality}),
-            learned: vec![entity],
+            learned: Known::of_entities(vec![entity]),
             picks: Vec::new(),
         })
     }

@@ -8,11 +8,11 @@ use super::recommendation::FALLBACK_NOTE;
 use super::*;
 use crate::ports::MockTasteGraph;
 use crate::ports::{
-    EntityKind, Explanation, Insights, InsightsQuery, Location, SortBy, Tag, TasteError,
+    EntityKind, Explanation, FoundTag, Insights, InsightsQuery, Location, SortBy, Tag, TasteError,
 };
 use crate::tools::vocabulary::OUTPUT_TYPES;
-use crate::tools::{ToolExecutor, ToolInvocation};
-use crate::types::ToolCallId;
+use crate::tools::{Known, ToolExecutor, ToolInvocation};
+use crate::types::{TagId, ToolCallId};
 
 fn id(text: &str) -> EntityId {
     EntityId::parse(text).unwrap()
@@ -72,19 +72,44 @@ fn austin() -> KnownEntity {
     KnownEntity::new(id("L1"), "Austin", Some(EntityKind::Locality))
 }
 
+/// The graph's own kinds of place, as a stand-in: sushi, coffee, bars.
+fn place_kind(words: &str) -> Option<FoundTag> {
+    ["sushi", "coffee", "bar"].iter().find_map(|kind| {
+        words
+            .split_whitespace()
+            .any(|w| w.trim_end_matches('s') == *kind)
+            .then(|| FoundTag {
+                id: TagId::parse(&format!("tag:{kind}")).unwrap(),
+                name: (*kind).to_owned(),
+            })
+    })
+}
+
 async fn run(
     graph: MockTasteGraph,
     tool: &str,
     args: Value,
     known: Vec<KnownEntity>,
 ) -> (Value, Vec<KnownEntity>, bool) {
+    let (value, learned, is_error) =
+        run_knowing(graph, tool, args, Known::of_entities(known)).await;
+    (value, learned.entities, is_error)
+}
+
+async fn run_knowing(
+    mut graph: MockTasteGraph,
+    tool: &str,
+    args: Value,
+    known: Known,
+) -> (Value, Known, bool) {
+    graph.expect_place_kind().returning(place_kind);
     let toolbox = taste_tools(Arc::new(graph));
     let outcome = toolbox
         .execute(ToolInvocation {
             call_id: ToolCallId::parse("call_1").unwrap(),
             name: tool.into(),
             arguments: args.to_string().into(),
-            known: Arc::from(known),
+            known: Arc::new(known),
         })
         .await;
     (
@@ -102,13 +127,14 @@ fn insights(entities: Vec<Entity>) -> Insights {
 }
 
 #[tokio::test]
-async fn the_four_tools_are_offered_with_schemas() {
+async fn the_five_tools_are_offered_with_schemas() {
     let toolbox = taste_tools(Arc::new(MockTasteGraph::new()));
     let names: Vec<String> = toolbox.specs().into_iter().map(|s| s.name).collect();
     assert_eq!(
         names,
         [
             "search_entity",
+            "search_tags",
             "get_recommendation",
             "search_locality",
             "get_fan_venues"
@@ -116,7 +142,18 @@ async fn the_four_tools_are_offered_with_schemas() {
     );
     for spec in toolbox.specs() {
         assert_eq!(spec.parameters["type"], "object");
-        assert!(spec.parameters["required"].is_array());
+        let required = &spec.parameters["required"];
+        // Recommendations start from entities, tags or both: neither alone
+        // is required by the schema, and the tool says when both are missing.
+        let from_either = ["get_recommendation", "get_fan_venues"].contains(&spec.name.as_str());
+        assert_eq!(required.is_null(), from_either, "{}", spec.name);
+        for name in required.as_array().into_iter().flatten() {
+            assert!(
+                spec.parameters["properties"][name.as_str().unwrap()].is_object(),
+                "{}: {name} is described",
+                spec.name
+            );
+        }
     }
 }
 
@@ -514,7 +551,7 @@ async fn place_requests_use_the_location_and_the_best_tag() {
                 Some(Location::Named("Austin".into())),
                 Some(2000),
                 Some(SortBy::Affinity),
-                vec!["urn:tag:genre:place:restaurant:sushi"],
+                vec![TagId::parse("tag:sushi").unwrap()],
             ),
         ),
         (
@@ -540,7 +577,7 @@ async fn place_requests_use_the_location_and_the_best_tag() {
                 }),
                 Some(5000),
                 Some(SortBy::Distance),
-                vec!["urn:tag:category:place:coffee_shop"],
+                vec![TagId::parse("tag:coffee").unwrap()],
             ),
         ),
     ];
@@ -664,7 +701,7 @@ async fn fan_venues_by_locality_id_with_a_venue_tag() {
             q.filter_type == EntityKind::Place
                 && q.location == Some(Location::Locality(id("L1")))
                 && q.radius_m == Some(5000)
-                && q.tags == ["urn:tag:category:place:bar"]
+                && q.tags == [TagId::parse("tag:bar").unwrap()]
                 && q.take == 5
                 && q.interest_entities == [id("K1")]
         })
@@ -830,4 +867,391 @@ async fn what_the_search_said_of_the_input_decides_its_sequels() {
     .await;
     assert_eq!(recommended(&value), ["Finding Neverland", "Up"]);
     assert_eq!(value["filtered"], 1);
+}
+
+fn tag(id_text: &str, name: &str) -> FoundTag {
+    FoundTag {
+        id: TagId::parse(id_text).unwrap(),
+        name: name.into(),
+    }
+}
+
+fn known_tag(id_text: &str, name: &str, kind: Option<EntityKind>) -> KnownTag {
+    KnownTag {
+        id: TagId::parse(id_text).unwrap(),
+        name: name.into(),
+        kind,
+    }
+}
+
+fn cozy_italian() -> Known {
+    Known::of_tags(vec![
+        known_tag("tag:cozy", "Cozy", Some(EntityKind::Place)),
+        known_tag("tag:italian", "Italian", Some(EntityKind::Place)),
+    ])
+}
+
+#[tokio::test]
+async fn search_tags_says_which_tags_it_took_by_meaning() {
+    let mut graph = MockTasteGraph::new();
+    graph
+        .expect_search_tags()
+        .withf(|q| {
+            q.text == "somewhere snug and Italian"
+                && q.parent == Some(EntityKind::Place)
+                && q.take == 5
+        })
+        .times(1)
+        .returning(|_| Ok(vec![tag("tag:italian", "Italian"), tag("tag:cozy", "Cozy")]));
+    let (value, learned, is_error) = run_knowing(
+        graph,
+        "search_tags",
+        json!({"query": "somewhere snug and Italian", "type": "restaurant"}),
+        Known::default(),
+    )
+    .await;
+    assert!(!is_error, "{value}");
+    assert_eq!(
+        value["tags"][0],
+        json!({"tag_id": "tag:italian", "name": "Italian", "matched": "by name"})
+    );
+    assert_eq!(value["tags"][1]["matched"], "by meaning");
+    assert_eq!(value["understood_as"], "Italian and Cozy");
+    assert!(
+        value["say_back"]
+            .as_str()
+            .unwrap()
+            .contains("I took that as Italian and Cozy")
+    );
+    assert_eq!(
+        learned.tags,
+        [
+            known_tag("tag:italian", "Italian", Some(EntityKind::Place)),
+            known_tag("tag:cozy", "Cozy", Some(EntityKind::Place)),
+        ]
+    );
+    assert!(learned.entities.is_empty());
+
+    // Every tag in the caller's own words: nothing to say back.
+    let mut graph = MockTasteGraph::new();
+    graph
+        .expect_search_tags()
+        .withf(|q| q.parent.is_none())
+        .returning(|_| {
+            Ok(vec![
+                tag("tag:comedies", "Comedies"),
+                tag("tag:dark", "Dark"),
+            ])
+        });
+    let (value, _, _) = run_knowing(
+        graph,
+        "search_tags",
+        json!({"query": "a dark comedy"}),
+        Known::default(),
+    )
+    .await;
+    assert!(value.get("say_back").is_none(), "{value}");
+    assert!(value.get("type").is_none());
+}
+
+#[tokio::test]
+async fn a_vibe_the_graph_cannot_place_is_a_speakable_no_match() {
+    for answer in [
+        Ok(vec![]),
+        Err(TasteError::BadRequest("filter.query is invalid".into())),
+    ] {
+        let mut graph = MockTasteGraph::new();
+        graph
+            .expect_search_tags()
+            .times(1)
+            .return_once(move |_| answer);
+        let (value, learned, is_error) = run_knowing(
+            graph,
+            "search_tags",
+            json!({"query": "zxqv flurble"}),
+            Known::default(),
+        )
+        .await;
+        assert!(is_error);
+        assert_eq!(value["error"], "No tags match \"zxqv flurble\"");
+        assert!(
+            value["suggestion"]
+                .as_str()
+                .unwrap()
+                .contains("another way")
+        );
+        assert!(learned.is_empty());
+        assert!(
+            !value.to_string().contains("invalid"),
+            "Qloo's refusal is not read out"
+        );
+    }
+    let mut graph = MockTasteGraph::new();
+    graph
+        .expect_search_tags()
+        .returning(|_| Err(TasteError::Timeout));
+    let (value, _, is_error) = run_knowing(
+        graph,
+        "search_tags",
+        json!({"query": "cozy"}),
+        Known::default(),
+    )
+    .await;
+    assert!(is_error);
+    assert_eq!(value["error"], "Tag search failed");
+    let (value, _, _) = run_knowing(
+        MockTasteGraph::new(),
+        "search_tags",
+        json!({"query": "cozy", "type": "neighborhood"}),
+        Known::default(),
+    )
+    .await;
+    assert_eq!(
+        value["error"],
+        "Invalid argument \"type\": cannot look for \"neighborhood\""
+    );
+}
+
+#[tokio::test]
+async fn a_kind_of_place_named_outright_answers_without_the_search() {
+    // The search is down, but "sushi bars" is a place word the graph's
+    // edge knows: the caller still gets their tag.
+    let mut graph = MockTasteGraph::new();
+    graph
+        .expect_search_tags()
+        .returning(|_| Err(TasteError::Unavailable));
+    let (value, learned, is_error) = run_knowing(
+        graph,
+        "search_tags",
+        json!({"query": "sushi", "type": "place"}),
+        Known::default(),
+    )
+    .await;
+    assert!(!is_error, "{value}");
+    assert_eq!(value["tags"][0]["tag_id"], "tag:sushi");
+    assert_eq!(learned.tags.len(), 1);
+    // And with the search up, it comes first and only once.
+    let mut graph = MockTasteGraph::new();
+    graph
+        .expect_search_tags()
+        .returning(|_| Ok(vec![tag("tag:cozy", "Cozy"), tag("tag:sushi", "sushi")]));
+    let (value, _, _) = run_knowing(
+        graph,
+        "search_tags",
+        json!({"query": "cozy sushi", "type": "place"}),
+        Known::default(),
+    )
+    .await;
+    let ids: Vec<&str> = value["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tag_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["tag:sushi", "tag:cozy"]);
+}
+
+#[tokio::test]
+async fn tags_alone_are_the_signal_and_the_filter() {
+    let mut graph = MockTasteGraph::new();
+    let cozy_and_italian = [
+        TagId::parse("tag:cozy").unwrap(),
+        TagId::parse("tag:italian").unwrap(),
+    ];
+    let wanted = cozy_and_italian.clone();
+    graph
+        .expect_insights()
+        .withf(move |q| {
+            q.filter_type == EntityKind::Place
+                && q.interest_entities.is_empty()
+                && q.tags == wanted
+                && q.interest_tags == wanted
+                && !q.any_tag
+                && q.location == Some(Location::Named("New York".into()))
+        })
+        .times(1)
+        .returning(|_| {
+            Ok(insights(vec![
+                scored("P1", "Lilia", 0.91, &[]),
+                scored("P2", "Via Carota", 0.84, &[]),
+            ]))
+        });
+    let (value, _, is_error) = run_knowing(
+        graph,
+        "get_recommendation",
+        json!({"tag_ids": "tag:cozy,tag:italian", "location": "New York"}),
+        cozy_italian(),
+    )
+    .await;
+    assert!(!is_error, "{value}");
+    assert_eq!(value["vibe"], "Cozy and Italian");
+    assert_eq!(value["output_type"], json!(EntityKind::Place));
+    assert_eq!(value["top_pick"]["name"], "Lilia");
+    assert!(value.get("tag_note").is_none());
+    assert!(value.get("taste_bridge").is_none(), "no entity to bridge");
+}
+
+#[tokio::test]
+async fn tags_with_entities_narrow_what_the_fans_like() {
+    let mut graph = MockTasteGraph::new();
+    graph
+        .expect_insights()
+        .withf(|q| {
+            q.interest_entities == [id("K1")]
+                && q.tags
+                    == [
+                        TagId::parse("tag:cozy").unwrap(),
+                        TagId::parse("tag:italian").unwrap(),
+                    ]
+                && q.interest_tags.is_empty()
+        })
+        .times(1)
+        .returning(|_| Ok(insights(vec![scored("P1", "Lilia", 0.91, &[("K1", 0.9)])])));
+    let mut known = cozy_italian();
+    known.entities.push(khruangbin());
+    let (value, _, is_error) = run_knowing(
+        graph,
+        "get_recommendation",
+        json!({"entity_ids": "K1", "tag_ids": ["tag:cozy", "tag:italian"], "location": "Austin", "output_type": "place"}),
+        known,
+    )
+    .await;
+    assert!(!is_error, "{value}");
+    assert_eq!(
+        value["taste_bridge"],
+        "Strong match for Khruangbin fans (90% affinity)"
+    );
+}
+
+#[tokio::test]
+async fn no_place_with_every_tag_widens_to_any_and_says_so() {
+    let mut graph = MockTasteGraph::new();
+    let mut seq = mockall::Sequence::new();
+    graph
+        .expect_insights()
+        .withf(|q| !q.any_tag)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(insights(vec![])));
+    graph
+        .expect_insights()
+        .withf(|q| q.any_tag && q.tags.len() == 2)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(insights(vec![scored("P3", "Rolo's", 0.7, &[])])));
+    let (value, _, is_error) = run_knowing(
+        graph,
+        "get_recommendation",
+        json!({"tag_ids": "tag:cozy,tag:italian", "location": "New York"}),
+        cozy_italian(),
+    )
+    .await;
+    assert!(!is_error, "{value}");
+    assert!(
+        value["tag_note"]
+            .as_str()
+            .unwrap()
+            .starts_with("Nothing was all of those")
+    );
+}
+
+#[tokio::test]
+async fn an_inert_tag_signal_is_said_to_be_popularity() {
+    let mut graph = MockTasteGraph::new();
+    graph.expect_insights().times(1).returning(|_| {
+        Ok(insights(vec![
+            scored("M7", "Paddington 2", 0.765, &[]),
+            scored("M8", "Amélie", 0.765, &[]),
+        ]))
+    });
+    let known = Known::of_tags(vec![known_tag("tag:cozy", "Cozy", None)]);
+    let (value, _, is_error) = run_knowing(
+        graph,
+        "get_recommendation",
+        json!({"tag_ids": "tag:cozy", "output_type": "movie"}),
+        known,
+    )
+    .await;
+    assert!(!is_error, "{value}");
+    assert!(
+        value["tag_note"]
+            .as_str()
+            .unwrap()
+            .starts_with("These are popular picks")
+    );
+}
+
+#[tokio::test]
+async fn tag_ids_must_come_from_a_tag_search_in_this_call() {
+    let mut known = cozy_italian();
+    known.entities.push(khruangbin());
+    let (value, _, is_error) = run_knowing(
+        MockTasteGraph::new(),
+        "get_recommendation",
+        json!({"tag_ids": "tag:invented"}),
+        known.clone(),
+    )
+    .await;
+    assert!(is_error);
+    assert!(
+        value["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unknown tag id \"tag:invented\"")
+    );
+    assert_eq!(value["known_tag_ids"], json!(["tag:cozy", "tag:italian"]));
+    let (value, _, _) = run_knowing(
+        MockTasteGraph::new(),
+        "get_fan_venues",
+        json!({"entity_ids": "tag:cozy", "location": "Austin"}),
+        known.clone(),
+    )
+    .await;
+    assert_eq!(
+        value["error"],
+        "\"tag:cozy\" is a tag, not an entity: pass it in tag_ids"
+    );
+    let (value, _, _) = run_knowing(
+        MockTasteGraph::new(),
+        "get_recommendation",
+        json!({"location": "Austin"}),
+        known,
+    )
+    .await;
+    assert_eq!(value["error"], "Missing required argument \"entity_ids\"");
+    assert!(
+        value["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("search_tags")
+    );
+}
+
+#[tokio::test]
+async fn fan_venues_by_vibe_alone() {
+    let mut graph = MockTasteGraph::new();
+    graph
+        .expect_insights()
+        .withf(|q| {
+            q.interest_entities.is_empty()
+                && q.tags
+                    == [
+                        TagId::parse("tag:cozy").unwrap(),
+                        TagId::parse("tag:bar").unwrap(),
+                    ]
+                && q.interest_tags == q.tags
+        })
+        .times(1)
+        .returning(|_| Ok(insights(vec![scored("P4", "Le Baron Rouge", 0.8, &[])])));
+    let known = Known::of_tags(vec![known_tag("tag:cozy", "Cozy", Some(EntityKind::Place))]);
+    let (value, _, is_error) = run_knowing(
+        graph,
+        "get_fan_venues",
+        json!({"tag_ids": "tag:cozy", "location": "Paris", "venue_type": "bars"}),
+        known,
+    )
+    .await;
+    assert!(!is_error, "{value}");
+    assert_eq!(value["summary"], "Found 1 bars in Paris: Cozy");
+    assert_eq!(value["vibe"], "Cozy");
 }
