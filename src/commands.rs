@@ -78,6 +78,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         .as_ref()
                         .map(|token| token.expose().to_owned())
                 }),
+                // To tell the server's hold sound from the assistant.
+                hold_sound: config.hold.samples().ok().flatten().map(Into::into),
             };
             let outcome = place(&settings, &mut std::io::stdout()).await?;
             if !outcome.passed() {

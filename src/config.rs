@@ -14,6 +14,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 pub use qloophone_adapters::dashboard::DashboardSettings;
+pub use qloophone_adapters::hold::HoldSettings;
 pub use qloophone_adapters::http::HttpSettings;
 pub use qloophone_adapters::live::LiveSettings;
 pub use qloophone_adapters::openai::OpenAiSettings;
@@ -126,6 +127,8 @@ pub struct Config {
     pub redis: RedisSettings,
     /// The report of every call posted to the operator's endpoint.
     pub report: ReportSettings,
+    /// What a caller hears while a tool works.
+    pub hold: HoldSettings,
 }
 
 /// `[model]`: how calls treat the voice model, whichever its API.
@@ -175,6 +178,9 @@ impl Default for ModelSettings {
 pub struct SandboxSettings {
     /// Latency of the simulated Qloo, in ms.
     pub qloo_latency_ms: u64,
+    /// Latency of its recommendations (`/v2/insights`), in ms: longer than
+    /// the hold sound's threshold, so a sandbox call hears it.
+    pub qloo_insights_latency_ms: u64,
     /// Speed of the simulated model's speech (1.0 is real time).
     pub model_pace: f64,
     /// Attempts of each call report the sandbox's own report endpoint
@@ -186,6 +192,7 @@ impl Default for SandboxSettings {
     fn default() -> Self {
         Self {
             qloo_latency_ms: 300,
+            qloo_insights_latency_ms: 1000,
             model_pace: 1.0,
             report_failures: 2,
         }
@@ -611,6 +618,7 @@ impl Config {
             ("model.connect_timeout_ms", self.model.connect_timeout_ms),
             ("qloo.search_timeout_ms", self.qloo.search_timeout_ms),
             ("qloo.insights_timeout_ms", self.qloo.insights_timeout_ms),
+            ("hold.after_ms", self.hold.after_ms),
             ("qloo.deadline_ms", self.qloo.deadline_ms),
             ("cache.ttl_secs", self.cache.ttl_secs),
             ("redis.deadline_ms", self.redis.deadline_ms),

@@ -66,6 +66,7 @@ impl Sandbox {
             QlooOptions {
                 api_key: Some(SANDBOX_KEY.to_owned()),
                 latency: Duration::from_millis(settings.qloo_latency_ms),
+                insights_latency: Some(Duration::from_millis(settings.qloo_insights_latency_ms)),
                 ..QlooOptions::default()
             },
             Self::twilio_options(),

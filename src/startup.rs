@@ -275,6 +275,7 @@ impl Builder {
                 max_call_duration: Duration::from_secs(config.limits.max_call_duration_secs),
                 tool_deadline: Duration::from_millis(config.limits.tool_deadline_ms),
             },
+            hold: config.hold.sound().context("hold.file")?,
         };
         let public_url = url::Url::parse(&config.server.public_url).context("server.public_url")?;
         // With Twilio's token set, every stream must also bring the token

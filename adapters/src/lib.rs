@@ -15,6 +15,7 @@
 pub mod audio;
 pub mod bounded;
 pub mod dashboard;
+pub mod hold;
 pub mod http;
 pub mod live;
 pub mod metrics;

@@ -262,6 +262,7 @@ pub struct Metrics {
     after_stream: Family<Next, Counter>,
     handoffs: Family<Outcome, Counter>,
     texts: Family<Outcome, Counter>,
+    holds: Family<Outcome, Counter>,
     streams_refused: Family<Outcome, Counter>,
     stream_status: Family<StreamEvent, Counter>,
     model_tokens: Family<TokenKind, Counter>,
@@ -320,6 +321,7 @@ impl Metrics {
             after_stream: Family::default(),
             handoffs: Family::default(),
             texts: Family::default(),
+            holds: Family::default(),
             streams_refused: Family::default(),
             stream_status: Family::default(),
             model_tokens: Family::default(),
@@ -381,6 +383,11 @@ impl Metrics {
             "texts",
             "Texts of a caller's picks, by outcome (sent, opted_out, not_textable, refused, unavailable, maybe_sent)",
             metrics.texts.clone(),
+        );
+        registry.register(
+            "hold_sounds",
+            "Hold sounds played while tools worked, by what stopped them (tool: the tools answered; model: the assistant spoke; caller: the caller spoke; call: the model session was lost or the call closed)",
+            metrics.holds.clone(),
         );
         registry.register(
             "streams_refused",
@@ -824,6 +831,15 @@ impl EventSink for Metrics {
             }
             CallEvent::Dtmf { .. } => {
                 self.key_presses.inc();
+            }
+            CallEvent::Hold { stopped_by } => {
+                if let Some(by) = stopped_by {
+                    self.holds
+                        .get_or_create(&Outcome {
+                            outcome: by.as_str(),
+                        })
+                        .inc();
+                }
             }
             CallEvent::ModelReconnecting { .. } => {
                 self.model_reconnects.inc();

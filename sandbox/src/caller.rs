@@ -44,6 +44,13 @@ pub enum Step {
         /// The longest wait.
         max_ms: u64,
     },
+    /// Stay silent until the server's hold sound has played a moment (see
+    /// [`CallerOptions::hold_sound`]), or `max_ms`: a caller who speaks
+    /// up while on hold does this first.
+    WaitForHold {
+        /// The longest wait.
+        max_ms: u64,
+    },
     /// Press a key.
     Dtmf {
         /// The key.
@@ -91,6 +98,10 @@ pub struct CallerOptions {
     pub carry: Vec<u8>,
     /// Told once the upgrade succeeded (as Twilio's `stream-started`).
     pub upgraded: Option<tokio::sync::mpsc::UnboundedSender<()>>,
+    /// The server's hold sound (its μ-law samples), to tell it from the
+    /// assistant's audio: received audio that is a stretch of it is hold
+    /// audio, counted apart (never as the assistant heard).
+    pub hold_sound: Option<std::sync::Arc<[u8]>>,
 }
 
 impl CallerOptions {
@@ -107,6 +118,7 @@ impl CallerOptions {
             signature: None,
             carry: Vec::new(),
             upgraded: None,
+            hold_sound: None,
         }
     }
 }
@@ -146,6 +158,19 @@ pub struct CallReport {
     pub closed_by_server: bool,
     /// Playback position (ms of audio heard) when each `clear` came.
     pub clear_positions_ms: Vec<u64>,
+    /// Hold audio received (see [`CallerOptions::hold_sound`]), played,
+    /// and dropped by a `clear`.
+    pub hold_bytes_received: usize,
+    /// Hold audio played.
+    pub hold_bytes_heard: usize,
+    /// Hold audio a `clear` dropped.
+    pub hold_bytes_cleared: usize,
+    /// `clear` events that came after hold audio (the hold sound
+    /// stopping), counted here and not in `clears`.
+    pub hold_clears: usize,
+    /// The assistant's audio that arrived while hold audio was still
+    /// queued, never played: the two would have overlapped. Must be 0.
+    pub hold_overlaps: usize,
     /// Wall-clock time from the call's start to the first audio received.
     pub first_audio: Option<std::time::Duration>,
     /// For each turn, wall-clock time from the end of the caller's speech
@@ -175,7 +200,8 @@ pub enum CallerError {
 }
 
 enum Queued {
-    Audio(Vec<u8>),
+    /// Audio, and whether it is the hold sound.
+    Audio(Vec<u8>, bool),
     Mark(String),
 }
 
@@ -193,6 +219,10 @@ struct Phone {
     /// The carried chunks, and the next to send.
     carousel: Vec<Vec<u8>>,
     next_chunk: usize,
+    /// Whether the last audio received was hold audio.
+    last_was_hold: bool,
+    /// Hold audio heard when the current step began.
+    hold_at_step: usize,
 }
 
 impl Phone {
@@ -243,18 +273,22 @@ impl Phone {
                         echoes.push(name);
                     }
                 }
-                Queued::Audio(bytes) => {
+                Queued::Audio(bytes, hold) => {
                     if budget == 0 {
                         break;
                     }
                     let take = budget.min(bytes.len());
                     let played: Vec<u8> = bytes.drain(..take).collect();
-                    if audio::loudness(&played) > VOICED {
-                        self.report.voiced_bytes_heard += take;
-                        voiced = true;
+                    if *hold {
+                        self.report.hold_bytes_heard += take;
+                    } else {
+                        if audio::loudness(&played) > VOICED {
+                            self.report.voiced_bytes_heard += take;
+                            voiced = true;
+                        }
+                        self.report.bytes_heard += take;
                     }
                     self.report.heard.extend(played);
-                    self.report.bytes_heard += take;
                     budget -= take;
                     if bytes.is_empty() {
                         self.queue.pop_front();
@@ -276,8 +310,8 @@ impl Phone {
             .queue
             .iter()
             .filter_map(|queued| match queued {
-                Queued::Audio(bytes) => Some(bytes),
-                Queued::Mark(_) => None,
+                Queued::Audio(bytes, false) => Some(bytes),
+                Queued::Audio(_, true) | Queued::Mark(_) => None,
             })
             .flat_map(|bytes| bytes.chunks(FRAME_BYTES))
             .filter(|chunk| audio::loudness(chunk) > VOICED)
@@ -286,7 +320,18 @@ impl Phone {
     }
 
     fn audio_queued(&self) -> bool {
-        self.queue.iter().any(|q| matches!(q, Queued::Audio(_)))
+        self.queue
+            .iter()
+            .any(|q| matches!(q, Queued::Audio(_, false)))
+    }
+
+    /// Whether `bytes` is a stretch of the server's hold sound.
+    fn is_hold(&self, bytes: &[u8]) -> bool {
+        self.options.hold_sound.as_deref().is_some_and(|sound| {
+            !bytes.is_empty()
+                && bytes.len() <= sound.len()
+                && sound.windows(bytes.len()).any(|window| window == bytes)
+        })
     }
 
     /// Handles a server frame; returns marks to echo now (after a clear).
@@ -306,6 +351,20 @@ impl Phone {
                 };
                 self.report.media_received += 1;
                 self.report.bytes_received += bytes.len();
+                let hold = self.is_hold(&bytes);
+                self.last_was_hold = hold;
+                if hold {
+                    self.report.hold_bytes_received += bytes.len();
+                    self.queue.push_back(Queued::Audio(bytes, true));
+                    return Vec::new();
+                }
+                if self
+                    .queue
+                    .iter()
+                    .any(|q| matches!(q, Queued::Audio(rest, true) if !rest.is_empty()))
+                {
+                    self.report.hold_overlaps += 1;
+                }
                 // Silence streamed between answers is no answer.
                 if audio::loudness(&bytes) > VOICED {
                     if self.report.first_audio.is_none() {
@@ -316,7 +375,7 @@ impl Phone {
                     }
                 }
                 self.report.tags_heard.extend(audio::read_tag(&bytes));
-                self.queue.push_back(Queued::Audio(bytes));
+                self.queue.push_back(Queued::Audio(bytes, false));
             }
             Some("mark") => match frame["mark"]["name"].as_str() {
                 Some(name) => {
@@ -326,14 +385,19 @@ impl Phone {
                 None => self.report.bad_frames += 1,
             },
             Some("clear") => {
-                self.report.clears += 1;
-                self.report
-                    .clear_positions_ms
-                    .push(self.report.bytes_heard as u64 / 8);
+                if std::mem::take(&mut self.last_was_hold) {
+                    self.report.hold_clears += 1;
+                } else {
+                    self.report.clears += 1;
+                    self.report
+                        .clear_positions_ms
+                        .push(self.report.bytes_heard as u64 / 8);
+                }
                 let mut echoes = Vec::new();
                 for queued in self.queue.drain(..) {
                     match queued {
-                        Queued::Audio(bytes) => self.report.bytes_cleared += bytes.len(),
+                        Queued::Audio(bytes, true) => self.report.hold_bytes_cleared += bytes.len(),
+                        Queued::Audio(bytes, false) => self.report.bytes_cleared += bytes.len(),
                         Queued::Mark(name) => echoes.push(name),
                     }
                 }
@@ -389,6 +453,8 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
         quiet_frames: 0,
         carousel,
         next_chunk: 0,
+        last_was_hold: false,
+        hold_at_step: 0,
     };
     let boxed = |err| CallerError::Socket(Box::new(err));
 
@@ -476,10 +542,13 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                 loop {
                     let (step, spent, baseline) = match current.take() {
                         Some(current) => current,
-                        None => match steps.pop_front() {
-                            Some(step) => (step, 0, phone.report.voiced_bytes_heard),
-                            None => (Step::Hangup, 0, phone.report.voiced_bytes_heard),
-                        },
+                        None => {
+                            phone.hold_at_step = phone.report.hold_bytes_heard;
+                            match steps.pop_front() {
+                                Some(step) => (step, 0, phone.report.voiced_bytes_heard),
+                                None => (Step::Hangup, 0, phone.report.voiced_bytes_heard),
+                            }
+                        }
                     };
                     let spent_ms = spent * 20;
                     let new_audio = phone.report.voiced_bytes_heard > baseline;
@@ -492,12 +561,19 @@ pub async fn place_call(options: CallerOptions, steps: &[Step]) -> Result<CallRe
                             if spent_ms < max_ms
                                 && !(new_audio && !phone.audio_queued() && phone.quiet_frames >= 15) => false,
                         Step::WaitForAudio { max_ms } if spent_ms < max_ms && !new_audio => false,
+                        // 200 ms of it: it is playing, not a stray piece.
+                        Step::WaitForHold { max_ms }
+                            if spent_ms < max_ms
+                                && phone.report.hold_bytes_heard < phone.hold_at_step + 1600 => false,
                         Step::Speak { .. } => {
                             // Done speaking: the caller now waits for an answer.
                             phone.waiting_since = Some(std::time::Instant::now());
                             continue;
                         }
-                        Step::Silence { .. } | Step::WaitForAnswer { .. } | Step::WaitForAudio { .. } => {
+                        Step::Silence { .. }
+                        | Step::WaitForAnswer { .. }
+                        | Step::WaitForAudio { .. }
+                        | Step::WaitForHold { .. } => {
                             continue;
                         }
                         Step::Dtmf { digit } => {

@@ -98,6 +98,10 @@ pub struct LiveFaults {
     /// itself (`expired` at its maximum duration, whose length
     /// gpt-live.md leaves unknown).
     pub closed_reason: Option<String>,
+    /// Say this line while delegated tools still run, once they have run
+    /// this long on its clock (ms), as a model that speaks on its own may
+    /// ("still looking…"): the bridge's hold sound must stop for it.
+    pub speak_while_tools: Option<(String, u64)>,
 }
 
 impl LiveFaults {
@@ -330,6 +334,10 @@ struct Delegation {
     /// The answer once the tools are done.
     answer: String,
     rounds: VecDeque<Vec<ScriptedCall>>,
+    /// When it began, on the session's clock.
+    started_ms: u64,
+    /// Whether something was said while its tools ran.
+    spoke: bool,
 }
 
 struct Conn {
@@ -788,6 +796,8 @@ impl Conn {
                     id: id.clone(),
                     answer: turn.answer.clone(),
                     rounds,
+                    started_ms: self.clock_ms,
+                    spoke: false,
                 });
                 self.outputs.clear();
                 let response_id = self.next_id("resp");
@@ -946,6 +956,7 @@ impl Conn {
     /// 100 ms of the session's audio: its speech, else silence.
     fn tick(&mut self) {
         self.maybe_speak_prompted();
+        self.maybe_speak_while_tools();
         let now = self.clock_ms;
         let mut chunk = None;
         let mut fault = false;
@@ -986,6 +997,25 @@ impl Conn {
                 self.say_closed(&reason);
             }
             self.close_now = Some(code);
+        }
+    }
+
+    /// Says [`LiveFaults::speak_while_tools`]'s line once, when its tools
+    /// have run long enough and it is quiet.
+    fn maybe_speak_while_tools(&mut self) {
+        let Some((line, after)) = self.faults.speak_while_tools.clone() else {
+            return;
+        };
+        let now = self.clock_ms;
+        let due = self
+            .delegation
+            .as_mut()
+            .filter(|d| !d.spoke && now.saturating_sub(d.started_ms) >= after);
+        if let Some(delegation) = due
+            && self.speech.is_none()
+        {
+            delegation.spoke = true;
+            self.speak(&line, false);
         }
     }
 

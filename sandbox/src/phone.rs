@@ -44,6 +44,9 @@ pub struct CallSettings {
     /// How a person a call is handed to answers (else the scenario's
     /// `callee`, else they pick up).
     pub callee: Option<Callee>,
+    /// The server's hold sound (μ-law samples), to tell it from the
+    /// assistant's audio; unknown, hold audio counts as the assistant's.
+    pub hold_sound: Option<std::sync::Arc<[u8]>>,
 }
 
 /// Why a call could not be placed at all.
@@ -571,6 +574,7 @@ pub async fn place(
         parameters,
         carry: scenario.carried(),
         upgraded: Some(upgraded_tx),
+        hold_sound: settings.hold_sound.clone(),
     };
     let steps = scenario.caller.clone();
     let call = tokio::spawn(async move { place_call(caller, &steps).await });
@@ -770,6 +774,11 @@ fn print_event(out: &mut (dyn Write + Send), event: &Value) {
             ),
         },
         "dtmf" => format!("  key     {}", event["digit"].as_str().unwrap_or("?")),
+        "hold" if event["playing"] == true => "  hold    the hold sound plays".to_owned(),
+        "hold" => format!(
+            "  hold    stopped ({})",
+            event["stopped_by"].as_str().unwrap_or("?")
+        ),
         "model_reconnected" => format!("  model   session reopened after {} ms", event["gap_ms"]),
         "error" => format!("  error   {}", event["message"].as_str().unwrap_or("?")),
         "call.ended" => format!("  ended   {}", event["reason"].as_str().unwrap_or("?")),
@@ -818,6 +827,33 @@ pub fn check(
                 ));
                 break;
             }
+        }
+    }
+    // Every call: the hold sound never plays under the assistant.
+    if report.hold_overlaps > 0 {
+        failures.push(format!(
+            "the assistant's audio arrived {} time(s) while hold audio was still queued",
+            report.hold_overlaps
+        ));
+    }
+    if let Some(wanted) = &expect.hold {
+        let stops: Vec<&str> = of("hold")
+            .filter(|e| e["playing"] == false)
+            .filter_map(|e| e["stopped_by"].as_str())
+            .collect();
+        if stops != *wanted {
+            failures.push(format!(
+                "expected the hold sound stopped by {wanted:?}; it was stopped by {stops:?}"
+            ));
+        }
+        if !wanted.is_empty() && report.hold_bytes_heard == 0 {
+            failures.push("expected the hold sound heard; none of it played".to_owned());
+        }
+        if wanted.is_empty() && report.hold_bytes_received > 0 {
+            failures.push(format!(
+                "expected no hold sound; {} bytes of it came",
+                report.hold_bytes_received
+            ));
         }
     }
     if expect.no_tools && !names.is_empty() {

@@ -264,6 +264,9 @@ pub struct QlooOptions {
     pub api_key: Option<String>,
     /// Delay before every answer.
     pub latency: Duration,
+    /// Delay before an insights answer instead, when set: Qloo's
+    /// recommendations take longer than its searches.
+    pub insights_latency: Option<Duration>,
     /// Seconds announced in `x-second-ratelimit-reset` on a 429.
     pub rate_limit_reset_secs: u64,
     /// Answer every this-many-th request with a 503 (for soaks).
@@ -275,6 +278,7 @@ impl Default for QlooOptions {
         Self {
             api_key: None,
             latency: Duration::ZERO,
+            insights_latency: None,
             error_every: None,
             rate_limit_reset_secs: 1,
         }
@@ -410,7 +414,11 @@ fn routes(
                                 .map(|_| Fault::Status(503))
                         })
                     };
-                    tokio::time::sleep(options.latency).await;
+                    let delay = match options.insights_latency {
+                        Some(slower) if recorded.path == "/v2/insights" => slower,
+                        _ => options.latency,
+                    };
+                    tokio::time::sleep(delay).await;
                     answer(&catalogue, &options, &recorded, fault).await
                 }
             },

@@ -56,6 +56,11 @@ pub struct Expectations {
     /// given).
     #[serde(default)]
     pub dtmf: Option<String>,
+    /// What stopped each hold sound, in order (`tool`, `model`, `caller`,
+    /// `call`); empty: none may play. Not checked unless given (that it
+    /// never plays under the assistant always is).
+    #[serde(default)]
+    pub hold: Option<Vec<String>>,
     /// At least this much assistant audio was heard.
     #[serde(default)]
     pub min_heard_ms: Option<u64>,
@@ -160,6 +165,8 @@ const SHIPPED: &[&str] = &[
     include_str!("../scenarios/text-me-no.toml"),
     include_str!("../scenarios/a-vibe-to-a-place.toml"),
     include_str!("../scenarios/a-vibe-nobody-has.toml"),
+    include_str!("../scenarios/hold-while-tools-work.toml"),
+    include_str!("../scenarios/caller-speaks-on-hold.toml"),
     include_str!("../scenarios/report-after-two-failures.toml"),
     include_str!("../scenarios/second-start-ignored.toml"),
 ];

@@ -10,7 +10,7 @@ use qloophone::config::{Config, Secret};
 use qloophone_adapters::twilio::signature::SignatureValidator;
 use qloophone_adapters::twilio::twiml;
 use qloophone_sandbox::caller::Step;
-use qloophone_sandbox::phone::{CallSettings, parse_twiml, place};
+use qloophone_sandbox::phone::{parse_twiml, place};
 use qloophone_sandbox::scenario::Scenario;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -226,15 +226,8 @@ async fn a_transfer_nobody_answers_is_shown_and_counted() {
     })
     .await;
     let mut observer = dashboard(&app, "?format=envelope").await;
-    let settings = CallSettings {
-        url: app.url(""),
-        scenario: Scenario::find("transfer-no-answer").unwrap(),
-        wav: None,
-        speed: 4.0,
-        auth_token: None,
-        dashboard_token: None,
-        callee: None,
-    };
+    let settings =
+        crate::helpers::call_settings(app.url(""), Scenario::find("transfer-no-answer").unwrap());
     let mut transcript = Vec::new();
     let outcome = place(&settings, &mut transcript).await.unwrap();
     let transcript = String::from_utf8(transcript).unwrap();

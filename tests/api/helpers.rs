@@ -14,8 +14,10 @@ use qloophone_domain::tools::{Known, ToolExecutor, ToolInvocation, ToolOutcome, 
 use qloophone_sandbox::SANDBOX_KEY;
 use qloophone_sandbox::caller::{CallReport, CallerOptions, Step, place_call};
 use qloophone_sandbox::live::{LiveFaults, LiveOptions};
+use qloophone_sandbox::phone::CallSettings;
 use qloophone_sandbox::qloo::{QlooControl, QlooOptions};
 use qloophone_sandbox::realtime::{ModelFaults, RealtimeOptions, Recorder};
+use qloophone_sandbox::scenario::Scenario;
 use qloophone_sandbox::script::ModelScript;
 use qloophone_sandbox::twilio_api::{Records, TwilioApiOptions};
 use serde_json::{Value, json};
@@ -46,6 +48,9 @@ pub struct AppOptions {
     pub tools: Option<Arc<dyn ToolExecutor>>,
     pub scenarios: Vec<(u16, Arc<ModelScript>)>,
     pub qloo_latency: Duration,
+    /// Latency of the simulated Qloo's recommendations, when not
+    /// `qloo_latency`.
+    pub qloo_insights_latency: Option<Duration>,
     pub model_faults: ModelFaults,
     /// How the simulated GPT-Live model misbehaves.
     pub live_faults: LiveFaults,
@@ -65,6 +70,7 @@ impl Default for AppOptions {
             tools: Some(Arc::new(EchoTools)),
             scenarios: Vec::new(),
             qloo_latency: Duration::ZERO,
+            qloo_insights_latency: None,
             model_faults: ModelFaults::default(),
             live_faults: LiveFaults::default(),
             bind: None,
@@ -104,6 +110,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         QlooOptions {
             api_key: Some(SANDBOX_KEY.to_owned()),
             latency: options.qloo_latency,
+            insights_latency: options.qloo_insights_latency,
             ..QlooOptions::default()
         },
         options.twilio_api,
@@ -216,6 +223,7 @@ impl TestApp {
     pub fn caller(&self, tag: u16) -> CallerOptions {
         let mut options = CallerOptions::new(self.ws_url("/call"), tag);
         options.speed = 4.0;
+        options.hold_sound = Some(shipped_hold_sound());
         options
     }
 
@@ -521,4 +529,27 @@ pub fn answers<'a>(model_events: impl IntoIterator<Item = &'a Value>) -> Vec<Str
         }
     }
     answers.into_iter().map(|(_, answer)| answer).collect()
+}
+
+/// How `qloophone call` places `scenario` against the server at `url` (at
+/// four times real speed, as the test servers' models speak), telling the
+/// server's hold sound (QlooPhone's own) from the assistant's audio.
+pub fn call_settings(url: String, scenario: Scenario) -> CallSettings {
+    CallSettings {
+        url,
+        scenario,
+        wav: None,
+        speed: 4.0,
+        auth_token: None,
+        dashboard_token: None,
+        callee: None,
+        hold_sound: Some(shipped_hold_sound()),
+    }
+}
+
+/// QlooPhone's own hold sound, as μ-law samples.
+pub fn shipped_hold_sound() -> Arc<[u8]> {
+    qloophone_adapters::hold::mulaw_samples(qloophone_adapters::hold::SHIPPED)
+        .expect("the shipped hold sound plays")
+        .into()
 }

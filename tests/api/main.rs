@@ -12,6 +12,7 @@ mod edges;
 mod fidelity;
 mod fleet;
 mod helpers;
+mod hold;
 mod live;
 mod load;
 mod logs;

@@ -20,6 +20,7 @@ async fn setup(latency: Duration) -> (QlooSim, QlooClient) {
             latency,
             rate_limit_reset_secs: 0,
             error_every: None,
+            insights_latency: None,
         },
     )
     .unwrap();
@@ -230,6 +231,7 @@ async fn a_retry_that_would_pass_the_deadline_is_not_attempted() {
             latency: Duration::ZERO,
             rate_limit_reset_secs: 2,
             error_every: None,
+            insights_latency: None,
         },
     )
     .unwrap();

@@ -156,15 +156,10 @@ async fn the_transcript_and_the_text_are_in_the_report_when_there() {
         ..AppOptions::default()
     })
     .await;
-    let settings = qloophone_sandbox::phone::CallSettings {
-        url: app.url(""),
-        scenario: qloophone_sandbox::scenario::Scenario::find("text-me-the-list").unwrap(),
-        wav: None,
-        speed: 4.0,
-        auth_token: None,
-        dashboard_token: None,
-        callee: None,
-    };
+    let settings = crate::helpers::call_settings(
+        app.url(""),
+        qloophone_sandbox::scenario::Scenario::find("text-me-the-list").unwrap(),
+    );
     let mut transcript = Vec::new();
     let outcome = qloophone_sandbox::phone::place(&settings, &mut transcript)
         .await

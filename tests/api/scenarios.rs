@@ -18,6 +18,12 @@ async fn every_shipped_scenario_passes_with(model: &str) {
         tools: None,
         scenarios: Scenario::registry(),
         qloo_latency: Duration::from_millis(300),
+        // As the sandbox answers: recommendations take long enough for
+        // the hold sound, which every scenario then checks never overlaps
+        // the assistant.
+        qloo_insights_latency: Some(Duration::from_millis(
+            qloophone::config::SandboxSettings::default().qloo_insights_latency_ms,
+        )),
         // As the sandbox speaks.
         ms_per_char: 60,
         config,
@@ -28,15 +34,7 @@ async fn every_shipped_scenario_passes_with(model: &str) {
     let calls: Vec<_> = Scenario::shipped()
         .into_iter()
         .map(|scenario| {
-            let settings = CallSettings {
-                url: base.clone(),
-                scenario,
-                wav: None,
-                speed: 4.0,
-                auth_token: None,
-                dashboard_token: None,
-                callee: None,
-            };
+            let settings = crate::helpers::call_settings(base.clone(), scenario);
             tokio::spawn(async move {
                 let mut transcript = Vec::new();
                 let outcome = place(&settings, &mut transcript).await;
@@ -102,15 +100,7 @@ async fn a_scenario_that_is_not_met_fails() {
     let mut scenario = Scenario::find("silence").unwrap();
     scenario.expect.spoken.push("words never said".into());
     scenario.expect.tools.push("get_recommendation".into());
-    let settings = CallSettings {
-        url: app.url(""),
-        scenario,
-        wav: None,
-        speed: 4.0,
-        auth_token: None,
-        dashboard_token: None,
-        callee: None,
-    };
+    let settings = crate::helpers::call_settings(app.url(""), scenario);
     let mut transcript = Vec::new();
     let outcome = place(&settings, &mut transcript).await.unwrap();
     assert_eq!(outcome.failures.len(), 2, "{:?}", outcome.failures);
@@ -125,13 +115,8 @@ async fn a_server_that_is_not_there_is_a_clear_error() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let settings = CallSettings {
-        url,
-        scenario: Scenario::find("silence").unwrap(),
-        wav: None,
         speed: 1.0,
-        auth_token: None,
-        dashboard_token: None,
-        callee: None,
+        ..crate::helpers::call_settings(url, Scenario::find("silence").unwrap())
     };
     let err = place(&settings, &mut Vec::new()).await.unwrap_err();
     assert!(err.to_string().contains("/twiml failed"), "{err}");

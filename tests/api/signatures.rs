@@ -68,13 +68,9 @@ async fn streams_must_be_signed_by_twilio() {
 async fn a_signed_call_goes_through() {
     let app = guarded_app().await;
     let settings = CallSettings {
-        url: app.url(""),
-        scenario: Scenario::find("silence").unwrap(),
-        wav: None,
-        speed: 4.0,
         auth_token: Some(TOKEN.to_owned()),
         dashboard_token: Some(DASHBOARD_KEY.to_owned()),
-        callee: None,
+        ..crate::helpers::call_settings(app.url(""), Scenario::find("silence").unwrap())
     };
     let outcome = place(&settings, &mut Vec::new()).await.unwrap();
     assert!(outcome.passed(), "{:?}", outcome.failures);

@@ -5,7 +5,7 @@
 //! retried; an offer answered in the same breath is refused.
 
 use qloophone::sandbox::SANDBOX_OPTED_OUT_NUMBER;
-use qloophone_sandbox::phone::{CALLER_NUMBER, CallSettings, place};
+use qloophone_sandbox::phone::{CALLER_NUMBER, place};
 use qloophone_sandbox::scenario::{Expectations, Scenario};
 use qloophone_sandbox::twilio_api::TwilioApiOptions;
 use serde_json::Value;
@@ -16,15 +16,7 @@ use crate::helpers::{AppOptions, TestApp, dashboard, read_until, spawn_app_with}
 /// held, and the call's events as the dashboard saw them.
 async fn play(app: &TestApp, scenario: Scenario) -> (String, bool, Vec<Value>) {
     let mut observer = dashboard(app, "?format=envelope").await;
-    let settings = CallSettings {
-        url: app.url(""),
-        scenario,
-        wav: None,
-        speed: 4.0,
-        auth_token: None,
-        dashboard_token: None,
-        callee: None,
-    };
+    let settings = crate::helpers::call_settings(app.url(""), scenario);
     let mut transcript = Vec::new();
     let outcome = place(&settings, &mut transcript).await.unwrap();
     let events = read_until(&mut observer, |e| e["event"]["type"] == "call.ended").await;

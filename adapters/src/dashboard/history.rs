@@ -52,6 +52,7 @@ impl Role {
             | CallEvent::ToolCalled { .. }
             | CallEvent::BargeIn { .. }
             | CallEvent::Dtmf { .. }
+            | CallEvent::Hold { .. }
             | CallEvent::Error { .. }
             | CallEvent::ModelReconnecting { .. }
             | CallEvent::ModelReconnected { .. }

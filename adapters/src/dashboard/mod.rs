@@ -545,6 +545,10 @@ pub fn render_labelled(
             "unheard_items": unheard,
         }),
         CallEvent::Dtmf { digit } => json!({"type": "dtmf", "digit": digit.to_string()}),
+        CallEvent::Hold { stopped_by } => match stopped_by {
+            None => json!({"type": "hold", "playing": true}),
+            Some(by) => json!({"type": "hold", "playing": false, "stopped_by": by.as_str()}),
+        },
         CallEvent::Error { message } => json!({"type": "error", "message": &**message}),
         CallEvent::ModelReconnecting { attempt } => {
             json!({"type": "model_reconnecting", "attempt": attempt})

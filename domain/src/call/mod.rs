@@ -6,12 +6,14 @@
 //! calls up to a limit and tells them when the server shuts down.
 
 pub mod control;
+mod hold;
 mod registry;
 mod runner;
 mod session;
 pub mod texting;
 
 pub use control::CallControl;
+pub use hold::HoldSound;
 pub use registry::{CallPermit, CallRegistry};
 pub use runner::{CallServices, Watchdogs, run_call};
 pub use session::{CallSession, Command, Input, SessionPolicy, TextDone, Timer, ToolDone};

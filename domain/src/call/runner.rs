@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::call::hold::HoldSound;
 use crate::call::registry::CallPermit;
 use crate::call::session::{CallSession, Command, Input, SessionPolicy, TextDone, Timer, ToolDone};
 use crate::ports::{AudioInbound, Clock, EventSink, LegError, ModelError, ModelSession};
@@ -51,6 +52,8 @@ pub struct CallServices {
     pub start_timeout: Duration,
     /// Limits that end or repair a call that has stopped moving.
     pub watchdogs: Watchdogs,
+    /// What the caller hears while a tool works, if anything.
+    pub hold: Option<HoldSound>,
 }
 
 /// Limits that end or repair a call that has stopped moving.
@@ -263,7 +266,8 @@ impl<'s, P: AudioInbound> Call<'s, P> {
                 services.policy,
                 services.model_name.clone(),
                 services.model_api.clone(),
-            ),
+            )
+            .with_hold_sound(services.hold.clone()),
             commands: Vec::with_capacity(8),
             tools: JoinSet::new(),
             texts: JoinSet::new(),

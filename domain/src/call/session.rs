@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::control::{self, CallControl};
+use super::hold::{self, Hold, HoldSound};
 use super::texting::{self, Refusal, Texting};
-use crate::ports::{Activity, CallEvent, EndReason, Prices, Speaker, Usage};
+use crate::ports::{Activity, CallEvent, EndReason, HoldStop, Prices, Speaker, Usage};
 use crate::ports::{
     CallInfo, Interruption, ModelCommand, ModelErrorKind, ModelEvent, ModelTraits, PhoneCommand,
     PhoneEvent, ResponseStatus,
@@ -100,6 +101,9 @@ pub enum Timer {
     Rollover(u32),
     /// The call's last line has had long enough to play.
     Closing,
+    /// The hold sound may start, or its next piece is due (timers of an
+    /// earlier hold are recognised by its number and ignored).
+    Hold(u32),
 }
 
 /// Turns kept for the context a new model session is told.
@@ -342,7 +346,21 @@ pub struct CallSession {
     caller_turns_at_picks: Option<u32>,
     /// Whether the caller's picks were texted (once a call at most).
     texting: Texting,
+    /// The sound played while tools work, if any.
+    hold_sound: Option<HoldSound>,
+    /// Where it is.
+    hold: Hold,
+    /// The current hold's number, which its timers carry.
+    hold_generation: u32,
+    /// While the hold sound plays for a model whose audio streams on
+    /// between utterances: that audio's last moments, held back (not
+    /// played over the hold sound), in case an utterance began in them.
+    held_back: VecDeque<(ItemId, AudioChunk)>,
 }
+
+/// The most of a streaming model's audio held back while the hold sound
+/// plays: longer than its words can lag its audio.
+const HELD_BACK_MS: u64 = 300;
 
 /// A call the model asked to close, waiting for its last line to play.
 #[derive(Debug, Clone, Copy)]
@@ -416,7 +434,18 @@ impl CallSession {
             caller_turns: 0,
             caller_turns_at_picks: None,
             texting: Texting::NotYet,
+            hold_sound: None,
+            hold: Hold::Idle,
+            hold_generation: 0,
+            held_back: VecDeque::new(),
         }
+    }
+
+    /// The call, playing `sound` while tools work (none: silence).
+    #[must_use]
+    pub fn with_hold_sound(mut self, sound: Option<HoldSound>) -> Self {
+        self.hold_sound = sound;
+        self
     }
 
     /// The call's stream id, once started.
@@ -623,6 +652,7 @@ impl CallSession {
                 self.tools_in_flight.clear();
                 out.push(Command::AbortTools);
             }
+            self.stop_hold(HoldStop::Call, out);
             self.response = Response::Idle;
             self.needs_response = false;
             self.resume |= self.speech_owed.take().is_some();
@@ -796,6 +826,104 @@ impl CallSession {
                     self.end(closing.reason, out);
                 }
             }
+            Timer::Hold(generation) => {
+                if generation == self.hold_generation {
+                    self.on_hold_timer(out);
+                }
+            }
+        }
+    }
+
+    /// A tool started: the hold sound is due after a while, unless it is
+    /// already waited for or playing.
+    fn wait_to_hold(&mut self, out: &mut Vec<Command>) {
+        let Some(sound) = &self.hold_sound else {
+            return;
+        };
+        if self.hold == Hold::Idle {
+            self.hold = Hold::Waiting;
+            self.hold_generation = self.hold_generation.wrapping_add(1);
+            out.push(Command::Schedule {
+                timer: Timer::Hold(self.hold_generation),
+                after: sound.after,
+            });
+        }
+    }
+
+    fn on_hold_timer(&mut self, out: &mut Vec<Command>) {
+        let Some(sound) = &self.hold_sound else {
+            return;
+        };
+        if self.tools_in_flight.is_empty() || self.phase != Phase::Live || self.closing.is_some() {
+            self.stop_hold(HoldStop::Call, out);
+            return;
+        }
+        let (from, count) = match self.hold {
+            Hold::Idle => return,
+            Hold::Waiting => {
+                // Never over the assistant or the caller: ask again soon.
+                if self.assistant_audible() || self.caller_speaking {
+                    out.push(Command::Schedule {
+                        timer: Timer::Hold(self.hold_generation),
+                        after: hold::RECHECK,
+                    });
+                    return;
+                }
+                out.push(Command::Emit(CallEvent::Hold { stopped_by: None }));
+                (0, hold::LEAD)
+            }
+            Hold::Playing { next } => (next, 1),
+        };
+        // A piece (and a mark after it) each time one has played: the
+        // caller's side stays `LEAD` pieces ahead.
+        let mut last = None;
+        for index in from..from + count {
+            let piece = sound.piece(index).clone();
+            last = Some(piece.duration());
+            out.push(Command::Phone(PhoneCommand::Media(piece)));
+            out.push(Command::Phone(PhoneCommand::Mark(MarkName::new(
+                self.next_mark,
+            ))));
+            self.next_mark += 1;
+        }
+        self.hold = Hold::Playing {
+            next: (from + count) % sound.pieces.len(),
+        };
+        if let Some(played) = last {
+            out.push(Command::Schedule {
+                timer: Timer::Hold(self.hold_generation),
+                after: Duration::from_millis(played.get()),
+            });
+        }
+    }
+
+    /// Stops the hold sound (clearing what of it is queued at the caller)
+    /// or the wait for it, for `by`.
+    fn stop_hold(&mut self, by: HoldStop, out: &mut Vec<Command>) {
+        match self.hold {
+            Hold::Idle => return,
+            Hold::Waiting => {}
+            Hold::Playing { .. } => {
+                out.push(Command::Phone(PhoneCommand::Clear));
+                out.push(Command::Emit(CallEvent::Hold {
+                    stopped_by: Some(by),
+                }));
+            }
+        }
+        self.hold = Hold::Idle;
+        self.hold_generation = self.hold_generation.wrapping_add(1);
+        let held_back = std::mem::take(&mut self.held_back);
+        // An utterance that began while the sound played: what of it was
+        // held back plays now, after the clear.
+        if by == HoldStop::Model {
+            for (item_id, audio) in held_back {
+                self.play(item_id, audio, out);
+            }
+        }
+        // The tools still work after the assistant or the caller has had
+        // their say: the sound may come back once the line is quiet again.
+        if matches!(by, HoldStop::Model | HoldStop::Caller) && !self.tools_in_flight.is_empty() {
+            self.wait_to_hold(out);
         }
     }
 
@@ -959,6 +1087,7 @@ impl CallSession {
             }
             ModelEvent::AssistantSpeaking => {
                 self.assistant_speaking = true;
+                self.stop_hold(HoldStop::Model, out);
                 if let Some(closing) = &mut self.closing {
                     closing.speaking = true;
                     // More to say: its last line is this one.
@@ -970,6 +1099,7 @@ impl CallSession {
                 }
             }
             ModelEvent::SpeechStarted => {
+                self.stop_hold(HoldStop::Caller, out);
                 self.caller_speaking = true;
                 self.heard_caller = true;
                 self.caller_turns = self.caller_turns.saturating_add(1);
@@ -1053,6 +1183,7 @@ impl CallSession {
                     arguments,
                     known: self.known_shared.clone(),
                 }));
+                self.wait_to_hold(out);
             }
             ModelEvent::Error {
                 kind,
@@ -1101,6 +1232,33 @@ impl CallSession {
                 self.unheard.push(item_id);
             }
             return;
+        }
+        if matches!(self.hold, Hold::Playing { .. }) {
+            let speech_only = matches!(
+                self.policy.traits.interruption,
+                Interruption::BridgeTruncates { .. }
+            );
+            if self.assistant_speaking || speech_only {
+                // The assistant speaks: the hold sound stops first.
+                self.stop_hold(HoldStop::Model, out);
+            } else {
+                // A streaming model's audio between utterances: kept back,
+                // its last moments only, not played over the hold sound.
+                let limit = HELD_BACK_MS * 8;
+                let mut kept: u64 = self
+                    .held_back
+                    .iter()
+                    .map(|(_, a)| u64::from(a.byte_len()))
+                    .sum();
+                kept += u64::from(audio.byte_len());
+                self.held_back.push_back((item_id, audio));
+                while kept > limit && self.held_back.len() > 1 {
+                    if let Some((_, dropped)) = self.held_back.pop_front() {
+                        kept -= u64::from(dropped.byte_len());
+                    }
+                }
+                return;
+            }
         }
         let now = self.latest_media_ms;
         // With nothing queued at the caller, this audio plays at once.
@@ -1237,6 +1395,9 @@ impl CallSession {
     fn on_tool_done(&mut self, done: ToolDone, out: &mut Vec<Command>) {
         if !self.tools_in_flight.remove(&done.call_id) {
             return;
+        }
+        if self.tools_in_flight.is_empty() {
+            self.stop_hold(HoldStop::Tool, out);
         }
         if !done.outcome.learned.is_empty() {
             self.known.learn(&done.outcome.learned);

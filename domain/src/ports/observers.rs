@@ -156,6 +156,12 @@ pub enum CallEvent {
         /// from the conversation.
         unheard: u32,
     },
+    /// The hold sound started playing while a tool works (`stopped_by`
+    /// `None`), or stopped.
+    Hold {
+        /// What stopped it.
+        stopped_by: Option<HoldStop>,
+    },
     /// The caller pressed a key.
     Dtmf {
         /// The key.
@@ -320,6 +326,32 @@ impl RelayDirection {
     }
 }
 
+/// What stopped the hold sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldStop {
+    /// The tools answered.
+    Tool,
+    /// The assistant began to speak.
+    Model,
+    /// The caller began to speak.
+    Caller,
+    /// The call moved on otherwise (the model session was lost, the call
+    /// is closing).
+    Call,
+}
+
+impl HoldStop {
+    /// `tool`, `model`, `caller` or `call`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Tool => "tool",
+            Self::Model => "model",
+            Self::Caller => "caller",
+            Self::Call => "call",
+        }
+    }
+}
+
 /// What a call is doing, as someone watching it would say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Activity {
@@ -384,6 +416,7 @@ impl CallEvent {
             Self::Model { .. } => "model.event",
             Self::ToolCalled { .. } => "tool.called",
             Self::BargeIn { .. } => "barge_in",
+            Self::Hold { .. } => "hold",
             Self::Dtmf { .. } => "dtmf",
             Self::Error { .. } => "error",
             Self::ModelReconnecting { .. } => "model_reconnecting",

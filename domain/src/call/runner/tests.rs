@@ -181,6 +181,7 @@ fn services(model: MockVoiceModel, tools: MockToolExecutor, sink: MockEventSink)
         connect_timeout: Duration::from_secs(5),
         start_timeout: Duration::from_secs(10),
         watchdogs: crate::call::Watchdogs::default(),
+        hold: None,
     }
 }
 

@@ -1953,3 +1953,214 @@ fn text_is_an_ordinary_unknown_tool_when_not_offered() {
         matches!(&out[..], [Command::RunTool(invocation)] if &*invocation.name == texting::TEXT_PICKS)
     );
 }
+
+/// A hold sound of three 100 ms pieces (`H1`..`H3`), after 700 ms.
+fn hold_sound() -> HoldSound {
+    let piece = |tag: u8| AudioChunk::new(Bytes::from(vec![b'H', tag, b'=', b'=']), 800);
+    HoldSound::new(
+        Duration::from_millis(700),
+        vec![piece(b'1'), piece(b'2'), piece(b'3')],
+    )
+    .unwrap()
+}
+
+fn is_hold(chunk: &AudioChunk) -> bool {
+    chunk.encoded().starts_with(b"H")
+}
+
+/// The hold timer the session last asked for.
+fn hold_timer(s: &Script) -> Input {
+    let timer = s
+        .scheduled
+        .iter()
+        .rev()
+        .find(|t| matches!(t, Timer::Hold(_)))
+        .copied()
+        .expect("a hold timer");
+    Input::Timer(timer)
+}
+
+/// What reached the caller's side, in order: `H` a hold piece, `A` the
+/// assistant's audio, `m` a mark, `C` a clear.
+fn phone_trace(commands: &[Command]) -> String {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Phone(PhoneCommand::Media(chunk)) if is_hold(chunk) => Some('H'),
+            Command::Phone(PhoneCommand::Media(_)) => Some('A'),
+            Command::Phone(PhoneCommand::Mark(_)) => Some('m'),
+            Command::Phone(PhoneCommand::Clear) => Some('C'),
+            _ => None,
+        })
+        .collect()
+}
+
+fn hold_events(commands: &[Command]) -> Vec<Option<HoldStop>> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Emit(CallEvent::Hold { stopped_by }) => Some(*stopped_by),
+            _ => None,
+        })
+        .collect()
+}
+
+fn holding(policy: SessionPolicy) -> Script {
+    let mut s = Script::live(policy);
+    s.session = std::mem::replace(
+        &mut s.session,
+        CallSession::new(policy, "m".into(), "a".into()),
+    )
+    .with_hold_sound(Some(hold_sound()));
+    s
+}
+
+#[test]
+fn a_slow_tool_plays_the_hold_sound_paced_until_it_answers() {
+    let mut s = holding(no_greeting());
+    s.step(created("resp_1"));
+    let out = s.step(function_call("call_1", "get_recommendation"));
+    assert!(matches!(out[0], Command::RunTool(_)));
+    assert_eq!(phone_trace(&out), "", "nothing before the threshold");
+    // The threshold: two pieces ahead, each with a mark; then one a piece.
+    let out = s.step(hold_timer(&s));
+    assert_eq!(phone_trace(&out), "HmHm");
+    assert_eq!(hold_events(&out), [None]);
+    let out = s.step(hold_timer(&s));
+    assert_eq!(phone_trace(&out), "Hm");
+    let out = s.step(hold_timer(&s));
+    assert_eq!(phone_trace(&out), "Hm", "looped: the first piece again");
+    // The tool answers: cleared at once, and later timers are stale.
+    let stale = hold_timer(&s);
+    let out = s.step(tool_done("call_1", "{}", vec![]));
+    assert_eq!(phone_trace(&out), "C");
+    assert_eq!(hold_events(&out), [Some(HoldStop::Tool)]);
+    assert_eq!(phone_trace(&s.step(stale)), "");
+    // Hold marks are not the assistant's: nothing is audible, nothing to
+    // truncate when the caller speaks.
+    assert!(!s.session.assistant_audible());
+    let out = s.step(speech_started());
+    assert_eq!(phone_trace(&out), "");
+    assert!(
+        model_cmds(&out)
+            .iter()
+            .all(|c| !matches!(c, ModelCommand::Truncate { .. }))
+    );
+}
+
+#[test]
+fn a_fast_tool_plays_no_hold_sound() {
+    let mut s = holding(no_greeting());
+    s.step(created("resp_1"));
+    s.step(function_call("call_1", "search_entity"));
+    let timer = hold_timer(&s);
+    let out = s.step(tool_done("call_1", "{}", vec![]));
+    assert_eq!(phone_trace(&out), "");
+    assert_eq!(hold_events(&out), [], "it never started: nothing to say");
+    assert_eq!(
+        phone_trace(&s.step(timer)),
+        "",
+        "its timer comes to nothing"
+    );
+}
+
+#[test]
+fn the_assistant_speaking_stops_the_hold_sound_before_its_audio() {
+    let mut s = holding(no_greeting());
+    s.step(created("resp_1"));
+    s.step(function_call("call_1", "get_recommendation"));
+    s.step(hold_timer(&s));
+    // The model speaks (a preamble) while the tool still works.
+    let out = s.step(delta("item_1", 800));
+    assert_eq!(phone_trace(&out), "CAm", "the clear goes before its audio");
+    assert_eq!(hold_events(&out), [Some(HoldStop::Model)]);
+    assert!(s.session.assistant_audible());
+}
+
+#[test]
+fn the_caller_speaking_stops_the_hold_sound() {
+    let mut s = holding(no_greeting());
+    s.step(created("resp_1"));
+    s.step(function_call("call_1", "get_recommendation"));
+    s.step(hold_timer(&s));
+    let out = s.step(speech_started());
+    assert_eq!(phone_trace(&out), "C");
+    assert_eq!(hold_events(&out), [Some(HoldStop::Caller)]);
+    // The tool still works: once the caller is quiet again, it comes back.
+    let out = s.step(hold_timer(&s));
+    assert_eq!(phone_trace(&out), "", "not while the caller speaks");
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    let out = s.step(hold_timer(&s));
+    assert_eq!(phone_trace(&out), "HmHm");
+    assert_eq!(hold_events(&out), [None]);
+}
+
+#[test]
+fn the_hold_sound_waits_for_the_assistant_to_finish() {
+    let mut s = holding(no_greeting());
+    s.step(created("resp_1"));
+    // "Let me look that up" is still playing when the threshold comes.
+    s.step(delta("item_1", 8000));
+    s.step(function_call("call_1", "get_recommendation"));
+    let out = s.step(hold_timer(&s));
+    assert_eq!(phone_trace(&out), "", "never over the assistant");
+    assert!(
+        matches!(s.scheduled.last(), Some(Timer::Hold(_))),
+        "asked again soon"
+    );
+    // Its last mark is echoed: it has played, and the hold may start.
+    let last = MarkName::new(s.session.next_mark - 1);
+    s.step(Input::Phone(PhoneEvent::Mark(last)));
+    let out = s.step(hold_timer(&s));
+    assert_eq!(phone_trace(&out), "HmHm");
+}
+
+#[test]
+fn a_streaming_models_silence_is_held_back_and_its_words_are_not_lost() {
+    let mut s = holding(self_stopping());
+    s.step(Input::Model(ModelEvent::Ready { tools: 1 }));
+    s.step(function_call("call_1", "get_recommendation"));
+    s.step(hold_timer(&s));
+    // Silence streams on between utterances: not played over the sound.
+    for _ in 0..10 {
+        let out = s.step(delta("item_1", 800));
+        assert_eq!(phone_trace(&out), "");
+    }
+    // An utterance starts (its words come just after its audio): the
+    // sound is cleared and the last 300 ms held back play, in order.
+    let out = s.step(Input::Model(ModelEvent::AssistantSpeaking));
+    assert_eq!(phone_trace(&out), "CAmAmAm");
+    assert_eq!(hold_events(&out), [Some(HoldStop::Model)]);
+    // A streaming model's audio between utterances does not hold it off:
+    // the next tool's sound starts while silence streams.
+    s.step(tool_done("call_1", "{}", vec![]));
+    s.step(Input::Model(ModelEvent::AssistantTranscript {
+        text: "Here.".into(),
+    }));
+    s.step(function_call("call_2", "get_fan_venues"));
+    let out = s.step(hold_timer(&s));
+    assert_eq!(phone_trace(&out), "HmHm");
+    // Stopped otherwise, what was held back is dropped (it was silence).
+    s.step(delta("item_2", 800));
+    let out = s.step(tool_done("call_2", "{}", vec![]));
+    assert_eq!(phone_trace(&out), "C");
+}
+
+#[test]
+fn without_a_hold_sound_tools_run_in_silence() {
+    let mut s = Script::live(no_greeting());
+    s.step(created("resp_1"));
+    s.step(function_call("call_1", "get_recommendation"));
+    assert!(!s.scheduled.iter().any(|t| matches!(t, Timer::Hold(_))));
+}
+
+#[test]
+fn a_lost_model_session_stops_the_hold_sound() {
+    let mut s = holding(no_greeting());
+    s.step(created("resp_1"));
+    s.step(function_call("call_1", "get_recommendation"));
+    s.step(hold_timer(&s));
+    let out = s.step(Input::ModelClosed);
+    assert!(phone_trace(&out).starts_with('C'), "{out:?}");
+    assert_eq!(hold_events(&out), [Some(HoldStop::Call)]);
+}
