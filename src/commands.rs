@@ -81,6 +81,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 // To tell the server's hold sound from the assistant.
                 hold_sound: config.hold.samples().ok().flatten().map(Into::into),
             };
+            // A scenario that needs another first (a returning caller
+            // needs the call that remembered them) gets it.
+            if let Some(first) = &settings.scenario.after {
+                let first = CallSettings {
+                    scenario: Scenario::find(first).map_err(anyhow::Error::msg)?,
+                    ..settings.clone()
+                };
+                let outcome = place(&first, &mut std::io::stdout()).await?;
+                if !outcome.passed() {
+                    bail!(
+                        "{} expectation(s) of {} not met",
+                        outcome.failures.len(),
+                        first.scenario.name
+                    );
+                }
+            }
             let outcome = place(&settings, &mut std::io::stdout()).await?;
             if !outcome.passed() {
                 bail!("{} expectation(s) not met", outcome.failures.len());

@@ -17,6 +17,7 @@ pub use qloophone_adapters::dashboard::DashboardSettings;
 pub use qloophone_adapters::hold::HoldSettings;
 pub use qloophone_adapters::http::HttpSettings;
 pub use qloophone_adapters::live::LiveSettings;
+pub use qloophone_adapters::memory::MemorySettings;
 pub use qloophone_adapters::openai::OpenAiSettings;
 pub use qloophone_adapters::openai::catalogue::Api;
 pub use qloophone_adapters::qloo::{CacheSettings, QlooSettings};
@@ -57,6 +58,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("REDIS_URL", "redis.url"),
     ("REPORT_WEBHOOK_URL", "report.url"),
     ("REPORT_WEBHOOK_SECRET", "report.secret"),
+    ("MEMORY_SECRET", "memory.secret"),
 ];
 const PREFIX: &str = "QLOOPHONE_";
 
@@ -129,6 +131,8 @@ pub struct Config {
     pub report: ReportSettings,
     /// What a caller hears while a tool works.
     pub hold: HoldSettings,
+    /// Remembering callers who ask.
+    pub memory: MemorySettings,
 }
 
 /// `[model]`: how calls treat the voice model, whichever its API.
@@ -497,6 +501,7 @@ impl Config {
         for (setting, secret) in [
             ("dashboard.token (DASHBOARD_TOKEN)", &self.dashboard.token),
             ("twilio.stream_secret", &self.twilio.stream_secret),
+            ("memory.secret (MEMORY_SECRET)", &self.memory.secret),
         ] {
             // Empty is unset.
             if let Some(secret) = secret
@@ -619,6 +624,7 @@ impl Config {
             ("qloo.search_timeout_ms", self.qloo.search_timeout_ms),
             ("qloo.insights_timeout_ms", self.qloo.insights_timeout_ms),
             ("hold.after_ms", self.hold.after_ms),
+            ("memory.ttl_secs", self.memory.ttl_secs),
             ("qloo.deadline_ms", self.qloo.deadline_ms),
             ("cache.ttl_secs", self.cache.ttl_secs),
             ("redis.deadline_ms", self.redis.deadline_ms),

@@ -42,6 +42,9 @@ pub struct Sandbox {
 }
 
 /// The signing secret of the sandbox's report endpoint.
+/// The sandbox's caller memory key (its memory is never written to disk).
+pub const SANDBOX_MEMORY_SECRET: &str = "qloophone-sandbox-caller-memory";
+/// The sandbox's report signing secret.
 pub const SANDBOX_REPORT_SECRET: &str = "whsec_cWxvb3Bob25lIHNhbmRib3ggcmVwb3J0cyBzZWNyZXQ=";
 
 impl Sandbox {
@@ -149,6 +152,12 @@ impl Sandbox {
                 ))
                 .display()
                 .to_string();
+        }
+        // Callers who ask are remembered, in this process only, unless
+        // the operator set a memory of their own.
+        if config.memory.secret.is_none() {
+            config.memory.secret = Some(Secret::new(SANDBOX_MEMORY_SECRET));
+            config.memory.file = String::new();
         }
         // Texts go to the simulated Twilio, signed in with the sandbox's
         // API key, unless an account of the operator's is set.

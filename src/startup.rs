@@ -11,6 +11,7 @@ use anyhow::Context;
 use qloophone_adapters::dashboard::DashboardHub;
 use qloophone_adapters::http::{self, AppState, CallEdges, Transfer};
 use qloophone_adapters::live::GptLive;
+use qloophone_adapters::memory::{FileMemory, Keyer, RedisMemory};
 use qloophone_adapters::metrics::{Metrics, QlooRequests};
 use qloophone_adapters::openai::OpenAiRealtime;
 use qloophone_adapters::openai::catalogue::{self, ModelSpec};
@@ -28,7 +29,9 @@ use qloophone_adapters::twilio::stream_token::StreamTokens;
 use qloophone_domain::call::{CallControl, CallRegistry, CallServices, SessionPolicy, Watchdogs};
 use qloophone_domain::fan_out::FanOut;
 use qloophone_domain::policy;
-use qloophone_domain::ports::{Clock, EventSink, Prices, SessionSetup, TextMessages, VoiceModel};
+use qloophone_domain::ports::{
+    CallerMemory, Clock, EventSink, Prices, SessionSetup, TextMessages, VoiceModel,
+};
 use qloophone_domain::tools::ToolExecutor;
 use qloophone_domain::tools::recommend::taste_tools;
 use tokio::net::TcpListener;
@@ -186,9 +189,33 @@ impl Builder {
                     Duration::from_millis(config.twilio.texts_timeout_ms),
                 )) as Arc<dyn TextMessages>
             });
+        // Callers remembered (when they ask) only with a key for the hash
+        // they are kept under: on the fleet's Redis, else in a file.
+        let memory: Option<Arc<dyn CallerMemory>> = config
+            .memory
+            .secret
+            .as_ref()
+            .filter(|secret| !secret.expose().is_empty())
+            .map(|secret| {
+                let keyer = Keyer::new(secret);
+                let ttl = Duration::from_secs(config.memory.ttl_secs);
+                match &redis {
+                    Some(redis) => Arc::new(RedisMemory::new(redis.clone(), keyer, ttl))
+                        as Arc<dyn CallerMemory>,
+                    None => Arc::new(FileMemory::open(
+                        Some(config.memory.file.as_str())
+                            .filter(|file| !file.is_empty())
+                            .map(std::path::PathBuf::from),
+                        keyer,
+                        ttl,
+                        clock.clone(),
+                    )),
+                }
+            });
         let control = CallControl {
             transfer: config.twilio.transfer_number.is_some(),
             text_picks: texts.is_some(),
+            memory: memory.is_some(),
             ..CallControl::default()
         };
         let setup = policy::session_setup(tools.specs(), &control);
@@ -276,6 +303,7 @@ impl Builder {
                 tool_deadline: Duration::from_millis(config.limits.tool_deadline_ms),
             },
             hold: config.hold.sound().context("hold.file")?,
+            memory,
         };
         let public_url = url::Url::parse(&config.server.public_url).context("server.public_url")?;
         // With Twilio's token set, every stream must also bring the token
@@ -296,8 +324,10 @@ impl Builder {
         if let Some(parts) = &fleet {
             stream_ends = stream_ends.with_shared(parts.fleet.clone());
         }
-        // The numbers a text needs, kept only when texts are on.
-        let lines = session_policy.control.text_picks.then(|| {
+        // The numbers a text or the caller memory needs, kept only when
+        // one of them is on.
+        let control = &session_policy.control;
+        let lines = (control.text_picks || control.memory).then(|| {
             let mut lines = CallLines::new();
             if let Some(parts) = &fleet {
                 lines = lines.with_shared(parts.fleet.clone());

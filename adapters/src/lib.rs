@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod hold;
 pub mod http;
 pub mod live;
+pub mod memory;
 pub mod metrics;
 pub mod openai;
 pub mod privacy;

@@ -15,7 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use qloophone_domain::ports::{EventSink, TextFailure};
+use qloophone_domain::ports::{EventSink, MemoryEvent, TextFailure};
 use qloophone_domain::{CallEvent, CallEventRecord};
 
 use crate::qloo::CacheStats;
@@ -263,6 +263,7 @@ pub struct Metrics {
     handoffs: Family<Outcome, Counter>,
     texts: Family<Outcome, Counter>,
     holds: Family<Outcome, Counter>,
+    memory: Family<Outcome, Counter>,
     streams_refused: Family<Outcome, Counter>,
     stream_status: Family<StreamEvent, Counter>,
     model_tokens: Family<TokenKind, Counter>,
@@ -322,6 +323,7 @@ impl Metrics {
             handoffs: Family::default(),
             texts: Family::default(),
             holds: Family::default(),
+            memory: Family::default(),
             streams_refused: Family::default(),
             stream_status: Family::default(),
             model_tokens: Family::default(),
@@ -383,6 +385,11 @@ impl Metrics {
             "texts",
             "Texts of a caller's picks, by outcome (sent, opted_out, not_textable, refused, unavailable, maybe_sent)",
             metrics.texts.clone(),
+        );
+        registry.register(
+            "caller_memory",
+            "Caller memory operations, by outcome (recalled: a returning caller's likes; stored: after a yes; forgotten: at the caller's request; failed: the store did not answer)",
+            metrics.memory.clone(),
         );
         registry.register(
             "hold_sounds",
@@ -831,6 +838,15 @@ impl EventSink for Metrics {
             }
             CallEvent::Dtmf { .. } => {
                 self.key_presses.inc();
+            }
+            CallEvent::Memory { what } => {
+                let outcome = match what {
+                    MemoryEvent::Recalled(_) => "recalled",
+                    MemoryEvent::Stored(_) => "stored",
+                    MemoryEvent::Forgotten(_) => "forgotten",
+                    MemoryEvent::Failed => "failed",
+                };
+                self.memory.get_or_create(&Outcome { outcome }).inc();
             }
             CallEvent::Hold { stopped_by } => {
                 if let Some(by) = stopped_by {

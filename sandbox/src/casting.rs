@@ -89,6 +89,9 @@ pub(crate) struct Context {
     pub known: Vec<(String, String)>,
     /// Whether it asks for the last request to be answered again.
     pub resume: bool,
+    /// Whether it says the caller is a returning one who asked to be
+    /// remembered (a model then welcomes them back).
+    pub returning: bool,
 }
 
 impl Context {
@@ -103,6 +106,7 @@ impl Context {
             greeted: text.contains("Carry on"),
             known: text.lines().filter_map(crate::script::context_id).collect(),
             resume: text.contains("middle of answering") && callers > 0,
+            returning: text.contains("asked to be remembered"),
         }
     }
 }

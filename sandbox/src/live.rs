@@ -364,6 +364,8 @@ struct Conn {
     turn: usize,
     heard_anything: bool,
     greeted: bool,
+    /// Told the caller is a returning one: the greeting welcomes them back.
+    returning: bool,
     /// A greeting (or an answer again) was asked for, at this clock.
     prompted: Option<(Prompt, u64)>,
     /// The turn a context said was being answered.
@@ -411,6 +413,7 @@ impl Conn {
             turn: 0,
             heard_anything: false,
             greeted: false,
+            returning: false,
             prompted: None,
             resume_turn: None,
             caller_words: VecDeque::new(),
@@ -592,6 +595,7 @@ impl Conn {
         {
             let context = Context::read(text);
             self.greeted |= context.greeted;
+            self.returning |= context.returning;
             if context.callers > 0 {
                 self.turn = self.turn.max(context.callers);
                 self.heard_anything = true;
@@ -1041,7 +1045,7 @@ impl Conn {
         match prompt {
             Prompt::Greet if !self.greeted && !self.heard_anything => {
                 self.greeted = true;
-                let greeting = self.script.greeting.clone();
+                let greeting = crate::script::welcome(self.returning, &self.script.greeting);
                 self.speak(&greeting, false);
             }
             Prompt::Again => {

@@ -774,6 +774,14 @@ fn print_event(out: &mut (dyn Write + Send), event: &Value) {
             ),
         },
         "dtmf" => format!("  key     {}", event["digit"].as_str().unwrap_or("?")),
+        "memory" => format!(
+            "  memory  {}{}",
+            event["action"].as_str().unwrap_or("?"),
+            event["likes"]
+                .as_u64()
+                .map(|n| format!(" ({n} liked)"))
+                .unwrap_or_default()
+        ),
         "hold" if event["playing"] == true => "  hold    the hold sound plays".to_owned(),
         "hold" => format!(
             "  hold    stopped ({})",
@@ -835,6 +843,14 @@ pub fn check(
             "the assistant's audio arrived {} time(s) while hold audio was still queued",
             report.hold_overlaps
         ));
+    }
+    if let Some(wanted) = &expect.memory {
+        let done: Vec<&str> = of("memory").filter_map(|e| e["action"].as_str()).collect();
+        if done != *wanted {
+            failures.push(format!(
+                "expected the caller memory to have {wanted:?}; it had {done:?}"
+            ));
+        }
     }
     if let Some(wanted) = &expect.hold {
         let stops: Vec<&str> = of("hold")

@@ -227,6 +227,12 @@ pub enum Fault {
     /// (as real semantic search does): the caller's words must be checked
     /// against what came back.
     LooseTags,
+    /// `/v2/audiences` answers in the TypeScript SDK's shape
+    /// (`results.entities[]` with `entity_id`) rather than
+    /// `results.audiences[]` with `id`.
+    AudiencesAsEntities,
+    /// `/v2/audiences` answers 410, as a deprecated endpoint may.
+    AudiencesGone,
 }
 
 /// One request received.
@@ -447,7 +453,13 @@ async fn answer(
     fault: Option<Fault>,
 ) -> Response {
     let mut loose = false;
+    let mut audience_shape = audiences::Shape::Audiences;
     match fault {
+        Some(Fault::AudiencesAsEntities) => audience_shape = audiences::Shape::Entities,
+        Some(Fault::AudiencesGone) if request.path.starts_with("/v2/audiences") => {
+            return audiences::gone();
+        }
+        Some(Fault::AudiencesGone) => {}
         Some(Fault::Latency(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::LooseTags) => loose = true,
         Some(Fault::Status(429)) => {
@@ -507,6 +519,7 @@ async fn answer(
         "/search" => search(catalogue, &params),
         "/v2/insights" | "/v2/insights/" => insights(catalogue, &params),
         "/v2/tags" | "/v2/tags/" => tags::tags(catalogue, &params, loose),
+        "/v2/audiences" | "/v2/audiences/" => audiences::audiences(&params, audience_shape),
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -756,6 +769,8 @@ fn insights(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response
         .filter_map(|id| catalogue.by_id(id))
         .collect();
     let signal_tags: Vec<String> = list(params, "signal.interests.tags");
+    // Audiences are a signal (one that moves nothing here: inert, §6.4).
+    let audiences = list(params, "signal.demographics.audiences");
     let has_filter = [
         "filter.location",
         "filter.location.query",
@@ -764,7 +779,7 @@ fn insights(catalogue: &Catalogue, params: &HashMap<String, String>) -> Response
     ]
     .iter()
     .any(|p| params.contains_key(*p));
-    if signals.is_empty() && signal_tags.is_empty() && !has_filter {
+    if signals.is_empty() && signal_tags.is_empty() && audiences.is_empty() && !has_filter {
         return error(
             StatusCode::BAD_REQUEST,
             "at least one valid signal or filter is required for entity insights",
@@ -1030,6 +1045,7 @@ fn taste_overlap(a: &[String], b: &[String], a_id: &str, b_id: &str) -> f64 {
     (0.15 + 0.8 * jaccard.sqrt() + 0.05 * jitter).min(1.0)
 }
 
+mod audiences;
 mod tags;
 #[cfg(test)]
 mod tests;

@@ -50,7 +50,7 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 use crate::audio::{self, BYTES_PER_MS, FRAME_BYTES};
 use crate::casting::{Casting, Context};
 use crate::script::{
-    ModelScript, ScriptFaults, ScriptedCall, fill_ids, learn_ids, rounds, summarize,
+    ModelScript, ScriptFaults, ScriptedCall, fill_ids, learn_ids, rounds, summarize, welcome,
 };
 
 /// Client events kept per session, and server events; more are counted,
@@ -552,6 +552,8 @@ struct Conn {
     deferred_response: bool,
     /// When the greeting began to wait for the scenario.
     greeting_held_at: Option<Instant>,
+    /// Told the caller is a returning one: the greeting welcomes them back.
+    returning: bool,
     /// The greeting waited long enough: it plays whatever the scenario.
     hold_over: bool,
 }
@@ -601,6 +603,7 @@ impl Conn {
             resume_turn: None,
             deferred_response: false,
             greeting_held_at: None,
+            returning: false,
             hold_over: false,
         }
     }
@@ -982,7 +985,7 @@ impl Conn {
         }
         let text = if !self.greeted && !self.heard_anything {
             self.greeted = true;
-            self.script.greeting.clone()
+            welcome(self.returning, &self.script.greeting)
         } else if let Some(answer) = self.pending_answer.take() {
             answer.replace("{tool_output}", &summarize(&self.outputs))
         } else {
@@ -1312,6 +1315,7 @@ impl Conn {
     fn read_context(&mut self, text: &str) {
         let context = Context::read(text);
         self.greeted |= context.greeted;
+        self.returning |= context.returning;
         if context.callers > 0 {
             self.turn = self.turn.max(context.callers);
             self.heard_anything = true;

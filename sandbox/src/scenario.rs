@@ -61,6 +61,10 @@ pub struct Expectations {
     /// never plays under the assistant always is).
     #[serde(default)]
     pub hold: Option<Vec<String>>,
+    /// What the caller memory did, in order (`recalled`, `stored`,
+    /// `forgotten`, `failed`). Not checked unless given.
+    #[serde(default)]
+    pub memory: Option<Vec<String>>,
     /// At least this much assistant audio was heard.
     #[serde(default)]
     pub min_heard_ms: Option<u64>,
@@ -134,6 +138,11 @@ pub struct Scenario {
     /// `busy`, `no-answer`; `qloophone call --callee` overrides it).
     #[serde(default)]
     pub callee: Option<crate::phone::Callee>,
+    /// A scenario to play first, on the same server (a returning caller
+    /// needs the call that remembered them): `qloophone call` plays it
+    /// first.
+    #[serde(default)]
+    pub after: Option<String>,
     /// The number the caller calls from (default the sandbox's
     /// fictional `+15550100000`).
     #[serde(default)]
@@ -167,6 +176,8 @@ const SHIPPED: &[&str] = &[
     include_str!("../scenarios/a-vibe-nobody-has.toml"),
     include_str!("../scenarios/hold-while-tools-work.toml"),
     include_str!("../scenarios/caller-speaks-on-hold.toml"),
+    include_str!("../scenarios/remember-me.toml"),
+    include_str!("../scenarios/returning-caller.toml"),
     include_str!("../scenarios/report-after-two-failures.toml"),
     include_str!("../scenarios/second-start-ignored.toml"),
 ];

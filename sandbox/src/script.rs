@@ -152,6 +152,15 @@ pub fn rounds(calls: &[ScriptedCall]) -> Vec<Vec<ScriptedCall>> {
         .collect()
 }
 
+/// The greeting, for a returning caller with a welcome back first.
+pub fn welcome(returning: bool, greeting: &str) -> String {
+    if returning {
+        format!("Welcome back! {greeting}")
+    } else {
+        greeting.to_owned()
+    }
+}
+
 /// How a tag is held among the known ids: its name under this prefix.
 const TAG: &str = "tag:";
 

@@ -62,7 +62,7 @@ async fn a_gpt_live_call_speaks_the_wire_as_documented() {
         .unwrap();
     assert_eq!(
         tools.len(),
-        8,
+        10,
         "the taste tools and the call's own: {tools:?}"
     );
     assert_eq!(tools[5]["name"], "end_call");

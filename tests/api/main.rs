@@ -16,6 +16,7 @@ mod hold;
 mod live;
 mod load;
 mod logs;
+mod memory;
 mod metrics;
 mod models;
 mod qloo;

@@ -86,7 +86,9 @@ async fn a_caller_gets_bridged_films_and_fan_bars_without_sequels() {
             "get_fan_venues",
             "end_call",
             "transfer_to_human",
-            "text_recommendations"
+            "text_recommendations",
+            "remember_me",
+            "forget_me"
         ]
     );
 

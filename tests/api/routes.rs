@@ -166,11 +166,14 @@ async fn tools_lists_the_schemas_given_to_the_model() {
     let (status, body) = app.get_json("/tools").await;
     assert_eq!(status, 200);
     let tools = body.as_array().unwrap();
-    assert_eq!(tools.len(), 4, "the tool, then the call's own: {tools:?}");
+    assert_eq!(tools.len(), 6, "the tool, then the call's own: {tools:?}");
     assert_eq!(tools[1]["name"], "end_call");
     // The sandbox has a person to transfer to, and a Twilio to text with.
     assert_eq!(tools[2]["name"], "transfer_to_human");
     assert_eq!(tools[3]["name"], "text_recommendations");
+    // And a memory of callers who ask (in this process only).
+    assert_eq!(tools[4]["name"], "remember_me");
+    assert_eq!(tools[5]["name"], "forget_me");
     assert_eq!(tools[0]["type"], "function");
     assert_eq!(tools[0]["name"], "search_entity");
     assert_eq!(tools[0]["parameters"]["required"][0], "query");

@@ -31,29 +31,38 @@ async fn every_shipped_scenario_passes_with(model: &str) {
     })
     .await;
     let base = app.url("");
-    let calls: Vec<_> = Scenario::shipped()
+    // All at once; then those that need another played first (a
+    // returning caller), once everything else has.
+    let (first, after): (Vec<Scenario>, Vec<Scenario>) = Scenario::shipped()
         .into_iter()
-        .map(|scenario| {
-            let settings = crate::helpers::call_settings(base.clone(), scenario);
-            tokio::spawn(async move {
-                let mut transcript = Vec::new();
-                let outcome = place(&settings, &mut transcript).await;
-                (
-                    settings.scenario.name,
-                    outcome,
-                    String::from_utf8(transcript).unwrap(),
-                )
-            })
-        })
-        .collect();
+        .partition(|scenario| scenario.after.is_none());
     let mut failed = Vec::new();
-    for call in calls {
-        let (name, outcome, transcript) = call.await.unwrap();
-        match outcome {
-            Ok(outcome) if outcome.passed() => {
-                assert!(transcript.contains(&format!("PASS {name}")), "{transcript}");
+    for batch in [first, after] {
+        let calls: Vec<_> = batch
+            .into_iter()
+            .map(|scenario| {
+                let settings = crate::helpers::call_settings(base.clone(), scenario);
+                tokio::spawn(async move {
+                    let mut transcript = Vec::new();
+                    let outcome = place(&settings, &mut transcript).await;
+                    (
+                        settings.scenario.name,
+                        outcome,
+                        String::from_utf8(transcript).unwrap(),
+                    )
+                })
+            })
+            .collect();
+        for call in calls {
+            let (name, outcome, transcript) = call.await.unwrap();
+            match outcome {
+                Ok(outcome) if outcome.passed() => {
+                    assert!(transcript.contains(&format!("PASS {name}")), "{transcript}");
+                }
+                Ok(_) | Err(_) => {
+                    failed.push(format!("{name}:\n{transcript}\n{:?}", outcome.err()));
+                }
             }
-            Ok(_) | Err(_) => failed.push(format!("{name}:\n{transcript}\n{:?}", outcome.err())),
         }
     }
     assert!(failed.is_empty(), "{model}: {}", failed.join("\n"));

@@ -53,6 +53,7 @@ impl Role {
             | CallEvent::BargeIn { .. }
             | CallEvent::Dtmf { .. }
             | CallEvent::Hold { .. }
+            | CallEvent::Memory { .. }
             | CallEvent::Error { .. }
             | CallEvent::ModelReconnecting { .. }
             | CallEvent::ModelReconnected { .. }

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use qloophone_domain::ports::{Clock, EventSink, TextFailure, Usage};
+use qloophone_domain::ports::{Clock, EventSink, MemoryEvent, TextFailure, Usage};
 use qloophone_domain::{CallEvent, CallEventRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -545,6 +545,18 @@ pub fn render_labelled(
             "unheard_items": unheard,
         }),
         CallEvent::Dtmf { digit } => json!({"type": "dtmf", "digit": digit.to_string()}),
+        CallEvent::Memory { what } => match what {
+            MemoryEvent::Recalled(likes) => {
+                json!({"type": "memory", "action": "recalled", "likes": likes})
+            }
+            MemoryEvent::Stored(likes) => {
+                json!({"type": "memory", "action": "stored", "likes": likes})
+            }
+            MemoryEvent::Forgotten(existed) => {
+                json!({"type": "memory", "action": "forgotten", "existed": existed})
+            }
+            MemoryEvent::Failed => json!({"type": "memory", "action": "failed"}),
+        },
         CallEvent::Hold { stopped_by } => match stopped_by {
             None => json!({"type": "hold", "playing": true}),
             Some(by) => json!({"type": "hold", "playing": false, "stopped_by": by.as_str()}),

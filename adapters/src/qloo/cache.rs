@@ -651,7 +651,7 @@ async fn search_shared(
 /// Writes `bytes` to a temporary file beside `path`, flushes it to disk,
 /// renames it over `path`, then flushes the directory: a crash leaves the
 /// old snapshot or the new one, never half of one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|dir| !dir.as_os_str().is_empty())

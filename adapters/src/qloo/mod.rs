@@ -20,6 +20,7 @@ mod places;
 pub mod wire;
 
 pub use breaker::{Breaker, BreakerState};
+pub(crate) use cache::write_atomically;
 pub use cache::{CacheSettings, CacheStats, CacheStatsSource, EntityCache, SharedTier, TierStats};
 pub use client::{QlooClient, QlooSettings};
 pub use log::{ApiLog, LogEntry, Rotation};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::texting;
+use super::{memory, texting};
 use crate::ports::{EndReason, ToolSpec};
 
 /// The tool that ends the call.
@@ -32,6 +32,9 @@ pub struct CallControl {
     pub transfer: bool,
     /// Offer `text_recommendations` (only when texts can be sent).
     pub text_picks: bool,
+    /// Offer `remember_me` and `forget_me` (only with a caller memory),
+    /// and recall a returning caller's likes as the call starts.
+    pub memory: bool,
     /// The longest the last line may take to play before the call closes
     /// anyway.
     pub goodbye_deadline: Duration,
@@ -43,6 +46,7 @@ impl Default for CallControl {
             end_call: true,
             transfer: false,
             text_picks: false,
+            memory: false,
             goodbye_deadline: Duration::from_secs(10),
         }
     }
@@ -84,6 +88,9 @@ impl CallControl {
         if self.text_picks {
             specs.push(texting::spec());
         }
+        if self.memory {
+            specs.extend(memory::specs());
+        }
         specs
     }
 
@@ -104,6 +111,9 @@ impl CallControl {
         }
         if self.text_picks {
             text.push_str(texting::INSTRUCTIONS);
+        }
+        if self.memory {
+            text.push_str(memory::INSTRUCTIONS);
         }
         text
     }

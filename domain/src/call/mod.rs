@@ -7,6 +7,7 @@
 
 pub mod control;
 mod hold;
+pub mod memory;
 mod registry;
 mod runner;
 mod session;
@@ -16,4 +17,6 @@ pub use control::CallControl;
 pub use hold::HoldSound;
 pub use registry::{CallPermit, CallRegistry};
 pub use runner::{CallServices, Watchdogs, run_call};
-pub use session::{CallSession, Command, Input, SessionPolicy, TextDone, Timer, ToolDone};
+pub use session::{
+    CallSession, Command, Input, MemoryDone, SessionPolicy, TextDone, Timer, ToolDone,
+};

@@ -16,13 +16,17 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::call::hold::HoldSound;
+use crate::call::memory::{MemoryOp, MemoryOutcome};
 use crate::call::registry::CallPermit;
+use crate::call::session::MemoryDone;
 use crate::call::session::{CallSession, Command, Input, SessionPolicy, TextDone, Timer, ToolDone};
 use crate::ports::{AudioInbound, Clock, EventSink, LegError, ModelError, ModelSession};
 use crate::ports::{CallEvent, CallEventRecord, EndReason, RELAY_SAMPLE, RelayDirection};
 use crate::ports::{CallInfo, ModelEvent, ModelFrame, PhoneEvent, SessionSetup, Usage};
+use crate::ports::{CallerMemory, MemoryError};
 use crate::ports::{TextFailure, TextMessage, TextMessages, VoiceModel, upstream};
 use crate::tools::{ToolExecutor, ToolInvocation, ToolOutcome};
+use crate::types::PhoneNumber;
 use crate::types::ToolCallId;
 
 /// What every call needs, shared by all calls.
@@ -54,6 +58,8 @@ pub struct CallServices {
     pub watchdogs: Watchdogs,
     /// What the caller hears while a tool works, if anything.
     pub hold: Option<HoldSound>,
+    /// Callers' remembered likes, when kept.
+    pub memory: Option<Arc<dyn CallerMemory>>,
 }
 
 /// Limits that end or repair a call that has stopped moving.
@@ -207,6 +213,8 @@ struct Call<'s, P> {
     /// Texts being sent: not dropped with the tools (a caller who said yes
     /// and hung up still gets theirs), waited for as the call ends.
     texts: JoinSet<TextDone>,
+    /// Caller memory lookups and writes, answered as inputs.
+    memory: JoinSet<Input>,
     /// Replaced model sessions closing, with the use each reports on the
     /// way out: the call's own, so nothing outlives it.
     closing: JoinSet<Option<Usage>>,
@@ -271,6 +279,7 @@ impl<'s, P: AudioInbound> Call<'s, P> {
             commands: Vec::with_capacity(8),
             tools: JoinSet::new(),
             texts: JoinSet::new(),
+            memory: JoinSet::new(),
             closing: JoinSet::new(),
             ended: None,
             timers: Timers::new(),
@@ -310,6 +319,13 @@ impl<'s, P: AudioInbound> Call<'s, P> {
                     if !err.is_cancelled() {
                         tracing::error!(error = %err, "tool task failed");
                     }
+                    return None;
+                }
+            },
+            Some(joined) = self.memory.join_next(), if !self.memory.is_empty() => match joined {
+                Ok(input) => Wake::Input(input),
+                Err(err) => {
+                    tracing::error!(error = %err, "caller memory task failed");
                     return None;
                 }
             },
@@ -481,6 +497,14 @@ impl<'s, P: AudioInbound> Call<'s, P> {
                 arguments,
                 message,
             } => self.send_text(call_id, arguments, message),
+            Command::Recall { caller } => self.recall(caller),
+            Command::Memory {
+                call_id,
+                name,
+                arguments,
+                caller,
+                op,
+            } => self.use_memory(call_id, name, arguments, caller, op),
             Command::Schedule { timer, after } => self.timers.add(timer, after),
             Command::Emit(event) => self.tell(event),
             Command::End(_) => unreachable!("handled by apply"),
@@ -522,6 +546,61 @@ impl<'s, P: AudioInbound> Call<'s, P> {
                 latency: started.elapsed(),
                 upstream_requests: upstream.get(),
             }
+        });
+    }
+
+    fn recall(&mut self, caller: PhoneNumber) {
+        let Some(memory) = self.services.memory.clone() else {
+            self.memory.spawn(async { Input::Recalled(None) });
+            return;
+        };
+        self.memory.spawn(async move {
+            match memory.recall(&caller).await {
+                Ok(remembered) => Input::Recalled(remembered),
+                Err(err) => {
+                    tracing::warn!(error = %err, "caller memory: recall failed");
+                    Input::Recalled(None)
+                }
+            }
+        });
+    }
+
+    fn use_memory(
+        &mut self,
+        call_id: ToolCallId,
+        name: Arc<str>,
+        arguments: Arc<str>,
+        caller: PhoneNumber,
+        op: MemoryOp,
+    ) {
+        let memory = self.services.memory.clone();
+        let deadline = self.services.watchdogs.tool_deadline;
+        self.memory.spawn(async move {
+            let started = Instant::now();
+            let work = async {
+                let memory =
+                    memory.ok_or_else(|| MemoryError("no caller memory configured".into()))?;
+                match op {
+                    MemoryOp::Remember(what) => memory
+                        .remember(&caller, &what)
+                        .await
+                        .map(|()| MemoryOutcome::Stored(what.likes.len())),
+                    MemoryOp::Forget => memory.forget(&caller).await.map(MemoryOutcome::Forgotten),
+                }
+            };
+            let result = tokio::time::timeout(deadline, work)
+                .await
+                .unwrap_or_else(|_| Err(MemoryError("no answer by the deadline".into())));
+            if let Err(err) = &result {
+                tracing::warn!(error = %err, tool = %name, "caller memory: not done");
+            }
+            Input::Memory(MemoryDone {
+                call_id,
+                name,
+                arguments,
+                result,
+                latency: started.elapsed(),
+            })
         });
     }
 
@@ -669,6 +748,13 @@ impl<'s, P: AudioInbound> Call<'s, P> {
         self.closing.abort_all();
         // A text the caller asked for goes on after the line closes
         // (bounded by its own deadline), and is in the call's report.
+        // A caller's yes (or their asking to be forgotten) is kept even
+        // when they hang up at once (bounded by the tool deadline).
+        while let Some(joined) = self.memory.join_next().await {
+            if let Ok(Input::Memory(done)) = joined {
+                self.emit(done.event());
+            }
+        }
         while let Some(joined) = self.texts.join_next().await {
             if let Ok(done) = joined
                 && let Some(event) = self.session.texted(&done)

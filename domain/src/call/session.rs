@@ -19,15 +19,19 @@ use std::time::Duration;
 
 use super::control::{self, CallControl};
 use super::hold::{self, Hold, HoldSound};
+use super::memory::{self, MemoryOp, MemoryOutcome};
 use super::texting::{self, Refusal, Texting};
 use crate::ports::{Activity, CallEvent, EndReason, HoldStop, Prices, Speaker, Usage};
 use crate::ports::{
     CallInfo, Interruption, ModelCommand, ModelErrorKind, ModelEvent, ModelTraits, PhoneCommand,
     PhoneEvent, ResponseStatus,
 };
+use crate::ports::{MemoryError, MemoryEvent, Remembered};
 use crate::ports::{TextFailure, TextMessage, TextReceipt};
 use crate::tools::{Known, KnownEntity, Pick, ToolInvocation, ToolOutcome};
-use crate::types::{AudioChunk, AudioMs, ItemId, MarkName, ResponseId, StreamSid, ToolCallId};
+use crate::types::{
+    AudioChunk, AudioMs, ItemId, MarkName, PhoneNumber, ResponseId, StreamSid, ToolCallId,
+};
 
 /// Conversation policy knobs that change the session's decisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +108,8 @@ pub enum Timer {
     /// The hold sound may start, or its next piece is due (timers of an
     /// earlier hold are recognised by its number and ignored).
     Hold(u32),
+    /// A returning caller's likes took too long: the model opens without.
+    Recall,
 }
 
 /// Turns kept for the context a new model session is told.
@@ -147,6 +153,36 @@ pub struct TextDone {
     pub latency: Duration,
 }
 
+/// A caller memory operation finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryDone {
+    /// The invocation that asked for it.
+    pub call_id: ToolCallId,
+    /// The tool's name.
+    pub name: Arc<str>,
+    /// Its arguments.
+    pub arguments: Arc<str>,
+    /// What the store did.
+    pub result: Result<MemoryOutcome, MemoryError>,
+    /// How long it took.
+    pub latency: Duration,
+}
+
+impl MemoryDone {
+    /// What observers are told of it.
+    pub fn event(&self) -> CallEvent {
+        CallEvent::Memory {
+            what: match &self.result {
+                Ok(MemoryOutcome::Stored(n)) => {
+                    MemoryEvent::Stored(u32::try_from(*n).unwrap_or(u32::MAX))
+                }
+                Ok(MemoryOutcome::Forgotten(existed)) => MemoryEvent::Forgotten(*existed),
+                Err(_) => MemoryEvent::Failed,
+            },
+        }
+    }
+}
+
 /// Everything that can happen to a call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
@@ -172,6 +208,11 @@ pub enum Input {
     Tool(ToolDone),
     /// The caller's text was sent, or not.
     Texted(TextDone),
+    /// What the caller memory holds for this caller (`None`: nothing, or
+    /// it could not answer).
+    Recalled(Option<Remembered>),
+    /// A `remember_me` or `forget_me` finished.
+    Memory(MemoryDone),
     /// A delay asked for with [`Command::Schedule`] is over.
     Timer(Timer),
     /// The caller's side sent no audio for too long.
@@ -215,6 +256,26 @@ pub enum Command {
         arguments: Arc<str>,
         /// The text.
         message: TextMessage,
+    },
+    /// Ask the caller memory what it holds for `caller` (the answer comes
+    /// back as [`Input::Recalled`]).
+    Recall {
+        /// The number calling.
+        caller: PhoneNumber,
+    },
+    /// Keep or forget the caller's likes (the result comes back as
+    /// [`Input::Memory`]); never dropped with the tools.
+    Memory {
+        /// The invocation that asked for it.
+        call_id: ToolCallId,
+        /// The tool's name.
+        name: Arc<str>,
+        /// Its arguments.
+        arguments: Arc<str>,
+        /// The number calling.
+        caller: PhoneNumber,
+        /// What to do.
+        op: MemoryOp,
     },
     /// Feed [`Input::Timer`] back after `after`.
     Schedule {
@@ -356,6 +417,10 @@ pub struct CallSession {
     /// between utterances: that audio's last moments, held back (not
     /// played over the hold sound), in case an utterance began in them.
     held_back: VecDeque<(ItemId, AudioChunk)>,
+    /// A returning caller's likes, once recalled.
+    remembered: Option<Remembered>,
+    /// Waiting for them before the model opens.
+    recalling: bool,
 }
 
 /// The most of a streaming model's audio held back while the hold sound
@@ -438,6 +503,8 @@ impl CallSession {
             hold: Hold::Idle,
             hold_generation: 0,
             held_back: VecDeque::new(),
+            remembered: None,
+            recalling: false,
         }
     }
 
@@ -553,6 +620,8 @@ impl CallSession {
             Input::Model(event) => self.on_model(event, out),
             Input::Tool(done) => self.on_tool_done(done, out),
             Input::Texted(done) => self.on_texted(done, out),
+            Input::Recalled(remembered) => self.on_recalled(remembered, out),
+            Input::Memory(done) => self.on_memory_done(done, out),
             Input::Timer(timer) => self.on_timer(timer, out),
             Input::CallerSilent => self.end(EndReason::CallerSilent, out),
             Input::MaxDuration => self.end(EndReason::MaxDuration, out),
@@ -826,6 +895,14 @@ impl CallSession {
                     self.end(closing.reason, out);
                 }
             }
+            Timer::Recall => {
+                if self.recalling {
+                    tracing::warn!(
+                        "the caller memory did not answer in time; the call goes on without it"
+                    );
+                    self.on_recalled(None, out);
+                }
+            }
             Timer::Hold(generation) => {
                 if generation == self.hold_generation {
                     self.on_hold_timer(out);
@@ -979,7 +1056,23 @@ impl CallSession {
                     model: self.model.clone(),
                     api: self.api.clone(),
                 }));
-                if supported {
+                let returning = self
+                    .policy
+                    .control
+                    .memory
+                    .then(|| info.caller_number.clone())
+                    .flatten();
+                if supported && let Some(caller) = returning {
+                    // The model is told a returning caller's likes before
+                    // it greets: opened once they are recalled, or not
+                    // found, or taking too long.
+                    self.recalling = true;
+                    out.push(Command::Recall { caller });
+                    out.push(Command::Schedule {
+                        timer: Timer::Recall,
+                        after: memory::RECALL_WAIT,
+                    });
+                } else if supported {
                     out.push(Command::OpenModel {
                         info,
                         after: Duration::ZERO,
@@ -1174,6 +1267,11 @@ impl CallSession {
                 }
                 if self.policy.control.text_picks && &*name == texting::TEXT_PICKS {
                     self.text_picks(call_id, name, arguments, out);
+                    return;
+                }
+                if self.policy.control.memory && matches!(&*name, memory::REMEMBER | memory::FORGET)
+                {
+                    self.memory_tool(call_id, name, arguments, out);
                     return;
                 }
                 self.tools_in_flight.insert(call_id.clone());
@@ -1498,6 +1596,129 @@ impl CallSession {
                 self.maybe_create_response(out);
             }
         }
+    }
+
+    /// A returning caller's likes came (or did not): their ids join what
+    /// the call knows, and the model opens knowing them.
+    fn on_recalled(&mut self, remembered: Option<Remembered>, out: &mut Vec<Command>) {
+        if !std::mem::take(&mut self.recalling) || self.phase != Phase::Connecting {
+            return;
+        }
+        let remembered = remembered.filter(|r| !r.likes.is_empty());
+        let context = remembered.as_ref().map(|r| {
+            let learned: Vec<KnownEntity> = r
+                .likes
+                .iter()
+                .map(|like| KnownEntity::new(like.id.clone(), like.name.clone(), None))
+                .collect();
+            self.known.learn(&Known::of_entities(learned));
+            self.known_shared = Arc::new(self.known.clone());
+            out.push(Command::Emit(CallEvent::Memory {
+                what: MemoryEvent::Recalled(u32::try_from(r.likes.len()).unwrap_or(u32::MAX)),
+            }));
+            memory::context(r).into()
+        });
+        self.remembered = remembered;
+        if let Some(info) = self.info.clone() {
+            out.push(Command::OpenModel {
+                info,
+                after: Duration::ZERO,
+                context,
+            });
+        }
+    }
+
+    /// `remember_me` or `forget_me`: refused, or sent to the store.
+    fn memory_tool(
+        &mut self,
+        call_id: ToolCallId,
+        name: Arc<str>,
+        arguments: Arc<str>,
+        out: &mut Vec<Command>,
+    ) {
+        let caller = self
+            .info
+            .as_ref()
+            .and_then(|info| info.caller_number.clone());
+        let op = if &*name == memory::FORGET {
+            caller
+                .as_ref()
+                .map(|_| MemoryOp::Forget)
+                .ok_or(memory::Refusal::NoNumber)
+        } else if !memory::caller_said_yes(&arguments) {
+            Err(memory::Refusal::NoConsent)
+        } else if self
+            .caller_turns_at_picks
+            .is_none_or(|at| self.caller_turns <= at)
+        {
+            Err(memory::Refusal::NotAsked)
+        } else if caller.is_none() {
+            Err(memory::Refusal::NoNumber)
+        } else {
+            let likes = memory::likes(&self.known.entities, self.remembered.as_ref());
+            if likes.likes.is_empty() {
+                Err(memory::Refusal::NothingToRemember)
+            } else {
+                Ok(MemoryOp::Remember(likes))
+            }
+        };
+        match (op, caller) {
+            (Ok(op), Some(caller)) => {
+                self.tools_in_flight.insert(call_id.clone());
+                out.push(Command::Memory {
+                    call_id,
+                    name,
+                    arguments,
+                    caller,
+                    op,
+                });
+            }
+            (refused, _) => {
+                let refusal = refused.err().unwrap_or(memory::Refusal::NoNumber);
+                let output: Arc<str> = refusal.output().into();
+                out.push(Command::Model(ModelCommand::ToolOutput {
+                    call_id,
+                    output: output.clone(),
+                }));
+                out.push(Command::Emit(CallEvent::ToolCalled {
+                    name,
+                    arguments,
+                    result: output,
+                    is_error: true,
+                    latency: Duration::ZERO,
+                    upstream_requests: 0,
+                }));
+                self.needs_response = true;
+                self.maybe_create_response(out);
+            }
+        }
+    }
+
+    /// The store kept or forgot the caller: observers are told, and the
+    /// model, when the session that asked is still the one answering.
+    fn on_memory_done(&mut self, done: MemoryDone, out: &mut Vec<Command>) {
+        out.push(Command::Emit(done.event()));
+        if matches!(done.result, Ok(MemoryOutcome::Forgotten(_))) {
+            self.remembered = None;
+        }
+        if !self.tools_in_flight.remove(&done.call_id) {
+            return;
+        }
+        let output: Arc<str> = memory::result_output(&done.result).into();
+        out.push(Command::Model(ModelCommand::ToolOutput {
+            call_id: done.call_id,
+            output: output.clone(),
+        }));
+        out.push(Command::Emit(CallEvent::ToolCalled {
+            name: done.name,
+            arguments: done.arguments,
+            result: output,
+            is_error: done.result.is_err(),
+            latency: done.latency,
+            upstream_requests: 0,
+        }));
+        self.needs_response = true;
+        self.maybe_create_response(out);
     }
 
     /// A text was sent, or not: observers are told, and the model, when

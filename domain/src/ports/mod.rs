@@ -7,12 +7,14 @@
 //! - [`observers`]: [`EventSink`] and the [`CallEvent`]s it hears.
 //! - [`clock`]: [`Clock`], wall-clock time.
 //! - [`texts`]: [`TextMessages`], a text to the caller.
+//! - [`memory`]: [`CallerMemory`], what a caller asked to be remembered.
 //!
 //! Each trait is named by the role it plays, never by a technology.
 //! Adapters implement them; tests use the mockall doubles generated here
 //! (enable the `mocks` feature to use them from another crate).
 
 pub mod clock;
+pub mod memory;
 pub mod model;
 pub mod observers;
 pub mod phone;
@@ -21,6 +23,7 @@ pub mod texts;
 pub mod upstream;
 
 pub use clock::*;
+pub use memory::*;
 pub use model::*;
 pub use observers::*;
 pub use phone::*;

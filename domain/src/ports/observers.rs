@@ -162,6 +162,11 @@ pub enum CallEvent {
         /// What stopped it.
         stopped_by: Option<HoldStop>,
     },
+    /// The caller memory recalled, kept or forgot this caller's likes.
+    Memory {
+        /// What it did.
+        what: MemoryEvent,
+    },
     /// The caller pressed a key.
     Dtmf {
         /// The key.
@@ -326,6 +331,19 @@ impl RelayDirection {
     }
 }
 
+/// What the caller memory did for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryEvent {
+    /// A returning caller: this many likes recalled.
+    Recalled(u32),
+    /// Kept, after the caller said yes: this many likes.
+    Stored(u32),
+    /// Deleted at the caller's request (whether anything was kept).
+    Forgotten(bool),
+    /// The store could not be reached.
+    Failed,
+}
+
 /// What stopped the hold sound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HoldStop {
@@ -417,6 +435,7 @@ impl CallEvent {
             Self::ToolCalled { .. } => "tool.called",
             Self::BargeIn { .. } => "barge_in",
             Self::Hold { .. } => "hold",
+            Self::Memory { .. } => "memory",
             Self::Dtmf { .. } => "dtmf",
             Self::Error { .. } => "error",
             Self::ModelReconnecting { .. } => "model_reconnecting",

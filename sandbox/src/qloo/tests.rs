@@ -428,3 +428,38 @@ async fn insights_filter_by_tags_and_tag_signals_can_be_inert() {
         "{live}"
     );
 }
+
+#[tokio::test]
+async fn audiences_answer_in_either_shape_or_gone() {
+    let (sim, client) = sim(QlooOptions::default()).await;
+    let by_parent = "/v2/audiences?filter.parents.types=urn:audience:hobbies_and_interests&take=10";
+    let (status, body) = get(&client, &sim, by_parent).await;
+    assert_eq!(status, 200);
+    let audiences = body["results"]["audiences"].as_array().unwrap();
+    assert!(audiences.iter().all(|a| {
+        a["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:audience:hobbies_and_interests:")
+    }));
+    assert!(audiences.iter().any(|a| a["name"] == "Foodies"));
+    let (_, found) = get(&client, &sim, "/v2/audiences?filter.query=jazz").await;
+    assert_eq!(
+        found["results"]["audiences"][0]["id"],
+        "urn:audience:hobbies_and_interests:jazz_lovers"
+    );
+    sim.inject(Fault::AudiencesAsEntities);
+    let (_, other) = get(&client, &sim, by_parent).await;
+    assert!(other["results"]["audiences"].is_null());
+    assert!(other["results"]["entities"][0]["entity_id"].is_string());
+    sim.inject(Fault::AudiencesGone);
+    assert_eq!(get(&client, &sim, by_parent).await.0, 410);
+    // An audience alone is a signal insights take (inert here).
+    let (status, _) = get(
+        &client,
+        &sim,
+        "/v2/insights?filter.type=urn:entity:movie&signal.demographics.audiences=urn:audience:life_stage:parents",
+    )
+    .await;
+    assert_eq!(status, 200);
+}

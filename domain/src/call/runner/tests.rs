@@ -182,6 +182,7 @@ fn services(model: MockVoiceModel, tools: MockToolExecutor, sink: MockEventSink)
         start_timeout: Duration::from_secs(10),
         watchdogs: crate::call::Watchdogs::default(),
         hold: None,
+        memory: None,
     }
 }
 

@@ -2164,3 +2164,197 @@ fn a_lost_model_session_stops_the_hold_sound() {
     assert!(phone_trace(&out).starts_with('C'), "{out:?}");
     assert_eq!(hold_events(&out), [Some(HoldStop::Call)]);
 }
+
+fn remembering() -> SessionPolicy {
+    SessionPolicy {
+        greet: false,
+        control: CallControl {
+            memory: true,
+            ..CallControl::default()
+        },
+        ..SessionPolicy::default()
+    }
+}
+
+fn start_from(number: Option<&str>) -> Input {
+    Input::Phone(PhoneEvent::Start(CallInfo {
+        caller_number: number.map(|n| crate::types::PhoneNumber::parse(n).unwrap()),
+        ..info()
+    }))
+}
+
+fn arrival() -> crate::ports::Remembered {
+    crate::ports::Remembered {
+        likes: vec![crate::ports::Liked {
+            id: crate::types::EntityId::parse("A1").unwrap(),
+            name: "Arrival".into(),
+        }],
+    }
+}
+
+fn memory_call(id: &str, name: &str, arguments: &str) -> Input {
+    Input::Model(ModelEvent::FunctionCall {
+        call_id: call(id),
+        name: name.into(),
+        arguments: arguments.into(),
+    })
+}
+
+fn memory_op(commands: &[Command]) -> Option<MemoryOp> {
+    commands.iter().find_map(|c| match c {
+        Command::Memory { op, .. } => Some(op.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_returning_callers_likes_are_recalled_before_the_model_opens() {
+    let mut s = Script::new(remembering());
+    let out = s.step(start_from(Some("+15550100777")));
+    assert!(
+        matches!(out.as_slice(), [Command::Emit(CallEvent::Started { .. }), Command::Recall { caller }] if caller.expose() == "+15550100777"),
+        "{out:?}"
+    );
+    assert!(s.scheduled.contains(&Timer::Recall));
+    let out = s.step(Input::Recalled(Some(arrival())));
+    assert_eq!(
+        out[0],
+        Command::Emit(CallEvent::Memory {
+            what: MemoryEvent::Recalled(1)
+        })
+    );
+    let context = context_of(&out);
+    assert!(context.contains("asked to be remembered") && context.contains("- Arrival: A1"));
+    assert_eq!(
+        s.session.known_entities()[0].name,
+        "Arrival",
+        "its id works in the tools"
+    );
+    // The deadline afterwards changes nothing.
+    assert_eq!(s.step(Input::Timer(Timer::Recall)), vec![]);
+}
+
+#[test]
+fn a_memory_too_slow_or_empty_opens_the_model_without_it() {
+    for late in [true, false] {
+        let mut s = Script::new(remembering());
+        s.step(start_from(Some("+15550100777")));
+        let out = if late {
+            s.step(Input::Timer(Timer::Recall))
+        } else {
+            s.step(Input::Recalled(None))
+        };
+        assert!(
+            matches!(out.as_slice(), [Command::OpenModel { context: None, .. }]),
+            "{out:?}"
+        );
+        // What comes after is ignored: the model is already opening.
+        assert_eq!(s.step(Input::Recalled(Some(arrival()))), vec![]);
+        assert!(s.session.known_entities().is_empty());
+    }
+    // A withheld number, or no memory: nothing is asked.
+    for (policy, number) in [(remembering(), None), (no_greeting(), Some("+15550100777"))] {
+        let mut s = Script::new(policy);
+        let out = s.step(start_from(number));
+        assert!(out.iter().any(|c| matches!(c, Command::OpenModel { .. })));
+        assert!(!out.iter().any(|c| matches!(c, Command::Recall { .. })));
+    }
+}
+
+#[test]
+fn only_a_yes_after_picks_and_a_caller_turn_keeps_the_likes() {
+    let yes = r#"{"caller_said_yes": true}"#;
+    let mut s = Script::new(remembering());
+    s.step(start_from(Some("+15550100777")));
+    s.step(Input::Recalled(Some(arrival())));
+    s.step(Input::ModelOpened);
+    s.step(Input::Model(ModelEvent::Ready { tools: 0 }));
+    s.step(speech_started());
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    let out = s.step(memory_call("m1", memory::REMEMBER, yes));
+    assert!(
+        refused(&out).unwrap().contains("not answered"),
+        "no picks yet"
+    );
+    s.step(function_call("call_s", "search_entity"));
+    s.step(tool_done(
+        "call_s",
+        "{}",
+        vec![KnownEntity::new(
+            crate::types::EntityId::parse("K1").unwrap(),
+            "Khruangbin",
+            Some(EntityKind::Artist),
+        )],
+    ));
+    s.step(function_call("call_r", "get_recommendation"));
+    s.step(picks_done("call_r", &[("Dark City", "film, 1998")]));
+    let out = s.step(memory_call("m2", memory::REMEMBER, yes));
+    assert!(
+        refused(&out).unwrap().contains("not answered"),
+        "asked with the picks"
+    );
+    s.step(speech_started());
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    let out = s.step(memory_call(
+        "m3",
+        memory::REMEMBER,
+        r#"{"caller_said_yes": false}"#,
+    ));
+    assert!(refused(&out).unwrap().contains("not agreed"));
+    assert!(memory_op(&out).is_none());
+    let out = s.step(memory_call("m4", memory::REMEMBER, yes));
+    let Some(MemoryOp::Remember(kept)) = memory_op(&out) else {
+        panic!("{out:?}");
+    };
+    let names: Vec<&str> = kept.likes.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Khruangbin", "Arrival"],
+        "this call's, then what was kept"
+    );
+    // The store's answer reaches the model and observers.
+    let out = s.step(Input::Memory(MemoryDone {
+        call_id: call("m4"),
+        name: memory::REMEMBER.into(),
+        arguments: yes.into(),
+        result: Ok(MemoryOutcome::Stored(2)),
+        latency: Duration::from_millis(3),
+    }));
+    assert!(out.contains(&Command::Emit(CallEvent::Memory {
+        what: MemoryEvent::Stored(2)
+    })));
+    assert!(model_cmds(&out).iter().any(
+        |c| matches!(c, ModelCommand::ToolOutput { output, .. } if output.contains("remembered"))
+    ));
+}
+
+#[test]
+fn forget_me_goes_to_the_store_at_once_and_a_hidden_number_is_refused() {
+    let mut s = Script::new(remembering());
+    s.step(start_from(Some("+15550100777")));
+    s.step(Input::Recalled(None));
+    s.step(Input::ModelOpened);
+    s.step(Input::Model(ModelEvent::Ready { tools: 0 }));
+    let out = s.step(memory_call("f1", memory::FORGET, "{}"));
+    assert_eq!(memory_op(&out), Some(MemoryOp::Forget));
+    let out = s.step(Input::Memory(MemoryDone {
+        call_id: call("f1"),
+        name: memory::FORGET.into(),
+        arguments: "{}".into(),
+        result: Err(MemoryError("away".into())),
+        latency: Duration::from_millis(3),
+    }));
+    assert!(out.contains(&Command::Emit(CallEvent::Memory {
+        what: MemoryEvent::Failed
+    })));
+    let mut hidden = Script::new(remembering());
+    hidden.step(start_from(None));
+    hidden.step(Input::ModelOpened);
+    hidden.step(Input::Model(ModelEvent::Ready { tools: 0 }));
+    let out = hidden.step(memory_call("f2", memory::FORGET, "{}"));
+    assert!(refused(&out).unwrap().contains("hidden"));
+    // Without a memory, the names are the tool executor's to answer.
+    let mut plain = Script::live(no_greeting());
+    let out = plain.step(memory_call("f3", memory::FORGET, "{}"));
+    assert!(matches!(out[0], Command::RunTool(_)), "{out:?}");
+}
