@@ -25,16 +25,20 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /app --create-home qloophone \
-    && mkdir -p /app/cache \
-    && chown qloophone /app/cache
+    && mkdir -p /app/cache /app/memory \
+    && chown qloophone /app/cache /app/memory
 WORKDIR /app
 COPY --from=build /usr/local/bin/qloophone /usr/local/bin/qloophone
 USER qloophone
 ENV PORT=8081 \
     LOG_FORMAT=json \
-    QLOOPHONE_QLOO__API_LOG=/app/cache/api_calls.log
+    QLOOPHONE_QLOO__API_LOG=/app/cache/api_calls.log \
+    QLOOPHONE_MEMORY__FILE=/app/memory/callers.json
 # The entity cache snapshot (cache/entities.json) and api_calls.log live here.
 VOLUME ["/app/cache"]
+# Callers who asked to be remembered (with MEMORY_SECRET and no Redis):
+# personal data, kept apart from the cache.
+VOLUME ["/app/memory"]
 EXPOSE 8081
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
     CMD curl -fsS "http://127.0.0.1:${PORT}/health" || exit 1

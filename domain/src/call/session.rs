@@ -153,6 +153,17 @@ pub struct TextDone {
     pub latency: Duration,
 }
 
+/// One tool call's answer, as [`CallSession::answer_tool`] gives it.
+struct ToolAnswer {
+    call_id: ToolCallId,
+    name: Arc<str>,
+    arguments: Arc<str>,
+    output: Arc<str>,
+    is_error: bool,
+    latency: Duration,
+    upstream_requests: u32,
+}
+
 /// A caller memory operation finished.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryDone {
@@ -1511,21 +1522,19 @@ impl CallSession {
                 }
             }
         }
-        out.push(Command::Model(ModelCommand::ToolOutput {
-            call_id: done.call_id,
-            output: done.outcome.output.clone(),
-        }));
-        out.push(Command::Emit(CallEvent::ToolCalled {
-            name: done.name,
-            arguments: done.arguments,
-            result: done.outcome.output,
-            is_error: done.outcome.is_error,
-            latency: done.latency,
-            upstream_requests: done.upstream_requests,
-        }));
         self.upstream_requests += u64::from(done.upstream_requests);
-        self.needs_response = true;
-        self.maybe_create_response(out);
+        self.answer_tool(
+            ToolAnswer {
+                call_id: done.call_id,
+                name: done.name,
+                arguments: done.arguments,
+                output: done.outcome.output,
+                is_error: done.outcome.is_error,
+                latency: done.latency,
+                upstream_requests: done.upstream_requests,
+            },
+            out,
+        );
     }
 
     /// The model asked to text the caller their picks: sent when the
@@ -1580,20 +1589,18 @@ impl CallSession {
                 let refusal = refusal.unwrap_or(Refusal::NoNumber);
                 tracing::debug!(refusal = refusal.as_str(), "text refused");
                 let output: Arc<str> = refusal.output().into();
-                out.push(Command::Model(ModelCommand::ToolOutput {
-                    call_id,
-                    output: output.clone(),
-                }));
-                out.push(Command::Emit(CallEvent::ToolCalled {
-                    name,
-                    arguments,
-                    result: output,
-                    is_error: true,
-                    latency: Duration::ZERO,
-                    upstream_requests: 0,
-                }));
-                self.needs_response = true;
-                self.maybe_create_response(out);
+                self.answer_tool(
+                    ToolAnswer {
+                        call_id,
+                        name,
+                        arguments,
+                        output,
+                        is_error: true,
+                        latency: Duration::ZERO,
+                        upstream_requests: 0,
+                    },
+                    out,
+                );
             }
         }
     }
@@ -1676,20 +1683,18 @@ impl CallSession {
             (refused, _) => {
                 let refusal = refused.err().unwrap_or(memory::Refusal::NoNumber);
                 let output: Arc<str> = refusal.output().into();
-                out.push(Command::Model(ModelCommand::ToolOutput {
-                    call_id,
-                    output: output.clone(),
-                }));
-                out.push(Command::Emit(CallEvent::ToolCalled {
-                    name,
-                    arguments,
-                    result: output,
-                    is_error: true,
-                    latency: Duration::ZERO,
-                    upstream_requests: 0,
-                }));
-                self.needs_response = true;
-                self.maybe_create_response(out);
+                self.answer_tool(
+                    ToolAnswer {
+                        call_id,
+                        name,
+                        arguments,
+                        output,
+                        is_error: true,
+                        latency: Duration::ZERO,
+                        upstream_requests: 0,
+                    },
+                    out,
+                );
             }
         }
     }
@@ -1705,20 +1710,18 @@ impl CallSession {
             return;
         }
         let output: Arc<str> = memory::result_output(&done.result).into();
-        out.push(Command::Model(ModelCommand::ToolOutput {
-            call_id: done.call_id,
-            output: output.clone(),
-        }));
-        out.push(Command::Emit(CallEvent::ToolCalled {
-            name: done.name,
-            arguments: done.arguments,
-            result: output,
-            is_error: done.result.is_err(),
-            latency: done.latency,
-            upstream_requests: 0,
-        }));
-        self.needs_response = true;
-        self.maybe_create_response(out);
+        self.answer_tool(
+            ToolAnswer {
+                call_id: done.call_id,
+                name: done.name,
+                arguments: done.arguments,
+                output,
+                is_error: done.result.is_err(),
+                latency: done.latency,
+                upstream_requests: 0,
+            },
+            out,
+        );
     }
 
     /// A text was sent, or not: observers are told, and the model, when
@@ -1731,20 +1734,18 @@ impl CallSession {
             return;
         }
         let output: Arc<str> = texting::result_output(&done.result, self.picks.len()).into();
-        out.push(Command::Model(ModelCommand::ToolOutput {
-            call_id: done.call_id,
-            output: output.clone(),
-        }));
-        out.push(Command::Emit(CallEvent::ToolCalled {
-            name: texting::TEXT_PICKS.into(),
-            arguments: done.arguments,
-            result: output,
-            is_error: done.result.is_err(),
-            latency: done.latency,
-            upstream_requests: 0,
-        }));
-        self.needs_response = true;
-        self.maybe_create_response(out);
+        self.answer_tool(
+            ToolAnswer {
+                call_id: done.call_id,
+                name: texting::TEXT_PICKS.into(),
+                arguments: done.arguments,
+                output,
+                is_error: done.result.is_err(),
+                latency: done.latency,
+                upstream_requests: 0,
+            },
+            out,
+        );
     }
 
     /// The event that tells observers of a text sent or not (the call may
@@ -1861,17 +1862,35 @@ impl CallSession {
                 after: self.policy.control.goodbye_deadline,
             });
         }
+        self.answer_tool(
+            ToolAnswer {
+                call_id,
+                name,
+                arguments,
+                output,
+                is_error: refused,
+                latency: Duration::ZERO,
+                upstream_requests: 0,
+            },
+            out,
+        );
+    }
+
+    /// Answers a tool call the session ran or refused itself, or a tool's
+    /// finished run: the output to the model, the call to observers, and
+    /// a response owed for the model to speak of it.
+    fn answer_tool(&mut self, answer: ToolAnswer, out: &mut Vec<Command>) {
         out.push(Command::Model(ModelCommand::ToolOutput {
-            call_id,
-            output: output.clone(),
+            call_id: answer.call_id,
+            output: answer.output.clone(),
         }));
         out.push(Command::Emit(CallEvent::ToolCalled {
-            name,
-            arguments,
-            result: output,
-            is_error: refused,
-            latency: Duration::ZERO,
-            upstream_requests: 0,
+            name: answer.name,
+            arguments: answer.arguments,
+            result: answer.output,
+            is_error: answer.is_error,
+            latency: answer.latency,
+            upstream_requests: answer.upstream_requests,
         }));
         self.needs_response = true;
         self.maybe_create_response(out);
