@@ -18,7 +18,7 @@ use qloophone_sandbox::phone::CallSettings;
 use qloophone_sandbox::qloo::{QlooControl, QlooOptions};
 use qloophone_sandbox::realtime::{ModelFaults, RealtimeOptions, Recorder};
 use qloophone_sandbox::scenario::Scenario;
-use qloophone_sandbox::script::ModelScript;
+use qloophone_sandbox::script::{ModelScript, ScriptedCall};
 use qloophone_sandbox::twilio_api::{Records, TwilioApiOptions};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -552,4 +552,13 @@ pub fn shipped_hold_sound() -> Arc<[u8]> {
     qloophone_adapters::hold::mulaw_samples(qloophone_adapters::hold::SHIPPED)
         .expect("the shipped hold sound plays")
         .into()
+}
+
+/// A tool call a scripted model makes, in `round` (rounds run in order).
+pub fn scripted_call(name: &str, arguments: Value, round: u32) -> ScriptedCall {
+    ScriptedCall {
+        name: name.into(),
+        arguments,
+        round,
+    }
 }

@@ -7,18 +7,12 @@ use std::time::Duration;
 use qloophone::config::Config;
 use qloophone_sandbox::caller::{CallReport, Step};
 use qloophone_sandbox::live::LiveFaults;
-use qloophone_sandbox::script::{ModelScript, ScriptedCall, Turn};
-use serde_json::{Value, json};
+use qloophone_sandbox::script::{ModelScript, Turn};
+use serde_json::json;
 
 use crate::helpers::{AppOptions, TestApp, dashboard, read_until, spawn_app_with};
 
-fn call(name: &str, arguments: Value, round: u32) -> ScriptedCall {
-    ScriptedCall {
-        name: name.into(),
-        arguments,
-        round,
-    }
-}
+use crate::helpers::scripted_call as call;
 
 /// A slow recommendation, then a fast search.
 fn script() -> ModelScript {

@@ -2,18 +2,12 @@
 //! adapter and cache, the simulated Qloo.
 
 use qloophone_sandbox::caller::Step;
-use qloophone_sandbox::script::{ModelScript, ScriptedCall, Turn};
+use qloophone_sandbox::script::{ModelScript, Turn};
 use serde_json::{Value, json};
 
 use crate::helpers::{AppOptions, dashboard, read_until, spawn_app_with};
 
-fn call(name: &str, arguments: Value, round: u32) -> ScriptedCall {
-    ScriptedCall {
-        name: name.into(),
-        arguments,
-        round,
-    }
-}
+use crate::helpers::scripted_call as call;
 
 fn script() -> ModelScript {
     ModelScript {

@@ -2,18 +2,12 @@
 //! and cache, the simulated Qloo's `/v2/tags` and `/v2/insights`.
 
 use qloophone_sandbox::caller::Step;
-use qloophone_sandbox::script::{ModelScript, ScriptedCall, Turn};
+use qloophone_sandbox::script::{ModelScript, Turn};
 use serde_json::{Value, json};
 
 use crate::helpers::{AppOptions, TestApp, dashboard, read_until, spawn_app_with};
 
-fn call(name: &str, arguments: Value, round: u32) -> ScriptedCall {
-    ScriptedCall {
-        name: name.into(),
-        arguments,
-        round,
-    }
-}
+use crate::helpers::scripted_call as call;
 
 /// A vibe alone, then a vibe with an artist: "cozy and Italian in
 /// Williamsburg"; "somewhere cozy in Paris that Khruangbin fans like".

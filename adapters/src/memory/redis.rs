@@ -78,3 +78,45 @@ impl CallerMemory for RedisMemory {
         Ok(deleted > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use qloophone_domain::EntityId;
+    use qloophone_domain::ports::Liked;
+
+    use super::*;
+    use crate::redis::RedisSettings;
+    use crate::secret::Secret;
+
+    /// Redis away: every operation is an error within the deadline (the
+    /// call then tells the caller it did not work), never a wait.
+    #[tokio::test]
+    async fn with_redis_away_each_operation_fails_within_its_deadline() {
+        // Nothing listens on port 1.
+        let settings = RedisSettings {
+            url: Some(Secret::new("redis://127.0.0.1:1")),
+            deadline_ms: 100,
+            ..RedisSettings::default()
+        };
+        let redis = Redis::open(&settings, "test").unwrap();
+        let memory = RedisMemory::new(
+            redis,
+            Keyer::new(&Secret::new("sixteen-characters")),
+            Duration::from_secs(60),
+        );
+        let caller = PhoneNumber::parse("+15550100777").unwrap();
+        let likes = Remembered {
+            likes: vec![Liked {
+                id: EntityId::parse("M1").unwrap(),
+                name: "The Matrix".into(),
+            }],
+        };
+        let bounded = Duration::from_secs(2);
+        let recall = tokio::time::timeout(bounded, memory.recall(&caller)).await;
+        assert!(matches!(recall, Ok(Err(_))), "{recall:?}");
+        let remember = tokio::time::timeout(bounded, memory.remember(&caller, &likes)).await;
+        assert!(matches!(remember, Ok(Err(_))), "{remember:?}");
+        let forget = tokio::time::timeout(bounded, memory.forget(&caller)).await;
+        assert!(matches!(forget, Ok(Err(_))), "{forget:?}");
+    }
+}

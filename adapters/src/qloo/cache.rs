@@ -211,6 +211,14 @@ struct Key {
     take: u32,
 }
 
+/// Words as a key holds them: lower case, single spaces.
+fn folded(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 impl Key {
     /// The key in the shared tier: the same for the same search on every
     /// instance.
@@ -220,12 +228,7 @@ impl Key {
 
     fn of(query: &SearchQuery) -> Self {
         Self {
-            text: query
-                .text
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase(),
+            text: folded(&query.text),
             types: query
                 .types
                 .iter()
@@ -238,12 +241,7 @@ impl Key {
 
     fn of_tags(query: &TagQuery) -> Self {
         Self {
-            text: query
-                .text
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase(),
+            text: folded(&query.text),
             types: format!(
                 "{TAGS_MARK}{}",
                 query.parent.map(wire::urn).unwrap_or_default()

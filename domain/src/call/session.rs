@@ -164,6 +164,27 @@ struct ToolAnswer {
     upstream_requests: u32,
 }
 
+impl ToolAnswer {
+    /// An answer the session gives at once, with no tool run behind it.
+    fn at_once(
+        call_id: ToolCallId,
+        name: Arc<str>,
+        arguments: Arc<str>,
+        output: Arc<str>,
+        is_error: bool,
+    ) -> Self {
+        Self {
+            call_id,
+            name,
+            arguments,
+            output,
+            is_error,
+            latency: Duration::ZERO,
+            upstream_requests: 0,
+        }
+    }
+}
+
 /// A caller memory operation finished.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryDone {
@@ -1590,15 +1611,7 @@ impl CallSession {
                 tracing::debug!(refusal = refusal.as_str(), "text refused");
                 let output: Arc<str> = refusal.output().into();
                 self.answer_tool(
-                    ToolAnswer {
-                        call_id,
-                        name,
-                        arguments,
-                        output,
-                        is_error: true,
-                        latency: Duration::ZERO,
-                        upstream_requests: 0,
-                    },
+                    ToolAnswer::at_once(call_id, name, arguments, output, true),
                     out,
                 );
             }
@@ -1684,15 +1697,7 @@ impl CallSession {
                 let refusal = refused.err().unwrap_or(memory::Refusal::NoNumber);
                 let output: Arc<str> = refusal.output().into();
                 self.answer_tool(
-                    ToolAnswer {
-                        call_id,
-                        name,
-                        arguments,
-                        output,
-                        is_error: true,
-                        latency: Duration::ZERO,
-                        upstream_requests: 0,
-                    },
+                    ToolAnswer::at_once(call_id, name, arguments, output, true),
                     out,
                 );
             }
@@ -1863,15 +1868,7 @@ impl CallSession {
             });
         }
         self.answer_tool(
-            ToolAnswer {
-                call_id,
-                name,
-                arguments,
-                output,
-                is_error: refused,
-                latency: Duration::ZERO,
-                upstream_requests: 0,
-            },
+            ToolAnswer::at_once(call_id, name, arguments, output, refused),
             out,
         );
     }
