@@ -53,6 +53,9 @@ pub struct SimEntity {
     pub place_tags: Vec<String>,
     /// The brand a place belongs to.
     pub brand: Option<String>,
+    /// What the work is about, when the catalogue says (otherwise its
+    /// description is made of its year and tags).
+    pub about: Option<String>,
 }
 
 /// The catalogue.
@@ -140,6 +143,7 @@ impl Catalogue {
                     locality: None,
                     place_tags: Vec::new(),
                     brand: None,
+                    about: None,
                 };
                 match section.as_str() {
                     "locality" => {
@@ -182,6 +186,7 @@ impl Catalogue {
                             .filter(|p| !p.is_empty())
                             .map(str::to_owned)
                             .collect();
+                        entity.about = Some(get(4)).filter(|about| !about.is_empty());
                     }
                 }
                 entities.push(entity);
@@ -592,6 +597,9 @@ fn tags_json(entity: &SimEntity) -> Vec<Value> {
 }
 
 fn description(entity: &SimEntity) -> String {
+    if let Some(about) = &entity.about {
+        return about.clone();
+    }
     match (&entity.year, entity.kind.as_str()) {
         (Some(year), "urn:entity:artist") => {
             format!("Active since {year}; {}.", entity.tags.join(", "))

@@ -159,6 +159,7 @@ const SHIPPED: &[&str] = &[
     include_str!("../scenarios/artist-and-film-to-restaurant.toml"),
     include_str!("../scenarios/film-to-fan-venues.toml"),
     include_str!("../scenarios/sequel-trap.toml"),
+    include_str!("../scenarios/a-hero-by-another-name.toml"),
     include_str!("../scenarios/unknown-entity-recovery.toml"),
     include_str!("../scenarios/qloo-tool-error.toml"),
     include_str!("../scenarios/barge-in-during-answer.toml"),

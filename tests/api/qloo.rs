@@ -384,7 +384,7 @@ async fn a_failing_qloo_trips_the_breaker_and_the_cache_still_answers() {
 
 /// The franchise rules as they run: on what the Qloo adapter reads from the
 /// simulated Qloo's answers (years, people from the disambiguation, keyword
-/// tags), not on hand-built works.
+/// tags, descriptions), not on hand-built works.
 #[tokio::test]
 async fn the_franchise_rules_read_what_qloo_gives() {
     use qloophone_domain::tools::sequels::{Work, same_franchise};
@@ -408,11 +408,21 @@ async fn the_franchise_rules_read_what_qloo_gives() {
         "Blade Runner 2049",
         "Before Sunrise",
         "Before Sunset",
+        "Raiders of the Lost Ark",
+        "Indiana Jones and the Temple of Doom",
+        "Casino Royale",
+        "Skyfall",
+        "Monster",
+        "Monsters",
+        "Stargate",
+        "Stargate SG-1",
     ] {
-        let hits = client
-            .search(&search(title, &[EntityKind::Movie]))
-            .await
-            .unwrap();
+        let kind = if title == "Stargate SG-1" {
+            EntityKind::TvShow
+        } else {
+            EntityKind::Movie
+        };
+        let hits = client.search(&search(title, &[kind])).await.unwrap();
         let hit = hits
             .into_iter()
             .find(|e| e.name == title)
@@ -438,6 +448,18 @@ async fn the_franchise_rules_read_what_qloo_gives() {
         ("The Heat", "Heat", false),
         ("Blade", "Blade Runner 2049", false),
         ("Before Sunset", "Before Sunrise", true),
+        // The hero named in the original's description.
+        (
+            "Indiana Jones and the Temple of Doom",
+            "Raiders of the Lost Ark",
+            true,
+        ),
+        // A character tag both carry.
+        ("Skyfall", "Casino Royale", true),
+        // Tagged, by other people, and no sequel: namesakes.
+        ("Monster", "Monsters", false),
+        // A series tagged as based on the film.
+        ("Stargate SG-1", "Stargate", true),
     ] {
         if same_franchise(&Work::of(&found[a]), &Work::of(&found[b])) != expected {
             wrong.push(format!("{a} / {b}: expected {expected}"));

@@ -37,6 +37,8 @@ pub struct KnownEntity {
     pub people: Vec<String>,
     /// Its tags.
     pub tags: Vec<Tag>,
+    /// What the graph says it is about, when it said.
+    pub description: Option<String>,
 }
 
 impl KnownEntity {
@@ -49,6 +51,7 @@ impl KnownEntity {
             year: None,
             people: Vec::new(),
             tags: Vec::new(),
+            description: None,
         }
     }
 }

@@ -3,12 +3,14 @@
 //! of "Up" is a loss.
 //!
 //! A [`Work`] is what the graph says of an entity: its title, kind, release
-//! year, people and tags. Titles are reduced to a *core*: folded to ASCII
-//! lower case, without a leading article, a subtitle (after `:` or a dash),
-//! a trailing year, part, number or roman numeral. The rules, each with the
-//! counter-example it must not break, are listed on [`same_franchise`]:
-//! title structure first, then, within one kind of work, a rare shared
-//! word and a sequel tag backed by the title or by the people.
+//! year, people, tags and description. Titles are reduced to a *core*:
+//! folded to ASCII lower case, without a leading article, a subtitle (after
+//! `:` or a dash), a trailing year, part, number or roman numeral. The
+//! rules, each with the counter-example it must not break, are listed on
+//! [`same_franchise`]: franchise and character tags; title structure, and
+//! a shared name unless the people and tags say the two are namesakes;
+//! then a description naming the other, a hero both descriptions name, and
+//! a sequel tag backed by the title, the people or a rare tag.
 //!
 //! `sequels/pairs.rs` is the labelled table the rules are measured on;
 //! `sequels/common_words.txt` (derived from wordfreq's data, CC BY-SA 4.0,
@@ -87,6 +89,9 @@ const SEQUEL_WORDS: &[&str] = &[
     "third",
     "fourth",
     "final",
+    "movie",
+    "film",
+    "moviefilm",
 ];
 
 /// Leading words dropped from a core.
@@ -199,8 +204,8 @@ fn significant(words: &[String]) -> usize {
 }
 
 /// What the rules know of a work: its title, and whatever else the graph
-/// gave (kind, release year, people, tags). Missing facts only silence the
-/// rules that need them.
+/// gave (kind, release year, people, tags, description). Missing facts only
+/// silence the rules that need them.
 #[derive(Debug, Clone, Copy)]
 pub struct Work<'a> {
     /// The title.
@@ -213,6 +218,8 @@ pub struct Work<'a> {
     pub people: &'a [String],
     /// Its tags (Qloo's keyword tags include "Sequel", "Prequel", "Reboot").
     pub tags: &'a [Tag],
+    /// What the graph says it is about.
+    pub description: Option<&'a str>,
 }
 
 impl<'a> Work<'a> {
@@ -224,6 +231,7 @@ impl<'a> Work<'a> {
             year: None,
             people: &[],
             tags: &[],
+            description: None,
         }
     }
 
@@ -235,6 +243,7 @@ impl<'a> Work<'a> {
             year: entity.year,
             people: &entity.people,
             tags: &entity.tags,
+            description: entity.description.as_deref(),
         }
     }
 
@@ -246,22 +255,57 @@ impl<'a> Work<'a> {
             year: entity.year,
             people: &entity.people,
             tags: &entity.tags,
+            description: entity.description.as_deref(),
         }
+    }
+
+    /// Each tag as words: its id's last part and its name ("sequel",
+    /// "based on tv series").
+    fn tag_words(&self) -> impl Iterator<Item = Vec<String>> + '_ {
+        self.tags.iter().flat_map(|tag| {
+            let last = tag.id.rsplit(':').next().unwrap_or_default();
+            [words(last), words(&tag.name)]
+        })
     }
 
     /// Whether a tag marks it as one of `marks` ("sequel", "reboot"…).
     fn tagged(&self, marks: &[&str]) -> bool {
-        self.tags.iter().any(|tag| {
-            let last = tag.id.rsplit(':').next().unwrap_or_default();
-            [last, tag.name.as_str()]
-                .iter()
-                .any(|text| marks.contains(&words(text).join(" ").as_str()))
-        })
+        self.tag_words()
+            .any(|tag| marks.contains(&tag.join(" ").as_str()))
     }
 
     /// Tagged as a later entry of something: a sequel, prequel or spin-off.
     fn follows_something(&self) -> bool {
         self.tagged(&["sequel", "prequel", "spin off", "spinoff"])
+    }
+
+    /// What it is tagged as adapted from ("based on tv series" → a show),
+    /// as the kind of work the source is, where we have one.
+    fn sources(&self) -> Vec<Source> {
+        self.tag_words()
+            .filter(|tag| tag.len() > 2 && tag[0] == "based" && tag[1] == "on")
+            .map(|tag| Source::of(&tag[2..]))
+            .collect()
+    }
+
+    /// Whether it carries `other`'s name on purpose: tagged as a later
+    /// entry, a new telling (remake, reboot), or an adaptation of a work of
+    /// `other`'s kind ("based on tv series" for a show, "based on novel"
+    /// for a book), or of anything under `other`'s very title (two films
+    /// of one novel; the film of the musical of the book).
+    fn renews(&self, other: &Work<'_>, one_title: bool) -> bool {
+        let sources = self.sources();
+        self.follows_something()
+            || self.tagged(&["remake", "reboot"])
+            || other
+                .kind
+                .is_some_and(|kind| sources.contains(&Source::Kind(kind)))
+            || (one_title && !sources.is_empty())
+    }
+
+    /// Tagged as a later entry or an adaptation of anything.
+    fn renews_something(&self) -> bool {
+        self.follows_something() || self.tagged(&["remake", "reboot"]) || !self.sources().is_empty()
     }
 
     fn shares_a_person(&self, other: &Work<'_>) -> bool {
@@ -271,6 +315,39 @@ impl<'a> Work<'a> {
         })
     }
 
+    /// A tag both carry with a rare word in it ("Kaiju", but also
+    /// "Heartfelt"): enough to doubt that two works are only namesakes,
+    /// not to tie them together.
+    fn shares_a_rare_tag(&self, other: &Work<'_>) -> bool {
+        let theirs: Vec<Vec<String>> = other.tag_words().collect();
+        self.tag_words()
+            .any(|tag| tag.iter().any(|word| is_rare_word(word)) && theirs.contains(&tag))
+    }
+
+    /// Franchise and character tags ("James Bond Character", a tag of the
+    /// `franchise` or `character` type): named by what follows the type.
+    fn franchise_tags(&self) -> Vec<Vec<String>> {
+        self.tags
+            .iter()
+            .filter_map(|tag| {
+                let typed = [":franchise:", ":character:"]
+                    .iter()
+                    .any(|kind| tag.id.contains(kind));
+                let mut name = words(&tag.name);
+                let marked = name
+                    .last()
+                    .is_some_and(|last| matches!(last.as_str(), "franchise" | "character"));
+                if marked {
+                    name.pop();
+                }
+                let named = name
+                    .iter()
+                    .any(|word| !GENERIC_TAG_WORDS.contains(&word.as_str()));
+                ((typed || marked) && named).then_some(name)
+            })
+            .collect()
+    }
+
     /// Whether it came out after `other` (true when either year is unknown).
     fn came_after(&self, other: &Work<'_>) -> bool {
         match (self.year, other.year) {
@@ -278,24 +355,126 @@ impl<'a> Work<'a> {
             _ => true,
         }
     }
+
+    /// The same work under one title (a duplicate of the graph, or the
+    /// caller's own pick): one year and one kind, or not known otherwise.
+    fn same_release(&self, other: &Work<'_>) -> bool {
+        fn agree<T: PartialEq>(x: Option<T>, y: Option<T>) -> bool {
+            x.is_none() || y.is_none() || x == y
+        }
+        agree(self.year, other.year) && agree(self.kind, other.kind)
+    }
+}
+
+/// What a work is adapted from, as its tag says.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    /// A kind of work we know ("novel" is a book).
+    Kind(EntityKind),
+    /// Anything else ("comic", "true story"), by its words.
+    Other(String),
+}
+
+impl Source {
+    fn of(words: &[String]) -> Self {
+        match words.join(" ").as_str() {
+            "novel" | "book" | "novella" | "short story" | "book series" => {
+                Self::Kind(EntityKind::Book)
+            }
+            "tv series" | "tv show" | "television series" | "television show" | "series" => {
+                Self::Kind(EntityKind::TvShow)
+            }
+            "film" | "movie" => Self::Kind(EntityKind::Movie),
+            "video game" | "game" => Self::Kind(EntityKind::VideoGame),
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+/// Words of a character or franchise tag that name no one ("Female
+/// Character", "Media Franchise").
+const GENERIC_TAG_WORDS: &[&str] = &[
+    "female",
+    "male",
+    "lead",
+    "main",
+    "title",
+    "fictional",
+    "strong",
+    "recurring",
+    "animated",
+    "comic",
+    "book",
+    "media",
+    "film",
+    "movie",
+    "tv",
+    "video",
+    "game",
+    "series",
+    "cult",
+    "child",
+    "famous",
+    "original",
+    "character",
+    "franchise",
+    "the",
+    "a",
+    "an",
+    "of",
+    "in",
+    "name",
+];
+
+/// How much two titles alone say about one franchise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TitleEvidence {
+    /// Nothing.
+    None,
+    /// One shared name, which namesakes also share: equal one-word cores,
+    /// a plural, a rare word, a two-word title going on without a sequel
+    /// word ("Dead Man", "Dead Man Walking").
+    Name,
+    /// A one-word title and the same word with a subtitle ("Thor" and
+    /// "Thor: Ragnarok", but also "The Mission" and "Mission:
+    /// Impossible").
+    Subtitle,
+    /// The structure of a franchise: a sequel word or number after the
+    /// other's title, a title of two words or more with or without a
+    /// subtitle, a whole title of two words inside the other, a long run in
+    /// common.
+    Structure,
 }
 
 /// Whether two works belong to the same franchise (and are different
-/// titles). Symmetric. The rules, each with the counter-example it must not
+/// works). Symmetric. The rules, each with the counter-example it must not
 /// break (all of them are in the labelled table):
 ///
 /// - Title rules, whatever the kinds: equal cores; a core that begins the
 ///   other and goes on with a sequel word, or is two significant words
-///   long; plurals; a whole core inside the other title; a long shared run.
-///   ("Up in the Air" is not an "Up" film; "Eternal Sunshine of the
-///   Spotless Mind" is not a "Sunshine" film.)
-/// - *Namesakes*: equal cores by different people, neither tagged as a
-///   sequel, remake or reboot, are two works that share a name when they
-///   are two kinds of work ("Avatar: The Last Airbender", a series, is not
-///   the "Avatar" film) or differ only by a leading article, years apart
-///   ("The Arrival" and "Arrival"). Not "The Batman" and "Batman" (the
-///   later is tagged a reboot), nor "Star Wars: The Clone Wars" (George
-///   Lucas's, as "Star Wars" is).
+///   long; the same significant words ("Fast & Furious", "The Fast and the
+///   Furious"); plurals; a whole core inside the other title; a long shared
+///   run. ("Up in the Air" is not an "Up" film; "Eternal Sunshine of the
+///   Spotless Mind" is not a "Sunshine" film.) One title twice is one work
+///   unless the years or kinds differ: then a remake, an adaptation or a
+///   namesake ("Crash" and "Crash").
+/// - *Namesakes*: works that share a name by different people, neither
+///   tagged as a later entry, remake, reboot or adaptation, are two works
+///   that share a name when they are two kinds of work ("Avatar: The Last
+///   Airbender", a series, is not the "Avatar" film), differ only by a
+///   leading article, years apart ("The Arrival" and "Arrival"), or the
+///   graph tagged both and the titles share only a name ("Young
+///   Frankenstein", a parody; "Monster" and "Monsters"). Not "The Batman"
+///   and "Batman" (the later is tagged a reboot), nor "Star Wars: The Clone
+///   Wars" (George Lucas's, as "Star Wars" is).
+/// - *Franchise tags*, whatever the kinds: one work carries a tag naming
+///   the other ("Star Wars" on "The Mandalorian"), or both a franchise or
+///   character tag ("James Bond Character" on "Skyfall" and "Dr. No").
+/// - *A description that names the other*: a work tagged as a later entry
+///   whose description, or the other's, names the other's title
+///   ("Indiana Jones and the Temple of Doom" for "Raiders of the Lost Ark",
+///   whose hero is Indiana Jones; "Rambo" for "First Blood"). A title of
+///   one everyday word counts only when written as a name mid-sentence.
 /// - The evidence rules below need the two works to be of one kind (or a
 ///   kind unknown): the graph's "Godfather of Harlem" is a TV series, not a
 ///   "Godfather" film.
@@ -308,63 +487,87 @@ impl<'a> Work<'a> {
 /// - *A tagged sequel that names its original*: one work is tagged a sequel
 ///   (prequel, spin-off), came out after the other, and its core begins
 ///   with the other's whole core without a number of its own ("Rocky
-///   Balboa", "Halloween Kills"). Not "Blade Runner 2049" for "Blade": a
-///   numbered sequel names its own original, "Blade Runner".
+///   Balboa", "Halloween Kills"), or is made of the other's words ("Hobbs &
+///   Shaw" is "Fast & Furious Presents"). Not "Blade Runner 2049" for
+///   "Blade": a numbered sequel names its own original, "Blade Runner".
 /// - *A tagged sequel by the same people*: one work is tagged a sequel and
-///   came out after the other, they share a person and their first word
+///   came out after the other, they share their first word and a person
 ///   ("Finding Dory" and "Finding Nemo", both Andrew Stanton's). Not
 ///   "Manhattan Murder Mystery" for "Manhattan" (Woody Allen's both, no
-///   sequel), nor "Finding Dory" for "Finding Neverland" (other people).
+///   sequel), nor "Finding Dory" for "Finding Neverland" (other people,
+///   though both are tagged "Heartfelt").
 pub fn same_franchise(a: &Work<'_>, b: &Work<'_>) -> bool {
     let (whole_a, whole_b) = (words(a.title), words(b.title));
-    if whole_a == whole_b || whole_a.is_empty() || whole_b.is_empty() {
-        return false; // the same title (or nothing to compare)
+    if whole_a.is_empty() || whole_b.is_empty() || (whole_a == whole_b && a.same_release(b)) {
+        return false; // one work (or nothing to compare)
     }
     let (core_a, core_b) = (core(a.title), core(b.title));
     if core_a.is_empty() || core_b.is_empty() {
         return false;
     }
-    if core_a == core_b {
-        return !namesakes(a, b, &whole_a, &whole_b);
-    }
-    if same_by_title(&core_a, &core_b, &whole_a, &whole_b) {
+    if tagged_franchise(a, b, &core_b) || tagged_franchise(b, a, &core_a) {
         return true;
     }
-    if let (Some(x), Some(y)) = (a.kind, b.kind)
-        && x != y
-    {
-        return false;
+    let one_kind = !matches!((a.kind, b.kind), (Some(x), Some(y)) if x != y);
+    let evidence = match by_title(&core_a, &core_b, &whole_a, &whole_b) {
+        TitleEvidence::None if shares_a_rare_word(&core_a, &core_b) => TitleEvidence::Name,
+        evidence => evidence,
+    };
+    match evidence {
+        TitleEvidence::Structure if core_a != core_b => return true,
+        TitleEvidence::None => {}
+        _ => return !namesakes(a, b, &whole_a, &whole_b, evidence),
     }
-    shares_a_rare_word(&core_a, &core_b)
-        || tagged_sequel(a, b, &core_a, &core_b)
-        || tagged_sequel(b, a, &core_b, &core_a)
+    if described(a, b, &core_b) || described(b, a, &core_a) || one_hero(a, b) {
+        return true;
+    }
+    one_kind && (tagged_sequel(a, b, &core_a, &core_b) || tagged_sequel(b, a, &core_b, &core_a))
 }
 
 /// The title rules: structure alone.
-fn same_by_title(
+fn by_title(
     core_a: &[String],
     core_b: &[String],
     whole_a: &[String],
     whole_b: &[String],
-) -> bool {
+) -> TitleEvidence {
+    if core_a == core_b {
+        // Equal cores of two words or more are a franchise's ("Star Trek:
+        // Discovery"); of one word, a subtitle ("Thor: Ragnarok") says more
+        // than a bare name.
+        return if significant(core_a) >= 2 {
+            TitleEvidence::Structure
+        } else if unarticled(whole_a).len() == unarticled(whole_b).len() {
+            TitleEvidence::Name
+        } else {
+            TitleEvidence::Subtitle
+        };
+    }
     let (short, long) = if core_a.len() <= core_b.len() {
         (core_a, core_b)
     } else {
         (core_b, core_a)
     };
-    if is_prefix(short, long)
-        && (significant(short) >= 2
-            || long[short.len()..]
-                .iter()
-                .any(|word| SEQUEL_WORDS.contains(&word.as_str())))
-    {
-        return true;
+    if is_prefix(short, long) {
+        if long[short.len()..]
+            .iter()
+            .any(|word| SEQUEL_WORDS.contains(&word.as_str()))
+        {
+            return TitleEvidence::Structure;
+        }
+        if significant(short) >= 2 {
+            return TitleEvidence::Name;
+        }
+    }
+    let (names_a, names_b) = (naming_words(core_a), naming_words(core_b));
+    if names_a.len() >= 2 && names_a == names_b {
+        return TitleEvidence::Structure; // "Fast & Furious", "2 Fast 2 Furious"
     }
     if short.len() == long.len() && short.len() == 1 {
         let (s, l) = (&short[0], &long[0]);
         let (s, l) = if s.len() <= l.len() { (s, l) } else { (l, s) };
         if s.len() >= 3 && l.len() == s.len() + 1 && l.starts_with(s.as_str()) && l.ends_with('s') {
-            return true; // "alien", "aliens"
+            return TitleEvidence::Name; // "alien", "aliens"
         }
     }
     // One title's whole core, two significant words or more, inside the
@@ -374,7 +577,7 @@ fn same_by_title(
     // not a whole core ("New York, New York" and "New York Stories").
     for (core, other) in [(core_a, whole_b), (core_b, whole_a)] {
         if significant(core) >= 2 && contains_run(other, core) {
-            return true;
+            return TitleEvidence::Structure;
         }
     }
     // A long run of words in common, anywhere: "War for the Planet of the
@@ -382,32 +585,159 @@ fn same_by_title(
     // Three words with two significant ones, so "Night of the Living Dead"
     // and "Night at the Museum" stay apart.
     let (run_start, run_len) = longest_common_run(whole_a, whole_b);
-    run_len >= 3 && significant(&whole_a[run_start..run_start + run_len]) >= 2
+    if run_len >= 3 && significant(&whole_a[run_start..run_start + run_len]) >= 2 {
+        TitleEvidence::Structure
+    } else {
+        TitleEvidence::None
+    }
 }
 
-/// Two works with one core that are different works sharing a name: no
-/// person is shared (both name theirs), neither is tagged as a later entry,
-/// remake or reboot, and either they are two kinds of work ("Avatar: The
-/// Last Airbender", a series, and "Avatar", a film) or their titles differ
-/// only by a leading article and their years differ ("The Arrival").
-fn namesakes(a: &Work<'_>, b: &Work<'_>, whole_a: &[String], whole_b: &[String]) -> bool {
-    let unarticled = |words: &[String]| -> Vec<String> {
-        match words.split_first() {
-            Some((first, rest)) if !rest.is_empty() && ARTICLES.contains(&first.as_str()) => {
-                rest.to_vec()
-            }
-            _ => words.to_vec(),
-        }
-    };
-    let renewed = |work: &Work<'_>| work.follows_something() || work.tagged(&["remake", "reboot"]);
+/// A core's significant words that are not numbers, sorted: what a title
+/// is called whatever its form ("The Fast and the Furious", "Fast &
+/// Furious 6" and "2 Fast 2 Furious" are all "fast furious").
+fn naming_words(core: &[String]) -> Vec<&str> {
+    let mut names: Vec<&str> = core
+        .iter()
+        .map(String::as_str)
+        .filter(|w| !STOP_WORDS.contains(w) && !is_numbering(w))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Two works sharing a name that are different works: both name their
+/// people and share none, neither is tagged as a later entry, remake,
+/// reboot or adaptation, and either they are two kinds of work ("Avatar:
+/// The Last Airbender", a series, and "Avatar", a film), their titles
+/// differ only by a leading article and their years differ ("The
+/// Arrival"), or the graph tagged both and the titles share only a name
+/// (`TitleEvidence::Name`): the graph would have said "sequel".
+fn namesakes(
+    a: &Work<'_>,
+    b: &Work<'_>,
+    whole_a: &[String],
+    whole_b: &[String],
+    evidence: TitleEvidence,
+) -> bool {
+    let one_title = unarticled(whole_a) == unarticled(whole_b);
     let kinds_differ = matches!((a.kind, b.kind), (Some(x), Some(y)) if x != y);
     let years_differ = matches!((a.year, b.year), (Some(x), Some(y)) if x != y);
-    (kinds_differ || (unarticled(whole_a) == unarticled(whole_b) && years_differ))
+    let only_a_name = evidence != TitleEvidence::Structure;
+    let graph_would_say =
+        only_a_name && !a.tags.is_empty() && !b.tags.is_empty() && !a.shares_a_rare_tag(b);
+    ((kinds_differ && only_a_name)
+        || (one_title && years_differ && !kinds_differ)
+        || graph_would_say)
         && !a.people.is_empty()
         && !b.people.is_empty()
         && !a.shares_a_person(b)
-        && !renewed(a)
-        && !renewed(b)
+        && !a.renews(b, one_title)
+        && !b.renews(a, one_title)
+}
+
+/// A title's words without a leading article.
+fn unarticled(words: &[String]) -> &[String] {
+    match words.split_first() {
+        Some((first, rest)) if !rest.is_empty() && ARTICLES.contains(&first.as_str()) => rest,
+        _ => words,
+    }
+}
+
+/// Whether `work`'s tags name `other`'s franchise: a tag whose words are
+/// `other`'s core (two significant words or a rare one: "Star Wars"), or a
+/// franchise or character tag both carry.
+fn tagged_franchise(work: &Work<'_>, other: &Work<'_>, other_core: &[String]) -> bool {
+    let distinctive = significant(other_core) >= 2 || other_core.iter().any(|w| is_rare_word(w));
+    if distinctive
+        && work.tag_words().any(|tag| {
+            let named = match tag.last().map(String::as_str) {
+                Some("franchise" | "character" | "series" | "universe") => &tag[..tag.len() - 1],
+                _ => &tag[..],
+            };
+            named == other_core
+        })
+    {
+        return true;
+    }
+    let theirs = other.franchise_tags();
+    work.franchise_tags().iter().any(|tag| theirs.contains(tag))
+}
+
+/// Whether one of the two is tagged as a later entry and `work`'s
+/// description names `other`'s title: a core of two significant words or
+/// a rare one anywhere, or of one everyday word written as a name (a
+/// capital, not at a sentence's start) in a work of the same kind.
+fn described(work: &Work<'_>, other: &Work<'_>, other_core: &[String]) -> bool {
+    let Some(description) = work.description else {
+        return false;
+    };
+    if !work.renews_something() && !other.renews_something() {
+        return false;
+    }
+    let distinctive =
+        |core: &[String]| significant(core) >= 2 || core.iter().any(|w| is_rare_word(w));
+    // The title, or the name it leads with ("Indiana Jones" of "Indiana
+    // Jones and the Temple of Doom", "Batman" of "Batman Begins").
+    let mut lead_len = other_core
+        .iter()
+        .position(|w| STOP_WORDS.contains(&w.as_str()))
+        .unwrap_or(other_core.len());
+    while lead_len > 1 && SEQUEL_WORDS.contains(&other_core[lead_len - 1].as_str()) {
+        lead_len -= 1;
+    }
+    let lead = &other_core[..lead_len];
+    if distinctive(other_core) || distinctive(lead) {
+        let told = words(description);
+        return contains_run(&told, other_core) || (distinctive(lead) && contains_run(&told, lead));
+    }
+    let [name] = lead else {
+        return false;
+    };
+    named_mid_sentence(description, name)
+}
+
+/// Whether one of the two is tagged as a later entry of the other (and
+/// came out after it) and both descriptions name one rare name, written
+/// as a name: the hero both follow ("Max Rockatansky" in "Mad Max" and in
+/// "The Road Warrior"; "Drago" in "Rocky IV" and "Creed II").
+fn one_hero(a: &Work<'_>, b: &Work<'_>) -> bool {
+    let follows = |x: &Work<'_>, y: &Work<'_>| x.follows_something() && x.came_after(y);
+    if !follows(a, b) && !follows(b, a) {
+        return false;
+    }
+    let (Some(told_a), Some(told_b)) = (a.description, b.description) else {
+        return false;
+    };
+    let theirs = rare_names(told_b);
+    rare_names(told_a).iter().any(|name| theirs.contains(name))
+}
+
+/// The rare words a text writes with a capital, folded.
+fn rare_names(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|token| token.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|word| word.chars().next().is_some_and(char::is_uppercase))
+        .map(|word| deunicode::deunicode(word).to_ascii_lowercase())
+        .filter(|word| is_rare_word(word))
+        .collect()
+}
+
+/// Whether `text` writes `name` (folded, one word) with a capital, not as
+/// the first word of a sentence.
+fn named_mid_sentence(text: &str, name: &str) -> bool {
+    let mut sentence_start = true;
+    for token in text.split_whitespace() {
+        let word = token.trim_matches(|c: char| !c.is_alphanumeric());
+        if !sentence_start
+            && word.chars().next().is_some_and(char::is_uppercase)
+            && deunicode::deunicode(word).to_ascii_lowercase() == name
+        {
+            return true;
+        }
+        sentence_start = token.ends_with(['.', '!', '?']);
+    }
+    false
 }
 
 /// The ~14,600 English words of Zipf frequency above 3.5 (wordfreq's data,
@@ -434,9 +764,11 @@ fn shares_a_rare_word(core_a: &[String], core_b: &[String]) -> bool {
         .any(|word| is_rare_word(word) && core_b.contains(word))
 }
 
-/// Whether `later` is tagged as a later entry of `earlier` and either names
-/// it (its core begins with `earlier`'s whole core and it has no number of
-/// its own) or shares its first word and a person with it.
+/// Whether `later` is tagged as a later entry of `earlier`, came out after
+/// it, and either names it (its core begins with `earlier`'s whole core, or
+/// is made of `earlier`'s words, and it has no number of its own) or shares
+/// its first word and a person with it. (A shared rare tag is not enough:
+/// "Heartfelt" is a rare word and a common tag.)
 fn tagged_sequel(
     later: &Work<'_>,
     earlier: &Work<'_>,
@@ -449,7 +781,10 @@ fn tagged_sequel(
     let numbered = words(main_title(later.title))
         .last()
         .is_some_and(|last| is_year(last) || is_numbering(last));
-    let names_it = is_prefix(core_earlier, core_later) && !numbered;
+    let (names_later, names_earlier) = (naming_words(core_later), naming_words(core_earlier));
+    let made_of_its_words =
+        !names_earlier.is_empty() && names_earlier.iter().all(|w| names_later.contains(w));
+    let names_it = (is_prefix(core_earlier, core_later) || made_of_its_words) && !numbered;
     let same_people = core_later.first() == core_earlier.first() && later.shares_a_person(earlier);
     names_it || same_people
 }
@@ -509,13 +844,46 @@ mod pairs;
 mod tests {
     use super::*;
 
-    /// The labelled table (`pairs.rs`): how well the filter tells a
-    /// franchise entry from a look-alike, with every error listed.
+    /// The labelled table (`pairs.rs`) and its held-out pairs: how well
+    /// the filter tells a franchise entry from a look-alike, with every
+    /// error listed.
     #[test]
     fn the_labelled_table() {
+        let table = measure(pairs::PAIRS);
+        let held_out = measure(pairs::HELD_OUT);
+        println!("table: {table}\nheld out: {held_out}");
+        assert!(pairs::PAIRS.len() >= 300 && pairs::HELD_OUT.len() >= 50);
+        assert!(table.accuracy >= ACCURACY_FLOOR, "table: {table}");
+        assert!(held_out.accuracy >= HELD_OUT_FLOOR, "held out: {held_out}");
+    }
+
+    /// How the rules do on some labelled pairs.
+    struct Measure {
+        pairs: usize,
+        accuracy: f64,
+        recall: f64,
+        specificity: f64,
+        errors: Vec<String>,
+    }
+
+    impl std::fmt::Display for Measure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            writeln!(
+                f,
+                "{} pairs: accuracy {:.3}, recall {:.3}, specificity {:.3}",
+                self.pairs, self.accuracy, self.recall, self.specificity
+            )?;
+            for error in &self.errors {
+                writeln!(f, "  {error}")?;
+            }
+            Ok(())
+        }
+    }
+
+    fn measure(table: &[(pairs::Work, pairs::Work, bool)]) -> Measure {
         let (mut caught, mut missed, mut passed, mut flagged) = (0, 0, 0, 0);
         let mut errors = Vec::new();
-        for (candidate, named, expected) in pairs::PAIRS {
+        for (candidate, named, expected) in table {
             let (candidate_facts, named_facts) = (facts(candidate), facts(named));
             let got = same_franchise(&candidate_facts.work(), &named_facts.work());
             assert_eq!(
@@ -534,7 +902,7 @@ mod tests {
             if got != *expected {
                 let what = if *expected { "missed" } else { "flagged" };
                 errors.push(format!(
-                    "  {what}: {:?} ({}, {}) for a fan of {:?} ({}, {})",
+                    "{what}: {:?} ({}, {}) for a fan of {:?} ({}, {})",
                     candidate.title,
                     candidate.kind.name(),
                     candidate.year,
@@ -544,22 +912,15 @@ mod tests {
                 ));
             }
         }
-        let total = pairs::PAIRS.len();
         #[allow(clippy::cast_precision_loss)]
         let ratio = |a: usize, b: usize| a as f64 / b.max(1) as f64;
-        let accuracy = ratio(caught + passed, total);
-        let recall = ratio(caught, caught + missed);
-        let specificity = ratio(passed, passed + flagged);
-        println!(
-            "{total} pairs: accuracy {accuracy:.3}, recall {recall:.3}, specificity {specificity:.3}\n{}",
-            errors.join("\n")
-        );
-        assert!(total >= 150);
-        assert!(
-            accuracy >= ACCURACY_FLOOR,
-            "accuracy {accuracy:.3}:\n{}",
-            errors.join("\n")
-        );
+        Measure {
+            pairs: table.len(),
+            accuracy: ratio(caught + passed, table.len()),
+            recall: ratio(caught, caught + missed),
+            specificity: ratio(passed, passed + flagged),
+            errors,
+        }
     }
 
     /// A table work's facts as the graph's entities hold them.
@@ -569,6 +930,7 @@ mod tests {
         year: u16,
         people: Vec<String>,
         tags: Vec<Tag>,
+        description: Option<&'static str>,
     }
 
     impl Facts {
@@ -579,6 +941,7 @@ mod tests {
                 year: Some(self.year),
                 people: &self.people,
                 tags: &self.tags,
+                description: self.description,
             }
         }
     }
@@ -590,6 +953,7 @@ mod tests {
             year: work.year,
             people: work.people.iter().map(|&p| p.to_owned()).collect(),
             tags: work.tags.iter().map(|&t| tag(t)).collect(),
+            description: work.description,
         }
     }
 
@@ -604,9 +968,15 @@ mod tests {
         same_franchise(&Work::titled(a), &Work::titled(b))
     }
 
-    /// The goal the table is held to (it measures 0.989: the two errors
-    /// left are listed by the test).
+    /// The goal the table is held to (it measures 0.974 on 464 pairs: the
+    /// errors left are listed by the test).
     const ACCURACY_FLOOR: f64 = 0.97;
+
+    /// What the held-out pairs measured when they were added (0.800 on 65:
+    /// most misses are entries of a shared universe that neither title nor
+    /// the graph's facts tie together, "Annabelle" for "The Conjuring"), so
+    /// a change that loses ground there fails. The goal is the table's.
+    const HELD_OUT_FLOOR: f64 = 0.80;
 
     /// (candidate, input, same franchise?)
     const CASES: &[(&str, &str, bool)] = &[
@@ -712,6 +1082,7 @@ mod tests {
             year,
             people: people.iter().map(|&p| p.to_owned()).collect(),
             tags: tags.iter().map(|&t| tag(t)).collect(),
+            description: None,
         }
     }
 
@@ -766,16 +1137,66 @@ mod tests {
     }
 
     #[test]
-    fn a_rare_shared_word_names_a_franchise_within_one_kind() {
+    fn a_rare_shared_word_names_a_franchise_unless_the_makers_say_otherwise() {
+        use EntityKind::{Movie, TvShow};
         assert!(same("Jurassic World", "Jurassic Park"));
         assert!(same("Children of Dune", "Dune Messiah"));
         assert!(same("Jason Bourne", "The Bourne Identity"));
-        // Counter-examples: everyday words, and another kind of work.
+        // Counter-examples: everyday words.
         assert!(!same("Kung Fu Hustle", "Kung Fu Panda"));
         assert!(!same("Star Trek", "Star Wars"));
-        let harlem = work("Godfather of Harlem", EntityKind::TvShow, 2019, &[], &[]);
-        let godfather = work("The Godfather", EntityKind::Movie, 1972, &[], &[]);
+        // Across kinds: a series of the film's franchise…
+        let stargate = work("Stargate", Movie, 1994, &["Roland Emmerich"], &[]);
+        let sg1 = work(
+            "Stargate SG-1",
+            TvShow,
+            1997,
+            &["Brad Wright", "Jonathan Glassner"],
+            &["Based on Film"],
+        );
+        assert!(same_works(&sg1, &stargate));
+        // …and a series by other people that only shares the word.
+        let harlem = work(
+            "Godfather of Harlem",
+            TvShow,
+            2019,
+            &["Chris Brancato", "Paul Eckstein"],
+            &[],
+        );
+        let godfather = work("The Godfather", Movie, 1972, &["Francis Ford Coppola"], &[]);
         assert!(!same_works(&harlem, &godfather));
+        // Of one kind, when the graph tagged both and called neither a later
+        // entry, a shared name is all they share.
+        let frankenstein = work("Frankenstein", Movie, 1931, &["James Whale"], &["Horror"]);
+        let young = work(
+            "Young Frankenstein",
+            Movie,
+            1974,
+            &["Mel Brooks"],
+            &["Parody"],
+        );
+        assert!(!same_works(&young, &frankenstein));
+        let bride = work(
+            "Bride of Frankenstein",
+            Movie,
+            1935,
+            &["James Whale"],
+            &["Horror"],
+        );
+        assert!(same_works(&bride, &frankenstein), "one maker");
+        let son = work(
+            "Son of Frankenstein",
+            Movie,
+            1939,
+            &["Rowland V. Lee"],
+            &["Sequel"],
+        );
+        assert!(same_works(&son, &frankenstein), "tagged a sequel");
+        let untagged = work("Young Frankenstein", Movie, 1974, &["Mel Brooks"], &[]);
+        assert!(
+            same_works(&untagged, &frankenstein),
+            "no tags, nothing said"
+        );
         assert!(is_rare_word("jurassic"));
         assert!(!is_rare_word("kung"));
         assert!(!is_rare_word("2049"), "numbers are not words");

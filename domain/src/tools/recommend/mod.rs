@@ -84,6 +84,7 @@ fn known(entity: &Entity) -> Option<KnownEntity> {
         year: entity.year,
         people: entity.people.clone(),
         tags: entity.tags.clone(),
+        description: entity.description.clone(),
     })
 }
 
