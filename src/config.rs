@@ -158,6 +158,11 @@ pub struct ModelSettings {
     /// How often the model socket is pinged, in ms; a socket that answers
     /// nothing for two intervals is given up and the session reopened.
     pub ping_interval_ms: u64,
+    /// How much of the model's audio is sent to the caller between two
+    /// marks, in ms (each item's end is marked too): what the caller has
+    /// heard is known at each echo and, between echoes, from the media
+    /// clock. 0 marks every piece of audio.
+    pub mark_every_ms: u64,
 }
 
 impl Default for ModelSettings {
@@ -172,6 +177,7 @@ impl Default for ModelSettings {
             response_timeout_ms: millis(policy.response_timeout),
             session_rollover_secs: policy.rollover_after.as_secs(),
             ping_interval_ms: 10_000,
+            mark_every_ms: 200,
         }
     }
 }

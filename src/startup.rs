@@ -26,6 +26,7 @@ use qloophone_adapters::twilio::lines::CallLines;
 use qloophone_adapters::twilio::messages::TwilioMessages;
 use qloophone_adapters::twilio::signature::SignatureValidator;
 use qloophone_adapters::twilio::stream_token::StreamTokens;
+use qloophone_domain::AudioMs;
 use qloophone_domain::call::{CallControl, CallRegistry, CallServices, SessionPolicy, Watchdogs};
 use qloophone_domain::fan_out::FanOut;
 use qloophone_domain::policy;
@@ -237,6 +238,7 @@ impl Builder {
             // the call.
             context_chars: voice.context_tokens as usize / 2,
             control,
+            mark_every: AudioMs::new(model_settings.mark_every_ms),
             ..SessionPolicy::default()
         };
         let mut dashboard = DashboardHub::new(&config.dashboard);

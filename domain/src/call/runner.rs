@@ -157,26 +157,62 @@ impl Timers {
 }
 
 /// The limits that end a call that has stopped moving: no `start` in time,
-/// the longest call, a phone leg that went silent.
+/// the longest call, a phone leg that went silent. One sleep waits for the
+/// earliest; a frame only notes the time, and the sleep, when it wakes
+/// early (audio came since it was set), is set again.
 struct Deadlines {
-    start: Pin<Box<tokio::time::Sleep>>,
-    longest: Pin<Box<tokio::time::Sleep>>,
+    start_by: Instant,
+    longest_by: Instant,
     // A phone leg streams audio all the time, silence included: one
     // that sends none for this long is gone.
-    silence_check: tokio::time::Interval,
+    silence: Duration,
     last_media: Instant,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+/// A limit a call reached.
+enum Reached {
+    Start,
+    Silence,
+    Longest,
 }
 
 impl Deadlines {
     fn new(services: &CallServices) -> Self {
-        let mut silence_check = tokio::time::interval(Duration::from_secs(1));
-        silence_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let now = Instant::now();
+        let start_by = now + services.start_timeout;
         Self {
-            start: Box::pin(tokio::time::sleep(services.start_timeout)),
-            longest: Box::pin(tokio::time::sleep(services.watchdogs.max_call_duration)),
-            silence_check,
-            last_media: Instant::now(),
+            start_by,
+            longest_by: now + services.watchdogs.max_call_duration,
+            silence: services.watchdogs.caller_silence,
+            last_media: now,
+            sleep: Box::pin(tokio::time::sleep_until(start_by)),
         }
+    }
+
+    /// The earliest limit still to watch.
+    fn next(&self, started: bool) -> (Instant, Reached) {
+        let first = if started {
+            (self.last_media + self.silence, Reached::Silence)
+        } else {
+            (self.start_by, Reached::Start)
+        };
+        if self.longest_by <= first.0 {
+            (self.longest_by, Reached::Longest)
+        } else {
+            first
+        }
+    }
+
+    /// After the sleep woke: the limit reached, if one was; otherwise the
+    /// sleep is set for the next.
+    fn reached(&mut self, started: bool) -> Option<Reached> {
+        let (at, reached) = self.next(started);
+        if at <= Instant::now() {
+            return Some(reached);
+        }
+        self.sleep.as_mut().reset(at);
+        None
     }
 }
 
@@ -222,13 +258,26 @@ struct Call<'s, P> {
     ended: Option<CallEvent>,
     timers: Timers,
     deadlines: Deadlines,
-    shutdown: watch::Receiver<bool>,
+    /// Waits for the registry's stop signal: one future for the call,
+    /// not one a wake; `None` once the registry is gone.
+    shutdown: Option<ShutdownWatch>,
     shutdown_pending: bool,
-    shutdown_watched: bool,
     announced: bool,
     phone_unflushed: bool,
     model_unflushed: bool,
     relay: Relay,
+}
+
+/// Resolves when the stop signal changes: to whether to stop, and the
+/// receiver to watch on with; to `None` when the registry is gone.
+type ShutdownWatch = Pin<Box<dyn Future<Output = Option<(bool, watch::Receiver<bool>)>> + Send>>;
+
+fn watch_shutdown(mut shutdown: watch::Receiver<bool>) -> ShutdownWatch {
+    Box::pin(async move {
+        shutdown.changed().await.ok()?;
+        let stop = *shutdown.borrow_and_update();
+        Some((stop, shutdown))
+    })
 }
 
 /// Runs one call to its end and returns why it ended.
@@ -284,9 +333,8 @@ impl<'s, P: AudioInbound> Call<'s, P> {
             ended: None,
             timers: Timers::new(),
             deadlines: Deadlines::new(services),
-            shutdown,
+            shutdown: Some(watch_shutdown(shutdown)),
             shutdown_pending,
-            shutdown_watched: true,
             announced: false,
             phone_unflushed: false,
             model_unflushed: false,
@@ -303,13 +351,22 @@ impl<'s, P: AudioInbound> Call<'s, P> {
         let services = self.services;
         let deadlines = &mut self.deadlines;
         let started = self.session.started();
+        // In this order, with no coin tossed each wake: the caller's frames
+        // (paced by the phone network, so they cannot starve the rest)
+        // before the model's, which can come in bursts.
         Some(tokio::select! {
-            changed = self.shutdown.changed(), if self.shutdown_watched => match changed {
-                Ok(()) if *self.shutdown.borrow_and_update() => Wake::Input(Input::Shutdown),
-                Ok(()) => return None,
+            biased;
+            changed = self.shutdown.as_mut().expect("guarded"), if self.shutdown.is_some() => match changed {
+                Some((stop, shutdown)) => {
+                    self.shutdown = Some(watch_shutdown(shutdown));
+                    if !stop {
+                        return None;
+                    }
+                    Wake::Input(Input::Shutdown)
+                }
                 // The registry is gone: nobody can ask us to stop any more.
-                Err(_) => {
-                    self.shutdown_watched = false;
+                None => {
+                    self.shutdown = None;
                     return None;
                 }
             },
@@ -342,26 +399,26 @@ impl<'s, P: AudioInbound> Call<'s, P> {
                 _ => return None,
             },
             opened = async { self.opening.as_mut().expect("guarded").await }, if self.opening.is_some() => Wake::Opened(opened),
-            frame = poll_fn(|cx| self.model.as_mut().expect("guarded").poll_recv(cx)), if self.model.is_some() => Wake::Model(frame),
             event = poll_fn(|cx| self.phone.poll_recv(cx)) => {
                 if matches!(event, Some(PhoneEvent::Media { .. })) {
                     deadlines.last_media = Instant::now();
                 }
                 Wake::Input(event.map_or(Input::PhoneClosed, Input::Phone))
             }
-            () = deadlines.start.as_mut(), if !started => Wake::Input(Input::StartTimeout),
+            frame = poll_fn(|cx| self.model.as_mut().expect("guarded").poll_recv(cx)), if self.model.is_some() => Wake::Model(frame),
             timer = self.timers.next(), if self.timers.armed.is_some() => Wake::Input(Input::Timer(timer)),
-            _ = deadlines.silence_check.tick(), if started => {
-                if deadlines.last_media.elapsed() < services.watchdogs.caller_silence {
-                    return None;
+            () = deadlines.sleep.as_mut() => match deadlines.reached(started) {
+                None => return None,
+                Some(Reached::Start) => Wake::Input(Input::StartTimeout),
+                Some(Reached::Silence) => {
+                    tracing::warn!(after = ?services.watchdogs.caller_silence, "no audio from the caller's side; ending the call");
+                    Wake::Input(Input::CallerSilent)
                 }
-                tracing::warn!(after = ?services.watchdogs.caller_silence, "no audio from the caller's side; ending the call");
-                Wake::Input(Input::CallerSilent)
-            }
-            () = deadlines.longest.as_mut() => {
-                tracing::info!(after = ?services.watchdogs.max_call_duration, "the call reached its longest duration");
-                Wake::Input(Input::MaxDuration)
-            }
+                Some(Reached::Longest) => {
+                    tracing::info!(after = ?services.watchdogs.max_call_duration, "the call reached its longest duration");
+                    Wake::Input(Input::MaxDuration)
+                }
+            },
         })
     }
 

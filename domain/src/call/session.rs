@@ -70,6 +70,11 @@ pub struct SessionPolicy {
     /// The call-control tools offered (end the call, hand over to a
     /// person).
     pub control: CallControl,
+    /// How much assistant audio is sent between two marks (an item's end
+    /// is always marked): what the caller has heard is known at each
+    /// echo, and between echoes from the media clock. Zero marks every
+    /// piece.
+    pub mark_every: AudioMs,
 }
 
 impl Default for SessionPolicy {
@@ -86,6 +91,7 @@ impl Default for SessionPolicy {
             prices: None,
             context_chars: 16_000,
             control: CallControl::default(),
+            mark_every: AudioMs::new(0),
         }
     }
 }
@@ -385,6 +391,9 @@ pub struct CallSession {
     playing: VecDeque<ItemPlay>,
     marks: VecDeque<PendingMark>,
     next_mark: u64,
+    /// The item whose latest audio no mark follows yet (always the last
+    /// item played), and how many of its bytes the last mark covered.
+    tail: Option<(ItemId, u64)>,
     /// Set by a barge-in to the item it truncated, until the model starts
     /// another response: what is left of the interrupted answer never
     /// reaches the caller.
@@ -503,6 +512,7 @@ impl CallSession {
             playing: VecDeque::new(),
             marks: VecDeque::new(),
             next_mark: 0,
+            tail: None,
             interrupted: None,
             unheard: Vec::new(),
             assistant_speaking: false,
@@ -596,7 +606,7 @@ impl CallSession {
     /// utterances, whether it is in the middle of one).
     pub fn assistant_audible(&self) -> bool {
         match self.policy.traits.interruption {
-            Interruption::BridgeTruncates { .. } => !self.marks.is_empty(),
+            Interruption::BridgeTruncates { .. } => !self.nothing_queued(),
             Interruption::ModelStops { .. } => self.assistant_speaking,
         }
     }
@@ -1163,14 +1173,45 @@ impl CallSession {
         }
         // The audio after the echoed mark plays from now: an item whose
         // first audio was queued behind another's starts here.
-        if let Some(next) = self.marks.front() {
-            let next = next.item_id.clone();
-            if let Some(item) = self.item_mut(&next)
-                && item.heard.is_none()
-            {
-                item.heard = Some((0, now));
-            }
+        let next = self
+            .marks
+            .front()
+            .map(|mark| &mark.item_id)
+            .or(self.tail.as_ref().map(|(item_id, _)| item_id))
+            .cloned();
+        if let Some(next) = next
+            && let Some(item) = self.item_mut(&next)
+            && item.heard.is_none()
+        {
+            item.heard = Some((0, now));
         }
+    }
+
+    /// Whether no assistant audio can be queued or playing at the caller:
+    /// every mark echoed and none owed.
+    fn nothing_queued(&self) -> bool {
+        self.marks.is_empty() && self.tail.is_none()
+    }
+
+    /// Marks the end of the audio sent so far of the tail's item.
+    fn mark_tail(&mut self, out: &mut Vec<Command>) {
+        let Some((item_id, _)) = self.tail.take() else {
+            return;
+        };
+        let item_bytes = self
+            .playing
+            .iter()
+            .rev()
+            .find(|item| item.item_id == item_id)
+            .map_or(0, |item| item.bytes_sent);
+        let name = MarkName::new(self.next_mark);
+        self.next_mark += 1;
+        self.marks.push_back(PendingMark {
+            name,
+            item_bytes,
+            item_id,
+        });
+        out.push(Command::Phone(PhoneCommand::Mark(name)));
     }
 
     fn item_mut(&mut self, item_id: &ItemId) -> Option<&mut ItemPlay> {
@@ -1280,6 +1321,8 @@ impl CallSession {
                 if status != ResponseStatus::Completed {
                     tracing::debug!(?status, "response ended early");
                 }
+                // The answer's audio is all sent: its end is marked.
+                self.mark_tail(out);
                 // Before any new response, so it is generated without them.
                 self.forget_unheard(out);
                 self.maybe_create_response(out);
@@ -1391,8 +1434,12 @@ impl CallSession {
             }
         }
         let now = self.latest_media_ms;
+        // An item's end is marked before the next item's audio.
+        if self.tail.as_ref().is_some_and(|(tail, _)| *tail != item_id) {
+            self.mark_tail(out);
+        }
         // With nothing queued at the caller, this audio plays at once.
-        let idle = self.marks.is_empty();
+        let idle = self.nothing_queued();
         let item = match self
             .playing
             .iter()
@@ -1415,17 +1462,14 @@ impl CallSession {
         if idle {
             item.heard = Some((item.bytes_sent, now));
         }
+        let marked = self.tail.as_ref().map_or(item.bytes_sent, |(_, at)| *at);
         item.bytes_sent += u64::from(audio.byte_len());
-        let item_bytes = item.bytes_sent;
-        let name = MarkName::new(self.next_mark);
-        self.next_mark += 1;
-        self.marks.push_back(PendingMark {
-            name,
-            item_bytes,
-            item_id,
-        });
+        let unmarked = AudioMs::of_mulaw_bytes(item.bytes_sent - marked);
+        self.tail = Some((item_id, marked));
         out.push(Command::Phone(PhoneCommand::Media(audio)));
-        out.push(Command::Phone(PhoneCommand::Mark(name)));
+        if unmarked.get() >= self.policy.mark_every.get() {
+            self.mark_tail(out);
+        }
         if let Some(stopped) = self.caller_stopped_at_ms.take() {
             out.push(Command::Emit(CallEvent::FirstAudio {
                 after: AudioMs::new(now.saturating_sub(stopped)),
@@ -1442,12 +1486,23 @@ impl CallSession {
     /// once no response is being generated, and what is left of the answer
     /// is muted until the model starts another.
     fn barge_in(&mut self, out: &mut Vec<Command>) {
-        let Some(front) = self.marks.front() else {
+        // The first audio not known heard: up to the first mark not echoed,
+        // or the unmarked audio of the last item.
+        let front = match (self.marks.front(), &self.tail) {
+            (Some(mark), _) => Some((mark.item_id.clone(), mark.item_bytes)),
+            (None, Some((item_id, _))) => self
+                .playing
+                .iter()
+                .rev()
+                .find(|item| item.item_id == *item_id)
+                .map(|item| (item_id.clone(), item.bytes_sent)),
+            (None, None) => None,
+        };
+        let Some((heard_id, ceiling_bytes)) = front else {
             return; // the assistant is silent: nothing to interrupt
         };
         let now = self.latest_media_ms;
-        let heard_id = front.item_id.clone();
-        let ceiling_ms = AudioMs::of_mulaw_bytes(front.item_bytes).get();
+        let ceiling_ms = AudioMs::of_mulaw_bytes(ceiling_bytes).get();
         let index = self
             .playing
             .iter()
@@ -1471,6 +1526,7 @@ impl CallSession {
             }) + self.playing.iter().skip(later).map(sent_ms).sum::<u64>();
             if ahead_ms > clear_above_ms {
                 self.marks.clear();
+                self.tail = None;
                 self.playing.clear();
                 out.push(Command::Phone(PhoneCommand::Clear));
             }
@@ -1489,6 +1545,7 @@ impl CallSession {
         }
         let unheard = u32::try_from(self.unheard.len() - unheard_before).unwrap_or(u32::MAX);
         self.marks.clear();
+        self.tail = None;
         self.interrupted = Some(heard_id.clone());
         out.push(Command::Phone(PhoneCommand::Clear));
         out.push(Command::Model(ModelCommand::Truncate {
@@ -1897,13 +1954,21 @@ impl CallSession {
     /// said and has finished playing at the caller: every mark sent
     /// before it was said has been echoed.
     fn maybe_close(&mut self, out: &mut Vec<Command>) {
-        let next_mark = self.next_mark;
-        let Some(closing) = self.closing.as_mut() else {
+        let Some(closing) = self.closing.as_ref() else {
             return;
         };
         if !closing.said {
             return;
         }
+        // The last line's audio must end in a mark for its echo to say
+        // it has played.
+        if closing.played_through.is_none() {
+            self.mark_tail(out);
+        }
+        let next_mark = self.next_mark;
+        let Some(closing) = self.closing.as_mut() else {
+            return;
+        };
         let through = *closing.played_through.get_or_insert(next_mark);
         let played = self
             .marks

@@ -609,6 +609,43 @@ async fn a_caller_that_sends_nothing_is_hung_up() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_caller_who_goes_quiet_is_hung_up_one_silence_after_the_last_frame() {
+    let (mut h, phone) = harness();
+    let model = model_opening_once(&mut h);
+    let services = services(model, MockToolExecutor::new(), quiet_sink());
+    let silence = services.watchdogs.caller_silence;
+    let (_registry, call) = spawn_call(phone, services);
+    h.phone_in.send(start()).unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    h.model_in
+        .as_ref()
+        .unwrap()
+        .send(frame(ModelEvent::Ready { tools: 1 }))
+        .unwrap();
+    // Audio for longer than the silence limit, then none.
+    let frames = silence.as_millis() as u64 / 20 * 3;
+    for n in 0..frames {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
+        h.phone_in
+            .send(PhoneEvent::Media {
+                timestamp_ms: n * 20,
+                audio,
+            })
+            .unwrap();
+    }
+    tokio::task::yield_now().await;
+    let last = tokio::time::Instant::now();
+    assert_eq!(call.await.unwrap(), EndReason::CallerSilent);
+    let quiet = last.elapsed();
+    assert!(
+        quiet >= silence && quiet < silence + Duration::from_millis(100),
+        "ended {quiet:?} after the last frame (limit {silence:?})"
+    );
+    drop(h);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_call_ends_at_its_longest_duration() {
     let (mut h, phone) = harness();
     let model = model_opening_once(&mut h);

@@ -2358,3 +2358,140 @@ fn forget_me_goes_to_the_store_at_once_and_a_hidden_number_is_refused() {
     let out = plain.step(memory_call("f3", memory::FORGET, "{}"));
     assert!(matches!(out[0], Command::RunTool(_)), "{out:?}");
 }
+
+/// A session marking every `ms` of audio, as the server does by default.
+fn marking_every(ms: u64) -> SessionPolicy {
+    SessionPolicy {
+        mark_every: AudioMs::new(ms),
+        ..no_greeting()
+    }
+}
+
+fn marks_in(commands: &[Command]) -> Vec<u64> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Phone(PhoneCommand::Mark(name)) => Some(name.seq()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn marks_follow_each_stretch_and_each_items_end() {
+    let mut s = Script::live(marking_every(100));
+    s.steps([media(0), created("resp_1")]);
+    // 20 ms pieces: a mark after the fifth (100 ms), none before.
+    let out = s.steps((0..4).map(|_| delta("item_a", 160)));
+    assert!(marks_in(&out).is_empty(), "{out:?}");
+    assert!(s.session.assistant_audible(), "unmarked audio is queued");
+    let out = s.step(delta("item_a", 160));
+    assert_eq!(marks_in(&out), [0]);
+    // Two more, then the next item: the first item's end is marked
+    // before the next item's audio.
+    s.steps([delta("item_a", 160), delta("item_a", 160)]);
+    let out = s.step(delta("item_b", 160));
+    assert_eq!(
+        out,
+        vec![
+            Command::Phone(PhoneCommand::Mark(MarkName::new(1))),
+            Command::Phone(PhoneCommand::Media(audio(160))),
+        ]
+    );
+    // The answer ends: its last audio is marked.
+    let out = s.step(done("resp_1", ResponseStatus::Completed));
+    assert_eq!(marks_in(&out), [2]);
+    // A piece as long as the stretch is marked at once.
+    s.step(created("resp_2"));
+    assert_eq!(marks_in(&s.step(delta("item_c", 800))), [3]);
+    s.step(Input::Phone(PhoneEvent::Mark(MarkName::new(3))));
+    assert!(!s.session.assistant_audible(), "every mark echoed");
+}
+
+/// Plays two items of 20 ms pieces to a caller who hears them in real time
+/// (each mark echoes once the media clock reaches its audio), and barges in
+/// at `barge_ms`: what the model is told was heard.
+fn barge_in_at(mark_every_ms: u64, barge_ms: u64) -> Vec<ModelCommand> {
+    let mut s = Script::live(marking_every(mark_every_ms));
+    s.steps([media(0), created("resp_1")]);
+    let mut sent = Vec::new();
+    for item_id in ["item_a", "item_b"] {
+        for _ in 0..15 {
+            sent.extend(s.step(delta(item_id, 160)));
+        }
+    }
+    sent.extend(s.step(done("resp_1", ResponseStatus::Completed)));
+    // Where each mark sits in the caller's playback, in ms.
+    let mut at_ms = Vec::new();
+    let mut bytes = 0;
+    for command in &sent {
+        match command {
+            Command::Phone(PhoneCommand::Media(audio)) => bytes += u64::from(audio.byte_len()),
+            Command::Phone(PhoneCommand::Mark(name)) => at_ms.push((*name, bytes / 8)),
+            _ => {}
+        }
+    }
+    let mut t = 0;
+    while t < barge_ms {
+        t = (t + 20).min(barge_ms);
+        s.step(media(t));
+        for (name, _) in at_ms.iter().filter(|(_, at)| *at + 20 > t && *at <= t) {
+            s.step(Input::Phone(PhoneEvent::Mark(*name)));
+        }
+    }
+    model_cmds(&s.step(speech_started()))
+}
+
+#[test]
+fn fewer_marks_cut_a_real_time_caller_exactly_where_a_mark_a_piece_does() {
+    for barge_ms in (10..600).step_by(30) {
+        let every_piece = barge_in_at(0, barge_ms);
+        assert!(
+            matches!(every_piece.first(), Some(ModelCommand::Truncate { .. })),
+            "at {barge_ms} ms: {every_piece:?}"
+        );
+        for mark_every in [100, 200] {
+            assert_eq!(
+                barge_in_at(mark_every, barge_ms),
+                every_piece,
+                "marks every {mark_every} ms, barge-in at {barge_ms} ms"
+            );
+        }
+    }
+}
+
+#[test]
+fn with_fewer_marks_the_heard_position_never_passes_the_audio_sent() {
+    let mut s = Script::live(marking_every(200));
+    s.steps([media(0), created("resp_1")]);
+    s.steps((0..12).map(|_| delta("item_a", 160))); // mark 0 at 200 ms, 40 ms unmarked
+    s.steps([media(200), Input::Phone(PhoneEvent::Mark(MarkName::new(0)))]);
+    // Playback stalled at the caller; the clock ran on for a second.
+    let out = s.steps([media(1_200), speech_started()]);
+    assert_eq!(
+        model_cmds(&out)[1],
+        ModelCommand::Truncate {
+            item_id: item("item_a"),
+            audio_end_ms: 240,
+        },
+        "at most the audio sent: the stall costs at most one stretch of precision"
+    );
+}
+
+#[test]
+fn with_fewer_marks_a_goodbye_ends_the_call_once_its_last_audio_is_echoed() {
+    let mut s = answering(marking_every(200));
+    s.step(function_call("c1", "end_call"));
+    s.step(done("r1", ResponseStatus::Completed));
+    s.step(created("r2"));
+    let out = s.steps((0..3).map(|_| delta("goodbye", 160)));
+    assert!(marks_in(&out).is_empty());
+    let out = s.step(done("r2", ResponseStatus::Completed));
+    assert_eq!(marks_in(&out), [0], "its end is marked");
+    assert_eq!(ended(&out), None, "its audio is still playing");
+    let out = s.steps([
+        media(1_060),
+        Input::Phone(PhoneEvent::Mark(MarkName::new(0))),
+    ]);
+    assert_eq!(ended(&out), Some(EndReason::AgentEnded));
+}
