@@ -168,6 +168,8 @@ struct Deadlines {
     silence: Duration,
     last_media: Instant,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    /// Whether the sleep was set knowing the stream had started.
+    set_started: bool,
 }
 
 /// A limit a call reached.
@@ -187,6 +189,17 @@ impl Deadlines {
             silence: services.watchdogs.caller_silence,
             last_media: now,
             sleep: Box::pin(tokio::time::sleep_until(start_by)),
+            set_started: false,
+        }
+    }
+
+    /// Once the stream has started, the limits to watch are others: the
+    /// sleep is set for them at once.
+    fn follow(&mut self, started: bool) {
+        if started != self.set_started {
+            self.set_started = started;
+            let (at, _) = self.next(started);
+            self.sleep.as_mut().reset(at);
         }
     }
 
@@ -351,6 +364,7 @@ impl<'s, P: AudioInbound> Call<'s, P> {
         let services = self.services;
         let deadlines = &mut self.deadlines;
         let started = self.session.started();
+        deadlines.follow(started);
         // In this order, with no coin tossed each wake: the caller's frames
         // (paced by the phone network, so they cannot starve the rest)
         // before the model's, which can come in bursts.

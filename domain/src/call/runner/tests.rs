@@ -589,7 +589,11 @@ async fn a_refusing_model_ends_the_call_at_once() {
 async fn a_caller_that_sends_nothing_is_hung_up() {
     let (mut h, phone) = harness();
     let model = model_opening_once(&mut h);
-    let services = services(model, MockToolExecutor::new(), quiet_sink());
+    let mut services = services(model, MockToolExecutor::new(), quiet_sink());
+    // A start limit longer than the silence limit: once started, silence
+    // is what is watched.
+    services.start_timeout = services.watchdogs.caller_silence * 3;
+    let silence = services.watchdogs.caller_silence;
     let (_registry, call) = spawn_call(phone, services);
     h.phone_in.send(start()).unwrap();
     tokio::task::yield_now().await;
@@ -600,7 +604,14 @@ async fn a_caller_that_sends_nothing_is_hung_up() {
         .send(frame(ModelEvent::Ready { tools: 1 }))
         .unwrap();
     // Paused time: the runtime jumps ahead while every task waits.
+    let started = tokio::time::Instant::now();
     assert_eq!(call.await.unwrap(), EndReason::CallerSilent);
+    // One silence limit after the start, even with a longer start limit.
+    assert!(
+        started.elapsed() < silence + Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(
         *h.phone_closed_with.lock().unwrap(),
         Some(EndReason::CallerSilent)
