@@ -1198,12 +1198,7 @@ impl CallSession {
         let Some((item_id, _)) = self.tail.take() else {
             return;
         };
-        let item_bytes = self
-            .playing
-            .iter()
-            .rev()
-            .find(|item| item.item_id == item_id)
-            .map_or(0, |item| item.bytes_sent);
+        let item_bytes = self.bytes_sent(&item_id);
         let name = MarkName::new(self.next_mark);
         self.next_mark += 1;
         self.marks.push_back(PendingMark {
@@ -1212,6 +1207,15 @@ impl CallSession {
             item_id,
         });
         out.push(Command::Phone(PhoneCommand::Mark(name)));
+    }
+
+    /// The bytes of an item sent so far (0 for one not playing).
+    fn bytes_sent(&self, item_id: &ItemId) -> u64 {
+        self.playing
+            .iter()
+            .rev()
+            .find(|item| item.item_id == *item_id)
+            .map_or(0, |item| item.bytes_sent)
     }
 
     fn item_mut(&mut self, item_id: &ItemId) -> Option<&mut ItemPlay> {
@@ -1490,12 +1494,7 @@ impl CallSession {
         // or the unmarked audio of the last item.
         let front = match (self.marks.front(), &self.tail) {
             (Some(mark), _) => Some((mark.item_id.clone(), mark.item_bytes)),
-            (None, Some((item_id, _))) => self
-                .playing
-                .iter()
-                .rev()
-                .find(|item| item.item_id == *item_id)
-                .map(|item| (item_id.clone(), item.bytes_sent)),
+            (None, Some((item_id, _))) => Some((item_id.clone(), self.bytes_sent(item_id))),
             (None, None) => None,
         };
         let Some((heard_id, ceiling_bytes)) = front else {
@@ -1625,10 +1624,7 @@ impl CallSession {
         arguments: Arc<str>,
         out: &mut Vec<Command>,
     ) {
-        let number = self
-            .info
-            .as_ref()
-            .and_then(|info| info.caller_number.clone());
+        let number = self.caller_number();
         let refusal = if self.texting != Texting::NotYet {
             Some(Refusal::AlreadyTried)
         } else if !texting::caller_said_yes(&arguments) {
@@ -1705,6 +1701,13 @@ impl CallSession {
         }
     }
 
+    /// The whole number calling, when the phone leg gave it.
+    fn caller_number(&self) -> Option<PhoneNumber> {
+        self.info
+            .as_ref()
+            .and_then(|info| info.caller_number.clone())
+    }
+
     /// `remember_me` or `forget_me`: refused, or sent to the store.
     fn memory_tool(
         &mut self,
@@ -1713,10 +1716,7 @@ impl CallSession {
         arguments: Arc<str>,
         out: &mut Vec<Command>,
     ) {
-        let caller = self
-            .info
-            .as_ref()
-            .and_then(|info| info.caller_number.clone());
+        let caller = self.caller_number();
         let op = if &*name == memory::FORGET {
             caller
                 .as_ref()

@@ -280,12 +280,17 @@ impl<'a> Work<'a> {
     }
 
     /// What it is tagged as adapted from ("based on tv series" → a show),
-    /// as the kind of work the source is, where we have one.
-    fn sources(&self) -> Vec<Source> {
+    /// one entry a source: the kind of work it is, where we have one.
+    fn sources(&self) -> Vec<Option<EntityKind>> {
         self.tag_words()
             .filter(|tag| tag.len() > 2 && tag[0] == "based" && tag[1] == "on")
-            .map(|tag| Source::of(&tag[2..]))
+            .map(|tag| source_kind(&tag[2..]))
             .collect()
+    }
+
+    /// Tagged as a later entry or a new telling (remake, reboot).
+    fn retells(&self) -> bool {
+        self.follows_something() || self.tagged(&["remake", "reboot"])
     }
 
     /// Whether it carries `other`'s name on purpose: tagged as a later
@@ -295,17 +300,14 @@ impl<'a> Work<'a> {
     /// of one novel; the film of the musical of the book).
     fn renews(&self, other: &Work<'_>, one_title: bool) -> bool {
         let sources = self.sources();
-        self.follows_something()
-            || self.tagged(&["remake", "reboot"])
-            || other
-                .kind
-                .is_some_and(|kind| sources.contains(&Source::Kind(kind)))
+        self.retells()
+            || other.kind.is_some_and(|kind| sources.contains(&Some(kind)))
             || (one_title && !sources.is_empty())
     }
 
     /// Tagged as a later entry or an adaptation of anything.
     fn renews_something(&self) -> bool {
-        self.follows_something() || self.tagged(&["remake", "reboot"]) || !self.sources().is_empty()
+        self.retells() || !self.sources().is_empty()
     }
 
     fn shares_a_person(&self, other: &Work<'_>) -> bool {
@@ -366,28 +368,17 @@ impl<'a> Work<'a> {
     }
 }
 
-/// What a work is adapted from, as its tag says.
-#[derive(Debug, Clone, PartialEq)]
-enum Source {
-    /// A kind of work we know ("novel" is a book).
-    Kind(EntityKind),
-    /// Anything else ("comic", "true story"), by its words.
-    Other(String),
-}
-
-impl Source {
-    fn of(words: &[String]) -> Self {
-        match words.join(" ").as_str() {
-            "novel" | "book" | "novella" | "short story" | "book series" => {
-                Self::Kind(EntityKind::Book)
-            }
-            "tv series" | "tv show" | "television series" | "television show" | "series" => {
-                Self::Kind(EntityKind::TvShow)
-            }
-            "film" | "movie" => Self::Kind(EntityKind::Movie),
-            "video game" | "game" => Self::Kind(EntityKind::VideoGame),
-            other => Self::Other(other.to_owned()),
+/// The kind of work an adaptation tag names as its source ("novel" is a
+/// book); `None` for a source of no kind we know ("comic", "musical").
+fn source_kind(words: &[String]) -> Option<EntityKind> {
+    match words.join(" ").as_str() {
+        "novel" | "book" | "novella" | "short story" | "book series" => Some(EntityKind::Book),
+        "tv series" | "tv show" | "television series" | "television show" | "series" => {
+            Some(EntityKind::TvShow)
         }
+        "film" | "movie" => Some(EntityKind::Movie),
+        "video game" | "game" => Some(EntityKind::VideoGame),
+        _ => None,
     }
 }
 
@@ -1258,6 +1249,59 @@ mod tests {
         let horse = work("War Horse", Movie, 2011, &["Steven Spielberg"], &[]);
         let worlds = work("War of the Worlds", Movie, 2005, &["Steven Spielberg"], &[]);
         assert!(!same_works(&horse, &worlds));
+    }
+
+    #[test]
+    fn a_rare_name_both_descriptions_write_ties_a_later_entry_to_its_original() {
+        use EntityKind::Movie;
+        let about = |facts: Facts, text: &'static str| Facts {
+            description: Some(text),
+            ..facts
+        };
+        let mad_max = about(
+            work("Mad Max", Movie, 1979, &["George Miller"], &[]),
+            "A vengeful policeman, Max Rockatansky, hunts a motorcycle gang.",
+        );
+        let road_warrior = about(
+            work(
+                "The Road Warrior",
+                Movie,
+                1981,
+                &["George Miller"],
+                &["Sequel"],
+            ),
+            "Max Rockatansky helps a settlement defend its fuel from marauders.",
+        );
+        assert!(same_works(&road_warrior, &mad_max));
+        // Counter-examples: no later entry; the name in lower case (a
+        // word, not a name); a "sequel" out before the other.
+        let untagged = about(
+            work("The Road Warrior", Movie, 1981, &["George Miller"], &[]),
+            "Max Rockatansky helps a settlement defend its fuel from marauders.",
+        );
+        assert!(!same_works(&untagged, &mad_max));
+        let lower = about(
+            work(
+                "The Road Warrior",
+                Movie,
+                1981,
+                &["George Miller"],
+                &["Sequel"],
+            ),
+            "a rockatansky helps a settlement defend its fuel from marauders.",
+        );
+        assert!(!same_works(&lower, &mad_max));
+        let earlier = about(
+            work(
+                "The Road Warrior",
+                Movie,
+                1970,
+                &["George Miller"],
+                &["Sequel"],
+            ),
+            "Max Rockatansky helps a settlement defend its fuel from marauders.",
+        );
+        assert!(!same_works(&earlier, &mad_max));
     }
 
     #[test]

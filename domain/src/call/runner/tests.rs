@@ -138,6 +138,25 @@ fn model_opening_once(harness: &mut Harness) -> MockVoiceModel {
     model
 }
 
+/// The stream starts and, a moment later, the model confirms its session.
+async fn start_and_ready(h: &Harness) {
+    h.phone_in.send(start()).unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    h.model_in
+        .as_ref()
+        .unwrap()
+        .send(frame(ModelEvent::Ready { tools: 1 }))
+        .unwrap();
+}
+
+/// The caller's `n`th 20 ms frame.
+fn media_frame(n: u64) -> PhoneEvent {
+    PhoneEvent::Media {
+        timestamp_ms: n * 20,
+        audio: AudioChunk::new(Bytes::from_static(b"//79"), 3),
+    }
+}
+
 fn harness() -> (Harness, FakePhone) {
     let (phone_in, events) = mpsc::unbounded_channel();
     let phone_out = Arc::new(Mutex::new(Vec::new()));
@@ -626,24 +645,12 @@ async fn a_caller_who_goes_quiet_is_hung_up_one_silence_after_the_last_frame() {
     let services = services(model, MockToolExecutor::new(), quiet_sink());
     let silence = services.watchdogs.caller_silence;
     let (_registry, call) = spawn_call(phone, services);
-    h.phone_in.send(start()).unwrap();
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    h.model_in
-        .as_ref()
-        .unwrap()
-        .send(frame(ModelEvent::Ready { tools: 1 }))
-        .unwrap();
+    start_and_ready(&h).await;
     // Audio for longer than the silence limit, then none.
     let frames = silence.as_millis() as u64 / 20 * 3;
     for n in 0..frames {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
-        h.phone_in
-            .send(PhoneEvent::Media {
-                timestamp_ms: n * 20,
-                audio,
-            })
-            .unwrap();
+        h.phone_in.send(media_frame(n)).unwrap();
     }
     tokio::task::yield_now().await;
     let last = tokio::time::Instant::now();
@@ -663,26 +670,13 @@ async fn a_call_ends_at_its_longest_duration() {
     let mut services = services(model, MockToolExecutor::new(), quiet_sink());
     services.watchdogs.max_call_duration = Duration::from_secs(5);
     let (_registry, call) = spawn_call(phone, services);
-    h.phone_in.send(start()).unwrap();
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    h.model_in
-        .as_ref()
-        .unwrap()
-        .send(frame(ModelEvent::Ready { tools: 1 }))
-        .unwrap();
+    start_and_ready(&h).await;
     let phone_in = h.phone_in.clone();
     // The caller keeps talking; the limit ends the call anyway.
     let talker = tokio::spawn(async move {
         for n in 0.. {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            let audio = AudioChunk::new(Bytes::from_static(b"//79"), 3);
-            if phone_in
-                .send(PhoneEvent::Media {
-                    timestamp_ms: n * 20,
-                    audio,
-                })
-                .is_err()
-            {
+            if phone_in.send(media_frame(n)).is_err() {
                 break;
             }
         }
