@@ -7,7 +7,8 @@
 use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
-use qloophone_domain::ports::{AudioEncoding, CallInfo, MediaFormat, PhoneCommand, PhoneEvent};
+use qloophone_domain::ports::{AudioEncoding, AudioRoute, CallInfo, MediaFormat};
+use qloophone_domain::ports::{PhoneCommand, PhoneEvent};
 use qloophone_domain::{CallSid, CallerId, MarkName, StreamSid};
 use serde::{Deserialize, Deserializer};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -259,7 +260,7 @@ pub fn decode(frame: &Bytes) -> Result<Inbound, DecodeError> {
                 caller: caller(start.custom_parameters.as_ref()),
                 caller_number: None,
                 called_number: None,
-                media_format,
+                audio: AudioRoute::Relayed(media_format),
             })
         }
         "media" => {

@@ -168,8 +168,31 @@ struct Deadlines {
     silence: Duration,
     last_media: Instant,
     sleep: Pin<Box<tokio::time::Sleep>>,
-    /// Whether the sleep was set knowing the stream had started.
-    set_started: bool,
+    /// The stage the sleep was set for.
+    set_for: Stage,
+}
+
+/// Where a call is, as far as its deadlines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for the phone leg's start.
+    Starting,
+    /// Started, with the caller's audio passing through the call: its
+    /// silence is watched.
+    Relaying,
+    /// Started, with the caller's audio going straight to the model's
+    /// side: there is no silence to watch, only the longest call.
+    Direct,
+}
+
+impl Stage {
+    fn of(session: &CallSession) -> Self {
+        match (session.started(), session.relays_audio()) {
+            (false, _) => Self::Starting,
+            (true, true) => Self::Relaying,
+            (true, false) => Self::Direct,
+        }
+    }
 }
 
 /// A limit a call reached.
@@ -189,26 +212,26 @@ impl Deadlines {
             silence: services.watchdogs.caller_silence,
             last_media: now,
             sleep: Box::pin(tokio::time::sleep_until(start_by)),
-            set_started: false,
+            set_for: Stage::Starting,
         }
     }
 
     /// Once the stream has started, the limits to watch are others: the
     /// sleep is set for them at once.
-    fn follow(&mut self, started: bool) {
-        if started != self.set_started {
-            self.set_started = started;
-            let (at, _) = self.next(started);
+    fn follow(&mut self, stage: Stage) {
+        if stage != self.set_for {
+            self.set_for = stage;
+            let (at, _) = self.next(stage);
             self.sleep.as_mut().reset(at);
         }
     }
 
     /// The earliest limit still to watch.
-    fn next(&self, started: bool) -> (Instant, Reached) {
-        let first = if started {
-            (self.last_media + self.silence, Reached::Silence)
-        } else {
-            (self.start_by, Reached::Start)
+    fn next(&self, stage: Stage) -> (Instant, Reached) {
+        let first = match stage {
+            Stage::Starting => (self.start_by, Reached::Start),
+            Stage::Relaying => (self.last_media + self.silence, Reached::Silence),
+            Stage::Direct => return (self.longest_by, Reached::Longest),
         };
         if self.longest_by <= first.0 {
             (self.longest_by, Reached::Longest)
@@ -219,8 +242,8 @@ impl Deadlines {
 
     /// After the sleep woke: the limit reached, if one was; otherwise the
     /// sleep is set for the next.
-    fn reached(&mut self, started: bool) -> Option<Reached> {
-        let (at, reached) = self.next(started);
+    fn reached(&mut self, stage: Stage) -> Option<Reached> {
+        let (at, reached) = self.next(stage);
         if at <= Instant::now() {
             return Some(reached);
         }
@@ -363,8 +386,8 @@ impl<'s, P: AudioInbound> Call<'s, P> {
         }
         let services = self.services;
         let deadlines = &mut self.deadlines;
-        let started = self.session.started();
-        deadlines.follow(started);
+        let stage = Stage::of(&self.session);
+        deadlines.follow(stage);
         // In this order, with no coin tossed each wake: the caller's frames
         // (paced by the phone network, so they cannot starve the rest)
         // before the model's, which can come in bursts.
@@ -421,7 +444,7 @@ impl<'s, P: AudioInbound> Call<'s, P> {
             }
             frame = poll_fn(|cx| self.model.as_mut().expect("guarded").poll_recv(cx)), if self.model.is_some() => Wake::Model(frame),
             timer = self.timers.next(), if self.timers.armed.is_some() => Wake::Input(Input::Timer(timer)),
-            () = deadlines.sleep.as_mut() => match deadlines.reached(started) {
+            () = deadlines.sleep.as_mut() => match deadlines.reached(stage) {
                 None => return None,
                 Some(Reached::Start) => Wake::Input(Input::StartTimeout),
                 Some(Reached::Silence) => {

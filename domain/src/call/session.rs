@@ -23,8 +23,8 @@ use super::memory::{self, MemoryOp, MemoryOutcome};
 use super::texting::{self, Refusal, Texting};
 use crate::ports::{Activity, CallEvent, EndReason, HoldStop, Prices, Speaker, Usage};
 use crate::ports::{
-    CallInfo, Interruption, ModelCommand, ModelErrorKind, ModelEvent, ModelTraits, PhoneCommand,
-    PhoneEvent, ResponseStatus,
+    AudioRoute, CallInfo, Interruption, ModelCommand, ModelErrorKind, ModelEvent, ModelTraits,
+    PhoneCommand, PhoneEvent, ResponseStatus,
 };
 use crate::ports::{MemoryError, MemoryEvent, Remembered};
 use crate::ports::{TextFailure, TextMessage, TextReceipt};
@@ -567,6 +567,22 @@ impl CallSession {
         self.phase != Phase::AwaitingStart
     }
 
+    /// Whether the caller's audio passes through the call (after `start`,
+    /// on a leg that relays it).
+    pub fn relays_audio(&self) -> bool {
+        self.info
+            .as_ref()
+            .is_some_and(|info| matches!(info.audio, AudioRoute::Relayed(_)))
+    }
+
+    /// Whether the caller and the model hear each other without the call:
+    /// nothing is played, marked or cleared on the phone leg.
+    fn direct(&self) -> bool {
+        self.info
+            .as_ref()
+            .is_some_and(|info| info.audio == AudioRoute::Direct)
+    }
+
     /// Whether the call is over.
     pub fn ended(&self) -> bool {
         self.phase == Phase::Ended
@@ -959,6 +975,10 @@ impl CallSession {
         let Some(sound) = &self.hold_sound else {
             return;
         };
+        // Nothing can be played into a call whose audio does not pass here.
+        if self.direct() {
+            return;
+        }
         if self.hold == Hold::Idle {
             self.hold = Hold::Waiting;
             self.hold_generation = self.hold_generation.wrapping_add(1);
@@ -1089,7 +1109,7 @@ impl CallSession {
                 if self.started() {
                     return;
                 }
-                let supported = info.media_format.is_relayable();
+                let supported = info.audio.is_supported();
                 self.info = Some(info.clone());
                 self.phase = Phase::Connecting;
                 out.push(Command::Emit(CallEvent::Started {
@@ -1120,8 +1140,7 @@ impl CallSession {
                         after: Duration::ZERO,
                         context: None,
                     });
-                } else {
-                    let format = &info.media_format;
+                } else if let AudioRoute::Relayed(format) = &info.audio {
                     out.push(Command::Emit(CallEvent::Error {
                         message: format!(
                             "unsupported media format {} at {} Hz, {} channel(s): only G.711 μ-law at 8000 Hz mono is relayed",
@@ -1276,6 +1295,10 @@ impl CallSession {
                 self.caller_stopped_at_ms = None;
                 self.barge_in(out);
             }
+            ModelEvent::PlayedOut => {
+                self.assistant_speaking = false;
+                self.maybe_close(out);
+            }
             ModelEvent::SpeechStopped => {
                 self.caller_speaking = false;
                 self.caller_stopped_at_ms = Some(self.latest_media_ms);
@@ -1398,7 +1421,9 @@ impl CallSession {
     }
 
     fn play(&mut self, item_id: ItemId, audio: AudioChunk, out: &mut Vec<Command>) {
-        if self.phase != Phase::Live {
+        // On a direct route the model's side plays its own audio: any that
+        // reaches the call anyway is not the caller's to hear twice.
+        if self.phase != Phase::Live || self.direct() {
             return;
         }
         if let Some(truncated) = &self.interrupted {
@@ -1966,6 +1991,7 @@ impl CallSession {
             self.mark_tail(out);
         }
         let next_mark = self.next_mark;
+        let direct_playing = self.direct() && self.assistant_speaking;
         let Some(closing) = self.closing.as_mut() else {
             return;
         };
@@ -1975,6 +2001,10 @@ impl CallSession {
             .front()
             .is_none_or(|mark| mark.name.seq() >= through);
         if !played || self.phase != Phase::Live || self.response != Response::Idle {
+            return;
+        }
+        // A model that plays to the caller itself says when it is done.
+        if direct_playing {
             return;
         }
         // A model that speaks on its own may say more after a pause.

@@ -81,6 +81,12 @@ pub enum ModelEvent {
     AssistantSpeaking,
     /// The caller stopped speaking.
     SpeechStopped,
+    /// The model's side stopped playing the assistant's audio to the
+    /// caller: all of it was heard, or the caller spoke over it. Only a
+    /// model that plays its audio to the caller itself, none of it
+    /// passing through the bridge, says so; it said
+    /// [`AssistantSpeaking`](Self::AssistantSpeaking) when it began.
+    PlayedOut,
     /// A response began.
     ResponseCreated {
         /// Its id.

@@ -53,10 +53,35 @@ impl MediaFormat {
     }
 }
 
-/// The phone leg's `start`: who is calling, in what format.
+/// Where the caller's audio goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioRoute {
+    /// Through this leg, in this format: the bridge relays it both ways,
+    /// places marks and clears the caller's queue.
+    Relayed(MediaFormat),
+    /// Straight between the caller and the model's side, which plays its
+    /// own audio and stops it when the caller speaks: the leg carries the
+    /// call's control only (who is calling, ending it, handing it over),
+    /// and no audio, mark or clear passes through it.
+    Direct,
+}
+
+impl AudioRoute {
+    /// Whether the call can go on this route: direct audio always can,
+    /// relayed audio when it needs no transcoding.
+    pub fn is_supported(&self) -> bool {
+        match self {
+            Self::Relayed(format) => format.is_relayable(),
+            Self::Direct => true,
+        }
+    }
+}
+
+/// The phone leg's `start`: who is calling, and where their audio goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallInfo {
-    /// The stream id: the call's key.
+    /// The leg's id: the call's key (a media stream's id, or the id the
+    /// model's side gave a call it answered).
     pub stream_sid: StreamSid,
     /// The phone network's call id, when sent.
     pub call_sid: Option<CallSid>,
@@ -68,8 +93,8 @@ pub struct CallInfo {
     pub caller_number: Option<PhoneNumber>,
     /// The number the caller dialled, when the leg knows it.
     pub called_number: Option<PhoneNumber>,
-    /// The audio format.
-    pub media_format: MediaFormat,
+    /// Where the caller's audio goes.
+    pub audio: AudioRoute,
 }
 
 /// An event from the caller's side.

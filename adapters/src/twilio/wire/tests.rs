@@ -28,7 +28,8 @@ fn decodes_every_documented_event() {
     };
     assert_eq!(info.stream_sid.as_str(), "MZ1");
     assert_eq!(info.call_sid.unwrap().as_str(), "CA1");
-    assert!(info.media_format.is_relayable());
+    assert!(info.audio.is_supported());
+    assert!(matches!(info.audio, AudioRoute::Relayed(_)));
     let PhoneEvent::Media {
         timestamp_ms,
         audio,
@@ -158,8 +159,11 @@ fn other_media_formats_are_decoded_for_the_domain_to_refuse() {
     let PhoneEvent::Start(info) = event(&frame) else {
         panic!("start")
     };
-    assert!(!info.media_format.is_relayable());
-    assert_eq!(info.media_format.sample_rate, 16000);
+    let AudioRoute::Relayed(format) = &info.audio else {
+        panic!("a media stream's audio is relayed")
+    };
+    assert!(!format.is_relayable());
+    assert_eq!(format.sample_rate, 16000);
 }
 
 #[test]

@@ -10,10 +10,10 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::call::CallRegistry;
-use crate::ports::{LegError, MockClock, MockEventSink, MockVoiceModel};
 use crate::ports::{
-    MediaFormat, ModelCommand, ModelTraits, PhoneCommand, PhoneEvent, ResponseStatus,
+    AudioRoute, MediaFormat, ModelCommand, ModelTraits, PhoneCommand, PhoneEvent, ResponseStatus,
 };
+use crate::ports::{LegError, MockClock, MockEventSink, MockVoiceModel};
 use crate::tools::{Known, MockToolExecutor, ToolOutcome};
 use crate::types::{AudioChunk, ResponseId, StreamSid, ToolCallId};
 
@@ -99,7 +99,7 @@ fn start() -> PhoneEvent {
         caller: None,
         caller_number: None,
         called_number: None,
-        media_format: MediaFormat::mulaw_8k_mono(),
+        audio: AudioRoute::Relayed(MediaFormat::mulaw_8k_mono()),
     })
 }
 
@@ -683,6 +683,37 @@ async fn a_call_ends_at_its_longest_duration() {
     });
     assert_eq!(call.await.unwrap(), EndReason::MaxDuration);
     talker.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_direct_call_sends_no_audio_and_is_not_hung_up_for_silence() {
+    // The caller's audio goes straight to the model's side: no frame ever
+    // reaches the call, and only the longest call bounds it.
+    let (mut h, phone) = harness();
+    let model = model_opening_once(&mut h);
+    let mut services = services(model, MockToolExecutor::new(), quiet_sink());
+    services.watchdogs.max_call_duration = services.watchdogs.caller_silence * 4;
+    let longest = services.watchdogs.max_call_duration;
+    let (_registry, call) = spawn_call(phone, services);
+    let PhoneEvent::Start(info) = start() else {
+        unreachable!()
+    };
+    h.phone_in
+        .send(PhoneEvent::Start(CallInfo {
+            audio: AudioRoute::Direct,
+            ..info
+        }))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    h.model_in
+        .as_ref()
+        .unwrap()
+        .send(frame(ModelEvent::Ready { tools: 1 }))
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(call.await.unwrap(), EndReason::MaxDuration);
+    assert!(started.elapsed() + Duration::from_millis(100) >= longest);
+    drop(h);
 }
 
 #[tokio::test]

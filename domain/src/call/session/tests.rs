@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
-use crate::ports::{AudioEncoding, EntityKind, MediaFormat, Rates};
+use crate::ports::{AudioEncoding, AudioRoute, EntityKind, MediaFormat, Rates};
 use crate::ports::{Interruption, ModelTraits};
 use crate::types::CallerId;
 
@@ -37,7 +37,7 @@ fn info() -> CallInfo {
         caller: Some(CallerId::parse("+1******4567").unwrap()),
         caller_number: None,
         called_number: None,
-        media_format: MediaFormat::mulaw_8k_mono(),
+        audio: AudioRoute::Relayed(MediaFormat::mulaw_8k_mono()),
     }
 }
 
@@ -929,11 +929,11 @@ fn pending_tool_results_are_dropped_when_the_call_ends() {
 fn unsupported_media_format_ends_the_call_with_an_explanation() {
     let mut s = Script::new(no_greeting());
     let mut wrong = info();
-    wrong.media_format = MediaFormat {
+    wrong.audio = AudioRoute::Relayed(MediaFormat {
         encoding: AudioEncoding::Other("audio/l16".into()),
         sample_rate: 16000,
         channels: 1,
-    };
+    });
     let out = s.step(Input::Phone(PhoneEvent::Start(wrong)));
     assert_eq!(out.len(), 4, "{out:?}");
     assert!(
@@ -2494,4 +2494,119 @@ fn with_fewer_marks_a_goodbye_ends_the_call_once_its_last_audio_is_echoed() {
         Input::Phone(PhoneEvent::Mark(MarkName::new(0))),
     ]);
     assert_eq!(ended(&out), Some(EndReason::AgentEnded));
+}
+
+/// The traits of a model that plays its own audio to the caller.
+fn plays_itself() -> SessionPolicy {
+    SessionPolicy {
+        traits: ModelTraits {
+            interruption: Interruption::ModelStops {
+                clear_above_ms: u64::MAX,
+            },
+            confirms_responses: true,
+        },
+        ..no_greeting()
+    }
+}
+
+/// A call whose audio goes straight to the model's side, the caller's
+/// first answer under way.
+fn direct_answering(policy: SessionPolicy) -> Script {
+    let mut s = Script::new(policy);
+    let info = CallInfo {
+        audio: AudioRoute::Direct,
+        ..info()
+    };
+    let out = s.step(Input::Phone(PhoneEvent::Start(info)));
+    assert!(
+        out.iter().any(|c| matches!(c, Command::OpenModel { .. })),
+        "a direct call is always supported: {out:?}"
+    );
+    assert!(!s.session.relays_audio());
+    s.step(Input::ModelOpened);
+    s.step(Input::Model(ModelEvent::Ready {
+        tools: policy.tools_offered,
+    }));
+    s.step(speech_started());
+    s.step(Input::Model(ModelEvent::SpeechStopped));
+    s.step(created("r1"));
+    s
+}
+
+fn phone_cmds(commands: &[Command]) -> Vec<PhoneCommand> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Phone(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_direct_call_sends_nothing_to_play_mark_or_clear() {
+    let mut s = direct_answering(plays_itself());
+    let out = s.steps([
+        Input::Model(ModelEvent::AssistantSpeaking),
+        delta("a1", 800),
+        delta("a1", 800),
+        done("r1", ResponseStatus::Completed),
+        speech_started(),
+        Input::Model(ModelEvent::PlayedOut),
+    ]);
+    assert_eq!(phone_cmds(&out), [], "{out:?}");
+    assert!(
+        !model_cmds(&out).iter().any(|c| matches!(
+            c,
+            ModelCommand::Truncate { .. } | ModelCommand::DeleteItem { .. }
+        )),
+        "the model's side stops itself: {out:?}"
+    );
+}
+
+#[test]
+fn a_direct_goodbye_ends_the_call_once_the_models_side_has_played_it() {
+    let mut s = direct_answering(plays_itself());
+    s.step(function_call("c1", "end_call"));
+    let out = s.step(done("r1", ResponseStatus::Completed));
+    assert_eq!(model_cmds(&out), [ModelCommand::CreateResponse]);
+    s.steps([created("r2"), Input::Model(ModelEvent::AssistantSpeaking)]);
+    let out = s.step(done("r2", ResponseStatus::Completed));
+    assert_eq!(ended(&out), None, "the goodbye is still playing");
+    let out = s.step(Input::Model(ModelEvent::PlayedOut));
+    assert_eq!(ended(&out), Some(EndReason::AgentEnded));
+}
+
+#[test]
+fn a_direct_goodbye_whose_playback_is_never_told_ends_with_its_response() {
+    // Whether the model's side tells its playback at all is not known:
+    // without a word of it, the response's end is the last that is.
+    let mut s = direct_answering(plays_itself());
+    s.step(function_call("c1", "end_call"));
+    s.steps([done("r1", ResponseStatus::Completed), created("r2")]);
+    let out = s.step(done("r2", ResponseStatus::Completed));
+    assert_eq!(ended(&out), Some(EndReason::AgentEnded));
+}
+
+#[test]
+fn a_direct_call_never_starts_the_hold_sound() {
+    let sound = HoldSound::new(
+        Duration::from_millis(1),
+        vec![AudioChunk::new(Bytes::from_static(b"hold"), 800)],
+    );
+    let mut s = direct_answering(plays_itself());
+    s.session = std::mem::replace(
+        &mut s.session,
+        CallSession::new(plays_itself(), "m".into(), "a".into()),
+    )
+    .with_hold_sound(sound);
+    let out = s.steps([
+        done("r1", ResponseStatus::Completed),
+        function_call("c1", "search_entity"),
+    ]);
+    assert!(
+        out.iter().any(|c| matches!(c, Command::RunTool(_))),
+        "{out:?}"
+    );
+    assert!(!s.scheduled.iter().any(|t| matches!(t, Timer::Hold(_))));
 }
