@@ -24,6 +24,7 @@ pub use qloophone_adapters::qloo::{CacheSettings, QlooSettings};
 pub use qloophone_adapters::redis::RedisSettings;
 pub use qloophone_adapters::report::ReportSettings;
 pub use qloophone_adapters::secret::Secret;
+pub use qloophone_adapters::sip::SipSettings;
 pub use qloophone_adapters::twilio::TwilioSettings;
 use qloophone_domain::call::{SessionPolicy, Watchdogs};
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("OPENAI_API_KEY", "openai.api_key"),
     ("OPENAI_REALTIME_URL", "openai.realtime_url"),
     ("OPENAI_LIVE_URL", "live.url"),
+    ("OPENAI_BASE_URL", "sip.base_url"),
+    ("OPENAI_WEBHOOK_SECRET", "sip.webhook_secret"),
     ("OPENAI_MODEL", "openai.model"),
     ("OPENAI_VOICE", "openai.voice"),
     ("QLOO_API_KEY", "qloo.api_key"),
@@ -133,6 +136,8 @@ pub struct Config {
     pub hold: HoldSettings,
     /// Remembering callers who ask.
     pub memory: MemorySettings,
+    /// Calls OpenAI answers over SIP, this server their control plane.
+    pub sip: SipSettings,
 }
 
 /// `[model]`: how calls treat the voice model, whichever its API.

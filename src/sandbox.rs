@@ -13,6 +13,7 @@ use qloophone_sandbox::qloo::{QlooOptions, QlooSim};
 use qloophone_sandbox::realtime::{RealtimeOptions, RealtimeSim};
 use qloophone_sandbox::report_sink::ReportSink;
 use qloophone_sandbox::scenario::Scenario;
+use qloophone_sandbox::sip::{ControlPlane, SipOptions, SipServer};
 use qloophone_sandbox::twilio_api::{
     SANDBOX_ACCOUNT_SID, SANDBOX_API_KEY, TwilioApi, TwilioApiOptions,
 };
@@ -39,6 +40,11 @@ pub struct Sandbox {
     pub twilio: TwilioApi,
     /// An operator's report endpoint, verifying each report's signature.
     pub reports: ReportSink,
+    /// OpenAI's SIP control plane (webhooks, REST; its sidebands are
+    /// served by the simulated Realtime model).
+    pub sip: ControlPlane,
+    /// Its REST side.
+    pub sip_server: SipServer,
 }
 
 /// The signing secret of the sandbox's report endpoint.
@@ -92,14 +98,28 @@ impl Sandbox {
     /// # Errors
     /// When a loopback port cannot be bound.
     pub async fn start_with(
-        realtime: RealtimeOptions,
+        mut realtime: RealtimeOptions,
         live: LiveOptions,
         qloo: QlooOptions,
         twilio: TwilioApiOptions,
         report_failures: usize,
     ) -> anyhow::Result<Self> {
         let loopback = || TcpListener::bind("127.0.0.1:0");
+        let sip = realtime.sip.clone().unwrap_or_else(|| {
+            ControlPlane::new(SipOptions {
+                api_key: realtime.api_key.clone(),
+                pace: realtime.pace,
+                ms_per_char: realtime.ms_per_char,
+                ..SipOptions::default()
+            })
+        });
+        realtime.sip = Some(sip.clone());
+        let sip_server = sip
+            .serve(loopback().await?)
+            .context("simulated SIP control plane")?;
         Ok(Self {
+            sip,
+            sip_server,
             realtime: RealtimeSim::spawn(loopback().await?, realtime)
                 .context("simulated Realtime model")?,
             live: LiveSim::spawn(loopback().await?, live).context("simulated GPT-Live model")?,
@@ -131,6 +151,14 @@ impl Sandbox {
         }
         if config.qloo.api_url == defaults.qloo.api_url {
             config.qloo.api_url = self.qloo.url();
+        }
+        // Calls over SIP come from the simulated control plane, signed
+        // with its secret, unless the operator set a control plane.
+        if config.sip.webhook_secret.is_none() {
+            config.sip.webhook_secret = Some(Secret::new(self.sip.webhook_secret()));
+            if config.sip.base_url == defaults.sip.base_url {
+                config.sip.base_url = self.sip_server.base_url();
+            }
         }
         config.openai.api_key = Some(Secret::new(SANDBOX_KEY));
         config.qloo.api_key = Some(Secret::new(SANDBOX_KEY));

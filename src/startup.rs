@@ -13,12 +13,14 @@ use qloophone_adapters::http::{self, AppState, CallEdges, Transfer};
 use qloophone_adapters::live::GptLive;
 use qloophone_adapters::memory::{FileMemory, Keyer, RedisMemory};
 use qloophone_adapters::metrics::{Metrics, QlooRequests};
-use qloophone_adapters::openai::OpenAiRealtime;
 use qloophone_adapters::openai::catalogue::{self, ModelSpec};
+use qloophone_adapters::openai::{OpenAiRealtime, Sidebands, wire as realtime_wire};
 use qloophone_adapters::qloo::{EntityCache, QlooClient};
 use qloophone_adapters::redis::feed::{self, FeedSink};
 use qloophone_adapters::redis::{Fleet, Redis, SharedEntities};
 use qloophone_adapters::report::{Delivery, DeliveryHandle, MessageBox, ReportMetrics, Reports};
+use qloophone_adapters::secret::Secret;
+use qloophone_adapters::sip::SipDoor;
 use qloophone_adapters::time::SystemClock;
 use qloophone_adapters::twilio::admission::{LiveStreams, WaitingRoom};
 use qloophone_adapters::twilio::after_stream::{RECORD_LIFETIME, StreamEnds};
@@ -307,6 +309,14 @@ impl Builder {
             hold: config.hold.sound().context("hold.file")?,
             memory,
         };
+        let sip = sip_door(
+            &config,
+            voice.api,
+            &services.setup,
+            write_timeout,
+            fleet.as_ref().map(|parts| parts.fleet.clone()),
+            services.policy.control.text_picks || services.policy.control.memory,
+        )?;
         let public_url = url::Url::parse(&config.server.public_url).context("server.public_url")?;
         // With Twilio's token set, every stream must also bring the token
         // its webhook answer carried.
@@ -383,6 +393,7 @@ impl Builder {
             ),
             live: LiveStreams::new(),
             guesses: Arc::default(),
+            sip,
         });
         Ok(Application {
             listener,
@@ -400,6 +411,45 @@ impl Builder {
 
 /// The voice model the configuration names: its API, what it costs, its
 /// context window.
+/// The SIP door, when a webhook secret opens it: calls OpenAI answers
+/// are accepted with the session a Media Stream's model is sent (one
+/// source for both), transferred to the same number, their numbers kept
+/// under the same conditions.
+fn sip_door(
+    config: &Config,
+    api: Api,
+    setup: &SessionSetup,
+    write_timeout: Duration,
+    fleet: Option<Arc<Fleet>>,
+    keep_numbers: bool,
+) -> anyhow::Result<Option<Arc<SipDoor>>> {
+    if config.sip.webhook_secret.is_none() {
+        return Ok(None);
+    }
+    if api != Api::Realtime {
+        tracing::warn!(
+            model = %config.openai.model,
+            "OPENAI_WEBHOOK_SECRET is set, but calls over SIP are answered by the Realtime API and the configured model is not one of its models: the SIP door stays closed"
+        );
+        return Ok(None);
+    }
+    let openai = &config.openai;
+    let extras = openai.session_extras();
+    let accept = realtime_wire::sip_accept(setup, openai, &extras);
+    let ping = Duration::from_millis(config.model.ping_interval_ms);
+    let sidebands = Sidebands::new(openai, setup, ping, write_timeout);
+    let api_key = openai.api_key.clone().unwrap_or_else(|| Secret::new(""));
+    let mut door = SipDoor::new(&config.sip, api_key, accept, sidebands)
+        .map_err(|err| anyhow::anyhow!("sip.webhook_secret (OPENAI_WEBHOOK_SECRET): {err}"))?
+        .transferring_to(config.twilio.transfer_number.as_deref())
+        .keeping_numbers(keep_numbers);
+    if let Some(fleet) = fleet {
+        door = door.spending_in(fleet);
+    }
+    tracing::info!(base_url = %config.sip.base_url, "SIP door open: POST /openai/webhook");
+    Ok(Some(Arc::new(door)))
+}
+
 struct VoiceModelChoice {
     api: Api,
     prices: Option<Prices>,

@@ -26,6 +26,7 @@ pub mod qloo;
 pub mod redis;
 pub mod report;
 pub mod secret;
+pub mod sip;
 pub mod time;
 pub mod twilio;
 pub mod ws;

@@ -265,6 +265,7 @@ pub struct Metrics {
     holds: Family<Outcome, Counter>,
     memory: Family<Outcome, Counter>,
     streams_refused: Family<Outcome, Counter>,
+    sip_webhooks: Family<Outcome, Counter>,
     stream_status: Family<StreamEvent, Counter>,
     model_tokens: Family<TokenKind, Counter>,
     tool_calls: Family<ToolOutcome, Counter>,
@@ -325,6 +326,7 @@ impl Metrics {
             holds: Family::default(),
             memory: Family::default(),
             streams_refused: Family::default(),
+            sip_webhooks: Family::default(),
             stream_status: Family::default(),
             model_tokens: Family::default(),
             tool_calls: Family::default(),
@@ -400,6 +402,11 @@ impl Metrics {
             "streams_refused",
             "Media Streams that never became a call, by outcome (timed_out and evicted: no start in time or another newer stream took its waiting place; token: its stream token did not pass; duplicate: its callSid or streamSid is another live stream's; busy: every line taken; closed: gone before starting)",
             metrics.streams_refused.clone(),
+        );
+        registry.register(
+            "sip_webhooks",
+            "Deliveries to the SIP door (POST /openai/webhook), by outcome (call: an incoming call acted on; duplicate: a delivery seen before; other_event; unsigned, bad_signature, stale, malformed: refused), and calls it answered that did not go on (busy: rejected at capacity; gone: ended before the accept; failed: the accept failed)",
+            metrics.sip_webhooks.clone(),
         );
         registry.register(
             "stream_status_callbacks",
@@ -740,6 +747,13 @@ impl Metrics {
         self.streams_refused
             .get_or_create(&Outcome { outcome })
             .inc();
+    }
+
+    /// A delivery to the SIP door, by `outcome` (one of a closed set:
+    /// `call`, `duplicate`, `other_event`, `unsigned`, `bad_signature`,
+    /// `stale`, `malformed`; then, for calls, `busy`, `gone`, `failed`).
+    pub fn sip_webhook(&self, outcome: &'static str) {
+        self.sip_webhooks.get_or_create(&Outcome { outcome }).inc();
     }
 
     /// Twilio reported a stream's `event` (one of a closed set).

@@ -21,6 +21,8 @@
 //! - [`duplex`]: `qloophone load --duplex`, both directions of every call
 //!   loaded at once, each frame stamped and timed.
 //! - [`signature`]: `X-Twilio-Signature`, signed as Twilio signs.
+//! - [`sip`]: OpenAI's side of a call it answers over SIP: the signed
+//!   incoming-call webhook, the REST call control, the sideband.
 //!
 //! The tests use them, and so does the sandbox mode of the server: the
 //! production adapters are pointed at them, so only URLs and keys differ
@@ -40,6 +42,7 @@ pub mod report_sink;
 pub mod scenario;
 pub mod script;
 pub mod signature;
+pub mod sip;
 pub mod twilio_api;
 
 /// The API key the sandbox's simulated peers accept.

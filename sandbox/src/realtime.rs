@@ -129,6 +129,9 @@ pub struct RealtimeOptions {
     pub seed: u64,
     /// How it misbehaves.
     pub faults: ModelFaults,
+    /// The SIP control plane whose calls' sidebands it serves
+    /// (`?call_id=…`); without one, such a connection is refused.
+    pub sip: Option<crate::sip::ControlPlane>,
 }
 
 impl Default for RealtimeOptions {
@@ -141,6 +144,7 @@ impl Default for RealtimeOptions {
             api_key: None,
             seed: 7,
             faults: ModelFaults::default(),
+            sip: None,
         }
     }
 }
@@ -319,6 +323,7 @@ async fn serve(
     recorder: Recorder,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let mut model = None;
+    let mut call_id = None;
     let expected_key = options.api_key.clone();
     // tungstenite's handshake callback type fixes this error type.
     #[allow(clippy::result_large_err)]
@@ -346,11 +351,23 @@ async fn serve(
         if request.headers().contains_key("openai-beta") {
             return Err(refuse(StatusCode::BAD_REQUEST, "beta_api_shape_disabled"));
         }
-        model = request.uri().query().and_then(|query| {
-            url::form_urlencoded::parse(query.as_bytes())
-                .find(|(key, _)| key == "model")
-                .map(|(_, value)| value.into_owned())
-        });
+        let query = |name: &str| {
+            request.uri().query().and_then(|query| {
+                url::form_urlencoded::parse(query.as_bytes())
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.into_owned())
+            })
+        };
+        model = query("model");
+        // A sideband: only for a call the control plane has accepted and
+        // that goes on.
+        call_id = query("call_id");
+        if let Some(call) = &call_id {
+            let open = options.sip.as_ref().is_some_and(|sip| sip.attachable(call));
+            if !open {
+                return Err(refuse(StatusCode::NOT_FOUND, "call not found"));
+            }
+        }
         Ok(response)
     };
     let mut socket = tokio_tungstenite::accept_hdr_async_with_config(
@@ -359,6 +376,10 @@ async fn serve(
         Some(crate::socket_config()),
     )
     .await?;
+    if let (Some(call_id), Some(sip)) = (call_id, &options.sip) {
+        sip.sideband(call_id, socket).await;
+        return Ok(());
+    }
     let id = recorder.with(|sessions| {
         let id = sessions.len();
         sessions.push(Session {

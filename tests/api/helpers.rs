@@ -34,6 +34,8 @@ pub struct TestApp {
     pub qloo: QlooControl,
     /// What the simulated Twilio REST API took.
     pub twilio: Records,
+    /// The simulated SIP control plane (OpenAI's side of SIP calls).
+    pub sip: qloophone_sandbox::sip::ControlPlane,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -98,6 +100,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             seed: 11,
             scenarios: options.scenarios.clone(),
             faults: options.model_faults,
+            sip: None,
         },
         LiveOptions {
             script,
@@ -146,6 +149,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     };
     let qloo = app.sandbox().unwrap().qloo.control();
     let twilio = app.sandbox().unwrap().twilio.records();
+    let sip = app.sandbox().unwrap().sip.clone();
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(app.run(async {
         let _ = stopped.await;
@@ -156,6 +160,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         model,
         qloo,
         twilio,
+        sip,
         http: reqwest::Client::new(),
         stop: Some(stop),
         task: Some(task),

@@ -25,6 +25,7 @@ mod reports;
 mod routes;
 mod scenarios;
 mod signatures;
+mod sip;
 mod tags;
 mod texts;
 mod trust;

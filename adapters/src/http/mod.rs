@@ -2,6 +2,7 @@
 //!
 //! - [`twilio`]: `ALL /twiml` (the webhook) and WebSocket `/call` (the
 //!   Media Stream), behind the [`guards`].
+//! - [`sip`]: `POST /openai/webhook`, calls OpenAI answers over SIP.
 //! - [`dashboards`]: WebSocket `/logs`.
 //! - [`page`]: `GET /`, the built-in dashboard that reads it.
 //! - [`operator`]: `GET /health`, `/cache-stats`, `/metrics`, `/tools`,
@@ -19,6 +20,7 @@ mod operator;
 mod page;
 mod refusals;
 mod server;
+mod sip;
 mod twilio;
 pub(crate) mod websocket;
 
@@ -97,6 +99,8 @@ pub struct AppState {
     pub live: Arc<crate::twilio::admission::LiveStreams>,
     /// Wrong dashboard keys, by source.
     pub guesses: Arc<guesses::Guesses>,
+    /// The SIP door (`POST /openai/webhook`), open with a webhook secret.
+    pub sip: Option<Arc<crate::sip::SipDoor>>,
 }
 
 /// What follows a call's stream: why each ended, and who callers are
@@ -147,6 +151,7 @@ pub fn routes(
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     operator::routes(state.clone())
         .or(twilio::routes(state.clone()))
+        .or(sip::routes(state.clone()))
         .or(dashboards::routes(state))
         .or(page::routes())
         .recover(recover)

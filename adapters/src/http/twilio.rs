@@ -351,7 +351,7 @@ async fn wait_for_start(leg: &mut TwilioLeg, state: &AppState) -> Result<(), &'s
 
 /// A call place, on this instance and in the fleet, for a stream that
 /// started; `None` when every line is taken.
-async fn take_a_place(state: &AppState) -> Option<(CallPermit, Option<Place>)> {
+pub(super) async fn take_a_place(state: &AppState) -> Option<(CallPermit, Option<Place>)> {
     let Some(permit) = state.registry.try_admit() else {
         tracing::warn!(
             active = state.registry.active(),

@@ -105,7 +105,7 @@ impl VoiceModel for OpenAiRealtime {
             .await
             .map_err(|err| ModelError::Connect(err.to_string()))?;
         tracing::debug!(stream = %call.stream_sid, "model session opened");
-        Ok(Box::new(OpenAiSession { leg }))
+        Ok(Box::new(OpenAiSession::new(leg)))
     }
 }
 
@@ -141,8 +141,14 @@ impl Codec for RealtimeCodec {
 }
 
 /// One call's Realtime session.
-struct OpenAiSession {
+pub(super) struct OpenAiSession {
     leg: Leg<ClientSocket, RealtimeCodec>,
+}
+
+impl OpenAiSession {
+    pub(super) fn new(leg: Leg<ClientSocket, RealtimeCodec>) -> Self {
+        Self { leg }
+    }
 }
 
 #[async_trait]

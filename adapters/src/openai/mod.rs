@@ -11,14 +11,18 @@
 //!   WebSocket leg ([`crate::ws`]), one WebSocket per call.
 //! - [`OpenAiSettings`]: `[openai]`, the account, the model and the
 //!   Realtime session's settings.
+//! - [`Sidebands`]: the sideband of each call OpenAI answers over SIP, as
+//!   that call's voice model.
 
 pub mod catalogue;
 mod client;
 mod settings;
+mod sideband;
 pub mod wire;
 
 pub use client::{OpenAiRealtime, RealtimeCodec};
 pub use settings::{OpenAiSettings, ReasoningEffort, TurnDetection, TurnDetectionKind};
+pub use sideband::{SIP_TRAITS, Sideband, Sidebands};
 
 use qloophone_domain::ports::ModelError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

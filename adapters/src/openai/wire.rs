@@ -232,6 +232,10 @@ fn decode_event(frame: &Bytes, last_item: &mut Option<ItemId>) -> Result<ModelEv
         }
         "input_audio_buffer.speech_started" => ModelEvent::SpeechStarted,
         "input_audio_buffer.speech_stopped" => ModelEvent::SpeechStopped,
+        // Where OpenAI plays the audio itself (SIP, WebRTC): its playback
+        // to the caller beginning, and ending or cut short.
+        "output_audio_buffer.started" => ModelEvent::AssistantSpeaking,
+        "output_audio_buffer.stopped" | "output_audio_buffer.cleared" => ModelEvent::PlayedOut,
         "response.created" => ModelEvent::ResponseCreated {
             response_id: response_id(event.response.as_ref())
                 .ok_or(missing("response.created", "response.id"))??,
@@ -394,6 +398,48 @@ pub fn session_update(
     settings: &OpenAiSettings,
     extras: &SessionExtras,
 ) -> String {
+    let session = session(setup, settings, extras);
+    json!({"type": "session.update", "session": session}).to_string()
+}
+
+/// The session of a call OpenAI answers over SIP, as its `accept` takes
+/// it (protocols-2026.md §7.3): the same session as a Media Streams call's
+/// (one source for both), with the model named, and without audio formats,
+/// which the SIP call's SDP negotiates.
+pub fn sip_accept(
+    setup: &SessionSetup,
+    settings: &OpenAiSettings,
+    extras: &SessionExtras,
+) -> Value {
+    let mut session = sip_session(setup, settings, extras);
+    session["model"] = json!(settings.model);
+    session
+}
+
+/// The `session.update` a SIP call's sideband starts with: the accepted
+/// session again (its confirmation tells the call its tools are held),
+/// without the model, which a session cannot change.
+pub fn sip_session_update(
+    setup: &SessionSetup,
+    settings: &OpenAiSettings,
+    extras: &SessionExtras,
+) -> String {
+    let session = sip_session(setup, settings, extras);
+    json!({"type": "session.update", "session": session}).to_string()
+}
+
+fn sip_session(setup: &SessionSetup, settings: &OpenAiSettings, extras: &SessionExtras) -> Value {
+    let mut session = session(setup, settings, extras);
+    for direction in ["input", "output"] {
+        if let Some(audio) = session["audio"][direction].as_object_mut() {
+            audio.remove("format");
+        }
+    }
+    session
+}
+
+/// The session object both paths configure.
+fn session(setup: &SessionSetup, settings: &OpenAiSettings, extras: &SessionExtras) -> Value {
     let detection = &settings.turn_detection;
     let turn_detection = match detection.kind {
         TurnDetectionKind::ServerVad => json!({
@@ -444,7 +490,7 @@ pub fn session_update(
         }
         session["truncation"] = value;
     }
-    json!({"type": "session.update", "session": session}).to_string()
+    session
 }
 
 /// The event for `command` as a text message. An audio append, sent 50

@@ -1266,7 +1266,11 @@ impl CallSession {
             ModelEvent::Usage(usage) => self.add_usage(usage, out),
             ModelEvent::CallerTranscript { text } => self.remember(Speaker::Caller, &text, out),
             ModelEvent::AssistantTranscript { text } => {
-                self.assistant_speaking = false;
+                // The utterance was generated; where the model's side plays
+                // it, it is heard until that side says it stopped.
+                if !self.direct() {
+                    self.assistant_speaking = false;
+                }
                 if let Some(closing) = &mut self.closing
                     && !self.policy.traits.confirms_responses
                 {

@@ -2570,7 +2570,13 @@ fn a_direct_goodbye_ends_the_call_once_the_models_side_has_played_it() {
     s.step(function_call("c1", "end_call"));
     let out = s.step(done("r1", ResponseStatus::Completed));
     assert_eq!(model_cmds(&out), [ModelCommand::CreateResponse]);
-    s.steps([created("r2"), Input::Model(ModelEvent::AssistantSpeaking)]);
+    s.steps([
+        created("r2"),
+        Input::Model(ModelEvent::AssistantSpeaking),
+        Input::Model(ModelEvent::AssistantTranscript {
+            text: "Goodbye!".into(),
+        }),
+    ]);
     let out = s.step(done("r2", ResponseStatus::Completed));
     assert_eq!(ended(&out), None, "the goodbye is still playing");
     let out = s.step(Input::Model(ModelEvent::PlayedOut));
