@@ -58,6 +58,11 @@ pub enum Command {
         /// answers).
         #[arg(long, value_name = "HOW", value_parser = ["answers", "busy", "no-answer"])]
         callee: Option<String>,
+        /// Place it as a call OpenAI answers over SIP: the sandbox's
+        /// simulated control plane rings the server's /openai/webhook
+        /// (scenarios marked `sip = true`).
+        #[arg(long)]
+        sip: bool,
         /// List the shipped scenarios and exit.
         #[arg(long)]
         list: bool,

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use qloophone_sandbox::duplex::DuplexSettings;
 use qloophone_sandbox::live::{LiveOptions, LiveSim};
 use qloophone_sandbox::load::LoadSettings;
-use qloophone_sandbox::phone::{CallSettings, place};
+use qloophone_sandbox::phone::{CallSettings, place, place_sip};
 use qloophone_sandbox::qloo::{QlooOptions, QlooSim};
 use qloophone_sandbox::realtime::{ModelFaults, RealtimeOptions, RealtimeSim};
 use qloophone_sandbox::scenario::Scenario;
@@ -51,12 +51,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             wav,
             speed,
             callee,
+            sip,
             list,
         } => {
             telemetry::init_quiet()?;
             if list {
                 for scenario in Scenario::shipped() {
-                    println!("{:32} {}", scenario.name, scenario.description);
+                    let over = if scenario.sip { "also over SIP" } else { "" };
+                    println!("{:32} {over:14} {}", scenario.name, scenario.description);
                 }
                 return Ok(());
             }
@@ -88,7 +90,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     scenario: Scenario::find(first).map_err(anyhow::Error::msg)?,
                     ..settings.clone()
                 };
-                let outcome = place(&first, &mut std::io::stdout()).await?;
+                let outcome = if sip {
+                    place_sip(&first, &mut std::io::stdout()).await?
+                } else {
+                    place(&first, &mut std::io::stdout()).await?
+                };
                 if !outcome.passed() {
                     bail!(
                         "{} expectation(s) of {} not met",
@@ -97,7 +103,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
-            let outcome = place(&settings, &mut std::io::stdout()).await?;
+            let outcome = if sip {
+                place_sip(&settings, &mut std::io::stdout()).await?
+            } else {
+                place(&settings, &mut std::io::stdout()).await?
+            };
             if !outcome.passed() {
                 bail!("{} expectation(s) not met", outcome.failures.len());
             }

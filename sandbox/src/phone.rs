@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use audio_codec_algorithms::decode_ulaw;
@@ -49,6 +50,80 @@ pub struct CallSettings {
     pub hold_sound: Option<std::sync::Arc<[u8]>>,
 }
 
+/// Follows `/logs` for the events of the call `key` names (known at once,
+/// or once the call is placed), sent on the receiver up to its end (or,
+/// with a report to see delivered, until its delivery is settled).
+async fn follow_logs(
+    base: &str,
+    settings: &CallSettings,
+    key: Arc<OnceLock<String>>,
+) -> Result<
+    (
+        String,
+        tokio::task::JoinHandle<()>,
+        mpsc::UnboundedReceiver<Value>,
+    ),
+    CallError,
+> {
+    let logs_url = format!(
+        "{}/logs?format=envelope",
+        base.replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1)
+    );
+    let logs_error = |reason: String| CallError::Logs {
+        url: logs_url.clone(),
+        reason,
+    };
+    let mut request = logs_url
+        .as_str()
+        .into_client_request()
+        .map_err(|err| logs_error(err.to_string()))?;
+    if let Some(token) = &settings.dashboard_token {
+        let bearer = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| logs_error("the dashboard key is not a valid header value".into()))?;
+        request.headers_mut().insert("authorization", bearer);
+    }
+    let (mut logs, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|err| logs_error(err.to_string()))?;
+    // Wait for the greeting so no event of ours is missed.
+    let _ = tokio::time::timeout(Duration::from_secs(5), logs.next()).await;
+    let (events_tx, events_rx) = mpsc::unbounded_channel::<Value>();
+    let wait_report = settings.scenario.expect.report_attempts.is_some();
+    // Events of calls not yet known to be ours are kept until it is.
+    let mut early: Vec<Value> = Vec::new();
+    let follow = tokio::spawn(async move {
+        while let Some(Ok(message)) = logs.next().await {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let Ok(envelope) = serde_json::from_str::<Value>(text.as_str()) else {
+                continue;
+            };
+            let Some(key) = key.get() else {
+                if early.len() < 10_000 {
+                    early.push(envelope);
+                }
+                continue;
+            };
+            for envelope in early.drain(..).chain(std::iter::once(envelope)) {
+                if envelope["call"] == key.as_str() {
+                    let last = if wait_report {
+                        report_settled(&envelope["event"])
+                    } else {
+                        envelope["event"]["type"] == "call.ended"
+                    };
+                    if events_tx.send(envelope["event"].clone()).is_err() || last {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Ok((logs_url, follow, events_rx))
+}
+
 /// Why a call could not be placed at all.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -71,6 +146,18 @@ pub enum CallError {
         /// What went wrong.
         reason: String,
     },
+    /// The SIP control plane could not be reached, or would not ring.
+    #[error("the SIP control plane {url} failed: {reason}")]
+    Control {
+        /// The URL asked.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The scenario is about the audio a bridge relays: it has no SIP
+    /// call to play.
+    #[error("{0} does not play over SIP (its point is in the relayed audio)")]
+    NotOverSip(String),
     /// The stream failed.
     #[error(
         "{0} (is PUBLIC_URL the address this server is reached at? The stream URL comes from it)"
@@ -495,60 +582,12 @@ pub async fn place(
     let stream_url = offer.stream.clone().unwrap_or_default();
     let parameters = offer.parameters.clone();
 
-    let logs_url = format!(
-        "{}/logs?format=envelope",
-        base.replacen("https://", "wss://", 1)
-            .replacen("http://", "ws://", 1)
-    );
-    let logs_error = |reason: String| CallError::Logs {
-        url: logs_url.clone(),
-        reason,
-    };
-    let mut request = logs_url
-        .as_str()
-        .into_client_request()
-        .map_err(|err| logs_error(err.to_string()))?;
-    if let Some(token) = &settings.dashboard_token {
-        let bearer = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| logs_error("the dashboard key is not a valid header value".into()))?;
-        request.headers_mut().insert("authorization", bearer);
-    }
-    let (mut logs, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(|err| logs_error(err.to_string()))?;
-    // Wait for the greeting so no event of ours is missed.
-    let _ = tokio::time::timeout(Duration::from_secs(5), logs.next()).await;
-
     let stream_sid = random_sid("MZ");
     let stream_sid_for_status = stream_sid.clone();
-    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Value>();
-    // With a report to see delivered, the events are followed past the
-    // call's end until its delivery is settled.
+    let key = Arc::new(OnceLock::new());
+    let _ = key.set(stream_sid.clone());
     let wait_report = settings.scenario.expect.report_attempts.is_some();
-    let follow = {
-        let stream_sid = stream_sid.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(message)) = logs.next().await {
-                let Message::Text(text) = message else {
-                    continue;
-                };
-                let Ok(envelope) = serde_json::from_str::<Value>(text.as_str()) else {
-                    continue;
-                };
-                if envelope["call"] == stream_sid.as_str() {
-                    let last = if wait_report {
-                        report_settled(&envelope["event"])
-                    } else {
-                        envelope["event"]["type"] == "call.ended"
-                    };
-                    if events_tx.send(envelope["event"].clone()).is_err() || last {
-                        break;
-                    }
-                }
-            }
-        })
-    };
+    let (logs_url, follow, mut events_rx) = follow_logs(base, settings, key).await?;
 
     let scenario = &settings.scenario;
     let _ = writeln!(
@@ -1131,6 +1170,192 @@ pub fn write_wav(path: &Path, mulaw: &[u8]) -> Result<(), CallError> {
         writer.write_sample(decode_ulaw(byte)).map_err(fail)?;
     }
     writer.finalize().map_err(fail)
+}
+
+/// Places `settings`' scenario as a call OpenAI answers over SIP: asks
+/// the server (in sandbox mode) where its simulated control plane is, has
+/// it ring the server's `/openai/webhook` with the scenario as both sides
+/// of the call, follows the call on `/logs`, then reads what OpenAI's side
+/// saw (accepted, hung up, referred, each tool output once, a last line
+/// never cut short).
+///
+/// # Errors
+/// [`CallError`] when the call cannot be placed or followed.
+pub async fn place_sip(
+    settings: &CallSettings,
+    out: &mut (dyn Write + Send),
+) -> Result<CallOutcome, CallError> {
+    let base = settings.url.trim_end_matches('/');
+    let scenario = &settings.scenario;
+    if !scenario.sip {
+        return Err(CallError::NotOverSip(scenario.name.clone()));
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let control = control_plane(&http, base).await?;
+    let control_error = |reason: String| CallError::Control {
+        url: control.clone(),
+        reason,
+    };
+    let key = Arc::new(OnceLock::new());
+    let (_, follow, mut events_rx) = follow_logs(base, settings, key.clone()).await?;
+    let _ = writeln!(
+        out,
+        "calling {base} over SIP ({}): {}",
+        scenario.name, scenario.description
+    );
+    let place = crate::sip::PlaceCall {
+        webhook_url: format!("{base}/openai/webhook"),
+        script: scenario.script(),
+        from: scenario
+            .caller_number
+            .clone()
+            .unwrap_or_else(|| CALLER_NUMBER.to_owned()),
+        to: "+15550100001".to_owned(),
+        redeliver: 0,
+        tamper: None,
+        drop_sideband_after_turn: None,
+    };
+    let answer: Value = http
+        .post(format!("{control}/sim/calls"))
+        .json(&place)
+        .send()
+        .await
+        .map_err(|err| control_error(err.to_string()))?
+        .json()
+        .await
+        .map_err(|err| control_error(err.to_string()))?;
+    let call_id = answer["call_id"]
+        .as_str()
+        .ok_or_else(|| control_error(format!("no call placed: {answer}")))?
+        .to_owned();
+    let _ = key.set(call_id.clone());
+    let _ = writeln!(out, "  sip     {call_id} rang {base}/openai/webhook");
+    let wait_report = scenario.expect.report_attempts.is_some();
+    let mut events = Vec::new();
+    let limit = if wait_report { 150 } else { 120 };
+    let _ = tokio::time::timeout(Duration::from_secs(limit), async {
+        while let Some(event) = events_rx.recv().await {
+            print_event(out, &event);
+            let last = if wait_report {
+                report_settled(&event)
+            } else {
+                event["type"] == "call.ended"
+            };
+            events.push(event);
+            if last {
+                break;
+            }
+        }
+    })
+    .await;
+    follow.abort();
+    let record: crate::sip::SipCall = http
+        .get(format!("{control}/sim/calls/{call_id}"))
+        .send()
+        .await
+        .map_err(|err| control_error(err.to_string()))?
+        .json()
+        .await
+        .map_err(|err| control_error(err.to_string()))?;
+    let _ = writeln!(
+        out,
+        "  openai  webhook answered {:?}; accepted {}, hung up {}, referred to {:?}; ended: {}",
+        record.webhook_statuses,
+        record.accepts.len(),
+        record.hangups,
+        record.refers,
+        record.ended.as_deref().unwrap_or("not yet"),
+    );
+    let mut failures = check(
+        &scenario.expect.without_audio(),
+        &events,
+        &CallReport::default(),
+    );
+    failures.extend(check_sip(&scenario.expect, &record));
+    if failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "PASS {} over SIP: every expectation met",
+            scenario.name
+        );
+    } else {
+        let _ = writeln!(out, "FAIL {} over SIP:", scenario.name);
+        for failure in &failures {
+            let _ = writeln!(out, "  - {failure}");
+        }
+    }
+    Ok(CallOutcome {
+        report: CallReport::default(),
+        events,
+        failures,
+        after: None,
+    })
+}
+
+/// The simulated control plane a sandbox server's SIP door talks to.
+async fn control_plane(http: &reqwest::Client, base: &str) -> Result<String, CallError> {
+    let url = format!("{base}/test/sessions");
+    let error = |reason: String| CallError::Control {
+        url: url.clone(),
+        reason,
+    };
+    let answer: Value = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|err| error(err.to_string()))?
+        .json()
+        .await
+        .map_err(|err| error(format!("{err} (is the server running the sandbox?)")))?;
+    let api = answer["sipControlPlane"]
+        .as_str()
+        .ok_or_else(|| error("the server has no SIP door open".into()))?;
+    Ok(api.trim_end_matches('/').trim_end_matches("/v1").to_owned())
+}
+
+/// What OpenAI's side must have seen of a call that went as expected.
+fn check_sip(expect: &crate::scenario::Expectations, call: &crate::sip::SipCall) -> Vec<String> {
+    let mut failures = Vec::new();
+    if call.webhook_statuses.first() != Some(&200) {
+        failures.push(format!(
+            "the webhook answered {:?}, not 200",
+            call.webhook_statuses
+        ));
+    }
+    if call.accepts.len() != 1 {
+        failures.push(format!("accepted {} times, not once", call.accepts.len()));
+    }
+    let mut ids: Vec<&str> = call
+        .tool_outputs
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() != call.tool_outputs.len() {
+        failures.push("a tool output reached the model twice".to_owned());
+    }
+    if call.cut_off > 0 {
+        failures.push("the call was ended while the assistant was still heard".to_owned());
+    }
+    let wanted = match expect.ends.as_deref() {
+        Some("agent_ended") => Some("hangup"),
+        Some("transferred") => Some("referred"),
+        Some("phone_stopped") => Some("caller_hung_up"),
+        _ => None,
+    };
+    if let Some(wanted) = wanted
+        && call.ended.as_deref() != Some(wanted)
+    {
+        failures.push(format!(
+            "OpenAI's side ended {:?}, expected {wanted}",
+            call.ended
+        ));
+    }
+    failures
 }
 
 #[cfg(test)]

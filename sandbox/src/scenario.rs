@@ -106,6 +106,29 @@ pub struct Expectations {
     pub report_attempts: Option<u32>,
 }
 
+impl Expectations {
+    /// These expectations less those about the audio a bridge relays
+    /// (hold, marks heard, barge-in, key presses, bad frames) and about
+    /// Twilio's requests after a stream: what a call OpenAI answers over
+    /// SIP can be held to.
+    pub fn without_audio(&self) -> Self {
+        Self {
+            hold: None,
+            heard_all: false,
+            min_heard_ms: None,
+            barge_in: false,
+            barge_in_unheard: None,
+            dtmf: None,
+            bad_frames: None,
+            after_stream: None,
+            after_says: Vec::new(),
+            dialed: None,
+            after_dial: None,
+            ..self.clone()
+        }
+    }
+}
+
 /// A whole call.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,6 +170,11 @@ pub struct Scenario {
     /// fictional `+15550100000`).
     #[serde(default)]
     pub caller_number: Option<String>,
+    /// Whether it plays as a call OpenAI answers over SIP too
+    /// (`qloophone call --sip`): one whose point is not in the audio the
+    /// bridge relays (barge-in, hold, marks, key presses).
+    #[serde(default)]
+    pub sip: bool,
     /// What the caller does.
     pub caller: Vec<Step>,
     /// What must hold afterwards.

@@ -185,6 +185,9 @@ pub struct SipCall {
     turn: usize,
     #[serde(skip)]
     greeted: bool,
+    /// Told the caller is a returning one: the greeting welcomes them.
+    #[serde(skip)]
+    returning: bool,
     #[serde(skip)]
     script: Arc<ModelScript>,
     #[serde(skip)]
@@ -322,6 +325,7 @@ impl ControlPlane {
                     playing: false,
                     turn: 0,
                     greeted: false,
+                    returning: false,
                     script: Arc::new(call.script.clone()),
                     known: Vec::new(),
                     drop_after_turn: call.drop_sideband_after_turn,
@@ -702,6 +706,18 @@ impl Sideband {
                 .await?;
                 continue;
             }
+            if event["type"] == "conversation.item.create" && event["item"]["role"] == "system" {
+                // What a model makes of the call so far, or of a caller
+                // remembered: the ids it may use, a welcome back.
+                let text = event["item"]["content"][0]["text"]
+                    .as_str()
+                    .unwrap_or_default();
+                let context = crate::casting::Context::read(text);
+                self.update(|call| {
+                    call.known.extend(context.known);
+                    call.returning |= context.returning;
+                });
+            }
             if event["type"] == "conversation.item.create"
                 && event["item"]["type"] == "function_call_output"
             {
@@ -742,7 +758,8 @@ impl Sideband {
         // answered as it comes).
         if !greeted {
             self.response_asked().await?;
-            let greeting = self.script.greeting.clone();
+            let returning = self.update(|call| call.returning).unwrap_or(false);
+            let greeting = crate::script::welcome(returning, &self.script.greeting);
             self.speak(&greeting).await?;
         }
         loop {

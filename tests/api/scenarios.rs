@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use qloophone_sandbox::phone::{CallSettings, place};
+use qloophone_sandbox::phone::{CallSettings, place, place_sip};
 use qloophone_sandbox::scenario::Scenario;
 
 use crate::helpers::{AppOptions, read_until, spawn_app_with, started_stream};
@@ -96,6 +96,72 @@ async fn every_shipped_scenario_passes_on_gpt_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_shipped_scenario_passes_with_the_2025_model() {
     every_shipped_scenario_passes_with("gpt-realtime").await;
+}
+
+/// Every shipped scenario marked `sip` as a call OpenAI answers over SIP:
+/// the simulated control plane rings the webhook with the scenario as both
+/// sides, and the same expectations (less the relayed audio's) hold, with
+/// OpenAI's side checked too (accepted once, each tool output once, ended
+/// by a hang-up or a refer where the scenario ends so, never cutting off
+/// the last line).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sip_scenario_passes_over_sip() {
+    let app = spawn_app_with(AppOptions {
+        tools: None,
+        qloo_latency: Duration::from_millis(300),
+        ms_per_char: 60,
+        ..AppOptions::default()
+    })
+    .await;
+    let base = app.url("");
+    let (first, after): (Vec<Scenario>, Vec<Scenario>) = Scenario::shipped()
+        .into_iter()
+        .filter(|scenario| scenario.sip)
+        .partition(|scenario| scenario.after.is_none());
+    assert!(first.len() >= 10, "most scenarios play over SIP");
+    let mut failed = Vec::new();
+    for batch in [first, after] {
+        let calls: Vec<_> = batch
+            .into_iter()
+            .map(|scenario| {
+                let settings = crate::helpers::call_settings(base.clone(), scenario);
+                tokio::spawn(async move {
+                    let mut transcript = Vec::new();
+                    let outcome = place_sip(&settings, &mut transcript).await;
+                    (
+                        settings.scenario.name,
+                        outcome,
+                        String::from_utf8(transcript).unwrap(),
+                    )
+                })
+            })
+            .collect();
+        for call in calls {
+            let (name, outcome, transcript) = call.await.unwrap();
+            match outcome {
+                Ok(outcome) if outcome.passed() => {
+                    assert!(
+                        transcript.contains(&format!("PASS {name} over SIP")),
+                        "{transcript}"
+                    );
+                }
+                Ok(_) | Err(_) => {
+                    failed.push(format!("{name}:\n{transcript}\n{:?}", outcome.err()));
+                }
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    // No audio went through the server, and no Media Streams model session
+    // was opened.
+    assert!(app.model.sessions().is_empty());
+    // A scenario about the relayed audio is refused, not played.
+    let settings = crate::helpers::call_settings(
+        base.clone(),
+        Scenario::find("barge-in-during-answer").unwrap(),
+    );
+    assert!(place_sip(&settings, &mut Vec::new()).await.is_err());
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,6 +90,9 @@ pub(super) fn routes(
             warp::reply::json(&json!({
                 "activeSessions": state.registry.active(),
                 "timestamp": rfc3339(state.clock.now()),
+                // Where `qloophone call --sip` places its calls: the
+                // simulated SIP control plane's REST base.
+                "sipControlPlane": state.sip.as_ref().map(|door| door.control.base()),
             }))
         });
     health

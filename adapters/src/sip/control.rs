@@ -68,6 +68,11 @@ impl CallControl {
         })
     }
 
+    /// The API's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Answers the call with a session's configuration.
     ///
     /// # Errors
