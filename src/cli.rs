@@ -107,6 +107,17 @@ pub enum Command {
         /// asking /twiml (to measure another bridge the same way).
         #[arg(long)]
         stream_url: Option<String>,
+        /// SIP: every call is one OpenAI answers, held for --seconds once
+        /// all have started; this command plays OpenAI's side (the
+        /// sideband on --model-listen, REST on --control-listen; point the
+        /// server's OPENAI_REALTIME_URL, OPENAI_BASE_URL and
+        /// OPENAI_WEBHOOK_SECRET, the sandbox's, here) and reports the
+        /// server's CPU a call-second.
+        #[arg(long, conflicts_with = "duplex")]
+        sip: bool,
+        /// Where the SIP control plane's REST side listens.
+        #[arg(long, default_value = "127.0.0.1:8087")]
+        control_listen: SocketAddr,
     },
     /// Run one simulated peer on its own.
     Sim {

@@ -124,8 +124,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seconds,
             model_listen,
             stream_url,
+            sip,
+            control_listen,
         } => {
             telemetry::init_quiet()?;
+            if sip {
+                let settings = qloophone_sandbox::sip_load::SipLoadSettings {
+                    url,
+                    calls,
+                    ramp: Duration::from_millis(ramp_ms),
+                    hold: Duration::from_secs(seconds),
+                    model_listen,
+                    control_listen,
+                    server_pid,
+                };
+                let report = qloophone_sandbox::sip_load::run(&settings)
+                    .await
+                    .context("cannot listen for the SIP load's peers")?;
+                if json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else {
+                    println!("{}", report.summary());
+                }
+                let held = report.accepted - report.ended_early;
+                if held < report.calls {
+                    bail!(
+                        "{} of {} calls were not held",
+                        report.calls - held,
+                        report.calls
+                    );
+                }
+                return Ok(());
+            }
             if duplex {
                 let settings = DuplexSettings {
                     url,

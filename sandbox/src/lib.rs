@@ -22,7 +22,8 @@
 //!   loaded at once, each frame stamped and timed.
 //! - [`signature`]: `X-Twilio-Signature`, signed as Twilio signs.
 //! - [`sip`]: OpenAI's side of a call it answers over SIP: the signed
-//!   incoming-call webhook, the REST call control, the sideband.
+//!   incoming-call webhook, the REST call control, the sideband;
+//!   [`sip_load`]: `qloophone load --sip`, many such calls held at once.
 //!
 //! The tests use them, and so does the sandbox mode of the server: the
 //! production adapters are pointed at them, so only URLs and keys differ
@@ -43,6 +44,7 @@ pub mod scenario;
 pub mod script;
 pub mod signature;
 pub mod sip;
+pub mod sip_load;
 pub mod twilio_api;
 
 /// The API key the sandbox's simulated peers accept.

@@ -82,7 +82,12 @@ async fn delivery(headers: HeaderMap, body: Bytes, state: Arc<AppState>) -> Box<
 
 /// Admits, accepts and runs one call; or rejects it as busy.
 async fn answer(state: Arc<AppState>, door: Arc<SipDoor>, call: IncomingCall) {
-    let span = tracing::info_span!("call", stream = %call.call_id, call = tracing::field::Empty);
+    // As a Media Stream's: the runner records the call's ids.
+    let span = tracing::info_span!(
+        "call",
+        stream = tracing::field::Empty,
+        call = tracing::field::Empty
+    );
     let Some(answering) = door.answering(call.call_id.as_str()) else {
         tracing::info!(stream = %call.call_id, "this call is already being answered");
         return;

@@ -21,6 +21,10 @@ use crate::secret::Secret;
 use crate::sip::CallGone;
 use crate::ws::{Leg, Liveness};
 
+/// How long an attempt refused as gone waits for the call to end by its
+/// leg before it fails.
+const GONE_GRACE: Duration = Duration::from_secs(2);
+
 /// How every call's sideband is opened.
 #[derive(Debug, Clone)]
 pub struct Sidebands {
@@ -98,7 +102,7 @@ impl VoiceModel for Sideband {
 
     async fn open(
         &self,
-        call: &CallInfo,
+        _call: &CallInfo,
         _setup: &SessionSetup,
         context: Option<Arc<str>>,
     ) -> Result<Box<dyn ModelSession>, ModelError> {
@@ -106,10 +110,12 @@ impl VoiceModel for Sideband {
             Ok(socket) => socket,
             Err(ModelError::Rejected(why)) if why.contains("404") => {
                 // No such call any more: the caller hung up, or it was
-                // ended. The leg says so; this attempt is a passing
-                // failure meanwhile, so the call ends as the caller's.
-                tracing::info!(stream = %call.stream_sid, "the call has ended at OpenAI's side");
+                // ended. The leg says so, and the call ends as the
+                // caller's; this attempt is dropped with it meanwhile
+                // (were the call to go on, it is a passing failure).
+                tracing::info!("the call has ended at OpenAI's side");
                 self.gone.set();
+                tokio::time::sleep(GONE_GRACE).await;
                 return Err(ModelError::Connect("the call has ended".into()));
             }
             Err(err) => return Err(err),
@@ -132,7 +138,7 @@ impl VoiceModel for Sideband {
         leg.write_all()
             .await
             .map_err(|err| ModelError::Connect(err.to_string()))?;
-        tracing::debug!(stream = %call.stream_sid, "sideband opened");
+        tracing::debug!("sideband opened");
         Ok(Box::new(OpenAiSession::new(leg)))
     }
 }
