@@ -1216,6 +1216,7 @@ pub async fn place_sip(
         to: "+15550100001".to_owned(),
         redeliver: 0,
         tamper: None,
+        also_to: Vec::new(),
         drop_sideband_after_turn: None,
     };
     let answer: Value = http

@@ -119,6 +119,10 @@ pub struct PlaceCall {
     /// Spoil the delivery.
     #[serde(default)]
     pub tamper: Option<Tamper>,
+    /// Send the same delivery to these webhooks too, after the first (a
+    /// replay at another instance of a fleet).
+    #[serde(default)]
+    pub also_to: Vec<String>,
     /// Drop the sideband (a 1011 close) once the caller's Nth turn (from
     /// 1) has been answered and played.
     #[serde(default)]
@@ -342,10 +346,12 @@ impl ControlPlane {
         let signature = Webhook::new(secret)
             .and_then(|hook| hook.sign(&webhook_id, timestamp, event.as_bytes()))
             .map_err(|err| err.to_string())?;
-        for _ in 0..=call.redeliver {
+        let targets = std::iter::repeat_n(&call.webhook_url, call.redeliver + 1)
+            .chain(call.also_to.iter());
+        for target in targets {
             let mut request = self
                 .http
-                .post(&call.webhook_url)
+                .post(target)
                 .header("content-type", "application/json")
                 .header(
                     "user-agent",

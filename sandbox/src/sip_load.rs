@@ -132,6 +132,7 @@ pub async fn run(settings: &SipLoadSettings) -> std::io::Result<SipLoadReport> {
                 to: "+15550100000".to_owned(),
                 redeliver: 0,
                 tamper: None,
+                also_to: Vec::new(),
                 drop_sideband_after_turn: None,
             };
             tokio::spawn(async move {

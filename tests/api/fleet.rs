@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::binary::Served;
 use crate::helpers::{
     AppOptions, TestApp, dashboard, dashboard_with_past, film_search, free_port, one_turn,
-    read_until, spawn_app_with,
+    read_until, spawn_app_with, wait_until,
 };
 
 /// A `redis-server` of a test's own, on a free loopback port, keeping
@@ -933,3 +933,74 @@ async fn a_text_asked_on_b_goes_to_the_number_a_was_told() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Calls OpenAI answers over SIP in a fleet: one delivery sent to both
+/// instances is acted on once (the second is a duplicate fleet-wide), and
+/// the fleet's limit rejects a call on the other instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sip_delivery_is_acted_on_once_and_the_fleet_limit_holds() {
+    use qloophone_sandbox::sip::{CallStatus, PlaceCall};
+    use qloophone_sandbox::script::Turn;
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let config = |name| {
+        let mut config = fleet_config(&redis.url(), name);
+        config.redis.max_fleet_calls = 1;
+        config
+    };
+    let a = instance(config("a"), ModelScript::default()).await;
+    let b = instance(config("b"), ModelScript::default()).await;
+    let long = ModelScript {
+        turns: (0..4)
+            .map(|n| Turn {
+                heard: format!("Tell me more, part {n}"),
+                tool_calls: Vec::new(),
+                answer: "Here is a rather long answer that takes a while to play.".into(),
+            })
+            .collect(),
+        ..ModelScript::default()
+    };
+    let place = |app: &TestApp, also_to: Vec<String>| PlaceCall {
+        webhook_url: app.url("/openai/webhook"),
+        script: long.clone(),
+        from: "+15550123456".into(),
+        to: "+15550100000".into(),
+        redeliver: 0,
+        tamper: None,
+        also_to,
+        drop_sideband_after_turn: None,
+    };
+    let first = a
+        .sip
+        .place(place(&a, vec![b.url("/openai/webhook")]))
+        .await
+        .unwrap();
+    let call = a.sip.call(&first).unwrap();
+    assert_eq!(call.webhook_statuses, [200, 200]);
+    let metrics = b.get_text("/metrics").await;
+    assert!(
+        metrics.contains(r#"qloophone_sip_webhooks_total{outcome="duplicate"} 1"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(r#"outcome="call"} 1"#), "{metrics}");
+    let sip = a.sip.clone();
+    let id = first.clone();
+    wait_until("accepted on a", move || {
+        sip.call(&id).is_some_and(|call| call.status == CallStatus::Accepted)
+    })
+    .await;
+    fleet_until(&b, "the call counted", |fleet| fleet["calls"] == 1).await;
+    // The fleet is full: a call ringing b is rejected there.
+    let second = b.sip.place(place(&b, Vec::new())).await.unwrap();
+    let sip = b.sip.clone();
+    wait_until("rejected on b", move || {
+        sip.call(&second).is_some_and(|call| call.status == CallStatus::Rejected)
+    })
+    .await;
+    a.sip.hang_up(&first);
+    fleet_until(&a, "the call gone", |fleet| fleet["calls"] == 0).await;
+    a.stop().await;
+    b.stop().await;
+}
+

@@ -25,6 +25,7 @@ fn place(app: &TestApp, script: ModelScript) -> PlaceCall {
         to: "+15550100000".into(),
         redeliver: 0,
         tamper: None,
+        also_to: Vec::new(),
         drop_sideband_after_turn: None,
     }
 }
