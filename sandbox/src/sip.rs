@@ -346,8 +346,8 @@ impl ControlPlane {
         let signature = Webhook::new(secret)
             .and_then(|hook| hook.sign(&webhook_id, timestamp, event.as_bytes()))
             .map_err(|err| err.to_string())?;
-        let targets = std::iter::repeat_n(&call.webhook_url, call.redeliver + 1)
-            .chain(call.also_to.iter());
+        let targets =
+            std::iter::repeat_n(&call.webhook_url, call.redeliver + 1).chain(call.also_to.iter());
         for target in targets {
             let mut request = self
                 .http

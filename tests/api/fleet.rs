@@ -939,8 +939,8 @@ async fn a_text_asked_on_b_goes_to_the_number_a_was_told() {
 /// the fleet's limit rejects a call on the other instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sip_delivery_is_acted_on_once_and_the_fleet_limit_holds() {
-    use qloophone_sandbox::sip::{CallStatus, PlaceCall};
     use qloophone_sandbox::script::Turn;
+    use qloophone_sandbox::sip::{CallStatus, PlaceCall};
     let Some(redis) = RedisServer::start().await else {
         return;
     };
@@ -987,7 +987,8 @@ async fn a_sip_delivery_is_acted_on_once_and_the_fleet_limit_holds() {
     let sip = a.sip.clone();
     let id = first.clone();
     wait_until("accepted on a", move || {
-        sip.call(&id).is_some_and(|call| call.status == CallStatus::Accepted)
+        sip.call(&id)
+            .is_some_and(|call| call.status == CallStatus::Accepted)
     })
     .await;
     fleet_until(&b, "the call counted", |fleet| fleet["calls"] == 1).await;
@@ -995,7 +996,8 @@ async fn a_sip_delivery_is_acted_on_once_and_the_fleet_limit_holds() {
     let second = b.sip.place(place(&b, Vec::new())).await.unwrap();
     let sip = b.sip.clone();
     wait_until("rejected on b", move || {
-        sip.call(&second).is_some_and(|call| call.status == CallStatus::Rejected)
+        sip.call(&second)
+            .is_some_and(|call| call.status == CallStatus::Rejected)
     })
     .await;
     a.sip.hang_up(&first);
@@ -1003,4 +1005,3 @@ async fn a_sip_delivery_is_acted_on_once_and_the_fleet_limit_holds() {
     a.stop().await;
     b.stop().await;
 }
-

@@ -27,8 +27,8 @@ static REFUSALS: std::sync::LazyLock<Refusals> = std::sync::LazyLock::new(Refusa
 pub(super) fn routes(
     state: Arc<AppState>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    warp::post()
-        .and(warp::path!("openai" / "webhook"))
+    warp::path!("openai" / "webhook")
+        .and(warp::post())
         .and(warp::header::headers_cloned())
         .and(body_within(
             MAX_WEBHOOK_BODY,
