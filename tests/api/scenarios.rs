@@ -32,12 +32,24 @@ async fn every_shipped_scenario_passes_with(model: &str) {
     .await;
     let base = app.url("");
     // All at once; then those that need another played first (a
-    // returning caller), once everything else has.
-    let (first, after): (Vec<Scenario>, Vec<Scenario>) = Scenario::shipped()
+    // returning caller), once everything else has; then, alone, those
+    // whose point is a race (the caller speaking up in the few hundred
+    // milliseconds the hold sound plays before the tool answers), which
+    // two cores busy with every other call at once can lose.
+    let racing = |scenario: &Scenario| {
+        scenario
+            .expect
+            .hold
+            .as_ref()
+            .is_some_and(|stops| stops.iter().any(|stop| stop == "caller"))
+    };
+    let (alone, rest): (Vec<Scenario>, Vec<Scenario>) =
+        Scenario::shipped().into_iter().partition(racing);
+    let (first, after): (Vec<Scenario>, Vec<Scenario>) = rest
         .into_iter()
         .partition(|scenario| scenario.after.is_none());
     let mut failed = Vec::new();
-    for batch in [first, after] {
+    for batch in [first, after, alone] {
         let calls: Vec<_> = batch
             .into_iter()
             .map(|scenario| {
@@ -75,11 +87,14 @@ async fn every_shipped_scenario_passes_with(model: &str) {
         crate::fidelity::Api::Realtime
     };
     crate::fidelity::assert_sessions_match(api, &sessions);
+    if model == "gpt-realtime-2.1" {
+        every_sip_scenario_passes_over_sip(&app).await;
+    }
     app.stop().await;
 }
 
 /// Today's model: answers of several sentences come in several audio
-/// items.
+/// items; then the scenarios that play over SIP, over SIP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_shipped_scenario_passes() {
     every_shipped_scenario_passes_with("gpt-realtime-2.1").await;
@@ -98,21 +113,15 @@ async fn every_shipped_scenario_passes_with_the_2025_model() {
     every_shipped_scenario_passes_with("gpt-realtime").await;
 }
 
-/// Every shipped scenario marked `sip` as a call OpenAI answers over SIP:
-/// the simulated control plane rings the webhook with the scenario as both
-/// sides, and the same expectations (less the relayed audio's) hold, with
-/// OpenAI's side checked too (accepted once, each tool output once, ended
-/// by a hang-up or a refer where the scenario ends so, never cutting off
-/// the last line).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_sip_scenario_passes_over_sip() {
-    let app = spawn_app_with(AppOptions {
-        tools: None,
-        qloo_latency: Duration::from_millis(300),
-        ms_per_char: 60,
-        ..AppOptions::default()
-    })
-    .await;
+/// Every shipped scenario marked `sip` as a call OpenAI answers over SIP,
+/// against `app`: the simulated control plane rings the webhook with the
+/// scenario as both sides, and the same expectations (less the relayed
+/// audio's) hold, with OpenAI's side checked too (accepted once, each tool
+/// output once, ended by a hang-up or a refer where the scenario ends so,
+/// never cutting off the last line). Played after the Media Streams
+/// scenarios, not beside them.
+async fn every_sip_scenario_passes_over_sip(app: &crate::helpers::TestApp) {
+    let relayed = app.model.sessions().len();
     let base = app.url("");
     let (first, after): (Vec<Scenario>, Vec<Scenario>) = Scenario::shipped()
         .into_iter()
@@ -152,16 +161,14 @@ async fn every_sip_scenario_passes_over_sip() {
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
-    // No audio went through the server, and no Media Streams model session
-    // was opened.
-    assert!(app.model.sessions().is_empty());
+    // No Media Streams model session was opened for them.
+    assert_eq!(app.model.sessions().len(), relayed);
     // A scenario about the relayed audio is refused, not played.
     let settings = crate::helpers::call_settings(
         base.clone(),
         Scenario::find("barge-in-during-answer").unwrap(),
     );
     assert!(place_sip(&settings, &mut Vec::new()).await.is_err());
-    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
