@@ -1219,15 +1219,9 @@ pub async fn place_sip(
         also_to: Vec::new(),
         drop_sideband_after_turn: None,
     };
-    let answer: Value = http
-        .post(format!("{control}/sim/calls"))
-        .json(&place)
-        .send()
+    let answer: Value = json_of(http.post(format!("{control}/sim/calls")).json(&place))
         .await
-        .map_err(|err| control_error(err.to_string()))?
-        .json()
-        .await
-        .map_err(|err| control_error(err.to_string()))?;
+        .map_err(control_error)?;
     let call_id = answer["call_id"]
         .as_str()
         .ok_or_else(|| control_error(format!("no call placed: {answer}")))?
@@ -1253,14 +1247,9 @@ pub async fn place_sip(
     })
     .await;
     follow.abort();
-    let record: crate::sip::SipCall = http
-        .get(format!("{control}/sim/calls/{call_id}"))
-        .send()
+    let record: crate::sip::SipCall = json_of(http.get(format!("{control}/sim/calls/{call_id}")))
         .await
-        .map_err(|err| control_error(err.to_string()))?
-        .json()
-        .await
-        .map_err(|err| control_error(err.to_string()))?;
+        .map_err(control_error)?;
     let _ = writeln!(
         out,
         "  openai  webhook answered {:?}; accepted {}, hung up {}, referred to {:?}; ended: {}",
@@ -1296,6 +1285,14 @@ pub async fn place_sip(
     })
 }
 
+/// The JSON `request` is answered with.
+async fn json_of<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> Result<T, String> {
+    let response = request.send().await.map_err(|err| err.to_string())?;
+    response.json().await.map_err(|err| err.to_string())
+}
+
 /// The simulated control plane a sandbox server's SIP door talks to.
 async fn control_plane(http: &reqwest::Client, base: &str) -> Result<String, CallError> {
     let url = format!("{base}/test/sessions");
@@ -1303,12 +1300,7 @@ async fn control_plane(http: &reqwest::Client, base: &str) -> Result<String, Cal
         url: url.clone(),
         reason,
     };
-    let answer: Value = http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|err| error(err.to_string()))?
-        .json()
+    let answer: Value = json_of(http.get(&url))
         .await
         .map_err(|err| error(format!("{err} (is the server running the sandbox?)")))?;
     let api = answer["sipControlPlane"]

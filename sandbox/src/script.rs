@@ -128,6 +128,24 @@ fn default_fallback() -> String {
     "Sorry, could you say that again?".to_owned()
 }
 
+impl ModelScript {
+    /// A call that keeps talking and calls no tool: `turns` short turns
+    /// of the caller asking for more and the model answering in a line
+    /// (a call held for load, or held open while something else happens).
+    pub fn talking(turns: usize) -> Self {
+        Self {
+            turns: (0..turns)
+                .map(|n| Turn {
+                    heard: format!("Tell me a bit more about that, part {n}."),
+                    tool_calls: Vec::new(),
+                    answer: "Sure. Here is a little more about it, in one short line.".into(),
+                })
+                .collect(),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for ModelScript {
     fn default() -> Self {
         Self {

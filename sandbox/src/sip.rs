@@ -637,6 +637,23 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// `response.created` for `response`.
+fn response_created(response: &str) -> Value {
+    json!({"type": "response.created", "event_id": "evt_rc", "response": {
+        "object": "realtime.response", "id": response, "status": "in_progress", "output": []}})
+}
+
+/// `response.done` for `response`, with its usage: text in, text out and
+/// audio out tokens.
+fn response_done(response: &str, text_in: u64, text_out: u64, audio_out: u64) -> Value {
+    json!({"type": "response.done", "event_id": "evt_rd", "response": {
+        "object": "realtime.response", "id": response, "status": "completed", "output": [],
+        "usage": {"total_tokens": text_in + text_out + audio_out, "input_tokens": text_in,
+            "output_tokens": text_out + audio_out,
+            "input_token_details": {"text_tokens": text_in, "audio_tokens": 0, "cached_tokens": 0},
+            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out}}}})
+}
+
 /// The control plane's REST server.
 #[derive(Debug)]
 pub struct SipServer {
@@ -860,8 +877,7 @@ impl Sideband {
         calls: &[crate::script::ScriptedCall],
     ) -> Result<Vec<String>, Dropped> {
         let response = self.response_id();
-        self.send(json!({"type": "response.created", "event_id": "evt_rc", "response": {"object": "realtime.response", "id": response, "status": "in_progress", "output": []}}))
-            .await?;
+        self.send(response_created(&response)).await?;
         let known = self.update(|call| call.known.clone()).unwrap_or_default();
         let mut ids = Vec::new();
         for (index, scripted) in calls.iter().enumerate() {
@@ -873,11 +889,7 @@ impl Sideband {
                 .await?;
             ids.push(call_id);
         }
-        self.send(json!({"type": "response.done", "event_id": "evt_rd", "response": {"object": "realtime.response", "id": response, "status": "completed", "output": [],
-            "usage": {"total_tokens": 60, "input_tokens": 50, "output_tokens": 10,
-                "input_token_details": {"text_tokens": 50, "audio_tokens": 0, "cached_tokens": 0},
-                "output_token_details": {"text_tokens": 10, "audio_tokens": 0}}}}))
-            .await?;
+        self.send(response_done(&response, 50, 10, 0)).await?;
         Ok(ids)
     }
 
@@ -886,18 +898,13 @@ impl Sideband {
     async fn speak(&mut self, words: &str) -> Result<(), Dropped> {
         let response = self.response_id();
         let item = format!("item_say_{}", self.responses);
-        self.send(json!({"type": "response.created", "event_id": "evt_rc", "response": {"object": "realtime.response", "id": response, "status": "in_progress", "output": []}}))
-            .await?;
+        self.send(response_created(&response)).await?;
         self.send(json!({"type": "output_audio_buffer.started", "event_id": "evt_ab", "response_id": response}))
             .await?;
         self.update(|call| call.playing = true);
         self.send(json!({"type": "response.output_audio_transcript.done", "event_id": "evt_td", "response_id": response, "item_id": item, "output_index": 0, "content_index": 0, "transcript": words}))
             .await?;
-        let audio_tokens = words.len() as u64;
-        self.send(json!({"type": "response.done", "event_id": "evt_rd", "response": {"object": "realtime.response", "id": response, "status": "completed", "output": [],
-            "usage": {"total_tokens": 100 + audio_tokens, "input_tokens": 100, "output_tokens": audio_tokens,
-                "input_token_details": {"text_tokens": 100, "audio_tokens": 0, "cached_tokens": 0},
-                "output_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens}}}}))
+        self.send(response_done(&response, 100, 0, words.len() as u64))
             .await?;
         self.update(|call| call.transcript.push(format!("assistant: {words}")));
         // The caller hears it at OpenAI's end, in real time.

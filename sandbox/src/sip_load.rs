@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::load::{ServerUsage, proc_sample};
 use crate::realtime::{RealtimeOptions, RealtimeSim};
-use crate::script::{ModelScript, Turn};
+use crate::script::ModelScript;
 use crate::sip::{CallStatus, ControlPlane, PlaceCall, SipOptions};
 
 /// How to load the server's SIP door.
@@ -87,21 +87,6 @@ impl SipLoadReport {
     }
 }
 
-/// A call that keeps talking: a short turn about every five seconds.
-fn chatty() -> ModelScript {
-    ModelScript {
-        greeting: "Hi, this is QlooPhone! Tell me a couple of things you love.".into(),
-        turns: (0..2000)
-            .map(|n| Turn {
-                heard: format!("Tell me a bit more about that, part {n}."),
-                tool_calls: Vec::new(),
-                answer: "Sure. Here is a little more about it, in one short line.".into(),
-            })
-            .collect(),
-        ..ModelScript::default()
-    }
-}
-
 /// Runs the load.
 ///
 /// # Errors
@@ -121,7 +106,8 @@ pub async fn run(settings: &SipLoadSettings) -> std::io::Result<SipLoadReport> {
         .ramp
         .checked_div(u32::try_from(settings.calls.max(1)).unwrap_or(u32::MAX))
         .unwrap_or_default();
-    let script = chatty();
+    // A short turn about every five seconds, until the hold is over.
+    let script = ModelScript::talking(2000);
     let placing: Vec<_> = (0..settings.calls)
         .map(|index| {
             let plane = plane.clone();

@@ -939,7 +939,6 @@ async fn a_text_asked_on_b_goes_to_the_number_a_was_told() {
 /// the fleet's limit rejects a call on the other instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sip_delivery_is_acted_on_once_and_the_fleet_limit_holds() {
-    use qloophone_sandbox::script::Turn;
     use qloophone_sandbox::sip::{CallStatus, PlaceCall};
     let Some(redis) = RedisServer::start().await else {
         return;
@@ -951,16 +950,7 @@ async fn a_sip_delivery_is_acted_on_once_and_the_fleet_limit_holds() {
     };
     let a = instance(config("a"), ModelScript::default()).await;
     let b = instance(config("b"), ModelScript::default()).await;
-    let long = ModelScript {
-        turns: (0..4)
-            .map(|n| Turn {
-                heard: format!("Tell me more, part {n}"),
-                tool_calls: Vec::new(),
-                answer: "Here is a rather long answer that takes a while to play.".into(),
-            })
-            .collect(),
-        ..ModelScript::default()
-    };
+    let long = ModelScript::talking(4);
     let place = |app: &TestApp, also_to: Vec<String>| PlaceCall {
         webhook_url: app.url("/openai/webhook"),
         script: long.clone(),

@@ -8,6 +8,51 @@ use qloophone_sandbox::scenario::Scenario;
 
 use crate::helpers::{AppOptions, read_until, spawn_app_with, started_stream};
 
+/// How a scenario's call comes in.
+#[derive(Clone, Copy)]
+enum Door {
+    MediaStreams,
+    Sip,
+}
+
+/// Plays each batch's scenarios at once against `base`, the batches in
+/// turn, through `door`; what failed, with its transcript.
+async fn play<const N: usize>(base: &str, batches: [Vec<Scenario>; N], door: Door) -> Vec<String> {
+    let mut failed = Vec::new();
+    for batch in batches {
+        let calls: Vec<_> = batch
+            .into_iter()
+            .map(|scenario| {
+                let settings = crate::helpers::call_settings(base.to_owned(), scenario);
+                tokio::spawn(async move {
+                    let mut transcript = Vec::new();
+                    let outcome = match door {
+                        Door::MediaStreams => place(&settings, &mut transcript).await,
+                        Door::Sip => place_sip(&settings, &mut transcript).await,
+                    };
+                    (
+                        settings.scenario.name,
+                        outcome,
+                        String::from_utf8(transcript).unwrap(),
+                    )
+                })
+            })
+            .collect();
+        for call in calls {
+            let (name, outcome, transcript) = call.await.unwrap();
+            match outcome {
+                Ok(outcome) if outcome.passed() => {
+                    assert!(transcript.contains(&format!("PASS {name}")), "{transcript}");
+                }
+                Ok(_) | Err(_) => {
+                    failed.push(format!("{name}:\n{transcript}\n{:?}", outcome.err()));
+                }
+            }
+        }
+    }
+    failed
+}
+
 /// Every shipped scenario against a server whose model is `model`; then
 /// every event the simulated model sent and received has the shape of
 /// OpenAI's published types.
@@ -48,35 +93,7 @@ async fn every_shipped_scenario_passes_with(model: &str) {
     let (first, after): (Vec<Scenario>, Vec<Scenario>) = rest
         .into_iter()
         .partition(|scenario| scenario.after.is_none());
-    let mut failed = Vec::new();
-    for batch in [first, after, alone] {
-        let calls: Vec<_> = batch
-            .into_iter()
-            .map(|scenario| {
-                let settings = crate::helpers::call_settings(base.clone(), scenario);
-                tokio::spawn(async move {
-                    let mut transcript = Vec::new();
-                    let outcome = place(&settings, &mut transcript).await;
-                    (
-                        settings.scenario.name,
-                        outcome,
-                        String::from_utf8(transcript).unwrap(),
-                    )
-                })
-            })
-            .collect();
-        for call in calls {
-            let (name, outcome, transcript) = call.await.unwrap();
-            match outcome {
-                Ok(outcome) if outcome.passed() => {
-                    assert!(transcript.contains(&format!("PASS {name}")), "{transcript}");
-                }
-                Ok(_) | Err(_) => {
-                    failed.push(format!("{name}:\n{transcript}\n{:?}", outcome.err()));
-                }
-            }
-        }
-    }
+    let failed = play(&base, [first, after, alone], Door::MediaStreams).await;
     assert!(failed.is_empty(), "{model}: {}", failed.join("\n"));
     app.idle().await;
     let sessions = app.model.sessions();
@@ -128,39 +145,8 @@ async fn every_sip_scenario_passes_over_sip(app: &crate::helpers::TestApp) {
         .filter(|scenario| scenario.sip)
         .partition(|scenario| scenario.after.is_none());
     assert!(first.len() >= 10, "most scenarios play over SIP");
-    let mut failed = Vec::new();
-    for batch in [first, after] {
-        let calls: Vec<_> = batch
-            .into_iter()
-            .map(|scenario| {
-                let settings = crate::helpers::call_settings(base.clone(), scenario);
-                tokio::spawn(async move {
-                    let mut transcript = Vec::new();
-                    let outcome = place_sip(&settings, &mut transcript).await;
-                    (
-                        settings.scenario.name,
-                        outcome,
-                        String::from_utf8(transcript).unwrap(),
-                    )
-                })
-            })
-            .collect();
-        for call in calls {
-            let (name, outcome, transcript) = call.await.unwrap();
-            match outcome {
-                Ok(outcome) if outcome.passed() => {
-                    assert!(
-                        transcript.contains(&format!("PASS {name} over SIP")),
-                        "{transcript}"
-                    );
-                }
-                Ok(_) | Err(_) => {
-                    failed.push(format!("{name}:\n{transcript}\n{:?}", outcome.err()));
-                }
-            }
-        }
-    }
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    let failed = play(&base, [first, after], Door::Sip).await;
+    assert!(failed.is_empty(), "over SIP: {}", failed.join("\n"));
     // No Media Streams model session was opened for them.
     assert_eq!(app.model.sessions().len(), relayed);
     // A scenario about the relayed audio is refused, not played.

@@ -69,7 +69,9 @@ async fn ended(app: &TestApp, call_id: &str) -> SipCall {
     app.sip.call(call_id).unwrap()
 }
 
-fn goodbye_script() -> ModelScript {
+/// A film search, then a second turn: the caller says `heard`, the model
+/// calls `tool` with `arguments` and says `answer`.
+fn then(heard: &str, tool: &str, arguments: Value, answer: &str) -> ModelScript {
     ModelScript {
         turns: vec![
             Turn {
@@ -82,17 +84,31 @@ fn goodbye_script() -> ModelScript {
                 answer: "Found {tool_output}.".into(),
             },
             Turn {
-                heard: "Thanks, that's all, bye!".into(),
-                tool_calls: vec![scripted_call(
-                    "end_call",
-                    json!({"reason": "caller_done"}),
-                    0,
-                )],
-                answer: "Enjoy the film. Goodbye!".into(),
+                heard: heard.into(),
+                tool_calls: vec![scripted_call(tool, arguments, 0)],
+                answer: answer.into(),
             },
         ],
         ..ModelScript::default()
     }
+}
+
+fn goodbye_script() -> ModelScript {
+    then(
+        "Thanks, that's all, bye!",
+        "end_call",
+        json!({"reason": "caller_done"}),
+        "Enjoy the film. Goodbye!",
+    )
+}
+
+fn transfer_script() -> ModelScript {
+    then(
+        "Can I talk to a person?",
+        "transfer_to_human",
+        json!({}),
+        "Connecting you now.",
+    )
 }
 
 /// A signed call is accepted once with the whole session (the same
@@ -221,32 +237,6 @@ async fn end_call_hangs_up_over_rest_after_the_goodbye_played() {
     assert_eq!(end["event"]["reason"], "agent_ended");
 }
 
-fn transfer_script() -> ModelScript {
-    ModelScript {
-        turns: vec![
-            Turn {
-                heard: "I love The Matrix".into(),
-                tool_calls: vec![scripted_call(
-                    "search_entity",
-                    json!({"query": "The Matrix", "type": "movie"}),
-                    0,
-                )],
-                answer: "Found {tool_output}.".into(),
-            },
-            Turn {
-                heard: "Can I talk to a person?".into(),
-                tool_calls: vec![scripted_call(
-                    "transfer_to_human",
-                    json!({"reason": "caller asked"}),
-                    0,
-                )],
-                answer: "Connecting you now.".into(),
-            },
-        ],
-        ..ModelScript::default()
-    }
-}
-
 /// A transfer refers the caller to the configured number, and only to
 /// it; a refer that fails hangs up rather than leave the call unsteered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,17 +265,11 @@ async fn at_capacity_a_call_is_rejected_as_busy() {
     let mut config = Config::default();
     config.limits.max_calls = 1;
     let app = sip_app(config).await;
-    let long = ModelScript {
-        turns: (0..6)
-            .map(|n| Turn {
-                heard: format!("Tell me more, part {n}"),
-                tool_calls: Vec::new(),
-                answer: "Here is a rather long answer that takes a while to play.".into(),
-            })
-            .collect(),
-        ..ModelScript::default()
-    };
-    let first = app.sip.place(place(&app, long)).await.unwrap();
+    let first = app
+        .sip
+        .place(place(&app, ModelScript::talking(6)))
+        .await
+        .unwrap();
     let sip = app.sip.clone();
     let id = first.clone();
     wait_until("the first call is accepted", move || {
@@ -311,13 +295,12 @@ async fn at_capacity_a_call_is_rejected_as_busy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_sideband_reconnects_while_the_call_goes_on() {
     let app = sip_app(Config::default()).await;
-    let mut script = goodbye_script();
-    script.turns[1].tool_calls = vec![scripted_call(
+    let script = then(
+        "More like it?",
         "get_recommendation",
         json!({"entity_ids": "{entity_id:The Matrix}", "output_type": "movie"}),
-        0,
-    )];
-    script.turns[1].answer = "Try {tool_output}.".into();
+        "Try {tool_output}.",
+    );
     let call_id = app
         .sip
         .place(PlaceCall {

@@ -85,27 +85,16 @@ impl VoiceModel for OpenAiRealtime {
         context: Option<Arc<str>>,
     ) -> Result<Box<dyn ModelSession>, ModelError> {
         let socket = super::connect(&self.endpoint, &self.api_key).await?;
-        let mut leg = Leg::new(
-            "model",
+        let session = OpenAiSession::start(
             socket,
-            RealtimeCodec::default(),
+            &self.session_update,
+            context,
             self.write_timeout,
+            self.ping_every,
         )
-        .pinged(Liveness::new(self.ping_every));
-        let mut opening = vec![Message::text(&*self.session_update)];
-        if let Some(context) = context {
-            // What a session taking over must know, before any audio.
-            opening.push(Message::text(wire::system_message(&context)));
-        }
-        for message in opening {
-            leg.send_message(message)
-                .map_err(|err| ModelError::Connect(err.to_string()))?;
-        }
-        leg.write_all()
-            .await
-            .map_err(|err| ModelError::Connect(err.to_string()))?;
+        .await?;
         tracing::debug!(stream = %call.stream_sid, "model session opened");
-        Ok(Box::new(OpenAiSession::new(leg)))
+        Ok(Box::new(session))
     }
 }
 
@@ -146,8 +135,31 @@ pub(super) struct OpenAiSession {
 }
 
 impl OpenAiSession {
-    pub(super) fn new(leg: Leg<ClientSocket, RealtimeCodec>) -> Self {
-        Self { leg }
+    /// A session on `socket`, configured with `session_update` and told
+    /// `context` (a session taking over), both before anything else;
+    /// pinged when quiet for `ping_every`.
+    pub(super) async fn start(
+        socket: ClientSocket,
+        session_update: &str,
+        context: Option<Arc<str>>,
+        write_timeout: Duration,
+        ping_every: Duration,
+    ) -> Result<Self, ModelError> {
+        let mut leg = Leg::new("model", socket, RealtimeCodec::default(), write_timeout)
+            .pinged(Liveness::new(ping_every));
+        let mut opening = vec![Message::text(session_update)];
+        if let Some(context) = context {
+            // What a session taking over must know, before any audio.
+            opening.push(Message::text(wire::system_message(&context)));
+        }
+        for message in opening {
+            leg.send_message(message)
+                .map_err(|err| ModelError::Connect(err.to_string()))?;
+        }
+        leg.write_all()
+            .await
+            .map_err(|err| ModelError::Connect(err.to_string()))?;
+        Ok(Self { leg })
     }
 }
 

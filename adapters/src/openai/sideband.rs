@@ -12,14 +12,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use qloophone_domain::ports::{CallInfo, Interruption, ModelError, ModelSession, ModelTraits};
 use qloophone_domain::ports::{SessionSetup, VoiceModel};
-use tokio_tungstenite::tungstenite::Message;
 
-use super::client::{OpenAiSession, RealtimeCodec};
+use super::client::OpenAiSession;
 use super::settings::OpenAiSettings;
 use super::wire;
 use crate::secret::Secret;
 use crate::sip::CallGone;
-use crate::ws::{Leg, Liveness};
 
 /// How long an attempt refused as gone waits for the call to end by its
 /// leg before it fails.
@@ -120,25 +118,15 @@ impl VoiceModel for Sideband {
             }
             Err(err) => return Err(err),
         };
-        let mut leg = Leg::new(
-            "model",
+        let session = OpenAiSession::start(
             socket,
-            RealtimeCodec::default(),
+            &self.sidebands.session_update,
+            context,
             self.sidebands.write_timeout,
+            self.sidebands.ping_every,
         )
-        .pinged(Liveness::new(self.sidebands.ping_every));
-        let mut opening = vec![Message::text(&*self.sidebands.session_update)];
-        if let Some(context) = context {
-            opening.push(Message::text(wire::system_message(&context)));
-        }
-        for message in opening {
-            leg.send_message(message)
-                .map_err(|err| ModelError::Connect(err.to_string()))?;
-        }
-        leg.write_all()
-            .await
-            .map_err(|err| ModelError::Connect(err.to_string()))?;
+        .await?;
         tracing::debug!("sideband opened");
-        Ok(Box::new(OpenAiSession::new(leg)))
+        Ok(Box::new(session))
     }
 }

@@ -140,7 +140,12 @@ fn model_opening_once(harness: &mut Harness) -> MockVoiceModel {
 
 /// The stream starts and, a moment later, the model confirms its session.
 async fn start_and_ready(h: &Harness) {
-    h.phone_in.send(start()).unwrap();
+    start_with_and_ready(h, start()).await;
+}
+
+/// As [`start_and_ready`], with this `start`.
+async fn start_with_and_ready(h: &Harness, start: PhoneEvent) {
+    h.phone_in.send(start).unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
     h.model_in
         .as_ref()
@@ -698,18 +703,11 @@ async fn a_direct_call_sends_no_audio_and_is_not_hung_up_for_silence() {
     let PhoneEvent::Start(info) = start() else {
         unreachable!()
     };
-    h.phone_in
-        .send(PhoneEvent::Start(CallInfo {
-            audio: AudioRoute::Direct,
-            ..info
-        }))
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    h.model_in
-        .as_ref()
-        .unwrap()
-        .send(frame(ModelEvent::Ready { tools: 1 }))
-        .unwrap();
+    let direct = PhoneEvent::Start(CallInfo {
+        audio: AudioRoute::Direct,
+        ..info
+    });
+    start_with_and_ready(&h, direct).await;
     let started = tokio::time::Instant::now();
     assert_eq!(call.await.unwrap(), EndReason::MaxDuration);
     assert!(started.elapsed() + Duration::from_millis(100) >= longest);
