@@ -174,6 +174,9 @@ pub struct SipCall {
     pub sidebands: usize,
     /// Every client event received on any of its sidebands, in order.
     pub events: Vec<Value>,
+    /// Every server event sent on its sidebands, in order, up to
+    /// [`crate::realtime::MAX_RECORDED_EVENTS`].
+    pub sent: Vec<Value>,
     /// What was said, `caller: …` or `assistant: …`, in order.
     pub transcript: Vec<String>,
     /// Tool outputs received (call id, output).
@@ -323,6 +326,7 @@ impl ControlPlane {
                     webhook_statuses: Vec::new(),
                     sidebands: 0,
                     events: Vec::new(),
+                    sent: Vec::new(),
                     transcript: Vec::new(),
                     tool_outputs: Vec::new(),
                     cut_off: 0,
@@ -701,7 +705,13 @@ impl Sideband {
         self.socket
             .send(Message::text(event.to_string()))
             .await
-            .map_err(|_| 1006)
+            .map_err(|_| 1006_u16)?;
+        self.update(|call| {
+            if call.sent.len() < crate::realtime::MAX_RECORDED_EVENTS {
+                call.sent.push(event);
+            }
+        });
+        Ok(())
     }
 
     /// The next client event, recorded; `session.update` is answered
@@ -857,10 +867,12 @@ impl Sideband {
         let item = format!("item_caller_{}", fastrand::u32(..));
         self.send(json!({"type": "input_audio_buffer.speech_started", "event_id": "evt_ss", "audio_start_ms": 0, "item_id": item}))
             .await?;
-        tokio::time::sleep(self.paced(words.len() as u64 * 40)).await;
+        let spoken = self.paced(words.len() as u64 * 40);
+        self.pause(spoken).await?;
         self.send(json!({"type": "input_audio_buffer.speech_stopped", "event_id": "evt_sp", "audio_end_ms": 0, "item_id": item}))
             .await?;
-        self.send(json!({"type": "conversation.item.input_audio_transcription.completed", "event_id": "evt_tr", "item_id": item, "content_index": 0, "transcript": words}))
+        self.send(json!({"type": "conversation.item.input_audio_transcription.completed", "event_id": "evt_tr", "item_id": item, "content_index": 0, "transcript": words,
+            "usage": {"type": "duration", "seconds": spoken.as_secs_f64()}}))
             .await?;
         self.update(|call| call.transcript.push(format!("caller: {words}")));
         Ok(())

@@ -69,6 +69,24 @@ async fn ended(app: &TestApp, call_id: &str) -> SipCall {
     app.sip.call(call_id).unwrap()
 }
 
+/// Both sides of a call's sidebands have the shapes of OpenAI's published
+/// types: what the simulated control plane sent, and what we sent it.
+fn assert_sideband_matches_the_sdk(call: &SipCall) {
+    let mut wrong = Vec::new();
+    for (side, events) in [
+        (crate::fidelity::Side::Server, &call.sent),
+        (crate::fidelity::Side::Client, &call.events),
+    ] {
+        for event in events {
+            if let Err(why) = crate::fidelity::check(side, event) {
+                wrong.push(format!("{}: {why}", event["type"]));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert!(call.sent.len() > 10 && call.events.len() > 3);
+}
+
 /// A film search, then a second turn: the caller says `heard`, the model
 /// calls `tool` with `arguments` and says `answer`.
 fn then(heard: &str, tool: &str, arguments: Value, answer: &str) -> ModelScript {
@@ -149,6 +167,7 @@ async fn a_signed_call_is_accepted_with_the_full_session_and_its_tools_run_once(
     assert_eq!(call.tool_outputs.len(), 1, "{:?}", call.tool_outputs);
     assert!(call.tool_outputs[0].1.contains("The Matrix"));
     assert!(call.of_type("input_audio_buffer.append").is_empty());
+    assert_sideband_matches_the_sdk(&call);
     assert!(
         call.transcript
             .iter()
@@ -323,6 +342,7 @@ async fn a_dropped_sideband_reconnects_while_the_call_goes_on() {
         .expect("the call so far, told to the new sideband");
     assert!(context.to_string().contains("The Matrix"), "{context}");
     assert_eq!(call.ended.as_deref(), Some("caller_hung_up"));
+    assert_sideband_matches_the_sdk(&call);
 }
 
 /// A SIP call's report reaches the operator like any call's, signed,
