@@ -1218,6 +1218,7 @@ pub async fn place_sip(
         tamper: None,
         also_to: Vec::new(),
         drop_sideband_after_turn: None,
+        interrupt_turn: None,
     };
     let answer: Value = json_of(http.post(format!("{control}/sim/calls")).json(&place))
         .await

@@ -127,6 +127,11 @@ pub struct PlaceCall {
     /// 1) has been answered and played.
     #[serde(default)]
     pub drop_sideband_after_turn: Option<usize>,
+    /// The caller speaks over the answer to their Nth turn (from 1), a
+    /// moment into it: OpenAI stops its audio and cancels the response,
+    /// and the caller's next turn goes on.
+    #[serde(default)]
+    pub interrupt_turn: Option<usize>,
 }
 
 fn default_from() -> String {
@@ -201,6 +206,8 @@ pub struct SipCall {
     known: Vec<(String, String)>,
     #[serde(skip)]
     drop_after_turn: Option<usize>,
+    #[serde(skip)]
+    interrupt_turn: Option<usize>,
     /// Tells an attached sideband the call is over.
     #[serde(skip)]
     over: Option<Arc<tokio::sync::Notify>>,
@@ -337,6 +344,7 @@ impl ControlPlane {
                     script: Arc::new(call.script.clone()),
                     known: Vec::new(),
                     drop_after_turn: call.drop_sideband_after_turn,
+                    interrupt_turn: call.interrupt_turn,
                     over: Some(Arc::new(tokio::sync::Notify::new())),
                 },
             );
@@ -606,6 +614,7 @@ impl ControlPlane {
             socket,
             script,
             responses: 0,
+            caller_talking: false,
         };
         let over = over.notified();
         tokio::pin!(over);
@@ -639,6 +648,11 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `input_audio_buffer.speech_started` for the caller's item `item`.
+fn speech_started(item: &str) -> Value {
+    json!({"type": "input_audio_buffer.speech_started", "event_id": "evt_ss", "audio_start_ms": 0, "item_id": item})
 }
 
 /// `response.created` for `response`.
@@ -693,6 +707,9 @@ struct Sideband {
     socket: WebSocketStream<TcpStream>,
     script: Arc<ModelScript>,
     responses: usize,
+    /// The caller began speaking over the last answer: their next turn's
+    /// speech has started already.
+    caller_talking: bool,
 }
 
 impl Sideband {
@@ -828,7 +845,14 @@ impl Sideband {
                 }
             }
             let answer = turn.answer.replace("{tool_output}", &summarize(&outputs));
-            self.speak(&answer).await?;
+            let interrupted = self
+                .update(|call| call.interrupt_turn == Some(number))
+                .unwrap_or(false);
+            if interrupted {
+                self.spoken_over(&answer).await?;
+            } else {
+                self.speak(&answer).await?;
+            }
             let drop = self
                 .update(|call| call.drop_after_turn == Some(number))
                 .unwrap_or(false);
@@ -865,8 +889,9 @@ impl Sideband {
     /// report them.
     async fn caller_says(&mut self, words: &str) -> Result<(), Dropped> {
         let item = format!("item_caller_{}", fastrand::u32(..));
-        self.send(json!({"type": "input_audio_buffer.speech_started", "event_id": "evt_ss", "audio_start_ms": 0, "item_id": item}))
-            .await?;
+        if !std::mem::take(&mut self.caller_talking) {
+            self.send(speech_started(&item)).await?;
+        }
         let spoken = self.paced(words.len() as u64 * 40);
         self.pause(spoken).await?;
         self.send(json!({"type": "input_audio_buffer.speech_stopped", "event_id": "evt_sp", "audio_end_ms": 0, "item_id": item}))
@@ -903,6 +928,35 @@ impl Sideband {
         }
         self.send(response_done(&response, 50, 10, 0)).await?;
         Ok(ids)
+    }
+
+    /// A spoken response the caller talks over a moment into its
+    /// playback: OpenAI stops its audio (`output_audio_buffer.cleared`)
+    /// and cancels the response, its server-side turn detection
+    /// interrupting as the session asked.
+    async fn spoken_over(&mut self, words: &str) -> Result<(), Dropped> {
+        let response = self.response_id();
+        self.send(response_created(&response)).await?;
+        self.send(json!({"type": "output_audio_buffer.started", "event_id": "evt_ab", "response_id": response}))
+            .await?;
+        self.update(|call| call.playing = true);
+        let heard = self.paced(words.len() as u64 * self.plane.options.ms_per_char / 4);
+        self.pause(heard).await?;
+        let item = format!("item_caller_{}", fastrand::u32(..));
+        self.send(speech_started(&item)).await?;
+        self.caller_talking = true;
+        self.update(|call| {
+            call.playing = false;
+            call.transcript
+                .push(format!("assistant (talked over): {words}"));
+        });
+        self.send(json!({"type": "output_audio_buffer.cleared", "event_id": "evt_ac", "response_id": response}))
+            .await?;
+        let mut done = response_done(&response, 100, 0, words.len() as u64 / 4);
+        done["response"]["status"] = json!("cancelled");
+        done["response"]["status_details"] =
+            json!({"type": "cancelled", "reason": "turn_detected"});
+        self.send(done).await
     }
 
     /// A spoken response: its transcript, and the playback OpenAI does

@@ -120,6 +120,7 @@ pub async fn run(settings: &SipLoadSettings) -> std::io::Result<SipLoadReport> {
                 tamper: None,
                 also_to: Vec::new(),
                 drop_sideband_after_turn: None,
+                interrupt_turn: None,
             };
             tokio::spawn(async move {
                 tokio::time::sleep(gap * u32::try_from(index).unwrap_or(u32::MAX)).await;

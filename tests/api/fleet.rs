@@ -960,6 +960,7 @@ async fn a_sip_delivery_is_acted_on_once_and_the_fleet_limit_holds() {
         tamper: None,
         also_to,
         drop_sideband_after_turn: None,
+        interrupt_turn: None,
     };
     let first = a
         .sip

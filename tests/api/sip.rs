@@ -27,6 +27,7 @@ fn place(app: &TestApp, script: ModelScript) -> PlaceCall {
         tamper: None,
         also_to: Vec::new(),
         drop_sideband_after_turn: None,
+        interrupt_turn: None,
     }
 }
 
@@ -372,4 +373,53 @@ async fn a_sip_call_is_reported_like_any_other() {
     assert_eq!(data["stream_sid"], call_id.as_str(), "{data}");
     assert!(data["tools"].as_array().unwrap().len() >= 2, "{data}");
     assert!(!holds_a_phone_number(&delivery.body.to_string()));
+}
+
+/// The caller talks over an answer: OpenAI stops its own audio and
+/// cancels the response; the bridge truncates and clears nothing (there is
+/// nothing of it here), takes the caller's next turn, and the call goes on
+/// to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_talking_over_the_agent_is_left_to_openai_and_the_call_goes_on() {
+    let app = sip_app(Config::default()).await;
+    let script = then(
+        "Actually, something darker?",
+        "get_recommendation",
+        json!({"entity_ids": "{entity_id:The Matrix}", "output_type": "movie"}),
+        "Try {tool_output}.",
+    );
+    let call_id = app
+        .sip
+        .place(PlaceCall {
+            interrupt_turn: Some(1),
+            ..place(&app, script)
+        })
+        .await
+        .unwrap();
+    let call = ended(&app, &call_id).await;
+    assert_eq!(call.ended.as_deref(), Some("caller_hung_up"));
+    assert!(
+        call.transcript
+            .iter()
+            .any(|line| line.starts_with("assistant (talked over): Found")),
+        "{:?}",
+        call.transcript
+    );
+    assert!(
+        call.transcript
+            .iter()
+            .any(|line| line.starts_with("assistant: Try ")),
+        "the next turn answered: {:?}",
+        call.transcript
+    );
+    for bridge_side in [
+        "conversation.item.truncate",
+        "conversation.item.delete",
+        "response.cancel",
+        "output_audio_buffer.clear",
+    ] {
+        assert!(call.of_type(bridge_side).is_empty(), "sent {bridge_side}");
+    }
+    assert_eq!(call.tool_outputs.len(), 2);
+    assert_sideband_matches_the_sdk(&call);
 }
