@@ -14,7 +14,7 @@ use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_mai
 use qloophone_adapters::openai::wire as openai;
 use qloophone_adapters::twilio::wire::{self as twilio, Encoder, Inbound};
 use qloophone_domain::ports::{ModelCommand, ModelEvent, PhoneCommand, PhoneEvent};
-use qloophone_domain::{MarkName, StreamSid};
+use qloophone_domain::{LegId, MarkName};
 
 /// The system allocator, counting allocations (a bench binary's own
 /// global allocator: nothing else is measured with it).
@@ -98,7 +98,7 @@ fn model_to_caller(c: &mut Criterion) {
         r#"{{"type":"response.output_audio.delta","event_id":"event_1","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0,"delta":"{}"}}"#,
         payload(798)
     ));
-    let encoder = Encoder::new(&StreamSid::parse("MZ00000000000000000000000000000001").unwrap());
+    let encoder = Encoder::new(&LegId::parse("MZ00000000000000000000000000000001").unwrap());
     let mark = MarkName::new(42);
     // As the legs run: one decoder per model session, one reused buffer per
     // phone leg, each message dropped once written (as the socket does).

@@ -909,13 +909,13 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use qloophone_domain::ports::RelayDirection;
-    use qloophone_domain::{AudioMs, EndReason, ItemId, RawFrame, StreamSid};
+    use qloophone_domain::{AudioMs, EndReason, ItemId, LegId, RawFrame};
 
     use super::*;
 
     fn record(event: CallEvent) -> CallEventRecord {
         CallEventRecord {
-            call: StreamSid::parse("MZ1").unwrap(),
+            call: LegId::parse("MZ1").unwrap(),
             at: SystemTime::now(),
             event,
         }

@@ -55,12 +55,12 @@ mod tests {
 
     use super::*;
     use crate::ports::{CallEvent, EndReason, MockEventSink};
-    use crate::types::StreamSid;
+    use crate::types::LegId;
 
     #[test]
     fn fan_out_hands_every_event_to_every_sink() {
         let record = CallEventRecord {
-            call: StreamSid::parse("MZ1").unwrap(),
+            call: LegId::parse("MZ1").unwrap(),
             at: SystemTime::UNIX_EPOCH,
             event: CallEvent::Ended {
                 reason: EndReason::PhoneStopped,

@@ -101,9 +101,10 @@ fn parse_id<'a>(value: &'a str, kind: &'static str) -> Result<&'a str, IdError> 
 }
 
 id_type!(
-    /// The phone leg's id of one audio stream: the key of a call here.
-    StreamSid,
-    "stream sid"
+    /// The phone leg's id: the key of a call here (a media stream's id, or
+    /// the id the model's side gave a call it answered).
+    LegId,
+    "leg id"
 );
 id_type!(
     /// The phone network's id of the call.
@@ -337,14 +338,8 @@ mod tests {
 
     #[test]
     fn ids_reject_empty_long_and_spaced_values() {
-        assert_eq!(
-            StreamSid::parse(""),
-            Err(IdError::Empty { kind: "stream sid" })
-        );
-        assert_eq!(
-            StreamSid::parse("  "),
-            Err(IdError::Empty { kind: "stream sid" })
-        );
+        assert_eq!(LegId::parse(""), Err(IdError::Empty { kind: "leg id" }));
+        assert_eq!(LegId::parse("  "), Err(IdError::Empty { kind: "leg id" }));
         assert!(matches!(
             CallSid::parse(&"C".repeat(300)),
             Err(IdError::TooLong { .. })
@@ -357,10 +352,10 @@ mod tests {
             ItemId::parse("item\n1"),
             Err(IdError::BadCharacter { .. })
         ));
-        let sid = StreamSid::parse("MZ123").unwrap();
+        let sid = LegId::parse("MZ123").unwrap();
         assert_eq!(sid.as_str(), "MZ123");
         assert_eq!(sid.to_string(), "MZ123");
-        assert_eq!(format!("{sid:?}"), "StreamSid(MZ123)");
+        assert_eq!(format!("{sid:?}"), "LegId(MZ123)");
     }
 
     #[test]

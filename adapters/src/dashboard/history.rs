@@ -222,13 +222,13 @@ mod tests {
     use qloophone_domain::EndReason;
     use qloophone_domain::ports::{Activity, Speaker};
 
-    use qloophone_domain::StreamSid;
+    use qloophone_domain::LegId;
 
     use super::*;
 
     fn at(call: u32, event: CallEvent) -> CallEventRecord {
         CallEventRecord {
-            call: StreamSid::parse(&format!("MZ{call}")).unwrap(),
+            call: LegId::parse(&format!("MZ{call}")).unwrap(),
             at: SystemTime::UNIX_EPOCH,
             event,
         }

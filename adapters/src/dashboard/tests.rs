@@ -3,7 +3,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::time::SystemClock;
 use bytes::Bytes;
-use qloophone_domain::{AudioMs, CallSid, EndReason, ItemId, RawFrame, StreamSid};
+use qloophone_domain::{AudioMs, CallSid, EndReason, ItemId, LegId, RawFrame};
 use serde_json::{Value, json};
 use warp::Filter;
 
@@ -12,7 +12,7 @@ use history::Role;
 
 fn record(event: CallEvent) -> CallEventRecord {
     CallEventRecord {
-        call: StreamSid::parse("MZ1").unwrap(),
+        call: LegId::parse("MZ1").unwrap(),
         at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_738_231_200_000),
         event,
     }

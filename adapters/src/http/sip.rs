@@ -135,7 +135,7 @@ async fn answer(state: Arc<AppState>, door: Arc<SipDoor>, call: IncomingCall) {
     services.hold = None;
     let keep = door.keep_numbers;
     let info = CallInfo {
-        stream_sid: call.call_id.clone(),
+        leg_id: call.call_id.clone(),
         call_sid: None,
         caller: call.from.as_ref().map(|number| number.masked()),
         caller_number: call.from.filter(|_| keep),

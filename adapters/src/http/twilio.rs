@@ -13,7 +13,7 @@ use qloophone_domain::call::{CallPermit, run_call};
 use qloophone_domain::ports::{
     AudioInbound, CallEvent, CallEventRecord, EndReason, HandoffOutcome,
 };
-use qloophone_domain::types::StreamSid;
+use qloophone_domain::types::LegId;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
@@ -153,7 +153,7 @@ async fn dial_result(params: Vec<(String, String)>, state: Arc<AppState>) -> Box
         Some(call_sid) => state.edges.ends.find(call_sid).await,
         None => None,
     };
-    let stream = end.and_then(|end| StreamSid::parse(&end.stream_sid).ok());
+    let stream = end.and_then(|end| LegId::parse(&end.stream_sid).ok());
     if let Some(call) = stream {
         state.services.sink.emit(CallEventRecord {
             call,
@@ -191,7 +191,7 @@ fn stream_status(params: Vec<(String, String)>, state: Arc<AppState>) -> impl Re
             %error,
             "Twilio says a stream failed"
         );
-        if let Some(call) = param(&params, "StreamSid").and_then(|sid| StreamSid::parse(sid).ok()) {
+        if let Some(call) = param(&params, "StreamSid").and_then(|sid| LegId::parse(sid).ok()) {
             state.services.sink.emit(CallEventRecord {
                 call,
                 at: state.clock.now(),

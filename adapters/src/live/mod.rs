@@ -106,7 +106,7 @@ impl VoiceModel for GptLive {
         leg.write_all()
             .await
             .map_err(|err| ModelError::Connect(err.to_string()))?;
-        tracing::debug!(stream = %call.stream_sid, "live session opened");
+        tracing::debug!(stream = %call.leg_id, "live session opened");
         Ok(Box::new(LiveSession {
             leg,
             started: false,

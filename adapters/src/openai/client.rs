@@ -93,7 +93,7 @@ impl VoiceModel for OpenAiRealtime {
             self.ping_every,
         )
         .await?;
-        tracing::debug!(stream = %call.stream_sid, "model session opened");
+        tracing::debug!(stream = %call.leg_id, "model session opened");
         Ok(Box::new(session))
     }
 }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use std::sync::Arc;
 
 use qloophone_domain::ports::{CallEvent, CallEventRecord, Clock, EventSink, ReportState};
-use qloophone_domain::types::StreamSid;
+use qloophone_domain::types::LegId;
 
 use super::{ReportSettings, ReportSettingsError, secret_key};
 
@@ -204,7 +204,7 @@ impl Delivery {
         };
         let call = serde_json::from_slice::<Value>(body)
             .ok()
-            .and_then(|report| StreamSid::parse(report["data"]["stream_sid"].as_str()?).ok());
+            .and_then(|report| LegId::parse(report["data"]["stream_sid"].as_str()?).ok());
         if let Some(call) = call {
             sink.emit(CallEventRecord {
                 call,

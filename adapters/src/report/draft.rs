@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use qloophone_domain::ports::{CallEvent, CallEventRecord, EndReason, EventSink, Speaker};
 use qloophone_domain::ports::{TextFailure, Usage};
-use qloophone_domain::types::StreamSid;
+use qloophone_domain::types::LegId;
 use serde_json::{Value, json};
 
 use super::DeliveryHandle;
@@ -39,7 +39,7 @@ struct Draft {
 /// The observer that writes each call's report and hands it over for
 /// delivery when the call ends.
 pub struct Reports {
-    drafts: Mutex<HashMap<StreamSid, Draft>>,
+    drafts: Mutex<HashMap<LegId, Draft>>,
     delivery: DeliveryHandle,
     include_transcript: bool,
 }
@@ -91,7 +91,7 @@ fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
 impl Draft {
     fn report(
         self,
-        call: &StreamSid,
+        call: &LegId,
         ended_at: SystemTime,
         reason: EndReason,
         transcript: bool,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use qloophone_domain::types::StreamSid;
+use qloophone_domain::types::LegId;
 use serde_json::Value;
 
 use crate::bounded::read_body;
@@ -77,7 +77,7 @@ impl CallControl {
     ///
     /// # Errors
     /// [`ControlError`].
-    pub async fn accept(&self, call: &StreamSid, session: &Value) -> Result<(), ControlError> {
+    pub async fn accept(&self, call: &LegId, session: &Value) -> Result<(), ControlError> {
         self.post(call, "accept", Some(session)).await
     }
 
@@ -85,7 +85,7 @@ impl CallControl {
     ///
     /// # Errors
     /// [`ControlError`].
-    pub async fn reject(&self, call: &StreamSid, sip_status: u16) -> Result<(), ControlError> {
+    pub async fn reject(&self, call: &LegId, sip_status: u16) -> Result<(), ControlError> {
         let body = serde_json::json!({ "status_code": sip_status });
         self.post(call, "reject", Some(&body)).await
     }
@@ -94,7 +94,7 @@ impl CallControl {
     ///
     /// # Errors
     /// [`ControlError`].
-    pub async fn hangup(&self, call: &StreamSid) -> Result<(), ControlError> {
+    pub async fn hangup(&self, call: &LegId) -> Result<(), ControlError> {
         self.post(call, "hangup", None).await
     }
 
@@ -102,14 +102,14 @@ impl CallControl {
     ///
     /// # Errors
     /// [`ControlError`].
-    pub async fn refer(&self, call: &StreamSid, target: &str) -> Result<(), ControlError> {
+    pub async fn refer(&self, call: &LegId, target: &str) -> Result<(), ControlError> {
         let body = serde_json::json!({ "target_uri": target });
         self.post(call, "refer", Some(&body)).await
     }
 
     async fn post(
         &self,
-        call: &StreamSid,
+        call: &LegId,
         action: &str,
         body: Option<&Value>,
     ) -> Result<(), ControlError> {

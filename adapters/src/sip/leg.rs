@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use futures_util::task::AtomicWaker;
 use qloophone_domain::ports::{AudioInbound, AudioRoute, CallInfo, EndReason, LegError};
 use qloophone_domain::ports::{PhoneCommand, PhoneEvent};
-use qloophone_domain::types::StreamSid;
+use qloophone_domain::types::LegId;
 
 use super::control::{CallControl, ControlError};
 
@@ -42,7 +42,7 @@ impl CallGone {
 pub struct SipLeg {
     /// The call's `start`, told once.
     start: Option<CallInfo>,
-    call: StreamSid,
+    call: LegId,
     gone: Arc<CallGone>,
     stopped: bool,
     control: CallControl,
@@ -69,7 +69,7 @@ impl SipLeg {
     ) -> Self {
         debug_assert_eq!(info.audio, AudioRoute::Direct);
         Self {
-            call: info.stream_sid.clone(),
+            call: info.leg_id.clone(),
             start: Some(info),
             gone,
             stopped: false,

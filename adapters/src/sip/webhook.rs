@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
-use qloophone_domain::types::{PhoneNumber, StreamSid};
+use qloophone_domain::types::{LegId, PhoneNumber};
 use serde::Deserialize;
 use standardwebhooks::{Webhook, WebhookError};
 use warp::http::HeaderMap;
@@ -167,7 +167,7 @@ struct SipHeader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingCall {
     /// OpenAI's id for it (opaque).
-    pub call_id: StreamSid,
+    pub call_id: LegId,
     /// The caller's number, from the `From` header, when it holds one.
     /// Caller-supplied: never proof of anything.
     pub from: Option<PhoneNumber>,
@@ -196,7 +196,7 @@ pub fn parse(body: &[u8]) -> Result<Incoming, String> {
     }
     let data = event.data.ok_or("no data")?;
     let call_id = data.call_id.ok_or("no call_id")?;
-    let call_id = StreamSid::parse(&call_id).map_err(|err| err.to_string())?;
+    let call_id = LegId::parse(&call_id).map_err(|err| err.to_string())?;
     let number = |name: &str| {
         data.sip_headers
             .iter()
@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(
             parse(br#"{"type":"realtime.call.incoming","data":{"call_id":"rtc_2","sip_headers":[{"name":"From","value":"sip:anonymous@x"}]}}"#),
             Ok(Incoming::Call(IncomingCall {
-                call_id: StreamSid::parse("rtc_2").unwrap(),
+                call_id: LegId::parse("rtc_2").unwrap(),
                 from: None,
                 to: None
             }))

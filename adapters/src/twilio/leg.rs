@@ -64,7 +64,7 @@ impl Codec for TwilioCodec {
                         return Ok(None);
                     }
                     self.token = stream_token(&frame);
-                    self.encoder = Some(Encoder::new(&info.stream_sid));
+                    self.encoder = Some(Encoder::new(&info.leg_id));
                 }
                 Ok(Some(event))
             }
@@ -222,7 +222,7 @@ impl TwilioLeg {
                     .as_ref()
                     .map(|sid| sid.as_str().to_owned())
                     .unwrap_or_default(),
-                info.stream_sid.as_str().to_owned(),
+                info.leg_id.as_str().to_owned(),
             ));
         }
         Poll::Ready(event)
@@ -273,7 +273,7 @@ impl AudioInbound for TwilioLeg {
             let claim = match self
                 .checks
                 .live
-                .claim(call_sid.as_deref(), info.stream_sid.as_str())
+                .claim(call_sid.as_deref(), info.leg_id.as_str())
             {
                 Ok(claim) => claim,
                 Err(taken) => {

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use bytes::{Bytes, BytesMut};
 use qloophone_domain::ports::{AudioEncoding, AudioRoute, CallInfo, MediaFormat};
 use qloophone_domain::ports::{PhoneCommand, PhoneEvent};
-use qloophone_domain::{CallSid, CallerId, MarkName, StreamSid};
+use qloophone_domain::{CallSid, CallerId, LegId, MarkName};
 use serde::{Deserialize, Deserializer};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -255,7 +255,7 @@ pub fn decode(frame: &Bytes) -> Result<Inbound, DecodeError> {
                     channels: f.channels,
                 });
             PhoneEvent::Start(CallInfo {
-                stream_sid: StreamSid::parse(&stream)?,
+                leg_id: LegId::parse(&stream)?,
                 call_sid: start.call_sid.as_deref().map(CallSid::parse).transpose()?,
                 caller: caller(start.custom_parameters.as_ref()),
                 caller_number: None,
@@ -311,7 +311,7 @@ pub struct Encoder {
 
 impl Encoder {
     /// An encoder for `stream`.
-    pub fn new(stream: &StreamSid) -> Self {
+    pub fn new(stream: &LegId) -> Self {
         let quoted = serde_json::to_string(stream.as_str()).expect("strings always encode");
         Self { stream_sid: quoted }
     }

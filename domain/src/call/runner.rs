@@ -574,7 +574,7 @@ impl<'s, P: AudioInbound> Call<'s, P> {
                     self.announced = true;
                     // The span the caller opened for this call carries its ids.
                     let span = tracing::Span::current();
-                    span.record("stream", info.stream_sid.as_str());
+                    span.record("stream", info.leg_id.as_str());
                     if let Some(call_sid) = &info.call_sid {
                         span.record("call", call_sid.as_str());
                     }
@@ -773,7 +773,7 @@ impl<'s, P: AudioInbound> Call<'s, P> {
 
     /// Hands an event to the observers, once the call has a stream id.
     fn emit(&self, event: CallEvent) {
-        if let Some(stream) = self.session.stream_sid() {
+        if let Some(stream) = self.session.leg_id() {
             self.services.sink.emit(CallEventRecord {
                 call: stream.clone(),
                 at: self.services.clock.now(),

@@ -30,7 +30,7 @@ use crate::ports::{MemoryError, MemoryEvent, Remembered};
 use crate::ports::{TextFailure, TextMessage, TextReceipt};
 use crate::tools::{Known, KnownEntity, Pick, ToolInvocation, ToolOutcome};
 use crate::types::{
-    AudioChunk, AudioMs, ItemId, MarkName, PhoneNumber, ResponseId, StreamSid, ToolCallId,
+    AudioChunk, AudioMs, ItemId, LegId, MarkName, PhoneNumber, ResponseId, ToolCallId,
 };
 
 /// Conversation policy knobs that change the session's decisions.
@@ -557,9 +557,9 @@ impl CallSession {
         self
     }
 
-    /// The call's stream id, once started.
-    pub fn stream_sid(&self) -> Option<&StreamSid> {
-        self.info.as_ref().map(|info| &info.stream_sid)
+    /// The call's phone leg id, once started.
+    pub fn leg_id(&self) -> Option<&LegId> {
+        self.info.as_ref().map(|info| &info.leg_id)
     }
 
     /// Whether `start` has arrived.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::ports::{TextFailure, Usage};
-use crate::types::{AudioMs, CallSid, CallerId, ItemId, RawFrame, StreamSid};
+use crate::types::{AudioMs, CallSid, CallerId, ItemId, LegId, RawFrame};
 
 /// Why a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -457,7 +457,7 @@ impl CallEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallEventRecord {
     /// The call (its stream id).
-    pub call: StreamSid,
+    pub call: LegId,
     /// Wall-clock time of the event.
     pub at: SystemTime,
     /// What happened.

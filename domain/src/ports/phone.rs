@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use async_trait::async_trait;
 
 use super::{EndReason, LegError};
-use crate::types::{AudioChunk, CallSid, CallerId, MarkName, PhoneNumber, StreamSid};
+use crate::types::{AudioChunk, CallSid, CallerId, LegId, MarkName, PhoneNumber};
 
 /// How audio samples are encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +82,7 @@ impl AudioRoute {
 pub struct CallInfo {
     /// The leg's id: the call's key (a media stream's id, or the id the
     /// model's side gave a call it answered).
-    pub stream_sid: StreamSid,
+    pub leg_id: LegId,
     /// The phone network's call id, when sent.
     pub call_sid: Option<CallSid>,
     /// Who is calling, masked, when the leg was told.

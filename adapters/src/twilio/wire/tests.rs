@@ -26,7 +26,7 @@ fn decodes_every_documented_event() {
     let PhoneEvent::Start(info) = event(START) else {
         panic!("start")
     };
-    assert_eq!(info.stream_sid.as_str(), "MZ1");
+    assert_eq!(info.leg_id.as_str(), "MZ1");
     assert_eq!(info.call_sid.unwrap().as_str(), "CA1");
     assert!(info.audio.is_supported());
     assert!(matches!(info.audio, AudioRoute::Relayed(_)));
@@ -168,7 +168,7 @@ fn other_media_formats_are_decoded_for_the_domain_to_refuse() {
 
 #[test]
 fn encodes_media_mark_and_clear_with_the_stream_id() {
-    let encoder = Encoder::new(&StreamSid::parse("MZ1").unwrap());
+    let encoder = Encoder::new(&LegId::parse("MZ1").unwrap());
     let media = encoder.encode(&PhoneCommand::Media(AudioChunk::new(
         Bytes::from_static(b"//79"),
         3,

@@ -15,7 +15,7 @@ use crate::ports::{
 };
 use crate::ports::{LegError, MockClock, MockEventSink, MockVoiceModel};
 use crate::tools::{Known, MockToolExecutor, ToolOutcome};
-use crate::types::{AudioChunk, ResponseId, StreamSid, ToolCallId};
+use crate::types::{AudioChunk, LegId, ResponseId, ToolCallId};
 
 struct FakePhone {
     events: mpsc::UnboundedReceiver<PhoneEvent>,
@@ -88,13 +88,13 @@ struct Harness {
     model_closed: Arc<AtomicBool>,
 }
 
-fn sid() -> StreamSid {
-    StreamSid::parse("MZ1").unwrap()
+fn sid() -> LegId {
+    LegId::parse("MZ1").unwrap()
 }
 
 fn start() -> PhoneEvent {
     PhoneEvent::Start(CallInfo {
-        stream_sid: sid(),
+        leg_id: sid(),
         call_sid: None,
         caller: None,
         caller_number: None,
@@ -131,7 +131,7 @@ fn model_opening_once(harness: &mut Harness) -> MockVoiceModel {
     model
         .expect_open()
         .withf(|call, setup, context| {
-            call.stream_sid.as_str() == "MZ1" && setup.instructions == "test" && context.is_none()
+            call.leg_id.as_str() == "MZ1" && setup.instructions == "test" && context.is_none()
         })
         .times(1)
         .returning(move |_, _, _| Ok(Box::new(session.lock().unwrap().take().unwrap())));

@@ -10,8 +10,8 @@ use crate::ports::{AudioEncoding, AudioRoute, EntityKind, MediaFormat, Rates};
 use crate::ports::{Interruption, ModelTraits};
 use crate::types::CallerId;
 
-fn sid() -> StreamSid {
-    StreamSid::parse("MZ00000000000000000000000000000001").unwrap()
+fn sid() -> LegId {
+    LegId::parse("MZ00000000000000000000000000000001").unwrap()
 }
 
 fn item(id: &str) -> ItemId {
@@ -32,7 +32,7 @@ fn audio(bytes: u32) -> AudioChunk {
 
 fn info() -> CallInfo {
     CallInfo {
-        stream_sid: sid(),
+        leg_id: sid(),
         call_sid: None,
         caller: Some(CallerId::parse("+1******4567").unwrap()),
         caller_number: None,
@@ -209,7 +209,7 @@ fn start_opens_the_model_and_tells_observers() {
         ]
     );
     assert!(s.session.started());
-    assert_eq!(s.session.stream_sid(), Some(&sid()));
+    assert_eq!(s.session.leg_id(), Some(&sid()));
     // A second start is ignored.
     assert_eq!(s.step(Input::Phone(PhoneEvent::Start(info()))), vec![]);
 }
