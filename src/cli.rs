@@ -107,6 +107,18 @@ pub enum Command {
         /// asking /twiml (to measure another bridge the same way).
         #[arg(long)]
         stream_url: Option<String>,
+        /// Full duplex: the model side serves wss:// with this PEM
+        /// certificate chain (and --model-tls-key); the server must trust
+        /// its CA (tls.ca_file).
+        #[arg(long, requires = "model_tls_key")]
+        model_tls_cert: Option<PathBuf>,
+        /// The PEM key of --model-tls-cert.
+        #[arg(long, requires = "model_tls_cert")]
+        model_tls_key: Option<PathBuf>,
+        /// Full duplex: trust only this PEM CA file on wss:// streams (a
+        /// server serving TLS itself, tls.cert_file).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
         /// SIP: every call is one OpenAI answers, held for --seconds once
         /// all have started; this command plays OpenAI's side (the
         /// sideband on --model-listen, REST on --control-listen; point the

@@ -11,6 +11,7 @@ use qloophone_sandbox::phone::{CallSettings, place, place_sip};
 use qloophone_sandbox::qloo::{QlooOptions, QlooSim};
 use qloophone_sandbox::realtime::{ModelFaults, RealtimeOptions, RealtimeSim};
 use qloophone_sandbox::scenario::Scenario;
+use qloophone_sandbox::tls::ServerTls;
 use tokio::net::TcpListener;
 
 use crate::cli::{Cli, Command, SimPeer};
@@ -124,6 +125,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seconds,
             model_listen,
             stream_url,
+            model_tls_cert,
+            model_tls_key,
+            ca_file,
             sip,
             control_listen,
         } => {
@@ -165,11 +169,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     server_pid,
                     auth_token: twilio_token(&config),
                     stream_url,
+                    ca_file,
                 };
-                let model = qloophone_sandbox::duplex::start_model(model_listen, calls)
+                let tls = match model_tls_cert.zip(model_tls_key) {
+                    Some((cert, key)) => Some(
+                        ServerTls::from_pem_files(&cert, &key)
+                            .context("--model-tls-cert, --model-tls-key")?,
+                    ),
+                    None => None,
+                };
+                let model = qloophone_sandbox::duplex::start_model(model_listen, calls, tls)
                     .await
                     .with_context(|| format!("cannot listen on {model_listen}"))?;
-                let report = qloophone_sandbox::duplex::run(&settings, model).await;
+                let report = qloophone_sandbox::duplex::run(&settings, model)
+                    .await
+                    .context("--ca-file")?;
                 if json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else {

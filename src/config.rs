@@ -25,6 +25,7 @@ pub use qloophone_adapters::redis::RedisSettings;
 pub use qloophone_adapters::report::ReportSettings;
 pub use qloophone_adapters::secret::Secret;
 pub use qloophone_adapters::sip::SipSettings;
+pub use qloophone_adapters::tls::TlsSettings;
 pub use qloophone_adapters::twilio::TwilioSettings;
 use qloophone_domain::call::{SessionPolicy, Watchdogs};
 use serde::{Deserialize, Serialize};
@@ -138,6 +139,8 @@ pub struct Config {
     pub memory: MemorySettings,
     /// Calls OpenAI answers over SIP, this server their control plane.
     pub sip: SipSettings,
+    /// TLS on this server's port, and extra roots for outbound connections.
+    pub tls: TlsSettings,
 }
 
 /// `[model]`: how calls treat the voice model, whichever its API.

@@ -22,6 +22,7 @@ use qloophone_adapters::report::{Delivery, DeliveryHandle, MessageBox, ReportMet
 use qloophone_adapters::secret::Secret;
 use qloophone_adapters::sip::SipDoor;
 use qloophone_adapters::time::SystemClock;
+use qloophone_adapters::tls::{self, Trust};
 use qloophone_adapters::twilio::admission::{LiveStreams, WaitingRoom};
 use qloophone_adapters::twilio::after_stream::{RECORD_LIFETIME, StreamEnds};
 use qloophone_adapters::twilio::lines::CallLines;
@@ -46,6 +47,7 @@ use crate::sandbox::Sandbox;
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    tls: Option<tls::Acceptor>,
     addr: SocketAddr,
     state: Arc<AppState>,
     sandbox: Option<Sandbox>,
@@ -155,9 +157,13 @@ impl Builder {
         }
         let addr = listener.local_addr()?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        // What every outbound connection trusts, and what the port
+        // presents when it serves TLS itself: both read once, here.
+        let trust = Trust::load(&config.tls).context("tls.ca_file")?;
+        let tls = tls::acceptor(&config.tls).context("tls")?;
         let api_log = config.qloo.api_log();
         let qloo_requests = QlooRequests::default();
-        let qloo = QlooClient::new(&config.qloo, api_log.clone())
+        let qloo = QlooClient::new(&config.qloo, api_log.clone(), &trust)
             .map_err(anyhow::Error::msg)
             .context("qloo")?
             .with_metrics(qloo_requests.clone());
@@ -190,6 +196,7 @@ impl Builder {
                     credentials,
                     config.twilio.sms_from.clone(),
                     Duration::from_millis(config.twilio.texts_timeout_ms),
+                    &trust,
                 )) as Arc<dyn TextMessages>
             });
         // Callers remembered (when they ask) only with a key for the hash
@@ -224,7 +231,7 @@ impl Builder {
         let setup = policy::session_setup(tools.specs(), &control);
         let tool_names = setup.tools.iter().map(|spec| spec.name.clone()).collect();
         let voice = VoiceModelChoice::new(&config);
-        let model = voice.build(&config, &setup, write_timeout)?;
+        let model = voice.build(&config, &setup, write_timeout, &trust)?;
         let traits = model.traits();
         let model_settings = &config.model;
         let session_policy = SessionPolicy {
@@ -269,7 +276,7 @@ impl Builder {
             Some(_) => {
                 let figures = ReportMetrics::default();
                 metrics.register_reports(&figures);
-                let (delivery, handle, inbox) = Delivery::new(&config.report, figures)
+                let (delivery, handle, inbox) = Delivery::new(&config.report, figures, &trust)
                     .map_err(|err| anyhow::anyhow!("report.secret: {err}"))?;
                 sinks.push(Arc::new(Reports::new(
                     handle.clone(),
@@ -316,6 +323,7 @@ impl Builder {
             write_timeout,
             fleet.as_ref().map(|parts| parts.fleet.clone()),
             services.policy.control.text_picks || services.policy.control.memory,
+            &trust,
         )?;
         let public_url = url::Url::parse(&config.server.public_url).context("server.public_url")?;
         // With Twilio's token set, every stream must also bring the token
@@ -397,6 +405,7 @@ impl Builder {
         });
         Ok(Application {
             listener,
+            tls,
             addr,
             state,
             sandbox,
@@ -409,8 +418,6 @@ impl Builder {
     }
 }
 
-/// The voice model the configuration names: its API, what it costs, its
-/// context window.
 /// The SIP door, when a webhook secret opens it: calls OpenAI answers
 /// are accepted with the session a Media Stream's model is sent (one
 /// source for both), transferred to the same number, their numbers kept
@@ -422,6 +429,7 @@ fn sip_door(
     write_timeout: Duration,
     fleet: Option<Arc<Fleet>>,
     keep_numbers: bool,
+    trust: &Trust,
 ) -> anyhow::Result<Option<Arc<SipDoor>>> {
     if config.sip.webhook_secret.is_none() {
         return Ok(None);
@@ -437,9 +445,9 @@ fn sip_door(
     let extras = openai.session_extras();
     let accept = realtime_wire::sip_accept(setup, openai, &extras);
     let ping = Duration::from_millis(config.model.ping_interval_ms);
-    let sidebands = Sidebands::new(openai, setup, ping, write_timeout);
+    let sidebands = Sidebands::new(openai, setup, ping, write_timeout, trust.clone());
     let api_key = openai.api_key.clone().unwrap_or_else(|| Secret::new(""));
-    let mut door = SipDoor::new(&config.sip, api_key, accept, sidebands)
+    let mut door = SipDoor::new(&config.sip, api_key, accept, sidebands, trust)
         .map_err(|err| anyhow::anyhow!("sip.webhook_secret (OPENAI_WEBHOOK_SECRET): {err}"))?
         .transferring_to(config.twilio.transfer_number.as_deref())
         .keeping_numbers(keep_numbers);
@@ -450,6 +458,8 @@ fn sip_door(
     Ok(Some(Arc::new(door)))
 }
 
+/// The voice model the configuration names: its API, what it costs, its
+/// context window.
 struct VoiceModelChoice {
     api: Api,
     prices: Option<Prices>,
@@ -501,11 +511,12 @@ impl VoiceModelChoice {
         config: &Config,
         setup: &SessionSetup,
         write_timeout: Duration,
+        trust: &Trust,
     ) -> anyhow::Result<Arc<dyn VoiceModel>> {
         let ping = Duration::from_millis(config.model.ping_interval_ms);
         Ok(match self.api {
             Api::Realtime => Arc::new(
-                OpenAiRealtime::new(&config.openai, setup, ping)
+                OpenAiRealtime::new(&config.openai, setup, ping, trust.clone())
                     .context("openai.realtime_url")?
                     .with_write_timeout(write_timeout),
             ),
@@ -515,6 +526,7 @@ impl VoiceModelChoice {
                     &config.openai.model,
                     config.openai.api_key.as_ref(),
                     ping,
+                    trust.clone(),
                 )
                 .context("live.url")?
                 .with_write_timeout(write_timeout),
@@ -577,7 +589,7 @@ impl Application {
         let drain_timeout = self.drain_timeout;
         // The drain happens while the server still accepts (so `/health`
         // says draining and `/twiml` answers busy), before it stops.
-        http::serve(self.listener, self.state.clone(), async move {
+        http::serve(self.listener, self.tls, self.state.clone(), async move {
             shutdown.await;
             drain(&state, drain_timeout, cut_short).await;
             // The ended calls' reports get one more try; what the

@@ -28,6 +28,7 @@ pub mod report;
 pub mod secret;
 pub mod sip;
 pub mod time;
+pub mod tls;
 pub mod twilio;
 pub mod ws;
 

@@ -26,7 +26,10 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+use tokio_tungstenite::Connector;
+
+use crate::tls::ServerTls;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::load::{ServerUsage, proc_sample};
@@ -262,6 +265,9 @@ pub struct DuplexSettings {
     /// one (for a bridge with another webhook, such as Twilio's Node
     /// sample, measured the same way).
     pub stream_url: Option<String>,
+    /// Trust only this CA file's certificates on `wss://` streams (a server
+    /// serving TLS with a certificate made for the run).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The outcome of a full-duplex run.
@@ -371,6 +377,7 @@ impl DuplexReport {
 /// the session lasts, and time the caller's audio appended to them.
 pub struct DuplexModel {
     addr: SocketAddr,
+    tls: bool,
     task: tokio::task::JoinHandle<()>,
     shared: Arc<Shared>,
 }
@@ -378,7 +385,8 @@ pub struct DuplexModel {
 impl DuplexModel {
     /// Where the server should point `OPENAI_REALTIME_URL`.
     pub fn url(&self) -> String {
-        format!("ws://{}/v1/realtime", self.addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/v1/realtime", self.addr)
     }
 }
 
@@ -396,7 +404,10 @@ struct ClientEvent<'a> {
     audio: Option<&'a str>,
 }
 
-async fn model_session(stream: TcpStream, shared: Arc<Shared>) {
+async fn model_session<S>(stream: S, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let Ok(mut socket) =
         tokio_tungstenite::accept_async_with_config(stream, Some(crate::socket_config())).await
     else {
@@ -502,7 +513,12 @@ struct MarkPart<'a> {
 
 /// One caller: `/twiml`, the stream, 20 ms stamped frames for `duration`,
 /// marks echoed as they come, then `stop`.
-async fn caller(settings: DuplexSettings, index: usize, shared: Arc<Shared>) -> Result<(), String> {
+async fn caller(
+    settings: DuplexSettings,
+    index: usize,
+    shared: Arc<Shared>,
+    tls: Option<Connector>,
+) -> Result<(), String> {
     let call = u32::try_from(index).map_err(|_| "too many calls".to_owned())?;
     let call_sid = format!("CA{index:032x}");
     let token = settings.auth_token.as_deref();
@@ -522,10 +538,14 @@ async fn caller(settings: DuplexSettings, index: usize, shared: Arc<Shared>) -> 
     {
         request.headers_mut().insert("x-twilio-signature", value);
     }
-    let (mut socket, _) =
-        tokio_tungstenite::connect_async_with_config(request, Some(crate::socket_config()), true)
-            .await
-            .map_err(|err| format!("{url}: {err}"))?;
+    let (mut socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(crate::socket_config()),
+        true,
+        tls,
+    )
+    .await
+    .map_err(|err| format!("{url}: {err}"))?;
     let stream_sid = format!("MZ{index:032x}");
     let parameters: serde_json::Map<String, serde_json::Value> = parameters
         .into_iter()
@@ -643,9 +663,14 @@ async fn caller(settings: DuplexSettings, index: usize, shared: Arc<Shared>) -> 
 ///
 /// # Errors
 /// When the address cannot be bound.
-pub async fn start_model(listen: SocketAddr, calls: usize) -> std::io::Result<DuplexModel> {
+pub async fn start_model(
+    listen: SocketAddr,
+    calls: usize,
+    tls: Option<ServerTls>,
+) -> std::io::Result<DuplexModel> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
+    let tls_on = tls.is_some();
     let shared = Arc::new(Shared {
         epoch: Instant::now(),
         started_ns: (0..calls).map(|_| AtomicU64::new(0)).collect(),
@@ -666,15 +691,39 @@ pub async fn start_model(listen: SocketAddr, calls: usize) -> std::io::Result<Du
             };
             let _ = stream.set_nodelay(true);
             accepting.open_sessions.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(model_session(stream, accepting.clone()));
+            let shared = accepting.clone();
+            match tls.clone() {
+                None => drop(tokio::spawn(model_session(stream, shared))),
+                Some(tls) => drop(tokio::spawn(async move {
+                    match tls.accept(stream).await {
+                        Ok(stream) => model_session(stream, shared).await,
+                        Err(_) => {
+                            shared.open_sessions.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
+                })),
+            }
         }
     });
-    Ok(DuplexModel { addr, task, shared })
+    Ok(DuplexModel {
+        addr,
+        tls: tls_on,
+        task,
+        shared,
+    })
 }
 
 /// Places the calls against a server pointed at `model` and reports.
-pub async fn run(settings: &DuplexSettings, model: DuplexModel) -> DuplexReport {
+///
+/// # Errors
+/// When `settings.ca_file` cannot be read.
+pub async fn run(settings: &DuplexSettings, model: DuplexModel) -> std::io::Result<DuplexReport> {
     let shared = model.shared.clone();
+    let tls = settings
+        .ca_file
+        .as_deref()
+        .map(crate::tls::client_trusting)
+        .transpose()?;
     let me = std::process::id();
     let generator_before = proc_sample(me);
     let before = settings.server_pid.and_then(proc_sample);
@@ -687,9 +736,10 @@ pub async fn run(settings: &DuplexSettings, model: DuplexModel) -> DuplexReport 
         .map(|index| {
             let settings = settings.clone();
             let shared = shared.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(gap * u32::try_from(index).unwrap_or(u32::MAX)).await;
-                caller(settings, index, shared).await
+                caller(settings, index, shared, tls).await
             })
         })
         .collect();
@@ -734,7 +784,7 @@ pub async fn run(settings: &DuplexSettings, model: DuplexModel) -> DuplexReport 
     };
     let generator_cores = generator_cpu_seconds / seconds.max(0.001);
     failures.extend(totals.failures.iter().cloned());
-    DuplexReport {
+    Ok(DuplexReport {
         calls: settings.calls,
         connected: totals.connected,
         failures,
@@ -749,7 +799,7 @@ pub async fn run(settings: &DuplexSettings, model: DuplexModel) -> DuplexReport 
         generator_cpu_seconds,
         generator_cores,
         generator_saturated: generator_cores >= GENERATOR_BUSY,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ pub mod script;
 pub mod signature;
 pub mod sip;
 pub mod sip_load;
+pub mod tls;
 pub mod twilio_api;
 
 /// The API key the sandbox's simulated peers accept.

@@ -1,7 +1,9 @@
 //! `qloophone load` against a sandbox server.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use qloophone_sandbox::duplex::DuplexReport;
 use qloophone_sandbox::load::{LoadSettings, run};
 use qloophone_sandbox::scenario::Scenario;
 
@@ -62,17 +64,47 @@ async fn load_runs_calls_and_reports_percentiles_and_server_usage() {
 /// are reported, never asserted).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_duplex_run_counts_every_frame_both_ways() {
+    let report = duplex_run(&DuplexTls::default()).await;
+    assert_every_frame_relayed(&report, 3);
+}
+
+/// TLS for a full-duplex run: the model side's certificate and key, and
+/// the server's own with the CA its callers trust.
+#[derive(Debug, Default)]
+pub struct DuplexTls {
+    /// The model side serves `wss://` with these (certificate, key).
+    pub model: Option<(PathBuf, PathBuf)>,
+    /// The server serves HTTPS and `wss://` with these (certificate, key).
+    pub server: Option<(PathBuf, PathBuf)>,
+    /// What the server trusts beside the built-in roots (`tls.ca_file`),
+    /// and what the callers trust on `wss://`.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Three calls for two seconds through a server in live mode, TLS where
+/// `tls` says.
+pub async fn duplex_run(tls: &DuplexTls) -> DuplexReport {
     use qloophone::config::Config;
     use qloophone::startup::Application;
     use qloophone_adapters::secret::Secret;
     use qloophone_sandbox::duplex::{DuplexSettings, run, start_model};
+    use qloophone_sandbox::tls::ServerTls;
 
     let calls = 3;
-    let model = start_model("127.0.0.1:0".parse().unwrap(), calls)
+    let model_tls = tls
+        .model
+        .as_ref()
+        .map(|(cert, key)| ServerTls::from_pem_files(cert, key).unwrap());
+    let model = start_model("127.0.0.1:0".parse().unwrap(), calls, model_tls)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let scheme = if tls.server.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let mut config = Config::default();
     config.openai.api_key = Some(Secret::new("duplex"));
     config.openai.realtime_url = model.url();
@@ -80,29 +112,45 @@ async fn a_full_duplex_run_counts_every_frame_both_ways() {
     config.qloo.api_url = "http://127.0.0.1:9".to_owned();
     config.qloo.api_log = String::new();
     config.cache.snapshot = String::new();
-    config.server.public_url = format!("http://{addr}");
+    config.server.public_url = format!("{scheme}://{addr}");
+    config.tls.ca_file.clone_from(&tls.ca_file);
+    if let Some((cert, key)) = &tls.server {
+        config.tls.cert_file = Some(cert.clone());
+        config.tls.key_file = Some(key.clone());
+    }
     let app = Application::builder(listener, config).build().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
         let _ = stopped.await;
     }));
     let settings = DuplexSettings {
-        url: format!("http://{addr}"),
+        url: format!("{scheme}://{addr}"),
         calls,
         ramp: Duration::from_millis(30),
         duration: Duration::from_secs(2),
         server_pid: Some(std::process::id()),
         auth_token: None,
-        stream_url: None,
+        // The webhook is asked over plain HTTP only; over TLS the stream
+        // is opened as the floors' are, directly.
+        stream_url: tls.server.as_ref().map(|_| format!("wss://{addr}/call")),
+        ca_file: tls.ca_file.clone(),
     };
-    let report = run(&settings, model).await;
+    let report = run(&settings, model).await.unwrap();
+    eprintln!("{}", report.summary());
+    let _ = stop.send(());
+    server.await.unwrap();
+    report
+}
+
+/// Every call connected, and every frame sent either way received on its
+/// own call, in order.
+pub fn assert_every_frame_relayed(report: &DuplexReport, calls: usize) {
     let summary = report.summary();
-    eprintln!("{summary}");
     assert_eq!(report.connected, calls as u64, "{summary}");
     assert!(report.failures.is_empty(), "{summary}");
     for (name, direction) in [("uplink", &report.uplink), ("downlink", &report.downlink)] {
         // Two seconds at 50 frames a second, for each call.
-        assert!(direction.sent >= 3 * 80, "{name}: {summary}");
+        assert!(direction.sent >= calls as u64 * 80, "{name}: {summary}");
         assert_eq!(direction.lost, 0, "{name}: {summary}");
         assert_eq!(direction.out_of_order, 0, "{name}: {summary}");
         assert_eq!(direction.misrouted, 0, "{name}: {summary}");
@@ -116,11 +164,9 @@ async fn a_full_duplex_run_counts_every_frame_both_ways() {
     // in CI beside the browser tests, when frames took up to 230 ms.)
     let in_flight = report.uplink.latency_us.max.div_ceil(20_000) + 2;
     assert!(
-        report.uplink.sent - report.uplink.received <= 3 * in_flight,
+        report.uplink.sent - report.uplink.received <= calls as u64 * in_flight,
         "{summary}"
     );
     assert_eq!(report.start_to_first_append_us.count, calls as u64);
     assert!(report.server_cpu_us_per_frame.is_some());
-    let _ = stop.send(());
-    server.await.unwrap();
 }

@@ -28,4 +28,5 @@ mod signatures;
 mod sip;
 mod tags;
 mod texts;
+mod tls;
 mod trust;

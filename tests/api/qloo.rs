@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use qloophone_adapters::qloo::{QlooClient, QlooSettings};
 use qloophone_adapters::secret::Secret;
+use qloophone_adapters::tls::Trust;
 use qloophone_domain::EntityId;
 use qloophone_domain::ports::TasteGraph;
 use qloophone_domain::ports::{
@@ -41,6 +42,7 @@ fn client(sim: &QlooSim, key: &str, retries: u32) -> QlooClient {
             ..QlooSettings::default()
         },
         None,
+        &Trust::builtin(),
     )
     .unwrap()
 }
@@ -214,6 +216,7 @@ async fn an_unreachable_service_is_reported() {
             ..QlooSettings::default()
         },
         None,
+        &Trust::builtin(),
     )
     .unwrap();
     assert!(matches!(
@@ -247,6 +250,7 @@ async fn a_retry_that_would_pass_the_deadline_is_not_attempted() {
             ..QlooSettings::default()
         },
         None,
+        &Trust::builtin(),
     )
     .unwrap();
     sim.inject(Fault::Status(429));
@@ -334,6 +338,7 @@ async fn a_failing_qloo_trips_the_breaker_and_the_cache_still_answers() {
             ..QlooSettings::default()
         },
         None,
+        &Trust::builtin(),
     )
     .unwrap();
     let breaker = client.breaker();
@@ -546,6 +551,7 @@ async fn an_answer_past_the_size_limit_is_cut_off() {
             ..QlooSettings::default()
         },
         None,
+        &Trust::builtin(),
     )
     .unwrap();
     sim.inject(Fault::Huge(8 << 20));

@@ -19,8 +19,10 @@ use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio_util::either::Either;
 
 use super::{AppState, routes};
+use crate::tls::Acceptor;
 
 /// `[http]`: limits on HTTP connections.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,15 +62,18 @@ impl HttpSettings {
     }
 }
 
-/// Serves the routes on `listener` until `shutdown` completes, then stops
+/// Serves the routes on `listener`, each connection through `tls` when
+/// given (HTTPS and `wss://`), until `shutdown` completes, then stops
 /// accepting and waits for the requests in flight (upgraded WebSockets are
 /// not waited for: the call registry and the dashboard hub end those).
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<Acceptor>,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let settings = state.http.clone();
+    let header_deadline = settings.header_read_timeout();
     let routes = routes(state);
     let capacity = settings.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     // A permit per connection speaking HTTP: the cap, and on shutdown the
@@ -99,17 +104,36 @@ pub async fn serve(
             inner: TowerToHyperService::new(warp::service(routes.clone())),
             peer: Peer(peer),
         };
-        // hyper's own HTTP/1.1 driver rather than hyper-util's `auto`, which
-        // first waits, with no deadline, to see whether the client speaks
-        // HTTP/2. Twilio and browsers speak HTTP/1.1 here.
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(settings.header_read_timeout())
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
+        let tls = tls.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let stream = match tls {
+                None => Either::Left(stream),
+                // The handshake has the deadline of a request's headers,
+                // and runs here, not in the accepting loop.
+                Some(tls) => {
+                    match tokio::time::timeout(header_deadline, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => Either::Right(stream),
+                        Ok(Err(err)) => {
+                            tracing::debug!(error = %err, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            // hyper's own HTTP/1.1 driver rather than hyper-util's `auto`,
+            // which first waits, with no deadline, to see whether the
+            // client speaks HTTP/2. Twilio and browsers speak HTTP/1.1 here.
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_deadline)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
             let mut connection = std::pin::pin!(connection);
             let ended = tokio::select! {
                 ended = connection.as_mut() => ended,

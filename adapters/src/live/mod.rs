@@ -35,12 +35,14 @@ use tokio_tungstenite::tungstenite::Message;
 pub use settings::LiveSettings;
 
 use crate::secret::Secret;
+use crate::tls::Trust;
 use crate::ws::{ClientSocket, Codec, Leg, Liveness};
 
 /// OpenAI's GPT-Live API.
 #[derive(Debug, Clone)]
 pub struct GptLive {
     api_key: Secret,
+    trust: Trust,
     url: String,
     model: String,
     settings: LiveSettings,
@@ -59,10 +61,12 @@ impl GptLive {
         model: &str,
         api_key: Option<&Secret>,
         ping_every: Duration,
+        trust: Trust,
     ) -> Result<Self, url::ParseError> {
         url::Url::parse(&settings.url)?;
         Ok(Self {
             api_key: api_key.cloned().unwrap_or_else(|| Secret::new("")),
+            trust,
             url: settings.url.clone(),
             model: model.to_owned(),
             settings: settings.clone(),
@@ -97,7 +101,7 @@ impl VoiceModel for GptLive {
         setup: &SessionSetup,
         context: Option<Arc<str>>,
     ) -> Result<Box<dyn ModelSession>, ModelError> {
-        let socket = crate::openai::connect(&self.url, &self.api_key).await?;
+        let socket = crate::openai::connect(&self.url, &self.api_key, &self.trust).await?;
         let mut leg = Leg::new("model", socket, LiveCodec::default(), self.write_timeout)
             .pinged(Liveness::new(self.ping_every));
         let start = wire::session_start(&self.model, setup, &self.settings, context.as_deref());

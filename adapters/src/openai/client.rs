@@ -16,12 +16,14 @@ use tokio_tungstenite::tungstenite::Message;
 use super::settings::OpenAiSettings;
 use super::wire;
 use crate::secret::Secret;
+use crate::tls::Trust;
 use crate::ws::{ClientSocket, Codec, Leg, Liveness};
 
 /// The OpenAI Realtime API.
 #[derive(Debug, Clone)]
 pub struct OpenAiRealtime {
     api_key: Secret,
+    trust: Trust,
     endpoint: String,
     /// The `session.update` every session starts with (the same for
     /// every call).
@@ -33,7 +35,7 @@ pub struct OpenAiRealtime {
 
 impl OpenAiRealtime {
     /// A client for `settings`, configuring every session for `setup`,
-    /// pinging a quiet session every `ping_every`.
+    /// pinging a quiet session every `ping_every`, connecting with `trust`.
     ///
     /// # Errors
     /// When the URL does not parse.
@@ -41,6 +43,7 @@ impl OpenAiRealtime {
         settings: &OpenAiSettings,
         setup: &SessionSetup,
         ping_every: Duration,
+        trust: Trust,
     ) -> Result<Self, url::ParseError> {
         let mut url = url::Url::parse(&settings.realtime_url)?;
         url.query_pairs_mut().append_pair("model", &settings.model);
@@ -58,6 +61,7 @@ impl OpenAiRealtime {
                 confirms_responses: true,
             },
             api_key: settings.api_key.clone().unwrap_or_else(|| Secret::new("")),
+            trust,
             ping_every: ping_every.max(Duration::from_millis(1)),
             write_timeout: Duration::from_secs(2),
         })
@@ -84,7 +88,7 @@ impl VoiceModel for OpenAiRealtime {
         _setup: &SessionSetup,
         context: Option<Arc<str>>,
     ) -> Result<Box<dyn ModelSession>, ModelError> {
-        let socket = super::connect(&self.endpoint, &self.api_key).await?;
+        let socket = super::connect(&self.endpoint, &self.api_key, &self.trust).await?;
         let session = OpenAiSession::start(
             socket,
             &self.session_update,

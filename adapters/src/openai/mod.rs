@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::secret::Secret;
+use crate::tls::Trust;
 use crate::ws::{ClientSocket, MAX_QUEUED};
 
 /// Largest event accepted from a model (audio deltas are a few KiB).
@@ -47,7 +48,11 @@ const MODEL_READ_BUFFER: usize = 4 * 1024;
 /// # Errors
 /// [`ModelError::Rejected`] for a refusal that a retry will not change,
 /// [`ModelError::Connect`] for anything else.
-pub(crate) async fn connect(url: &str, api_key: &Secret) -> Result<ClientSocket, ModelError> {
+pub(crate) async fn connect(
+    url: &str,
+    api_key: &Secret,
+    trust: &Trust,
+) -> Result<ClientSocket, ModelError> {
     let mut request = url
         .into_client_request()
         .map_err(|err| ModelError::Connect(err.to_string()))?;
@@ -63,10 +68,14 @@ pub(crate) async fn connect(url: &str, api_key: &Secret) -> Result<ClientSocket,
         .max_write_buffer_size(MAX_QUEUED)
         .max_message_size(Some(MAX_MODEL_EVENT))
         .max_frame_size(Some(MAX_MODEL_EVENT));
-    let (socket, _response) =
-        tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-            .await
-            .map_err(connect_error)?;
+    let (socket, _response) = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(config),
+        true,
+        Some(trust.websocket()),
+    )
+    .await
+    .map_err(connect_error)?;
     Ok(socket)
 }
 

@@ -18,6 +18,7 @@ use super::settings::OpenAiSettings;
 use super::wire;
 use crate::secret::Secret;
 use crate::sip::CallGone;
+use crate::tls::Trust;
 
 /// How long an attempt refused as gone waits for the call to end by its
 /// leg before it fails.
@@ -27,6 +28,7 @@ const GONE_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct Sidebands {
     api_key: Secret,
+    trust: Trust,
     realtime_url: String,
     session_update: Arc<str>,
     ping_every: Duration,
@@ -41,9 +43,11 @@ impl Sidebands {
         setup: &SessionSetup,
         ping_every: Duration,
         write_timeout: Duration,
+        trust: Trust,
     ) -> Self {
         Self {
             api_key: settings.api_key.clone().unwrap_or_else(|| Secret::new("")),
+            trust,
             realtime_url: settings.realtime_url.clone(),
             session_update: wire::sip_session_update(setup, settings, &settings.session_extras())
                 .into(),
@@ -104,7 +108,13 @@ impl VoiceModel for Sideband {
         _setup: &SessionSetup,
         context: Option<Arc<str>>,
     ) -> Result<Box<dyn ModelSession>, ModelError> {
-        let socket = match super::connect(&self.endpoint, &self.sidebands.api_key).await {
+        let socket = match super::connect(
+            &self.endpoint,
+            &self.sidebands.api_key,
+            &self.sidebands.trust,
+        )
+        .await
+        {
             Ok(socket) => socket,
             Err(ModelError::Rejected(why)) if why.contains("404") => {
                 // No such call any more: the caller hung up, or it was

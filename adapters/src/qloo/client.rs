@@ -1,6 +1,7 @@
 //! [`TasteGraph`] over Qloo's HTTP API with reqwest.
 
 use crate::metrics::{QlooOutcome, QlooRequests};
+use crate::tls::Trust;
 use qloophone_domain::ports::upstream;
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,7 +149,11 @@ impl QlooClient {
     ///
     /// # Errors
     /// When the key is not a valid header value or TLS cannot start.
-    pub fn new(settings: &QlooSettings, log: Option<ApiLog>) -> Result<Self, String> {
+    pub fn new(
+        settings: &QlooSettings,
+        log: Option<ApiLog>,
+        trust: &Trust,
+    ) -> Result<Self, String> {
         let mut headers = HeaderMap::new();
         let api_key = settings.api_key.as_ref().map_or("", Secret::expose);
         let mut key = HeaderValue::from_str(api_key)
@@ -156,7 +161,8 @@ impl QlooClient {
         key.set_sensitive(true);
         headers.insert("x-api-key", key);
         headers.insert("accept", HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let http = trust
+            .http(reqwest::Client::builder())
             .default_headers(headers)
             .pool_idle_timeout(Duration::from_secs(90))
             .connect_timeout(Duration::from_secs(3))

@@ -19,6 +19,7 @@ use qloophone_domain::ports::{CallEvent, CallEventRecord, Clock, EventSink, Repo
 use qloophone_domain::types::LegId;
 
 use super::{ReportSettings, ReportSettingsError, secret_key};
+use crate::tls::Trust;
 
 /// Waits before each retry: the first within seconds (a sink's brief
 /// outage should cost seconds), then spaced out over about a day and a
@@ -160,6 +161,7 @@ impl Delivery {
     pub fn new(
         settings: &ReportSettings,
         metrics: ReportMetrics,
+        trust: &Trust,
     ) -> Result<(Self, DeliveryHandle, MessageBox), ReportSettingsError> {
         let secret = settings
             .secret
@@ -167,7 +169,8 @@ impl Delivery {
             .ok_or(ReportSettingsError::NoSecret)?;
         let webhook = Webhook::from_bytes(secret_key(secret.expose())?)
             .map_err(|_| ReportSettingsError::BadSecret)?;
-        let client = reqwest::Client::builder()
+        let client = trust
+            .http(reqwest::Client::builder())
             .redirect(reqwest::redirect::Policy::none())
             // One request a call at most: no connection kept idle between.
             .pool_max_idle_per_host(0)

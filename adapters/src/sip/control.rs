@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::bounded::read_body;
 use crate::secret::Secret;
+use crate::tls::Trust;
 
 /// The most of an answer read (they are empty, or a short error).
 const MAX_ANSWER: usize = 16 * 1024;
@@ -55,8 +56,14 @@ impl CallControl {
     ///
     /// # Errors
     /// When the HTTP client cannot be built.
-    pub fn new(base: &str, api_key: Secret, timeout: Duration) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
+    pub fn new(
+        base: &str,
+        api_key: Secret,
+        timeout: Duration,
+        trust: &Trust,
+    ) -> Result<Self, String> {
+        let http = trust
+            .http(reqwest::Client::builder())
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -27,6 +27,7 @@ pub use webhook::{Deliveries, Delivery, Incoming, IncomingCall, Refused};
 
 use crate::openai::Sidebands;
 use crate::secret::Secret;
+use crate::tls::Trust;
 
 /// `[sip]`: calls OpenAI answers over SIP. The door is open only with a
 /// webhook secret.
@@ -89,6 +90,7 @@ impl SipDoor {
         api_key: Secret,
         accept: Value,
         sidebands: Sidebands,
+        trust: &Trust,
     ) -> Result<Self, String> {
         let secret = settings
             .webhook_secret
@@ -100,6 +102,7 @@ impl SipDoor {
                 &settings.base_url,
                 api_key,
                 Duration::from_millis(settings.request_timeout_ms),
+                trust,
             )?,
             accept,
             sidebands,

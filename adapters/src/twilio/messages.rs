@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::bounded::read_body;
 use crate::secret::Secret;
+use crate::tls::Trust;
 
 /// Twilio's REST host for a region and edge (as Twilio's own libraries
 /// build it): `api.twilio.com`, or `api.{edge}.{region}.twilio.com`.
@@ -96,8 +97,10 @@ impl TwilioMessages {
         credentials: Credentials,
         from: Option<String>,
         timeout: Duration,
+        trust: &Trust,
     ) -> Self {
-        let client = reqwest::Client::builder()
+        let client = trust
+            .http(reqwest::Client::builder())
             .redirect(reqwest::redirect::Policy::none())
             // One request a call at most: no connection kept idle between.
             .pool_max_idle_per_host(0)
