@@ -291,6 +291,10 @@ pub struct DuplexReport {
     pub start_to_first_append_us: Micros,
     /// The server's usage, when its process id was given.
     pub server: Option<ServerUsage>,
+    /// The server's resident memory while every call was held (sampled
+    /// halfway between the last call's start and the first call's end),
+    /// when its process id was given.
+    pub held: Option<HeldMemory>,
     /// Server CPU per frame relayed (either way), µs.
     pub server_cpu_us_per_frame: Option<f64>,
     /// The generator's own CPU seconds (callers and model together).
@@ -300,6 +304,33 @@ pub struct DuplexReport {
     /// The generator used [`GENERATOR_BUSY`] of a core or more: the
     /// latencies then include its own queueing, not only the server's.
     pub generator_saturated: bool,
+}
+
+/// Resident memory by kind, in MiB: what the process allocated
+/// (anonymous) apart from the pages of its own executable and libraries
+/// (file-backed: shared with the page cache, reclaimable, and as large as
+/// the binary's code the kernel mapped in).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct HeldMemory {
+    /// `RssAnon`.
+    pub anon_mib: f64,
+    /// `RssFile`.
+    pub file_mib: f64,
+}
+
+impl HeldMemory {
+    fn of(pid: u32) -> Option<Self> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let mib = |key: &str| -> Option<f64> {
+            let line = status.lines().find(|l| l.starts_with(key))?;
+            let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib / 1024.0)
+        };
+        Some(Self {
+            anon_mib: mib("RssAnon:")?,
+            file_mib: mib("RssFile:")?,
+        })
+    }
 }
 
 /// The share of a core above which the generator's own queueing shows in
@@ -349,6 +380,13 @@ impl DuplexReport {
                 self.server_cpu_us_per_frame.unwrap_or_default(),
                 server.rss_mib,
                 server.peak_rss_mib
+            );
+        }
+        if let Some(held) = self.held {
+            let _ = writeln!(
+                out,
+                "server with every call held: {:.1} MiB anonymous, {:.1} MiB of mapped files",
+                held.anon_mib, held.file_mib
             );
         }
         let _ = writeln!(
@@ -743,6 +781,14 @@ pub async fn run(settings: &DuplexSettings, model: DuplexModel) -> std::io::Resu
             })
         })
         .collect();
+    // Every call is held from the last one's start to the first one's end.
+    let held = settings.server_pid.map(|pid| {
+        let at = (settings.ramp + settings.duration) / 2;
+        tokio::spawn(async move {
+            tokio::time::sleep(at).await;
+            HeldMemory::of(pid)
+        })
+    });
     let mut failures = Vec::new();
     for call in calls {
         let outcome = call.await.map_err(|err| err.to_string()).and_then(|r| r);
@@ -765,6 +811,10 @@ pub async fn run(settings: &DuplexSettings, model: DuplexModel) -> std::io::Resu
     .await;
     let seconds = started.elapsed().as_secs_f64();
     drop(model);
+    let held = match held {
+        Some(sample) => sample.await.ok().flatten(),
+        None => None,
+    };
     let totals = shared.totals();
     let uplink = totals.uplink.report();
     let downlink = totals.downlink.report();
@@ -796,6 +846,7 @@ pub async fn run(settings: &DuplexSettings, model: DuplexModel) -> std::io::Resu
             .filter(|_| relayed > 0)
             .map(|s| s.cpu_seconds * 1e6 / relayed as f64),
         server,
+        held,
         generator_cpu_seconds,
         generator_cores,
         generator_saturated: generator_cores >= GENERATOR_BUSY,
@@ -816,11 +867,20 @@ mod tests {
             downlink: Direction::default(),
             start_to_first_append_us: Micros::default(),
             server: None,
+            held: None,
             server_cpu_us_per_frame: None,
             generator_cpu_seconds: generator_cores * 10.0,
             generator_cores,
             generator_saturated: generator_cores >= GENERATOR_BUSY,
         }
+    }
+
+    #[test]
+    fn held_memory_is_read_by_kind() {
+        let own = HeldMemory::of(std::process::id()).expect("this process's status");
+        // A test binary has both: its heap and the pages of its own code.
+        assert!(own.anon_mib > 0.0 && own.file_mib > 0.0, "{own:?}");
+        assert_eq!(HeldMemory::of(u32::MAX), None);
     }
 
     #[test]
