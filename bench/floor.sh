@@ -18,6 +18,12 @@
 # (tls.cert_file, tls.key_file; the callers trust the same CA). Both combine
 # with =PATH. The certificates (a CA and a leaf for 127.0.0.1, P-256) are
 # made with openssl at the start of each run.
+#
+# The runtime's shape: "qloophone+per-core" sets server.runtime = per-core
+# (a current-thread runtime a core), "qloophone+shared" the multi-thread
+# runtime; either differs from "qloophone" only given more than one core:
+# SERVER_CPUS (default 0) and GENERATOR_CPUS (default 1) are the taskset
+# lists the servers and the generator run on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -26,6 +32,8 @@ shift || true
 : "${FLOOR:?FLOOR=the built copy of ../shared/floor}"
 rounds=${ROUNDS:-1}
 servers=${SERVERS:-qloophone floor-rs floor-c${NODE_DIR:+ node}}
+server_cpus=${SERVER_CPUS:-0}
+generator_cpus=${GENERATOR_CPUS:-1}
 cargo build --release --quiet
 bin=$PWD/target/release/qloophone
 absolute() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
@@ -58,6 +66,8 @@ start() {
       local env=()
       case "$kind" in
         qloophone) ;;
+        qloophone+per-core) env+=(QLOOPHONE_SERVER__RUNTIME=per-core) ;;
+        qloophone+shared) env+=(QLOOPHONE_SERVER__RUNTIME=shared) ;;
         qloophone+tls-model|qloophone+tls)
           server_model=wss://127.0.0.1:18082/v1/realtime
           env+=(QLOOPHONE_TLS__CA_FILE="$work/ca.pem")
@@ -73,7 +83,7 @@ start() {
       (cd "$work" && exec env "${env[@]}" OPENAI_API_KEY=bench QLOO_API_KEY=bench \
         OPENAI_REALTIME_URL=$server_model QLOO_API_URL=http://127.0.0.1:9 PORT=$port \
         PUBLIC_URL=$scheme://127.0.0.1:$port QLOOPHONE_LIMITS__MAX_CALLS=5000 LOG_FORMAT=json \
-        RUST_LOG=warn taskset -c 0 "$exe" serve --insecure >"$work/server.log" 2>&1) &
+        RUST_LOG=warn taskset -c "$server_cpus" "$exe" serve --insecure >"$work/server.log" 2>&1) &
       pid=$!
       url=$scheme://127.0.0.1:$port stream_url= ready=$url/health
       # Over TLS the stream is opened directly, as the floors' are (the
@@ -83,13 +93,13 @@ start() {
       local exe=$FLOOR/target/release/floor-rs
       [ "$name" = floor-c ] && exe=$FLOOR/floor-c/floor-c
       port=15053
-      (PORT=$port OPENAI_REALTIME_URL=$model OPENAI_API_KEY=bench exec taskset -c 0 "$exe" >/dev/null 2>&1) &
+      (PORT=$port OPENAI_REALTIME_URL=$model OPENAI_API_KEY=bench exec taskset -c "$server_cpus" "$exe" >/dev/null 2>&1) &
       pid=$!
       url=http://127.0.0.1:$port stream_url=ws://127.0.0.1:$port/call ready= ;;
     node)
       port=15050
       (cd "$NODE_DIR" && OPENAI_API_KEY=bench OPENAI_REALTIME_URL=$model PORT=$port \
-        exec taskset -c 0 node index.js >/dev/null 2>&1) &
+        exec taskset -c "$server_cpus" node index.js >/dev/null 2>&1) &
       pid=$!
       url=http://127.0.0.1:$port stream_url=ws://127.0.0.1:$port/media-stream ready=$url/ ;;
     *) echo "unknown server $name" >&2; exit 2 ;;
@@ -106,7 +116,7 @@ for round in $(seq "$rounds"); do
     for name in $servers; do
       start "$name"
       printf '%s round %s: ' "$name" "$round"
-      taskset -c 1 "$bin" load --duplex --url "$url" ${stream_url:+--stream-url "$stream_url"} \
+      taskset -c "$generator_cpus" "$bin" load --duplex --url "$url" ${stream_url:+--stream-url "$stream_url"} \
         --calls "$n" --ramp-ms $((n * 10)) --seconds "$seconds" --model-listen 127.0.0.1:18082 \
         --server-pid "$pid" "${tls_args[@]}" --json || true
       kill "$pid"; wait "$pid" 2>/dev/null || true; pid=

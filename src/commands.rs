@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use qloophone_adapters::http::Shards;
 use qloophone_sandbox::duplex::DuplexSettings;
 use qloophone_sandbox::live::{LiveOptions, LiveSim};
 use qloophone_sandbox::load::LoadSettings;
@@ -19,12 +20,13 @@ use crate::config::{Config, Mode, is_set};
 use crate::startup::{Application, shutdown_signal};
 use crate::telemetry;
 
-/// Runs what the command line asks for.
+/// Runs what the command line asks for with `config` (loaded from
+/// `cli.config` and the environment); a server deals its connections to
+/// `shards` ([`crate::runtime`]).
 ///
 /// # Errors
 /// When start-up fails, a call's expectations are not met, or load calls fail.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = Config::load(cli.config.as_deref())?;
+pub async fn run(cli: Cli, mut config: Config, shards: Shards) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve {
         sandbox: false,
         insecure: false,
@@ -37,7 +39,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             config.check_protected(mode)?;
             let app = Application::build(&config, mode)
                 .await
-                .context("start-up failed")?;
+                .context("start-up failed")?
+                .spread_over(shards);
             announce(&app, &config);
             // The second signal's listener starts once the first has come
             // (an async block runs only when polled, during the drain).

@@ -233,6 +233,10 @@ pub struct ServerSettings {
     /// (`serve --insecure`): anyone who finds the server can then open
     /// billed calls and read every conversation.
     pub insecure: bool,
+    /// How the calls are spread over the CPUs: `shared` (tokio's
+    /// multi-thread runtime) or `per-core` (a current-thread runtime a
+    /// core); with one CPU both are one thread ([`crate::runtime`]).
+    pub runtime: crate::runtime::Shape,
 }
 
 impl Default for ServerSettings {
@@ -243,6 +247,7 @@ impl Default for ServerSettings {
             public_url: "http://localhost:8081".to_owned(),
             drain_timeout_secs: 30,
             insecure: false,
+            runtime: crate::runtime::Shape::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod runtime;
 pub mod sandbox;
 pub mod startup;
 pub mod telemetry;

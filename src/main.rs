@@ -3,18 +3,32 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use qloophone::cli::Cli;
+use qloophone::cli::{Cli, Command};
+use qloophone::config::Config;
+use qloophone::runtime::{Runtimes, Shape};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {:#}", anyhow::Error::from(err));
+            return ExitCode::FAILURE;
+        }
+    };
+    // The server's setting; the sandbox's commands share one runtime.
+    let shape = match cli.command {
+        None | Some(Command::Serve { .. }) => config.server.runtime,
+        Some(_) => Shape::Shared,
+    };
+    let Runtimes { main, shards } = match Runtimes::start(shape) {
+        Ok(runtimes) => runtimes,
         Err(err) => {
             eprintln!("error: could not start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(qloophone::commands::run(cli)) {
+    match main.block_on(qloophone::commands::run(cli, config, shards)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // The causes on one line; no backtrace, whatever RUST_BACKTRACE
@@ -24,21 +38,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// With one CPU to run on (a small container, a process pinned to a core)
-/// every task runs on the thread that waits for the sockets: a
-/// current-thread runtime, with no second thread to hand work to and no
-/// work-stealing queues (it measured 10 % less CPU a frame than the
-/// multi-thread runtime on one pinned core, BENCHMARKS.md). With more, the
-/// multi-thread runtime spreads the calls over them
-/// (`TOKIO_WORKER_THREADS` sets how many).
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let mut builder = if cpus == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    builder.enable_all().build()
 }

@@ -48,6 +48,7 @@ use crate::sandbox::Sandbox;
 pub struct Application {
     listener: TcpListener,
     tls: Option<tls::Acceptor>,
+    shards: http::Shards,
     addr: SocketAddr,
     state: Arc<AppState>,
     sandbox: Option<Sandbox>,
@@ -406,6 +407,7 @@ impl Builder {
         Ok(Application {
             listener,
             tls,
+            shards: http::Shards::none(),
             addr,
             state,
             sandbox,
@@ -541,6 +543,17 @@ impl Application {
         self.addr
     }
 
+    /// Deals the connections (and so the calls) to `shards`' threads
+    /// instead of running them where they are accepted.
+    #[must_use]
+    pub fn spread_over(mut self, shards: http::Shards) -> Self {
+        if !shards.is_empty() {
+            tracing::info!(threads = shards.len(), "calls run on a thread a core");
+        }
+        self.shards = shards;
+        self
+    }
+
     /// Live calls.
     pub fn registry(&self) -> CallRegistry {
         self.state.registry.clone()
@@ -589,21 +602,27 @@ impl Application {
         let drain_timeout = self.drain_timeout;
         // The drain happens while the server still accepts (so `/health`
         // says draining and `/twiml` answers busy), before it stops.
-        http::serve(self.listener, self.tls, self.state.clone(), async move {
-            shutdown.await;
-            drain(&state, drain_timeout, cut_short).await;
-            // The ended calls' reports get one more try; what the
-            // endpoint does not take stays queued on disk for next time.
-            if let Some(reports) = report_handle {
-                let left = reports.flush(Duration::from_secs(5)).await;
-                if left > 0 {
-                    tracing::warn!(
-                        left,
-                        "call reports not delivered yet: kept for the next start"
-                    );
+        http::serve(
+            self.listener,
+            self.tls,
+            self.shards,
+            self.state.clone(),
+            async move {
+                shutdown.await;
+                drain(&state, drain_timeout, cut_short).await;
+                // The ended calls' reports get one more try; what the
+                // endpoint does not take stays queued on disk for next time.
+                if let Some(reports) = report_handle {
+                    let left = reports.flush(Duration::from_secs(5)).await;
+                    if left > 0 {
+                        tracing::warn!(
+                            left,
+                            "call reports not delivered yet: kept for the next start"
+                        );
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         if let Some(task) = report_task {
             task.abort();

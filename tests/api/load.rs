@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use qloophone_adapters::http::Shards;
 use qloophone_sandbox::duplex::DuplexReport;
 use qloophone_sandbox::load::{LoadSettings, run};
 use qloophone_sandbox::scenario::Scenario;
@@ -81,9 +82,53 @@ pub struct DuplexTls {
     pub ca_file: Option<PathBuf>,
 }
 
+/// The same run with the server's connections dealt to two threads of
+/// their own, a current-thread runtime each (`QLOOPHONE_RUNTIME=per-core`):
+/// both threads carry calls while they run, and every frame is relayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_duplex_run_spread_over_threads_counts_every_frame_both_ways() {
+    let mut threads = Vec::new();
+    let mut handles = Vec::new();
+    for _ in 0..2 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        handles.push(runtime.handle().clone());
+        let (end, ended) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let _ = runtime.block_on(ended);
+        });
+        threads.push((end, thread));
+    }
+    let shards = Shards::over(handles.clone());
+    let run = tokio::spawn(async move { duplex_run_on(&DuplexTls::default(), shards).await });
+    // The calls stream for two seconds from about 30 ms in.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let alive: Vec<usize> = handles
+        .iter()
+        .map(|handle| handle.metrics().num_alive_tasks())
+        .collect();
+    let report = run.await.unwrap();
+    assert_every_frame_relayed(&report, 3);
+    assert!(
+        alive.iter().all(|&tasks| tasks > 0),
+        "tasks on each: {alive:?}"
+    );
+    for (end, thread) in threads {
+        let _ = end.send(());
+        thread.join().unwrap();
+    }
+}
+
 /// Three calls for two seconds through a server in live mode, TLS where
 /// `tls` says.
 pub async fn duplex_run(tls: &DuplexTls) -> DuplexReport {
+    duplex_run_on(tls, Shards::none()).await
+}
+
+/// As [`duplex_run`], the server's connections dealt to `shards`.
+pub async fn duplex_run_on(tls: &DuplexTls, shards: Shards) -> DuplexReport {
     use qloophone::config::Config;
     use qloophone::startup::Application;
     use qloophone_adapters::secret::Secret;
@@ -118,7 +163,10 @@ pub async fn duplex_run(tls: &DuplexTls) -> DuplexReport {
         config.tls.cert_file = Some(cert.clone());
         config.tls.key_file = Some(key.clone());
     }
-    let app = Application::builder(listener, config).build().unwrap();
+    let app = Application::builder(listener, config)
+        .build()
+        .unwrap()
+        .spread_over(shards);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
         let _ = stopped.await;

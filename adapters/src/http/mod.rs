@@ -40,7 +40,7 @@ use crate::qloo::CacheStatsSource;
 use crate::twilio::signature::SignatureValidator;
 use crate::twilio::stream_token::StreamTokens;
 use guards::{BadBody, BadOrigin, BadSignature, NoKey, SlowBody, TooLarge, TooManyGuesses};
-pub use server::{HttpSettings, serve};
+pub use server::{HttpSettings, Shards, serve};
 use websocket::NotAnUpgrade;
 
 /// Largest frame accepted on `/call` (Twilio's are about 400 bytes).

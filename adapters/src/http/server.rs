@@ -11,14 +11,15 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::either::Either;
 
 use super::{AppState, routes};
@@ -63,12 +64,13 @@ impl HttpSettings {
 }
 
 /// Serves the routes on `listener`, each connection through `tls` when
-/// given (HTTPS and `wss://`), until `shutdown` completes, then stops
+/// given (HTTPS and `wss://`) and on the next of `shards`, until `shutdown` completes, then stops
 /// accepting and waits for the requests in flight (upgraded WebSockets are
 /// not waited for: the call registry and the dashboard hub end those).
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Acceptor>,
+    shards: Shards,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -100,60 +102,172 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let (stream, peer) = stream;
-        let service = WithPeer {
-            inner: TowerToHyperService::new(warp::service(routes.clone())),
-            peer: Peer(peer),
+        let connection = Connection {
+            service: WithPeer {
+                inner: TowerToHyperService::new(warp::service(routes.clone())),
+                peer: Peer(peer),
+            },
+            tls: tls.clone(),
+            header_deadline,
+            stop: stop.clone(),
+            permit,
         };
-        let tls = tls.clone();
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let stream = match tls {
-                None => Either::Left(stream),
-                // The handshake has the deadline of a request's headers,
-                // and runs here, not in the accepting loop.
-                Some(tls) => {
-                    match tokio::time::timeout(header_deadline, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => Either::Right(stream),
-                        Ok(Err(err)) => {
-                            tracing::debug!(error = %err, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!("TLS handshake timed out");
-                            return;
-                        }
-                    }
-                }
-            };
-            // hyper's own HTTP/1.1 driver rather than hyper-util's `auto`,
-            // which first waits, with no deadline, to see whether the
-            // client speaks HTTP/2. Twilio and browsers speak HTTP/1.1 here.
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_deadline)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            let mut connection = std::pin::pin!(connection);
-            let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
-                () = async { let _ = stop.wait_for(|stopping| *stopping).await; } => {
-                    // Finish the request in flight, take no more.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(err) = ended {
-                // A peer that goes away or stalls is the peer's business.
-                tracing::debug!(error = %err, "HTTP connection ended with an error");
-            }
-        });
+        shards.spawn(stream, connection);
     }
     drop(listener);
     let _ = stopping.send(true);
     // Every connection has ended when every permit is back.
     let all = u32::try_from(capacity).unwrap_or(u32::MAX);
     let _ = open.acquire_many(all).await;
+}
+
+/// The threads that drive connections (and the calls they carry): each
+/// connection is handed to the one running the fewest tasks (a call keeps
+/// several alive; a webhook's connection none for long), and every task it
+/// starts (a call, its model connection, its timers) stays on that
+/// thread, so a call's two sockets wake one thread and no work moves
+/// between threads. With none, connections run on the runtime that
+/// accepts them.
+#[derive(Debug, Default)]
+pub struct Shards {
+    runtimes: Vec<tokio::runtime::Handle>,
+    next: AtomicUsize,
+}
+
+impl Shards {
+    /// Connections run where they are accepted.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Connections are dealt to `runtimes` (current-thread runtimes, each
+    /// on a thread of its own).
+    pub fn over(runtimes: Vec<tokio::runtime::Handle>) -> Self {
+        Self {
+            runtimes,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many threads connections are dealt to (0: the accepting one).
+    pub fn len(&self) -> usize {
+        self.runtimes.len()
+    }
+
+    /// Whether connections stay on the accepting runtime.
+    pub fn is_empty(&self) -> bool {
+        self.runtimes.is_empty()
+    }
+
+    /// The runtime with the fewest tasks alive, looking from a place that
+    /// moves on each time, so ties are dealt in turn.
+    fn least_busy(&self) -> usize {
+        let count = self.runtimes.len();
+        let from = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..count)
+            .map(|offset| (from + offset) % count)
+            .min_by_key(|&index| self.runtimes[index].metrics().num_alive_tasks())
+            .unwrap_or(0)
+    }
+
+    fn spawn<S>(&self, stream: TcpStream, connection: Connection<S>)
+    where
+        S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+        S::Future: Send,
+        S::ResBody: Send,
+        <S::ResBody as hyper::body::Body>::Data: Send,
+        <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if self.runtimes.is_empty() {
+            tokio::spawn(connection.run(stream));
+            return;
+        }
+        let turn = self.least_busy();
+        // A socket is registered with the reactor of the runtime that
+        // polls it: it leaves the accepting one's and joins its shard's.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::debug!(error = %err, "could not hand a connection over");
+                return;
+            }
+        };
+        self.runtimes[turn].spawn(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => connection.run(stream).await,
+                Err(err) => tracing::debug!(error = %err, "could not take a connection over"),
+            }
+        });
+    }
+}
+
+/// One accepted connection, until it is driven.
+struct Connection<S> {
+    service: S,
+    tls: Option<Acceptor>,
+    header_deadline: Duration,
+    stop: watch::Receiver<bool>,
+    /// Its place among the connections speaking HTTP.
+    permit: OwnedSemaphorePermit,
+}
+
+impl<S> Connection<S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+    S::Future: Send,
+    S::ResBody: Send,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    async fn run(self, stream: TcpStream) {
+        let Self {
+            service,
+            tls,
+            header_deadline,
+            mut stop,
+            permit,
+        } = self;
+        let _permit = permit;
+        let stream = match tls {
+            None => Either::Left(stream),
+            // The handshake has the deadline of a request's headers, and
+            // runs here, not in the accepting loop.
+            Some(tls) => match tokio::time::timeout(header_deadline, tls.accept(stream)).await {
+                Ok(Ok(stream)) => Either::Right(stream),
+                Ok(Err(err)) => {
+                    tracing::debug!(error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            },
+        };
+        // hyper's own HTTP/1.1 driver rather than hyper-util's `auto`,
+        // which first waits, with no deadline, to see whether the client
+        // speaks HTTP/2. Twilio and browsers speak HTTP/1.1 here.
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_deadline)
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut connection = std::pin::pin!(connection);
+        let ended = tokio::select! {
+            ended = connection.as_mut() => ended,
+            () = async { let _ = stop.wait_for(|stopping| *stopping).await; } => {
+                // Finish the request in flight, take no more.
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(err) = ended {
+            // A peer that goes away or stalls is the peer's business.
+            tracing::debug!(error = %err, "HTTP connection ended with an error");
+        }
+    }
 }
 
 /// Errors on a connection already reset are ignored; anything else (out of
