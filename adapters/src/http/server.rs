@@ -112,7 +112,7 @@ pub async fn serve(
             stop: stop.clone(),
             permit,
         };
-        shards.spawn(stream, connection);
+        shards.spawn(stream, move |stream| connection.run(stream));
     }
     drop(listener);
     let _ = stopping.send(true);
@@ -170,17 +170,14 @@ impl Shards {
             .unwrap_or(0)
     }
 
-    fn spawn<S>(&self, stream: TcpStream, connection: Connection<S>)
+    /// Runs `drive` on `stream` on the least busy shard (here when none).
+    fn spawn<F, D>(&self, stream: TcpStream, drive: D)
     where
-        S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
-        S::Future: Send,
-        S::ResBody: Send,
-        <S::ResBody as hyper::body::Body>::Data: Send,
-        <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        D: FnOnce(TcpStream) -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
     {
         if self.runtimes.is_empty() {
-            tokio::spawn(connection.run(stream));
+            tokio::spawn(drive(stream));
             return;
         }
         let turn = self.least_busy();
@@ -195,7 +192,7 @@ impl Shards {
         };
         self.runtimes[turn].spawn(async move {
             match TcpStream::from_std(stream) {
-                Ok(stream) => connection.run(stream).await,
+                Ok(stream) => drive(stream).await,
                 Err(err) => tracing::debug!(error = %err, "could not take a connection over"),
             }
         });
