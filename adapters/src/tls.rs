@@ -67,7 +67,8 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 /// The roots trusted for outbound connections, built once.
 #[derive(Clone)]
 pub struct Trust {
-    extra: Vec<CertificateDer<'static>>,
+    /// The CA file's certificates, as reqwest takes them.
+    extra: Vec<reqwest::Certificate>,
     client: Arc<rustls::ClientConfig>,
 }
 
@@ -86,15 +87,22 @@ impl Trust {
     /// When the CA file cannot be read or holds a certificate rustls
     /// refuses as a root.
     pub fn load(settings: &TlsSettings) -> Result<Self, TlsError> {
-        let extra = match &settings.ca_file {
-            Some(path) => certificates(path)?,
-            None => Vec::new(),
-        };
         let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        for certificate in &extra {
-            roots.add(certificate.clone())?;
+        let mut extra = Vec::new();
+        if let Some(path) = &settings.ca_file {
+            for certificate in certificates(path)? {
+                // Refused here, at start, rather than trusted by the
+                // WebSockets and silently not by the HTTP clients.
+                extra.push(reqwest::Certificate::from_der(&certificate).map_err(|err| {
+                    TlsError::File {
+                        path: path.clone(),
+                        why: err.to_string(),
+                    }
+                })?);
+                roots.add(certificate)?;
+            }
         }
         let client = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
@@ -117,13 +125,12 @@ impl Trust {
 
     /// `builder` trusting the extra roots too.
     pub fn http(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
-        self.extra.iter().fold(
-            builder,
-            |builder, certificate| match reqwest::Certificate::from_der(certificate) {
-                Ok(certificate) => builder.add_root_certificate(certificate),
-                Err(_) => builder,
-            },
-        )
+        self.extra
+            .iter()
+            .cloned()
+            .fold(builder, |builder, certificate| {
+                builder.add_root_certificate(certificate)
+            })
     }
 
     /// The connector every outbound WebSocket uses: one shared
