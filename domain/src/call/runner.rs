@@ -8,7 +8,7 @@
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -28,6 +28,23 @@ use crate::ports::{TextFailure, TextMessage, TextMessages, VoiceModel, upstream}
 use crate::tools::{ToolExecutor, ToolInvocation, ToolOutcome};
 use crate::types::PhoneNumber;
 use crate::types::ToolCallId;
+
+mod wakes;
+
+use wakes::{Sources, Wakes};
+
+// What a call waits on, each polled with its own waker, in this order.
+const SHUTDOWN: usize = 0;
+const TOOLS: usize = 1;
+const MEMORY: usize = 2;
+const TEXTS: usize = 3;
+const CLOSING: usize = 4;
+const OPENING: usize = 5;
+const PHONE: usize = 6;
+const MODEL: usize = 7;
+const TIMERS: usize = 8;
+const DEADLINE: usize = 9;
+const _: () = assert!(DEADLINE < wakes::MAX_SOURCES);
 
 /// What every call needs, shared by all calls.
 #[derive(Clone)]
@@ -139,9 +156,9 @@ impl Timers {
         }
     }
 
-    /// Waits for the earliest timer and takes it.
-    async fn next(&mut self) -> Timer {
-        (&mut self.sleep).await;
+    /// The earliest timer, taken once it is due.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Timer> {
+        std::task::ready!(self.sleep.as_mut().poll(cx));
         let earliest = self
             .pending
             .iter()
@@ -152,7 +169,7 @@ impl Timers {
         let (_, timer) = self.pending.swap_remove(earliest);
         self.armed = None;
         self.arm();
-        timer
+        Poll::Ready(timer)
     }
 }
 
@@ -302,6 +319,44 @@ struct Call<'s, P> {
     phone_unflushed: bool,
     model_unflushed: bool,
     relay: Relay,
+    wakes: Wakes,
+    /// What the call waited on at the last wake.
+    shape: Option<Shape>,
+}
+
+/// What a call waits on, as far as which sources have a waker goes: when
+/// it changes, every source is polled once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    /// The model session, by address.
+    model: Option<usize>,
+    opening: bool,
+    tools: usize,
+    memory: usize,
+    texts: usize,
+    closing: usize,
+    timer: Option<Instant>,
+    deadline: Instant,
+    shutdown: bool,
+}
+
+impl Shape {
+    fn of<P>(call: &Call<'_, P>) -> Self {
+        Self {
+            model: call
+                .model
+                .as_deref()
+                .map(|model| std::ptr::from_ref(model).cast::<()>() as usize),
+            opening: call.opening.is_some(),
+            tools: call.tools.len(),
+            memory: call.memory.len(),
+            texts: call.texts.len(),
+            closing: call.closing.len(),
+            timer: call.timers.armed,
+            deadline: call.deadlines.sleep.deadline(),
+            shutdown: call.shutdown.is_some(),
+        }
+    }
 }
 
 /// Resolves when the stop signal changes: to whether to stop, and the
@@ -336,7 +391,7 @@ pub async fn run_call<P: AudioInbound>(
         // its flush below.
         let (input, timed) = call.take(wake);
         let ended = call.apply(input);
-        let written = call.flush().await;
+        let written = call.flush();
         call.report_timing(timed, written);
         if let Some(reason) = ended {
             // Once a call, on the heap: the closing futures would otherwise
@@ -375,88 +430,177 @@ impl<'s, P: AudioInbound> Call<'s, P> {
             phone_unflushed: false,
             model_unflushed: false,
             relay: Relay::default(),
+            wakes: Wakes::new(),
+            shape: None,
         }
     }
 
     /// Waits for whatever comes first; `None` for a wake that needs
-    /// nothing done.
+    /// nothing done. The sources are polled in this order, with no coin
+    /// tossed each wake: the caller's frames (paced by the phone network,
+    /// so they cannot starve the rest) before the model's, which can come
+    /// in bursts. Only the sources that may have something are polled
+    /// ([`Wakes`]).
     async fn wake(&mut self) -> Option<Wake> {
         if std::mem::take(&mut self.shutdown_pending) {
             return Some(Wake::Input(Input::Shutdown));
         }
-        let services = self.services;
-        let deadlines = &mut self.deadlines;
         let stage = Stage::of(&self.session);
-        deadlines.follow(stage);
-        // In this order, with no coin tossed each wake: the caller's frames
-        // (paced by the phone network, so they cannot starve the rest)
-        // before the model's, which can come in bursts.
-        Some(tokio::select! {
-            biased;
-            changed = self.shutdown.as_mut().expect("guarded"), if self.shutdown.is_some() => match changed {
+        self.deadlines.follow(stage);
+        // Something added, replaced or re-armed since the last wake has
+        // no waker yet: everything is polled once.
+        let shape = Some(Shape::of(self));
+        if shape != self.shape {
+            self.shape = shape;
+            self.wakes.owe_all();
+        }
+        let mut first = true;
+        let (source, wake) = poll_fn(|cx| {
+            let due = self.wakes.due(cx, std::mem::take(&mut first));
+            let ready = self.poll_sources(due, stage);
+            if let Poll::Ready((source, _)) = &ready {
+                // Those not reached are still due.
+                self.wakes.owe(due.after(*source));
+            }
+            ready
+        })
+        .await;
+        // The source that was ready may hold more; any other's readiness
+        // changed what the call waits on.
+        if matches!(source, PHONE | MODEL) {
+            self.wakes.owe(Sources::one(source));
+        } else {
+            self.wakes.owe_all();
+        }
+        wake
+    }
+
+    /// Polls the sources in `due`, each with its own waker, in order: the
+    /// first ready, and what it woke the call for.
+    fn poll_sources(&mut self, due: Sources, stage: Stage) -> Poll<(usize, Option<Wake>)> {
+        let services = self.services;
+        let wakes = &self.wakes;
+        let polled = |source: usize| due.contains(source);
+        let context = |source: usize| Context::from_waker(wakes.waker(source));
+        if polled(SHUTDOWN)
+            && let Some(shutdown) = self.shutdown.as_mut()
+            && let Poll::Ready(changed) = shutdown.as_mut().poll(&mut context(SHUTDOWN))
+        {
+            let wake = match changed {
                 Some((stop, shutdown)) => {
                     self.shutdown = Some(watch_shutdown(shutdown));
-                    if !stop {
-                        return None;
-                    }
-                    Wake::Input(Input::Shutdown)
+                    stop.then_some(Wake::Input(Input::Shutdown))
                 }
                 // The registry is gone: nobody can ask us to stop any more.
                 None => {
                     self.shutdown = None;
-                    return None;
+                    None
                 }
-            },
-            Some(joined) = self.tools.join_next(), if !self.tools.is_empty() => match joined {
-                Ok(done) => Wake::Input(Input::Tool(done)),
+            };
+            return Poll::Ready((SHUTDOWN, wake));
+        }
+        if polled(TOOLS)
+            && !self.tools.is_empty()
+            && let Poll::Ready(Some(joined)) = self.tools.poll_join_next(&mut context(TOOLS))
+        {
+            let wake = match joined {
+                Ok(done) => Some(Wake::Input(Input::Tool(done))),
                 Err(err) => {
                     if !err.is_cancelled() {
                         tracing::error!(error = %err, "tool task failed");
                     }
-                    return None;
+                    None
                 }
-            },
-            Some(joined) = self.memory.join_next(), if !self.memory.is_empty() => match joined {
-                Ok(input) => Wake::Input(input),
+            };
+            return Poll::Ready((TOOLS, wake));
+        }
+        if polled(MEMORY)
+            && !self.memory.is_empty()
+            && let Poll::Ready(Some(joined)) = self.memory.poll_join_next(&mut context(MEMORY))
+        {
+            let wake = match joined {
+                Ok(input) => Some(Wake::Input(input)),
                 Err(err) => {
                     tracing::error!(error = %err, "caller memory task failed");
-                    return None;
+                    None
                 }
-            },
-            Some(joined) = self.texts.join_next(), if !self.texts.is_empty() => match joined {
-                Ok(done) => Wake::Input(Input::Texted(done)),
+            };
+            return Poll::Ready((MEMORY, wake));
+        }
+        if polled(TEXTS)
+            && !self.texts.is_empty()
+            && let Poll::Ready(Some(joined)) = self.texts.poll_join_next(&mut context(TEXTS))
+        {
+            let wake = match joined {
+                Ok(done) => Some(Wake::Input(Input::Texted(done))),
                 Err(err) => {
                     tracing::error!(error = %err, "text task failed");
-                    return None;
+                    None
                 }
-            },
-            Some(closed) = self.closing.join_next(), if !self.closing.is_empty() => match closed {
+            };
+            return Poll::Ready((TEXTS, wake));
+        }
+        if polled(CLOSING)
+            && !self.closing.is_empty()
+            && let Poll::Ready(Some(closed)) = self.closing.poll_join_next(&mut context(CLOSING))
+        {
+            let wake = match closed {
                 // What a replaced session billed on its way out still counts.
-                Ok(Some(usage)) => Wake::Input(Input::Model(ModelEvent::Usage(usage))),
-                _ => return None,
-            },
-            opened = async { self.opening.as_mut().expect("guarded").await }, if self.opening.is_some() => Wake::Opened(opened),
-            event = poll_fn(|cx| self.phone.poll_recv(cx)) => {
-                if matches!(event, Some(PhoneEvent::Media { .. })) {
-                    deadlines.last_media = Instant::now();
-                }
-                Wake::Input(event.map_or(Input::PhoneClosed, Input::Phone))
+                Ok(Some(usage)) => Some(Wake::Input(Input::Model(ModelEvent::Usage(usage)))),
+                _ => None,
+            };
+            return Poll::Ready((CLOSING, wake));
+        }
+        if polled(OPENING)
+            && let Some(opening) = self.opening.as_mut()
+            && let Poll::Ready(opened) = opening.as_mut().poll(&mut context(OPENING))
+        {
+            return Poll::Ready((OPENING, Some(Wake::Opened(opened))));
+        }
+        if polled(PHONE)
+            && let Poll::Ready(event) = self.phone.poll_recv(&mut context(PHONE))
+        {
+            if matches!(event, Some(PhoneEvent::Media { .. })) {
+                self.deadlines.last_media = Instant::now();
             }
-            frame = poll_fn(|cx| self.model.as_mut().expect("guarded").poll_recv(cx)), if self.model.is_some() => Wake::Model(frame),
-            timer = self.timers.next(), if self.timers.armed.is_some() => Wake::Input(Input::Timer(timer)),
-            () = deadlines.sleep.as_mut() => match deadlines.reached(stage) {
-                None => return None,
-                Some(Reached::Start) => Wake::Input(Input::StartTimeout),
+            let input = event.map_or(Input::PhoneClosed, Input::Phone);
+            return Poll::Ready((PHONE, Some(Wake::Input(input))));
+        }
+        if polled(MODEL)
+            && let Some(model) = self.model.as_mut()
+            && let Poll::Ready(frame) = model.poll_recv(&mut context(MODEL))
+        {
+            return Poll::Ready((MODEL, Some(Wake::Model(frame))));
+        }
+        if polled(TIMERS)
+            && self.timers.armed.is_some()
+            && let Poll::Ready(timer) = self.timers.poll_next(&mut context(TIMERS))
+        {
+            return Poll::Ready((TIMERS, Some(Wake::Input(Input::Timer(timer)))));
+        }
+        if polled(DEADLINE)
+            && self
+                .deadlines
+                .sleep
+                .as_mut()
+                .poll(&mut context(DEADLINE))
+                .is_ready()
+        {
+            let wake = match self.deadlines.reached(stage) {
+                None => None,
+                Some(Reached::Start) => Some(Wake::Input(Input::StartTimeout)),
                 Some(Reached::Silence) => {
                     tracing::warn!(after = ?services.watchdogs.caller_silence, "no audio from the caller's side; ending the call");
-                    Wake::Input(Input::CallerSilent)
+                    Some(Wake::Input(Input::CallerSilent))
                 }
                 Some(Reached::Longest) => {
                     tracing::info!(after = ?services.watchdogs.max_call_duration, "the call reached its longest duration");
-                    Wake::Input(Input::MaxDuration)
+                    Some(Wake::Input(Input::MaxDuration))
                 }
-            },
-        })
+            };
+            return Poll::Ready((DEADLINE, wake));
+        }
+        Poll::Pending
     }
 
     /// What woke the call, as the session's input; and, for a frame
@@ -785,16 +929,21 @@ impl<'s, P: AudioInbound> Call<'s, P> {
     /// Everything one wake-up produced goes out together: one write for an
     /// audio delta's media and mark, not one each. Which legs were written
     /// to: phone, model.
-    async fn flush(&mut self) -> (bool, bool) {
+    ///
+    /// A write the socket cannot take yet is finished by the leg's own
+    /// polling: the flush registers the leg's waker, not the task's.
+    fn flush(&mut self) -> (bool, bool) {
         let written = (self.phone_unflushed, self.model_unflushed);
         if std::mem::take(&mut self.phone_unflushed)
-            && let Err(err) = poll_fn(|cx| Poll::Ready(self.phone.flush(cx))).await
+            && let Err(err) = self
+                .phone
+                .flush(&mut Context::from_waker(self.wakes.waker(PHONE)))
         {
             tracing::debug!(error = %err, "phone leg write failed");
         }
         if std::mem::take(&mut self.model_unflushed)
             && let Some(leg) = self.model.as_mut()
-            && let Err(err) = poll_fn(|cx| Poll::Ready(leg.flush(cx))).await
+            && let Err(err) = leg.flush(&mut Context::from_waker(self.wakes.waker(MODEL)))
         {
             tracing::debug!(error = %err, "model leg write failed");
         }

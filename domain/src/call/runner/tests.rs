@@ -1,6 +1,6 @@
 //! The runner over fake legs and mockall doubles of the ports.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,6 +55,8 @@ struct FakeModel {
     closed: Arc<AtomicBool>,
     /// Once set, every command is refused as a full queue does.
     backlogged: Arc<AtomicBool>,
+    /// How often the call polled it.
+    polls: Arc<AtomicUsize>,
 }
 
 #[async_trait]
@@ -63,6 +65,7 @@ impl ModelSession for FakeModel {
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<ModelFrame>> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
         self.events.poll_recv(cx)
     }
     fn send(&mut self, command: ModelCommand) -> Result<(), LegError> {
@@ -86,6 +89,7 @@ struct Harness {
     model_in: Option<mpsc::UnboundedSender<ModelFrame>>,
     model_out: Arc<Mutex<Vec<ModelCommand>>>,
     model_closed: Arc<AtomicBool>,
+    model_polls: Arc<AtomicUsize>,
 }
 
 fn sid() -> LegId {
@@ -125,6 +129,7 @@ fn model_opening_once(harness: &mut Harness) -> MockVoiceModel {
         sent: harness.model_out.clone(),
         closed: harness.model_closed.clone(),
         backlogged: Arc::new(AtomicBool::new(false)),
+        polls: harness.model_polls.clone(),
     };
     let session = Mutex::new(Some(session));
     let mut model = MockVoiceModel::new();
@@ -183,6 +188,7 @@ fn harness() -> (Harness, FakePhone) {
             model_in: None,
             model_out: Arc::new(Mutex::new(Vec::new())),
             model_closed: Arc::new(AtomicBool::new(false)),
+            model_polls: Arc::new(AtomicUsize::new(0)),
         },
         phone,
     )
@@ -452,6 +458,7 @@ fn model_sessions(count: usize) -> (MockVoiceModel, Vec<SessionHandle>) {
                 sent: sent.clone(),
                 closed: Arc::new(AtomicBool::new(false)),
                 backlogged: backlogged.clone(),
+                polls: Arc::new(AtomicUsize::new(0)),
             },
             context.clone(),
         ));
@@ -975,6 +982,62 @@ mod counting {
         ON.with(|on| on.set(false));
         COUNT.with(Cell::get)
     }
+}
+
+#[tokio::test]
+async fn a_caller_frame_leaves_the_silent_model_unpolled() {
+    // A wake polls only the sources that fired: the caller's frames, with
+    // the model saying nothing, do not poll the model's socket (a select
+    // over every source polls it once a frame).
+    let (mut h, phone) = harness();
+    let model = model_opening_once(&mut h);
+    let services = services(model, MockToolExecutor::new(), quiet_sink());
+    let (_registry, call) = spawn_call(phone, services);
+    start_and_ready(&h).await;
+    let appended = |h: &Harness| {
+        h.model_out
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|command| matches!(command, ModelCommand::AppendAudio(_)))
+            .count() as u64
+    };
+    const FRAMES: u64 = 500;
+    let mut polls = 0;
+    for n in 0..FRAMES {
+        h.phone_in.send(media_frame(n)).unwrap();
+        while appended(&h) < n + 1 {
+            tokio::task::yield_now().await;
+        }
+        if n == 0 {
+            polls = h.model_polls.load(Ordering::SeqCst);
+        }
+    }
+    let polls = h.model_polls.load(Ordering::SeqCst) - polls;
+    assert!(
+        polls < 10,
+        "the silent model was polled {polls} times for {FRAMES} caller frames"
+    );
+    // And it is still heard the moment it speaks.
+    h.model_in
+        .as_ref()
+        .unwrap()
+        .send(frame(ModelEvent::AudioDelta {
+            item_id: crate::types::ItemId::parse("item_1").unwrap(),
+            audio: AudioChunk::new(Bytes::from_static(b"//79"), 3),
+        }))
+        .unwrap();
+    while !h
+        .phone_out
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|command| matches!(command, PhoneCommand::Media(_)))
+    {
+        tokio::task::yield_now().await;
+    }
+    drop(h);
+    call.abort();
 }
 
 #[tokio::test]
