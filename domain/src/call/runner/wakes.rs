@@ -12,9 +12,11 @@
 //! on the first wake, when the caller says so (something was added or
 //! re-armed), or when the task was woken by something else.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Wake, Waker};
+
+use atomic_waker::AtomicWaker;
 
 /// A set of sources, one bit each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +52,7 @@ pub(super) const MAX_SOURCES: usize = 10;
 #[derive(Default)]
 struct Shared {
     fired: AtomicU32,
-    task: Mutex<Option<Waker>>,
+    task: AtomicWaker,
 }
 
 /// One source's waker: marks it fired, then wakes the task.
@@ -66,16 +68,9 @@ impl Wake for SourceWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.shared.fired.fetch_or(self.bit, Ordering::AcqRel);
-        // A poisoned lock only means a waker panicked mid-clone; the waker
-        // inside is still whole.
-        let task = self
-            .shared
-            .task
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(task) = task.as_ref() {
-            task.wake_by_ref();
-        }
+        // The first source to fire takes the task's waker; the rest find
+        // the task already woken. The task registers again when polled.
+        self.shared.task.wake();
     }
 }
 
@@ -120,19 +115,9 @@ impl Wakes {
     /// context: which sources to poll now. `first` is the wait's first
     /// poll, which also takes what is owed.
     pub(super) fn due(&mut self, cx: &Context<'_>, first: bool) -> Sources {
-        {
-            let mut task = self
-                .shared
-                .task
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if !task
-                .as_ref()
-                .is_some_and(|known| known.will_wake(cx.waker()))
-            {
-                *task = Some(cx.waker().clone());
-            }
-        }
+        // Registered before the sources are read, so one that fires from
+        // here on wakes the task again.
+        self.shared.task.register(cx.waker());
         let fired = Sources(self.shared.fired.swap(0, Ordering::AcqRel));
         let due = if first {
             fired.with(std::mem::replace(&mut self.owed, Sources::NONE))
