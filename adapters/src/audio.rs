@@ -69,25 +69,22 @@ fn decoded_len(text: &[u8]) -> Result<u32, PayloadError> {
     if base64_simd::STANDARD.check(text).is_err() {
         return Err(refusal(text));
     }
-    let padding = text
-        .iter()
+    let len = text.len() / 4 * 3 - padding(text);
+    u32::try_from(len).map_err(|_| PayloadError::Length(text.len()))
+}
+
+/// The `=` at the end of `text`: none, one or two.
+fn padding(text: &[u8]) -> usize {
+    text.iter()
         .rev()
         .take(2)
         .take_while(|&&b| b == b'=')
-        .count();
-    let len = text.len() / 4 * 3 - padding;
-    u32::try_from(len).map_err(|_| PayloadError::Length(text.len()))
+        .count()
 }
 
 /// Why `text`, a multiple of four long, is not canonical base64.
 fn refusal(text: &[u8]) -> PayloadError {
-    let padding = text
-        .iter()
-        .rev()
-        .take(2)
-        .take_while(|&&b| b == b'=')
-        .count();
-    let body = &text[..text.len() - padding];
+    let body = &text[..text.len() - padding(text)];
     match body
         .iter()
         .position(|&b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'/'))
