@@ -328,8 +328,10 @@ struct Call<'s, P> {
 /// it changes, every source is polled once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Shape {
-    /// The model session, by address.
-    model: Option<usize>,
+    /// Whether there is a model session. (One is only ever replaced by
+    /// way of none: dropped when its socket closes, set when the opening
+    /// source is ready, after which every source is polled anyway.)
+    model: bool,
     opening: bool,
     tools: usize,
     memory: usize,
@@ -343,10 +345,7 @@ struct Shape {
 impl Shape {
     fn of<P>(call: &Call<'_, P>) -> Self {
         Self {
-            model: call
-                .model
-                .as_deref()
-                .map(|model| std::ptr::from_ref(model).cast::<()>() as usize),
+            model: call.model.is_some(),
             opening: call.opening.is_some(),
             tools: call.tools.len(),
             memory: call.memory.len(),
